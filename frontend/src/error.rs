@@ -1,0 +1,199 @@
+//! Errors and warnings of the frontend.
+//!
+//! An [`Error`] is a kind plus the [`Span`] it points at (ruff's
+//! `ParseError { error, location }` shape), with an optional hint. The span is
+//! attached where the failing word is known, and rendered by
+//! [`crate::diagnostic::render`].
+
+use crate::span::Span;
+
+/// A frontend error: what went wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}")]
+pub struct Error {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// The source bytes to point at.
+    pub span: Span,
+    /// A suggestion for the user, rendered as `hint: ...`.
+    pub hint: Option<String>,
+}
+
+impl Error {
+    /// An error at `span`, without a hint.
+    pub fn new(kind: ErrorKind, span: Span) -> Self {
+        Error {
+            kind,
+            span,
+            hint: None,
+        }
+    }
+
+    /// Add a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Every way a Dockerfile can be rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file is not text.
+    #[error("the Dockerfile is not valid UTF-8")]
+    NotUtf8,
+    /// Spans are 32-bit.
+    #[error("the Dockerfile is larger than 4 GiB")]
+    TooLarge,
+    /// No instruction at all.
+    #[error("the Dockerfile has no instructions")]
+    NoInstructions,
+    /// `# escape=x` with something other than `\` or `` ` ``.
+    #[error("invalid escape character `{0}`")]
+    InvalidEscape(String),
+    /// A parser directive given twice.
+    #[error("only one `{0}` parser directive can be used")]
+    DuplicateDirective(String),
+    /// `CMD ["a", 1]`.
+    #[error("when using JSON array syntax, arrays must be comprised of strings only")]
+    NotStringArray,
+    /// `ENV a=b c`.
+    #[error("syntax error: can't find `=` in `{0}`, it must be of the form name=value")]
+    MissingEquals(String),
+    /// `ENV PATH`.
+    #[error("{instruction} must have two arguments")]
+    NeedsTwoArguments {
+        /// The instruction, upper-case.
+        instruction: &'static str,
+    },
+    /// A heredoc whose terminator line never comes.
+    #[error("unterminated heredoc `{0}`")]
+    UnterminatedHeredoc(String),
+    /// A heredoc delimiter that does not lex.
+    #[error("invalid heredoc delimiter: {0}")]
+    InvalidHeredoc(String),
+    /// `ONBUILD ONBUILD`.
+    #[error("chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")]
+    NestedOnbuild,
+    /// `ONBUILD FROM`, `ONBUILD MAINTAINER`.
+    #[error("{0} isn't allowed as an ONBUILD trigger")]
+    ForbiddenTrigger(String),
+    /// An instruction name we do not know.
+    #[error("unknown instruction: {0}")]
+    UnknownInstruction(String),
+    /// A flag the instruction does not take.
+    #[error("unknown flag `--{flag}` for {instruction}")]
+    UnknownFlag {
+        /// The instruction, upper-case.
+        instruction: String,
+        /// The flag name, without dashes.
+        flag: String,
+    },
+    /// A flag given twice where only one is allowed.
+    #[error("duplicate flag `--{0}`")]
+    DuplicateFlag(String),
+    /// `--from` without `=value`.
+    #[error("missing a value on flag `--{0}`")]
+    FlagMissingValue(String),
+    /// A flag value that does not parse.
+    #[error("invalid value `{value}` for flag `--{flag}`: {reason}")]
+    InvalidFlagValue {
+        /// The flag name.
+        flag: String,
+        /// What was given.
+        value: String,
+        /// What is expected.
+        reason: String,
+    },
+    /// An instruction without the arguments it needs.
+    #[error("{instruction} requires {what}")]
+    MissingArguments {
+        /// The instruction, upper-case.
+        instruction: &'static str,
+        /// What is missing, e.g. "at least two arguments".
+        what: &'static str,
+    },
+    /// Too many arguments.
+    #[error("{instruction} takes {what}")]
+    TooManyArguments {
+        /// The instruction, upper-case.
+        instruction: &'static str,
+        /// What it takes.
+        what: &'static str,
+    },
+    /// `FROM a b`.
+    #[error("FROM requires either one argument, or three: FROM <source> [AS <name>]")]
+    InvalidFrom,
+    /// `FROM a AS 1x`.
+    #[error("invalid stage name `{0}`: stage names must start with a letter and contain only letters, digits, `_`, `-` and `.`")]
+    InvalidStageName(String),
+    /// Two stages with one name.
+    #[error("duplicate stage name `{0}`")]
+    DuplicateStageName(String),
+    /// An instruction before the first FROM (other than ARG).
+    #[error("{0} comes before the first FROM: only ARG may come before FROM")]
+    BeforeFrom(String),
+    /// `SHELL echo`.
+    #[error("SHELL requires the arguments to be in JSON form")]
+    ShellNotJson,
+    /// A port that does not parse.
+    #[error("invalid port `{0}`")]
+    InvalidPort(String),
+    /// A duration such as `--interval=5x`.
+    #[error("invalid duration `{0}`")]
+    InvalidDuration(String),
+    /// `HEALTHCHECK FOO`.
+    #[error("unknown HEALTHCHECK type `{0}`")]
+    UnknownHealthcheckType(String),
+    /// `HEALTHCHECK NONE cmd`.
+    #[error("HEALTHCHECK NONE takes no arguments")]
+    HealthcheckNoneArguments,
+    /// Word expansion failed.
+    #[error("{0}")]
+    Expand(#[from] crate::expand::ExpandError),
+    /// A stage name or index that does not exist.
+    #[error("stage `{0}` not found")]
+    UnknownStage(String),
+    /// `--target` naming a stage that does not exist.
+    #[error("target stage `{0}` could not be found")]
+    UnknownTarget(String),
+    /// A stage that copies from itself.
+    #[error("circular dependency: stage `{0}` refers to itself")]
+    CircularDependency(String),
+    /// A `--mount` option that does not parse.
+    #[error("invalid mount: {0}")]
+    InvalidMount(String),
+    /// A `--network` value that does not parse.
+    #[error("invalid network mode `{0}`: expected `default`, `none` or `host`")]
+    InvalidNetwork(String),
+    /// A `--security` value that does not parse.
+    #[error("invalid security mode `{0}`: expected `sandbox` or `insecure`")]
+    InvalidSecurity(String),
+    /// `--chmod` that is neither octal nor symbolic.
+    #[error("invalid chmod `{0}`")]
+    InvalidChmod(String),
+    /// A platform string that does not parse.
+    #[error("invalid platform `{0}`: expected os/arch[/variant]")]
+    InvalidPlatform(String),
+    /// `--build-arg` without a name.
+    #[error("invalid build argument `{0}`: expected NAME=VALUE or NAME")]
+    InvalidBuildArg(String),
+    /// A FROM whose image name expands to nothing.
+    #[error("base name `{0}` should not be blank")]
+    BlankBaseName(String),
+    /// ADD --checksum on a local source, and similar misuse.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// A non-fatal finding, printed to stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Short identifier, as BuildKit's lint rule names (`JSONArgsRecommended`).
+    pub rule: &'static str,
+    /// What was found.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+}

@@ -1,0 +1,29 @@
+//! The Dockerfile frontend of strata.
+//!
+//! # Brief overview
+//!
+//! Dockerfile text goes through four layers, each usable on its own:
+//!
+//! 1. [`parser::parse`]: text to a syntax tree ([`ast::Dockerfile`]) with byte
+//!    spans, following BuildKit's parser rules (directives, continuations,
+//!    JSON forms, heredocs).
+//! 2. [`instructions`]: syntax tree to typed instructions, with flags checked.
+//! 3. [`expand`]: BuildKit-compatible shell-word expansion of `$VAR` forms.
+//! 4. [`graph`]: stages resolved, ARG scoping applied and the result lowered
+//!    to a [`graph::BuildGraph`], plain data that the solver executes.
+//!
+//! Errors carry a [`Span`]; [`diagnostic::render`] turns one into a
+//! `Dockerfile:LINE:COL` message with the source line and a caret.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod error;
+pub mod expand;
+// pub mod graph;
+// pub mod instructions;
+pub mod parser;
+pub mod span;
+
+pub use error::{Error, ErrorKind, Warning};
+pub use parser::parse;
+pub use span::{LineIndex, Span};

@@ -1,0 +1,371 @@
+//! Dockerfile text to syntax tree.
+//!
+//! The rules are BuildKit's (`frontend/dockerfile/parser/parser.go`), in the
+//! order it applies them:
+//!
+//! 1. A leading byte-order mark is dropped; lines end at `\n` and any trailing
+//!    `\r` is dropped with it.
+//! 2. Parser directives (`# escape=`, `# syntax=`, `# check=`) are read from
+//!    the top until the first line that is not one.
+//! 3. Comment lines (`#` after optional whitespace) and blank lines between
+//!    instructions are skipped.
+//! 4. A line ending in the escape character (optionally followed by spaces or
+//!    tabs) continues on the next line; comment lines inside a continuation are
+//!    dropped, and empty ones are dropped with a warning.
+//! 5. The joined line is split into instruction name, `--flags` and the rest,
+//!    and the rest goes to the instruction's line parser ([`line`]).
+//! 6. For RUN, COPY and ADD (and ONBUILD of them) in shell form, `<<WORD`
+//!    starts a heredoc whose body is the following lines up to `WORD`.
+//!
+//! Unlike BuildKit, the joined line keeps a map back to the source
+//! ([`Logical`]), so every word carries the byte span it was written at.
+
+mod heredoc;
+mod line;
+
+use crate::ast::{Args, Directive, Dockerfile, Node, Word};
+use crate::error::{Error, ErrorKind, Warning};
+use crate::span::Span;
+
+const BOM: &str = "\u{feff}";
+
+/// Parse a Dockerfile. A leading byte-order mark is ignored; spans are offsets
+/// into `text` with the mark removed (see [`strip_bom`]).
+pub fn parse(text: &str) -> Result<Dockerfile, Error> {
+    let text = strip_bom(text);
+    if u32::try_from(text.len()).is_err() {
+        return Err(Error::new(ErrorKind::TooLarge, Span::default()));
+    }
+    Parser::new(text).run()
+}
+
+/// `text` without a leading byte-order mark: the text spans refer to.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix(BOM).unwrap_or(text)
+}
+
+/// One physical line: where it starts and its text without line ending.
+#[derive(Debug, Clone, Copy)]
+struct PhysicalLine<'a> {
+    start: usize,
+    text: &'a str,
+    /// The line with its line ending, as heredoc bodies keep it.
+    raw: &'a str,
+}
+
+/// A logical line: physical lines joined, with a map back to the source.
+#[derive(Debug, Default)]
+pub(crate) struct Logical {
+    pub(crate) text: String,
+    /// `(offset in text, offset in source)` at the start of each piece.
+    segments: Vec<(usize, usize)>,
+}
+
+impl Logical {
+    fn push(&mut self, piece: &str, source_start: usize) {
+        self.segments.push((self.text.len(), source_start));
+        self.text.push_str(piece);
+    }
+
+    /// The source offset of logical offset `offset`.
+    pub(crate) fn source(&self, offset: usize) -> usize {
+        let index = match self
+            .segments
+            .binary_search_by(|(start, _)| start.cmp(&offset))
+        {
+            Ok(index) => index,
+            Err(0) => return offset,
+            Err(index) => index - 1,
+        };
+        // The last segment starting at `offset` wins (empty pieces).
+        let mut index = index;
+        while index + 1 < self.segments.len() && self.segments[index + 1].0 == offset {
+            index += 1;
+        }
+        let (logical, source) = self.segments[index];
+        source + (offset - logical)
+    }
+
+    /// The source span of logical range `start..end`.
+    pub(crate) fn span(&self, start: usize, end: usize) -> Span {
+        let source_start = self.source(start);
+        let source_end = if end > start {
+            self.source(end - 1) + 1
+        } else {
+            source_start
+        };
+        Span::new(source_start, source_end)
+    }
+
+    /// A word from logical range `start..end`.
+    pub(crate) fn word(&self, start: usize, end: usize) -> Word {
+        Word::new(&self.text[start..end], self.span(start, end))
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    lines: Vec<PhysicalLine<'a>>,
+    /// Index of the next physical line to read.
+    next: usize,
+    escape: char,
+    directives: Vec<Directive>,
+    directives_done: bool,
+    warnings: Vec<Warning>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for raw in text.split_inclusive('\n') {
+            lines.push(PhysicalLine {
+                start,
+                text: raw.trim_end_matches(['\r', '\n']),
+                raw,
+            });
+            start += raw.len();
+        }
+        Parser {
+            text,
+            lines,
+            next: 0,
+            escape: '\\',
+            directives: Vec::new(),
+            directives_done: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Result<Dockerfile, Error> {
+        let mut nodes = Vec::new();
+        let mut comments = Vec::new();
+        while self.next < self.lines.len() {
+            let first = self.lines[self.next];
+            self.next += 1;
+            let start_line = self.next;
+            let trimmed = first.text.trim_start();
+            let indent = first.text.len() - trimmed.len();
+            self.directive(trimmed, first.start + indent)?;
+            if let Some(comment) = trimmed.strip_prefix('#') {
+                comments.push(comment.trim().to_owned());
+                continue;
+            }
+            let mut logical = Logical::default();
+            let (piece, mut continues) = self.trim_continuation(trimmed);
+            if !continues && piece.is_empty() {
+                continue;
+            }
+            logical.push(piece, first.start + indent);
+            let mut last = first;
+            let mut empty_continuation = None;
+            while continues && self.next < self.lines.len() {
+                let line = self.lines[self.next];
+                self.next += 1;
+                last = line;
+                let left_trimmed = line.text.trim_start();
+                if left_trimmed.starts_with('#') {
+                    continue;
+                }
+                if left_trimmed.is_empty() {
+                    empty_continuation.get_or_insert(line.start);
+                    continue;
+                }
+                let (piece, more) = self.trim_continuation(line.text);
+                logical.push(piece, line.start);
+                continues = more;
+            }
+            let end = last.start + last.text.len();
+            let span = Span::new(first.start + indent, end);
+            if let Some(offset) = empty_continuation {
+                self.warnings.push(Warning {
+                    rule: "NoEmptyContinuation",
+                    message: "empty continuation line: empty continuation lines will become errors in a future release".to_owned(),
+                    span: Span::new(offset, offset),
+                });
+            }
+            let mut node = line::node_from_logical(&logical, self.escape, 0)?;
+            node.span = span;
+            node.start_line = start_line;
+            node.comments = std::mem::take(&mut comments);
+            self.read_heredocs(&mut node, &logical)?;
+            node.end_line = self.next;
+            if let Some(heredoc) = node.heredocs.last() {
+                node.span = node.span.to(heredoc.content_span);
+            }
+            nodes.push(node);
+        }
+        if nodes.is_empty() {
+            let end = self.text.len();
+            return Err(Error::new(ErrorKind::NoInstructions, Span::new(end, end))
+                .with_hint("a Dockerfile starts with `FROM <image>`"));
+        }
+        Ok(Dockerfile {
+            directives: self.directives,
+            escape: self.escape,
+            nodes,
+            warnings: self.warnings,
+        })
+    }
+
+    /// BuildKit's `possibleParserDirective`: `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`.
+    fn directive(&mut self, line: &str, offset: usize) -> Result<(), Error> {
+        if self.directives_done {
+            return Ok(());
+        }
+        let Some((name, value)) = directive_parts(line) else {
+            self.directives_done = true;
+            return Ok(());
+        };
+        let name = name.to_ascii_lowercase();
+        if !matches!(name.as_str(), "escape" | "syntax" | "check") {
+            self.directives_done = true;
+            return Ok(());
+        }
+        let span = Span::new(offset, offset + line.len());
+        if self.directives.iter().any(|seen| seen.name == name) {
+            return Err(Error::new(ErrorKind::DuplicateDirective(name), span));
+        }
+        if name == "escape" {
+            self.escape = match value {
+                "\\" => '\\',
+                "`" => '`',
+                other => {
+                    let value_offset = offset + (other.as_ptr() as usize - line.as_ptr() as usize);
+                    return Err(Error::new(
+                        ErrorKind::InvalidEscape(other.to_owned()),
+                        Span::new(value_offset, value_offset + other.len()),
+                    )
+                    .with_hint("the escape character is either `\\` (the default) or `` ` ``"));
+                }
+            };
+        }
+        self.directives.push(Directive {
+            name,
+            value: value.to_owned(),
+            span,
+        });
+        Ok(())
+    }
+
+    /// Strip a trailing line-continuation escape: `([^E])E[ \t]*$|^E[ \t]*$`.
+    fn trim_continuation<'l>(&self, line: &'l str) -> (&'l str, bool) {
+        let body = line.trim_end_matches([' ', '\t']);
+        let Some(before) = body.strip_suffix(self.escape) else {
+            return (line, false);
+        };
+        if before.ends_with(self.escape) {
+            // An escaped escape character is not a continuation.
+            return (line, false);
+        }
+        (before, true)
+    }
+
+    fn read_heredocs(&mut self, node: &mut Node, logical: &Logical) -> Result<(), Error> {
+        if !can_contain_heredoc(node) {
+            return Ok(());
+        }
+        let mut heredocs = heredoc::from_line(logical)?;
+        for heredoc in &mut heredocs {
+            let body_start = self.lines.get(self.next).map(|line| line.start);
+            let mut terminated = false;
+            while self.next < self.lines.len() {
+                let line = self.lines[self.next];
+                self.next += 1;
+                let candidate = if heredoc.chomp {
+                    line.text.trim_start_matches('\t')
+                } else {
+                    line.text
+                };
+                if candidate == heredoc.name {
+                    terminated = true;
+                    let start = body_start.unwrap_or(line.start);
+                    heredoc.content_span = Span::new(start, line.start + line.text.len());
+                    break;
+                }
+                heredoc.content.push_str(line.raw);
+            }
+            if !terminated {
+                return Err(Error::new(
+                    ErrorKind::UnterminatedHeredoc(heredoc.name.clone()),
+                    heredoc.span,
+                )
+                .with_hint(format!(
+                    "the heredoc that starts here ends at a line holding only `{}`",
+                    heredoc.name
+                )));
+            }
+        }
+        node.heredocs = heredocs;
+        Ok(())
+    }
+}
+
+/// Match a parser directive line, returning its name and value.
+fn directive_parts(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('#')?.trim_start();
+    let name_end = rest
+        .char_indices()
+        .find(|(_, ch)| !ch.is_ascii_alphanumeric())
+        .map(|(index, _)| index)
+        .unwrap_or(rest.len());
+    let name = &rest[..name_end];
+    if !name.starts_with(|ch: char| ch.is_ascii_alphabetic()) {
+        return None;
+    }
+    let value = rest[name_end..].trim_start().strip_prefix('=')?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    Some((name, value))
+}
+
+fn can_contain_heredoc(node: &Node) -> bool {
+    let node = match &node.args {
+        Args::Trigger(trigger) if node.name() == "onbuild" => trigger,
+        _ => node,
+    };
+    matches!(node.name().as_str(), "run" | "copy" | "add") && !node.json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives() {
+        assert_eq!(directive_parts("# escape = `"), Some(("escape", "`")));
+        assert_eq!(directive_parts("#syntax=docker/dockerfile:1 "), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(directive_parts("# not a directive"), None);
+        assert_eq!(directive_parts("# 1x=y"), None);
+    }
+
+    #[test]
+    fn spans_follow_continuations() {
+        let text = "FROM a\nRUN echo \\\n  hello \\\n  world\n";
+        let file = parse(text).unwrap();
+        let run = &file.nodes[1];
+        assert_eq!(run.start_line, 2);
+        assert_eq!(run.end_line, 4);
+        let Args::String(word) = &run.args else { panic!() };
+        assert_eq!(word.value, "echo   hello   world");
+        assert_eq!(word.span.slice(text), "echo \\\n  hello \\\n  world");
+    }
+
+    #[test]
+    fn crlf_and_bom() {
+        let file = parse("\u{feff}FROM a\r\nRUN b \\\r\n c\r\n").unwrap();
+        assert_eq!(file.dump(), "(from \"a\")\n(run \"b  c\")\n");
+    }
+
+    #[test]
+    fn heredoc_body() {
+        let text = "FROM a\nRUN <<EOF\necho hi\nEOF\nRUN x\n";
+        let file = parse(text).unwrap();
+        let heredoc = &file.nodes[1].heredocs[0];
+        assert_eq!(heredoc.content, "echo hi\n");
+        assert!(heredoc.expand);
+        assert_eq!(file.nodes[1].end_line, 4);
+        assert_eq!(file.nodes[2].start_line, 5);
+    }
+}

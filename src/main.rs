@@ -1,1 +1,42 @@
-fn main() {}
+//! The `strata` command.
+//!
+//! Thin by design: parse the command line, call the libraries, print. Errors
+//! are printed once, to stderr, and the exit code is non-zero.
+
+mod cli;
+mod commands;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Build(args) => commands::build::build(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Writing to a closed pipe (`strata ... | head`) is not a failure.
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = match error.downcast_ref::<commands::Rendered>() {
+                Some(rendered) => write!(stderr, "{rendered}"),
+                None => {
+                    let mut text = format!("error: {error}\n");
+                    for cause in error.chain().skip(1) {
+                        text.push_str(&format!("\nCaused by:\n  {cause}\n"));
+                    }
+                    write!(stderr, "{text}")
+                }
+            };
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -70,7 +70,10 @@ pub fn render(error: &Error, source: &Source) -> String {
 
 /// Render a warning.
 pub fn render_warning(warning: &Warning, source: &Source) -> String {
-    render_message("warning", &warning.message, warning.span, None, source)
+    match warning.span {
+        Some(span) => render_message("warning", &warning.message, span, None, source),
+        None => format!("warning: {}\n", warning.message),
+    }
 }
 
 /// Render `level: message` with the snippet for `span` and an optional hint.
@@ -128,7 +131,11 @@ fn window(line: &str, from: usize, to: usize) -> (String, String) {
     let from = floor_char_boundary(line, from.min(line.len()));
     let to = floor_char_boundary(line, to.min(line.len()));
     let chars_before = line[..from].chars().count();
-    let skip = chars_before.saturating_sub(MAX_LINE_CHARS / 4);
+    let skip = if line.len() <= MAX_LINE_CHARS {
+        0
+    } else {
+        chars_before.saturating_sub(MAX_LINE_CHARS / 4)
+    };
     let mut shown = String::new();
     let mut caret = String::new();
     if skip > 0 {

@@ -194,6 +194,6 @@ pub struct Warning {
     pub rule: &'static str,
     /// What was found.
     pub message: String,
-    /// Where.
-    pub span: Span,
+    /// Where, when the finding is about a place in the Dockerfile.
+    pub span: Option<Span>,
 }

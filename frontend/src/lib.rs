@@ -19,11 +19,39 @@ pub mod ast;
 pub mod diagnostic;
 pub mod error;
 pub mod expand;
-// pub mod graph;
-// pub mod instructions;
+pub mod graph;
+pub mod instructions;
 pub mod parser;
 pub mod span;
 
 pub use error::{Error, ErrorKind, Warning};
 pub use parser::parse;
 pub use span::{LineIndex, Span};
+
+/// Everything [`compile`] produces.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The syntax tree.
+    pub file: ast::Dockerfile,
+    /// The typed stages.
+    pub stages: instructions::Stages,
+    /// The build graph.
+    pub graph: graph::BuildGraph,
+    /// Every warning, in the order found (parse, instructions, lowering).
+    pub warnings: Vec<Warning>,
+}
+
+/// Parse, type and lower a Dockerfile in one call.
+pub fn compile(text: &str, options: &graph::Options<'_>) -> Result<Compiled, Error> {
+    let file = parse(text)?;
+    let stages = instructions::from_dockerfile(&file)?;
+    let graph = graph::lower(&stages, options)?;
+    let mut warnings = file.warnings.clone();
+    warnings.extend(graph.warnings.iter().cloned());
+    Ok(Compiled {
+        file,
+        stages,
+        graph,
+        warnings,
+    })
+}

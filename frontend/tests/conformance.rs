@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use strata_frontend::ast::Dockerfile;
 use strata_frontend::expand::Lexer;
-//use strata_frontend::instructions;
+use strata_frontend::instructions;
 
 fn data_dir() -> PathBuf {
     let dir = std::env::var_os("STRATA_CONFORMANCE")
@@ -42,7 +42,7 @@ fn case_dirs(dir: &Path) -> Vec<PathBuf> {
 /// Parse and also build typed instructions, as a real build would.
 fn parse_fully(text: &str) -> Result<Dockerfile, strata_frontend::Error> {
     let file = strata_frontend::parse(text)?;
-    //instructions::from_dockerfile(&file)?;
+    instructions::from_dockerfile(&file)?;
     Ok(file)
 }
 

@@ -181,7 +181,7 @@ impl<'a> Parser<'a> {
                 self.warnings.push(Warning {
                     rule: "NoEmptyContinuation",
                     message: "empty continuation line: empty continuation lines will become errors in a future release".to_owned(),
-                    span: Span::new(offset, offset),
+                    span: Some(Span::new(offset, offset)),
                 });
             }
             let mut node = line::node_from_logical(&logical, self.escape, 0)?;

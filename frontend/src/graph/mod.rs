@@ -1,0 +1,364 @@
+//! The build graph: plain data that the solver executes.
+//!
+//! This is the contract between `strata-frontend` and `strata-solver`, as
+//! BuildKit's LLB is between its Dockerfile frontend and its solver: the
+//! solver knows nothing of Dockerfiles, only of [`Vertex`]es and their
+//! [`Op`]s.
+//!
+//! # Shape
+//!
+//! Vertices are stored in dependency order: every input of a vertex comes
+//! before it, so iterating [`BuildGraph::vertices`] is a valid schedule.
+//! Two kinds of edges exist:
+//!
+//! - `inputs`: filesystem dependencies. An [`Op::Exec`] or [`Op::File`] has its
+//!   parent filesystem as `inputs[0]`, then the sources it reads (the build
+//!   context, another stage, an image). Sources have none. [`Op::Config`]
+//!   vertices have none either: they do not touch the filesystem.
+//! - `previous`: the step before this one in its stage, in Dockerfile order.
+//!   Walking `previous` from a stage's `last` vertex gives its image config
+//!   edits and history, in reverse.
+//!
+//! Keeping config edits off the filesystem chain means that `LABEL` or `CMD`
+//! above a `RUN` does not change the RUN's digest (as in BuildKit, unlike the
+//! classic builder), while ENV, USER, WORKDIR and SHELL do, because the RUN
+//! carries the environment, user, directory and argv it resolved.
+//!
+//! # Digests
+//!
+//! [`Vertex::digest`] is `sha256` over a canonical JSON encoding of the op
+//! and the digests of its inputs (and of `previous`, for config edits). The
+//! same Dockerfile and arguments give the same digests; any change that
+//! alters what a step does alters its digest and those of its dependents.
+//! Spans and descriptions are not part of it: moving an instruction to
+//! another line changes nothing.
+
+mod lower;
+mod mount;
+
+pub use lower::{DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, lower};
+pub use mount::{Mount, MountType, Sharing};
+
+use crate::span::Span;
+use crate::Warning;
+use serde::Serialize;
+
+/// Index of a vertex in [`BuildGraph::vertices`].
+pub type VertexId = usize;
+
+/// The whole build: vertices, stages and the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildGraph {
+    /// Vertices in dependency order.
+    pub vertices: Vec<Vertex>,
+    /// Every stage of the Dockerfile; `built` tells which ones the target needs.
+    pub stages: Vec<StageInfo>,
+    /// Index of the target stage in `stages`.
+    pub target: usize,
+    /// Warnings found while lowering (undefined variables, unused build args...).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+/// What the build knows of one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageInfo {
+    /// Position in the Dockerfile.
+    pub index: usize,
+    /// `AS name`, if any.
+    pub name: Option<String>,
+    /// The expanded FROM argument.
+    pub base: String,
+    /// Whether the target needs this stage.
+    pub built: bool,
+    /// The vertex holding the stage's final filesystem.
+    pub rootfs: Option<VertexId>,
+    /// The stage's last step (config and history are reached from it).
+    pub last: Option<VertexId>,
+    /// Where FROM is written.
+    pub span: Span,
+}
+
+impl StageInfo {
+    /// `name` or the index, as BuildKit shows stages.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| format!("stage-{}", self.index))
+    }
+}
+
+/// Where a vertex comes from in the Dockerfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// The instruction's bytes.
+    pub span: Span,
+    /// 1-based first line.
+    pub line: usize,
+    /// 1-based last line.
+    pub end_line: usize,
+}
+
+/// One step of the build.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vertex {
+    /// This vertex's index.
+    pub id: VertexId,
+    /// `sha256:<hex>` over the op and its inputs (see the module docs).
+    pub digest: String,
+    /// What the step does.
+    pub op: Op,
+    /// Filesystem inputs: the parent first (for exec and file ops), then sources.
+    pub inputs: Vec<VertexId>,
+    /// The previous step of the same stage.
+    pub previous: Option<VertexId>,
+    /// The stage (index in [`BuildGraph::stages`]) the step belongs to.
+    pub stage: usize,
+    /// The instruction it was lowered from.
+    pub origin: Option<Origin>,
+    /// For the image history: the `created_by` text, if the step adds an entry.
+    pub created_by: Option<String>,
+    /// Human-readable, e.g. `[build 2/4] RUN make`.
+    pub description: String,
+}
+
+/// The operation of a vertex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Op {
+    /// A filesystem to start from.
+    Source(Source),
+    /// Run a command on the parent filesystem.
+    Exec(Exec),
+    /// Change files on the parent filesystem.
+    File(FileOp),
+    /// Change the image config.
+    Config(ConfigEdit),
+}
+
+/// Where a filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Source {
+    /// The empty filesystem.
+    Scratch,
+    /// An image, by reference.
+    Image {
+        /// The reference as written after expansion.
+        reference: String,
+        /// The platform to resolve it for.
+        platform: String,
+    },
+    /// The build context.
+    Context {
+        /// `context` for the main context.
+        name: String,
+    },
+}
+
+/// Network access of a RUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// What the build chose (`--network` on build; host by default).
+    #[default]
+    Default,
+    /// Only loopback.
+    None,
+    /// The host's network.
+    Host,
+}
+
+/// `RUN --security`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// The default sandbox.
+    #[default]
+    Sandbox,
+    /// Extra privileges (needs an entitlement).
+    Insecure,
+}
+
+/// A command to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exec {
+    /// The full argument vector (the shell already prepended for shell form).
+    pub args: Vec<String>,
+    /// `KEY=value` environment: image env, ENV, then the build args in scope.
+    pub env: Vec<String>,
+    /// Proxy variables from `--build-arg` (not part of the digest, as BuildKit).
+    #[serde(skip)]
+    pub proxy_env: Vec<String>,
+    /// `user[:group]`, empty for the image default (root).
+    pub user: String,
+    /// Working directory (absolute).
+    pub cwd: String,
+    /// `--network`.
+    pub network: Network,
+    /// `--security`.
+    pub security: Security,
+    /// `--mount`s.
+    pub mounts: Vec<Mount>,
+    /// Files to write before running (heredoc scripts with a `#!` line).
+    pub files: Vec<InlineFile>,
+}
+
+/// A file made from text in the Dockerfile (a heredoc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InlineFile {
+    /// Where it goes (absolute, or relative to the destination for COPY).
+    pub path: String,
+    /// Its content.
+    pub content: String,
+    /// Its mode.
+    pub mode: u32,
+}
+
+/// Where a COPY/ADD source comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CopySource {
+    /// A path (or glob) in the filesystem of input `input`.
+    Path {
+        /// Index into the vertex's `inputs`.
+        input: usize,
+        /// The path, relative to that filesystem's root.
+        path: String,
+    },
+    /// An HTTP(S) URL (ADD only).
+    Url {
+        /// The URL.
+        url: String,
+    },
+    /// A heredoc's content.
+    Inline(InlineFile),
+}
+
+/// A file operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FileOp {
+    /// COPY or ADD.
+    Copy(FileCopy),
+    /// Make a directory and its parents (WORKDIR).
+    Mkdir {
+        /// Absolute path.
+        path: String,
+        /// The owner, `user[:group]` resolved in the image; empty for root.
+        user: String,
+    },
+}
+
+/// COPY and ADD, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileCopy {
+    /// ADD semantics (archives extracted, URLs fetched).
+    pub add: bool,
+    /// The sources.
+    pub sources: Vec<CopySource>,
+    /// The destination; absolute, ends with `/` when written so.
+    pub destination: String,
+    /// `--chown`, expanded.
+    pub chown: Option<String>,
+    /// `--chmod`, expanded and checked.
+    pub chmod: Option<String>,
+    /// `--link`.
+    pub link: bool,
+    /// `--exclude` patterns.
+    pub exclude: Vec<String>,
+    /// `--parents`.
+    pub parents: bool,
+    /// ADD `--checksum`.
+    pub checksum: Option<String>,
+    /// ADD `--keep-git-dir`.
+    pub keep_git_dir: bool,
+    /// ADD `--unpack`.
+    pub unpack: Option<bool>,
+}
+
+/// An edit to the image config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "set", content = "value", rename_all = "snake_case")]
+pub enum ConfigEdit {
+    /// ENV: pairs added or replaced.
+    Env(Vec<(String, String)>),
+    /// LABEL.
+    Label(Vec<(String, String)>),
+    /// CMD.
+    Cmd(Vec<String>),
+    /// ENTRYPOINT (resets a CMD inherited from the base image, as docker).
+    Entrypoint(Vec<String>),
+    /// WORKDIR.
+    Workdir(String),
+    /// USER.
+    User(String),
+    /// EXPOSE, as `port/proto`.
+    Expose(Vec<String>),
+    /// VOLUME.
+    Volume(Vec<String>),
+    /// SHELL.
+    Shell(Vec<String>),
+    /// STOPSIGNAL.
+    StopSignal(String),
+    /// HEALTHCHECK.
+    Healthcheck(HealthConfig),
+    /// ONBUILD: a trigger for images built from this one.
+    Onbuild(String),
+    /// MAINTAINER: the author field.
+    Maintainer(String),
+}
+
+/// The image config's `Healthcheck`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthConfig {
+    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", cmd]`.
+    pub test: Vec<String>,
+    /// Nanoseconds; 0 inherits.
+    pub interval: u64,
+    /// Nanoseconds; 0 inherits.
+    pub timeout: u64,
+    /// Nanoseconds; 0 inherits.
+    pub start_period: u64,
+    /// Nanoseconds; 0 inherits.
+    pub start_interval: u64,
+    /// 0 inherits.
+    pub retries: u64,
+}
+
+impl BuildGraph {
+    /// The target stage.
+    pub fn target_stage(&self) -> &StageInfo {
+        &self.stages[self.target]
+    }
+
+    /// For each vertex, its depth in the filesystem graph: 0 for sources,
+    /// else one more than its deepest input. Steps of equal depth do not
+    /// depend on each other, so they can run in parallel. Config edits take
+    /// no time; they get the depth of the step before them.
+    pub fn levels(&self) -> Vec<usize> {
+        let mut levels = vec![0usize; self.vertices.len()];
+        for vertex in &self.vertices {
+            levels[vertex.id] = match vertex.op {
+                Op::Config(_) => vertex.previous.map(|previous| levels[previous]).unwrap_or(0),
+                _ => vertex
+                    .inputs
+                    .iter()
+                    .map(|input| levels[*input] + 1)
+                    .max()
+                    .unwrap_or(0),
+            };
+        }
+        levels
+    }
+
+    /// The vertices of the stage chain ending at `last`, first step first.
+    pub fn chain(&self, last: VertexId) -> Vec<VertexId> {
+        let mut chain = vec![last];
+        let mut current = last;
+        while let Some(previous) = self.vertices[current].previous {
+            chain.push(previous);
+            current = previous;
+        }
+        chain.reverse();
+        chain
+    }
+}

@@ -1,0 +1,635 @@
+//! Syntax tree to typed instructions (BuildKit `instructions/parse.go`).
+//!
+//! Each [`Node`] becomes one [`Instruction`]: its flags are checked against
+//! what the instruction accepts, its arguments against what it needs. Words
+//! stay unexpanded here: expansion needs the ARG and ENV values in scope,
+//! which only [`crate::graph`] knows.
+//!
+//! [`from_dockerfile`] also splits the file into stages: the ARGs before the
+//! first FROM (the "meta args", visible in FROM lines) and one [`Stage`] per
+//! FROM.
+
+mod flags;
+mod health;
+
+pub use flags::FlagValue;
+pub use health::{Healthcheck, HealthcheckTest};
+
+use crate::ast::{Args, Dockerfile, Heredoc, KeyValue, Node, Word};
+use crate::error::{Error, ErrorKind, Warning};
+use crate::span::Span;
+use flags::{FlagKind, Flags};
+
+/// Every instruction name, upper-case, for suggestions.
+pub const INSTRUCTION_NAMES: &[&str] = &[
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+];
+
+/// A command in shell form (run by the stage's SHELL) or exec form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `RUN echo hi`: one string for the shell.
+    Shell(Word),
+    /// `RUN ["echo", "hi"]`: the argument vector.
+    Exec(Vec<Word>),
+}
+
+impl Command {
+    fn from_args(args: &Args) -> Option<Command> {
+        match args {
+            Args::String(word) => Some(Command::Shell(word.clone())),
+            Args::Json(words) => Some(Command::Exec(words.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// `FROM [--platform=P] image [AS name]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct From {
+    /// The image reference (or earlier stage name), unexpanded.
+    pub image: Word,
+    /// `AS name`, lower-cased.
+    pub name: Option<Word>,
+    /// `--platform`.
+    pub platform: Option<FlagValue>,
+}
+
+/// `RUN [--mount=...] [--network=...] [--security=...] command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The command.
+    pub command: Command,
+    /// Heredocs attached to the command.
+    pub heredocs: Vec<Heredoc>,
+    /// `--mount` values, unparsed (they are expanded first).
+    pub mounts: Vec<FlagValue>,
+    /// `--network`.
+    pub network: Option<FlagValue>,
+    /// `--security`.
+    pub security: Option<FlagValue>,
+}
+
+/// `COPY` and `ADD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// `true` for ADD.
+    pub add: bool,
+    /// Sources, unexpanded; `<<EOF` words name heredocs.
+    pub sources: Vec<Word>,
+    /// Destination, unexpanded.
+    pub destination: Word,
+    /// Heredocs used as sources.
+    pub heredocs: Vec<Heredoc>,
+    /// `--from`.
+    pub from: Option<FlagValue>,
+    /// `--chown`.
+    pub chown: Option<FlagValue>,
+    /// `--chmod`.
+    pub chmod: Option<FlagValue>,
+    /// `--link`.
+    pub link: bool,
+    /// `--exclude` patterns.
+    pub exclude: Vec<FlagValue>,
+    /// `--parents`.
+    pub parents: bool,
+    /// ADD `--checksum`.
+    pub checksum: Option<FlagValue>,
+    /// ADD `--keep-git-dir`.
+    pub keep_git_dir: bool,
+    /// ADD `--unpack` (explicit `true`/`false`), when given.
+    pub unpack: Option<bool>,
+}
+
+/// One `name[=default]` of ARG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDefinition {
+    /// The name.
+    pub name: Word,
+    /// The default, unexpanded.
+    pub default: Option<Word>,
+}
+
+/// An `ONBUILD` trigger, kept as text for the image config and parsed to
+/// check it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Onbuild {
+    /// The trigger as written, e.g. `RUN make`.
+    pub expression: String,
+    /// The trigger, parsed.
+    pub trigger: Box<Instruction>,
+}
+
+/// A typed instruction; `span` of the [`Located`] wrapper gives its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Instruction {
+    From(From),
+    Run(Run),
+    Cmd(Command),
+    Entrypoint(Command),
+    Label(Vec<KeyValue>),
+    Maintainer(Word),
+    Expose(Vec<Word>),
+    Env(Vec<KeyValue>),
+    Copy(Copy),
+    Volume(Vec<Word>),
+    User(Word),
+    Workdir(Word),
+    Arg(Vec<ArgDefinition>),
+    Onbuild(Onbuild),
+    StopSignal(Word),
+    Healthcheck(Healthcheck),
+    Shell(Vec<Word>),
+}
+
+impl Instruction {
+    /// The instruction name, upper-case.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Instruction::From(_) => "FROM",
+            Instruction::Run(_) => "RUN",
+            Instruction::Cmd(_) => "CMD",
+            Instruction::Entrypoint(_) => "ENTRYPOINT",
+            Instruction::Label(_) => "LABEL",
+            Instruction::Maintainer(_) => "MAINTAINER",
+            Instruction::Expose(_) => "EXPOSE",
+            Instruction::Env(_) => "ENV",
+            Instruction::Copy(copy) if copy.add => "ADD",
+            Instruction::Copy(_) => "COPY",
+            Instruction::Volume(_) => "VOLUME",
+            Instruction::User(_) => "USER",
+            Instruction::Workdir(_) => "WORKDIR",
+            Instruction::Arg(_) => "ARG",
+            Instruction::Onbuild(_) => "ONBUILD",
+            Instruction::StopSignal(_) => "STOPSIGNAL",
+            Instruction::Healthcheck(_) => "HEALTHCHECK",
+            Instruction::Shell(_) => "SHELL",
+        }
+    }
+}
+
+/// An instruction with where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The instruction.
+    pub instruction: Instruction,
+    /// The whole instruction in the source.
+    pub span: Span,
+    /// The instruction as written on its (joined) line, for history entries.
+    pub original: String,
+    /// 1-based first and last line.
+    pub lines: (usize, usize),
+}
+
+/// A build stage: its FROM and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// The FROM instruction.
+    pub from: From,
+    /// Where FROM is written.
+    pub from_span: Span,
+    /// FROM's lines.
+    pub from_lines: (usize, usize),
+    /// The instructions after FROM.
+    pub instructions: Vec<Located>,
+}
+
+/// A Dockerfile as stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stages {
+    /// ARGs before the first FROM.
+    pub meta_args: Vec<Located>,
+    /// The stages in order.
+    pub stages: Vec<Stage>,
+    /// Findings worth a warning.
+    pub warnings: Vec<Warning>,
+    /// The escape character in force (from `# escape=`).
+    pub escape: char,
+}
+
+/// Type every instruction and split the file into stages.
+pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut meta_args = Vec::new();
+    let mut warnings = Vec::new();
+    for node in &file.nodes {
+        let instruction = parse_node(node, &mut warnings)?;
+        let located = Located {
+            instruction,
+            span: node.span,
+            original: node.original.clone(),
+            lines: (node.start_line, node.end_line),
+        };
+        match located.instruction {
+            Instruction::From(from) => stages.push(Stage {
+                from,
+                from_span: node.span,
+                from_lines: (node.start_line, node.end_line),
+                instructions: Vec::new(),
+            }),
+            _ => match stages.last_mut() {
+                Some(stage) => stage.instructions.push(located),
+                None if matches!(located.instruction, Instruction::Arg(_)) => meta_args.push(located),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::BeforeFrom(located.instruction.name().to_owned()),
+                        node.keyword.span,
+                    )
+                    .with_hint("add `FROM <image>` (or `FROM scratch`) above it"));
+                }
+            },
+        }
+    }
+    if stages.is_empty() {
+        let span = file.nodes.last().map(|node| node.span).unwrap_or_default();
+        return Err(Error::new(ErrorKind::MissingArguments {
+            instruction: "a Dockerfile",
+            what: "at least one FROM instruction",
+        }, span)
+        .with_hint("a Dockerfile starts with `FROM <image>`; only ARG may come before it"));
+    }
+    Ok(Stages {
+        meta_args,
+        stages,
+        warnings,
+        escape: file.escape,
+    })
+}
+
+const NO_FLAGS: flags::FlagSpec = &[];
+const FROM_FLAGS: flags::FlagSpec = &[("platform", FlagKind::String)];
+const RUN_FLAGS: flags::FlagSpec = &[
+    ("mount", FlagKind::List),
+    ("network", FlagKind::String),
+    ("security", FlagKind::String),
+];
+const COPY_FLAGS: flags::FlagSpec = &[
+    ("from", FlagKind::String),
+    ("chown", FlagKind::String),
+    ("chmod", FlagKind::String),
+    ("link", FlagKind::Bool),
+    ("exclude", FlagKind::List),
+    ("parents", FlagKind::Bool),
+];
+const ADD_FLAGS: flags::FlagSpec = &[
+    ("chown", FlagKind::String),
+    ("chmod", FlagKind::String),
+    ("link", FlagKind::Bool),
+    ("exclude", FlagKind::List),
+    ("checksum", FlagKind::String),
+    ("keep-git-dir", FlagKind::Bool),
+    ("unpack", FlagKind::Bool),
+];
+const HEALTHCHECK_FLAGS: flags::FlagSpec = &[
+    ("interval", FlagKind::String),
+    ("timeout", FlagKind::String),
+    ("start-period", FlagKind::String),
+    ("start-interval", FlagKind::String),
+    ("retries", FlagKind::String),
+];
+
+/// The span just after the instruction name, where a missing argument goes.
+fn after(node: &Node) -> Span {
+    let end = node.span.end;
+    Span {
+        start: node.keyword.span.start,
+        end: end.max(node.keyword.span.end),
+    }
+}
+
+fn missing(node: &Node, instruction: &'static str, what: &'static str) -> Error {
+    Error::new(ErrorKind::MissingArguments { instruction, what }, after(node))
+}
+
+/// Type one node.
+pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instruction, Error> {
+    let name = node.name();
+    let spec = match name.as_str() {
+        "from" => FROM_FLAGS,
+        "run" => RUN_FLAGS,
+        "copy" => COPY_FLAGS,
+        "add" => ADD_FLAGS,
+        "healthcheck" => HEALTHCHECK_FLAGS,
+        known if INSTRUCTION_NAMES.iter().any(|name| name.eq_ignore_ascii_case(known)) => NO_FLAGS,
+        _ => {
+            let mut error = Error::new(
+                ErrorKind::UnknownInstruction(node.keyword.value.to_ascii_uppercase()),
+                node.keyword.span,
+            );
+            if let Some(near) = suggest(&node.keyword.value.to_ascii_uppercase(), INSTRUCTION_NAMES) {
+                error = error.with_hint(format!("did you mean `{near}`?"));
+            }
+            return Err(error);
+        }
+    };
+    let flags = Flags::parse(&name, &node.flags, spec)?;
+    let words = || match &node.args {
+        Args::Words(words) | Args::Json(words) => words.clone(),
+        Args::String(word) => vec![word.clone()],
+        _ => Vec::new(),
+    };
+    Ok(match name.as_str() {
+        "from" => {
+            let words = words();
+            let (image, stage) = match words.as_slice() {
+                [] => return Err(missing(node, "FROM", "a base image: FROM <image> [AS <name>]")),
+                [image] => (image.clone(), None),
+                [image, keyword, stage] if keyword.value.eq_ignore_ascii_case("as") => {
+                    let from_upper = node.keyword.value == node.keyword.value.to_ascii_uppercase();
+                    let as_upper = keyword.value == keyword.value.to_ascii_uppercase();
+                    if from_upper != as_upper {
+                        warnings.push(Warning {
+                            rule: "FromAsCasing",
+                            message: format!(
+                                "`{}` and `{}` keywords' casing do not match",
+                                keyword.value, node.keyword.value
+                            ),
+                            span: Some(keyword.span),
+                        });
+                    }
+                    (image.clone(), Some(stage.clone()))
+                }
+                [_, keyword, ..] if !keyword.value.eq_ignore_ascii_case("as") => {
+                    return Err(Error::new(ErrorKind::InvalidFrom, keyword.span)
+                        .with_hint("to name the stage write `FROM <image> AS <name>`"));
+                }
+                [_, rest @ ..] => {
+                    let span = rest.first().unwrap().span.to(rest.last().unwrap().span);
+                    return Err(Error::new(ErrorKind::InvalidFrom, span));
+                }
+            };
+            let name = match stage {
+                Some(stage) => {
+                    if !is_valid_stage_name(&stage.value) {
+                        return Err(Error::new(ErrorKind::InvalidStageName(stage.value.clone()), stage.span));
+                    }
+                    if stage.value != stage.value.to_ascii_lowercase() {
+                        warnings.push(Warning {
+                            rule: "StageNameCasing",
+                            message: format!("stage name `{}` should be lowercase", stage.value),
+                            span: Some(stage.span),
+                        });
+                    }
+                    Some(Word::new(stage.value.to_ascii_lowercase(), stage.span))
+                }
+                None => None,
+            };
+            Instruction::From(From {
+                image,
+                name,
+                platform: flags.string("platform"),
+            })
+        }
+        "run" => {
+            let command = match Command::from_args(&node.args) {
+                Some(command) => command,
+                None => return Err(missing(node, "RUN", "at least one argument")),
+            };
+            Instruction::Run(Run {
+                command,
+                heredocs: node.heredocs.clone(),
+                mounts: flags.list("mount"),
+                network: flags.string("network"),
+                security: flags.string("security"),
+            })
+        }
+        "cmd" | "entrypoint" => {
+            let command = Command::from_args(&node.args).unwrap_or(Command::Exec(Vec::new()));
+            if let Command::Shell(word) = &command {
+                warnings.push(Warning {
+                    rule: "JSONArgsRecommended",
+                    message: format!(
+                        "JSON arguments recommended for {} to prevent unintended behavior related to OS signals",
+                        name.to_ascii_uppercase()
+                    ),
+                    span: Some(word.span),
+                });
+            }
+            if name == "cmd" {
+                Instruction::Cmd(command)
+            } else {
+                Instruction::Entrypoint(command)
+            }
+        }
+        "label" | "env" => {
+            let Args::KeyValues(pairs) = &node.args else {
+                let instruction = if name == "env" { "ENV" } else { "LABEL" };
+                return Err(missing(node, instruction, "at least one argument"));
+            };
+            if name == "env" {
+                Instruction::Env(pairs.clone())
+            } else {
+                Instruction::Label(pairs.clone())
+            }
+        }
+        "maintainer" => {
+            let Args::String(word) = &node.args else {
+                return Err(missing(node, "MAINTAINER", "exactly one argument"));
+            };
+            warnings.push(Warning {
+                rule: "MaintainerDeprecated",
+                message: "MAINTAINER instruction is deprecated in favor of using label".to_owned(),
+                span: Some(node.keyword.span),
+            });
+            Instruction::Maintainer(word.clone())
+        }
+        "expose" => {
+            let words = words();
+            if words.is_empty() {
+                return Err(missing(node, "EXPOSE", "at least one argument"));
+            }
+            Instruction::Expose(words)
+        }
+        "copy" | "add" => parse_copy(node, &flags, name == "add")?,
+        "volume" => {
+            let words = words();
+            if words.is_empty() {
+                return Err(missing(node, "VOLUME", "at least one argument"));
+            }
+            if let Some(empty) = words.iter().find(|word| word.value.trim().is_empty()) {
+                return Err(Error::new(
+                    ErrorKind::MissingArguments {
+                        instruction: "VOLUME",
+                        what: "non-empty paths",
+                    },
+                    empty.span,
+                ));
+            }
+            Instruction::Volume(words)
+        }
+        "user" | "workdir" | "stopsignal" => {
+            let instruction = match name.as_str() {
+                "user" => "USER",
+                "workdir" => "WORKDIR",
+                _ => "STOPSIGNAL",
+            };
+            let Args::String(word) = &node.args else {
+                return Err(missing(node, instruction, "exactly one argument"));
+            };
+            match name.as_str() {
+                "user" => Instruction::User(word.clone()),
+                "workdir" => Instruction::Workdir(word.clone()),
+                _ => Instruction::StopSignal(word.clone()),
+            }
+        }
+        "arg" => {
+            let words = words();
+            if words.is_empty() {
+                return Err(missing(node, "ARG", "at least one argument"));
+            }
+            let definitions = words
+                .into_iter()
+                .map(|word| match word.value.split_once('=') {
+                    Some((name, default)) => {
+                        let name_end = word.span.start + name.len() as u32;
+                        ArgDefinition {
+                            name: Word::new(name, Span { start: word.span.start, end: name_end.min(word.span.end) }),
+                            default: Some(Word::new(default, Span { start: (name_end + 1).min(word.span.end), end: word.span.end })),
+                        }
+                    }
+                    None => ArgDefinition { name: word, default: None },
+                })
+                .collect::<Vec<_>>();
+            if let Some(bad) = definitions.iter().find(|definition| definition.name.value.is_empty()) {
+                return Err(Error::new(
+                    ErrorKind::MissingArguments { instruction: "ARG", what: "a name before `=`" },
+                    bad.name.span.to(bad.default.as_ref().map(|word| word.span).unwrap_or(bad.name.span)),
+                ));
+            }
+            Instruction::Arg(definitions)
+        }
+        "onbuild" => {
+            let Args::Trigger(trigger) = &node.args else {
+                return Err(missing(node, "ONBUILD", "an instruction to run later"));
+            };
+            let trigger_name = trigger.name();
+            if matches!(trigger_name.as_str(), "onbuild") {
+                return Err(Error::new(ErrorKind::NestedOnbuild, trigger.keyword.span));
+            }
+            if matches!(trigger_name.as_str(), "from" | "maintainer") {
+                return Err(Error::new(
+                    ErrorKind::ForbiddenTrigger(trigger_name.to_ascii_uppercase()),
+                    trigger.keyword.span,
+                ));
+            }
+            let mut trigger_warnings = Vec::new();
+            let typed = parse_node(trigger, &mut trigger_warnings)?;
+            Instruction::Onbuild(Onbuild {
+                expression: trigger.original.clone(),
+                trigger: Box::new(typed),
+            })
+        }
+        "healthcheck" => Instruction::Healthcheck(health::parse(node, &flags)?),
+        "shell" => match &node.args {
+            Args::Json(words) if !words.is_empty() => Instruction::Shell(words.clone()),
+            Args::None | Args::Json(_) => return Err(missing(node, "SHELL", "at least one argument")),
+            _ => {
+                let span = match &node.args {
+                    Args::String(word) => word.span,
+                    _ => node.span,
+                };
+                return Err(Error::new(ErrorKind::ShellNotJson, span)
+                    .with_hint("write it as a JSON array, e.g. SHELL [\"/bin/bash\", \"-c\"]"));
+            }
+        },
+        other => unreachable!("instruction `{other}` is in INSTRUCTION_NAMES but not handled"),
+    })
+}
+
+fn parse_copy(node: &Node, flags: &Flags, add: bool) -> Result<Instruction, Error> {
+    let instruction = if add { "ADD" } else { "COPY" };
+    let words = match &node.args {
+        Args::Words(words) | Args::Json(words) => words.clone(),
+        _ => Vec::new(),
+    };
+    if words.len() < 2 {
+        let span = words.first().map(|word| word.span).unwrap_or_else(|| after(node));
+        return Err(Error::new(
+            ErrorKind::MissingArguments {
+                instruction,
+                what: "at least two arguments: a source and a destination",
+            },
+            span,
+        )
+        .with_hint(format!("write `{instruction} <source>... <destination>`")));
+    }
+    let (destination, sources) = words.split_last().expect("two words at least");
+    let checksum = flags.string("checksum");
+    Ok(Instruction::Copy(Copy {
+        add,
+        sources: sources.to_vec(),
+        destination: destination.clone(),
+        heredocs: node.heredocs.clone(),
+        from: flags.string("from"),
+        chown: flags.string("chown"),
+        chmod: flags.string("chmod"),
+        link: flags.bool("link"),
+        exclude: flags.list("exclude"),
+        parents: flags.bool("parents"),
+        checksum,
+        keep_git_dir: flags.bool("keep-git-dir"),
+        unpack: node
+            .flags
+            .iter()
+            .any(|flag| flag.value.starts_with("--unpack"))
+            .then(|| flags.bool("unpack")),
+    }))
+}
+
+/// BuildKit's stage-name rule: `^[a-z][a-z0-9-_\.]*$` after lower-casing.
+pub fn is_valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
+}
+
+/// The candidate nearest to `word` by edit distance, if near enough to be a
+/// plausible typo (BuildKit's `suggest` package uses the same idea).
+pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(&word, &candidate.to_ascii_lowercase()), *candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("RUNN", INSTRUCTION_NAMES), Some("RUN"));
+        assert_eq!(suggest("COPPY", INSTRUCTION_NAMES), Some("COPY"));
+        assert_eq!(suggest("WORKDI", INSTRUCTION_NAMES), Some("WORKDIR"));
+        assert_eq!(suggest("XYZZY", INSTRUCTION_NAMES), None);
+    }
+
+    #[test]
+    fn stage_names() {
+        assert!(is_valid_stage_name("build-1.x_y"));
+        assert!(!is_valid_stage_name("1build"));
+        assert!(!is_valid_stage_name("a/b"));
+    }
+}

@@ -1,0 +1,255 @@
+//! `strata build`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use strata_frontend::diagnostic::{self, Source};
+use strata_frontend::graph::{BuildGraph, ConfigEdit, CopySource, FileOp, Op, Options, Platform};
+use strata_frontend::span::Span;
+
+use super::Rendered;
+use crate::cli::{BuildArgs, PlanFormat};
+
+pub(crate) fn build(args: BuildArgs) -> anyhow::Result<()> {
+    if !args.context.is_dir() {
+        bail!("build context `{}` is not a directory", args.context.display());
+    }
+    let (name, bytes) = read_dockerfile(&args)?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let offset = error.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let source = Source::new(name, &lossy);
+            let error = strata_frontend::Error::new(
+                strata_frontend::ErrorKind::NotUtf8,
+                Span::new(offset, offset + 1),
+            )
+            .with_hint("save the Dockerfile as UTF-8");
+            return Err(Rendered(diagnostic::render(&error, &source)).into());
+        }
+    };
+    let source = Source::new(name, &text);
+    let platform = match &args.platform {
+        Some(text) => Some(Platform::parse(text).with_context(|| {
+            format!("invalid platform `{text}`: expected os/arch[/variant], e.g. linux/amd64")
+        })?),
+        None => None,
+    };
+    let options = Options {
+        target: args.target.clone(),
+        build_args: build_args(&args.build_args)?,
+        platform,
+        resolver: None,
+    };
+    let compiled = strata_frontend::compile(&text, &options)
+        .map_err(|error| Rendered(diagnostic::render(&error, &source)))?;
+    let mut stderr = std::io::stderr().lock();
+    for warning in &compiled.warnings {
+        write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
+    }
+    if !args.dry_run {
+        bail!(
+            "this version of strata can plan builds but not run them yet: \
+             pass --dry-run to print the plan"
+        );
+    }
+    let plan = match args.format {
+        PlanFormat::Text => text_plan(&compiled.graph, &source),
+        PlanFormat::Json => json_plan(&compiled.graph)?,
+        PlanFormat::Dot => dot_plan(&compiled.graph),
+    };
+    std::io::stdout().lock().write_all(plan.as_bytes())?;
+    Ok(())
+}
+
+fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
+    let path = match &args.file {
+        Some(path) if path == Path::new("-") => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("failed to read the Dockerfile from standard input")?;
+            return Ok(("<stdin>".to_owned(), bytes));
+        }
+        Some(path) => path.clone(),
+        None => args.context.join("Dockerfile"),
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("failed to read Dockerfile `{}`", path.display()))?;
+    Ok((display_name(&path), bytes))
+}
+
+fn display_name(path: &PathBuf) -> String {
+    path.strip_prefix("./").unwrap_or(path).display().to_string()
+}
+
+/// `--build-arg NAME=VALUE`, or `NAME` to take the value from the
+/// environment (skipped when unset), as docker does.
+fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut args = BTreeMap::new();
+    for entry in raw {
+        match entry.split_once('=') {
+            Some(("", _)) => bail!("invalid build argument `{entry}`: expected NAME=VALUE or NAME"),
+            Some((name, value)) => {
+                args.insert(name.to_owned(), value.to_owned());
+            }
+            None if entry.is_empty() => bail!("invalid build argument ``: expected NAME=VALUE or NAME"),
+            None => {
+                if let Ok(value) = std::env::var(entry) {
+                    args.insert(entry.clone(), value);
+                }
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// One line per step, with what it waits for, then the parallel groups.
+fn text_plan(graph: &BuildGraph, source: &Source) -> String {
+    let mut out = String::new();
+    let target = graph.target_stage();
+    let built: Vec<String> = graph.stages.iter().filter(|stage| stage.built).map(|stage| stage.label()).collect();
+    let skipped: Vec<String> = graph.stages.iter().filter(|stage| !stage.built).map(|stage| stage.label()).collect();
+    let _ = writeln!(out, "target: {} ({} of {} stages built)", target.label(), built.len(), graph.stages.len());
+    if !skipped.is_empty() {
+        let _ = writeln!(out, "skipped (not needed by the target): {}", skipped.join(", "));
+    }
+    let levels = graph.levels();
+    for stage in graph.stages.iter().filter(|stage| stage.built) {
+        let line = source.line(stage.span.start);
+        let _ = write!(out, "\nstage {} FROM {} ({}:{line})", stage.label(), stage.base, source.name);
+        let Some(last) = stage.last else { continue };
+        let chain = graph.chain(last);
+        // Steps inherited from a base stage (or shared with another stage)
+        // are listed where they were first lowered.
+        let own: Vec<usize> = chain.iter().copied().filter(|id| graph.vertices[*id].stage == stage.index).collect();
+        match chain.iter().rev().find(|id| graph.vertices[**id].stage != stage.index) {
+            Some(inherited) => {
+                let _ = writeln!(out, ", starts from #{inherited}");
+            }
+            None => out.push('\n'),
+        }
+        for id in own {
+            let vertex = &graph.vertices[id];
+            let kind = match &vertex.op {
+                Op::Source(_) => "source",
+                Op::Exec(_) => "exec",
+                Op::File(FileOp::Copy(_)) => "copy",
+                Op::File(FileOp::Mkdir { .. }) => "mkdir",
+                Op::Config(_) => "config",
+            };
+            let needs: Vec<String> = vertex.inputs.iter().map(|input| format!("#{input}")).collect();
+            let needs = if needs.is_empty() {
+                String::new()
+            } else {
+                format!("  needs {}", needs.join(" "))
+            };
+            let _ = writeln!(
+                out,
+                "  #{id:<3} {kind:<6} {}  {}{needs}",
+                short_digest(&vertex.digest),
+                one_line(&vertex.description, 100)
+            );
+            if let Op::Exec(exec) = &vertex.op {
+                for mount in &exec.mounts {
+                    let _ = writeln!(out, "         mount {:?} at {}", mount.kind, mount.target);
+                }
+            }
+            if let Op::File(FileOp::Copy(copy)) = &vertex.op {
+                for copy_source in &copy.sources {
+                    let from = match copy_source {
+                        CopySource::Path { input, path } => format!("{path} from #{}", vertex.inputs[*input]),
+                        CopySource::Url { url } => url.clone(),
+                        CopySource::Inline(file) => format!("heredoc {}", file.path),
+                    };
+                    let _ = writeln!(out, "         {from} -> {}", copy.destination);
+                }
+            }
+            if let Op::Config(ConfigEdit::Onbuild(trigger)) = &vertex.op {
+                let _ = writeln!(out, "         trigger: {trigger}");
+            }
+        }
+    }
+    // Steps that touch the filesystem, grouped by depth: a group's steps do
+    // not depend on each other and can run at the same time.
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for vertex in &graph.vertices {
+        if !matches!(vertex.op, Op::Config(_)) {
+            groups.entry(levels[vertex.id]).or_default().push(vertex.id);
+        }
+    }
+    let _ = writeln!(out, "\nparallel groups (steps in one group can run at once):");
+    for (level, ids) in groups {
+        let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+        let _ = writeln!(out, "  {level}: {}", ids.join(" "));
+    }
+    out
+}
+
+fn short_digest(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+fn one_line(text: &str, limit: usize) -> String {
+    let flat: String = text.chars().map(|ch| if ch.is_control() { ' ' } else { ch }).collect();
+    if flat.chars().count() <= limit {
+        flat
+    } else {
+        let cut: String = flat.chars().take(limit).collect();
+        format!("{cut}...")
+    }
+}
+
+fn json_plan(graph: &BuildGraph) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Plan<'g> {
+        target: &'g str,
+        stages: &'g [strata_frontend::graph::StageInfo],
+        vertices: &'g [strata_frontend::graph::Vertex],
+        levels: Vec<usize>,
+    }
+    let target = graph.target_stage().label();
+    let plan = Plan {
+        target: &target,
+        stages: &graph.stages,
+        vertices: &graph.vertices,
+        levels: graph.levels(),
+    };
+    let mut text = serde_json::to_string_pretty(&plan)?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn dot_plan(graph: &BuildGraph) -> String {
+    let mut out = String::from("digraph build {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n");
+    let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    for vertex in &graph.vertices {
+        let shape = match vertex.op {
+            Op::Source(_) => ", shape=ellipse",
+            Op::Config(_) => ", style=dashed",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "  v{} [label=\"#{} {}\"{shape}];",
+            vertex.id,
+            vertex.id,
+            escape(&one_line(&vertex.description, 60))
+        );
+        for input in &vertex.inputs {
+            let _ = writeln!(out, "  v{input} -> v{};", vertex.id);
+        }
+        if let Some(previous) = vertex.previous
+            && !vertex.inputs.contains(&previous)
+        {
+            let _ = writeln!(out, "  v{previous} -> v{} [style=dotted];", vertex.id);
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -65,7 +65,16 @@ impl Source {
 
 /// Render an error.
 pub fn render(error: &Error, source: &Source) -> String {
-    render_message("error", &error.kind.to_string(), error.span, error.hint.as_deref(), source)
+    match error.span {
+        Some(span) => render_message("error", &error.kind.to_string(), span, error.hint.as_deref(), source),
+        None => {
+            let mut out = format!("error: {}\n", error.kind);
+            if let Some(hint) = &error.hint {
+                out.push_str(&format!("\nhint: {hint}\n"));
+            }
+            out
+        }
+    }
 }
 
 /// Render a warning.

@@ -13,8 +13,9 @@ use crate::span::Span;
 pub struct Error {
     /// What went wrong.
     pub kind: ErrorKind,
-    /// The source bytes to point at.
-    pub span: Span,
+    /// The source bytes to point at; `None` for errors about the command
+    /// line rather than the Dockerfile (an unknown `--target`).
+    pub span: Option<Span>,
     /// A suggestion for the user, rendered as `hint: ...`.
     pub hint: Option<String>,
 }
@@ -24,7 +25,16 @@ impl Error {
     pub fn new(kind: ErrorKind, span: Span) -> Self {
         Error {
             kind,
-            span,
+            span: Some(span),
+            hint: None,
+        }
+    }
+
+    /// An error that is not about a place in the Dockerfile.
+    pub fn unplaced(kind: ErrorKind) -> Self {
+        Error {
+            kind,
+            span: None,
             hint: None,
         }
     }
@@ -179,6 +189,9 @@ pub enum ErrorKind {
     /// `--build-arg` without a name.
     #[error("invalid build argument `{0}`: expected NAME=VALUE or NAME")]
     InvalidBuildArg(String),
+    /// `STOPSIGNAL SIGNOPE`.
+    #[error("invalid stop signal `{0}`")]
+    InvalidSignal(String),
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),

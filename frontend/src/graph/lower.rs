@@ -368,7 +368,7 @@ impl<'a> Lowerer<'a> {
             .iter()
             .map(|info| match &info.name {
                 Some(name) => format!("`{name}` ({})", info.index),
-                None => format!("{}", info.index),
+                None => format!("{} (unnamed)", info.index),
             })
             .collect();
         names.join(", ")
@@ -384,8 +384,7 @@ impl<'a> Lowerer<'a> {
             .position(|info| info.name.as_deref() == Some(wanted.as_str()))
             .ok_or_else(|| {
                 let names: Vec<&str> = self.infos.iter().filter_map(|info| info.name.as_deref()).collect();
-                let span = self.stages.stages.last().map(|stage| stage.from_span).unwrap_or_default();
-                let error = Error::new(ErrorKind::UnknownTarget(target.clone()), span);
+                let error = Error::unplaced(ErrorKind::UnknownTarget(target.clone()));
                 match instructions::suggest(&wanted, &names) {
                     Some(near) => error.with_hint(format!("did you mean `{near}`?")),
                     None if names.is_empty() => error.with_hint("no stage is named: name one with `FROM <image> AS <name>`"),
@@ -617,8 +616,10 @@ impl<'a> Lowerer<'a> {
         origin: Option<Origin>,
     ) -> Result<(), Error> {
         for trigger in triggers {
-            let in_trigger = |error: Error| {
-                Error::new(error.kind, span).with_hint(format!("in the base image's ONBUILD trigger `{trigger}`"))
+            let in_trigger = |error: Error| Error {
+                kind: error.kind,
+                span: Some(span),
+                hint: Some(format!("in the base image's ONBUILD trigger `{trigger}`")),
             };
             let file = crate::parser::parse(trigger).map_err(in_trigger)?;
             for node in &file.nodes {
@@ -760,14 +761,8 @@ impl<'a> Lowerer<'a> {
             Instruction::StopSignal(word) => {
                 let signal = self.expand_in(word, state)?;
                 if !is_valid_signal(&signal) {
-                    return Err(Error::new(
-                        ErrorKind::InvalidFlagValue {
-                            flag: "STOPSIGNAL".to_owned(),
-                            value: signal,
-                            reason: "expected a signal name such as SIGTERM, or a number".to_owned(),
-                        },
-                        word.span,
-                    ));
+                    return Err(Error::new(ErrorKind::InvalidSignal(signal), word.span)
+                        .with_hint("use a signal name such as `SIGTERM` or `SIGINT`, or a number from 1 to 64"));
                 }
                 let created_by = format!("STOPSIGNAL {signal}");
                 self.config(step, state, ConfigEdit::StopSignal(signal), Some(created_by));

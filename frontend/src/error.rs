@@ -171,6 +171,9 @@ pub enum ErrorKind {
     /// A stage that copies from itself.
     #[error("circular dependency: stage `{0}` refers to itself")]
     CircularDependency(String),
+    /// Stages that reference each other too deeply through variables.
+    #[error("stages refer to each other more than {0} levels deep")]
+    StagesTooDeep(usize),
     /// A `--mount` option that does not parse.
     #[error("invalid mount: {0}")]
     InvalidMount(String),

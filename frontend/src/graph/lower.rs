@@ -169,9 +169,19 @@ pub struct Options<'a> {
 pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
     let mut lowerer = Lowerer::new(stages, options)?;
     let target = lowerer.target()?;
-    lowerer.lower_stage(target, stages.stages[target].from_span)?;
+    // Lower the stages the target needs by name, dependencies first, without
+    // recursion: a chain of thousands of `FROM previous` stages must not
+    // exhaust the stack. References that need expansion (`--from=$STAGE`)
+    // are resolved during lowering, with bounded recursion.
+    for index in lowerer.static_order(target) {
+        let span = stages.stages[index].from_span;
+        lowerer.lower_stage(index, span)?;
+    }
     lowerer.finish(target)
 }
+
+/// Stage references deeper than this (through `--from=$VARIABLE`) are refused.
+const MAX_STAGE_NESTING: usize = 128;
 
 /// Per-stage dispatch state (BuildKit's `dispatchState`).
 #[derive(Debug, Clone)]
@@ -233,6 +243,8 @@ struct Lowerer<'a> {
     build_platform: Platform,
     meta: BTreeMap<String, String>,
     infos: Vec<StageInfo>,
+    /// Stage name to index.
+    names: HashMap<String, usize>,
     status: Vec<StageStatus>,
     vertices: Vec<Vertex>,
     /// Dedupes vertices: the same op on the same inputs after the same step.
@@ -241,6 +253,7 @@ struct Lowerer<'a> {
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
+    nesting: usize,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -265,6 +278,7 @@ impl<'a> Lowerer<'a> {
             build_platform,
             meta: BTreeMap::new(),
             infos: Vec::new(),
+            names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
             vertices: Vec::new(),
             known: HashMap::new(),
@@ -272,6 +286,7 @@ impl<'a> Lowerer<'a> {
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
+            nesting: 0,
         };
         lowerer.meta = lowerer.platform_args();
         lowerer.meta_args()?;
@@ -342,7 +357,7 @@ impl<'a> Lowerer<'a> {
             }
             let name = stage.from.name.as_ref().map(|word| word.value.clone());
             if let Some(name_word) = &stage.from.name
-                && self.infos.iter().any(|info| info.name.as_deref() == Some(name_word.value.as_str()))
+                && self.names.insert(name_word.value.clone(), index).is_some()
             {
                 return Err(Error::new(
                     ErrorKind::DuplicateStageName(name_word.value.clone()),
@@ -360,6 +375,72 @@ impl<'a> Lowerer<'a> {
             });
         }
         Ok(())
+    }
+
+    /// The stage a literal reference (name or index) names, if any.
+    fn stage_by_reference(&self, reference: &str) -> Option<usize> {
+        self.names
+            .get(&reference.to_ascii_lowercase())
+            .copied()
+            .or_else(|| reference.parse::<usize>().ok().filter(|index| *index < self.infos.len()))
+    }
+
+    /// The earlier stage that stage `index` is built `FROM`, if any.
+    fn base_stage(&self, index: usize) -> Option<usize> {
+        self.names
+            .get(&self.infos[index].base.to_ascii_lowercase())
+            .copied()
+            .filter(|base| *base < index)
+    }
+
+    /// Stages `index` needs, as far as is known without expanding anything.
+    fn static_dependencies(&self, index: usize) -> Vec<usize> {
+        let mut dependencies: Vec<usize> = self.base_stage(index).into_iter().collect();
+        let literal = |value: &str| (!value.contains('$')).then(|| value.to_owned());
+        for located in &self.stages.stages[index].instructions {
+            let references: Vec<String> = match &located.instruction {
+                Instruction::Copy(copy) => copy.from.iter().filter_map(|flag| literal(&flag.value.value)).collect(),
+                Instruction::Run(run) => run
+                    .mounts
+                    .iter()
+                    .filter_map(|flag| literal(&flag.value.value))
+                    .filter_map(|value| mount::parse(&value).ok()?.from)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            dependencies.extend(
+                references
+                    .iter()
+                    .filter_map(|reference| self.stage_by_reference(reference))
+                    .filter(|dependency| *dependency != index),
+            );
+        }
+        dependencies
+    }
+
+    /// The stages `target` needs by literal reference, in an order where
+    /// each comes after what it needs (iterative depth-first post-order).
+    fn static_order(&self, target: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut visited = vec![false; self.infos.len()];
+        let mut stack = vec![(target, false)];
+        while let Some((index, expanded)) = stack.pop() {
+            if expanded {
+                order.push(index);
+                continue;
+            }
+            if visited[index] {
+                continue;
+            }
+            visited[index] = true;
+            stack.push((index, true));
+            for dependency in self.static_dependencies(index).into_iter().rev() {
+                if !visited[dependency] {
+                    stack.push((dependency, false));
+                }
+            }
+        }
+        order
     }
 
     fn stage_list(&self) -> String {
@@ -528,6 +609,16 @@ impl<'a> Lowerer<'a> {
             }
             StageStatus::Pending => {}
         }
+        if self.nesting >= MAX_STAGE_NESTING {
+            return Err(Error::new(ErrorKind::StagesTooDeep(MAX_STAGE_NESTING), referenced_at));
+        }
+        self.nesting += 1;
+        let outcome = self.lower_stage_inner(index);
+        self.nesting -= 1;
+        outcome
+    }
+
+    fn lower_stage_inner(&mut self, index: usize) -> Result<State, Error> {
         self.status[index] = StageStatus::InProgress;
         let stages = self.stages;
         let stage = &stages.stages[index];
@@ -547,10 +638,7 @@ impl<'a> Lowerer<'a> {
             }
             None => self.target_platform.clone(),
         };
-        let base_stage = self.infos[..index]
-            .iter()
-            .position(|info| info.name.as_deref() == Some(base.to_ascii_lowercase().as_str()));
-        let mut state = match base_stage {
+        let mut state = match self.base_stage(index) {
             Some(base_index) => self.lower_stage(base_index, stage.from.image.span)?,
             None => {
                 let config = if base.eq_ignore_ascii_case("scratch") {
@@ -984,7 +1072,7 @@ impl<'a> Lowerer<'a> {
     fn resolve_from(&mut self, from: &str, flag: &FlagValue, step: &Step<'_>, state: &State) -> Result<VertexId, Error> {
         let current = step.stage;
         let lowered = from.to_ascii_lowercase();
-        let by_name = self.infos.iter().position(|info| info.name.as_deref() == Some(lowered.as_str()));
+        let by_name = self.names.get(&lowered).copied();
         let by_index = if !from.is_empty() && from.bytes().all(|byte| byte.is_ascii_digit()) {
             match from.parse::<usize>().ok().filter(|index| *index < self.infos.len()) {
                 Some(index) => Some(index),

@@ -33,6 +33,11 @@ pub(super) fn from_line(line: &Logical) -> Result<Vec<Heredoc>, Error> {
     let mut heredocs = Vec::new();
     let mut cursor = 0;
     for word in words {
+        if !word.contains("<<") {
+            continue;
+        }
+        // Point at where the word is written; searched only for heredoc
+        // words, so a long line of other words costs nothing here.
         let found = line.text[cursor..].find(word.as_str()).map(|at| at + cursor);
         let span = match found {
             Some(start) => {

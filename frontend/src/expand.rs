@@ -136,6 +136,17 @@ impl Lexer {
 
     /// Expand `word` against `env`.
     pub fn expand(&self, word: &str, env: &dyn Lookup) -> Result<Expansion, ExpandError> {
+        // Most words hold nothing to expand: without `$`, quotes or the escape
+        // character, the lexer would copy the text and split it on spaces.
+        let special = |ch: char| ch == '$' || ch == '\'' || ch == '"' || ch == self.escape;
+        if !word.contains(special) {
+            return Ok(Expansion {
+                result: word.to_owned(),
+                words: word.split(char::is_whitespace).filter(|part| !part.is_empty()).map(str::to_owned).collect(),
+                matched: BTreeSet::new(),
+                unmatched: BTreeSet::new(),
+            });
+        }
         let mut state = State {
             lexer: *self,
             chars: word.chars().collect(),

@@ -248,7 +248,7 @@ struct Lowerer<'a> {
     status: Vec<StageStatus>,
     vertices: Vec<Vertex>,
     /// Dedupes vertices: the same op on the same inputs after the same step.
-    known: HashMap<(String, Option<VertexId>), VertexId>,
+    known: HashMap<([u8; 32], Option<VertexId>), VertexId>,
     context: Option<VertexId>,
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
@@ -256,14 +256,29 @@ struct Lowerer<'a> {
     nesting: usize,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+/// `sha256:<hex>` of a raw digest.
+fn digest_string(digest: &[u8; 32]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
     for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
     }
     out
+}
+
+/// Feeds serialized bytes straight into the hash, without a buffer.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<'a> Lowerer<'a> {
@@ -526,12 +541,14 @@ impl<'a> Lowerer<'a> {
             inputs,
             previous,
         };
-        let encoded = serde_json::to_vec(&definition).expect("graph types always serialize");
-        vertex.digest = sha256_hex(&encoded);
-        let key = (vertex.digest.clone(), vertex.previous);
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, &definition).expect("graph types always serialize");
+        let raw: [u8; 32] = hasher.0.finalize().into();
+        let key = (raw, vertex.previous);
         if let Some(existing) = self.known.get(&key) {
             return *existing;
         }
+        vertex.digest = digest_string(&raw);
         let id = self.vertices.len();
         vertex.id = id;
         self.known.insert(key, id);

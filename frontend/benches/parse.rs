@@ -13,7 +13,8 @@ use strata_frontend::graph::Options;
 /// A realistic mix: stages, ARG/ENV, RUN with continuations and mounts,
 /// COPY --from, heredocs, config instructions.
 fn generate(lines: usize) -> String {
-    let mut out = String::from("# syntax=docker/dockerfile:1\nARG BASE=debian:bookworm\nARG VERSION=1.0\n");
+    let mut out =
+        String::from("# syntax=docker/dockerfile:1\nARG BASE=debian:bookworm\nARG VERSION=1.0\n");
     let mut stage = 0;
     while out.lines().count() < lines {
         out.push_str(&format!("\nFROM $BASE AS stage{stage}\nARG VERSION\nENV APP_HOME=/opt/app{stage} LANG=C.UTF-8\nWORKDIR $APP_HOME\n"));
@@ -21,11 +22,17 @@ fn generate(lines: usize) -> String {
             out.push_str(&format!(
                 "RUN --mount=type=cache,target=/var/cache/apt \\\n    apt-get update && \\\n    apt-get install -y --no-install-recommends pkg{step} \\\n    && echo \"${{VERSION}}-{step}\" > /etc/version-{step}\n"
             ));
-            out.push_str(&format!("COPY --chown=1000:1000 src/{step}/ ./src/{step}/\n"));
+            out.push_str(&format!(
+                "COPY --chown=1000:1000 src/{step}/ ./src/{step}/\n"
+            ));
             out.push_str(&format!("LABEL org.example.step{step}=\"value {step}\"\n"));
         }
         if stage > 0 {
-            out.push_str(&format!("COPY --from=stage{} /opt/app{}/src /imported\n", stage - 1, stage - 1));
+            out.push_str(&format!(
+                "COPY --from=stage{} /opt/app{}/src /imported\n",
+                stage - 1,
+                stage - 1
+            ));
         }
         out.push_str("COPY <<EOF /etc/motd\nbuilt from $BASE version $VERSION\nEOF\n");
         out.push_str("EXPOSE 8080/tcp\nUSER 1000:1000\nCMD [\"/opt/app/bin/server\", \"--port\", \"8080\"]\n");
@@ -61,7 +68,10 @@ fn main() {
     let stages = text.matches("\nFROM ").count();
     #[expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
     {
-        println!("input: {lines} lines, {} bytes, {stages} stages", text.len());
+        println!(
+            "input: {lines} lines, {} bytes, {stages} stages",
+            text.len()
+        );
     }
     let runs = 200;
     measure("parse", runs, || {

@@ -66,7 +66,13 @@ impl Source {
 /// Render an error.
 pub fn render(error: &Error, source: &Source) -> String {
     match error.span {
-        Some(span) => render_message("error", &error.kind.to_string(), span, error.hint.as_deref(), source),
+        Some(span) => render_message(
+            "error",
+            &error.kind.to_string(),
+            span,
+            error.hint.as_deref(),
+            source,
+        ),
         None => {
             let mut out = format!("error: {}\n", error.kind);
             if let Some(hint) = &error.hint {
@@ -99,13 +105,21 @@ pub fn render_message(
     let end = span.end.clamp(start, text.len() as u32);
     let first_line = index.line(start);
     // A span ending right after a newline does not reach the next line.
-    let last_line = if end > start { index.line(end - 1) } else { first_line };
+    let last_line = if end > start {
+        index.line(end - 1)
+    } else {
+        first_line
+    };
     let shown_last = last_line.min(first_line + MAX_SPAN_LINES - 1);
     let context = first_line.saturating_sub(1).max(1);
     let gutter = shown_last.max(context).to_string().len();
 
     let mut out = format!("{level}: {message}\n");
-    out.push_str(&format!("{:gutter$}--> {}\n", "", source.location(Span { start, end })));
+    out.push_str(&format!(
+        "{:gutter$}--> {}\n",
+        "",
+        source.location(Span { start, end })
+    ));
     out.push_str(&format!("{:gutter$} |\n", ""));
     if context < first_line {
         let line = index.line_text(text, context);
@@ -125,7 +139,11 @@ pub fn render_message(
         }
     }
     if shown_last < last_line {
-        out.push_str(&format!("{:gutter$} | ... ({} more lines)\n", "", last_line - shown_last));
+        out.push_str(&format!(
+            "{:gutter$} | ... ({} more lines)\n",
+            "",
+            last_line - shown_last
+        ));
     }
     if let Some(hint) = hint {
         out.push_str(&format!("\nhint: {hint}\n"));
@@ -151,16 +169,22 @@ fn window(line: &str, from: usize, to: usize) -> (String, String) {
         shown.push_str("...");
         caret.push_str("   ");
     }
-    let mut count = 0;
     let mut truncated = false;
-    for (offset, ch) in line.char_indices().skip(skip) {
+    for (count, (offset, ch)) in line.char_indices().skip(skip).enumerate() {
         if count == MAX_LINE_CHARS {
             truncated = true;
             break;
         }
-        count += 1;
-        shown.push(if ch.is_control() && ch != '\t' { ' ' } else { ch });
-        let width = if ch == '\t' { 1 } else { ch.width().unwrap_or(0) };
+        shown.push(if ch.is_control() && ch != '\t' {
+            ' '
+        } else {
+            ch
+        });
+        let width = if ch == '\t' {
+            1
+        } else {
+            ch.width().unwrap_or(0)
+        };
         let marker = if offset >= from && offset < to.max(from + 1) {
             '^'
         } else if ch == '\t' {
@@ -171,7 +195,10 @@ fn window(line: &str, from: usize, to: usize) -> (String, String) {
         if marker == '^' {
             caret.extend(std::iter::repeat_n('^', width.max(1)));
         } else if offset < from {
-            caret.extend(std::iter::repeat_n(marker, if ch == '\t' { 1 } else { width }));
+            caret.extend(std::iter::repeat_n(
+                marker,
+                if ch == '\t' { 1 } else { width },
+            ));
         }
     }
     if truncated {
@@ -198,8 +225,11 @@ mod tests {
     #[test]
     fn caret_under_word() {
         let source = Source::new("Dockerfile", "FROM busybox\nRUNN echo hi\n");
-        let error = Error::new(ErrorKind::UnknownInstruction("RUNN".into()), Span::new(13, 17))
-            .with_hint("did you mean `RUN`?");
+        let error = Error::new(
+            ErrorKind::UnknownInstruction("RUNN".into()),
+            Span::new(13, 17),
+        )
+        .with_hint("did you mean `RUN`?");
         assert_eq!(
             render(&error, &source),
             "error: unknown instruction: RUNN\n --> Dockerfile:2:1\n  |\n1 | FROM busybox\n2 | RUNN echo hi\n  | ^^^^\n\nhint: did you mean `RUN`?\n"

@@ -136,7 +136,9 @@ pub enum ErrorKind {
     #[error("FROM requires either one argument, or three: FROM <source> [AS <name>]")]
     InvalidFrom,
     /// `FROM a AS 1x`.
-    #[error("invalid stage name `{0}`: stage names must start with a letter and contain only letters, digits, `_`, `-` and `.`")]
+    #[error(
+        "invalid stage name `{0}`: stage names must start with a letter and contain only letters, digits, `_`, `-` and `.`"
+    )]
     InvalidStageName(String),
     /// Two stages with one name.
     #[error("duplicate stage name `{0}`")]

@@ -142,7 +142,11 @@ impl Lexer {
         if !word.contains(special) {
             return Ok(Expansion {
                 result: word.to_owned(),
-                words: word.split(char::is_whitespace).filter(|part| !part.is_empty()).map(str::to_owned).collect(),
+                words: word
+                    .split(char::is_whitespace)
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 matched: BTreeSet::new(),
                 unmatched: BTreeSet::new(),
             });
@@ -375,7 +379,9 @@ impl State<'_> {
                         }
                         match self.peek() {
                             None => continue,
-                            Some(next) if next == '"' || next == '$' || next == self.lexer.escape => {
+                            Some(next)
+                                if next == '"' || next == '$' || next == self.lexer.escape =>
+                            {
                                 ch = next;
                                 self.next();
                             }
@@ -728,11 +734,17 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(expand("${A#\\x}"), Err(ExpandError::InvalidPattern {
-            pattern: "\\x".into(),
-            escaped: 'x'
-        }));
-        assert_eq!(expand("${E:?must be set}").unwrap_err().to_string(), "E: must be set");
+        assert_eq!(
+            expand("${A#\\x}"),
+            Err(ExpandError::InvalidPattern {
+                pattern: "\\x".into(),
+                escaped: 'x'
+            })
+        );
+        assert_eq!(
+            expand("${E:?must be set}").unwrap_err().to_string(),
+            "E: must be set"
+        );
         assert_eq!(expand("${A/a"), Err(ExpandError::MissingSlash));
     }
 
@@ -748,6 +760,9 @@ mod tests {
             skip_unset: true,
             ..Lexer::new('\\')
         };
-        assert_eq!(lexer.expand_word("$X ${Y} ${Z:-d} $A", &env()).unwrap(), "$X ${Y} ${Z:-d} abc.tar.gz");
+        assert_eq!(
+            lexer.expand_word("$X ${Y} ${Z:-d} $A", &env()).unwrap(),
+            "$X ${Y} ${Z:-d} abc.tar.gz"
+        );
     }
 }

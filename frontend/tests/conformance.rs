@@ -26,7 +26,8 @@ fn data_dir() -> PathBuf {
 }
 
 fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("failed to read `{}`: {error}", path.display()))
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("failed to read `{}`: {error}", path.display()))
 }
 
 fn case_dirs(dir: &Path) -> Vec<PathBuf> {
@@ -136,7 +137,10 @@ fn env_var_table() {
             _ => false,
         };
         if !ok {
-            failures.push(format!("at line {}: {input:?}: expected {expected:?}, got {got:?}", number + 1));
+            failures.push(format!(
+                "at line {}: {input:?}: expected {expected:?}, got {got:?}",
+                number + 1
+            ));
         }
     }
     assert!(ran > 200, "only {ran} cases ran");
@@ -173,7 +177,10 @@ fn words_table() {
             .expand_words(input, &env)
             .unwrap_or_else(|_| vec!["error".to_owned()]);
         if got != expected {
-            failures.push(format!("at line {}: {input:?}: expected {expected:?}, got {got:?}", number + 1));
+            failures.push(format!(
+                "at line {}: {input:?}: expected {expected:?}, got {got:?}",
+                number + 1
+            ));
         }
     }
     assert!(ran > 20, "only {ran} cases ran");

@@ -28,7 +28,10 @@ const fn case(name: &'static str, dockerfile: &'static str) -> Case {
 const CASES: &[Case] = &[
     case("unknown_instruction", "FROM busybox\nRUNN echo hi\n"),
     case("unknown_instruction_far", "FROM busybox\nFROBNICATE x\n"),
-    case("instruction_before_from", "# build\nRUN echo hi\nFROM busybox\n"),
+    case(
+        "instruction_before_from",
+        "# build\nRUN echo hi\nFROM busybox\n",
+    ),
     case("only_args", "ARG VERSION=1\n"),
     case("empty_file", ""),
     case("only_comments", "# nothing\n# here\n"),
@@ -36,11 +39,23 @@ const CASES: &[Case] = &[
     case("from_without_as", "FROM busybox base\n"),
     case("from_too_many_words", "FROM busybox AS a b\n"),
     case("invalid_stage_name", "FROM busybox AS 1st\n"),
-    case("duplicate_stage_name", "FROM busybox AS app\nRUN true\nFROM busybox AS app\n"),
-    case("unknown_copy_flag", "FROM busybox\nCOPY --form=build /a /b\n"),
+    case(
+        "duplicate_stage_name",
+        "FROM busybox AS app\nRUN true\nFROM busybox AS app\n",
+    ),
+    case(
+        "unknown_copy_flag",
+        "FROM busybox\nCOPY --form=build /a /b\n",
+    ),
     case("flag_on_cmd", "FROM busybox\nCMD --doit echo hi\n"),
-    case("unknown_run_flag", "FROM busybox\nRUN --mnt=type=cache,target=/x echo\n"),
-    case("duplicate_flag", "FROM busybox\nCOPY --chown=1 --chown=2 a b\n"),
+    case(
+        "unknown_run_flag",
+        "FROM busybox\nRUN --mnt=type=cache,target=/x echo\n",
+    ),
+    case(
+        "duplicate_flag",
+        "FROM busybox\nCOPY --chown=1 --chown=2 a b\n",
+    ),
     case("flag_missing_value", "FROM busybox\nCOPY --from a b\n"),
     case("bool_flag_value", "FROM busybox\nCOPY --link=maybe a b\n"),
     case("copy_one_argument", "FROM busybox\nCOPY onlyone\n"),
@@ -51,43 +66,100 @@ const CASES: &[Case] = &[
     case("unterminated_heredoc", "FROM busybox\nRUN <<EOF\necho hi\n"),
     case("unterminated_quote", "FROM busybox\nENV A=\"unterminated\n"),
     case("bad_substitution", "FROM busybox\nWORKDIR /app/${}\n"),
-    case("required_variable", "FROM busybox\nARG NAME\nLABEL name=\"${NAME:?must be set}\"\n"),
+    case(
+        "required_variable",
+        "FROM busybox\nARG NAME\nLABEL name=\"${NAME:?must be set}\"\n",
+    ),
     Case {
         target: Some("biuld"),
-        ..case("unknown_target", "FROM busybox AS build\nFROM busybox AS app\n")
+        ..case(
+            "unknown_target",
+            "FROM busybox AS build\nFROM busybox AS app\n",
+        )
     },
-    case("unknown_stage_index", "FROM busybox AS build\nFROM busybox\nCOPY --from=5 /a /b\n"),
-    case("stage_name_typo", "FROM busybox AS build\nFROM busybox\nCOPY --from=biuld /a /b\n"),
-    case("copy_from_itself", "FROM busybox AS a\nCOPY --from=a /x /y\n"),
-    case("mount_without_target", "FROM busybox\nRUN --mount=type=cache make\n"),
-    case("mount_unknown_type", "FROM busybox\nRUN --mount=type=volume,target=/x make\n"),
+    case(
+        "unknown_stage_index",
+        "FROM busybox AS build\nFROM busybox\nCOPY --from=5 /a /b\n",
+    ),
+    case(
+        "stage_name_typo",
+        "FROM busybox AS build\nFROM busybox\nCOPY --from=biuld /a /b\n",
+    ),
+    case(
+        "copy_from_itself",
+        "FROM busybox AS a\nCOPY --from=a /x /y\n",
+    ),
+    case(
+        "mount_without_target",
+        "FROM busybox\nRUN --mount=type=cache make\n",
+    ),
+    case(
+        "mount_unknown_type",
+        "FROM busybox\nRUN --mount=type=volume,target=/x make\n",
+    ),
     case(
         "mount_on_continuation_line",
         "FROM busybox\nRUN --mount=type=cache,target=/x \\\n    --mount=type=cache,target=/y,sharing=all \\\n    make\n",
     ),
-    case("invalid_network", "FROM busybox\nRUN --network=bridge make\n"),
-    case("invalid_security", "FROM busybox\nRUN --security=privileged make\n"),
+    case(
+        "invalid_network",
+        "FROM busybox\nRUN --network=bridge make\n",
+    ),
+    case(
+        "invalid_security",
+        "FROM busybox\nRUN --security=privileged make\n",
+    ),
     case("invalid_escape_directive", "# escape=x\nFROM busybox\n"),
-    case("duplicate_directive", "# escape=`\n# escape=\\\nFROM busybox\n"),
-    case("healthcheck_unknown_type", "FROM busybox\nHEALTHCHECK CONNECT TCP 7000\n"),
-    case("healthcheck_bad_interval", "FROM busybox\nHEALTHCHECK --interval=5x CMD true\n"),
-    case("healthcheck_none_with_command", "FROM busybox\nHEALTHCHECK NONE true\n"),
-    case("healthcheck_cmd_without_command", "FROM busybox\nHEALTHCHECK CMD\n"),
+    case(
+        "duplicate_directive",
+        "# escape=`\n# escape=\\\nFROM busybox\n",
+    ),
+    case(
+        "healthcheck_unknown_type",
+        "FROM busybox\nHEALTHCHECK CONNECT TCP 7000\n",
+    ),
+    case(
+        "healthcheck_bad_interval",
+        "FROM busybox\nHEALTHCHECK --interval=5x CMD true\n",
+    ),
+    case(
+        "healthcheck_none_with_command",
+        "FROM busybox\nHEALTHCHECK NONE true\n",
+    ),
+    case(
+        "healthcheck_cmd_without_command",
+        "FROM busybox\nHEALTHCHECK CMD\n",
+    ),
     case("invalid_port", "FROM busybox\nEXPOSE 80 http\n"),
     case("invalid_chmod", "FROM busybox\nCOPY --chmod=999 a /b\n"),
-    case("onbuild_onbuild", "FROM busybox\nONBUILD ONBUILD RUN make\n"),
+    case(
+        "onbuild_onbuild",
+        "FROM busybox\nONBUILD ONBUILD RUN make\n",
+    ),
     case("onbuild_from", "FROM busybox\nONBUILD FROM alpine\n"),
     case("blank_base_name", "ARG BASE\nFROM $BASE\n"),
     case("invalid_platform", "FROM --platform=linux busybox\n"),
     case("invalid_stop_signal", "FROM busybox\nSTOPSIGNAL SIGNOPE\n"),
-    case("checksum_on_local_source", "FROM busybox\nADD --checksum=sha256:0123 app.tar /\n"),
+    case(
+        "checksum_on_local_source",
+        "FROM busybox\nADD --checksum=sha256:0123 app.tar /\n",
+    ),
     case("arg_without_name", "FROM busybox\nARG =x\n"),
     case("workdir_without_path", "FROM busybox\nWORKDIR\n"),
     case("user_without_name", "FROM busybox\nUSER\n"),
     case("run_without_command", "FROM busybox\nRUN\n"),
-    case("unknown_instruction_in_onbuild", "FROM busybox\nONBUILD RUNN make\n"),
-    case("tab_indented_caret", "FROM busybox\n\tCOPY\t--chown=a --chown=b x y\n"),
-    case("wide_characters_before_caret", "FROM busybox\nLABEL 名前=\"値\" bad\n"),
+    case(
+        "unknown_instruction_in_onbuild",
+        "FROM busybox\nONBUILD RUNN make\n",
+    ),
+    case(
+        "tab_indented_caret",
+        "FROM busybox\n\tCOPY\t--chown=a --chown=b x y\n",
+    ),
+    case(
+        "wide_characters_before_caret",
+        "FROM busybox\nLABEL 名前=\"値\" bad\n",
+    ),
 ];
 
 fn render_case(case: &Case) -> String {
@@ -131,10 +203,13 @@ fn error_messages() {
 fn warning_messages() {
     let dockerfile = "FROM busybox AS Build\nMAINTAINER someone\nRUN echo a \\\n\n  b\nCMD echo hi\nfrom busybox AS final\nCOPY $UNDEFINED /x\n";
     let options = Options {
-        build_args: [("UNUSED".to_owned(), "1".to_owned())].into_iter().collect(),
+        build_args: [("UNUSED".to_owned(), "1".to_owned())]
+            .into_iter()
+            .collect(),
         ..Options::default()
     };
-    let compiled = strata_frontend::compile(dockerfile, &options).expect("warnings do not fail the build");
+    let compiled =
+        strata_frontend::compile(dockerfile, &options).expect("warnings do not fail the build");
     let source = Source::new("Dockerfile", dockerfile);
     let rendered: String = compiled
         .warnings

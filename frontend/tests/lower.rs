@@ -23,7 +23,10 @@ fn compile(dockerfile: &str) -> BuildGraph {
 }
 
 fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
 }
 
 /// The exec steps of the target stage's chain, in order.
@@ -59,7 +62,11 @@ fn config_edits(graph: &BuildGraph) -> Vec<&ConfigEdit> {
 }
 
 fn digests(graph: &BuildGraph) -> Vec<String> {
-    graph.vertices.iter().map(|vertex| vertex.digest.clone()).collect()
+    graph
+        .vertices
+        .iter()
+        .map(|vertex| vertex.digest.clone())
+        .collect()
 }
 
 #[test]
@@ -67,13 +74,18 @@ fn meta_args_reach_from_but_not_the_stage() {
     let graph = compile("ARG BASE=alpine:3.20\nARG VERSION=1\nFROM $BASE\nRUN echo $VERSION\n");
     assert_eq!(graph.target_stage().base, "alpine:3.20");
     let exec = execs(&graph)[0];
-    assert_eq!(env_of(exec, "VERSION"), None, "meta ARGs need redeclaring in the stage");
+    assert_eq!(
+        env_of(exec, "VERSION"),
+        None,
+        "meta ARGs need redeclaring in the stage"
+    );
 }
 
 #[test]
 fn redeclared_arg_inherits_the_global_value_and_build_args_override() {
     let dockerfile = "ARG VERSION=1\nFROM busybox\nARG VERSION\nARG OTHER=x-$VERSION\nRUN true\n";
-    let exec_env = |graph: &BuildGraph, name: &str| env_of(execs(graph)[0], name).map(str::to_owned);
+    let exec_env =
+        |graph: &BuildGraph, name: &str| env_of(execs(graph)[0], name).map(str::to_owned);
     let graph = compile(dockerfile);
     assert_eq!(exec_env(&graph, "VERSION").as_deref(), Some("1"));
     assert_eq!(exec_env(&graph, "OTHER").as_deref(), Some("x-1"));
@@ -84,7 +96,12 @@ fn redeclared_arg_inherits_the_global_value_and_build_args_override() {
     let graph = compile_with(dockerfile, &options);
     assert_eq!(exec_env(&graph, "VERSION").as_deref(), Some("2"));
     assert_eq!(exec_env(&graph, "OTHER").as_deref(), Some("given"));
-    assert!(graph.warnings.iter().all(|warning| warning.rule != "UnusedBuildArg"));
+    assert!(
+        graph
+            .warnings
+            .iter()
+            .all(|warning| warning.rule != "UnusedBuildArg")
+    );
 }
 
 #[test]
@@ -92,7 +109,13 @@ fn env_wins_over_arg() {
     let graph = compile("FROM busybox\nARG MODE=arg\nENV MODE=env\nWORKDIR /$MODE\nRUN true\n");
     let exec = execs(&graph)[0];
     assert_eq!(exec.cwd, "/env");
-    assert_eq!(exec.env.iter().filter(|entry| entry.starts_with("MODE=")).count(), 1);
+    assert_eq!(
+        exec.env
+            .iter()
+            .filter(|entry| entry.starts_with("MODE="))
+            .count(),
+        1
+    );
     assert_eq!(env_of(exec, "MODE"), Some("env"));
 }
 
@@ -102,7 +125,10 @@ fn env_pairs_see_values_from_before_the_instruction() {
     let exec = execs(&graph)[0];
     assert_eq!(env_of(exec, "A"), Some("2"));
     assert_eq!(env_of(exec, "B"), Some("1"));
-    assert_eq!(env_of(exec, "PATH"), Some(strata_frontend::graph::DEFAULT_PATH));
+    assert_eq!(
+        env_of(exec, "PATH"),
+        Some(strata_frontend::graph::DEFAULT_PATH)
+    );
 }
 
 #[test]
@@ -118,7 +144,10 @@ fn unused_build_args_are_reported() {
         .filter(|warning| warning.rule == "UnusedBuildArg")
         .map(|warning| warning.message.as_str())
         .collect();
-    assert_eq!(unused, vec!["one or more build args were not consumed: NOPE"]);
+    assert_eq!(
+        unused,
+        vec!["one or more build args were not consumed: NOPE"]
+    );
 }
 
 #[test]
@@ -130,7 +159,10 @@ fn proxy_args_reach_run_but_not_the_digest() {
         ..Options::default()
     };
     let proxied = compile_with(dockerfile, &options);
-    assert_eq!(execs(&proxied)[0].proxy_env, vec!["HTTP_PROXY=http://proxy:3128"]);
+    assert_eq!(
+        execs(&proxied)[0].proxy_env,
+        vec!["HTTP_PROXY=http://proxy:3128"]
+    );
     assert_eq!(digests(&plain), digests(&proxied));
 }
 
@@ -145,7 +177,9 @@ fn platform_args() {
         &options,
     );
     let build = &graph.stages[0];
-    let Op::Source(Source::Image { platform, .. }) = &graph.vertices[graph.chain(build.last.unwrap())[0]].op else {
+    let Op::Source(Source::Image { platform, .. }) =
+        &graph.vertices[graph.chain(build.last.unwrap())[0]].op
+    else {
         panic!("stage starts from an image");
     };
     assert_eq!(platform, &Platform::host().to_string());
@@ -166,7 +200,12 @@ fn target_prunes_unneeded_stages() {
     let graph = compile(dockerfile);
     let built: Vec<bool> = graph.stages.iter().map(|stage| stage.built).collect();
     assert_eq!(built, vec![true, false, true]);
-    assert!(!graph.vertices.iter().any(|vertex| vertex.description.contains("echo test")));
+    assert!(
+        !graph
+            .vertices
+            .iter()
+            .any(|vertex| vertex.description.contains("echo test"))
+    );
 
     let options = Options {
         target: Some("TEST".to_owned()),
@@ -180,7 +219,9 @@ fn target_prunes_unneeded_stages() {
 
 #[test]
 fn copy_from_index_and_image() {
-    let graph = compile("FROM busybox\nRUN echo > /a\nFROM busybox\nCOPY --from=0 /a /a\nCOPY --from=alpine:3.20 /etc/os-release /\n");
+    let graph = compile(
+        "FROM busybox\nRUN echo > /a\nFROM busybox\nCOPY --from=0 /a /a\nCOPY --from=alpine:3.20 /etc/os-release /\n",
+    );
     let copies: Vec<(&FileOp, &Vec<usize>)> = graph
         .vertices
         .iter()
@@ -207,7 +248,9 @@ fn digests_are_stable_and_follow_semantics() {
     assert_eq!(digests(&first), digests(&again));
 
     // Moving instructions to other lines (comments, blank lines) changes nothing.
-    let moved = compile("# a comment\n\nFROM busybox\n\nLABEL a=1\nENV X=1\n\nRUN echo one\nRUN echo two\n");
+    let moved = compile(
+        "# a comment\n\nFROM busybox\n\nLABEL a=1\nENV X=1\n\nRUN echo one\nRUN echo two\n",
+    );
     assert_eq!(digests(&first), digests(&moved));
 
     let exec_digests = |graph: &BuildGraph| -> Vec<String> {
@@ -236,20 +279,31 @@ fn digests_are_stable_and_follow_semantics() {
         build_args: args(&[("V", "2")]),
         ..Options::default()
     };
-    assert_ne!(exec_digests(&compile(with_arg)), exec_digests(&compile_with(with_arg, &options)));
+    assert_ne!(
+        exec_digests(&compile(with_arg)),
+        exec_digests(&compile_with(with_arg, &options))
+    );
 }
 
 #[test]
 fn identical_steps_in_two_stages_are_one_vertex() {
-    let graph = compile("FROM busybox AS a\nRUN make\nFROM busybox AS b\nRUN make\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n");
-    let runs = graph.vertices.iter().filter(|vertex| matches!(vertex.op, Op::Exec(_))).count();
+    let graph = compile(
+        "FROM busybox AS a\nRUN make\nFROM busybox AS b\nRUN make\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n",
+    );
+    let runs = graph
+        .vertices
+        .iter()
+        .filter(|vertex| matches!(vertex.op, Op::Exec(_)))
+        .count();
     assert_eq!(runs, 1);
     assert_eq!(graph.stages[0].rootfs, graph.stages[1].rootfs);
 }
 
 #[test]
 fn shell_and_exec_forms() {
-    let graph = compile("FROM busybox\nRUN echo $HOME\nSHELL [\"/bin/bash\", \"-eu\", \"-c\"]\nRUN echo hi\nRUN [\"echo\", \"$HOME\"]\n");
+    let graph = compile(
+        "FROM busybox\nRUN echo $HOME\nSHELL [\"/bin/bash\", \"-eu\", \"-c\"]\nRUN echo hi\nRUN [\"echo\", \"$HOME\"]\n",
+    );
     let args: Vec<Vec<String>> = execs(&graph).iter().map(|exec| exec.args.clone()).collect();
     assert_eq!(args[0], ["/bin/sh", "-c", "echo $HOME"]);
     assert_eq!(args[1], ["/bin/bash", "-eu", "-c", "echo hi"]);
@@ -268,13 +322,19 @@ fn run_heredocs() {
     assert_eq!(execs[1].files[0].mode, 0o755);
     assert_eq!(
         execs[2].args,
-        ["/bin/sh", "-c", "cat <<A > /a && cat <<B > /b\nfirst\nA\nsecond\nB"]
+        [
+            "/bin/sh",
+            "-c",
+            "cat <<A > /a && cat <<B > /b\nfirst\nA\nsecond\nB"
+        ]
     );
 }
 
 #[test]
 fn copy_heredocs_expand_unless_quoted() {
-    let graph = compile("FROM busybox\nARG NAME=world\nCOPY <<EOF <<'RAW' /etc/\nhello $NAME\nEOF\nhello $NAME\nRAW\n");
+    let graph = compile(
+        "FROM busybox\nARG NAME=world\nCOPY <<EOF <<'RAW' /etc/\nhello $NAME\nEOF\nhello $NAME\nRAW\n",
+    );
     let copy = graph
         .vertices
         .iter()
@@ -291,13 +351,18 @@ fn copy_heredocs_expand_unless_quoted() {
             other => panic!("expected heredoc sources, got {other:?}"),
         })
         .collect();
-    assert_eq!(contents, vec![("EOF", "hello world\n"), ("RAW", "hello $NAME\n")]);
+    assert_eq!(
+        contents,
+        vec![("EOF", "hello world\n"), ("RAW", "hello $NAME\n")]
+    );
     assert_eq!(copy.destination, "/etc/");
 }
 
 #[test]
 fn paths_resolve_against_workdir() {
-    let graph = compile("FROM busybox\nWORKDIR /app\nWORKDIR src/../lib\nCOPY a.txt ./\nCOPY b.txt c/\nADD --chmod=0755 --chown=app:app https://example.org/x.sh x.sh\nRUN pwd\n");
+    let graph = compile(
+        "FROM busybox\nWORKDIR /app\nWORKDIR src/../lib\nCOPY a.txt ./\nCOPY b.txt c/\nADD --chmod=0755 --chown=app:app https://example.org/x.sh x.sh\nRUN pwd\n",
+    );
     let copies: Vec<&strata_frontend::graph::FileCopy> = graph
         .vertices
         .iter()
@@ -306,9 +371,20 @@ fn paths_resolve_against_workdir() {
             _ => None,
         })
         .collect();
-    let destinations: Vec<&str> = copies.iter().map(|copy| copy.destination.as_str()).collect();
-    assert_eq!(destinations, vec!["/app/lib/", "/app/lib/c/", "/app/lib/x.sh"]);
-    assert_eq!(copies[2].sources, vec![CopySource::Url { url: "https://example.org/x.sh".to_owned() }]);
+    let destinations: Vec<&str> = copies
+        .iter()
+        .map(|copy| copy.destination.as_str())
+        .collect();
+    assert_eq!(
+        destinations,
+        vec!["/app/lib/", "/app/lib/c/", "/app/lib/x.sh"]
+    );
+    assert_eq!(
+        copies[2].sources,
+        vec![CopySource::Url {
+            url: "https://example.org/x.sh".to_owned()
+        }]
+    );
     assert_eq!(copies[2].chmod.as_deref(), Some("0755"));
     assert_eq!(copies[2].chown.as_deref(), Some("app:app"));
     assert_eq!(execs(&graph)[0].cwd, "/app/lib");
@@ -329,12 +405,20 @@ fn config_edits_in_order() {
         "FROM busybox\nLABEL a=\"x y\" b=2\nEXPOSE 80 53/udp\nUSER app:app\nVOLUME [\"/data\"]\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost\nENTRYPOINT [\"/bin/app\"]\nCMD [\"--help\"]\nONBUILD RUN make\n",
     );
     let edits = config_edits(&graph);
-    assert_eq!(edits[0], &ConfigEdit::Label(vec![("a".into(), "x y".into()), ("b".into(), "2".into())]));
-    assert_eq!(edits[1], &ConfigEdit::Expose(vec!["80/tcp".into(), "53/udp".into()]));
+    assert_eq!(
+        edits[0],
+        &ConfigEdit::Label(vec![("a".into(), "x y".into()), ("b".into(), "2".into())])
+    );
+    assert_eq!(
+        edits[1],
+        &ConfigEdit::Expose(vec!["80/tcp".into(), "53/udp".into()])
+    );
     assert_eq!(edits[2], &ConfigEdit::User("app:app".into()));
     assert_eq!(edits[3], &ConfigEdit::Volume(vec!["/data".into()]));
     assert_eq!(edits[4], &ConfigEdit::StopSignal("SIGINT".into()));
-    let ConfigEdit::Healthcheck(health) = edits[5] else { panic!() };
+    let ConfigEdit::Healthcheck(health) = edits[5] else {
+        panic!()
+    };
     assert_eq!(health.test, ["CMD-SHELL", "wget -q localhost"]);
     assert_eq!((health.interval, health.retries), (5_000_000_000, 3));
     assert_eq!(edits[6], &ConfigEdit::Entrypoint(vec!["/bin/app".into()]));
@@ -348,10 +432,17 @@ fn mounts_resolve_their_sources() {
         "FROM busybox AS tools\nRUN echo > /tool\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/tool,target=/t \\\n    --mount=type=bind,target=/src \\\n    --mount=type=cache,target=.cache \\\n    --mount=type=secret,id=token \\\n    cat /t\n",
     );
     let exec = execs(&graph)[0];
-    let vertex = graph.vertices.iter().find(|vertex| matches!(&vertex.op, Op::Exec(e) if e == exec)).unwrap();
+    let vertex = graph
+        .vertices
+        .iter()
+        .find(|vertex| matches!(&vertex.op, Op::Exec(e) if e == exec))
+        .unwrap();
     assert_eq!(exec.mounts.len(), 4);
     let tools = &graph.vertices[vertex.inputs[exec.mounts[0].input.unwrap()]];
-    assert!(matches!(tools.op, Op::Exec(_)), "mount from a stage reads that stage");
+    assert!(
+        matches!(tools.op, Op::Exec(_)),
+        "mount from a stage reads that stage"
+    );
     let context = &graph.vertices[vertex.inputs[exec.mounts[1].input.unwrap()]];
     assert!(matches!(context.op, Op::Source(Source::Context { .. })));
     assert_eq!(exec.mounts[2].target, "/.cache");
@@ -368,7 +459,10 @@ impl ImageResolver for FakeRegistry {
             user: "builder".to_owned(),
             workdir: "/src".to_owned(),
             shell: Vec::new(),
-            onbuild: vec!["RUN echo triggered".to_owned(), "ENV FROM_TRIGGER=yes".to_owned()],
+            onbuild: vec![
+                "RUN echo triggered".to_owned(),
+                "ENV FROM_TRIGGER=yes".to_owned(),
+            ],
         })
     }
 }
@@ -380,7 +474,10 @@ fn base_image_config_and_onbuild_triggers() {
         resolver: Some(&resolver),
         ..Options::default()
     };
-    let graph = compile_with("FROM base:onbuild\nENV PATH=$PATH:/extra\nRUN make\n", &options);
+    let graph = compile_with(
+        "FROM base:onbuild\nENV PATH=$PATH:/extra\nRUN make\n",
+        &options,
+    );
     let execs = execs(&graph);
     assert_eq!(execs[0].args, ["/bin/sh", "-c", "echo triggered"]);
     assert_eq!(execs[0].user, "builder");
@@ -395,7 +492,10 @@ fn stages_reference_each_other_deeply_without_recursion() {
     // 20,000 stages, each built on the one before.
     let mut dockerfile = String::from("FROM busybox AS s0\n");
     for index in 1..20_000 {
-        dockerfile.push_str(&format!("FROM s{} AS s{index}\nRUN echo {index}\n", index - 1));
+        dockerfile.push_str(&format!(
+            "FROM s{} AS s{index}\nRUN echo {index}\n",
+            index - 1
+        ));
     }
     let graph = compile(&dockerfile);
     assert!(graph.stages.iter().all(|stage| stage.built));
@@ -413,19 +513,32 @@ fn huge_inputs_are_handled() {
     let compiled = strata_frontend::compile(&dockerfile, &Options::default()).unwrap();
     let node = &compiled.file.nodes[1];
     assert_eq!((node.start_line, node.end_line), (2, 100_002));
-    assert_eq!(execs(&compiled.graph)[0].args[2].matches("&& true").count(), 100_000);
+    assert_eq!(
+        execs(&compiled.graph)[0].args[2].matches("&& true").count(),
+        100_000
+    );
 
     // A 10 MB single line: parsed, and its error rendered compactly.
     let long = format!("FROM busybox\nRUN echo {}\n", "x".repeat(10 * 1024 * 1024));
     assert!(strata_frontend::compile(&long, &Options::default()).is_ok());
     let bad = format!("FROM busybox\nENV A=\"{}\n", "x".repeat(10 * 1024 * 1024));
     let error = strata_frontend::compile(&bad, &Options::default()).unwrap_err();
-    let rendered = strata_frontend::diagnostic::render(&error, &strata_frontend::diagnostic::Source::new("Dockerfile", &bad));
+    let rendered = strata_frontend::diagnostic::render(
+        &error,
+        &strata_frontend::diagnostic::Source::new("Dockerfile", &bad),
+    );
     assert!(rendered.starts_with("error: unexpected end of statement while looking for matching double-quote\n --> Dockerfile:2:7\n"), "{}", &rendered[..200]);
     assert!(rendered.len() < 1000);
 
     // Deeply nested substitutions are refused, not a stack overflow.
-    let nested = format!("FROM busybox\nENV A={}x{}\n", "${B:-".repeat(100_000), "}".repeat(100_000));
+    let nested = format!(
+        "FROM busybox\nENV A={}x{}\n",
+        "${B:-".repeat(100_000),
+        "}".repeat(100_000)
+    );
     let error = strata_frontend::compile(&nested, &Options::default()).unwrap_err();
-    assert_eq!(error.to_string(), "substitutions are nested more than 64 levels deep");
+    assert_eq!(
+        error.to_string(),
+        "substitutions are nested more than 64 levels deep"
+    );
 }

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use strata_frontend::diagnostic::{self, Source};
-use strata_frontend::graph::{BuildGraph, ConfigEdit, CopySource, FileOp, Op, Options, Platform};
+use strata_frontend::graph::{
+    BuildGraph, ConfigEdit, CopySource, FileOp, Op, Options, Platform, Source as GraphSource,
+};
 use strata_frontend::span::Span;
 
 use super::Rendered;
@@ -15,7 +17,10 @@ use crate::cli::{BuildArgs, PlanFormat};
 
 pub(crate) fn build(args: BuildArgs) -> anyhow::Result<()> {
     if !args.context.is_dir() {
-        bail!("build context `{}` is not a directory", args.context.display());
+        bail!(
+            "build context `{}` is not a directory",
+            args.context.display()
+        );
     }
     let (name, bytes) = read_dockerfile(&args)?;
     let text = match String::from_utf8(bytes) {
@@ -79,12 +84,15 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
         None => args.context.join("Dockerfile"),
     };
     let bytes = std::fs::read(&path)
-        .with_context(|| format!("failed to read Dockerfile `{}`", path.display()))?;
+        .with_context(|| format!("failed to read Dockerfile `{}`", display_name(&path)))?;
     Ok((display_name(&path), bytes))
 }
 
-fn display_name(path: &PathBuf) -> String {
-    path.strip_prefix("./").unwrap_or(path).display().to_string()
+fn display_name(path: &Path) -> String {
+    path.strip_prefix("./")
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// `--build-arg NAME=VALUE`, or `NAME` to take the value from the
@@ -97,7 +105,9 @@ fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
             Some((name, value)) => {
                 args.insert(name.to_owned(), value.to_owned());
             }
-            None if entry.is_empty() => bail!("invalid build argument ``: expected NAME=VALUE or NAME"),
+            None if entry.is_empty() => {
+                bail!("invalid build argument ``: expected NAME=VALUE or NAME")
+            }
             None => {
                 if let Ok(value) = std::env::var(entry) {
                     args.insert(entry.clone(), value);
@@ -112,37 +122,94 @@ fn build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 fn text_plan(graph: &BuildGraph, source: &Source) -> String {
     let mut out = String::new();
     let target = graph.target_stage();
-    let built: Vec<String> = graph.stages.iter().filter(|stage| stage.built).map(|stage| stage.label()).collect();
-    let skipped: Vec<String> = graph.stages.iter().filter(|stage| !stage.built).map(|stage| stage.label()).collect();
-    let _ = writeln!(out, "target: {} ({} of {} stages built)", target.label(), built.len(), graph.stages.len());
+    let built: Vec<String> = graph
+        .stages
+        .iter()
+        .filter(|stage| stage.built)
+        .map(|stage| stage.label())
+        .collect();
+    let skipped: Vec<String> = graph
+        .stages
+        .iter()
+        .filter(|stage| !stage.built)
+        .map(|stage| stage.label())
+        .collect();
+    let _ = writeln!(
+        out,
+        "target: {} ({} of {} stages built)",
+        target.label(),
+        built.len(),
+        graph.stages.len()
+    );
     if !skipped.is_empty() {
-        let _ = writeln!(out, "skipped (not needed by the target): {}", skipped.join(", "));
+        let _ = writeln!(
+            out,
+            "skipped (not needed by the target): {}",
+            skipped.join(", ")
+        );
     }
     let levels = graph.levels();
+    let _ = writeln!(out, "\nsources:");
+    for vertex in &graph.vertices {
+        let Op::Source(source) = &vertex.op else {
+            continue;
+        };
+        let what = match source {
+            GraphSource::Scratch => "scratch (empty filesystem)".to_owned(),
+            GraphSource::Image {
+                reference,
+                platform,
+            } => format!("image {reference} ({platform})"),
+            GraphSource::Context { name } => format!("build context `{name}`"),
+        };
+        let _ = writeln!(out, "  #{:<3} {what}", vertex.id);
+    }
     for stage in graph.stages.iter().filter(|stage| stage.built) {
         let line = source.line(stage.span.start);
-        let _ = write!(out, "\nstage {} FROM {} ({}:{line})", stage.label(), stage.base, source.name);
+        let _ = write!(
+            out,
+            "\nstage {} FROM {} ({}:{line})",
+            stage.label(),
+            stage.base,
+            source.name
+        );
         let Some(last) = stage.last else { continue };
         let chain = graph.chain(last);
         // Steps inherited from a base stage (or shared with another stage)
         // are listed where they were first lowered.
-        let own: Vec<usize> = chain.iter().copied().filter(|id| graph.vertices[*id].stage == stage.index).collect();
-        match chain.iter().rev().find(|id| graph.vertices[**id].stage != stage.index) {
-            Some(inherited) => {
-                let _ = writeln!(out, ", starts from #{inherited}");
+        let own: Vec<usize> = chain
+            .iter()
+            .copied()
+            .filter(|id| graph.vertices[*id].stage == stage.index)
+            .collect();
+        let start = chain
+            .iter()
+            .rev()
+            .find(|id| graph.vertices[**id].stage != stage.index)
+            .or(chain.first());
+        match start {
+            Some(start) => {
+                let _ = writeln!(out, ", starts from #{start}");
             }
             None => out.push('\n'),
         }
         for id in own {
             let vertex = &graph.vertices[id];
+            if matches!(vertex.op, Op::Source(_)) {
+                continue;
+            }
             let kind = match &vertex.op {
-                Op::Source(_) => "source",
+                Op::Source(_) => continue,
                 Op::Exec(_) => "exec",
                 Op::File(FileOp::Copy(_)) => "copy",
                 Op::File(FileOp::Mkdir { .. }) => "mkdir",
                 Op::Config(_) => "config",
             };
-            let needs: Vec<String> = vertex.inputs.iter().map(|input| format!("#{input}")).collect();
+            let needs: Vec<String> = vertex
+                .inputs
+                .iter()
+                .map(|input| format!("#{input}"))
+                .collect();
             let needs = if needs.is_empty() {
                 String::new()
             } else {
@@ -162,7 +229,9 @@ fn text_plan(graph: &BuildGraph, source: &Source) -> String {
             if let Op::File(FileOp::Copy(copy)) = &vertex.op {
                 for copy_source in &copy.sources {
                     let from = match copy_source {
-                        CopySource::Path { input, path } => format!("{path} from #{}", vertex.inputs[*input]),
+                        CopySource::Path { input, path } => {
+                            format!("{path} from #{}", vertex.inputs[*input])
+                        }
                         CopySource::Url { url } => url.clone(),
                         CopySource::Inline(file) => format!("heredoc {}", file.path),
                     };
@@ -182,7 +251,10 @@ fn text_plan(graph: &BuildGraph, source: &Source) -> String {
             groups.entry(levels[vertex.id]).or_default().push(vertex.id);
         }
     }
-    let _ = writeln!(out, "\nparallel groups (steps in one group can run at once):");
+    let _ = writeln!(
+        out,
+        "\nparallel groups (steps in one group can run at once):"
+    );
     for (level, ids) in groups {
         let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
         let _ = writeln!(out, "  {level}: {}", ids.join(" "));
@@ -196,7 +268,10 @@ fn short_digest(digest: &str) -> &str {
 }
 
 fn one_line(text: &str, limit: usize) -> String {
-    let flat: String = text.chars().map(|ch| if ch.is_control() { ' ' } else { ch }).collect();
+    let flat: String = text
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
     if flat.chars().count() <= limit {
         flat
     } else {
@@ -226,8 +301,13 @@ fn json_plan(graph: &BuildGraph) -> anyhow::Result<String> {
 }
 
 fn dot_plan(graph: &BuildGraph) -> String {
-    let mut out = String::from("digraph build {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n");
-    let escape = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    let mut out =
+        String::from("digraph build {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n");
+    let escape = |text: &str| {
+        text.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
     for vertex in &graph.vertices {
         let shape = match vertex.op {
             Op::Source(_) => ", shape=ellipse",

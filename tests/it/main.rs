@@ -1,1 +1,6 @@
+//! strata's integration tests: the real binary, run as a user would.
+//!
+//! One test binary, one module per feature.
 
+mod plan;
+mod support;

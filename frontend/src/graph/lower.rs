@@ -100,7 +100,10 @@ impl Platform {
         }
         let parts: Vec<&str> = text.split('/').collect();
         let valid = |part: &&str| {
-            !part.is_empty() && part.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
         };
         if !parts.iter().all(valid) {
             return None;
@@ -284,7 +287,10 @@ impl std::io::Write for HashWriter {
 impl<'a> Lowerer<'a> {
     fn new(stages: &'a Stages, options: &'a Options<'a>) -> Result<Self, Error> {
         let build_platform = Platform::host();
-        let target_platform = options.platform.clone().unwrap_or_else(|| build_platform.clone());
+        let target_platform = options
+            .platform
+            .clone()
+            .unwrap_or_else(|| build_platform.clone());
         let mut lowerer = Lowerer {
             stages,
             options,
@@ -311,7 +317,10 @@ impl<'a> Lowerer<'a> {
 
     fn platform_args(&self) -> BTreeMap<String, String> {
         let mut args = BTreeMap::new();
-        for (prefix, platform) in [("BUILD", &self.build_platform), ("TARGET", &self.target_platform)] {
+        for (prefix, platform) in [
+            ("BUILD", &self.build_platform),
+            ("TARGET", &self.target_platform),
+        ] {
             args.insert(format!("{prefix}PLATFORM"), platform.to_string());
             args.insert(format!("{prefix}OS"), platform.os.clone());
             args.insert(format!("{prefix}ARCH"), platform.architecture.clone());
@@ -397,7 +406,12 @@ impl<'a> Lowerer<'a> {
         self.names
             .get(&reference.to_ascii_lowercase())
             .copied()
-            .or_else(|| reference.parse::<usize>().ok().filter(|index| *index < self.infos.len()))
+            .or_else(|| {
+                reference
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|index| *index < self.infos.len())
+            })
     }
 
     /// The earlier stage that stage `index` is built `FROM`, if any.
@@ -414,7 +428,11 @@ impl<'a> Lowerer<'a> {
         let literal = |value: &str| (!value.contains('$')).then(|| value.to_owned());
         for located in &self.stages.stages[index].instructions {
             let references: Vec<String> = match &located.instruction {
-                Instruction::Copy(copy) => copy.from.iter().filter_map(|flag| literal(&flag.value.value)).collect(),
+                Instruction::Copy(copy) => copy
+                    .from
+                    .iter()
+                    .filter_map(|flag| literal(&flag.value.value))
+                    .collect(),
                 Instruction::Run(run) => run
                     .mounts
                     .iter()
@@ -479,11 +497,17 @@ impl<'a> Lowerer<'a> {
             .iter()
             .position(|info| info.name.as_deref() == Some(wanted.as_str()))
             .ok_or_else(|| {
-                let names: Vec<&str> = self.infos.iter().filter_map(|info| info.name.as_deref()).collect();
+                let names: Vec<&str> = self
+                    .infos
+                    .iter()
+                    .filter_map(|info| info.name.as_deref())
+                    .collect();
                 let error = Error::unplaced(ErrorKind::UnknownTarget(target.clone()));
                 match instructions::suggest(&wanted, &names) {
                     Some(near) => error.with_hint(format!("did you mean `{near}`?")),
-                    None if names.is_empty() => error.with_hint("no stage is named: name one with `FROM <image> AS <name>`"),
+                    None if names.is_empty() => {
+                        error.with_hint("no stage is named: name one with `FROM <image> AS <name>`")
+                    }
                     None => error.with_hint(format!("the named stages are {}", names.join(", "))),
                 }
             })
@@ -491,7 +515,11 @@ impl<'a> Lowerer<'a> {
 
     fn warn_once(&mut self, rule: &'static str, key: String, message: String, span: Span) {
         if self.warned.insert((key, span)) {
-            self.warnings.push(Warning { rule, message, span: Some(span) });
+            self.warnings.push(Warning {
+                rule,
+                message,
+                span: Some(span),
+            });
         }
     }
 
@@ -533,7 +561,9 @@ impl<'a> Lowerer<'a> {
         // Only config edits depend on the step before them; filesystem ops
         // depend on their inputs alone (see the module docs of `graph`).
         let previous = match vertex.op {
-            Op::Config(_) => vertex.previous.map(|previous| self.vertices[previous].digest.as_str()),
+            Op::Config(_) => vertex
+                .previous
+                .map(|previous| self.vertices[previous].digest.as_str()),
             _ => None,
         };
         let definition = Definition {
@@ -556,41 +586,67 @@ impl<'a> Lowerer<'a> {
         id
     }
 
-    fn vertex(
+    /// Add a source (no inputs, no previous step).
+    fn source_vertex(
         &mut self,
-        op: Op,
-        inputs: Vec<VertexId>,
-        previous: Option<VertexId>,
+        source: Source,
         stage: usize,
         origin: Option<Origin>,
-        created_by: Option<String>,
         description: String,
     ) -> VertexId {
         self.add_vertex(Vertex {
             id: 0,
             digest: String::new(),
-            op,
-            inputs,
-            previous,
+            op: Op::Source(source),
+            inputs: Vec::new(),
+            previous: None,
             stage,
             origin,
-            created_by,
+            created_by: None,
             description,
         })
+    }
+
+    /// Add the vertex of a Dockerfile step after the stage's last one and
+    /// advance the state: `last` always, the filesystem `fs` unless the step
+    /// only edits the config.
+    fn step_vertex(
+        &mut self,
+        step: &Step<'_>,
+        state: &mut State,
+        op: Op,
+        inputs: Vec<VertexId>,
+        created_by: Option<String>,
+    ) -> VertexId {
+        let edits_filesystem = !matches!(op, Op::Config(_));
+        let description = self.describe(step);
+        let id = self.add_vertex(Vertex {
+            id: 0,
+            digest: String::new(),
+            op,
+            inputs,
+            previous: Some(state.last),
+            stage: step.stage,
+            origin: Some(step.origin()),
+            created_by,
+            description,
+        });
+        if edits_filesystem {
+            state.fs = id;
+        }
+        state.last = id;
+        id
     }
 
     fn context_vertex(&mut self) -> VertexId {
         if let Some(context) = self.context {
             return context;
         }
-        let id = self.vertex(
-            Op::Source(Source::Context {
+        let id = self.source_vertex(
+            Source::Context {
                 name: "context".to_owned(),
-            }),
-            Vec::new(),
-            None,
+            },
             0,
-            None,
             None,
             "[context] load build context".to_owned(),
         );
@@ -598,7 +654,13 @@ impl<'a> Lowerer<'a> {
         id
     }
 
-    fn image_vertex(&mut self, reference: &str, platform: &Platform, stage: usize, origin: Option<Origin>) -> VertexId {
+    fn image_vertex(
+        &mut self,
+        reference: &str,
+        platform: &Platform,
+        stage: usize,
+        origin: Option<Origin>,
+    ) -> VertexId {
         let source = if reference.eq_ignore_ascii_case("scratch") {
             Source::Scratch
         } else {
@@ -611,7 +673,7 @@ impl<'a> Lowerer<'a> {
             Source::Scratch => "[internal] scratch".to_owned(),
             _ => format!("[internal] load image {reference}"),
         };
-        self.vertex(Op::Source(source), Vec::new(), None, stage, origin, None, description)
+        self.source_vertex(source, stage, origin, description)
     }
 
     /// Lower stage `index` (once) and return its final state.
@@ -627,7 +689,10 @@ impl<'a> Lowerer<'a> {
             StageStatus::Pending => {}
         }
         if self.nesting >= MAX_STAGE_NESTING {
-            return Err(Error::new(ErrorKind::StagesTooDeep(MAX_STAGE_NESTING), referenced_at));
+            return Err(Error::new(
+                ErrorKind::StagesTooDeep(MAX_STAGE_NESTING),
+                referenced_at,
+            ));
         }
         self.nesting += 1;
         let outcome = self.lower_stage_inner(index);
@@ -649,9 +714,8 @@ impl<'a> Lowerer<'a> {
             Some(flag) => {
                 let meta = self.meta.clone();
                 let text = self.expand(&flag.value, &meta)?;
-                Platform::parse(&text).ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidPlatform(text), flag.value.span)
-                })?
+                Platform::parse(&text)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidPlatform(text), flag.value.span))?
             }
             None => self.target_platform.clone(),
         };
@@ -661,7 +725,9 @@ impl<'a> Lowerer<'a> {
                 let config = if base.eq_ignore_ascii_case("scratch") {
                     None
                 } else {
-                    self.options.resolver.and_then(|resolver| resolver.resolve(&base, &platform))
+                    self.options
+                        .resolver
+                        .and_then(|resolver| resolver.resolve(&base, &platform))
                 };
                 let config = config.unwrap_or_default();
                 let fs = self.image_vertex(&base, &platform, index, origin);
@@ -676,7 +742,11 @@ impl<'a> Lowerer<'a> {
                         .collect(),
                     args: Vec::new(),
                     user: config.user.clone(),
-                    workdir: if config.workdir.is_empty() { "/".to_owned() } else { config.workdir.clone() },
+                    workdir: if config.workdir.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        config.workdir.clone()
+                    },
                     shell: if config.shell.is_empty() {
                         vec!["/bin/sh".to_owned(), "-c".to_owned()]
                     } else {
@@ -686,7 +756,9 @@ impl<'a> Lowerer<'a> {
                     last: fs,
                 };
                 if state.env_value("PATH").is_none() {
-                    state.env.insert(0, ("PATH".to_owned(), DEFAULT_PATH.to_owned()));
+                    state
+                        .env
+                        .insert(0, ("PATH".to_owned(), DEFAULT_PATH.to_owned()));
                 }
                 self.onbuild_triggers(&config.onbuild, index, &mut state, stage.from_span, origin)?;
                 state
@@ -729,15 +801,21 @@ impl<'a> Lowerer<'a> {
             let file = crate::parser::parse(trigger).map_err(in_trigger)?;
             for node in &file.nodes {
                 let mut warnings = Vec::new();
-                let instruction = instructions::parse_node(node, &mut warnings).map_err(in_trigger)?;
+                let instruction =
+                    instructions::parse_node(node, &mut warnings).map_err(in_trigger)?;
                 if matches!(instruction, Instruction::From(_) | Instruction::Onbuild(_)) {
-                    return Err(Error::new(ErrorKind::ForbiddenTrigger(instruction.name().to_owned()), span));
+                    return Err(Error::new(
+                        ErrorKind::ForbiddenTrigger(instruction.name().to_owned()),
+                        span,
+                    ));
                 }
                 let located = Located {
                     instruction: instruction.clone(),
                     span,
                     original: trigger.clone(),
-                    lines: origin.map(|origin| (origin.line, origin.end_line)).unwrap_or((0, 0)),
+                    lines: origin
+                        .map(|origin| (origin.line, origin.end_line))
+                        .unwrap_or((0, 0)),
                 };
                 let step = Step {
                     stage: index,
@@ -746,13 +824,19 @@ impl<'a> Lowerer<'a> {
                     located: &located,
                 };
                 // Spans inside the trigger refer to its own text: point at FROM.
-                self.dispatch(&step, &instruction, state).map_err(in_trigger)?;
+                self.dispatch(&step, &instruction, state)
+                    .map_err(in_trigger)?;
             }
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, step: &Step<'_>, instruction: &Instruction, state: &mut State) -> Result<(), Error> {
+    fn dispatch(
+        &mut self,
+        step: &Step<'_>,
+        instruction: &Instruction,
+        state: &mut State,
+    ) -> Result<(), Error> {
         match instruction {
             Instruction::From(_) => unreachable!("FROM starts a stage"),
             Instruction::Arg(definitions) => {
@@ -786,7 +870,12 @@ impl<'a> Lowerer<'a> {
             }
             Instruction::Maintainer(word) => {
                 let created_by = format!("MAINTAINER {}", word.value);
-                self.config(step, state, ConfigEdit::Maintainer(word.value.clone()), Some(created_by));
+                self.config(
+                    step,
+                    state,
+                    ConfigEdit::Maintainer(word.value.clone()),
+                    Some(created_by),
+                );
             }
             Instruction::Run(run) => self.run(step, run, state)?,
             Instruction::Cmd(command) | Instruction::Entrypoint(command) => {
@@ -820,7 +909,10 @@ impl<'a> Lowerer<'a> {
                     let value = self.expand_in(word, state)?;
                     if value.trim().is_empty() {
                         return Err(Error::new(
-                            ErrorKind::MissingArguments { instruction: "VOLUME", what: "non-empty paths" },
+                            ErrorKind::MissingArguments {
+                                instruction: "VOLUME",
+                                what: "non-empty paths",
+                            },
                             word.span,
                         ));
                     }
@@ -844,17 +936,8 @@ impl<'a> Lowerer<'a> {
                     path: path.clone(),
                     user: state.user.clone(),
                 });
-                let id = self.vertex(
-                    mkdir,
-                    vec![state.fs],
-                    Some(state.last),
-                    step.stage,
-                    Some(step.origin()),
-                    Some(created_by),
-                    self.describe(step),
-                );
-                state.fs = id;
-                state.last = id;
+                let parent = state.fs;
+                self.step_vertex(step, state, mkdir, vec![parent], Some(created_by));
                 self.config(step, state, ConfigEdit::Workdir(path), None);
             }
             Instruction::Shell(words) => {
@@ -870,7 +953,12 @@ impl<'a> Lowerer<'a> {
                         .with_hint("use a signal name such as `SIGTERM` or `SIGINT`, or a number from 1 to 64"));
                 }
                 let created_by = format!("STOPSIGNAL {signal}");
-                self.config(step, state, ConfigEdit::StopSignal(signal), Some(created_by));
+                self.config(
+                    step,
+                    state,
+                    ConfigEdit::StopSignal(signal),
+                    Some(created_by),
+                );
             }
             Instruction::Healthcheck(health) => {
                 let test = match &health.test {
@@ -878,9 +966,11 @@ impl<'a> Lowerer<'a> {
                     HealthcheckTest::Command(Command::Shell(word)) => {
                         vec!["CMD-SHELL".to_owned(), word.value.clone()]
                     }
-                    HealthcheckTest::Command(Command::Exec(words)) => std::iter::once("CMD".to_owned())
-                        .chain(words.iter().map(|word| word.value.clone()))
-                        .collect(),
+                    HealthcheckTest::Command(Command::Exec(words)) => {
+                        std::iter::once("CMD".to_owned())
+                            .chain(words.iter().map(|word| word.value.clone()))
+                            .collect()
+                    }
                 };
                 let created_by = format!("HEALTHCHECK {}", go_list(&test));
                 let config = HealthConfig {
@@ -891,11 +981,21 @@ impl<'a> Lowerer<'a> {
                     start_interval: health.start_interval.unwrap_or(0),
                     retries: health.retries.unwrap_or(0),
                 };
-                self.config(step, state, ConfigEdit::Healthcheck(config), Some(created_by));
+                self.config(
+                    step,
+                    state,
+                    ConfigEdit::Healthcheck(config),
+                    Some(created_by),
+                );
             }
             Instruction::Onbuild(onbuild) => {
                 let created_by = format!("ONBUILD {}", onbuild.expression);
-                self.config(step, state, ConfigEdit::Onbuild(onbuild.expression.clone()), Some(created_by));
+                self.config(
+                    step,
+                    state,
+                    ConfigEdit::Onbuild(onbuild.expression.clone()),
+                    Some(created_by),
+                );
             }
             Instruction::Copy(copy) => self.copy(step, copy, state)?,
         }
@@ -912,18 +1012,14 @@ impl<'a> Lowerer<'a> {
         )
     }
 
-    fn config(&mut self, step: &Step<'_>, state: &mut State, edit: ConfigEdit, created_by: Option<String>) {
-        let description = self.describe(step);
-        let id = self.vertex(
-            Op::Config(edit),
-            Vec::new(),
-            Some(state.last),
-            step.stage,
-            Some(step.origin()),
-            created_by,
-            description,
-        );
-        state.last = id;
+    fn config(
+        &mut self,
+        step: &Step<'_>,
+        state: &mut State,
+        edit: ConfigEdit,
+        created_by: Option<String>,
+    ) {
+        self.step_vertex(step, state, Op::Config(edit), Vec::new(), created_by);
     }
 
     fn expand_pairs(
@@ -939,7 +1035,10 @@ impl<'a> Lowerer<'a> {
             let key = self.expand_in(&pair.key, state)?;
             if key.is_empty() {
                 return Err(Error::new(
-                    ErrorKind::MissingArguments { instruction, what: "a non-empty name before `=`" },
+                    ErrorKind::MissingArguments {
+                        instruction,
+                        what: "a non-empty name before `=`",
+                    },
                     pair.key.span.to(pair.value.span),
                 ));
             }
@@ -962,7 +1061,11 @@ impl<'a> Lowerer<'a> {
 
     /// The environment a RUN sees: ENV, then declared build args not shadowed.
     fn run_env(&self, state: &State) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let mut env: Vec<String> = state.env.iter().map(|(key, value)| format!("{key}={value}")).collect();
+        let mut env: Vec<String> = state
+            .env
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
             let Some(value) = value else { continue };
@@ -974,7 +1077,12 @@ impl<'a> Lowerer<'a> {
         }
         let proxy = PROXY_ARGS
             .iter()
-            .filter_map(|name| self.options.build_args.get(*name).map(|value| format!("{name}={value}")))
+            .filter_map(|name| {
+                self.options
+                    .build_args
+                    .get(*name)
+                    .map(|value| format!("{name}={value}"))
+            })
             .collect();
         (env, proxy, args_used)
     }
@@ -1019,7 +1127,12 @@ impl<'a> Lowerer<'a> {
                 "default" => Network::Default,
                 "none" => Network::None,
                 "host" => Network::Host,
-                other => return Err(Error::new(ErrorKind::InvalidNetwork(other.to_owned()), flag.value.span)),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidNetwork(other.to_owned()),
+                        flag.value.span,
+                    ));
+                }
             },
         };
         let security = match &run.security {
@@ -1027,7 +1140,12 @@ impl<'a> Lowerer<'a> {
             Some(flag) => match flag.value.value.as_str() {
                 "sandbox" => Security::Sandbox,
                 "insecure" => Security::Insecure,
-                other => return Err(Error::new(ErrorKind::InvalidSecurity(other.to_owned()), flag.value.span)),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSecurity(other.to_owned()),
+                        flag.value.span,
+                    ));
+                }
             },
         };
         let mut inputs = vec![state.fs];
@@ -1070,32 +1188,34 @@ impl<'a> Lowerer<'a> {
             mounts,
             files,
         };
-        let description = self.describe(step);
-        let id = self.vertex(
-            Op::Exec(exec),
-            inputs,
-            Some(state.last),
-            step.stage,
-            Some(step.origin()),
-            Some(created_by),
-            description,
-        );
-        state.fs = id;
-        state.last = id;
+        self.step_vertex(step, state, Op::Exec(exec), inputs, Some(created_by));
         Ok(())
     }
 
     /// Resolve `--from=` (COPY) or `from=` (RUN --mount) to a filesystem.
-    fn resolve_from(&mut self, from: &str, flag: &FlagValue, step: &Step<'_>, state: &State) -> Result<VertexId, Error> {
+    fn resolve_from(
+        &mut self,
+        from: &str,
+        flag: &FlagValue,
+        step: &Step<'_>,
+        state: &State,
+    ) -> Result<VertexId, Error> {
         let current = step.stage;
         let lowered = from.to_ascii_lowercase();
         let by_name = self.names.get(&lowered).copied();
         let by_index = if !from.is_empty() && from.bytes().all(|byte| byte.is_ascii_digit()) {
-            match from.parse::<usize>().ok().filter(|index| *index < self.infos.len()) {
+            match from
+                .parse::<usize>()
+                .ok()
+                .filter(|index| *index < self.infos.len())
+            {
                 Some(index) => Some(index),
                 None => {
-                    return Err(Error::new(ErrorKind::UnknownStage(from.to_owned()), flag.value.span)
-                        .with_hint(format!("the stages are {}", self.stage_list())));
+                    return Err(Error::new(
+                        ErrorKind::UnknownStage(from.to_owned()),
+                        flag.value.span,
+                    )
+                    .with_hint(format!("the stages are {}", self.stage_list())));
                 }
             }
         } else {
@@ -1103,19 +1223,32 @@ impl<'a> Lowerer<'a> {
         };
         if let Some(index) = by_name.or(by_index) {
             if index == current {
-                return Err(Error::new(ErrorKind::CircularDependency(self.infos[index].label()), flag.value.span));
+                return Err(Error::new(
+                    ErrorKind::CircularDependency(self.infos[index].label()),
+                    flag.value.span,
+                ));
             }
             return Ok(self.lower_stage(index, flag.value.span)?.fs);
         }
         // Not a stage: an image. A near-miss of a stage name with no registry,
         // tag or digest is far likelier a typo than an image of that name, so
         // it is an error instead of a pull that fails later.
-        let names: Vec<&str> = self.infos.iter().filter_map(|info| info.name.as_deref()).collect();
+        let names: Vec<&str> = self
+            .infos
+            .iter()
+            .filter_map(|info| info.name.as_deref())
+            .collect();
         if !from.contains(['/', ':', '@', '.'])
             && let Some(near) = instructions::suggest(&lowered, &names)
         {
-            return Err(Error::new(ErrorKind::UnknownStage(from.to_owned()), flag.value.span)
-                .with_hint(format!("did you mean stage `{near}`? the stages are {}", self.stage_list())));
+            return Err(
+                Error::new(ErrorKind::UnknownStage(from.to_owned()), flag.value.span).with_hint(
+                    format!(
+                        "did you mean stage `{near}`? the stages are {}",
+                        self.stage_list()
+                    ),
+                ),
+            );
         }
         let _ = state;
         let platform = self.target_platform.clone();
@@ -1233,7 +1366,10 @@ impl<'a> Lowerer<'a> {
                 CopySource::Inline(file) => format!("<<{}", file.path),
             })
             .collect();
-        let created_by = format!("{instruction} {} {destination_text} # buildkit", shown_sources.join(" "));
+        let created_by = format!(
+            "{instruction} {} {destination_text} # buildkit",
+            shown_sources.join(" ")
+        );
         let file_copy = FileCopy {
             add: copy.add,
             sources,
@@ -1247,18 +1383,13 @@ impl<'a> Lowerer<'a> {
             keep_git_dir: copy.keep_git_dir,
             unpack: copy.unpack,
         };
-        let description = self.describe(step);
-        let id = self.vertex(
+        self.step_vertex(
+            step,
+            state,
             Op::File(FileOp::Copy(file_copy)),
             inputs,
-            Some(state.last),
-            step.stage,
-            Some(step.origin()),
             Some(created_by),
-            description,
         );
-        state.fs = id;
-        state.last = id;
         Ok(())
     }
 
@@ -1277,7 +1408,10 @@ impl<'a> Lowerer<'a> {
             let names: Vec<&str> = unused.iter().map(|name| name.as_str()).collect();
             self.warnings.push(Warning {
                 rule: "UnusedBuildArg",
-                message: format!("one or more build args were not consumed: {}", names.join(", ")),
+                message: format!(
+                    "one or more build args were not consumed: {}",
+                    names.join(", ")
+                ),
                 span: None,
             });
         }
@@ -1373,7 +1507,10 @@ fn is_valid_signal(signal: &str) -> bool {
     }
     let upper = signal.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(offset) = name.strip_prefix("RTMIN+").or_else(|| name.strip_prefix("RTMAX-")) {
+    if let Some(offset) = name
+        .strip_prefix("RTMIN+")
+        .or_else(|| name.strip_prefix("RTMAX-"))
+    {
         return offset.parse::<u32>().is_ok_and(|offset| offset <= 30);
     }
     SIGNALS.contains(&name) || name == "RTMIN" || name == "RTMAX"
@@ -1386,7 +1523,9 @@ fn is_valid_chmod(mode: &str) -> bool {
     }
     !mode.is_empty()
         && mode.split(',').all(|clause| {
-            let who_end = clause.find(|ch| !matches!(ch, 'u' | 'g' | 'o' | 'a')).unwrap_or(clause.len());
+            let who_end = clause
+                .find(|ch| !matches!(ch, 'u' | 'g' | 'o' | 'a'))
+                .unwrap_or(clause.len());
             let rest = &clause[who_end..];
             !rest.is_empty()
                 && rest.starts_with(['+', '-', '='])
@@ -1405,11 +1544,17 @@ fn is_only_heredoc(text: &str) -> bool {
 
 /// Whether a COPY source word names heredoc `name` (`<<EOF`, `<<-'EOF'`...).
 fn is_heredoc_word(word: &str, name: &str) -> bool {
-    let Some(rest) = word.trim_start_matches(|ch: char| ch.is_ascii_digit()).strip_prefix("<<") else {
+    let Some(rest) = word
+        .trim_start_matches(|ch: char| ch.is_ascii_digit())
+        .strip_prefix("<<")
+    else {
         return false;
     };
     let rest = rest.strip_prefix('-').unwrap_or(rest);
-    rest.chars().filter(|ch| *ch != '\'' && *ch != '"').collect::<String>() == name
+    rest.chars()
+        .filter(|ch| *ch != '\'' && *ch != '"')
+        .collect::<String>()
+        == name
 }
 
 /// A heredoc's body, leading tabs removed for `<<-`.
@@ -1440,7 +1585,10 @@ mod tests {
     fn ports() {
         assert_eq!(normalize_port("80").as_deref(), Some("80/tcp"));
         assert_eq!(normalize_port("53/UDP").as_deref(), Some("53/udp"));
-        assert_eq!(normalize_port("8000-8010/tcp").as_deref(), Some("8000-8010/tcp"));
+        assert_eq!(
+            normalize_port("8000-8010/tcp").as_deref(),
+            Some("8000-8010/tcp")
+        );
         assert_eq!(normalize_port("http"), None);
         assert_eq!(normalize_port("70000"), None);
         assert_eq!(normalize_port("80/icmp"), None);

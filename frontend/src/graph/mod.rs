@@ -39,8 +39,8 @@ mod mount;
 pub use lower::{DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, lower};
 pub use mount::{Mount, MountType, Sharing};
 
-use crate::span::Span;
 use crate::Warning;
+use crate::span::Span;
 use serde::Serialize;
 
 /// Index of a vertex in [`BuildGraph::vertices`].
@@ -82,7 +82,9 @@ pub struct StageInfo {
 impl StageInfo {
     /// `name` or the index, as BuildKit shows stages.
     pub fn label(&self) -> String {
-        self.name.clone().unwrap_or_else(|| format!("stage-{}", self.index))
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", self.index))
     }
 }
 
@@ -338,7 +340,10 @@ impl BuildGraph {
         let mut levels = vec![0usize; self.vertices.len()];
         for vertex in &self.vertices {
             levels[vertex.id] = match vertex.op {
-                Op::Config(_) => vertex.previous.map(|previous| levels[previous]).unwrap_or(0),
+                Op::Config(_) => vertex
+                    .previous
+                    .map(|previous| levels[previous])
+                    .unwrap_or(0),
                 _ => vertex
                     .inputs
                     .iter()

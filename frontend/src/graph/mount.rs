@@ -93,7 +93,9 @@ fn boolean(key: &str, value: Option<&str>) -> Result<bool, String> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(format!("invalid value `{other}` for `{key}`: expected true or false")),
+        Some(other) => Err(format!(
+            "invalid value `{other}` for `{key}`: expected true or false"
+        )),
     }
 }
 
@@ -193,7 +195,9 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                     u32::from_str_radix(&text, 8)
                         .ok()
                         .filter(|mode| *mode <= 0o7777)
-                        .ok_or_else(|| format!("invalid mode `{text}`: expected octal, e.g. 0755"))?,
+                        .ok_or_else(|| {
+                            format!("invalid mode `{text}`: expected octal, e.g. 0755")
+                        })?,
                 );
             }
             "uid" => mount.uid = Some(number(&key, value)?),
@@ -213,7 +217,9 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
             "env" => kind == MountType::Secret,
             "from" => matches!(kind, MountType::Bind | MountType::Cache),
             "id" => matches!(kind, MountType::Cache | MountType::Secret | MountType::Ssh),
-            "mode" | "uid" | "gid" => matches!(kind, MountType::Cache | MountType::Secret | MountType::Ssh),
+            "mode" | "uid" | "gid" => {
+                matches!(kind, MountType::Cache | MountType::Secret | MountType::Ssh)
+            }
             _ => true,
         };
         if !applies {
@@ -225,7 +231,14 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
             let id = mount
                 .id
                 .clone()
-                .or_else(|| mount.target.rsplit('/').next().filter(|name| !name.is_empty()).map(str::to_owned))
+                .or_else(|| {
+                    mount
+                        .target
+                        .rsplit('/')
+                        .next()
+                        .filter(|name| !name.is_empty())
+                        .map(str::to_owned)
+                })
                 .ok_or("a secret mount needs `id` or `target`")?;
             if mount.target.is_empty() && mount.env.is_none() {
                 mount.target = format!("/run/secrets/{id}");
@@ -270,15 +283,33 @@ mod tests {
         assert_eq!((bind.kind, bind.readonly), (MountType::Bind, false));
         let secret = parse("type=secret,id=npmrc").unwrap();
         assert_eq!(secret.target, "/run/secrets/npmrc");
-        assert_eq!(parse("type=tmpfs,target=/t,size=64m").unwrap().size, Some(64 << 20));
+        assert_eq!(
+            parse("type=tmpfs,target=/t,size=64m").unwrap().size,
+            Some(64 << 20)
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(parse("type=cache").unwrap_err(), "`target` is required: target=<path in the container>");
-        assert_eq!(parse("type=volume,target=/x").unwrap_err(), "unsupported mount type `volume`: expected bind, cache, secret, ssh or tmpfs");
-        assert_eq!(parse("target=/x,foo=bar").unwrap_err(), "unexpected key `foo`");
-        assert_eq!(parse("type=cache,target=/x,sharing=all").unwrap_err(), "invalid sharing `all`: expected shared, private or locked");
-        assert_eq!(parse("type=bind,target=/x,size=1").unwrap_err(), "`size` does not apply to a bind mount");
+        assert_eq!(
+            parse("type=cache").unwrap_err(),
+            "`target` is required: target=<path in the container>"
+        );
+        assert_eq!(
+            parse("type=volume,target=/x").unwrap_err(),
+            "unsupported mount type `volume`: expected bind, cache, secret, ssh or tmpfs"
+        );
+        assert_eq!(
+            parse("target=/x,foo=bar").unwrap_err(),
+            "unexpected key `foo`"
+        );
+        assert_eq!(
+            parse("type=cache,target=/x,sharing=all").unwrap_err(),
+            "invalid sharing `all`: expected shared, private or locked"
+        );
+        assert_eq!(
+            parse("type=bind,target=/x,size=1").unwrap_err(),
+            "`size` does not apply to a bind mount"
+        );
     }
 }

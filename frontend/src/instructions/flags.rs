@@ -67,7 +67,11 @@ impl Flags {
                     None => error.with_hint(format!(
                         "{} takes {}",
                         instruction.to_ascii_uppercase(),
-                        names.iter().map(|name| format!("`--{name}`")).collect::<Vec<_>>().join(", ")
+                        names
+                            .iter()
+                            .map(|name| format!("`--{name}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 };
                 return Err(error);
@@ -75,7 +79,10 @@ impl Flags {
             let seen = flags.values.iter().any(|(seen, _)| seen == known)
                 || flags.bools.iter().any(|(seen, _, _)| seen == known);
             if seen && *kind != FlagKind::List {
-                return Err(Error::new(ErrorKind::DuplicateFlag(name.to_owned()), word.span));
+                return Err(Error::new(
+                    ErrorKind::DuplicateFlag(name.to_owned()),
+                    word.span,
+                ));
             }
             let value_span = Span {
                 start: (name_span.end + 1).min(word.span.end),
@@ -102,8 +109,11 @@ impl Flags {
                 }
                 FlagKind::String | FlagKind::List => {
                     let Some(value) = value else {
-                        return Err(Error::new(ErrorKind::FlagMissingValue(name.to_owned()), word.span)
-                            .with_hint(format!("write `--{name}=<value>`")));
+                        return Err(Error::new(
+                            ErrorKind::FlagMissingValue(name.to_owned()),
+                            word.span,
+                        )
+                        .with_hint(format!("write `--{name}=<value>`")));
                     };
                     flags.values.push((
                         known,

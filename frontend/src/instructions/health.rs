@@ -34,7 +34,11 @@ pub struct Healthcheck {
 
 pub(super) fn parse(node: &Node, flags: &Flags) -> Result<Healthcheck, Error> {
     let Args::Health { kind, command } = &node.args else {
-        return Err(missing(node, "HEALTHCHECK", "at least one argument: CMD <command> or NONE"));
+        return Err(missing(
+            node,
+            "HEALTHCHECK",
+            "at least one argument: CMD <command> or NONE",
+        ));
     };
     let test = match kind.value.to_ascii_uppercase().as_str() {
         "NONE" => {
@@ -51,8 +55,11 @@ pub(super) fn parse(node: &Node, flags: &Flags) -> Result<Healthcheck, Error> {
             None => return Err(missing(node, "HEALTHCHECK CMD", "a command")),
         },
         _ => {
-            return Err(Error::new(ErrorKind::UnknownHealthcheckType(kind.value.clone()), kind.span)
-                .with_hint("the type is `CMD` (followed by a command) or `NONE`"));
+            return Err(Error::new(
+                ErrorKind::UnknownHealthcheckType(kind.value.clone()),
+                kind.span,
+            )
+            .with_hint("the type is `CMD` (followed by a command) or `NONE`"));
         }
     };
     let duration = |name: &str| -> Result<Option<u64>, Error> {

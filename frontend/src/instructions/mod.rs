@@ -22,8 +22,24 @@ use flags::{FlagKind, Flags};
 
 /// Every instruction name, upper-case, for suggestions.
 pub const INSTRUCTION_NAMES: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// A command in shell form (run by the stage's SHELL) or exec form.
@@ -231,7 +247,9 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
             }),
             _ => match stages.last_mut() {
                 Some(stage) => stage.instructions.push(located),
-                None if matches!(located.instruction, Instruction::Arg(_)) => meta_args.push(located),
+                None if matches!(located.instruction, Instruction::Arg(_)) => {
+                    meta_args.push(located)
+                }
                 None => {
                     return Err(Error::new(
                         ErrorKind::BeforeFrom(located.instruction.name().to_owned()),
@@ -244,10 +262,13 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
     }
     if stages.is_empty() {
         let span = file.nodes.last().map(|node| node.span).unwrap_or_default();
-        return Err(Error::new(ErrorKind::MissingArguments {
-            instruction: "a Dockerfile",
-            what: "at least one FROM instruction",
-        }, span)
+        return Err(Error::new(
+            ErrorKind::MissingArguments {
+                instruction: "a Dockerfile",
+                what: "at least one FROM instruction",
+            },
+            span,
+        )
         .with_hint("a Dockerfile starts with `FROM <image>`; only ARG may come before it"));
     }
     Ok(Stages {
@@ -300,7 +321,10 @@ fn after(node: &Node) -> Span {
 }
 
 fn missing(node: &Node, instruction: &'static str, what: &'static str) -> Error {
-    Error::new(ErrorKind::MissingArguments { instruction, what }, after(node))
+    Error::new(
+        ErrorKind::MissingArguments { instruction, what },
+        after(node),
+    )
 }
 
 /// Type one node.
@@ -312,13 +336,20 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
         "copy" => COPY_FLAGS,
         "add" => ADD_FLAGS,
         "healthcheck" => HEALTHCHECK_FLAGS,
-        known if INSTRUCTION_NAMES.iter().any(|name| name.eq_ignore_ascii_case(known)) => NO_FLAGS,
+        known
+            if INSTRUCTION_NAMES
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(known)) =>
+        {
+            NO_FLAGS
+        }
         _ => {
             let mut error = Error::new(
                 ErrorKind::UnknownInstruction(node.keyword.value.to_ascii_uppercase()),
                 node.keyword.span,
             );
-            if let Some(near) = suggest(&node.keyword.value.to_ascii_uppercase(), INSTRUCTION_NAMES) {
+            if let Some(near) = suggest(&node.keyword.value.to_ascii_uppercase(), INSTRUCTION_NAMES)
+            {
                 error = error.with_hint(format!("did you mean `{near}`?"));
             }
             return Err(error);
@@ -334,7 +365,13 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
         "from" => {
             let words = words();
             let (image, stage) = match words.as_slice() {
-                [] => return Err(missing(node, "FROM", "a base image: FROM <image> [AS <name>]")),
+                [] => {
+                    return Err(missing(
+                        node,
+                        "FROM",
+                        "a base image: FROM <image> [AS <name>]",
+                    ));
+                }
                 [image] => (image.clone(), None),
                 [image, keyword, stage] if keyword.value.eq_ignore_ascii_case("as") => {
                     let from_upper = node.keyword.value == node.keyword.value.to_ascii_uppercase();
@@ -363,7 +400,10 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
             let name = match stage {
                 Some(stage) => {
                     if !is_valid_stage_name(&stage.value) {
-                        return Err(Error::new(ErrorKind::InvalidStageName(stage.value.clone()), stage.span));
+                        return Err(Error::new(
+                            ErrorKind::InvalidStageName(stage.value.clone()),
+                            stage.span,
+                        ));
                     }
                     if stage.value != stage.value.to_ascii_lowercase() {
                         warnings.push(Warning {
@@ -485,17 +525,42 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
                     Some((name, default)) => {
                         let name_end = word.span.start + name.len() as u32;
                         ArgDefinition {
-                            name: Word::new(name, Span { start: word.span.start, end: name_end.min(word.span.end) }),
-                            default: Some(Word::new(default, Span { start: (name_end + 1).min(word.span.end), end: word.span.end })),
+                            name: Word::new(
+                                name,
+                                Span {
+                                    start: word.span.start,
+                                    end: name_end.min(word.span.end),
+                                },
+                            ),
+                            default: Some(Word::new(
+                                default,
+                                Span {
+                                    start: (name_end + 1).min(word.span.end),
+                                    end: word.span.end,
+                                },
+                            )),
                         }
                     }
-                    None => ArgDefinition { name: word, default: None },
+                    None => ArgDefinition {
+                        name: word,
+                        default: None,
+                    },
                 })
                 .collect::<Vec<_>>();
-            if let Some(bad) = definitions.iter().find(|definition| definition.name.value.is_empty()) {
+            if let Some(bad) = definitions
+                .iter()
+                .find(|definition| definition.name.value.is_empty())
+            {
                 return Err(Error::new(
-                    ErrorKind::MissingArguments { instruction: "ARG", what: "a name before `=`" },
-                    bad.name.span.to(bad.default.as_ref().map(|word| word.span).unwrap_or(bad.name.span)),
+                    ErrorKind::MissingArguments {
+                        instruction: "ARG",
+                        what: "a name before `=`",
+                    },
+                    bad.name.span.to(bad
+                        .default
+                        .as_ref()
+                        .map(|word| word.span)
+                        .unwrap_or(bad.name.span)),
                 ));
             }
             Instruction::Arg(definitions)
@@ -524,7 +589,9 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
         "healthcheck" => Instruction::Healthcheck(health::parse(node, &flags)?),
         "shell" => match &node.args {
             Args::Json(words) if !words.is_empty() => Instruction::Shell(words.clone()),
-            Args::None | Args::Json(_) => return Err(missing(node, "SHELL", "at least one argument")),
+            Args::None | Args::Json(_) => {
+                return Err(missing(node, "SHELL", "at least one argument"));
+            }
             _ => {
                 let span = match &node.args {
                     Args::String(word) => word.span,
@@ -545,7 +612,10 @@ fn parse_copy(node: &Node, flags: &Flags, add: bool) -> Result<Instruction, Erro
         _ => Vec::new(),
     };
     if words.len() < 2 {
-        let span = words.first().map(|word| word.span).unwrap_or_else(|| after(node));
+        let span = words
+            .first()
+            .map(|word| word.span)
+            .unwrap_or_else(|| after(node));
         return Err(Error::new(
             ErrorKind::MissingArguments {
                 instruction,
@@ -581,7 +651,9 @@ fn parse_copy(node: &Node, flags: &Flags, add: bool) -> Result<Instruction, Erro
 /// BuildKit's stage-name rule: `^[a-z][a-z0-9-_\.]*$` after lower-casing.
 pub fn is_valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|first| first.is_ascii_alphabetic())
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
         && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'))
 }
 
@@ -592,7 +664,12 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .iter()
-        .map(|candidate| (edit_distance(&word, &candidate.to_ascii_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&word, &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)

@@ -38,7 +38,9 @@ pub(super) fn from_line(line: &Logical) -> Result<Vec<Heredoc>, Error> {
         }
         // Point at where the word is written; searched only for heredoc
         // words, so a long line of other words costs nothing here.
-        let found = line.text[cursor..].find(word.as_str()).map(|at| at + cursor);
+        let found = line.text[cursor..]
+            .find(word.as_str())
+            .map(|at| at + cursor);
         let span = match found {
             Some(start) => {
                 cursor = start + word.len();
@@ -55,7 +57,10 @@ pub(super) fn from_line(line: &Logical) -> Result<Vec<Heredoc>, Error> {
 
 /// Match `^(\d*)<<(-?)([^<]*)$` and read the delimiter.
 fn parse_heredoc(word: &str, span: Span) -> Result<Option<Heredoc>, Error> {
-    let digits = word.len() - word.trim_start_matches(|ch: char| ch.is_ascii_digit()).len();
+    let digits = word.len()
+        - word
+            .trim_start_matches(|ch: char| ch.is_ascii_digit())
+            .len();
     let Some(rest) = word[digits..].strip_prefix("<<") else {
         return Ok(None);
     };
@@ -74,9 +79,9 @@ fn parse_heredoc(word: &str, span: Span) -> Result<Option<Heredoc>, Error> {
             skip_unset: true,
             ..Lexer::new('\\')
         };
-        lexer.expand_words(rest, &empty).map_err(|error| {
-            Error::new(ErrorKind::InvalidHeredoc(error.to_string()), span)
-        })
+        lexer
+            .expand_words(rest, &empty)
+            .map_err(|error| Error::new(ErrorKind::InvalidHeredoc(error.to_string()), span))
     };
     let words = lex(false)?;
     let [name] = words.as_slice() else {
@@ -107,7 +112,10 @@ mod tests {
     #[test]
     fn delimiters() {
         let plain = heredoc("<<EOF").unwrap();
-        assert_eq!((plain.name.as_str(), plain.expand, plain.chomp), ("EOF", true, false));
+        assert_eq!(
+            (plain.name.as_str(), plain.expand, plain.chomp),
+            ("EOF", true, false)
+        );
         let quoted = heredoc("<<'EOF'").unwrap();
         assert_eq!((quoted.name.as_str(), quoted.expand), ("EOF", false));
         let partly = heredoc("<<E\"O\"F").unwrap();

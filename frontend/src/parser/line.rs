@@ -26,7 +26,11 @@ fn is_separator(byte: u8) -> bool {
 }
 
 /// Parse the whole logical line as one instruction.
-pub(super) fn node_from_logical(logical: &Logical, escape: char, depth: usize) -> Result<Node, Error> {
+pub(super) fn node_from_logical(
+    logical: &Logical,
+    escape: char,
+    depth: usize,
+) -> Result<Node, Error> {
     node_from_range(logical, 0, logical.text.len(), escape, depth)
 }
 
@@ -76,7 +80,8 @@ fn node_from_range(
             if range.is_empty() {
                 (Args::None, false)
             } else {
-                let mut trigger = node_from_range(logical, range.start, range.end, escape, depth + 1)?;
+                let mut trigger =
+                    node_from_range(logical, range.start, range.end, escape, depth + 1)?;
                 trigger.span = range.span();
                 trigger.original = range.text().to_owned();
                 (Args::Trigger(Box::new(trigger)), false)
@@ -360,8 +365,10 @@ fn name_value(range: Range<'_>, escape: char, instruction: &'static str) -> Resu
         let bytes = range.text().as_bytes();
         let key_end = bytes.iter().position(|byte| is_separator(*byte));
         let Some(key_end) = key_end else {
-            return Err(Error::new(ErrorKind::NeedsTwoArguments { instruction }, range.span())
-                .with_hint(format!("write `{instruction} {}=<value>`", range.text())));
+            return Err(
+                Error::new(ErrorKind::NeedsTwoArguments { instruction }, range.span())
+                    .with_hint(format!("write `{instruction} {}=<value>`", range.text())),
+            );
         };
         let mut value_start = key_end;
         while value_start < bytes.len() && is_separator(bytes[value_start]) {
@@ -376,8 +383,11 @@ fn name_value(range: Range<'_>, escape: char, instruction: &'static str) -> Resu
     let mut pairs = Vec::new();
     for word in words {
         let Some((key, value)) = word.value.split_once('=') else {
-            return Err(Error::new(ErrorKind::MissingEquals(word.value.clone()), word.span)
-                .with_hint("every word must be of the form name=value; quote values that contain spaces"));
+            return Err(
+                Error::new(ErrorKind::MissingEquals(word.value.clone()), word.span).with_hint(
+                    "every word must be of the form name=value; quote values that contain spaces",
+                ),
+            );
         };
         let key_len = key.len() as u32;
         let key_span = Span {
@@ -411,8 +421,9 @@ fn json_array(range: Range<'_>) -> Result<Option<Vec<Word>>, Error> {
         .into_iter()
         .map(|value| match value {
             serde_json::Value::String(value) => Ok(Word::new(value, span)),
-            _ => Err(Error::new(ErrorKind::NotStringArray, span)
-                .with_hint("write every element as a \"string\", or drop the brackets to use shell form")),
+            _ => Err(Error::new(ErrorKind::NotStringArray, span).with_hint(
+                "write every element as a \"string\", or drop the brackets to use shell form",
+            )),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

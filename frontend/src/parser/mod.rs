@@ -335,7 +335,10 @@ mod tests {
     #[test]
     fn directives() {
         assert_eq!(directive_parts("# escape = `"), Some(("escape", "`")));
-        assert_eq!(directive_parts("#syntax=docker/dockerfile:1 "), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            directive_parts("#syntax=docker/dockerfile:1 "),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(directive_parts("# not a directive"), None);
         assert_eq!(directive_parts("# 1x=y"), None);
     }
@@ -347,7 +350,9 @@ mod tests {
         let run = &file.nodes[1];
         assert_eq!(run.start_line, 2);
         assert_eq!(run.end_line, 4);
-        let Args::String(word) = &run.args else { panic!() };
+        let Args::String(word) = &run.args else {
+            panic!()
+        };
         assert_eq!(word.value, "echo   hello   world");
         assert_eq!(word.span.slice(text), "echo \\\n  hello \\\n  world");
     }

@@ -1,0 +1,3 @@
+#!/bin/sh
+[ "$1" = "--check" ] && exit 0
+cat /etc/app/CONFIG

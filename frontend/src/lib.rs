@@ -14,6 +14,30 @@
 //!
 //! Errors carry a [`Span`]; [`diagnostic::render`] turns one into a
 //! `Dockerfile:LINE:COL` message with the source line and a caret.
+//!
+//! # Example
+//!
+//! ```
+//! use strata_frontend::graph::{Op, Options};
+//!
+//! let dockerfile = "FROM busybox AS build\nRUN echo hi > /hi\nFROM scratch\nCOPY --from=build /hi /hi\n";
+//! let compiled = strata_frontend::compile(dockerfile, &Options::default()).unwrap();
+//!
+//! // BuildKit's dump of the syntax tree.
+//! assert_eq!(compiled.file.dump().lines().nth(1), Some("(run \"echo hi > /hi\")"));
+//!
+//! // The graph: the RUN is an exec step with the shell prepended.
+//! let run = compiled.graph.vertices.iter().find_map(|vertex| match &vertex.op {
+//!     Op::Exec(exec) => Some(exec),
+//!     _ => None,
+//! });
+//! assert_eq!(run.unwrap().args, ["/bin/sh", "-c", "echo hi > /hi"]);
+//!
+//! // Errors render with the line, a caret and a hint.
+//! let error = strata_frontend::compile("FROM busybox\nRUNN x\n", &Options::default()).unwrap_err();
+//! let source = strata_frontend::diagnostic::Source::new("Dockerfile", "FROM busybox\nRUNN x\n");
+//! assert!(strata_frontend::diagnostic::render(&error, &source).ends_with("hint: did you mean `RUN`?\n"));
+//! ```
 
 pub mod ast;
 pub mod diagnostic;

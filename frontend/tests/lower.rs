@@ -542,3 +542,25 @@ fn huge_inputs_are_handled() {
         "substitutions are nested more than 64 levels deep"
     );
 }
+
+#[test]
+fn history_entries_as_docker_writes_them() {
+    let graph = compile("FROM busybox\nENV A=1 B=2\nARG V=1\nWORKDIR /app\nRUN echo hi\nCOPY a b\nLABEL x=y\nCMD [\"x\"]\n");
+    let last = graph.target_stage().last.unwrap();
+    let history: Vec<&str> = graph
+        .chain(last)
+        .into_iter()
+        .filter_map(|id| graph.vertices[id].created_by.as_deref())
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            "ENV A=1 B=2",
+            "WORKDIR /app",
+            "RUN |1 V=1 /bin/sh -c echo hi # buildkit",
+            "COPY a b # buildkit",
+            "LABEL x=y",
+            "CMD [\"x\"]",
+        ]
+    );
+}

@@ -25,7 +25,7 @@ use super::{
     BuildGraph, ConfigEdit, CopySource, Exec, FileCopy, FileOp, HealthConfig, InlineFile, Network,
     Op, Origin, Security, Source, StageInfo, Vertex, VertexId,
 };
-use crate::ast::{Heredoc, KeyValue, Word, go_quote};
+use crate::ast::{Heredoc, KeyValue, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::expand::{Lexer, Lookup};
 use crate::instructions::{
@@ -257,6 +257,8 @@ struct Lowerer<'a> {
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
     nesting: usize,
+    /// Reused buffer for the canonical encoding of each vertex.
+    encoding: Vec<u8>,
 }
 
 /// `sha256:<hex>` of a raw digest.
@@ -269,19 +271,6 @@ fn digest_string(digest: &[u8; 32]) -> String {
         out.push(HEX[usize::from(byte & 0xf)] as char);
     }
     out
-}
-
-/// Feeds serialized bytes straight into the hash, without a buffer.
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 impl<'a> Lowerer<'a> {
@@ -301,13 +290,21 @@ impl<'a> Lowerer<'a> {
             infos: Vec::new(),
             names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
-            vertices: Vec::new(),
+            vertices: Vec::with_capacity(
+                stages
+                    .stages
+                    .iter()
+                    .map(|stage| stage.instructions.len() + 2)
+                    .sum::<usize>()
+                    + 1,
+            ),
             known: HashMap::new(),
             context: None,
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
             nesting: 0,
+            encoding: Vec::new(),
         };
         lowerer.meta = lowerer.platform_args();
         lowerer.meta_args()?;
@@ -571,9 +568,12 @@ impl<'a> Lowerer<'a> {
             inputs,
             previous,
         };
-        let mut hasher = HashWriter(Sha256::new());
-        serde_json::to_writer(&mut hasher, &definition).expect("graph types always serialize");
-        let raw: [u8; 32] = hasher.0.finalize().into();
+        // Encode into one reused buffer, then hash it in a single call:
+        // cheaper than many small hash updates or a fresh buffer per vertex.
+        self.encoding.clear();
+        serde_json::to_writer(&mut self.encoding, &definition)
+            .expect("graph types always serialize");
+        let raw: [u8; 32] = Sha256::digest(&self.encoding).into();
         let key = (raw, vertex.previous);
         if let Some(existing) = self.known.get(&key) {
             return *existing;
@@ -860,34 +860,25 @@ impl<'a> Lowerer<'a> {
                 for (key, value) in &pairs {
                     state.set_env(key.clone(), value.clone());
                 }
-                let created_by = format!("ENV {}", join_pairs(&pairs));
-                self.config(step, state, ConfigEdit::Env(pairs), Some(created_by));
+                self.config(step, state, ConfigEdit::Env(pairs));
             }
             Instruction::Label(pairs) => {
                 let pairs = self.expand_pairs(pairs, state, "LABEL")?;
-                let created_by = format!("LABEL {}", join_pairs(&pairs));
-                self.config(step, state, ConfigEdit::Label(pairs), Some(created_by));
+                self.config(step, state, ConfigEdit::Label(pairs));
             }
             Instruction::Maintainer(word) => {
-                let created_by = format!("MAINTAINER {}", word.value);
-                self.config(
-                    step,
-                    state,
-                    ConfigEdit::Maintainer(word.value.clone()),
-                    Some(created_by),
-                );
+                self.config(step, state, ConfigEdit::Maintainer(word.value.clone()));
             }
             Instruction::Run(run) => self.run(step, run, state)?,
             Instruction::Cmd(command) | Instruction::Entrypoint(command) => {
                 let args = self.command_args(command, state);
                 let name = instruction.name();
-                let created_by = format!("{name} {}", go_list(&args));
                 let edit = if name == "CMD" {
                     ConfigEdit::Cmd(args)
                 } else {
                     ConfigEdit::Entrypoint(args)
                 };
-                self.config(step, state, edit, Some(created_by));
+                self.config(step, state, edit);
             }
             Instruction::Expose(words) => {
                 let mut ports = Vec::new();
@@ -900,8 +891,7 @@ impl<'a> Lowerer<'a> {
                         })?);
                     }
                 }
-                let created_by = format!("EXPOSE {}", ports.join(" "));
-                self.config(step, state, ConfigEdit::Expose(ports), Some(created_by));
+                self.config(step, state, ConfigEdit::Expose(ports));
             }
             Instruction::Volume(words) => {
                 let mut volumes = Vec::new();
@@ -918,14 +908,12 @@ impl<'a> Lowerer<'a> {
                     }
                     volumes.push(value);
                 }
-                let created_by = format!("VOLUME {}", go_list(&volumes));
-                self.config(step, state, ConfigEdit::Volume(volumes), Some(created_by));
+                self.config(step, state, ConfigEdit::Volume(volumes));
             }
             Instruction::User(word) => {
                 let user = self.expand_in(word, state)?;
                 state.user = user.clone();
-                let created_by = format!("USER {user}");
-                self.config(step, state, ConfigEdit::User(user), Some(created_by));
+                self.config(step, state, ConfigEdit::User(user));
             }
             Instruction::Workdir(word) => {
                 let value = self.expand_in(word, state)?;
@@ -938,13 +926,12 @@ impl<'a> Lowerer<'a> {
                 });
                 let parent = state.fs;
                 self.step_vertex(step, state, mkdir, vec![parent], Some(created_by));
-                self.config(step, state, ConfigEdit::Workdir(path), None);
+                self.config(step, state, ConfigEdit::Workdir(path));
             }
             Instruction::Shell(words) => {
                 let shell: Vec<String> = words.iter().map(|word| word.value.clone()).collect();
                 state.shell = shell.clone();
-                let created_by = format!("SHELL {}", go_list(&shell));
-                self.config(step, state, ConfigEdit::Shell(shell), Some(created_by));
+                self.config(step, state, ConfigEdit::Shell(shell));
             }
             Instruction::StopSignal(word) => {
                 let signal = self.expand_in(word, state)?;
@@ -952,13 +939,7 @@ impl<'a> Lowerer<'a> {
                     return Err(Error::new(ErrorKind::InvalidSignal(signal), word.span)
                         .with_hint("use a signal name such as `SIGTERM` or `SIGINT`, or a number from 1 to 64"));
                 }
-                let created_by = format!("STOPSIGNAL {signal}");
-                self.config(
-                    step,
-                    state,
-                    ConfigEdit::StopSignal(signal),
-                    Some(created_by),
-                );
+                self.config(step, state, ConfigEdit::StopSignal(signal));
             }
             Instruction::Healthcheck(health) => {
                 let test = match &health.test {
@@ -972,7 +953,6 @@ impl<'a> Lowerer<'a> {
                             .collect()
                     }
                 };
-                let created_by = format!("HEALTHCHECK {}", go_list(&test));
                 let config = HealthConfig {
                     test,
                     interval: health.interval.unwrap_or(0),
@@ -981,21 +961,10 @@ impl<'a> Lowerer<'a> {
                     start_interval: health.start_interval.unwrap_or(0),
                     retries: health.retries.unwrap_or(0),
                 };
-                self.config(
-                    step,
-                    state,
-                    ConfigEdit::Healthcheck(config),
-                    Some(created_by),
-                );
+                self.config(step, state, ConfigEdit::Healthcheck(config));
             }
             Instruction::Onbuild(onbuild) => {
-                let created_by = format!("ONBUILD {}", onbuild.expression);
-                self.config(
-                    step,
-                    state,
-                    ConfigEdit::Onbuild(onbuild.expression.clone()),
-                    Some(created_by),
-                );
+                self.config(step, state, ConfigEdit::Onbuild(onbuild.expression.clone()));
             }
             Instruction::Copy(copy) => self.copy(step, copy, state)?,
         }
@@ -1012,13 +981,8 @@ impl<'a> Lowerer<'a> {
         )
     }
 
-    fn config(
-        &mut self,
-        step: &Step<'_>,
-        state: &mut State,
-        edit: ConfigEdit,
-        created_by: Option<String>,
-    ) {
+    fn config(&mut self, step: &Step<'_>, state: &mut State, edit: ConfigEdit) {
+        let created_by = edit.history_text();
         self.step_vertex(step, state, Op::Config(edit), Vec::new(), created_by);
     }
 
@@ -1440,20 +1404,6 @@ impl Step<'_> {
             end_line: self.located.lines.1,
         }
     }
-}
-
-fn join_pairs(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Go's `%q` of a `[]string`: `["a" "b"]`.
-fn go_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|item| go_quote(item)).collect();
-    format!("[{}]", quoted.join(" "))
 }
 
 /// `base` joined with `path` and cleaned, as an absolute path.

@@ -309,6 +309,44 @@ pub enum ConfigEdit {
     Maintainer(String),
 }
 
+impl ConfigEdit {
+    /// The image history's `created_by` for this edit, as docker writes it;
+    /// `None` for WORKDIR, whose history entry goes with its mkdir step.
+    pub fn history_text(&self) -> Option<String> {
+        let pairs = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        Some(match self {
+            ConfigEdit::Env(values) => format!("ENV {}", pairs(values)),
+            ConfigEdit::Label(values) => format!("LABEL {}", pairs(values)),
+            ConfigEdit::Cmd(args) => format!("CMD {}", go_list(args)),
+            ConfigEdit::Entrypoint(args) => format!("ENTRYPOINT {}", go_list(args)),
+            ConfigEdit::Workdir(_) => return None,
+            ConfigEdit::User(user) => format!("USER {user}"),
+            ConfigEdit::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
+            ConfigEdit::Volume(paths) => format!("VOLUME {}", go_list(paths)),
+            ConfigEdit::Shell(args) => format!("SHELL {}", go_list(args)),
+            ConfigEdit::StopSignal(signal) => format!("STOPSIGNAL {signal}"),
+            ConfigEdit::Healthcheck(health) => format!("HEALTHCHECK {}", go_list(&health.test)),
+            ConfigEdit::Onbuild(trigger) => format!("ONBUILD {trigger}"),
+            ConfigEdit::Maintainer(name) => format!("MAINTAINER {name}"),
+        })
+    }
+}
+
+/// Go's `%q` of a `[]string` (`["a" "b"]`), as docker's history shows lists.
+fn go_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|item| crate::ast::go_quote(item))
+        .collect();
+    format!("[{}]", quoted.join(" "))
+}
+
 /// The image config's `Healthcheck`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthConfig {

@@ -230,7 +230,7 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
     let mut stages: Vec<Stage> = Vec::new();
     let mut meta_args = Vec::new();
     let mut warnings = Vec::new();
-    for node in &file.nodes {
+    for (index, node) in file.nodes.iter().enumerate() {
         let instruction = parse_node(node, &mut warnings)?;
         let located = Located {
             instruction,
@@ -239,12 +239,19 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
             lines: (node.start_line, node.end_line),
         };
         match located.instruction {
-            Instruction::From(from) => stages.push(Stage {
-                from,
-                from_span: node.span,
-                from_lines: (node.start_line, node.end_line),
-                instructions: Vec::new(),
-            }),
+            Instruction::From(from) => {
+                // Size the stage's list once: instructions up to the next FROM.
+                let length = file.nodes[index + 1..]
+                    .iter()
+                    .position(|next| next.keyword.value.eq_ignore_ascii_case("from"))
+                    .unwrap_or(file.nodes.len() - index - 1);
+                stages.push(Stage {
+                    from,
+                    from_span: node.span,
+                    from_lines: (node.start_line, node.end_line),
+                    instructions: Vec::with_capacity(length),
+                });
+            }
             _ => match stages.last_mut() {
                 Some(stage) => stage.instructions.push(located),
                 None if matches!(located.instruction, Instruction::Arg(_)) => {

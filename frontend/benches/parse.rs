@@ -78,6 +78,16 @@ fn main() {
         );
     }
     let runs = 200;
+    // `STRATA_BENCH_ONLY=lower` loops on the lowering alone, for profiling.
+    if std::env::var("STRATA_BENCH_ONLY").as_deref() == Ok("lower") {
+        let file = strata_frontend::parse(&text).unwrap();
+        let stages = strata_frontend::instructions::from_dockerfile(&file).unwrap();
+        let options = Options::default();
+        measure("lower only", runs * 5, || {
+            black_box(strata_frontend::graph::lower(black_box(&stages), &options).unwrap());
+        });
+        return;
+    }
     measure("parse", runs, || {
         black_box(strata_frontend::parse(black_box(&text)).unwrap());
     });
@@ -86,6 +96,11 @@ fn main() {
         black_box(strata_frontend::instructions::from_dockerfile(&file).unwrap());
     });
     let options = Options::default();
+    let file = strata_frontend::parse(&text).unwrap();
+    let stages = strata_frontend::instructions::from_dockerfile(&file).unwrap();
+    measure("lower only", runs, || {
+        black_box(strata_frontend::graph::lower(black_box(&stages), &options).unwrap());
+    });
     measure("parse + instructions + lower (compile)", runs, || {
         let compiled = strata_frontend::compile(black_box(&text), &options).unwrap();
         black_box(compiled.graph.vertices.len());

@@ -153,7 +153,7 @@ impl Lexer {
         }
         let mut state = State {
             lexer: *self,
-            chars: word.chars().collect(),
+            text: word,
             position: 0,
             env,
             raw_escapes: self.raw_escapes,
@@ -228,7 +228,8 @@ impl Words {
 
 struct State<'a> {
     lexer: Lexer,
-    chars: Vec<char>,
+    text: &'a str,
+    /// Byte offset of the next character.
     position: usize,
     env: &'a dyn Lookup,
     raw_escapes: bool,
@@ -239,15 +240,13 @@ struct State<'a> {
 
 impl State<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.position).copied()
+        self.text[self.position..].chars().next()
     }
 
     fn next(&mut self) -> Option<char> {
-        let ch = self.peek();
-        if ch.is_some() {
-            self.position += 1;
-        }
-        ch
+        let ch = self.peek()?;
+        self.position += ch.len_utf8();
+        Some(ch)
     }
 
     fn get(&mut self, name: &str) -> Option<String> {

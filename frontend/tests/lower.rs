@@ -545,7 +545,9 @@ fn huge_inputs_are_handled() {
 
 #[test]
 fn history_entries_as_docker_writes_them() {
-    let graph = compile("FROM busybox\nENV A=1 B=2\nARG V=1\nWORKDIR /app\nRUN echo hi\nCOPY a b\nLABEL x=y\nCMD [\"x\"]\n");
+    let graph = compile(
+        "FROM busybox\nENV A=1 B=2\nARG V=1\nWORKDIR /app\nRUN echo hi\nCOPY a b\nLABEL x=y\nCMD [\"x\"]\n",
+    );
     let last = graph.target_stage().last.unwrap();
     let history: Vec<&str> = graph
         .chain(last)

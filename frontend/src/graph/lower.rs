@@ -189,7 +189,9 @@ const MAX_STAGE_NESTING: usize = 128;
 /// Per-stage dispatch state (BuildKit's `dispatchState`).
 #[derive(Debug, Clone)]
 struct State {
-    env: Vec<(String, String)>,
+    /// `KEY=value` entries, in the form the image config and every RUN need
+    /// them (kept formatted: most steps copy the list, few change it).
+    env: Vec<String>,
     args: Vec<(String, Option<String>)>,
     user: String,
     workdir: String,
@@ -198,19 +200,29 @@ struct State {
     last: VertexId,
 }
 
+/// The key of a `KEY=value` entry.
+fn env_key(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(key, _)| key)
+}
+
 impl State {
-    fn set_env(&mut self, key: String, value: String) {
-        match self.env.iter_mut().find(|(existing, _)| *existing == key) {
-            Some(slot) => slot.1 = value,
-            None => self.env.push((key, value)),
+    fn set_env(&mut self, key: &str, value: &str) {
+        let entry = format!("{key}={value}");
+        match self
+            .env
+            .iter_mut()
+            .find(|existing| env_key(existing) == key)
+        {
+            Some(slot) => *slot = entry,
+            None => self.env.push(entry),
         }
     }
 
     fn env_value(&self, key: &str) -> Option<&str> {
         self.env
             .iter()
-            .find(|(existing, _)| existing == key)
-            .map(|(_, value)| value.as_str())
+            .find(|entry| env_key(entry) == key)
+            .map(|entry| &entry[key.len() + 1..])
     }
 }
 
@@ -251,7 +263,7 @@ struct Lowerer<'a> {
     status: Vec<StageStatus>,
     vertices: Vec<Vertex>,
     /// Dedupes vertices: the same op on the same inputs after the same step.
-    known: HashMap<([u8; 32], Option<VertexId>), VertexId>,
+    known: HashMap<([u8; 32], Option<VertexId>), VertexId, DigestHash>,
     context: Option<VertexId>,
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
@@ -259,6 +271,35 @@ struct Lowerer<'a> {
     nesting: usize,
     /// Reused buffer for the canonical encoding of each vertex.
     encoding: Vec<u8>,
+}
+
+/// Hashes a `(digest, previous)` key by the digest's first eight bytes: a
+/// SHA-256 output is already uniformly random, so running SipHash over it
+/// again (the default) only costs time.
+#[derive(Default, Clone, Copy)]
+struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Writes come as: the array's length (a constant), the 32 digest
+        // bytes (the first eight are used), then the previous step's id.
+        let mut word = [0u8; 8];
+        let take = bytes.len().min(8);
+        word[..take].copy_from_slice(&bytes[..take]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
 }
 
 /// `sha256:<hex>` of a raw digest.
@@ -298,7 +339,7 @@ impl<'a> Lowerer<'a> {
                     .sum::<usize>()
                     + 1,
             ),
-            known: HashMap::new(),
+            known: HashMap::default(),
             context: None,
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
@@ -434,6 +475,7 @@ impl<'a> Lowerer<'a> {
                     .mounts
                     .iter()
                     .filter_map(|flag| literal(&flag.value.value))
+                    .filter(|value| value.contains("from="))
                     .filter_map(|value| mount::parse(&value).ok()?.from)
                     .collect(),
                 _ => Vec::new(),
@@ -571,8 +613,8 @@ impl<'a> Lowerer<'a> {
         // Encode into one reused buffer, then hash it in a single call:
         // cheaper than many small hash updates or a fresh buffer per vertex.
         self.encoding.clear();
-        serde_json::to_writer(&mut self.encoding, &definition)
-            .expect("graph types always serialize");
+        super::canonical::encode(&definition, &mut self.encoding)
+            .expect("graph types always encode");
         let raw: [u8; 32] = Sha256::digest(&self.encoding).into();
         let key = (raw, vertex.previous);
         if let Some(existing) = self.known.get(&key) {
@@ -735,9 +777,12 @@ impl<'a> Lowerer<'a> {
                     env: config
                         .env
                         .iter()
-                        .map(|entry| match entry.split_once('=') {
-                            Some((key, value)) => (key.to_owned(), value.to_owned()),
-                            None => (entry.clone(), String::new()),
+                        .map(|entry| {
+                            if entry.contains('=') {
+                                entry.clone()
+                            } else {
+                                format!("{entry}=")
+                            }
                         })
                         .collect(),
                     args: Vec::new(),
@@ -756,9 +801,7 @@ impl<'a> Lowerer<'a> {
                     last: fs,
                 };
                 if state.env_value("PATH").is_none() {
-                    state
-                        .env
-                        .insert(0, ("PATH".to_owned(), DEFAULT_PATH.to_owned()));
+                    state.env.insert(0, format!("PATH={DEFAULT_PATH}"));
                 }
                 self.onbuild_triggers(&config.onbuild, index, &mut state, stage.from_span, origin)?;
                 state
@@ -858,7 +901,7 @@ impl<'a> Lowerer<'a> {
             Instruction::Env(pairs) => {
                 let pairs = self.expand_pairs(pairs, state, "ENV")?;
                 for (key, value) in &pairs {
-                    state.set_env(key.clone(), value.clone());
+                    state.set_env(key, value);
                 }
                 self.config(step, state, ConfigEdit::Env(pairs));
             }
@@ -972,13 +1015,19 @@ impl<'a> Lowerer<'a> {
     }
 
     fn describe(&self, step: &Step<'_>) -> String {
-        format!(
-            "[{} {}/{}] {}",
-            self.infos[step.stage].label(),
-            step.number,
-            step.total,
-            step.located.original
-        )
+        use std::fmt::Write as _;
+        let original = &step.located.original;
+        let mut out = String::with_capacity(original.len() + 24);
+        let _ = match &self.infos[step.stage].name {
+            Some(name) => write!(out, "[{name} {}/{}] ", step.number, step.total),
+            None => write!(
+                out,
+                "[stage-{} {}/{}] ",
+                step.stage, step.number, step.total
+            ),
+        };
+        out.push_str(original);
+        out
     }
 
     fn config(&mut self, step: &Step<'_>, state: &mut State, edit: ConfigEdit) {
@@ -1025,11 +1074,7 @@ impl<'a> Lowerer<'a> {
 
     /// The environment a RUN sees: ENV, then declared build args not shadowed.
     fn run_env(&self, state: &State) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let mut env: Vec<String> = state
-            .env
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
+        let mut env = state.env.clone();
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
             let Some(value) = value else { continue };

@@ -33,6 +33,7 @@
 //! Spans and descriptions are not part of it: moving an instruction to
 //! another line changes nothing.
 
+pub mod canonical;
 mod lower;
 mod mount;
 

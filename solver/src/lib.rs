@@ -2,7 +2,12 @@
 //! rootless executor, layers and exporters.
 //!
 //! It executes a [`strata_frontend::graph::BuildGraph`], the only thing it
-//! takes from the frontend. Nothing is here yet: the image store, executor
-//! and scheduler land with their own issues.
+//! takes from the frontend. What is here so far: [`digest`] (content
+//! digests computed while data streams), [`store`] (blobs and image records,
+//! crash-safe) and [`layer`] (deterministic layer tars and a safe unpacker).
+
+pub mod digest;
+pub mod layer;
+pub mod store;
 
 pub use strata_frontend::graph;

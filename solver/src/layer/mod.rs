@@ -1,0 +1,42 @@
+//! Layers: directory trees to deterministic tar blobs, and tar blobs back to
+//! trees, safely.
+//!
+//! # Writing ([`write_layer`])
+//!
+//! The same tree always gives the same bytes: entries in name order, numeric
+//! owners only, no user or group names, modes and xattrs kept, mtimes
+//! clamped to `SOURCE_DATE_EPOCH` when given, PAX records for long names and
+//! xattrs. The uncompressed digest (the diff_id) and the compressed digest
+//! (the blob) are computed in the same single pass that writes the blob, so
+//! memory does not grow with the layer.
+//!
+//! An overlayfs upper directory is translated as it is written: a whiteout
+//! (character device 0/0) becomes `.wh.<name>`, an opaque directory
+//! (`trusted.overlay.opaque` or `user.overlay.opaque` = `y`) gets a
+//! `.wh..wh..opq` entry.
+//!
+//! # Reading ([`unpack`])
+//!
+//! Applies a layer onto a directory: whiteouts delete, opaque markers empty
+//! a directory. Nothing in the archive can write outside the target: `..`
+//! that would climb out is refused, absolute names are taken relative to the
+//! target, and no symlink is ever followed: an entry whose path passes
+//! through a symlink, or a hardlink to a path outside, is an error.
+
+mod unpack;
+mod write;
+
+pub use unpack::{UnpackError, UnpackReport, unpack};
+pub use write::{Compression, LayerError, WrittenLayer, write_layer};
+
+/// OCI's name for an uncompressed layer.
+pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// OCI's name for a gzip layer.
+pub const MEDIA_TYPE_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// OCI's name for a zstd layer.
+pub const MEDIA_TYPE_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// The prefix of whiteout entries.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// The name of the opaque-directory marker.
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";

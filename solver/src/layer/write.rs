@@ -1,0 +1,465 @@
+//! The deterministic layer writer.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use fs_err as fs;
+
+use super::{
+    MEDIA_TYPE_TAR, MEDIA_TYPE_TAR_GZIP, MEDIA_TYPE_TAR_ZSTD, OPAQUE_MARKER, WHITEOUT_PREFIX,
+};
+use crate::digest::{Digest, HashingWriter};
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (the OCI default).
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// A plain tar.
+    None,
+}
+
+impl Compression {
+    /// The OCI media type of a layer compressed this way.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => MEDIA_TYPE_TAR_GZIP,
+            Compression::Zstd => MEDIA_TYPE_TAR_ZSTD,
+            Compression::None => MEDIA_TYPE_TAR,
+        }
+    }
+
+    /// Parse `gzip`, `zstd` or `uncompressed`.
+    pub fn parse(text: &str) -> Option<Compression> {
+        match text {
+            "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
+            "uncompressed" | "none" => Some(Compression::None),
+            _ => None,
+        }
+    }
+}
+
+/// What [`write_layer`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenLayer {
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Digest of the blob as written.
+    pub digest: Digest,
+    /// Size of the blob.
+    pub size: u64,
+    /// The blob's media type.
+    pub media_type: &'static str,
+    /// Sockets, which tar cannot hold, left out (relative paths).
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Why a layer could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// Reading the tree or writing the blob failed.
+    #[error("failed to {operation} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> LayerError + 'a {
+    move |source| LayerError::Io {
+        operation,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The compressor between the tar stream and the blob.
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::Encoder<'static, W>),
+    None(W),
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(compression: Compression, inner: W) -> io::Result<Self> {
+        Ok(match compression {
+            // A fixed level and flate2's fixed header (mtime 0, OS unknown)
+            // keep the blob byte-identical from run to run.
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                inner,
+                flate2::Compression::new(6),
+            )),
+            Compression::Zstd => Encoder::Zstd(zstd::Encoder::new(inner, 3)?),
+            Compression::None => Encoder::None(inner),
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(encoder) => encoder.finish(),
+            Encoder::Zstd(encoder) => encoder.finish(),
+            Encoder::None(inner) => Ok(inner),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(encoder) => encoder.write(bytes),
+            Encoder::Zstd(encoder) => encoder.write(bytes),
+            Encoder::None(inner) => inner.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(encoder) => encoder.flush(),
+            Encoder::Zstd(encoder) => encoder.flush(),
+            Encoder::None(inner) => inner.flush(),
+        }
+    }
+}
+
+/// The xattrs that describe overlayfs itself, never part of a layer.
+fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
+fn is_opaque(path: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|name| matches!(xattr::get(path, name), Ok(Some(value)) if value == b"y"))
+}
+
+/// Name fields of a ustar header hold 100 bytes; longer names go in PAX.
+const USTAR_NAME_LENGTH: usize = 100;
+/// The largest id a ustar header holds in octal.
+const USTAR_MAX_ID: u64 = 0o7777777;
+
+/// One archive entry: `name` as stored, `meta` from lstat (none for
+/// synthesised whiteout entries).
+struct Item<'a> {
+    name: &'a [u8],
+    kind: tar::EntryType,
+    meta: Option<&'a std::fs::Metadata>,
+    link: Option<&'a [u8]>,
+    xattrs: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+impl<'a> Item<'a> {
+    fn new(
+        name: &'a [u8],
+        kind: tar::EntryType,
+        meta: Option<&'a std::fs::Metadata>,
+        xattrs: &'a [(Vec<u8>, Vec<u8>)],
+    ) -> Self {
+        Item {
+            name,
+            kind,
+            meta,
+            link: None,
+            xattrs,
+        }
+    }
+
+    fn link(mut self, link: &'a [u8]) -> Self {
+        self.link = Some(link);
+        self
+    }
+}
+
+struct Writer<W: Write> {
+    builder: tar::Builder<W>,
+    epoch: Option<u64>,
+    /// (device, inode) of files already written, for hardlinks.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    skipped: Vec<PathBuf>,
+}
+
+impl<W: Write> Writer<W> {
+    /// Append one entry, with its data and size for regular files.
+    fn entry(&mut self, item: Item<'_>, data: Option<(&mut dyn io::Read, u64)>) -> io::Result<()> {
+        let Item {
+            name,
+            kind,
+            meta,
+            link,
+            xattrs,
+        } = item;
+        let (data, size) = match data {
+            Some((data, size)) => (Some(data), size),
+            None => (None, 0),
+        };
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        if name.len() > USTAR_NAME_LENGTH {
+            pax.push(("path".to_owned(), name.to_vec()));
+        }
+        if let Some(link) = link
+            && link.len() > USTAR_NAME_LENGTH
+        {
+            pax.push(("linkpath".to_owned(), link.to_vec()));
+        }
+        let (uid, gid) = meta
+            .map(|meta| (u64::from(meta.uid()), u64::from(meta.gid())))
+            .unwrap_or((0, 0));
+        if uid > USTAR_MAX_ID {
+            pax.push(("uid".to_owned(), uid.to_string().into_bytes()));
+        }
+        if gid > USTAR_MAX_ID {
+            pax.push(("gid".to_owned(), gid.to_string().into_bytes()));
+        }
+        for (key, value) in xattrs {
+            let key = format!("SCHILY.xattr.{}", String::from_utf8_lossy(key));
+            pax.push((key, value.clone()));
+        }
+        if !pax.is_empty() {
+            self.builder.append_pax_extensions(
+                pax.iter()
+                    .map(|(key, value)| (key.as_str(), value.as_slice())),
+            )?;
+        }
+        let mut header = tar::Header::new_ustar();
+        {
+            let fields = header.as_old_mut();
+            let length = name.len().min(USTAR_NAME_LENGTH);
+            fields.name[..length].copy_from_slice(&name[..length]);
+            if let Some(link) = link {
+                let length = link.len().min(USTAR_NAME_LENGTH);
+                fields.linkname[..length].copy_from_slice(&link[..length]);
+            }
+        }
+        header.set_entry_type(kind);
+        let mode = meta.map(|meta| meta.mode() & 0o7777).unwrap_or(0o600);
+        header.set_mode(mode);
+        header.set_uid(uid.min(USTAR_MAX_ID));
+        header.set_gid(gid.min(USTAR_MAX_ID));
+        let mtime = meta.map(|meta| meta.mtime().max(0) as u64).unwrap_or(0);
+        header.set_mtime(match self.epoch {
+            Some(epoch) => mtime.min(epoch),
+            None => mtime,
+        });
+        if let (Some(meta), tar::EntryType::Char | tar::EntryType::Block) = (meta, kind) {
+            let rdev = meta.rdev();
+            header
+                .set_device_major(((rdev >> 8) & 0xfff) as u32 | ((rdev >> 32) & !0xfff) as u32)?;
+            header.set_device_minor((rdev & 0xff) as u32 | ((rdev >> 12) & !0xff) as u32)?;
+        }
+        header.set_size(size);
+        header.set_cksum();
+        match data {
+            Some(data) => self.builder.append(&header, data),
+            None => self.builder.append(&header, io::empty()),
+        }
+    }
+
+    fn walk(&mut self, root: &Path) -> Result<(), LayerError> {
+        // Depth-first, children in byte order; an explicit stack so that a
+        // deep tree cannot exhaust the call stack.
+        let mut stack: Vec<PathBuf> = sorted_children(root, Path::new(""))?
+            .into_iter()
+            .rev()
+            .collect();
+        while let Some(relative) = stack.pop() {
+            let path = root.join(&relative);
+            let meta = std::fs::symlink_metadata(&path).map_err(io_error("inspect", &path))?;
+            let kind = meta.file_type();
+            let name = relative.as_os_str().as_bytes();
+            let xattrs = read_xattrs(&path)?;
+            let written = if kind.is_dir() {
+                let mut name = name.to_vec();
+                name.push(b'/');
+                self.entry(
+                    Item::new(&name, tar::EntryType::Directory, Some(&meta), &xattrs),
+                    None,
+                )
+                .map_err(io_error("write the entry for", &path))?;
+                if is_opaque(&path) {
+                    name.extend_from_slice(OPAQUE_MARKER.as_bytes());
+                    self.entry(Item::new(&name, tar::EntryType::Regular, None, &[]), None)
+                        .map_err(io_error("write the opaque marker for", &path))?;
+                }
+                for child in sorted_children(root, &relative)?.into_iter().rev() {
+                    stack.push(child);
+                }
+                Ok(())
+            } else if kind.is_char_device() && meta.rdev() == 0 {
+                // An overlayfs whiteout: the file was deleted.
+                let whiteout = whiteout_name(&relative);
+                self.entry(
+                    Item::new(&whiteout, tar::EntryType::Regular, None, &[]),
+                    None,
+                )
+            } else if kind.is_file() {
+                let key = (meta.dev(), meta.ino());
+                if meta.nlink() > 1
+                    && let Some(target) = self.links.get(&key).cloned()
+                {
+                    self.entry(
+                        Item::new(name, tar::EntryType::Link, Some(&meta), &xattrs).link(&target),
+                        None,
+                    )
+                } else {
+                    if meta.nlink() > 1 {
+                        self.links.insert(key, name.to_vec());
+                    }
+                    let mut file = std::fs::File::open(&path).map_err(io_error("open", &path))?;
+                    self.entry(
+                        Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs),
+                        Some((&mut file, meta.len())),
+                    )
+                }
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).map_err(io_error("read the link", &path))?;
+                let target = target.as_os_str().as_bytes().to_vec();
+                self.entry(
+                    Item::new(name, tar::EntryType::Symlink, Some(&meta), &xattrs).link(&target),
+                    None,
+                )
+            } else if kind.is_char_device() {
+                self.entry(
+                    Item::new(name, tar::EntryType::Char, Some(&meta), &xattrs),
+                    None,
+                )
+            } else if kind.is_block_device() {
+                self.entry(
+                    Item::new(name, tar::EntryType::Block, Some(&meta), &xattrs),
+                    None,
+                )
+            } else if kind.is_fifo() {
+                self.entry(
+                    Item::new(name, tar::EntryType::Fifo, Some(&meta), &xattrs),
+                    None,
+                )
+            } else {
+                // A socket: tar has no way to hold one (docker skips them too).
+                self.skipped.push(relative.clone());
+                Ok(())
+            };
+            written.map_err(io_error("write the entry for", &path))?;
+        }
+        Ok(())
+    }
+}
+
+fn whiteout_name(relative: &Path) -> Vec<u8> {
+    let mut name = Vec::new();
+    if let Some(parent) = relative
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        name.extend_from_slice(parent.as_os_str().as_bytes());
+        name.push(b'/');
+    }
+    name.extend_from_slice(WHITEOUT_PREFIX.as_bytes());
+    name.extend_from_slice(
+        relative
+            .file_name()
+            .map(|name| name.as_bytes())
+            .unwrap_or_default(),
+    );
+    name
+}
+
+fn sorted_children(root: &Path, relative: &Path) -> Result<Vec<PathBuf>, LayerError> {
+    let dir = root.join(relative);
+    let mut names: Vec<std::ffi::OsString> = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|error| LayerError::Io {
+        operation: "list",
+        path: dir.clone(),
+        source: error,
+    })? {
+        let entry = entry.map_err(io_error("list", &dir))?;
+        names.push(entry.file_name());
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names.into_iter().map(|name| relative.join(name)).collect())
+}
+
+/// Extended attributes as (name, value) pairs, sorted by name.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        // A filesystem without xattrs has none to keep.
+        Err(error) if error.raw_os_error() == Some(95) => return Ok(Vec::new()),
+        Err(error) => return Err(io_error("list the xattrs of", path)(error)),
+    };
+    let mut xattrs = Vec::new();
+    for name in names {
+        let key = name.as_bytes().to_vec();
+        if is_overlay_xattr(&key) {
+            continue;
+        }
+        if let Some(value) =
+            xattr::get(path, &name).map_err(io_error("read the xattrs of", path))?
+        {
+            xattrs.push((key, value));
+        }
+    }
+    xattrs.sort();
+    Ok(xattrs)
+}
+
+/// Write the tree under `dir` as a layer blob into `out`.
+///
+/// `epoch` is `SOURCE_DATE_EPOCH`: later mtimes are clamped to it.
+pub fn write_layer<W: Write>(
+    dir: &Path,
+    compression: Compression,
+    epoch: Option<u64>,
+    out: W,
+) -> Result<(WrittenLayer, W), LayerError> {
+    let blob = HashingWriter::new(out);
+    let encoder =
+        Encoder::new(compression, blob).map_err(io_error("start compressing for", dir))?;
+    let tar_stream = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, encoder));
+    let mut writer = Writer {
+        builder: tar::Builder::new(tar_stream),
+        epoch,
+        links: HashMap::new(),
+        skipped: Vec::new(),
+    };
+    writer.builder.mode(tar::HeaderMode::Complete);
+    writer.walk(dir)?;
+    let skipped = std::mem::take(&mut writer.skipped);
+    let tar_stream = writer
+        .builder
+        .into_inner()
+        .map_err(io_error("finish the tar for", dir))?;
+    let (diff_id, _, buffered) = tar_stream.finish();
+    let encoder = buffered.into_inner().map_err(|error| LayerError::Io {
+        operation: "write the layer for",
+        path: dir.to_owned(),
+        source: error.into_error(),
+    })?;
+    let blob = encoder
+        .finish()
+        .map_err(io_error("finish compressing for", dir))?;
+    let (digest, size, out) = blob.finish();
+    Ok((
+        WrittenLayer {
+            diff_id,
+            digest,
+            size,
+            media_type: compression.media_type(),
+            skipped,
+        },
+        out,
+    ))
+}

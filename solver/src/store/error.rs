@@ -1,0 +1,85 @@
+//! Errors of the store: each names the operation and the path or digest.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("failed to {operation} `{}`", path.display())]
+    Io {
+        /// What was being done, e.g. "write a blob".
+        operation: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Content that does not hash to what it claims.
+    #[error("digest mismatch: expected {expected}, found {found}")]
+    DigestMismatch {
+        /// What was expected.
+        expected: Digest,
+        /// What the content hashes to.
+        found: Digest,
+    },
+    /// A stored blob whose content no longer matches its name.
+    #[error("blob {digest} is corrupt: {detail}")]
+    CorruptBlob {
+        /// The blob.
+        digest: Digest,
+        /// What reading found.
+        detail: String,
+    },
+    /// A blob the index refers to is missing.
+    #[error("blob {0} is missing from the store")]
+    MissingBlob(Digest),
+    /// The index file does not parse.
+    #[error("the image index `{}` is corrupt", path.display())]
+    CorruptIndex {
+        /// Its path.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// A closure turning an `io::Error` into [`StoreError::Io`].
+    pub(crate) fn io<'a>(
+        operation: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(io::Error) -> StoreError + 'a {
+        move |source| StoreError::Io {
+            operation,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// A failed verified read: corruption when the digest did not match.
+    pub(crate) fn mismatch_or_io(source: io::Error, digest: &Digest) -> StoreError {
+        if source.kind() == io::ErrorKind::InvalidData {
+            let detail = source.to_string();
+            let detail = detail
+                .strip_prefix("digest mismatch: ")
+                .unwrap_or(&detail)
+                .to_owned();
+            StoreError::CorruptBlob {
+                digest: digest.clone(),
+                detail,
+            }
+        } else {
+            StoreError::Io {
+                operation: "read a blob",
+                path: PathBuf::from(digest.to_string()),
+                source,
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The content store: blobs by digest, image records and tags.
+//!
+//! # Layout
+//!
+//! ```text
+//! ROOT/
+//!   blobs/sha256/<hex>   content, immutable once there
+//!   tmp/                 blobs being written (collected by prune)
+//!   images.json          image records and tags, replaced atomically
+//!   lock                 held (flock) while images.json is updated
+//! ```
+//!
+//! # Consistency
+//!
+//! - A blob is written to a fresh file in `tmp/` while it is hashed, synced,
+//!   then renamed to its digest. A crash at any instant leaves either nothing
+//!   or a whole, correct blob in `blobs/`; a half-written file can only be in
+//!   `tmp/`. Renaming over an existing blob is harmless: same content.
+//! - `images.json` is only ever replaced by rename, under an exclusive lock,
+//!   after the blobs it references are in place. Readers need no lock.
+//! - Several strata processes may share a root: blob writes never conflict,
+//!   and record updates are serialised by the lock.
+
+mod error;
+
+pub use error::StoreError;
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fs_err as fs;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, HashingWriter, VerifyingReader};
+
+const BLOBS: &str = "blobs/sha256";
+const TMP: &str = "tmp";
+const INDEX: &str = "images.json";
+const LOCK: &str = "lock";
+
+/// One layer of an image, as recorded in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// Digest of the blob (compressed, as stored).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar (the config's diff_id).
+    pub diff_id: Digest,
+    /// Size of the blob in bytes.
+    pub size: u64,
+    /// Its OCI media type.
+    pub media_type: String,
+}
+
+/// An image in the store: its manifest, config and layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The image ID: the config's digest, as docker uses.
+    pub id: Digest,
+    /// The manifest blob.
+    pub manifest: Digest,
+    /// Size of the manifest blob.
+    pub manifest_size: u64,
+    /// The config blob (same as `id`).
+    pub config: Digest,
+    /// Size of the config blob.
+    pub config_size: u64,
+    /// Layers, base first.
+    pub layers: Vec<LayerRecord>,
+    /// The config's `created`, if any.
+    pub created: Option<String>,
+}
+
+impl ImageRecord {
+    /// Sum of the layer blob sizes.
+    pub fn size(&self) -> u64 {
+        self.layers.iter().map(|layer| layer.size).sum()
+    }
+}
+
+/// The index file: image records by ID, and tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Records by image ID.
+    pub images: BTreeMap<Digest, ImageRecord>,
+    /// `name:tag` → image ID.
+    pub tags: BTreeMap<String, Digest>,
+}
+
+/// A store rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// Open (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        let root = root.into();
+        for dir in [root.join(BLOBS), root.join(TMP)] {
+            fs::create_dir_all(&dir).map_err(StoreError::io("create the store directory", &dir))?;
+        }
+        Ok(Store { root })
+    }
+
+    /// The default root: `$STRATA_ROOT`, else `$XDG_DATA_HOME/strata`, else
+    /// `~/.local/share/strata`.
+    pub fn default_root() -> Option<PathBuf> {
+        if let Some(root) = std::env::var_os("STRATA_ROOT").filter(|root| !root.is_empty()) {
+            return Some(PathBuf::from(root));
+        }
+        if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|data| !data.is_empty()) {
+            return Some(PathBuf::from(data).join("strata"));
+        }
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share/strata"))
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where blob `digest` lives (it may not exist).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(BLOBS).join(digest.hex())
+    }
+
+    /// Whether the store has blob `digest`.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// A new, unique temporary file in the store's `tmp/`.
+    pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
+        let path = self.root.join(TMP).join(format!(
+            "{}-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|time| time.subsec_nanos())
+                .unwrap_or(0)
+        ));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(StoreError::io("create a temporary file", &path))?;
+        Ok((file, path))
+    }
+
+    /// Move a finished temporary file into place as blob `digest`.
+    pub fn commit_temp(
+        &self,
+        file: fs::File,
+        temp: &Path,
+        digest: &Digest,
+    ) -> Result<(), StoreError> {
+        file.sync_all().map_err(StoreError::io("sync", temp))?;
+        drop(file);
+        let target = self.blob_path(digest);
+        fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
+        Ok(())
+    }
+
+    /// Store what `reader` yields; returns its digest and size.
+    pub fn put_blob(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
+        let (file, temp) = self.temp_file()?;
+        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+        let outcome = io::copy(reader, &mut writer).and_then(|_| writer.flush());
+        if let Err(error) = outcome {
+            let _ = fs::remove_file(&temp);
+            return Err(StoreError::Io {
+                operation: "write a blob",
+                path: temp,
+                source: error,
+            });
+        }
+        let (digest, size, buffered) = writer.finish();
+        let file = buffered.into_inner().map_err(|error| StoreError::Io {
+            operation: "write a blob",
+            path: temp.clone(),
+            source: error.into_error(),
+        })?;
+        self.commit_temp(file, &temp, &digest)?;
+        Ok((digest, size))
+    }
+
+    /// Store `reader`, which must hash to `expected`.
+    pub fn put_blob_expecting(
+        &self,
+        reader: &mut dyn Read,
+        expected: &Digest,
+    ) -> Result<u64, StoreError> {
+        if self.has_blob(expected) {
+            // Still read it through, to verify what the caller offers.
+            let mut verify = VerifyingReader::new(reader, expected.clone());
+            io::copy(&mut verify, &mut io::sink())
+                .map_err(|source| StoreError::mismatch_or_io(source, expected))?;
+            return Ok(fs::metadata(self.blob_path(expected))
+                .map(|meta| meta.len())
+                .unwrap_or(0));
+        }
+        let (file, temp) = self.temp_file()?;
+        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+        let copied = io::copy(reader, &mut writer).and_then(|_| writer.flush());
+        let (found, size, buffered) = writer.finish();
+        let file = match (copied, buffered.into_inner()) {
+            (Ok(_), Ok(file)) => file,
+            (Err(error), _) => {
+                let _ = fs::remove_file(&temp);
+                return Err(StoreError::Io {
+                    operation: "write a blob",
+                    path: temp,
+                    source: error,
+                });
+            }
+            (_, Err(error)) => {
+                let _ = fs::remove_file(&temp);
+                return Err(StoreError::Io {
+                    operation: "write a blob",
+                    path: temp,
+                    source: error.into_error(),
+                });
+            }
+        };
+        if &found != expected {
+            drop(file);
+            let _ = fs::remove_file(&temp);
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                found,
+            });
+        }
+        self.commit_temp(file, &temp, expected)?;
+        Ok(size)
+    }
+
+    /// Store `bytes`.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let mut reader = bytes;
+        self.put_blob(&mut reader).map(|(digest, _)| digest)
+    }
+
+    /// Open blob `digest`; reading it fails at the end if its content does
+    /// not match the digest.
+    pub fn open_blob(
+        &self,
+        digest: &Digest,
+    ) -> Result<VerifyingReader<io::BufReader<fs::File>>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob(digest.clone()),
+            _ => StoreError::Io {
+                operation: "open a blob",
+                path: path.clone(),
+                source,
+            },
+        })?;
+        Ok(VerifyingReader::new(
+            io::BufReader::with_capacity(1 << 20, file),
+            digest.clone(),
+        ))
+    }
+
+    /// Read a whole (small) blob, verified.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut bytes)
+            .map_err(|source| StoreError::mismatch_or_io(source, digest))?;
+        Ok(bytes)
+    }
+
+    /// The index as it is now.
+    pub fn index(&self) -> Result<Index, StoreError> {
+        let path = self.root.join(INDEX);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| StoreError::CorruptIndex { path, source }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(source) => Err(StoreError::Io {
+                operation: "read the image index",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Change the index under the store's lock, and replace it atomically.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Index) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock_path = self.root.join(LOCK);
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(StoreError::io("open the store lock", &lock_path))?;
+        lock.file()
+            .lock()
+            .map_err(StoreError::io("lock the store", &lock_path))?;
+        let mut index = self.index()?;
+        let outcome = change(&mut index)?;
+        let bytes = serde_json::to_vec_pretty(&index).expect("the index always serializes");
+        let (mut file, temp) = self.temp_file()?;
+        file.write_all(&bytes)
+            .map_err(StoreError::io("write the image index", &temp))?;
+        file.sync_all()
+            .map_err(StoreError::io("sync the image index", &temp))?;
+        drop(file);
+        let path = self.root.join(INDEX);
+        fs::rename(&temp, &path).map_err(StoreError::io("replace the image index", &path))?;
+        // The lock is released when `lock` is dropped.
+        Ok(outcome)
+    }
+
+    /// Every blob digest in `blobs/` (names that are not digests are ignored).
+    pub fn blobs(&self) -> Result<Vec<Digest>, StoreError> {
+        let dir = self.root.join(BLOBS);
+        let mut digests = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(StoreError::io("list blobs", &dir))? {
+            let entry = entry.map_err(StoreError::io("list blobs", &dir))?;
+            if let Some(name) = entry.file_name().to_str()
+                && let Ok(digest) = format!("sha256:{name}").parse()
+            {
+                digests.push(digest);
+            }
+        }
+        digests.sort();
+        Ok(digests)
+    }
+
+    /// Files in `tmp/`: writes in progress, or left by a crash.
+    pub fn temp_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.root.join(TMP);
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(StoreError::io("list temporary files", &dir))? {
+            files.push(
+                entry
+                    .map_err(StoreError::io("list temporary files", &dir))?
+                    .path(),
+            );
+        }
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_round_trip_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = store.put_bytes(b"hello").unwrap();
+        assert_eq!(digest, Digest::of(b"hello"));
+        assert_eq!(store.read_blob(&digest).unwrap(), b"hello");
+        assert!(store.temp_files().unwrap().is_empty());
+        // Corrupt it on disk: reading notices.
+        std::fs::write(store.blob_path(&digest), b"hellO").unwrap();
+        let error = store.read_blob(&digest).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "blob {digest} is corrupt: expected {digest}, found {}",
+                Digest::of(b"hellO")
+            )
+        );
+    }
+
+    #[test]
+    fn expected_digest_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let wrong = Digest::of(b"other");
+        let error = store
+            .put_blob_expecting(&mut &b"data"[..], &wrong)
+            .unwrap_err();
+        assert!(matches!(error, StoreError::DigestMismatch { .. }));
+        assert!(!store.has_blob(&wrong));
+        assert!(
+            store.temp_files().unwrap().is_empty(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn index_updates_are_atomic_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .update(|index| {
+                index.tags.insert("app:1".into(), Digest::of(b"x"));
+                Ok(())
+            })
+            .unwrap();
+        let reopened = Store::open(dir.path()).unwrap();
+        assert_eq!(reopened.index().unwrap().tags["app:1"], Digest::of(b"x"));
+    }
+}

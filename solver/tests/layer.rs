@@ -1,0 +1,567 @@
+//! Layer writing and unpacking on real files: determinism, a full round trip,
+//! whiteouts, and archives built to escape.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use strata_solver::layer::{Compression, UnpackError, unpack, write_layer};
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|meta| meta.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// A tree with every kind of entry the writer must keep.
+fn sample_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc/deep/er")).unwrap();
+    std::fs::write(root.join("bin/tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    std::fs::set_permissions(
+        root.join("bin/tool"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::hard_link(root.join("bin/tool"), root.join("bin/tool-again")).unwrap();
+    symlink("tool", root.join("bin/relative-link")).unwrap();
+    symlink("/bin/tool", root.join("bin/absolute-link")).unwrap();
+    let long_name = format!("etc/deep/er/{}", "n".repeat(150));
+    std::fs::write(root.join(&long_name), b"long").unwrap();
+    symlink("x".repeat(120), root.join("etc/long-target")).unwrap();
+    xattr::set(root.join("etc/passwd"), "user.strata.test", b"value").unwrap();
+    std::fs::set_permissions(
+        root.join("etc/deep"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    if is_root() {
+        std::os::unix::fs::lchown(root.join("etc/passwd"), Some(1000), Some(1001)).unwrap();
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    kind: &'static str,
+    mode: u32,
+    owner: (u32, u32),
+    content: Vec<u8>,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Every entry under `root`: type, mode, owner, content or link target, xattrs.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Entry> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let (kind, content) = if meta.is_dir() {
+                stack.push(path.clone());
+                ("dir", Vec::new())
+            } else if meta.file_type().is_symlink() {
+                (
+                    "symlink",
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
+            } else {
+                ("file", std::fs::read(&path).unwrap())
+            };
+            let xattrs = xattr::list(&path)
+                .unwrap()
+                .map(|name| {
+                    let value = xattr::get(&path, &name).unwrap().unwrap_or_default();
+                    (name.to_string_lossy().into_owned(), value)
+                })
+                .collect();
+            let mode = if kind == "symlink" {
+                0
+            } else {
+                meta.mode() & 0o7777
+            };
+            out.insert(
+                path.strip_prefix(root).unwrap().to_path_buf(),
+                Entry {
+                    kind,
+                    mode,
+                    owner: (meta.uid(), meta.gid()),
+                    content,
+                    xattrs,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn layer_bytes(
+    dir: &Path,
+    compression: Compression,
+    epoch: Option<u64>,
+) -> (strata_solver::layer::WrittenLayer, Vec<u8>) {
+    write_layer(dir, compression, epoch, Vec::new()).unwrap()
+}
+
+#[test]
+fn layers_are_deterministic_across_runs_and_compressions() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_tree(dir.path());
+    let mut diff_ids = Vec::new();
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let (first, first_bytes) = layer_bytes(dir.path(), compression, Some(0));
+        let (second, second_bytes) = layer_bytes(dir.path(), compression, Some(0));
+        assert_eq!(
+            first_bytes, second_bytes,
+            "{compression:?} is byte-identical"
+        );
+        assert_eq!(first, second);
+        assert_eq!(first.size, first_bytes.len() as u64);
+        assert_eq!(
+            first.digest,
+            strata_solver::digest::Digest::of(&first_bytes)
+        );
+        diff_ids.push(first.diff_id);
+    }
+    assert!(
+        diff_ids.windows(2).all(|pair| pair[0] == pair[1]),
+        "one diff_id whatever the compression"
+    );
+    // The uncompressed blob is the tar: its digest is the diff_id.
+    let (plain, _) = layer_bytes(dir.path(), Compression::None, Some(0));
+    assert_eq!(plain.digest, plain.diff_id);
+}
+
+#[test]
+fn round_trip_keeps_everything() {
+    let source = tempfile::tempdir().unwrap();
+    sample_tree(source.path());
+    let (_, tar) = layer_bytes(source.path(), Compression::None, None);
+    let target = tempfile::tempdir().unwrap();
+    let report = unpack(&tar[..], target.path()).unwrap();
+    assert!(report.skipped_devices.is_empty());
+    assert_eq!(snapshot(source.path()), snapshot(target.path()));
+    // The hardlink is a hardlink again.
+    let first = std::fs::metadata(target.path().join("bin/tool")).unwrap();
+    let second = std::fs::metadata(target.path().join("bin/tool-again")).unwrap();
+    assert_eq!(first.ino(), second.ino());
+    // mtimes survive.
+    let source_mtime = std::fs::metadata(source.path().join("etc/passwd"))
+        .unwrap()
+        .mtime();
+    assert_eq!(
+        std::fs::metadata(target.path().join("etc/passwd"))
+            .unwrap()
+            .mtime(),
+        source_mtime
+    );
+}
+
+#[test]
+fn tar_entries_are_sorted_with_pax_for_long_names_and_clamped_times() {
+    let dir = tempfile::tempdir().unwrap();
+    sample_tree(dir.path());
+    let (_, tar_bytes) = layer_bytes(dir.path(), Compression::None, Some(1_000));
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.header().mtime().unwrap() <= 1_000);
+        assert_eq!(entry.header().username().unwrap(), Some(""));
+        names.push(entry.path().unwrap().display().to_string());
+    }
+    assert_eq!(
+        names[..4],
+        ["bin/", "bin/absolute-link", "bin/relative-link", "bin/tool"]
+    );
+    assert!(
+        names.contains(&format!("etc/deep/er/{}", "n".repeat(150))),
+        "PAX path kept the long name"
+    );
+}
+
+/// Create an overlayfs whiteout (a 0/0 character device) with mknod(1).
+fn make_whiteout(path: &Path) {
+    let status = std::process::Command::new("mknod")
+        .arg(path)
+        .args(["c", "0", "0"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn overlay_whiteouts_become_oci_whiteouts_and_apply() {
+    if !is_root() {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("skipped: making an overlay whiteout (mknod) needs root");
+        }
+        return;
+    }
+    // The base: a file to delete, a directory to make opaque.
+    let base = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(base.path().join("var/cache")).unwrap();
+    std::fs::write(base.path().join("var/cache/old"), b"old").unwrap();
+    std::fs::write(base.path().join("gone"), b"bye").unwrap();
+    std::fs::write(base.path().join("kept"), b"kept").unwrap();
+    // An overlay upper: `gone` deleted, `var/cache` replaced.
+    let upper = tempfile::tempdir().unwrap();
+    make_whiteout(&upper.path().join("gone"));
+    std::fs::create_dir_all(upper.path().join("var/cache")).unwrap();
+    xattr::set(
+        upper.path().join("var/cache"),
+        "trusted.overlay.opaque",
+        b"y",
+    )
+    .unwrap();
+    std::fs::write(upper.path().join("var/cache/new"), b"new").unwrap();
+
+    let (_, tar_bytes) = layer_bytes(upper.path(), Compression::None, Some(0));
+    let names: Vec<String> = tar::Archive::new(&tar_bytes[..])
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ".wh.gone",
+            "var/",
+            "var/cache/",
+            "var/cache/.wh..wh..opq",
+            "var/cache/new"
+        ]
+    );
+
+    let report = unpack(&tar_bytes[..], base.path()).unwrap();
+    assert_eq!(report.whiteouts, 2);
+    assert!(!base.path().join("gone").exists());
+    assert!(!base.path().join("var/cache/old").exists());
+    assert_eq!(
+        std::fs::read(base.path().join("var/cache/new")).unwrap(),
+        b"new"
+    );
+    assert_eq!(std::fs::read(base.path().join("kept")).unwrap(), b"kept");
+}
+
+// --- Archives built to escape -------------------------------------------
+
+/// A tar entry with a raw name (no sanitising, unlike `tar::Builder`).
+fn raw_entry(
+    builder: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    kind: tar::EntryType,
+    link: Option<&str>,
+    data: &[u8],
+) {
+    let mut header = tar::Header::new_ustar();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    if let Some(link) = link {
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+struct Attack {
+    /// The directory unpacked into.
+    target: tempfile::TempDir,
+    /// A directory beside it that nothing may touch.
+    outside: tempfile::TempDir,
+}
+
+impl Attack {
+    fn new() -> Self {
+        let attack = Attack {
+            target: tempfile::tempdir().unwrap(),
+            outside: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(attack.outside.path().join("precious"), b"untouched").unwrap();
+        attack
+    }
+
+    fn run(
+        &self,
+        build: impl FnOnce(&mut tar::Builder<Vec<u8>>, &Path),
+    ) -> Result<(), UnpackError> {
+        let mut builder = tar::Builder::new(Vec::new());
+        build(&mut builder, self.outside.path());
+        let bytes = builder.into_inner().unwrap();
+        unpack(&bytes[..], self.target.path()).map(|_| ())
+    }
+
+    fn outside_untouched(&self) {
+        let names: Vec<_> = std::fs::read_dir(self.outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["precious"], "nothing new outside the target");
+        assert_eq!(
+            std::fs::read(self.outside.path().join("precious")).unwrap(),
+            b"untouched"
+        );
+    }
+}
+
+#[test]
+fn dot_dot_entries_are_refused() {
+    let attack = Attack::new();
+    let error = attack
+        .run(|builder, _| raw_entry(builder, "a/../../evil", tar::EntryType::Regular, None, b"x"))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "refusing `a/../../evil`: the path leaves the target directory"
+    );
+    attack.outside_untouched();
+    assert!(!attack.target.path().parent().unwrap().join("evil").exists());
+}
+
+#[test]
+fn absolute_names_stay_inside() {
+    let attack = Attack::new();
+    let outside = attack.outside.path().join("precious").display().to_string();
+    attack
+        .run(|builder, _| {
+            raw_entry(
+                builder,
+                &outside,
+                tar::EntryType::Regular,
+                None,
+                b"overwritten?",
+            )
+        })
+        .unwrap();
+    attack.outside_untouched();
+    let contained = attack.target.path().join(outside.trim_start_matches('/'));
+    assert_eq!(std::fs::read(contained).unwrap(), b"overwritten?");
+}
+
+#[test]
+fn writing_through_an_absolute_symlink_is_refused() {
+    let attack = Attack::new();
+    let error = attack
+        .run(|builder, outside| {
+            raw_entry(
+                builder,
+                "link",
+                tar::EntryType::Symlink,
+                Some(&outside.display().to_string()),
+                b"",
+            );
+            raw_entry(
+                builder,
+                "link/precious",
+                tar::EntryType::Regular,
+                None,
+                b"pwned",
+            );
+        })
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "refusing `link/precious`: `link` is a symlink, and unpacking never writes through one"
+    );
+    attack.outside_untouched();
+}
+
+#[test]
+fn writing_through_a_relative_symlink_is_refused() {
+    let attack = Attack::new();
+    let error = attack
+        .run(|builder, _| {
+            raw_entry(
+                builder,
+                "up",
+                tar::EntryType::Symlink,
+                Some("../../../../../../.."),
+                b"",
+            );
+            raw_entry(
+                builder,
+                "up/tmp/evil",
+                tar::EntryType::Regular,
+                None,
+                b"pwned",
+            );
+        })
+        .unwrap_err();
+    assert!(
+        matches!(error, UnpackError::ThroughSymlink { .. }),
+        "{error}"
+    );
+    attack.outside_untouched();
+}
+
+#[test]
+fn a_directory_replaced_by_a_symlink_cannot_be_written_through() {
+    let attack = Attack::new();
+    let error = attack
+        .run(|builder, outside| {
+            raw_entry(builder, "dir/", tar::EntryType::Directory, None, b"");
+            raw_entry(
+                builder,
+                "dir",
+                tar::EntryType::Symlink,
+                Some(&outside.display().to_string()),
+                b"",
+            );
+            raw_entry(
+                builder,
+                "dir/precious",
+                tar::EntryType::Regular,
+                None,
+                b"pwned",
+            );
+        })
+        .unwrap_err();
+    assert!(
+        matches!(error, UnpackError::ThroughSymlink { .. }),
+        "{error}"
+    );
+    attack.outside_untouched();
+}
+
+#[test]
+fn a_file_over_a_symlink_replaces_the_symlink() {
+    let attack = Attack::new();
+    let precious = attack.outside.path().join("precious").display().to_string();
+    attack
+        .run(|builder, _| {
+            raw_entry(builder, "f", tar::EntryType::Symlink, Some(&precious), b"");
+            raw_entry(
+                builder,
+                "f",
+                tar::EntryType::Regular,
+                None,
+                b"replaced the link, not its target",
+            );
+        })
+        .unwrap();
+    attack.outside_untouched();
+    let inside = attack.target.path().join("f");
+    assert!(
+        !std::fs::symlink_metadata(&inside)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn hardlinks_outside_are_refused() {
+    let attack = Attack::new();
+    let error = attack
+        .run(|builder, _| {
+            raw_entry(
+                builder,
+                "h",
+                tar::EntryType::Link,
+                Some("../../../../etc/passwd"),
+                b"",
+            )
+        })
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "refusing hardlink `h` to `../../../../etc/passwd`: it points outside the target"
+    );
+    let attack = Attack::new();
+    let precious = attack.outside.path().display().to_string();
+    let error = attack
+        .run(|builder, _| {
+            raw_entry(
+                builder,
+                "out",
+                tar::EntryType::Symlink,
+                Some(&precious),
+                b"",
+            );
+            raw_entry(
+                builder,
+                "h",
+                tar::EntryType::Link,
+                Some("out/precious"),
+                b"",
+            );
+        })
+        .unwrap_err();
+    assert!(matches!(error, UnpackError::BadHardlink { .. }), "{error}");
+    attack.outside_untouched();
+    assert_eq!(
+        std::fs::metadata(attack.outside.path().join("precious"))
+            .unwrap()
+            .nlink(),
+        1
+    );
+}
+
+#[test]
+fn truncated_and_oversized_archives_are_errors() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("big"), vec![7u8; 100_000]).unwrap();
+    let (_, tar_bytes) = layer_bytes(source.path(), Compression::None, Some(0));
+    let target = tempfile::tempdir().unwrap();
+    let error = unpack(&tar_bytes[..20_000], target.path()).unwrap_err();
+    assert!(matches!(error, UnpackError::Archive(_)), "{error}");
+    // A header whose size field claims far more than the archive holds.
+    let mut forged = tar_bytes.clone();
+    forged[124..136].copy_from_slice(b"77777777777\0");
+    let mut header = tar::Header::from_byte_slice(&forged[..512]).clone();
+    header.set_cksum();
+    forged[..512].copy_from_slice(header.as_bytes());
+    let error = unpack(&forged[..], tempfile::tempdir().unwrap().path()).unwrap_err();
+    assert!(matches!(error, UnpackError::Archive(_)), "{error}");
+    // A header with a broken checksum.
+    let mut broken = tar_bytes;
+    broken[148] ^= 0x01;
+    let error = unpack(&broken[..], tempfile::tempdir().unwrap().path()).unwrap_err();
+    assert!(
+        error.to_string().starts_with("invalid layer archive"),
+        "{error}"
+    );
+}
+
+#[test]
+fn layers_stream_into_any_writer() {
+    // A 64 MiB (sparse) file written to writers that keep nothing: sizes and
+    // digests come from the stream itself.
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(dir.path().join("big")).unwrap();
+    file.set_len(64 << 20).unwrap();
+    let (layer, _) = write_layer(dir.path(), Compression::Zstd, Some(0), std::io::sink()).unwrap();
+    assert!(layer.size > 0 && layer.size < 1 << 20, "zeros compress");
+    let mut tar_size = 0u64;
+    let (plain, _) = write_layer(
+        dir.path(),
+        Compression::None,
+        Some(0),
+        CountingSink(&mut tar_size),
+    )
+    .unwrap();
+    assert_eq!(plain.size, tar_size);
+    assert!(tar_size > 64 << 20);
+}
+
+struct CountingSink<'a>(&'a mut u64);
+
+impl std::io::Write for CountingSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        *self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about, long_about = None)]
 pub(crate) struct Cli {
+    /// Where images are stored (default: $STRATA_ROOT, else $XDG_DATA_HOME/strata, else ~/.local/share/strata).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -16,6 +20,131 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Plan (and, with a builder, run) a build from a Dockerfile.
     Build(BuildArgs),
+    /// Make a one-layer image from a rootfs tarball or directory (docker import).
+    Import(ImportArgs),
+    /// Load images from a docker-archive or OCI archive, or an OCI layout directory.
+    Load(LoadArgs),
+    /// Save images as a docker-archive (docker save) or an OCI layout.
+    Save(SaveArgs),
+    /// List images.
+    #[command(alias = "ls")]
+    Images(ImagesArgs),
+    /// Show an image's details as JSON.
+    Inspect(InspectArgs),
+    /// Show an image's history.
+    History(HistoryArgs),
+    /// Give an image another name.
+    Tag(TagArgs),
+    /// Remove images (or untag them when they have other tags).
+    Rmi(RmiArgs),
+    /// Manage the store.
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SystemCommand {
+    /// Verify every blob's digest and every reference in the store.
+    Check,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// A rootfs tarball (plain, gzip or zstd), a directory, or `-` for standard input.
+    pub(crate) source: PathBuf,
+    /// The name to give the image, NAME[:TAG].
+    pub(crate) name: Option<String>,
+    /// Layer compression: gzip, zstd or uncompressed.
+    #[arg(long, default_value = "gzip")]
+    pub(crate) compression: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// The archive or OCI layout directory (default: standard input).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub(crate) input: Option<PathBuf>,
+    /// Print only the image IDs.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+/// What `save` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SaveFormat {
+    /// docker save's format (also an OCI layout, readable by OCI tools).
+    Docker,
+    /// An OCI image layout: a directory, or a tar archive when the output ends in `.tar`.
+    Oci,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SaveArgs {
+    /// Where to write (default for the docker format: standard output).
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// The format.
+    #[arg(long, value_enum, default_value = "docker")]
+    pub(crate) format: SaveFormat,
+    /// The images: names, IDs or ID prefixes.
+    #[arg(required = true)]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImagesArgs {
+    /// Print only image IDs.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Show whole IDs.
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Show manifest digests.
+    #[arg(long)]
+    pub(crate) digests: bool,
+    /// `json` for one JSON object per line.
+    #[arg(long)]
+    pub(crate) format: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// A Go-template-like selection such as `{{.Id}}` or `{{.Config.Env}}`.
+    #[arg(short, long)]
+    pub(crate) format: Option<String>,
+    /// The images.
+    #[arg(required = true)]
+    pub(crate) images: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// Do not shorten IDs and commands.
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+    /// Print only the layer digests.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// The image.
+    pub(crate) image: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TagArgs {
+    /// The image to name.
+    pub(crate) source: String,
+    /// The new name, NAME[:TAG].
+    pub(crate) target: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RmiArgs {
+    /// Remove even when the image has several tags.
+    #[arg(short, long)]
+    pub(crate) force: bool,
+    /// The images.
+    #[arg(required = true)]
+    pub(crate) images: Vec<String>,
 }
 
 /// How `--dry-run` prints the plan.

@@ -20,8 +20,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let root = cli.root.clone();
     let result = match cli.command {
         cli::Command::Build(args) => commands::build::build(args),
+        cli::Command::Import(args) => commands::import::import(root, args),
+        cli::Command::Load(args) => commands::load::load(root, args),
+        cli::Command::Save(args) => commands::save::save(root, args),
+        cli::Command::Images(args) => commands::images::images(root, args),
+        cli::Command::Inspect(args) => commands::inspect::inspect(root, args),
+        cli::Command::History(args) => commands::history::history(root, args),
+        cli::Command::Tag(args) => commands::tag::tag(root, args),
+        cli::Command::Rmi(args) => commands::rmi::rmi(root, args),
+        cli::Command::System(cli::SystemCommand::Check) => commands::system::check(root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

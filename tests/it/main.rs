@@ -2,5 +2,6 @@
 //!
 //! One test binary, one module per feature.
 
+mod images;
 mod plan;
 mod support;

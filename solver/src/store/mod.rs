@@ -291,10 +291,13 @@ impl Store {
     }
 
     /// Change the index under the store's lock, and replace it atomically.
-    pub fn update<T>(
+    ///
+    /// The closure may fail with its own error type; the index is then left
+    /// as it was.
+    pub fn update<T, E: From<StoreError>>(
         &self,
-        change: impl FnOnce(&mut Index) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        change: impl FnOnce(&mut Index) -> Result<T, E>,
+    ) -> Result<T, E> {
         let lock_path = self.root.join(LOCK);
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -398,10 +401,63 @@ mod tests {
         store
             .update(|index| {
                 index.tags.insert("app:1".into(), Digest::of(b"x"));
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .unwrap();
         let reopened = Store::open(dir.path()).unwrap();
         assert_eq!(reopened.index().unwrap().tags["app:1"], Digest::of(b"x"));
+    }
+}
+
+/// What [`Store::check`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Blobs verified.
+    pub blobs: usize,
+    /// Images whose references were followed.
+    pub images: usize,
+    /// Problems: corrupt blobs, missing blobs, dangling tags.
+    pub problems: Vec<String>,
+    /// Leftover temporary files (from interrupted writes; harmless).
+    pub leftovers: usize,
+}
+
+impl Store {
+    /// Verify every blob against its digest and every reference of the index.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        for digest in self.blobs()? {
+            report.blobs += 1;
+            let mut reader = self.open_blob(&digest)?;
+            if let Err(error) = io::copy(&mut reader, &mut io::sink()) {
+                report
+                    .problems
+                    .push(StoreError::mismatch_or_io(error, &digest).to_string());
+            }
+        }
+        let index = self.index()?;
+        for (tag, id) in &index.tags {
+            if !index.images.contains_key(id) {
+                report.problems.push(format!(
+                    "tag `{tag}` points to {id}, which is not an image in the store"
+                ));
+            }
+        }
+        for image in index.images.values() {
+            report.images += 1;
+            let blobs = [&image.manifest, &image.config]
+                .into_iter()
+                .chain(image.layers.iter().map(|layer| &layer.digest));
+            for digest in blobs {
+                if !self.has_blob(digest) {
+                    report.problems.push(format!(
+                        "image {} refers to blob {digest}, which is missing",
+                        image.id
+                    ));
+                }
+            }
+        }
+        report.leftovers = self.temp_files()?.len();
+        Ok(report)
     }
 }

@@ -1,0 +1,300 @@
+//! Reading images in: docker-archive tarballs, OCI archives and OCI layout
+//! directories.
+//!
+//! An archive is first unpacked, with the safe unpacker, into the store's
+//! `tmp/`; then its blobs are added to the store, each verified against its
+//! digest, and only then is the image recorded. A bad archive leaves the
+//! store as it was (apart from blobs, which are content-addressed and
+//! collected by prune when unused).
+
+use std::io::Read;
+use std::path::Path;
+
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+
+use super::{ImageError, MEDIA_TYPE_MANIFEST, canonical_json, decompressed, io_error, tag};
+use crate::digest::{Digest, HashingWriter};
+use crate::layer::{self, MEDIA_TYPE_TAR};
+use crate::store::{ImageRecord, LayerRecord, Store};
+
+/// What was loaded: each image with the tags it was given.
+pub type Loaded = Vec<(ImageRecord, Vec<String>)>;
+
+/// Load from a tar archive (`reader`) or an OCI layout directory (`path`).
+pub fn load(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageError> {
+    match source {
+        LoadSource::Directory(dir) => load_directory(store, dir),
+        LoadSource::Archive(reader) => {
+            let (file, marker) = store.temp_file()?;
+            drop(file);
+            let _ = std::fs::remove_file(&marker);
+            let dir = marker.with_extension("load");
+            std::fs::create_dir(&dir).map_err(io_error("create", &dir))?;
+            let outcome = layer::unpack(decompressed(reader)?, &dir)
+                .map_err(ImageError::from)
+                .and_then(|_| load_directory(store, &dir));
+            let _ = std::fs::remove_dir_all(&dir);
+            outcome
+        }
+    }
+}
+
+/// Where `load` reads from.
+pub enum LoadSource<'a> {
+    /// A tar stream (docker-archive or OCI archive).
+    Archive(Box<dyn Read + 'a>),
+    /// An OCI layout directory.
+    Directory(&'a Path),
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, ImageError> {
+    let bytes = std::fs::read(path).map_err(io_error("read", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+fn load_directory(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
+    if dir.join("manifest.json").is_file() {
+        load_docker(store, dir)
+    } else if dir.join("index.json").is_file() {
+        load_oci(store, dir)
+    } else {
+        Err(ImageError::Format(
+            "not an image archive: it has neither `manifest.json` (docker save) nor `index.json` (OCI)".to_owned(),
+        ))
+    }
+}
+
+/// Add the file at `path` to the store as blob `digest`, verified.
+fn add_blob(store: &Store, dir: &Path, name: &str, digest: &Digest) -> Result<u64, ImageError> {
+    let path = dir.join(name);
+    let mut file = std::fs::File::open(&path).map_err(|source| ImageError::Io {
+        operation: "open the blob",
+        path: path.strip_prefix(dir).unwrap_or(&path).to_owned(),
+        source,
+    })?;
+    Ok(store.put_blob_expecting(&mut file, digest)?)
+}
+
+fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
+    let index: ImageIndex = read_json(&dir.join("index.json"), "index.json")?;
+    let mut loaded = Vec::new();
+    for descriptor in index.manifests() {
+        let manifest_digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
+            ImageError::Format(format!(
+                "unsupported digest `{}` in index.json",
+                descriptor.digest()
+            ))
+        })?;
+        let manifest_name = format!("blobs/sha256/{}", manifest_digest.hex());
+        add_blob(store, dir, &manifest_name, &manifest_digest)?;
+        let manifest: ImageManifest = serde_json::from_slice(&store.read_blob(&manifest_digest)?)
+            .map_err(|source| ImageError::Json {
+            what: format!("manifest {manifest_digest}"),
+            source,
+        })?;
+        let config_digest: Digest =
+            manifest
+                .config()
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|_| {
+                    ImageError::Format(format!(
+                        "unsupported config digest in manifest {manifest_digest}"
+                    ))
+                })?;
+        add_blob(
+            store,
+            dir,
+            &format!("blobs/sha256/{}", config_digest.hex()),
+            &config_digest,
+        )?;
+        let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+            .map_err(|source| ImageError::Json {
+                what: format!("config {config_digest}"),
+                source,
+            })?;
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(ImageError::Format(format!(
+                "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
+                manifest.layers().len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
+            let digest: Digest = layer.digest().to_string().parse().map_err(|_| {
+                ImageError::Format(format!("unsupported layer digest `{}`", layer.digest()))
+            })?;
+            let size = add_blob(
+                store,
+                dir,
+                &format!("blobs/sha256/{}", digest.hex()),
+                &digest,
+            )?;
+            let diff_id: Digest = diff_id.parse().map_err(|_| {
+                ImageError::Format(format!(
+                    "invalid diff_id `{diff_id}` in config {config_digest}"
+                ))
+            })?;
+            layers.push(LayerRecord {
+                digest,
+                diff_id,
+                size,
+                media_type: layer.media_type().to_string(),
+            });
+        }
+        let manifest_size = std::fs::metadata(store.blob_path(&manifest_digest))
+            .map(|meta| meta.len())
+            .unwrap_or(0);
+        let config_size = manifest.config().size();
+        let record = ImageRecord {
+            id: config_digest.clone(),
+            manifest: manifest_digest,
+            manifest_size,
+            config: config_digest,
+            config_size,
+            layers,
+            created: config.created().clone(),
+        };
+        let stored = record.clone();
+        store.update(move |index| {
+            index.images.insert(stored.id.clone(), stored);
+            Ok::<_, crate::store::StoreError>(())
+        })?;
+        let mut tags = Vec::new();
+        if let Some(annotations) = descriptor.annotations() {
+            let name = annotations.get("io.containerd.image.name").or_else(|| {
+                annotations
+                    .get("org.opencontainers.image.ref.name")
+                    .filter(|name| name.contains(':'))
+            });
+            if let Some(name) = name {
+                tags.push(tag(store, &record, name)?);
+            }
+        }
+        loaded.push((record, tags));
+    }
+    Ok(loaded)
+}
+
+fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        config: String,
+        #[serde(default)]
+        repo_tags: Option<Vec<String>>,
+        layers: Vec<String>,
+    }
+    let entries: Vec<Entry> = read_json(&dir.join("manifest.json"), "manifest.json")?;
+    let mut loaded = Vec::new();
+    for entry in entries {
+        // The config is named by its digest in new archives (blobs/sha256/<hex>)
+        // and old ones (<hex>.json): hash the file either way.
+        let config_path = dir.join(&entry.config);
+        let config_bytes = std::fs::read(&config_path).map_err(io_error("read", &config_path))?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&config_bytes).map_err(|source| ImageError::Json {
+                what: format!("config `{}`", entry.config),
+                source,
+            })?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        if diff_ids.len() != entry.layers.len() {
+            return Err(ImageError::Format(format!(
+                "`{}` lists {} layers but its config has {} diff_ids",
+                entry.config,
+                entry.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (position, (layer_name, diff_id)) in entry.layers.iter().zip(&diff_ids).enumerate() {
+            let path = dir.join(layer_name);
+            let file = std::fs::File::open(&path).map_err(io_error("open", &path))?;
+            // Store the layer uncompressed, checking that it is what the
+            // config says (layers may be compressed in newer archives).
+            let (temp_file, temp) = store.temp_file()?;
+            let mut writer = HashingWriter::new(std::io::BufWriter::new(temp_file));
+            std::io::copy(&mut decompressed(file)?, &mut writer)
+                .map_err(io_error("read", &path))?;
+            let (found, size, buffered) = writer.finish();
+            let temp_file = buffered.into_inner().map_err(|error| ImageError::Io {
+                operation: "write",
+                path: temp.clone(),
+                source: error.into_error(),
+            })?;
+            let expected: Digest = diff_id
+                .parse()
+                .map_err(|_| ImageError::Format(format!("invalid diff_id `{diff_id}`")))?;
+            if found != expected {
+                drop(temp_file);
+                let _ = std::fs::remove_file(&temp);
+                return Err(ImageError::Format(format!(
+                    "layer {} (`{layer_name}`) has diff_id {found}, but the config says {expected}",
+                    position + 1
+                )));
+            }
+            store.commit_temp(temp_file, &temp, &found)?;
+            layers.push(LayerRecord {
+                digest: found.clone(),
+                diff_id: found,
+                size,
+                media_type: MEDIA_TYPE_TAR.to_owned(),
+            });
+        }
+        // Keep the config byte for byte: the image ID is its digest.
+        let config_digest = store.put_bytes(&config_bytes)?;
+        let record = commit_with_config(
+            store,
+            &config_digest,
+            config_bytes.len() as u64,
+            &config,
+            layers,
+        )?;
+        let mut tags = Vec::new();
+        for name in entry.repo_tags.unwrap_or_default() {
+            tags.push(tag(store, &record, &name)?);
+        }
+        loaded.push((record, tags));
+    }
+    Ok(loaded)
+}
+
+/// Record an image whose config blob is already stored as it came.
+fn commit_with_config(
+    store: &Store,
+    config_digest: &Digest,
+    config_size: u64,
+    config: &ImageConfiguration,
+    layers: Vec<LayerRecord>,
+) -> Result<ImageRecord, ImageError> {
+    let manifest = canonical_json(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_MANIFEST,
+        "config": { "mediaType": super::MEDIA_TYPE_CONFIG, "digest": config_digest.to_string(), "size": config_size },
+        "layers": layers.iter().map(|layer| serde_json::json!({
+            "mediaType": layer.media_type, "digest": layer.digest.to_string(), "size": layer.size,
+        })).collect::<Vec<_>>(),
+    }));
+    let manifest_digest = store.put_bytes(&manifest)?;
+    let record = ImageRecord {
+        id: config_digest.clone(),
+        manifest: manifest_digest,
+        manifest_size: manifest.len() as u64,
+        config: config_digest.clone(),
+        config_size,
+        layers,
+        created: config.created().clone(),
+    };
+    let stored = record.clone();
+    store.update(move |index| {
+        index.images.insert(stored.id.clone(), stored);
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    Ok(record)
+}

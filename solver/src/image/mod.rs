@@ -1,0 +1,517 @@
+//! Images: making them (import), naming them (references, tags) and finding
+//! them again (by name, ID, ID prefix or digest).
+//!
+//! Configs and manifests are `oci-spec` types, written as canonical JSON:
+//! keys sorted, no insignificant whitespace, so the same image always has
+//! the same ID (the config's digest) and manifest digest.
+
+mod export;
+mod load;
+mod reference;
+
+pub use export::{save_docker_archive, save_oci};
+pub use load::{LoadSource, Loaded, load};
+pub use reference::{Reference, normalize_name};
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::layer::{self, Compression, LayerError, UnpackError};
+use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
+
+/// OCI's manifest media type.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI's config media type.
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// OCI's index media type.
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// What went wrong with an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A layer could not be written.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// A layer could not be unpacked.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// No image by that name, ID or digest.
+    #[error("no such image: `{0}`")]
+    UnknownImage(String),
+    /// An ID prefix that matches several images.
+    #[error("image ID prefix `{prefix}` is ambiguous: it matches {}", candidates.join(", "))]
+    AmbiguousImage {
+        /// The prefix given.
+        prefix: String,
+        /// The short IDs it matches.
+        candidates: Vec<String>,
+    },
+    /// A name that is not a valid reference.
+    #[error("invalid reference `{reference}`: {reason}")]
+    InvalidReference {
+        /// What was given.
+        reference: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A JSON document of an image that does not parse.
+    #[error("invalid {what}: {source}")]
+    Json {
+        /// Which document.
+        what: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `rmi` by ID of an image with several tags, without force.
+    #[error("unable to delete {id} (must be forced): the image is referenced by several tags: {}", tags.join(", "))]
+    InUse {
+        /// Short ID.
+        id: String,
+        /// Its tags.
+        tags: Vec<String>,
+    },
+    /// An archive or layout that is not what it claims.
+    #[error("{0}")]
+    Format(String),
+    /// A file operation outside the store.
+    #[error("failed to {operation} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub(crate) fn io_error<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> ImageError + 'a {
+    move |source| ImageError::Io {
+        operation,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `value` as canonical JSON: object keys sorted, compact.
+pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // `serde_json::Value` keeps objects in a BTreeMap: converting through it
+    // sorts every key, whatever order the type declares its fields in.
+    let value = serde_json::to_value(value).expect("image documents always serialize");
+    serde_json::to_vec(&value).expect("a JSON value always serializes")
+}
+
+/// How `import` makes its layer.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Layer compression.
+    pub compression: Compression,
+    /// `SOURCE_DATE_EPOCH`: clamps mtimes and sets `created`.
+    pub epoch: Option<u64>,
+    /// The platform recorded in the config (`os/arch[/variant]`).
+    pub platform: (String, String, Option<String>),
+    /// Text of the history entry.
+    pub created_by: String,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        let host = strata_frontend::graph::Platform::host();
+        ImportOptions {
+            compression: Compression::Gzip,
+            epoch: None,
+            platform: (host.os, host.architecture, host.variant),
+            created_by: "strata import".to_owned(),
+        }
+    }
+}
+
+/// RFC 3339 UTC time of a Unix timestamp.
+pub fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Write the tree under `dir` as a layer blob in the store.
+pub fn store_layer(
+    store: &Store,
+    dir: &Path,
+    compression: Compression,
+    epoch: Option<u64>,
+) -> Result<LayerRecord, ImageError> {
+    let (file, temp) = store.temp_file()?;
+    let outcome = layer::write_layer(
+        dir,
+        compression,
+        epoch,
+        io::BufWriter::with_capacity(1 << 20, file),
+    );
+    let (written, buffered) = match outcome {
+        Ok(result) => result,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(error.into());
+        }
+    };
+    let file = buffered.into_inner().map_err(|error| ImageError::Io {
+        operation: "write a layer",
+        path: temp.clone(),
+        source: error.into_error(),
+    })?;
+    store.commit_temp(file, &temp, &written.digest)?;
+    Ok(LayerRecord {
+        digest: written.digest,
+        diff_id: written.diff_id,
+        size: written.size,
+        media_type: written.media_type.to_owned(),
+    })
+}
+
+/// Write the config and manifest of an image with `layers` and record it.
+/// The image is not tagged.
+pub fn commit_image(
+    store: &Store,
+    config: &ImageConfiguration,
+    layers: Vec<LayerRecord>,
+) -> Result<ImageRecord, ImageError> {
+    let config_bytes = canonical_json(config);
+    let config_digest = store.put_bytes(&config_bytes)?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_MANIFEST,
+        "config": {
+            "mediaType": MEDIA_TYPE_CONFIG,
+            "digest": config_digest.to_string(),
+            "size": config_bytes.len(),
+        },
+        "layers": layers.iter().map(|layer| serde_json::json!({
+            "mediaType": layer.media_type,
+            "digest": layer.digest.to_string(),
+            "size": layer.size,
+        })).collect::<Vec<_>>(),
+    });
+    // Parse through oci-spec: what we write must be a valid OCI manifest.
+    let manifest: ImageManifest =
+        serde_json::from_value(manifest).map_err(|source| ImageError::Json {
+            what: "manifest".to_owned(),
+            source,
+        })?;
+    let manifest_bytes = canonical_json(&manifest);
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
+    let record = ImageRecord {
+        id: config_digest.clone(),
+        manifest: manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config: config_digest,
+        config_size: config_bytes.len() as u64,
+        layers,
+        created: config.created().clone(),
+    };
+    let stored = record.clone();
+    store.update(move |index| {
+        index.images.insert(stored.id.clone(), stored);
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(record)
+}
+
+/// The config of a one-layer image made by import.
+fn import_config(
+    layer: &LayerRecord,
+    options: &ImportOptions,
+) -> Result<ImageConfiguration, ImageError> {
+    let (os, architecture, variant) = &options.platform;
+    let created = options.epoch.map(rfc3339);
+    let mut history =
+        serde_json::json!({ "created_by": options.created_by, "comment": "imported" });
+    let mut config = serde_json::json!({
+        "architecture": architecture,
+        "os": os,
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [layer.diff_id.to_string()] },
+    });
+    if let Some(variant) = variant {
+        config["variant"] = variant.clone().into();
+    }
+    if let Some(created) = &created {
+        config["created"] = created.clone().into();
+        history["created"] = created.clone().into();
+    }
+    config["history"] = serde_json::json!([history]);
+    serde_json::from_value(config).map_err(|source| ImageError::Json {
+        what: "config".to_owned(),
+        source,
+    })
+}
+
+/// Make a one-layer image from the tree under `dir` (docker's `import`).
+pub fn import_dir(
+    store: &Store,
+    dir: &Path,
+    options: &ImportOptions,
+) -> Result<ImageRecord, ImageError> {
+    if !dir.is_dir() {
+        return Err(ImageError::Io {
+            operation: "import",
+            path: dir.to_owned(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    let layer = store_layer(store, dir, options.compression, options.epoch)?;
+    let config = import_config(&layer, options)?;
+    commit_image(store, &config, vec![layer])
+}
+
+/// A reader with its compression detected from the first bytes (gzip, zstd,
+/// bzip2 and xz are recognised; gzip and zstd are read).
+pub fn decompressed<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, ImageError> {
+    let mut magic = [0u8; 6];
+    let mut filled = 0;
+    while filled < magic.len() {
+        let read = reader
+            .read(&mut magic[filled..])
+            .map_err(io_error("read", Path::new("the archive")))?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    let head = io::Cursor::new(magic[..filled].to_vec());
+    let whole = head.chain(reader);
+    Ok(match &magic[..filled] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(
+            zstd::Decoder::new(whole)
+                .map_err(io_error("start decompressing", Path::new("the archive")))?,
+        ),
+        [b'B', b'Z', b'h', ..] => {
+            return Err(ImageError::Format(
+                "bzip2-compressed archives are not supported yet".to_owned(),
+            ));
+        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00] => {
+            return Err(ImageError::Format(
+                "xz-compressed archives are not supported yet".to_owned(),
+            ));
+        }
+        _ => Box::new(whole),
+    })
+}
+
+/// Make a one-layer image from a rootfs tarball (plain, gzip or zstd).
+///
+/// The archive is unpacked with the safe unpacker into the store's `tmp/`,
+/// then written again as a deterministic layer: the same tree gives the same
+/// image, however the tarball was made.
+pub fn import_tar(
+    store: &Store,
+    reader: impl Read,
+    options: &ImportOptions,
+) -> Result<ImageRecord, ImageError> {
+    let (file, marker) = store.temp_file()?;
+    drop(file);
+    let _ = std::fs::remove_file(&marker);
+    let dir = marker.with_extension("rootfs");
+    std::fs::create_dir(&dir).map_err(io_error("create", &dir))?;
+    let outcome = layer::unpack(decompressed(reader)?, &dir)
+        .map_err(ImageError::from)
+        .and_then(|_| import_dir(store, &dir, options));
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// Read an image's config.
+pub fn read_config(store: &Store, image: &ImageRecord) -> Result<ImageConfiguration, ImageError> {
+    let bytes = store.read_blob(&image.config)?;
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
+        what: format!("config of image {}", image.id),
+        source,
+    })
+}
+
+/// Find an image by `name[:tag]`, `name@sha256:...`, full ID or unique ID prefix.
+pub fn resolve(store: &Store, wanted: &str) -> Result<ImageRecord, ImageError> {
+    let index = store.index()?;
+    if let Ok(reference) = Reference::parse(wanted) {
+        if let Some(digest) = &reference.digest {
+            if let Some(image) = index
+                .images
+                .values()
+                .find(|image| &image.manifest == digest || &image.id == digest)
+            {
+                return Ok(image.clone());
+            }
+        } else if let Some(id) = index.tags.get(&reference.to_string())
+            && let Some(image) = index.images.get(id)
+        {
+            return Ok(image.clone());
+        }
+    }
+    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    if !hex.is_empty() && hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        let matches: Vec<&ImageRecord> = index
+            .images
+            .values()
+            .filter(|image| image.id.starts_with(hex))
+            .collect();
+        match matches.as_slice() {
+            [image] => return Ok((*image).clone()),
+            [] => {}
+            several => {
+                return Err(ImageError::AmbiguousImage {
+                    prefix: wanted.to_owned(),
+                    candidates: several
+                        .iter()
+                        .map(|image| image.id.hex()[..12].to_owned())
+                        .collect(),
+                });
+            }
+        }
+    }
+    Err(ImageError::UnknownImage(wanted.to_owned()))
+}
+
+/// Tag an image (replacing what the tag pointed to).
+pub fn tag(store: &Store, image: &ImageRecord, name: &str) -> Result<String, ImageError> {
+    let reference = Reference::parse(name)?;
+    if reference.digest.is_some() {
+        return Err(ImageError::InvalidReference {
+            reference: name.to_owned(),
+            reason: "a tag cannot contain a digest",
+        });
+    }
+    let tag = reference.to_string();
+    let id = image.id.clone();
+    let stored = tag.clone();
+    store.update(move |index| {
+        index.tags.insert(stored, id);
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(tag)
+}
+
+/// What `remove` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// A tag was removed.
+    Untagged(String),
+    /// An image record was removed.
+    Deleted(Digest),
+}
+
+/// Remove `wanted` as `docker rmi` does: a tag is untagged, and the image
+/// goes when no tag is left; an image named by ID goes with its tags, which
+/// needs `force` when it has several. Blobs no other image uses are deleted.
+pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, ImageError> {
+    let image = resolve(store, wanted)?;
+    let by_tag = Reference::parse(wanted)
+        .ok()
+        .filter(|reference| reference.digest.is_none())
+        .map(|reference| reference.to_string())
+        .filter(|tag| {
+            store
+                .index()
+                .map(|index| index.tags.get(tag) == Some(&image.id))
+                .unwrap_or(false)
+        });
+    let removals = store.update(
+        |index: &mut crate::store::Index| -> Result<Vec<Removal>, ImageError> {
+            let tags: Vec<String> = index
+                .tags
+                .iter()
+                .filter(|(_, id)| **id == image.id)
+                .map(|(tag, _)| tag.clone())
+                .collect();
+            let mut removals = Vec::new();
+            let untag: Vec<String> = match &by_tag {
+                Some(tag) => vec![tag.clone()],
+                None if tags.len() > 1 && !force => {
+                    return Err(ImageError::InUse {
+                        id: image.id.hex()[..12].to_owned(),
+                        tags,
+                    });
+                }
+                None => tags.clone(),
+            };
+            for tag in &untag {
+                index.tags.remove(tag);
+                removals.push(Removal::Untagged(tag.clone()));
+            }
+            let still_tagged = index.tags.values().any(|id| *id == image.id);
+            if !still_tagged {
+                index.images.remove(&image.id);
+                removals.push(Removal::Deleted(image.id.clone()));
+            }
+            Ok(removals)
+        },
+    );
+    let removals = removals?;
+    if removals
+        .iter()
+        .any(|removal| matches!(removal, Removal::Deleted(_)))
+    {
+        remove_unused_blobs(store, &image)?;
+    }
+    Ok(removals)
+}
+
+/// Delete the blobs of `image` that no remaining image refers to.
+fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
+    let index = store.index()?;
+    let used: std::collections::BTreeSet<&Digest> = index
+        .images
+        .values()
+        .flat_map(|other| {
+            [&other.manifest, &other.config]
+                .into_iter()
+                .chain(other.layers.iter().map(|layer| &layer.digest))
+        })
+        .collect();
+    let candidates = [&image.manifest, &image.config]
+        .into_iter()
+        .chain(image.layers.iter().map(|layer| &layer.digest));
+    for digest in candidates {
+        if !used.contains(digest) {
+            let path = store.blob_path(digest);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error("remove", &path)(error)),
+            }
+        }
+    }
+    Ok(())
+}

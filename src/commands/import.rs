@@ -1,0 +1,51 @@
+//! `strata import`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use strata_solver::image::{self, ImportOptions};
+use strata_solver::layer::Compression;
+
+use super::open_store;
+use crate::cli::ImportArgs;
+
+/// `SOURCE_DATE_EPOCH`, when set.
+pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.is_empty() => value.parse().map(Some).with_context(|| {
+            format!("invalid SOURCE_DATE_EPOCH `{value}`: expected seconds since 1970")
+        }),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyhow::Result<()> {
+    let store = open_store(root)?;
+    let compression = Compression::parse(&args.compression).with_context(|| {
+        format!(
+            "invalid compression `{}`: expected gzip, zstd or uncompressed",
+            args.compression
+        )
+    })?;
+    let options = ImportOptions {
+        compression,
+        epoch: source_date_epoch()?,
+        ..ImportOptions::default()
+    };
+    let source = &args.source;
+    let imported = if source.as_os_str() == "-" {
+        image::import_tar(&store, std::io::stdin().lock(), &options)
+    } else if source.is_dir() {
+        image::import_dir(&store, source, &options)
+    } else {
+        let file = std::fs::File::open(source)
+            .with_context(|| format!("failed to open `{}`", source.display()))?;
+        image::import_tar(&store, std::io::BufReader::new(file), &options)
+    };
+    let imported = imported.with_context(|| format!("failed to import `{}`", source.display()))?;
+    if let Some(name) = &args.name {
+        image::tag(&store, &imported, name)?;
+    }
+    writeln!(std::io::stdout().lock(), "{}", imported.id)?;
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The image store and image commands, checked with independent tools:
+//! GNU tar makes inputs; skopeo, umoci, oci-image-tool and podman read what
+//! strata writes.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::Digest as _;
+
+use crate::support::{StoreDir, busybox_rootfs, is_root, require, run_ok, tree};
+
+fn sha256_file(path: &Path) -> String {
+    format!(
+        "sha256:{:x}",
+        sha2::Sha256::digest(std::fs::read(path).unwrap())
+    )
+}
+
+/// `umoci unpack` the image tagged `tag` of the layout `layout` into `bundle`.
+fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) {
+    let mut command = Command::new(require("umoci"));
+    command.arg("unpack");
+    if !is_root() {
+        command.arg("--rootless");
+    }
+    command
+        .arg("--image")
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(bundle);
+    run_ok(&mut command);
+}
+
+#[test]
+fn import_save_and_validate_with_skopeo_umoci_and_oci_image_tool() {
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = work.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    std::fs::hard_link(
+        rootfs.join("etc/passwd"),
+        rootfs.join("etc/passwd.hardlink"),
+    )
+    .unwrap();
+    let store = StoreDir::new();
+    let cwd = work.path();
+
+    // The same tree imported twice is the same image.
+    let first = store.ok(cwd, &["import", "rootfs", "busybox:test"]);
+    let second = store.ok(cwd, &["import", "rootfs", "busybox:again"]);
+    assert_eq!(first, second);
+    assert!(first.starts_with("sha256:") && first.len() == 72, "{first}");
+
+    // Saving twice gives the same bytes.
+    store.ok(cwd, &["save", "-o", "one.tar", "busybox:test"]);
+    store.ok(cwd, &["save", "-o", "two.tar", "busybox:test"]);
+    assert_eq!(
+        std::fs::read(cwd.join("one.tar")).unwrap(),
+        std::fs::read(cwd.join("two.tar")).unwrap()
+    );
+
+    // skopeo reads the docker archive, checking digests and diff_ids.
+    run_ok(Command::new(require("skopeo")).current_dir(cwd).args([
+        "copy",
+        "docker-archive:one.tar",
+        "oci:from-skopeo:x",
+    ]));
+
+    // The OCI layout validates and unpacks to exactly the tree imported.
+    store.ok(
+        cwd,
+        &["save", "--format", "oci", "-o", "layout", "busybox:test"],
+    );
+    let validate = run_ok(
+        Command::new(require("oci-image-tool"))
+            .current_dir(cwd)
+            .args([
+                "validate",
+                "--type",
+                "image",
+                "layout",
+                "--ref",
+                "name=test",
+            ]),
+    );
+    assert!(validate.contains("Validation succeeded"), "{validate}");
+    umoci_unpack(&cwd.join("layout"), "test", &cwd.join("bundle"));
+    assert_eq!(tree(&rootfs), tree(&cwd.join("bundle/rootfs")));
+
+    // The OCI archive form unpacks to the same layout.
+    store.ok(
+        cwd,
+        &[
+            "save",
+            "--format",
+            "oci",
+            "-o",
+            "layout.tar",
+            "busybox:test",
+        ],
+    );
+    std::fs::create_dir(cwd.join("from-archive")).unwrap();
+    run_ok(
+        Command::new("tar")
+            .current_dir(cwd)
+            .args(["-xf", "layout.tar", "-C", "from-archive"]),
+    );
+    assert_eq!(tree(&cwd.join("layout")), tree(&cwd.join("from-archive")));
+}
+
+#[test]
+fn podman_loads_what_strata_saves() {
+    let podman = require("podman");
+    require("runc");
+    let work = tempfile::tempdir().unwrap();
+    busybox_rootfs(&work.path().join("rootfs"));
+    let store = StoreDir::new();
+    let id = store.ok(work.path(), &["import", "rootfs", "busybox:podman"]);
+    store.ok(work.path(), &["save", "-o", "image.tar", "busybox:podman"]);
+    let podman_root = work.path().join("podman");
+    let base = |command: &mut Command| {
+        command
+            .arg("--root")
+            .arg(podman_root.join("root"))
+            .arg("--runroot")
+            .arg(podman_root.join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ]);
+    };
+    let mut load = Command::new(&podman);
+    base(&mut load);
+    let output = run_ok(
+        load.arg("load")
+            .arg("-i")
+            .arg(work.path().join("image.tar")),
+    );
+    assert!(output.contains("busybox:podman"), "{output}");
+    let mut images = Command::new(&podman);
+    base(&mut images);
+    let listed = run_ok(images.args(["images", "--no-trunc", "--format", "{{.ID}}"]));
+    assert!(
+        listed.contains(id.trim().trim_start_matches("sha256:")),
+        "podman has the same image ID: {listed}"
+    );
+}
+
+/// A docker-archive made by hand: busybox, then a layer deleting a file and
+/// replacing /etc with an opaque directory.
+fn whiteout_archive(work: &Path) -> std::path::PathBuf {
+    let archive = work.join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let rootfs = work.join("rootfs");
+    busybox_rootfs(&rootfs);
+    std::fs::write(rootfs.join("root/gone"), "deleted by the second layer").unwrap();
+    let upper = work.join("upper");
+    std::fs::create_dir_all(upper.join("root")).unwrap();
+    std::fs::create_dir_all(upper.join("etc")).unwrap();
+    std::fs::write(upper.join("root/.wh.gone"), "").unwrap();
+    std::fs::write(upper.join("etc/.wh..wh..opq"), "").unwrap();
+    std::fs::write(upper.join("etc/hostname"), "replaced\n").unwrap();
+    let gnu_tar = |dir: &Path, out: &str| {
+        run_ok(
+            Command::new("tar")
+                .args([
+                    "--sort=name",
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                    "--mtime=@0",
+                    "-C",
+                ])
+                .arg(dir)
+                .arg("-cf")
+                .arg(archive.join(out))
+                .arg("."),
+        );
+    };
+    gnu_tar(&rootfs, "layer1.tar");
+    gnu_tar(&upper, "layer2.tar");
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": { "Env": ["PATH=/bin"], "Cmd": ["/bin/sh"] },
+        "rootfs": { "type": "layers", "diff_ids": [sha256_file(&archive.join("layer1.tar")), sha256_file(&archive.join("layer2.tar"))] },
+        "history": [{ "created_by": "base" }, { "created_by": "whiteouts" }],
+    });
+    std::fs::write(
+        archive.join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let manifest = serde_json::json!([{ "Config": "config.json", "RepoTags": ["whiteouts:test"], "Layers": ["layer1.tar", "layer2.tar"] }]);
+    std::fs::write(
+        archive.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&archive)
+            .arg("-cf")
+            .arg(work.join("whiteouts.tar"))
+            .arg("."),
+    );
+    work.join("whiteouts.tar")
+}
+
+#[test]
+fn load_applies_whiteouts_and_opaque_directories() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = whiteout_archive(work.path());
+    let store = StoreDir::new();
+    let loaded = store.ok(work.path(), &["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: whiteouts:test\n");
+    store.ok(
+        work.path(),
+        &["save", "--format", "oci", "-o", "layout", "whiteouts:test"],
+    );
+    umoci_unpack(
+        &work.path().join("layout"),
+        "test",
+        &work.path().join("bundle"),
+    );
+    let unpacked = work.path().join("bundle/rootfs");
+    assert!(
+        !unpacked.join("root/gone").exists(),
+        "the whiteout deleted the file"
+    );
+    assert!(
+        !unpacked.join("etc/passwd").exists(),
+        "the opaque marker emptied /etc"
+    );
+    assert_eq!(
+        std::fs::read_to_string(unpacked.join("etc/hostname")).unwrap(),
+        "replaced\n"
+    );
+    assert!(unpacked.join("bin/busybox").is_file());
+    // And the history shows both steps, newest first.
+    let history = store.ok(work.path(), &["history", "--no-trunc", "whiteouts:test"]);
+    // Columns: IMAGE CREATED CREATED-BY SIZE COMMENT (one word each here).
+    let steps: Vec<&str> = history
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(steps, ["whiteouts", "base"]);
+}
+
+#[test]
+fn a_tampered_blob_is_refused_on_load() {
+    let work = tempfile::tempdir().unwrap();
+    busybox_rootfs(&work.path().join("rootfs"));
+    let store = StoreDir::new();
+    store.ok(work.path(), &["import", "rootfs", "busybox:tamper"]);
+    store.ok(
+        work.path(),
+        &["save", "--format", "oci", "-o", "layout", "busybox:tamper"],
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("layout/index.json")).unwrap())
+            .unwrap();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            work.path()
+                .join("layout/blobs/sha256")
+                .join(&manifest_digest),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let layer_path = work
+        .path()
+        .join("layout/blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&layer_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&layer_path, bytes).unwrap();
+    let fresh = StoreDir::new();
+    let run = fresh.strata(work.path(), &["load", "-i", "layout"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with(
+            "error: failed to load images from layout\n\nCaused by:\n  digest mismatch: expected "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        fresh.ok(work.path(), &["images", "-q"]).is_empty(),
+        "nothing recorded"
+    );
+}
+
+#[test]
+fn a_malicious_rootfs_tarball_cannot_write_outside() {
+    let work = tempfile::tempdir().unwrap();
+    let outside = work.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    // A symlink to a directory outside, then a file written through it.
+    let staging = work.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    std::os::unix::fs::symlink(&outside, staging.join("escape")).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&staging)
+            .arg("-cf")
+            .arg(work.path().join("evil.tar"))
+            .arg("escape"),
+    );
+    std::fs::remove_file(staging.join("escape")).unwrap();
+    std::fs::create_dir(staging.join("escape")).unwrap();
+    std::fs::write(staging.join("escape/pwned"), "x").unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&staging)
+            .arg("-rf")
+            .arg(work.path().join("evil.tar"))
+            .arg("escape/pwned"),
+    );
+    let store = StoreDir::new();
+    let run = store.strata(work.path(), &["import", "evil.tar", "evil:1"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: failed to import `evil.tar`\n\nCaused by:\n  refusing `escape/pwned`: `escape` is a symlink, and unpacking never writes through one\n"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[test]
+fn image_commands_and_their_errors() {
+    let work = tempfile::tempdir().unwrap();
+    busybox_rootfs(&work.path().join("rootfs"));
+    let store = StoreDir::new();
+    let cwd = work.path();
+    let id = store
+        .ok(cwd, &["import", "rootfs", "base:1"])
+        .trim()
+        .to_owned();
+    store.ok(cwd, &["tag", "base:1", "base:2"]);
+    let listed = store.ok(cwd, &["images"]);
+    let rows: Vec<Vec<&str>> = listed
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0][..3],
+        ["base", "1", &id["sha256:".len().."sha256:".len() + 12]]
+    );
+    assert_eq!(store.ok(cwd, &["images", "-q"]).trim(), &id[7..19]);
+
+    // inspect, whole and by field; by tag, ID and ID prefix.
+    let inspected: serde_json::Value =
+        serde_json::from_str(&store.ok(cwd, &["inspect", "base:1"])).unwrap();
+    assert_eq!(inspected[0]["Id"], id.as_str());
+    assert_eq!(
+        inspected[0]["RepoTags"],
+        serde_json::json!(["base:1", "base:2"])
+    );
+    assert_eq!(
+        store
+            .ok(cwd, &["inspect", "-f", "{{.Id}} {{.Os}}", &id[7..15]])
+            .trim(),
+        format!("{id} linux")
+    );
+
+    // Errors: unknown image, bad reference, removal of a multiply-tagged image by ID.
+    let unknown = store.strata(cwd, &["inspect", "nope:1"]);
+    assert_eq!(
+        (unknown.code, unknown.stderr.as_str()),
+        (1, "error: no such image: `nope:1`\n")
+    );
+    let bad = store.strata(cwd, &["tag", "base:1", "Bad:Name"]);
+    assert_eq!(
+        bad.stderr,
+        "error: invalid reference `Bad:Name`: names are lowercase letters, digits and separators (`.`, `_`, `-`, `/`)\n"
+    );
+    let in_use = store.strata(cwd, &["rmi", &id]);
+    assert_eq!(
+        in_use.stderr,
+        format!(
+            "error: unable to delete {} (must be forced): the image is referenced by several tags: base:1, base:2\n",
+            &id[7..19]
+        )
+    );
+    let missing_file = store.strata(cwd, &["import", "does-not-exist.tar"]);
+    assert_eq!(
+        missing_file.stderr,
+        "error: failed to open `does-not-exist.tar`\n\nCaused by:\n  No such file or directory (os error 2)\n"
+    );
+
+    // An ambiguous prefix: import until two IDs share their first digit.
+    let mut ids = vec![id.clone()];
+    let shared = loop {
+        let dir = cwd.join(format!("tree{}", ids.len()));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("file"), ids.len().to_string()).unwrap();
+        let new = store
+            .ok(cwd, &["import", dir.to_str().unwrap()])
+            .trim()
+            .to_owned();
+        if let Some(other) = ids
+            .iter()
+            .find(|other| other.as_bytes()[7] == new.as_bytes()[7])
+        {
+            break (other.clone(), new);
+        }
+        ids.push(new);
+    };
+    let prefix = &shared.0[7..8];
+    let ambiguous = store.strata(cwd, &["inspect", prefix]);
+    assert!(
+        ambiguous.stderr.starts_with(&format!(
+            "error: image ID prefix `{prefix}` is ambiguous: it matches "
+        )),
+        "{}",
+        ambiguous.stderr
+    );
+
+    // rmi untags first, then deletes; shared blobs stay for the other image.
+    assert_eq!(store.ok(cwd, &["rmi", "base:2"]), "Untagged: base:2\n");
+    assert_eq!(
+        store.ok(cwd, &["rmi", "base:1"]),
+        format!("Untagged: base:1\nDeleted: {id}\n")
+    );
+    // Left: the images imported in the loop (`ids` without `id`, plus the
+    // last one), each with its own manifest, config and layer.
+    let remaining = ids.len();
+    assert_eq!(
+        store.ok(cwd, &["system", "check"]),
+        format!("checked {} blobs and {remaining} images\n", remaining * 3)
+    );
+}
+
+#[test]
+fn a_store_killed_mid_write_stays_consistent() {
+    let work = tempfile::tempdir().unwrap();
+    let tree_dir = work.path().join("big");
+    std::fs::create_dir(&tree_dir).unwrap();
+    // 1 GiB of (sparse) data: long enough to kill the import while it writes.
+    std::fs::File::create(tree_dir.join("data"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let store = StoreDir::new();
+    let root = store.root();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "import",
+            "--compression",
+            "uncompressed",
+            "big",
+            "big:1",
+        ])
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the blob is being written, then SIGKILL.
+    let tmp = root.join("tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let writing = std::fs::read_dir(&tmp)
+            .map(|dir| dir.count() > 0)
+            .unwrap_or(false);
+        if writing {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the import was interrupted, not finished"
+    );
+    let check = store.ok(work.path(), &["system", "check"]);
+    assert!(
+        check.starts_with("checked 0 blobs and 0 images\n"),
+        "{check}"
+    );
+    assert!(
+        check.contains("temporary files from interrupted writes"),
+        "{check}"
+    );
+    // The next import of the same data succeeds, and the store checks clean.
+    let id = store.ok(
+        work.path(),
+        &["import", "--compression", "uncompressed", "big", "big:1"],
+    );
+    assert!(id.starts_with("sha256:"));
+    let check = store.ok(work.path(), &["system", "check"]);
+    assert!(
+        check.starts_with("checked 3 blobs and 1 images\n"),
+        "{check}"
+    );
+}

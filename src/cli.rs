@@ -37,15 +37,40 @@ pub(crate) enum Command {
     Tag(TagArgs),
     /// Remove images (or untag them when they have other tags).
     Rmi(RmiArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Manage the store.
     #[command(subcommand)]
     System(SystemCommand),
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Remove untagged images, unreferenced blobs and leftovers of interrupted writes.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PruneArgs {
+    /// Remove all images, not only untagged ones.
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum SystemCommand {
     /// Verify every blob's digest and every reference in the store.
     Check,
+    /// Show disk use: images, shared layers counted once, and what prune would reclaim.
+    Df {
+        /// One line per image: its size, what it shares, what is its own.
+        #[arg(short, long)]
+        verbose: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]

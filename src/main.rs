@@ -31,7 +31,11 @@ fn main() -> ExitCode {
         cli::Command::History(args) => commands::history::history(root, args),
         cli::Command::Tag(args) => commands::tag::tag(root, args),
         cli::Command::Rmi(args) => commands::rmi::rmi(root, args),
+        cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::system::prune(root, args),
         cli::Command::System(cli::SystemCommand::Check) => commands::system::check(root),
+        cli::Command::System(cli::SystemCommand::Df { verbose }) => {
+            commands::system::df(root, verbose)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,3 +31,148 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `strata image prune`.
+pub(crate) fn prune(
+    root: Option<std::path::PathBuf>,
+    args: crate::cli::PruneArgs,
+) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let store = open_store(root)?;
+    if !args.force {
+        let what = if args.all {
+            "all images"
+        } else {
+            "all untagged images"
+        };
+        if !std::io::stdin().is_terminal() {
+            bail!("this removes {what}: pass -f to confirm without a prompt");
+        }
+        let mut stderr = std::io::stderr().lock();
+        write!(
+            stderr,
+            "This removes {what} and every blob they alone use.\nAre you sure you want to continue? [y/N] "
+        )?;
+        stderr.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    let report = strata_solver::image::prune(&store, args.all)?;
+    let mut stdout = std::io::stdout().lock();
+    if !report.images.is_empty() {
+        writeln!(stdout, "Deleted Images:")?;
+        for id in &report.images {
+            writeln!(stdout, "deleted: {id}")?;
+        }
+        writeln!(stdout)?;
+    }
+    writeln!(
+        stdout,
+        "Total reclaimed space: {}",
+        super::human_size(report.reclaimed)
+    )?;
+    Ok(())
+}
+
+/// `strata system df`.
+pub(crate) fn df(root: Option<std::path::PathBuf>, verbose: bool) -> anyhow::Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let store = open_store(root)?;
+    let index = store.index()?;
+    let size_of = |digest: &strata_solver::digest::Digest| {
+        std::fs::metadata(store.blob_path(digest))
+            .map(|meta| meta.len())
+            .unwrap_or(0)
+    };
+    let blobs_of =
+        |image: &strata_solver::store::ImageRecord| -> Vec<strata_solver::digest::Digest> {
+            [image.manifest.clone(), image.config.clone()]
+                .into_iter()
+                .chain(image.layers.iter().map(|layer| layer.digest.clone()))
+                .collect()
+        };
+    // How many images use each blob.
+    let mut users: BTreeMap<strata_solver::digest::Digest, usize> = BTreeMap::new();
+    for image in index.images.values() {
+        for digest in blobs_of(image).into_iter().collect::<BTreeSet<_>>() {
+            *users.entry(digest).or_default() += 1;
+        }
+    }
+    let tagged: BTreeSet<&strata_solver::digest::Digest> = index.tags.values().collect();
+    let used_by_tagged: BTreeSet<strata_solver::digest::Digest> = index
+        .images
+        .values()
+        .filter(|image| tagged.contains(&image.id))
+        .flat_map(blobs_of)
+        .collect();
+    let total: u64 = users.keys().map(size_of).sum();
+    let all_blobs: u64 = store.blobs()?.iter().map(size_of).sum();
+    let leftovers: u64 = store
+        .temp_files()?
+        .iter()
+        .map(|path| {
+            std::fs::symlink_metadata(path)
+                .map(|meta| meta.len())
+                .unwrap_or(0)
+        })
+        .sum();
+    let reclaimable = users
+        .keys()
+        .filter(|digest| !used_by_tagged.contains(*digest))
+        .map(size_of)
+        .sum::<u64>()
+        + (all_blobs - total)
+        + leftovers;
+    let percent = if total + (all_blobs - total) + leftovers == 0 {
+        0
+    } else {
+        reclaimable * 100 / (all_blobs + leftovers)
+    };
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "TYPE      TOTAL   ACTIVE   SIZE        RECLAIMABLE")?;
+    writeln!(
+        stdout,
+        "Images    {:<7} {:<8} {:<11} {} ({percent}%)",
+        index.images.len(),
+        index.images.keys().filter(|id| tagged.contains(id)).count(),
+        super::human_size(all_blobs + leftovers),
+        super::human_size(reclaimable)
+    )?;
+    if verbose {
+        writeln!(
+            stdout,
+            "\nREPOSITORY:TAG                  IMAGE ID       SIZE        SHARED SIZE   UNIQUE SIZE"
+        )?;
+        for image in index.images.values() {
+            let blobs: BTreeSet<_> = blobs_of(image).into_iter().collect();
+            let size: u64 = blobs.iter().map(size_of).sum();
+            let shared: u64 = blobs
+                .iter()
+                .filter(|digest| users.get(*digest).copied().unwrap_or(0) > 1)
+                .map(size_of)
+                .sum();
+            let names: Vec<&String> = index
+                .tags
+                .iter()
+                .filter(|(_, id)| **id == image.id)
+                .map(|(tag, _)| tag)
+                .collect();
+            let name = names
+                .first()
+                .map(|name| name.as_str())
+                .unwrap_or("<none>:<none>");
+            writeln!(
+                stdout,
+                "{name:<31} {}   {:<11} {:<13} {}",
+                super::short_id(&image.id, false),
+                super::human_size(size),
+                super::human_size(shared),
+                super::human_size(size - shared)
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -195,7 +195,23 @@ fn whiteout_archive(work: &Path) -> std::path::PathBuf {
         serde_json::to_vec(&config).unwrap(),
     )
     .unwrap();
-    let manifest = serde_json::json!([{ "Config": "config.json", "RepoTags": ["whiteouts:test"], "Layers": ["layer1.tar", "layer2.tar"] }]);
+    // A second image in the same archive shares the first layer.
+    let base_config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [sha256_file(&archive.join("layer1.tar"))] },
+        "history": [{ "created_by": "base" }],
+    });
+    std::fs::write(
+        archive.join("base.json"),
+        serde_json::to_vec(&base_config).unwrap(),
+    )
+    .unwrap();
+    let manifest = serde_json::json!([
+        { "Config": "config.json", "RepoTags": ["whiteouts:test"], "Layers": ["layer1.tar", "layer2.tar"] },
+        { "Config": "base.json", "RepoTags": ["base-only:1"], "Layers": ["layer1.tar"] },
+    ]);
     std::fs::write(
         archive.join("manifest.json"),
         serde_json::to_vec(&manifest).unwrap(),
@@ -218,7 +234,10 @@ fn load_applies_whiteouts_and_opaque_directories() {
     let archive = whiteout_archive(work.path());
     let store = StoreDir::new();
     let loaded = store.ok(work.path(), &["load", "-i", archive.to_str().unwrap()]);
-    assert_eq!(loaded, "Loaded image: whiteouts:test\n");
+    assert_eq!(
+        loaded,
+        "Loaded image: whiteouts:test\nLoaded image: base-only:1\n"
+    );
     store.ok(
         work.path(),
         &["save", "--format", "oci", "-o", "layout", "whiteouts:test"],
@@ -519,5 +538,69 @@ fn a_store_killed_mid_write_stays_consistent() {
     assert!(
         check.starts_with("checked 3 blobs and 1 images\n"),
         "{check}"
+    );
+}
+
+#[test]
+fn disk_use_counts_shared_layers_once_and_prune_reclaims() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = whiteout_archive(work.path());
+    let store = StoreDir::new();
+    let cwd = work.path();
+    store.ok(cwd, &["load", "-i", archive.to_str().unwrap()]);
+    let layer1 = std::fs::metadata(cwd.join("archive/layer1.tar"))
+        .unwrap()
+        .len();
+    let df = store.ok(cwd, &["system", "df", "-v"]);
+    let lines: Vec<&str> = df.lines().collect();
+    assert!(lines[1].starts_with("Images    2       2        "), "{df}");
+    assert!(
+        lines[1].ends_with(" 0B (0%)"),
+        "nothing is reclaimable while both are tagged: {df}"
+    );
+    // Each image shows the shared layer in SHARED SIZE.
+    let shared_column: Vec<&str> = lines[4..]
+        .iter()
+        .map(|line| line.split_whitespace().nth(3).unwrap())
+        .collect();
+    let shown = |bytes: u64| {
+        let value = bytes as f64 / 1e6;
+        format!("{value:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+            + "MB"
+    };
+    assert_eq!(shared_column, [shown(layer1), shown(layer1)], "{df}");
+
+    // Untag one: it becomes reclaimable, except the layer the other one uses.
+    store.ok(cwd, &["tag", "whiteouts:test", "keep:1"]);
+    assert_eq!(
+        store.ok(cwd, &["rmi", "whiteouts:test"]),
+        "Untagged: whiteouts:test\n"
+    );
+    store.ok(cwd, &["rmi", "keep:1"]);
+    let prune_without_force = store.strata(cwd, &["image", "prune"]);
+    assert_eq!(
+        prune_without_force.stderr,
+        "error: this removes all untagged images: pass -f to confirm without a prompt\n"
+    );
+    let pruned = store.ok(cwd, &["image", "prune", "-f"]);
+    assert_eq!(
+        pruned, "Total reclaimed space: 0B\n",
+        "rmi already removed the unused blobs"
+    );
+    assert_eq!(
+        store.ok(cwd, &["system", "check"]),
+        "checked 3 blobs and 1 images\n"
+    );
+    let pruned_all = store.ok(cwd, &["image", "prune", "-a", "-f"]);
+    assert!(
+        pruned_all.starts_with("Deleted Images:\ndeleted: sha256:"),
+        "{pruned_all}"
+    );
+    assert_eq!(
+        store.ok(cwd, &["system", "check"]),
+        "checked 0 blobs and 0 images\n"
     );
 }

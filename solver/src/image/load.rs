@@ -22,6 +22,7 @@ pub type Loaded = Vec<(ImageRecord, Vec<String>)>;
 
 /// Load from a tar archive (`reader`) or an OCI layout directory (`path`).
 pub fn load(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageError> {
+    let _writing = store.writing()?;
     match source {
         LoadSource::Directory(dir) => load_directory(store, dir),
         LoadSource::Archive(reader) => {

@@ -515,3 +515,73 @@ fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageEr
     }
     Ok(())
 }
+
+/// What `prune` removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Image records removed.
+    pub images: Vec<Digest>,
+    /// Bytes of blobs and temporary files deleted.
+    pub reclaimed: u64,
+}
+
+/// Remove untagged images (`all`: every image, as `docker image prune -a`
+/// does when no container uses them), then every blob no image refers to and
+/// the temporary files of interrupted writes.
+pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
+    // No writer is between writing its blobs and recording its image while
+    // we hold this: every unreferenced blob and temporary file is garbage.
+    let _collecting = store.collecting()?;
+    let images = store.update(
+        |index: &mut crate::store::Index| -> Result<Vec<Digest>, ImageError> {
+            if all {
+                index.tags.clear();
+            }
+            let tagged: std::collections::BTreeSet<Digest> = index.tags.values().cloned().collect();
+            let removed: Vec<Digest> = index
+                .images
+                .keys()
+                .filter(|id| !tagged.contains(*id))
+                .cloned()
+                .collect();
+            for id in &removed {
+                index.images.remove(id);
+            }
+            Ok(removed)
+        },
+    )?;
+    let mut report = PruneReport {
+        images,
+        reclaimed: 0,
+    };
+    let index = store.index()?;
+    let used: std::collections::BTreeSet<&Digest> = index
+        .images
+        .values()
+        .flat_map(|image| {
+            [&image.manifest, &image.config]
+                .into_iter()
+                .chain(image.layers.iter().map(|layer| &layer.digest))
+        })
+        .collect();
+    for digest in store.blobs()? {
+        if used.contains(&digest) {
+            continue;
+        }
+        let path = store.blob_path(&digest);
+        let size = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
+        std::fs::remove_file(&path).map_err(io_error("remove", &path))?;
+        report.reclaimed += size;
+    }
+    for path in store.temp_files()? {
+        let meta = std::fs::symlink_metadata(&path).map_err(io_error("inspect", &path))?;
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io_error("remove", &path))?;
+        report.reclaimed += meta.len();
+    }
+    Ok(report)
+}

@@ -416,6 +416,34 @@ fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
     Ok(xattrs)
 }
 
+/// The blob end of the pipeline: hashed when compressed; when not, the blob
+/// is the tar itself, whose digest is already being computed, so it is only
+/// counted (hashing the same bytes twice would halve the throughput).
+enum BlobSink<W: Write> {
+    Hashing(HashingWriter<W>),
+    Counting(W, u64),
+}
+
+impl<W: Write> Write for BlobSink<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            BlobSink::Hashing(writer) => writer.write(bytes),
+            BlobSink::Counting(writer, count) => {
+                let written = writer.write(bytes)?;
+                *count += written as u64;
+                Ok(written)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            BlobSink::Hashing(writer) => writer.flush(),
+            BlobSink::Counting(writer, _) => writer.flush(),
+        }
+    }
+}
+
 /// Write the tree under `dir` as a layer blob into `out`.
 ///
 /// `epoch` is `SOURCE_DATE_EPOCH`: later mtimes are clamped to it.
@@ -425,7 +453,10 @@ pub fn write_layer<W: Write>(
     epoch: Option<u64>,
     out: W,
 ) -> Result<(WrittenLayer, W), LayerError> {
-    let blob = HashingWriter::new(out);
+    let blob = match compression {
+        Compression::None => BlobSink::Counting(out, 0),
+        _ => BlobSink::Hashing(HashingWriter::new(out)),
+    };
     let encoder =
         Encoder::new(compression, blob).map_err(io_error("start compressing for", dir))?;
     let tar_stream = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, encoder));
@@ -451,7 +482,10 @@ pub fn write_layer<W: Write>(
     let blob = encoder
         .finish()
         .map_err(io_error("finish compressing for", dir))?;
-    let (digest, size, out) = blob.finish();
+    let (digest, size, out) = match blob {
+        BlobSink::Hashing(writer) => writer.finish(),
+        BlobSink::Counting(out, size) => (diff_id.clone(), size, out),
+    };
     Ok((
         WrittenLayer {
             diff_id,

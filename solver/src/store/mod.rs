@@ -20,6 +20,11 @@
 //!   after the blobs it references are in place. Readers need no lock.
 //! - Several strata processes may share a root: blob writes never conflict,
 //!   and record updates are serialised by the lock.
+//! - Deleting blobs races with writers that have written blobs but not yet
+//!   recorded the image using them. So writers hold `gc.lock` shared from
+//!   their first blob to their record ([`Store::writing`]), and whatever
+//!   deletes blobs holds it exclusively ([`Store::collecting`]): a blob
+//!   unreferenced then is garbage.
 
 mod error;
 
@@ -39,6 +44,7 @@ const BLOBS: &str = "blobs/sha256";
 const TMP: &str = "tmp";
 const INDEX: &str = "images.json";
 const LOCK: &str = "lock";
+const GC_LOCK: &str = "gc.lock";
 
 /// One layer of an image, as recorded in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +92,12 @@ pub struct Index {
     pub images: BTreeMap<Digest, ImageRecord>,
     /// `name:tag` → image ID.
     pub tags: BTreeMap<String, Digest>,
+}
+
+/// A held `gc.lock`; released when dropped.
+#[derive(Debug)]
+pub struct GcGuard {
+    _file: fs::File,
 }
 
 /// A store rooted at a directory.
@@ -321,6 +333,33 @@ impl Store {
         fs::rename(&temp, &path).map_err(StoreError::io("replace the image index", &path))?;
         // The lock is released when `lock` is dropped.
         Ok(outcome)
+    }
+
+    fn gc_lock(&self, exclusive: bool) -> Result<GcGuard, StoreError> {
+        let path = self.root.join(GC_LOCK);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::io("open the store lock", &path))?;
+        let locked = if exclusive {
+            file.file().lock()
+        } else {
+            file.file().lock_shared()
+        };
+        locked.map_err(StoreError::io("lock the store", &path))?;
+        Ok(GcGuard { _file: file })
+    }
+
+    /// Held while writing blobs that an image record will refer to.
+    pub fn writing(&self) -> Result<GcGuard, StoreError> {
+        self.gc_lock(false)
+    }
+
+    /// Held while deleting blobs: no writer is half-way then.
+    pub fn collecting(&self) -> Result<GcGuard, StoreError> {
+        self.gc_lock(true)
     }
 
     /// Every blob digest in `blobs/` (names that are not digests are ignored).

@@ -127,9 +127,13 @@ pub(crate) struct ImagesArgs {
     /// Show manifest digests.
     #[arg(long)]
     pub(crate) digests: bool,
-    /// `json` for one JSON object per line.
+    /// `json` for one JSON object per line, or a template such as
+    /// `{{.Repository}}:{{.Tag}} {{.ID}}` (fields: Repository, Tag, ID, Digest, CreatedAt, Size).
     #[arg(long)]
     pub(crate) format: Option<String>,
+    /// dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE.
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub(crate) filters: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use strata_solver::image;
 
@@ -45,42 +45,6 @@ fn document(store: &strata_solver::store::Store, wanted: &str) -> anyhow::Result
     }))
 }
 
-/// Render `{{.A.B}}` and `{{json .A}}` placeholders against `value`.
-fn render(template: &str, value: &Value) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            bail!("unterminated `{{{{` in --format")
-        };
-        let action = rest[start + 2..start + end].trim();
-        let (as_json, path) = match action.strip_prefix("json ") {
-            Some(path) => (true, path.trim()),
-            None => (false, action),
-        };
-        let Some(path) = path.strip_prefix('.') else {
-            bail!(
-                "unsupported --format action `{action}`: use {{{{.Field}}}} or {{{{json .Field}}}}"
-            )
-        };
-        let mut current = value;
-        for part in path.split('.').filter(|part| !part.is_empty()) {
-            current = current
-                .get(part)
-                .with_context(|| format!("no field `{part}` in `{{{{{action}}}}}`"))?;
-        }
-        match current {
-            Value::String(text) if !as_json => out.push_str(text),
-            Value::Null if !as_json => out.push_str("<no value>"),
-            other => out.push_str(&other.to_string()),
-        }
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 pub(crate) fn inspect(root: Option<std::path::PathBuf>, args: InspectArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
     let documents = args
@@ -92,7 +56,7 @@ pub(crate) fn inspect(root: Option<std::path::PathBuf>, args: InspectArgs) -> an
     match &args.format {
         Some(format) => {
             for document in &documents {
-                writeln!(stdout, "{}", render(format, document)?)?;
+                writeln!(stdout, "{}", super::render(format, document)?)?;
             }
         }
         None => writeln!(stdout, "{}", serde_json::to_string_pretty(&documents)?)?,

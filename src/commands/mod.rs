@@ -67,3 +67,39 @@ impl std::fmt::Display for Rendered {
 }
 
 impl std::error::Error for Rendered {}
+
+/// Render `{{.A.B}}` and `{{json .A}}` placeholders against `value`.
+pub(crate) fn render(template: &str, value: &serde_json::Value) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            anyhow::bail!("unterminated `{{{{` in --format")
+        };
+        let action = rest[start + 2..start + end].trim();
+        let (as_json, path) = match action.strip_prefix("json ") {
+            Some(path) => (true, path.trim()),
+            None => (false, action),
+        };
+        let Some(path) = path.strip_prefix('.') else {
+            anyhow::bail!(
+                "unsupported --format action `{action}`: use {{{{.Field}}}} or {{{{json .Field}}}}"
+            )
+        };
+        let mut current = value;
+        for part in path.split('.').filter(|part| !part.is_empty()) {
+            current = current
+                .get(part)
+                .with_context(|| format!("no field `{part}` in `{{{{{action}}}}}`"))?;
+        }
+        match current {
+            serde_json::Value::String(text) if !as_json => out.push_str(text),
+            serde_json::Value::Null if !as_json => out.push_str("<no value>"),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}

@@ -604,3 +604,70 @@ fn disk_use_counts_shared_layers_once_and_prune_reclaims() {
         "checked 0 blobs and 0 images\n"
     );
 }
+
+#[test]
+fn images_filters_and_templates() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    for (name, content) in [("old", "1"), ("new", "2"), ("loose", "3")] {
+        std::fs::create_dir(cwd.join(name)).unwrap();
+        std::fs::write(cwd.join(name).join("file"), content).unwrap();
+    }
+    let store = StoreDir::new();
+    let old = store.ok_with_env(
+        cwd,
+        &["import", "old", "team/old:1"],
+        &[("SOURCE_DATE_EPOCH", "100")],
+    );
+    let new = store.ok_with_env(
+        cwd,
+        &["import", "new", "team/new:2"],
+        &[("SOURCE_DATE_EPOCH", "200")],
+    );
+    let loose = store.ok_with_env(cwd, &["import", "loose"], &[("SOURCE_DATE_EPOCH", "300")]);
+    let short = |id: &str| id.trim()[7..19].to_owned();
+    let names = |filters: &[&str]| {
+        let mut args = vec![
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.CreatedAt}}",
+        ];
+        for filter in filters {
+            args.extend(["-f", filter]);
+        }
+        store.ok(cwd, &args)
+    };
+    assert_eq!(
+        store
+            .ok(cwd, &["images", "-q", "-f", "dangling=true"])
+            .trim(),
+        short(&loose)
+    );
+    assert_eq!(
+        names(&["reference=team/n*"]),
+        "team/new:2 1970-01-01T00:03:20Z\n"
+    );
+    assert_eq!(
+        names(&["since=team/old:1", "dangling=false"]),
+        "team/new:2 1970-01-01T00:03:20Z\n"
+    );
+    assert_eq!(
+        names(&["before=team/new:2"]),
+        "team/old:1 1970-01-01T00:01:40Z\n"
+    );
+    assert_eq!(names(&["label=maintainer"]), "");
+    let json = store.ok(
+        cwd,
+        &["images", "--format", "json", "-f", "reference=team/old:*"],
+    );
+    let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(row["ID"], short(&old));
+    assert!(new.starts_with("sha256:"));
+    let bad = store.strata(cwd, &["images", "-f", "colour=red"]);
+    assert_eq!(
+        bad.stderr,
+        "error: unknown filter `colour`: expected dangling, reference, label, before or since\n"
+    );
+    let missing = store.strata(cwd, &["images", "-f", "since=nope:1"]);
+    assert_eq!(missing.stderr, "error: no such image: `nope:1`\n");
+}

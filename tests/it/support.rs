@@ -175,7 +175,15 @@ impl StoreDir {
 
     /// The same, expecting success; returns stdout.
     pub(crate) fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let run = self.strata(cwd, args);
+        self.ok_with_env(cwd, args, &[])
+    }
+
+    /// `ok` with extra environment variables.
+    pub(crate) fn ok_with_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+        let root = self.root();
+        let mut all = vec!["--root", root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let run = strata_in(cwd, &all, None, env);
         assert_eq!(run.code, 0, "strata {args:?} failed:\n{}", run.stderr);
         run.stdout
     }

@@ -21,7 +21,10 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::layer::{self, Compression, LayerError, UnpackError};
-use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
+use crate::store::{BackgroundWriter, ImageRecord, LayerRecord, Store, StoreError};
+
+/// Bytes a layer write goes between syncs to disk.
+const SYNC_EVERY: u64 = 64 << 20;
 
 /// OCI's manifest media type.
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -173,24 +176,32 @@ pub fn store_layer(
     epoch: Option<u64>,
 ) -> Result<LayerRecord, ImageError> {
     let (file, temp) = store.temp_file()?;
-    let outcome = layer::write_layer(
-        dir,
-        compression,
-        epoch,
-        io::BufWriter::with_capacity(1 << 20, file),
+    // Hash and compress here; copy to disk on another thread, which also
+    // starts the disk writing every 64 MiB instead of all at the final sync.
+    let sink = BackgroundWriter::with_checkpoint(
+        file,
+        SYNC_EVERY,
+        Box::new(|file: &mut fs_err::File| file.sync_data()),
     );
-    let (written, buffered) = match outcome {
+    let outcome = layer::write_layer(dir, compression, epoch, sink);
+    let (written, background) = match outcome {
         Ok(result) => result,
         Err(error) => {
             let _ = std::fs::remove_file(&temp);
             return Err(error.into());
         }
     };
-    let file = buffered.into_inner().map_err(|error| ImageError::Io {
-        operation: "write a layer",
-        path: temp.clone(),
-        source: error.into_error(),
-    })?;
+    let file = match background.finish() {
+        Ok(file) => file,
+        Err(source) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(ImageError::Io {
+                operation: "write a layer",
+                path: temp,
+                source,
+            });
+        }
+    };
     store.commit_temp(file, &temp, &written.digest)?;
     Ok(LayerRecord {
         digest: written.digest,

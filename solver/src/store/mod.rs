@@ -26,8 +26,10 @@
 //!   deletes blobs holds it exclusively ([`Store::collecting`]): a blob
 //!   unreferenced then is garbage.
 
+mod background;
 mod error;
 
+pub use background::{BackgroundWriter, Checkpoint};
 pub use error::StoreError;
 
 use std::collections::BTreeMap;

@@ -584,6 +584,17 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         std::fs::remove_file(&path).map_err(io_error("remove", &path))?;
         report.reclaimed += size;
     }
+    let layers_in_use: std::collections::BTreeSet<&Digest> = index
+        .images
+        .values()
+        .flat_map(|image| image.layers.iter().map(|layer| &layer.diff_id))
+        .collect();
+    for diff_id in store.snapshots()? {
+        if !layers_in_use.contains(&diff_id) {
+            let path = store.snapshot_path(&diff_id);
+            std::fs::remove_dir_all(&path).map_err(io_error("remove", &path))?;
+        }
+    }
     for path in store.temp_files()? {
         let meta = std::fs::symlink_metadata(&path).map_err(io_error("inspect", &path))?;
         let removed = if meta.is_dir() {
@@ -595,4 +606,55 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         report.reclaimed += meta.len();
     }
     Ok(report)
+}
+
+/// The snapshot directory of `layer`: its content unpacked once, whiteouts
+/// kept in overlayfs's `userxattr` form, usable as an overlay lower
+/// directory. Made on first use: unpacked into `tmp/`, then renamed into
+/// `snapshots/<diff_id hex>`, so a snapshot is either complete or absent.
+pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageError> {
+    let path = store.snapshot_path(&layer.diff_id);
+    if path.is_dir() {
+        return Ok(path);
+    }
+    let _writing = store.writing()?;
+    let (file, marker) = store.temp_file()?;
+    drop(file);
+    let _ = std::fs::remove_file(&marker);
+    let staging = marker.with_extension("snapshot");
+    std::fs::create_dir(&staging).map_err(io_error("create", &staging))?;
+    let unpacked = decompressed(store.open_blob(&layer.digest)?).and_then(|reader| {
+        layer::unpack_with(reader, &staging, layer::Whiteouts::Overlay).map_err(ImageError::from)
+    });
+    if let Err(error) = unpacked {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error("create", parent))?;
+    }
+    match std::fs::rename(&staging, &path) {
+        Ok(()) => Ok(path),
+        // Another process made it first: theirs is as good as ours.
+        Err(_) if path.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(path)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(io_error("move the snapshot into place", &path)(error))
+        }
+    }
+}
+
+/// The overlay lower directories of `image`, top layer first (the order of
+/// overlayfs's `lowerdir=`), making any snapshot that is missing.
+pub fn lower_dirs(store: &Store, image: &ImageRecord) -> Result<Vec<PathBuf>, ImageError> {
+    let mut dirs = image
+        .layers
+        .iter()
+        .map(|layer| snapshot(store, layer))
+        .collect::<Result<Vec<_>, _>>()?;
+    dirs.reverse();
+    Ok(dirs)
 }

@@ -10,8 +10,9 @@
 //! (the blob) are computed in the same single pass that writes the blob, so
 //! memory does not grow with the layer.
 //!
-//! An overlayfs upper directory is translated as it is written: a whiteout
-//! (character device 0/0) becomes `.wh.<name>`, an opaque directory
+//! An overlayfs directory is translated as it is written: a whiteout
+//! (character device 0/0, or an empty file with an `overlay.whiteout`
+//! xattr) becomes `.wh.<name>`, an opaque directory
 //! (`trusted.overlay.opaque` or `user.overlay.opaque` = `y`) gets a
 //! `.wh..wh..opq` entry.
 //!
@@ -26,7 +27,10 @@
 mod unpack;
 mod write;
 
-pub use unpack::{UnpackError, UnpackReport, unpack};
+pub use unpack::{
+    OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, UnpackError, UnpackReport, Whiteouts, unpack,
+    unpack_with,
+};
 pub use write::{Compression, LayerError, WrittenLayer, write_layer};
 
 /// OCI's name for an uncompressed layer.

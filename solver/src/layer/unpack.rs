@@ -153,8 +153,47 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// What to do with whiteout entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Delete what they name: the target becomes the merged filesystem.
+    Apply,
+    /// Keep them as overlayfs whiteouts (`userxattr` form, which needs no
+    /// privilege): an empty file with `user.overlay.whiteout`, its directory
+    /// marked `user.overlay.opaque=x`; an opaque directory gets
+    /// `user.overlay.opaque=y`. The target is then one layer, usable as an
+    /// overlay lower directory.
+    Overlay,
+}
+
+/// The xattr marking an overlayfs whiteout file (`userxattr` mounts).
+pub const OVERLAY_WHITEOUT_XATTR: &str = "user.overlay.whiteout";
+/// The xattr marking an opaque directory (`y`), or one holding whiteout
+/// files (`x`).
+pub const OVERLAY_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
 /// Apply the uncompressed layer tar `reader` onto `target`.
 pub fn unpack(reader: impl Read, target: &Path) -> Result<UnpackReport, UnpackError> {
+    unpack_with(reader, target, Whiteouts::Apply)
+}
+
+/// Mark `dir` with `user.overlay.opaque=value`, keeping an existing `y`.
+fn mark_directory(dir: &Path, value: &[u8]) -> Result<(), UnpackError> {
+    if value == b"x"
+        && matches!(xattr::get(dir, OVERLAY_OPAQUE_XATTR), Ok(Some(existing)) if existing == b"y")
+    {
+        return Ok(());
+    }
+    xattr::set(dir, OVERLAY_OPAQUE_XATTR, value).map_err(io_error("mark as opaque", dir))
+}
+
+/// Unpack the uncompressed layer tar `reader` into `target`, handling
+/// whiteouts as `whiteouts` says.
+pub fn unpack_with(
+    reader: impl Read,
+    target: &Path,
+    whiteouts: Whiteouts,
+) -> Result<UnpackReport, UnpackError> {
     let mut report = UnpackReport::default();
     let as_root = is_root();
     let mut archive = tar::Archive::new(reader);
@@ -175,7 +214,24 @@ pub fn unpack(reader: impl Read, target: &Path) -> Result<UnpackReport, UnpackEr
             .unwrap_or_default();
         prepare_parents(target, &relative, &display)?;
         let path = target.join(&relative);
-        // Whiteouts: delete instead of create.
+        // Whiteouts: delete instead of create, or record for overlayfs.
+        if whiteouts == Whiteouts::Overlay && name == OPAQUE_MARKER.as_bytes() {
+            mark_directory(path.parent().unwrap_or(target), b"y")?;
+            report.whiteouts += 1;
+            continue;
+        }
+        if whiteouts == Whiteouts::Overlay
+            && let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes())
+        {
+            let marker = path.with_file_name(std::ffi::OsStr::from_bytes(hidden));
+            remove_existing(&marker)?;
+            std::fs::File::create(&marker).map_err(io_error("create the whiteout", &marker))?;
+            xattr::set(&marker, OVERLAY_WHITEOUT_XATTR, b"y")
+                .map_err(io_error("mark as a whiteout", &marker))?;
+            mark_directory(marker.parent().unwrap_or(target), b"x")?;
+            report.whiteouts += 1;
+            continue;
+        }
         if name == OPAQUE_MARKER.as_bytes() {
             let dir = path.parent().unwrap_or(target);
             for child in std::fs::read_dir(dir).map_err(io_error("list", dir))? {

@@ -140,6 +140,15 @@ fn is_overlay_xattr(name: &[u8]) -> bool {
     name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
 }
 
+/// An xattr whiteout (`overlay.whiteout` on an empty regular file).
+fn is_xattr_whiteout(path: &Path, meta: &std::fs::Metadata) -> bool {
+    meta.is_file()
+        && meta.len() == 0
+        && ["trusted.overlay.whiteout", "user.overlay.whiteout"]
+            .iter()
+            .any(|name| matches!(xattr::get(path, name), Ok(Some(_))))
+}
+
 fn is_opaque(path: &Path) -> bool {
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
@@ -300,7 +309,8 @@ impl<W: Write> Writer<W> {
                     stack.push(child);
                 }
                 Ok(())
-            } else if kind.is_char_device() && meta.rdev() == 0 {
+            } else if (kind.is_char_device() && meta.rdev() == 0) || is_xattr_whiteout(&path, &meta)
+            {
                 // An overlayfs whiteout: the file was deleted.
                 let whiteout = whiteout_name(&relative);
                 self.entry(

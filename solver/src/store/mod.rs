@@ -6,6 +6,7 @@
 //! ROOT/
 //!   blobs/sha256/<hex>   content, immutable once there
 //!   tmp/                 blobs being written (collected by prune)
+//!   snapshots/<hex>      a layer unpacked (by diff_id), an overlay lower dir
 //!   images.json          image records and tags, replaced atomically
 //!   lock                 held (flock) while images.json is updated
 //! ```
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, HashingWriter, VerifyingReader};
 
 const BLOBS: &str = "blobs/sha256";
+const SNAPSHOTS: &str = "snapshots";
 const TMP: &str = "tmp";
 const INDEX: &str = "images.json";
 const LOCK: &str = "lock";
@@ -140,6 +142,31 @@ impl Store {
     /// Where blob `digest` lives (it may not exist).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join(BLOBS).join(digest.hex())
+    }
+
+    /// Where the snapshot of the layer with `diff_id` lives (it may not exist).
+    pub fn snapshot_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join(SNAPSHOTS).join(diff_id.hex())
+    }
+
+    /// The diff_ids of the snapshots present.
+    pub fn snapshots(&self) -> Result<Vec<Digest>, StoreError> {
+        let dir = self.root.join(SNAPSHOTS);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(StoreError::io("list snapshots", &dir)(error)),
+        };
+        let mut digests = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(StoreError::io("list snapshots", &dir))?;
+            if let Some(name) = entry.file_name().to_str()
+                && let Ok(digest) = format!("sha256:{name}").parse()
+            {
+                digests.push(digest);
+            }
+        }
+        Ok(digests)
     }
 
     /// Whether the store has blob `digest`.

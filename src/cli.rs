@@ -118,6 +118,10 @@ pub(crate) struct SaveArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ImagesArgs {
+    /// Show all images. strata keeps no intermediate images (build steps are
+    /// cached apart from images), so this lists the same images as without it.
+    #[arg(short, long)]
+    pub(crate) all: bool,
     /// Print only image IDs.
     #[arg(short, long)]
     pub(crate) quiet: bool,

@@ -87,17 +87,10 @@ pub(crate) fn df(root: Option<std::path::PathBuf>, verbose: bool) -> anyhow::Res
             .map(|meta| meta.len())
             .unwrap_or(0)
     };
-    let blobs_of =
-        |image: &strata_solver::store::ImageRecord| -> Vec<strata_solver::digest::Digest> {
-            [image.manifest.clone(), image.config.clone()]
-                .into_iter()
-                .chain(image.layers.iter().map(|layer| layer.digest.clone()))
-                .collect()
-        };
     // How many images use each blob.
     let mut users: BTreeMap<strata_solver::digest::Digest, usize> = BTreeMap::new();
     for image in index.images.values() {
-        for digest in blobs_of(image).into_iter().collect::<BTreeSet<_>>() {
+        for digest in image.blobs().cloned().collect::<BTreeSet<_>>() {
             *users.entry(digest).or_default() += 1;
         }
     }
@@ -106,7 +99,7 @@ pub(crate) fn df(root: Option<std::path::PathBuf>, verbose: bool) -> anyhow::Res
         .images
         .values()
         .filter(|image| tagged.contains(&image.id))
-        .flat_map(blobs_of)
+        .flat_map(|image| image.blobs().cloned())
         .collect();
     let total: u64 = users.keys().map(size_of).sum();
     let all_blobs: u64 = store.blobs()?.iter().map(size_of).sum();
@@ -147,7 +140,7 @@ pub(crate) fn df(root: Option<std::path::PathBuf>, verbose: bool) -> anyhow::Res
             "\nREPOSITORY:TAG                  IMAGE ID       SIZE        SHARED SIZE   UNIQUE SIZE"
         )?;
         for image in index.images.values() {
-            let blobs: BTreeSet<_> = blobs_of(image).into_iter().collect();
+            let blobs: BTreeSet<_> = image.blobs().cloned().collect();
             let size: u64 = blobs.iter().map(size_of).sum();
             let shared: u64 = blobs
                 .iter()

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
-use super::{ImageError, MEDIA_TYPE_MANIFEST, canonical_json, decompressed, io_error, tag};
+use super::{ImageError, decompressed, io_error, tag};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, MEDIA_TYPE_TAR};
 use crate::store::{ImageRecord, LayerRecord, Store};
@@ -26,11 +26,7 @@ pub fn load(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageError>
     match source {
         LoadSource::Directory(dir) => load_directory(store, dir),
         LoadSource::Archive(reader) => {
-            let (file, marker) = store.temp_file()?;
-            drop(file);
-            let _ = std::fs::remove_file(&marker);
-            let dir = marker.with_extension("load");
-            std::fs::create_dir(&dir).map_err(io_error("create", &dir))?;
+            let dir = store.staging_dir("load")?;
             let outcome = layer::unpack(decompressed(reader)?, &dir)
                 .map_err(ImageError::from)
                 .and_then(|_| load_directory(store, &dir));
@@ -162,11 +158,7 @@ fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
             layers,
             created: config.created().clone(),
         };
-        let stored = record.clone();
-        store.update(move |index| {
-            index.images.insert(stored.id.clone(), stored);
-            Ok::<_, crate::store::StoreError>(())
-        })?;
+        store.record(&record)?;
         let mut tags = Vec::new();
         if let Some(annotations) = descriptor.annotations() {
             let name = annotations.get("io.containerd.image.name").or_else(|| {
@@ -250,7 +242,7 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
         }
         // Keep the config byte for byte: the image ID is its digest.
         let config_digest = store.put_bytes(&config_bytes)?;
-        let record = commit_with_config(
+        let record = super::record_image(
             store,
             &config_digest,
             config_bytes.len() as u64,
@@ -264,38 +256,4 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
         loaded.push((record, tags));
     }
     Ok(loaded)
-}
-
-/// Record an image whose config blob is already stored as it came.
-fn commit_with_config(
-    store: &Store,
-    config_digest: &Digest,
-    config_size: u64,
-    config: &ImageConfiguration,
-    layers: Vec<LayerRecord>,
-) -> Result<ImageRecord, ImageError> {
-    let manifest = canonical_json(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_MANIFEST,
-        "config": { "mediaType": super::MEDIA_TYPE_CONFIG, "digest": config_digest.to_string(), "size": config_size },
-        "layers": layers.iter().map(|layer| serde_json::json!({
-            "mediaType": layer.media_type, "digest": layer.digest.to_string(), "size": layer.size,
-        })).collect::<Vec<_>>(),
-    }));
-    let manifest_digest = store.put_bytes(&manifest)?;
-    let record = ImageRecord {
-        id: config_digest.clone(),
-        manifest: manifest_digest,
-        manifest_size: manifest.len() as u64,
-        config: config_digest.clone(),
-        config_size,
-        layers,
-        created: config.created().clone(),
-    };
-    let stored = record.clone();
-    store.update(move |index| {
-        index.images.insert(stored.id.clone(), stored);
-        Ok::<_, crate::store::StoreError>(())
-    })?;
-    Ok(record)
 }

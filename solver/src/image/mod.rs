@@ -220,13 +220,31 @@ pub fn commit_image(
 ) -> Result<ImageRecord, ImageError> {
     let config_bytes = canonical_json(config);
     let config_digest = store.put_bytes(&config_bytes)?;
+    record_image(
+        store,
+        &config_digest,
+        config_bytes.len() as u64,
+        config,
+        layers,
+    )
+}
+
+/// Write the manifest of an image whose config blob is stored, and record
+/// the image. The image is not tagged.
+pub fn record_image(
+    store: &Store,
+    config_digest: &Digest,
+    config_size: u64,
+    config: &ImageConfiguration,
+    layers: Vec<LayerRecord>,
+) -> Result<ImageRecord, ImageError> {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_TYPE_MANIFEST,
         "config": {
             "mediaType": MEDIA_TYPE_CONFIG,
             "digest": config_digest.to_string(),
-            "size": config_bytes.len(),
+            "size": config_size,
         },
         "layers": layers.iter().map(|layer| serde_json::json!({
             "mediaType": layer.media_type,
@@ -246,16 +264,12 @@ pub fn commit_image(
         id: config_digest.clone(),
         manifest: manifest_digest,
         manifest_size: manifest_bytes.len() as u64,
-        config: config_digest,
-        config_size: config_bytes.len() as u64,
+        config: config_digest.clone(),
+        config_size,
         layers,
         created: config.created().clone(),
     };
-    let stored = record.clone();
-    store.update(move |index| {
-        index.images.insert(stored.id.clone(), stored);
-        Ok::<_, StoreError>(())
-    })?;
+    store.record(&record)?;
     Ok(record)
 }
 
@@ -352,11 +366,7 @@ pub fn import_tar(
     reader: impl Read,
     options: &ImportOptions,
 ) -> Result<ImageRecord, ImageError> {
-    let (file, marker) = store.temp_file()?;
-    drop(file);
-    let _ = std::fs::remove_file(&marker);
-    let dir = marker.with_extension("rootfs");
-    std::fs::create_dir(&dir).map_err(io_error("create", &dir))?;
+    let dir = store.staging_dir("rootfs")?;
     let outcome = layer::unpack(decompressed(reader)?, &dir)
         .map_err(ImageError::from)
         .and_then(|_| import_dir(store, &dir, options));
@@ -502,19 +512,9 @@ pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, 
 /// Delete the blobs of `image` that no remaining image refers to.
 fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
     let index = store.index()?;
-    let used: std::collections::BTreeSet<&Digest> = index
-        .images
-        .values()
-        .flat_map(|other| {
-            [&other.manifest, &other.config]
-                .into_iter()
-                .chain(other.layers.iter().map(|layer| &layer.digest))
-        })
-        .collect();
-    let candidates = [&image.manifest, &image.config]
-        .into_iter()
-        .chain(image.layers.iter().map(|layer| &layer.digest));
-    for digest in candidates {
+    let used: std::collections::BTreeSet<&Digest> =
+        index.images.values().flat_map(ImageRecord::blobs).collect();
+    for digest in image.blobs() {
         if !used.contains(digest) {
             let path = store.blob_path(digest);
             match std::fs::remove_file(&path) {
@@ -566,15 +566,8 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         reclaimed: 0,
     };
     let index = store.index()?;
-    let used: std::collections::BTreeSet<&Digest> = index
-        .images
-        .values()
-        .flat_map(|image| {
-            [&image.manifest, &image.config]
-                .into_iter()
-                .chain(image.layers.iter().map(|layer| &layer.digest))
-        })
-        .collect();
+    let used: std::collections::BTreeSet<&Digest> =
+        index.images.values().flat_map(ImageRecord::blobs).collect();
     for digest in store.blobs()? {
         if used.contains(&digest) {
             continue;
@@ -618,11 +611,7 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
         return Ok(path);
     }
     let _writing = store.writing()?;
-    let (file, marker) = store.temp_file()?;
-    drop(file);
-    let _ = std::fs::remove_file(&marker);
-    let staging = marker.with_extension("snapshot");
-    std::fs::create_dir(&staging).map_err(io_error("create", &staging))?;
+    let staging = store.staging_dir("snapshot")?;
     let unpacked = decompressed(store.open_blob(&layer.digest)?).and_then(|reader| {
         layer::unpack_with(reader, &staging, layer::Whiteouts::Overlay).map_err(ImageError::from)
     });

@@ -83,6 +83,13 @@ pub struct ImageRecord {
 }
 
 impl ImageRecord {
+    /// Every blob the image refers to: manifest, config, layers.
+    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+        [&self.manifest, &self.config]
+            .into_iter()
+            .chain(self.layers.iter().map(|layer| &layer.digest))
+    }
+
     /// Sum of the layer blob sizes.
     pub fn size(&self) -> u64 {
         self.layers.iter().map(|layer| layer.size).sum()
@@ -391,6 +398,26 @@ impl Store {
         self.gc_lock(true)
     }
 
+    /// Record `image` in the index (its blobs must already be stored).
+    pub fn record(&self, image: &ImageRecord) -> Result<(), StoreError> {
+        let image = image.clone();
+        self.update(move |index| {
+            index.images.insert(image.id.clone(), image);
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// A fresh, empty directory in `tmp/` (`extension` says what it is for).
+    pub fn staging_dir(&self, extension: &str) -> Result<PathBuf, StoreError> {
+        // The temporary file's name is unique; the directory borrows it.
+        let (file, marker) = self.temp_file()?;
+        drop(file);
+        let dir = marker.with_extension(extension);
+        fs::create_dir(&dir).map_err(StoreError::io("make a staging directory", &dir))?;
+        fs::remove_file(&marker).map_err(StoreError::io("remove", &marker))?;
+        Ok(dir)
+    }
+
     /// Every blob digest in `blobs/` (names that are not digests are ignored).
     pub fn blobs(&self) -> Result<Vec<Digest>, StoreError> {
         let dir = self.root.join(BLOBS);
@@ -513,10 +540,7 @@ impl Store {
         }
         for image in index.images.values() {
             report.images += 1;
-            let blobs = [&image.manifest, &image.config]
-                .into_iter()
-                .chain(image.layers.iter().map(|layer| &layer.digest));
-            for digest in blobs {
+            for digest in image.blobs() {
                 if !self.has_blob(digest) {
                     report.problems.push(format!(
                         "image {} refers to blob {digest}, which is missing",

@@ -134,7 +134,14 @@ fn main() {
     let store = strata_solver::store::Store::open(work.path().join("store")).unwrap();
     let time_strata = |compression: Compression| {
         let start = Instant::now();
-        let layer = strata_solver::image::store_layer(&store, &tree, compression, Some(0)).unwrap();
+        let (layer, _) = strata_solver::image::store_layer(
+            &store,
+            &tree,
+            compression,
+            Some(0),
+            &Default::default(),
+        )
+        .unwrap();
         let elapsed = start.elapsed();
         std::fs::remove_file(store.blob_path(&layer.digest)).unwrap();
         elapsed

@@ -47,7 +47,7 @@ fn snapshots_stack_into_the_merged_tree() {
         epoch: Some(0),
         ..ImportOptions::default()
     };
-    let first = image::import_dir(&store, &base, &options).unwrap();
+    let first = image::import_dir(&store, &base, &options).unwrap().image;
     // An overlay-style upper dir, written the way an unprivileged overlay
     // writes it: xattr whiteouts and an opaque directory.
     let upper = work.path().join("upper");
@@ -58,7 +58,14 @@ fn snapshots_stack_into_the_merged_tree() {
     xattr::set(upper.join("gone"), "user.overlay.whiteout", b"y").unwrap();
     xattr::set(&upper, "user.overlay.opaque", b"x").unwrap();
     std::fs::write(upper.join("added"), "added").unwrap();
-    let second = image::store_layer(&store, &upper, Compression::Zstd, Some(0)).unwrap();
+    let (second, _) = image::store_layer(
+        &store,
+        &upper,
+        Compression::Zstd,
+        Some(0),
+        &Default::default(),
+    )
+    .unwrap();
     // The layer holds OCI whiteouts, not the overlay xattrs.
     let names: Vec<String> =
         tar::Archive::new(zstd::Decoder::new(store.open_blob(&second.digest).unwrap()).unwrap())

@@ -43,9 +43,18 @@ pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyh
         image::import_tar(&store, std::io::BufReader::new(file), &options)
     };
     let imported = imported.with_context(|| format!("failed to import `{}`", source.display()))?;
-    if let Some(name) = &args.name {
-        image::tag(&store, &imported, name)?;
+    if !imported.skipped.is_empty() {
+        let mut stderr = std::io::stderr().lock();
+        writeln!(
+            stderr,
+            "warning: {} entries could not be imported (sockets, or device nodes that need privileges to make): {}",
+            imported.skipped.len(),
+            imported.skipped.join(", ")
+        )?;
     }
-    writeln!(std::io::stdout().lock(), "{}", imported.id)?;
+    if let Some(name) = &args.name {
+        image::tag(&store, &imported.image, name)?;
+    }
+    writeln!(std::io::stdout().lock(), "{}", imported.image.id)?;
     Ok(())
 }

@@ -671,3 +671,108 @@ fn images_filters_and_templates() {
     let missing = store.strata(cwd, &["images", "-f", "since=nope:1"]);
     assert_eq!(missing.stderr, "error: no such image: `nope:1`\n");
 }
+
+#[test]
+fn an_unprivileged_import_keeps_the_archives_owners_and_says_what_it_skipped() {
+    if !is_root() {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!(
+                "skipped: making the archive (owners, a device node) and switching users needs root"
+            );
+        }
+        return;
+    }
+    let setpriv = require("setpriv");
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cwd, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let rootfs = cwd.join("rootfs");
+    busybox_rootfs(&rootfs);
+    std::fs::create_dir(rootfs.join("home")).unwrap();
+    std::fs::write(rootfs.join("home/user-file"), "mine").unwrap();
+    std::os::unix::fs::lchown(rootfs.join("home/user-file"), Some(1000), Some(1000)).unwrap();
+    run_ok(
+        Command::new("mknod")
+            .arg(rootfs.join("dev/null"))
+            .args(["c", "1", "3"]),
+    );
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-czf")
+            .arg(cwd.join("rootfs.tar.gz"))
+            .arg("."),
+    );
+    std::fs::set_permissions(
+        cwd.join("rootfs.tar.gz"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let store = cwd.join("store");
+    let output = Command::new(&setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_strata"))
+        .arg("--root")
+        .arg(&store)
+        .args(["import", "rootfs.tar.gz", "unprivileged:1"])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: 1 entries could not be imported (sockets, or device nodes that need privileges to make): ./dev/null\n"
+    );
+    // The layer says root owns busybox and 1000 owns the user's file, though
+    // on disk, while importing, everything belonged to `nobody`.
+    let layout = cwd.join("layout");
+    let saved = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--root")
+        .arg(&store)
+        .args(["save", "--format", "oci", "-o"])
+        .arg(&layout)
+        .arg("unprivileged:1")
+        .output()
+        .unwrap();
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_hex = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(manifest_hex)).unwrap(),
+    )
+    .unwrap();
+    let layer_hex = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let listing = run_ok(
+        Command::new("tar")
+            .args(["-tvzf"])
+            .arg(layout.join("blobs/sha256").join(layer_hex))
+            .arg("--numeric-owner"),
+    );
+    let owner_of = |name: &str| {
+        listing
+            .lines()
+            .find(|line| line.ends_with(name) || line.contains(&format!(" {name} ")))
+            .map(|line| line.split_whitespace().nth(1).unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{name} not in the layer:\n{listing}"))
+    };
+    assert_eq!(owner_of("bin/busybox"), "0/0");
+    assert_eq!(owner_of("home/user-file"), "1000/1000");
+}

@@ -169,12 +169,17 @@ pub fn rfc3339(seconds: u64) -> String {
 }
 
 /// Write the tree under `dir` as a layer blob in the store.
+///
+/// `owners` overrides the owners read from disk (see
+/// [`layer::write_layer_with_owners`]). Also returns what tar cannot hold
+/// (sockets), left out.
 pub fn store_layer(
     store: &Store,
     dir: &Path,
     compression: Compression,
     epoch: Option<u64>,
-) -> Result<LayerRecord, ImageError> {
+    owners: &layer::Owners,
+) -> Result<(LayerRecord, Vec<PathBuf>), ImageError> {
     let (file, temp) = store.temp_file()?;
     // Hash and compress here; copy to disk on another thread, which also
     // starts the disk writing every 64 MiB instead of all at the final sync.
@@ -183,7 +188,7 @@ pub fn store_layer(
         SYNC_EVERY,
         Box::new(|file: &mut fs_err::File| file.sync_data()),
     );
-    let outcome = layer::write_layer(dir, compression, epoch, sink);
+    let outcome = layer::write_layer_with_owners(dir, compression, epoch, owners, sink);
     let (written, background) = match outcome {
         Ok(result) => result,
         Err(error) => {
@@ -203,12 +208,13 @@ pub fn store_layer(
         }
     };
     store.commit_temp(file, &temp, &written.digest)?;
-    Ok(LayerRecord {
+    let record = LayerRecord {
         digest: written.digest,
         diff_id: written.diff_id,
         size: written.size,
         media_type: written.media_type.to_owned(),
-    })
+    };
+    Ok((record, written.skipped))
 }
 
 /// Write the config and manifest of an image with `layers` and record it.
@@ -302,12 +308,32 @@ fn import_config(
     })
 }
 
+/// An imported image, and what could not be imported.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The image.
+    pub image: ImageRecord,
+    /// Entries left out: sockets (tar cannot hold them), and device nodes a
+    /// process without privileges could not make while unpacking.
+    pub skipped: Vec<String>,
+}
+
 /// Make a one-layer image from the tree under `dir` (docker's `import`).
 pub fn import_dir(
     store: &Store,
     dir: &Path,
     options: &ImportOptions,
-) -> Result<ImageRecord, ImageError> {
+) -> Result<Imported, ImageError> {
+    import_tree(store, dir, options, &layer::Owners::new())
+}
+
+fn import_tree(
+    store: &Store,
+    dir: &Path,
+    options: &ImportOptions,
+    owners: &layer::Owners,
+) -> Result<Imported, ImageError> {
+    let _writing = store.writing()?;
     if !dir.is_dir() {
         return Err(ImageError::Io {
             operation: "import",
@@ -315,9 +341,16 @@ pub fn import_dir(
             source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    let layer = store_layer(store, dir, options.compression, options.epoch)?;
+    let (layer, skipped) = store_layer(store, dir, options.compression, options.epoch, owners)?;
     let config = import_config(&layer, options)?;
-    commit_image(store, &config, vec![layer])
+    let image = commit_image(store, &config, vec![layer])?;
+    Ok(Imported {
+        image,
+        skipped: skipped
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect(),
+    })
 }
 
 /// A reader with its compression detected from the first bytes (gzip, zstd,
@@ -365,11 +398,18 @@ pub fn import_tar(
     store: &Store,
     reader: impl Read,
     options: &ImportOptions,
-) -> Result<ImageRecord, ImageError> {
+) -> Result<Imported, ImageError> {
+    let _writing = store.writing()?;
     let dir = store.staging_dir("rootfs")?;
     let outcome = layer::unpack(decompressed(reader)?, &dir)
         .map_err(ImageError::from)
-        .and_then(|_| import_dir(store, &dir, options));
+        .and_then(|report| {
+            // Without privileges the files are ours on disk; the layer keeps
+            // the owners the archive gave them.
+            let mut imported = import_tree(store, &dir, options, &report.unapplied_owners)?;
+            imported.skipped.extend(report.skipped_devices);
+            Ok(imported)
+        });
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }

@@ -31,7 +31,11 @@ pub use unpack::{
     OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, UnpackError, UnpackReport, Whiteouts, unpack,
     unpack_with,
 };
-pub use write::{Compression, LayerError, WrittenLayer, write_layer};
+pub use write::{Compression, LayerError, WrittenLayer, write_layer, write_layer_with_owners};
+
+/// Owners (uid, gid) by path relative to a layer's root, overriding what
+/// the files on disk show (see [`write_layer`]).
+pub type Owners = std::collections::BTreeMap<std::path::PathBuf, (u32, u32)>;
 
 /// OCI's name for an uncompressed layer.
 pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";

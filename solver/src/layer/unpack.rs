@@ -76,8 +76,10 @@ pub struct UnpackReport {
     pub whiteouts: u64,
     /// Device nodes and FIFOs not created (no privilege to make them).
     pub skipped_devices: Vec<String>,
-    /// Entries whose owner could not be set (not running as root).
-    pub ownership_not_applied: u64,
+    /// Owners that could not be set (not running as root), by path relative
+    /// to the target: what the archive said, for a writer to use instead of
+    /// what the files on disk show.
+    pub unapplied_owners: super::Owners,
 }
 
 /// The entry's path as plain components below the target.
@@ -351,11 +353,12 @@ pub fn unpack_with(
         if let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) {
             match std::os::unix::fs::lchown(&path, Some(uid), Some(gid)) {
                 Ok(()) => {}
-                Err(error) if !as_root && error.kind() == io::ErrorKind::PermissionDenied => {
-                    report.ownership_not_applied += 1;
-                }
-                Err(error) if !as_root && error.raw_os_error() == Some(1) => {
-                    report.ownership_not_applied += 1
+                Err(error)
+                    if !as_root
+                        && (error.kind() == io::ErrorKind::PermissionDenied
+                            || error.raw_os_error() == Some(1)) =>
+                {
+                    report.unapplied_owners.insert(relative.clone(), (uid, gid));
                 }
                 Err(error) => return Err(io_error("set the owner of", &path)(error)),
             }

@@ -169,6 +169,7 @@ struct Item<'a> {
     name: &'a [u8],
     kind: tar::EntryType,
     meta: Option<&'a std::fs::Metadata>,
+    owner: Option<(u32, u32)>,
     link: Option<&'a [u8]>,
     xattrs: &'a [(Vec<u8>, Vec<u8>)],
 }
@@ -184,9 +185,15 @@ impl<'a> Item<'a> {
             name,
             kind,
             meta,
+            owner: None,
             link: None,
             xattrs,
         }
+    }
+
+    fn owner(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
     }
 
     fn link(mut self, link: &'a [u8]) -> Self {
@@ -195,21 +202,23 @@ impl<'a> Item<'a> {
     }
 }
 
-struct Writer<W: Write> {
+struct Writer<'o, W: Write> {
     builder: tar::Builder<W>,
+    owners: &'o super::Owners,
     epoch: Option<u64>,
     /// (device, inode) of files already written, for hardlinks.
     links: HashMap<(u64, u64), Vec<u8>>,
     skipped: Vec<PathBuf>,
 }
 
-impl<W: Write> Writer<W> {
+impl<W: Write> Writer<'_, W> {
     /// Append one entry, with its data and size for regular files.
     fn entry(&mut self, item: Item<'_>, data: Option<(&mut dyn io::Read, u64)>) -> io::Result<()> {
         let Item {
             name,
             kind,
             meta,
+            owner,
             link,
             xattrs,
         } = item;
@@ -226,9 +235,11 @@ impl<W: Write> Writer<W> {
         {
             pax.push(("linkpath".to_owned(), link.to_vec()));
         }
-        let (uid, gid) = meta
-            .map(|meta| (u64::from(meta.uid()), u64::from(meta.gid())))
-            .unwrap_or((0, 0));
+        let (uid, gid) = match (owner, meta) {
+            (Some((uid, gid)), _) => (u64::from(uid), u64::from(gid)),
+            (None, Some(meta)) => (u64::from(meta.uid()), u64::from(meta.gid())),
+            (None, None) => (0, 0),
+        };
         if uid > USTAR_MAX_ID {
             pax.push(("uid".to_owned(), uid.to_string().into_bytes()));
         }
@@ -292,11 +303,12 @@ impl<W: Write> Writer<W> {
             let kind = meta.file_type();
             let name = relative.as_os_str().as_bytes();
             let xattrs = read_xattrs(&path)?;
+            let owner = self.owners.get(&relative).copied();
             let written = if kind.is_dir() {
                 let mut name = name.to_vec();
                 name.push(b'/');
                 self.entry(
-                    Item::new(&name, tar::EntryType::Directory, Some(&meta), &xattrs),
+                    Item::new(&name, tar::EntryType::Directory, Some(&meta), &xattrs).owner(owner),
                     None,
                 )
                 .map_err(io_error("write the entry for", &path))?;
@@ -323,7 +335,9 @@ impl<W: Write> Writer<W> {
                     && let Some(target) = self.links.get(&key).cloned()
                 {
                     self.entry(
-                        Item::new(name, tar::EntryType::Link, Some(&meta), &xattrs).link(&target),
+                        Item::new(name, tar::EntryType::Link, Some(&meta), &xattrs)
+                            .owner(owner)
+                            .link(&target),
                         None,
                     )
                 } else {
@@ -339,7 +353,7 @@ impl<W: Write> Writer<W> {
                         file,
                     );
                     self.entry(
-                        Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs),
+                        Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs).owner(owner),
                         Some((&mut file, meta.len())),
                     )
                 }
@@ -347,22 +361,24 @@ impl<W: Write> Writer<W> {
                 let target = std::fs::read_link(&path).map_err(io_error("read the link", &path))?;
                 let target = target.as_os_str().as_bytes().to_vec();
                 self.entry(
-                    Item::new(name, tar::EntryType::Symlink, Some(&meta), &xattrs).link(&target),
+                    Item::new(name, tar::EntryType::Symlink, Some(&meta), &xattrs)
+                        .owner(owner)
+                        .link(&target),
                     None,
                 )
             } else if kind.is_char_device() {
                 self.entry(
-                    Item::new(name, tar::EntryType::Char, Some(&meta), &xattrs),
+                    Item::new(name, tar::EntryType::Char, Some(&meta), &xattrs).owner(owner),
                     None,
                 )
             } else if kind.is_block_device() {
                 self.entry(
-                    Item::new(name, tar::EntryType::Block, Some(&meta), &xattrs),
+                    Item::new(name, tar::EntryType::Block, Some(&meta), &xattrs).owner(owner),
                     None,
                 )
             } else if kind.is_fifo() {
                 self.entry(
-                    Item::new(name, tar::EntryType::Fifo, Some(&meta), &xattrs),
+                    Item::new(name, tar::EntryType::Fifo, Some(&meta), &xattrs).owner(owner),
                     None,
                 )
             } else {
@@ -473,6 +489,18 @@ pub fn write_layer<W: Write>(
     epoch: Option<u64>,
     out: W,
 ) -> Result<(WrittenLayer, W), LayerError> {
+    write_layer_with_owners(dir, compression, epoch, &super::Owners::new(), out)
+}
+
+/// [`write_layer`], with the owners of some paths given instead of read from
+/// disk: a tree unpacked without privileges keeps the archive's owners.
+pub fn write_layer_with_owners<W: Write>(
+    dir: &Path,
+    compression: Compression,
+    epoch: Option<u64>,
+    owners: &super::Owners,
+    out: W,
+) -> Result<(WrittenLayer, W), LayerError> {
     let blob = match compression {
         Compression::None => BlobSink::Counting(out, 0),
         _ => BlobSink::Hashing(HashingWriter::new(out)),
@@ -482,6 +510,7 @@ pub fn write_layer<W: Write>(
     let tar_stream = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, encoder));
     let mut writer = Writer {
         builder: tar::Builder::new(tar_stream),
+        owners,
         epoch,
         links: HashMap::new(),
         skipped: Vec::new(),

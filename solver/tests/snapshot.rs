@@ -94,6 +94,7 @@ fn snapshots_stack_into_the_merged_tree() {
         &store,
         &config,
         vec![first.layers[0].clone(), second.clone()],
+        &[],
     )
     .unwrap();
     let lowers = image::lower_dirs(&store, &image).unwrap();

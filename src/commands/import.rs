@@ -30,6 +30,7 @@ pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyh
     let options = ImportOptions {
         compression,
         epoch: source_date_epoch()?,
+        tags: args.name.iter().cloned().collect(),
         ..ImportOptions::default()
     };
     let source = &args.source;
@@ -51,9 +52,6 @@ pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyh
             imported.skipped.len(),
             imported.skipped.join(", ")
         )?;
-    }
-    if let Some(name) = &args.name {
-        image::tag(&store, &imported.image, name)?;
     }
     writeln!(std::io::stdout().lock(), "{}", imported.image.id)?;
     Ok(())

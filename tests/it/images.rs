@@ -776,3 +776,58 @@ fn an_unprivileged_import_keeps_the_archives_owners_and_says_what_it_skipped() {
     assert_eq!(owner_of("bin/busybox"), "0/0");
     assert_eq!(owner_of("home/user-file"), "1000/1000");
 }
+
+#[test]
+fn concurrent_imports_and_prunes_share_one_store_safely() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    let store = StoreDir::new();
+    let root = store.root();
+    for index in 0..6 {
+        let dir = cwd.join(format!("tree{index}"));
+        std::fs::create_dir(&dir).unwrap();
+        // Trees 4 and 5 are the same: two processes write the same blobs.
+        std::fs::write(dir.join("file"), vec![index.min(4) as u8; 4 << 20]).unwrap();
+    }
+    let strata = |args: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .current_dir(cwd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut children = Vec::new();
+    for index in 0..6 {
+        children.push(strata(vec![
+            "import".into(),
+            format!("tree{index}"),
+            format!("concurrent:{index}"),
+        ]));
+        children.push(strata(vec!["image".into(), "prune".into(), "-f".into()]));
+    }
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let listed = store.ok(cwd, &["images", "--format", "{{.Tag}}"]);
+    let mut tags: Vec<&str> = listed.lines().collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        ["0", "1", "2", "3", "4", "5"],
+        "no prune removed an image being imported"
+    );
+    // Five distinct images (4 and 5 are one), three blobs each.
+    assert_eq!(
+        store.ok(cwd, &["system", "check"]),
+        "checked 15 blobs and 5 images\n"
+    );
+}

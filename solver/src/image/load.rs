@@ -12,7 +12,7 @@ use std::path::Path;
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
-use super::{ImageError, decompressed, io_error, tag};
+use super::{ImageError, decompressed, io_error, normalize_tags};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, MEDIA_TYPE_TAR};
 use crate::store::{ImageRecord, LayerRecord, Store};
@@ -158,18 +158,21 @@ fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
             layers,
             created: config.created().clone(),
         };
-        store.record(&record)?;
-        let mut tags = Vec::new();
-        if let Some(annotations) = descriptor.annotations() {
-            let name = annotations.get("io.containerd.image.name").or_else(|| {
-                annotations
-                    .get("org.opencontainers.image.ref.name")
-                    .filter(|name| name.contains(':'))
-            });
-            if let Some(name) = name {
-                tags.push(tag(store, &record, name)?);
-            }
-        }
+        let names: Vec<String> = descriptor
+            .annotations()
+            .as_ref()
+            .and_then(|annotations| {
+                annotations.get("io.containerd.image.name").or_else(|| {
+                    annotations
+                        .get("org.opencontainers.image.ref.name")
+                        .filter(|name| name.contains(':'))
+                })
+            })
+            .cloned()
+            .into_iter()
+            .collect();
+        let tags = normalize_tags(&names)?;
+        store.record(&record, &tags)?;
         loaded.push((record, tags));
     }
     Ok(loaded)
@@ -242,17 +245,15 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
         }
         // Keep the config byte for byte: the image ID is its digest.
         let config_digest = store.put_bytes(&config_bytes)?;
+        let tags = normalize_tags(&entry.repo_tags.unwrap_or_default())?;
         let record = super::record_image(
             store,
             &config_digest,
             config_bytes.len() as u64,
             &config,
             layers,
+            &tags,
         )?;
-        let mut tags = Vec::new();
-        for name in entry.repo_tags.unwrap_or_default() {
-            tags.push(tag(store, &record, &name)?);
-        }
         loaded.push((record, tags));
     }
     Ok(loaded)

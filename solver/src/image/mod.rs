@@ -127,6 +127,8 @@ pub struct ImportOptions {
     pub platform: (String, String, Option<String>),
     /// Text of the history entry.
     pub created_by: String,
+    /// Names to give the image, recorded with it.
+    pub tags: Vec<String>,
 }
 
 impl Default for ImportOptions {
@@ -137,6 +139,7 @@ impl Default for ImportOptions {
             epoch: None,
             platform: (host.os, host.architecture, host.variant),
             created_by: "strata import".to_owned(),
+            tags: Vec::new(),
         }
     }
 }
@@ -217,12 +220,13 @@ pub fn store_layer(
     Ok((record, written.skipped))
 }
 
-/// Write the config and manifest of an image with `layers` and record it.
-/// The image is not tagged.
+/// Write the config and manifest of an image with `layers` and record it
+/// under `tags` (normalized, see [`normalize_tags`]).
 pub fn commit_image(
     store: &Store,
     config: &ImageConfiguration,
     layers: Vec<LayerRecord>,
+    tags: &[String],
 ) -> Result<ImageRecord, ImageError> {
     let config_bytes = canonical_json(config);
     let config_digest = store.put_bytes(&config_bytes)?;
@@ -232,17 +236,19 @@ pub fn commit_image(
         config_bytes.len() as u64,
         config,
         layers,
+        tags,
     )
 }
 
 /// Write the manifest of an image whose config blob is stored, and record
-/// the image. The image is not tagged.
+/// the image under `tags`.
 pub fn record_image(
     store: &Store,
     config_digest: &Digest,
     config_size: u64,
     config: &ImageConfiguration,
     layers: Vec<LayerRecord>,
+    tags: &[String],
 ) -> Result<ImageRecord, ImageError> {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -275,7 +281,7 @@ pub fn record_image(
         layers,
         created: config.created().clone(),
     };
-    store.record(&record)?;
+    store.record(&record, tags)?;
     Ok(record)
 }
 
@@ -333,6 +339,8 @@ fn import_tree(
     options: &ImportOptions,
     owners: &layer::Owners,
 ) -> Result<Imported, ImageError> {
+    // Bad names fail before any work is done.
+    let tags = normalize_tags(&options.tags)?;
     let _writing = store.writing()?;
     if !dir.is_dir() {
         return Err(ImageError::Io {
@@ -343,7 +351,7 @@ fn import_tree(
     }
     let (layer, skipped) = store_layer(store, dir, options.compression, options.epoch, owners)?;
     let config = import_config(&layer, options)?;
-    let image = commit_image(store, &config, vec![layer])?;
+    let image = commit_image(store, &config, vec![layer], &tags)?;
     Ok(Imported {
         image,
         skipped: skipped
@@ -463,6 +471,23 @@ pub fn resolve(store: &Store, wanted: &str) -> Result<ImageRecord, ImageError> {
         }
     }
     Err(ImageError::UnknownImage(wanted.to_owned()))
+}
+
+/// Parse and normalize names for tagging (`busybox` → `busybox:latest`).
+pub fn normalize_tags(names: &[String]) -> Result<Vec<String>, ImageError> {
+    names
+        .iter()
+        .map(|name| {
+            let reference = Reference::parse(name)?;
+            if reference.digest.is_some() {
+                return Err(ImageError::InvalidReference {
+                    reference: name.clone(),
+                    reason: "a tag cannot contain a digest",
+                });
+            }
+            Ok(reference.to_string())
+        })
+        .collect()
 }
 
 /// Tag an image (replacing what the tag pointed to).

@@ -398,10 +398,15 @@ impl Store {
         self.gc_lock(true)
     }
 
-    /// Record `image` in the index (its blobs must already be stored).
-    pub fn record(&self, image: &ImageRecord) -> Result<(), StoreError> {
+    /// Record `image` and point `tags` (normalized `name:tag`) at it, in one
+    /// update: no moment exists when another process (a prune) could see the
+    /// image untagged. Its blobs must already be stored.
+    pub fn record(&self, image: &ImageRecord, tags: &[String]) -> Result<(), StoreError> {
         let image = image.clone();
         self.update(move |index| {
+            for tag in tags {
+                index.tags.insert(tag.clone(), image.id.clone());
+            }
             index.images.insert(image.id.clone(), image);
             Ok::<_, StoreError>(())
         })

@@ -7,6 +7,7 @@
 //! crash-safe) and [`layer`] (deterministic layer tars and a safe unpacker).
 
 pub mod digest;
+pub mod error;
 pub mod image;
 pub mod layer;
 pub mod store;

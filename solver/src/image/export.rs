@@ -243,10 +243,12 @@ fn decompress_to_temp(
     let mut reader = decompressed(store.open_blob(digest)?)?;
     io::copy(&mut reader, &mut writer).map_err(io_error("decompress a layer into", &temp))?;
     let (found, size, buffered) = writer.finish();
-    buffered.into_inner().map_err(|error| ImageError::Io {
-        operation: "write",
-        path: temp.clone(),
-        source: error.into_error(),
+    buffered.into_inner().map_err(|error| {
+        ImageError::Io(crate::error::PathError {
+            operation: "write",
+            path: temp.clone(),
+            source: error.into_error(),
+        })
     })?;
     if &found != diff_id {
         let _ = std::fs::remove_file(&temp);

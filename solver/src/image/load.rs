@@ -67,10 +67,12 @@ fn load_directory(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
 /// Add the file at `path` to the store as blob `digest`, verified.
 fn add_blob(store: &Store, dir: &Path, name: &str, digest: &Digest) -> Result<u64, ImageError> {
     let path = dir.join(name);
-    let mut file = std::fs::File::open(&path).map_err(|source| ImageError::Io {
-        operation: "open the blob",
-        path: path.strip_prefix(dir).unwrap_or(&path).to_owned(),
-        source,
+    let mut file = std::fs::File::open(&path).map_err(|source| {
+        ImageError::Io(crate::error::PathError {
+            operation: "open the blob",
+            path: path.strip_prefix(dir).unwrap_or(&path).to_owned(),
+            source,
+        })
     })?;
     Ok(store.put_blob_expecting(&mut file, digest)?)
 }
@@ -219,10 +221,12 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
             std::io::copy(&mut decompressed(file)?, &mut writer)
                 .map_err(io_error("read", &path))?;
             let (found, size, buffered) = writer.finish();
-            let temp_file = buffered.into_inner().map_err(|error| ImageError::Io {
-                operation: "write",
-                path: temp.clone(),
-                source: error.into_error(),
+            let temp_file = buffered.into_inner().map_err(|error| {
+                ImageError::Io(crate::error::PathError {
+                    operation: "write",
+                    path: temp.clone(),
+                    source: error.into_error(),
+                })
             })?;
             let expected: Digest = diff_id
                 .parse()

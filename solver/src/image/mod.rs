@@ -84,28 +84,16 @@ pub enum ImageError {
     /// An archive or layout that is not what it claims.
     #[error("{0}")]
     Format(String),
-    /// A file operation outside the store.
-    #[error("failed to {operation} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        operation: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: io::Error,
-    },
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
 }
 
 pub(crate) fn io_error<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(io::Error) -> ImageError + 'a {
-    move |source| ImageError::Io {
-        operation,
-        path: path.to_owned(),
-        source,
-    }
+    crate::error::PathError::at(operation, path)
 }
 
 /// `value` as canonical JSON: object keys sorted, compact.
@@ -203,11 +191,11 @@ pub fn store_layer(
         Ok(file) => file,
         Err(source) => {
             let _ = std::fs::remove_file(&temp);
-            return Err(ImageError::Io {
+            return Err(ImageError::Io(crate::error::PathError {
                 operation: "write a layer",
                 path: temp,
                 source,
-            });
+            }));
         }
     };
     store.commit_temp(file, &temp, &written.digest)?;
@@ -343,11 +331,11 @@ fn import_tree(
     let tags = normalize_tags(&options.tags)?;
     let _writing = store.writing()?;
     if !dir.is_dir() {
-        return Err(ImageError::Io {
+        return Err(ImageError::Io(crate::error::PathError {
             operation: "import",
             path: dir.to_owned(),
             source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-        });
+        }));
     }
     let (layer, skipped) = store_layer(store, dir, options.compression, options.epoch, owners)?;
     let config = import_config(&layer, options)?;

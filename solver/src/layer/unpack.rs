@@ -44,27 +44,15 @@ pub enum UnpackError {
     #[error("invalid layer archive: {0}")]
     Archive(#[source] io::Error),
     /// A file operation failed.
-    #[error("failed to {operation} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        operation: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
 }
 
 fn io_error<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(io::Error) -> UnpackError + 'a {
-    move |source| UnpackError::Io {
-        operation,
-        path: path.to_owned(),
-        source,
-    }
+    crate::error::PathError::at(operation, path)
 }
 
 /// What [`unpack`] did besides creating entries.

@@ -63,28 +63,16 @@ pub struct WrittenLayer {
 /// Why a layer could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    /// Reading the tree or writing the blob failed.
-    #[error("failed to {operation} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        operation: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: io::Error,
-    },
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
 }
 
 fn io_error<'a>(
     operation: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(io::Error) -> LayerError + 'a {
-    move |source| LayerError::Io {
-        operation,
-        path: path.to_owned(),
-        source,
-    }
+    crate::error::PathError::at(operation, path)
 }
 
 /// The compressor between the tar stream and the blob.
@@ -414,10 +402,12 @@ fn whiteout_name(relative: &Path) -> Vec<u8> {
 fn sorted_children(root: &Path, relative: &Path) -> Result<Vec<PathBuf>, LayerError> {
     let dir = root.join(relative);
     let mut names: Vec<std::ffi::OsString> = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(|error| LayerError::Io {
-        operation: "list",
-        path: dir.clone(),
-        source: error,
+    for entry in fs::read_dir(&dir).map_err(|error| {
+        LayerError::Io(crate::error::PathError {
+            operation: "list",
+            path: dir.clone(),
+            source: error,
+        })
     })? {
         let entry = entry.map_err(io_error("list", &dir))?;
         names.push(entry.file_name());
@@ -523,10 +513,12 @@ pub fn write_layer_with_owners<W: Write>(
         .into_inner()
         .map_err(io_error("finish the tar for", dir))?;
     let (diff_id, _, buffered) = tar_stream.finish();
-    let encoder = buffered.into_inner().map_err(|error| LayerError::Io {
-        operation: "write the layer for",
-        path: dir.to_owned(),
-        source: error.into_error(),
+    let encoder = buffered.into_inner().map_err(|error| {
+        LayerError::Io(crate::error::PathError {
+            operation: "write the layer for",
+            path: dir.to_owned(),
+            source: error.into_error(),
+        })
     })?;
     let blob = encoder
         .finish()

@@ -9,16 +9,8 @@ use crate::digest::Digest;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file operation failed.
-    #[error("failed to {operation} `{}`", path.display())]
-    Io {
-        /// What was being done, e.g. "write a blob".
-        operation: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The system's error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     /// Content that does not hash to what it claims.
     #[error("digest mismatch: expected {expected}, found {found}")]
     DigestMismatch {
@@ -55,11 +47,7 @@ impl StoreError {
         operation: &'static str,
         path: &'a Path,
     ) -> impl FnOnce(io::Error) -> StoreError + 'a {
-        move |source| StoreError::Io {
-            operation,
-            path: path.to_owned(),
-            source,
-        }
+        crate::error::PathError::at(operation, path)
     }
 
     /// A failed verified read: corruption when the digest did not match.
@@ -75,11 +63,11 @@ impl StoreError {
                 detail,
             }
         } else {
-            StoreError::Io {
+            StoreError::Io(crate::error::PathError {
                 operation: "read a blob",
                 path: PathBuf::from(digest.to_string()),
                 source,
-            }
+            })
         }
     }
 }

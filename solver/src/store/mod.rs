@@ -221,17 +221,19 @@ impl Store {
         let outcome = io::copy(reader, &mut writer).and_then(|_| writer.flush());
         if let Err(error) = outcome {
             let _ = fs::remove_file(&temp);
-            return Err(StoreError::Io {
+            return Err(StoreError::Io(crate::error::PathError {
                 operation: "write a blob",
                 path: temp,
                 source: error,
-            });
+            }));
         }
         let (digest, size, buffered) = writer.finish();
-        let file = buffered.into_inner().map_err(|error| StoreError::Io {
-            operation: "write a blob",
-            path: temp.clone(),
-            source: error.into_error(),
+        let file = buffered.into_inner().map_err(|error| {
+            StoreError::Io(crate::error::PathError {
+                operation: "write a blob",
+                path: temp.clone(),
+                source: error.into_error(),
+            })
         })?;
         self.commit_temp(file, &temp, &digest)?;
         Ok((digest, size))
@@ -260,19 +262,19 @@ impl Store {
             (Ok(_), Ok(file)) => file,
             (Err(error), _) => {
                 let _ = fs::remove_file(&temp);
-                return Err(StoreError::Io {
+                return Err(StoreError::Io(crate::error::PathError {
                     operation: "write a blob",
                     path: temp,
                     source: error,
-                });
+                }));
             }
             (_, Err(error)) => {
                 let _ = fs::remove_file(&temp);
-                return Err(StoreError::Io {
+                return Err(StoreError::Io(crate::error::PathError {
                     operation: "write a blob",
                     path: temp,
                     source: error.into_error(),
-                });
+                }));
             }
         };
         if &found != expected {
@@ -302,11 +304,11 @@ impl Store {
         let path = self.blob_path(digest);
         let file = fs::File::open(&path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => StoreError::MissingBlob(digest.clone()),
-            _ => StoreError::Io {
+            _ => StoreError::Io(crate::error::PathError {
                 operation: "open a blob",
                 path: path.clone(),
                 source,
-            },
+            }),
         })?;
         Ok(VerifyingReader::new(
             io::BufReader::with_capacity(1 << 20, file),
@@ -330,11 +332,11 @@ impl Store {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|source| StoreError::CorruptIndex { path, source }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
-            Err(source) => Err(StoreError::Io {
+            Err(source) => Err(StoreError::Io(crate::error::PathError {
                 operation: "read the image index",
                 path,
                 source,
-            }),
+            })),
         }
     }
 

@@ -85,6 +85,22 @@ fn import_save_and_validate_with_skopeo_umoci_and_oci_image_tool() {
     umoci_unpack(&cwd.join("layout"), "test", &cwd.join("bundle"));
     assert_eq!(tree(&rootfs), tree(&cwd.join("bundle/rootfs")));
 
+    // A store that loaded the OCI layout (gzip layers of unknown
+    // uncompressed size) saves a docker archive skopeo accepts too.
+    let other = StoreDir::new();
+    other.ok(cwd, &["load", "-i", "layout"]);
+    other.ok(cwd, &["save", "-o", "from-layout.tar", "busybox:test"]);
+    run_ok(Command::new(require("skopeo")).current_dir(cwd).args([
+        "copy",
+        "docker-archive:from-layout.tar",
+        "oci:from-layout-oci:x",
+    ]));
+    assert_eq!(
+        std::fs::read(cwd.join("one.tar")).unwrap(),
+        std::fs::read(cwd.join("from-layout.tar")).unwrap(),
+        "same image, same archive"
+    );
+
     // The OCI archive form unpacks to the same layout.
     store.ok(
         cwd,

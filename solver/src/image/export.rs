@@ -18,7 +18,7 @@ use super::{
     ImageError, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Reference,
     canonical_json, decompressed, io_error,
 };
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::layer::MEDIA_TYPE_TAR;
 use crate::store::{ImageRecord, Store};
 
@@ -27,6 +27,13 @@ enum Content {
     Bytes(Vec<u8>),
     Blob(Digest),
     File(PathBuf),
+    /// A compressed layer, uncompressed while it is written: `size` bytes
+    /// that must hash to `diff_id`.
+    Uncompressed {
+        digest: Digest,
+        diff_id: Digest,
+        size: u64,
+    },
 }
 
 struct LayoutEntry {
@@ -167,7 +174,19 @@ pub fn save_docker_archive(
                         Content::Blob(layer.digest.clone()),
                     );
                     (Layout::blob_name(&layer.diff_id), size)
+                } else if let Some(size) = layer.diff_size {
+                    layout.add(
+                        Layout::blob_name(&layer.diff_id),
+                        Content::Uncompressed {
+                            digest: layer.digest.clone(),
+                            diff_id: layer.diff_id.clone(),
+                            size,
+                        },
+                    );
+                    (Layout::blob_name(&layer.diff_id), size)
                 } else {
+                    // Size unknown (a compressed layer loaded from elsewhere):
+                    // uncompress once to learn it.
                     let (path, size) = decompress_to_temp(store, &layer.digest, &layer.diff_id)?;
                     temporaries.push(path.clone());
                     layout.add(Layout::blob_name(&layer.diff_id), Content::File(path));
@@ -273,6 +292,20 @@ fn open_content(store: &Store, content: &Content) -> Result<(Box<dyn Read>, u64)
             let file = std::fs::File::open(path).map_err(io_error("open", path))?;
             let size = file.metadata().map_err(io_error("inspect", path))?.len();
             (Box::new(io::BufReader::new(file)), size)
+        }
+        Content::Uncompressed {
+            digest,
+            diff_id,
+            size,
+        } => {
+            // Exactly `size` bytes, checked against the diff_id: a layer
+            // that uncompresses to anything else fails the write instead of
+            // producing an archive whose header lies about its entry.
+            let reader = decompressed(store.open_blob(digest)?)?.take(*size);
+            (
+                Box::new(VerifyingReader::new(reader, diff_id.clone())),
+                *size,
+            )
         }
     })
 }

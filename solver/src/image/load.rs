@@ -140,11 +140,13 @@ fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
                     "invalid diff_id `{diff_id}` in config {config_digest}"
                 ))
             })?;
+            let diff_size = (layer.media_type().to_string() == MEDIA_TYPE_TAR).then_some(size);
             layers.push(LayerRecord {
                 digest,
                 diff_id,
                 size,
                 media_type: layer.media_type().to_string(),
+                diff_size,
             });
         }
         let manifest_size = std::fs::metadata(store.blob_path(&manifest_digest))
@@ -245,6 +247,7 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
                 diff_id: found,
                 size,
                 media_type: MEDIA_TYPE_TAR.to_owned(),
+                diff_size: Some(size),
             });
         }
         // Keep the config byte for byte: the image ID is its digest.

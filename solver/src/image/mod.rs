@@ -204,6 +204,7 @@ pub fn store_layer(
         diff_id: written.diff_id,
         size: written.size,
         media_type: written.media_type.to_owned(),
+        diff_size: Some(written.diff_size),
     };
     Ok((record, written.skipped))
 }

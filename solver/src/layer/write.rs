@@ -50,6 +50,8 @@ impl Compression {
 pub struct WrittenLayer {
     /// Digest of the uncompressed tar.
     pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub diff_size: u64,
     /// Digest of the blob as written.
     pub digest: Digest,
     /// Size of the blob.
@@ -512,7 +514,7 @@ pub fn write_layer_with_owners<W: Write>(
         .builder
         .into_inner()
         .map_err(io_error("finish the tar for", dir))?;
-    let (diff_id, _, buffered) = tar_stream.finish();
+    let (diff_id, diff_size, buffered) = tar_stream.finish();
     let encoder = buffered.into_inner().map_err(|error| {
         LayerError::Io(crate::error::PathError {
             operation: "write the layer for",
@@ -530,6 +532,7 @@ pub fn write_layer_with_owners<W: Write>(
     Ok((
         WrittenLayer {
             diff_id,
+            diff_size,
             digest,
             size,
             media_type: compression.media_type(),

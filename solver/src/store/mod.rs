@@ -61,6 +61,10 @@ pub struct LayerRecord {
     pub size: u64,
     /// Its OCI media type.
     pub media_type: String,
+    /// Size of the uncompressed tar, when known (layers strata wrote, or
+    /// loaded uncompressed); lets `save` stream it without a temporary file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_size: Option<u64>,
 }
 
 /// An image in the store: its manifest, config and layers.

@@ -40,21 +40,8 @@ pub(crate) fn save(root: Option<std::path::PathBuf>, args: SaveArgs) -> anyhow::
         .collect();
     match (args.format, &args.output) {
         (SaveFormat::Docker, Some(path)) => {
-            let temp = path.with_extension("strata-partial");
-            let file = std::fs::File::create(&temp)
-                .with_context(|| format!("failed to create `{}`", temp.display()))?;
-            let outcome = image::save_docker_archive(
-                &store,
-                &images,
-                std::io::BufWriter::with_capacity(1 << 20, file),
-            );
-            if let Err(error) = outcome {
-                let _ = std::fs::remove_file(&temp);
-                return Err(error)
-                    .with_context(|| format!("failed to save to `{}`", path.display()));
-            }
-            std::fs::rename(&temp, path)
-                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            image::save_docker_archive_file(&store, &images, path)
+                .with_context(|| format!("failed to save to `{}`", path.display()))?;
         }
         (SaveFormat::Docker, None) => {
             if std::io::stdout().is_terminal() {

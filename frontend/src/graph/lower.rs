@@ -1168,7 +1168,7 @@ impl<'a> Lowerer<'a> {
             }
             let source_input = match (mount.kind, &mount.from) {
                 (MountType::Bind | MountType::Cache, Some(from)) => {
-                    Some(self.resolve_from(from, flag, step, state)?)
+                    Some(self.resolve_from(from, flag, step)?)
                 }
                 (MountType::Bind, None) => Some(self.context_vertex()),
                 _ => None,
@@ -1207,7 +1207,6 @@ impl<'a> Lowerer<'a> {
         from: &str,
         flag: &FlagValue,
         step: &Step<'_>,
-        state: &State,
     ) -> Result<VertexId, Error> {
         let current = step.stage;
         let lowered = from.to_ascii_lowercase();
@@ -1259,7 +1258,6 @@ impl<'a> Lowerer<'a> {
                 ),
             );
         }
-        let _ = state;
         let platform = self.target_platform.clone();
         Ok(self.image_vertex(from, &platform, current, Some(step.origin())))
     }
@@ -1276,7 +1274,7 @@ impl<'a> Lowerer<'a> {
             let vertex = match &copy.from {
                 Some(flag) => {
                     let from = lowerer.expand_in(&flag.value, state)?;
-                    lowerer.resolve_from(&from, flag, step, state)?
+                    lowerer.resolve_from(&from, flag, step)?
                 }
                 None => lowerer.context_vertex(),
             };

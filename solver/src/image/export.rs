@@ -18,7 +18,7 @@ use super::{
     ImageError, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Reference,
     canonical_json, decompressed, io_error,
 };
-use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::digest::{Digest, VerifyingReader};
 use crate::layer::MEDIA_TYPE_TAR;
 use crate::store::{ImageRecord, Store};
 
@@ -257,25 +257,18 @@ fn decompress_to_temp(
     digest: &Digest,
     diff_id: &Digest,
 ) -> Result<(PathBuf, u64), ImageError> {
-    let (file, temp) = store.temp_file()?;
-    let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    let mut temp = store.temp_blob()?;
     let mut reader = decompressed(store.open_blob(digest)?)?;
-    io::copy(&mut reader, &mut writer).map_err(io_error("decompress a layer into", &temp))?;
-    let (found, size, buffered) = writer.finish();
-    buffered.into_inner().map_err(|error| {
-        ImageError::Io(crate::error::PathError {
-            operation: "write",
-            path: temp.clone(),
-            source: error.into_error(),
-        })
-    })?;
-    if &found != diff_id {
-        let _ = std::fs::remove_file(&temp);
+    io::copy(&mut reader, &mut temp).map_err(io_error("decompress a layer into", temp.path()))?;
+    let written = temp.finish()?;
+    if &written.digest != diff_id {
         return Err(ImageError::Format(format!(
-            "layer {digest} uncompresses to {found}, but the image says its diff_id is {diff_id}"
+            "layer {digest} uncompresses to {}, but the image says its diff_id is {diff_id}",
+            written.digest
         )));
     }
-    Ok((temp, size))
+    let size = written.size;
+    Ok((written.keep(), size))
 }
 
 fn open_content(store: &Store, content: &Content) -> Result<(Box<dyn Read>, u64), ImageError> {
@@ -336,18 +329,33 @@ fn write_archive_file(
     entries: &[LayoutEntry],
     destination: &Path,
 ) -> Result<(), ImageError> {
-    // Write next to the destination and rename: a failed save never leaves
-    // a truncated archive where a good one was expected.
+    write_file_atomically(destination, |out| write_archive(store, entries, out))
+}
+
+/// Write `destination` beside it first and rename it into place: a failed
+/// save never leaves a truncated archive where a good one was expected.
+fn write_file_atomically(
+    destination: &Path,
+    write: impl FnOnce(io::BufWriter<std::fs::File>) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
     let temp = destination.with_extension("strata-partial");
     let file = std::fs::File::create(&temp).map_err(io_error("create", &temp))?;
-    let outcome = write_archive(store, entries, io::BufWriter::with_capacity(1 << 20, file));
-    match outcome {
+    match write(io::BufWriter::with_capacity(1 << 20, file)) {
         Ok(()) => std::fs::rename(&temp, destination).map_err(io_error("write", destination)),
         Err(error) => {
             let _ = std::fs::remove_file(&temp);
             Err(error)
         }
     }
+}
+
+/// [`save_docker_archive`] into the file `destination`, atomically.
+pub fn save_docker_archive_file(
+    store: &Store,
+    images: &[(ImageRecord, Vec<String>)],
+    destination: &Path,
+) -> Result<(), ImageError> {
+    write_file_atomically(destination, |out| save_docker_archive(store, images, out))
 }
 
 fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {

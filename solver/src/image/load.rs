@@ -13,7 +13,7 @@ use std::path::Path;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use super::{ImageError, decompressed, io_error, normalize_tags};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::layer::{self, MEDIA_TYPE_TAR};
 use crate::store::{ImageRecord, LayerRecord, Store};
 
@@ -218,30 +218,20 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
             let file = std::fs::File::open(&path).map_err(io_error("open", &path))?;
             // Store the layer uncompressed, checking that it is what the
             // config says (layers may be compressed in newer archives).
-            let (temp_file, temp) = store.temp_file()?;
-            let mut writer = HashingWriter::new(std::io::BufWriter::new(temp_file));
-            std::io::copy(&mut decompressed(file)?, &mut writer)
-                .map_err(io_error("read", &path))?;
-            let (found, size, buffered) = writer.finish();
-            let temp_file = buffered.into_inner().map_err(|error| {
-                ImageError::Io(crate::error::PathError {
-                    operation: "write",
-                    path: temp.clone(),
-                    source: error.into_error(),
-                })
-            })?;
+            let mut temp = store.temp_blob()?;
+            std::io::copy(&mut decompressed(file)?, &mut temp).map_err(io_error("read", &path))?;
+            let written = temp.finish()?;
+            let (found, size) = (written.digest.clone(), written.size);
             let expected: Digest = diff_id
                 .parse()
                 .map_err(|_| ImageError::Format(format!("invalid diff_id `{diff_id}`")))?;
             if found != expected {
-                drop(temp_file);
-                let _ = std::fs::remove_file(&temp);
                 return Err(ImageError::Format(format!(
                     "layer {} (`{layer_name}`) has diff_id {found}, but the config says {expected}",
                     position + 1
                 )));
             }
-            store.commit_temp(temp_file, &temp, &found)?;
+            written.commit(store)?;
             layers.push(LayerRecord {
                 digest: found.clone(),
                 diff_id: found,

@@ -9,7 +9,7 @@ mod export;
 mod load;
 mod reference;
 
-pub use export::{save_docker_archive, save_oci};
+pub use export::{save_docker_archive, save_docker_archive_file, save_oci};
 pub use load::{LoadSource, Loaded, load};
 pub use reference::{Reference, normalize_name};
 

@@ -29,9 +29,11 @@
 
 mod background;
 mod error;
+mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
 pub use error::StoreError;
+pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -41,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use fs_err as fs;
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::digest::{Digest, VerifyingReader};
 
 const BLOBS: &str = "blobs/sha256";
 const SNAPSHOTS: &str = "snapshots";
@@ -220,26 +222,11 @@ impl Store {
 
     /// Store what `reader` yields; returns its digest and size.
     pub fn put_blob(&self, reader: &mut dyn Read) -> Result<(Digest, u64), StoreError> {
-        let (file, temp) = self.temp_file()?;
-        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-        let outcome = io::copy(reader, &mut writer).and_then(|_| writer.flush());
-        if let Err(error) = outcome {
-            let _ = fs::remove_file(&temp);
-            return Err(StoreError::Io(crate::error::PathError {
-                operation: "write a blob",
-                path: temp,
-                source: error,
-            }));
-        }
-        let (digest, size, buffered) = writer.finish();
-        let file = buffered.into_inner().map_err(|error| {
-            StoreError::Io(crate::error::PathError {
-                operation: "write a blob",
-                path: temp.clone(),
-                source: error.into_error(),
-            })
-        })?;
-        self.commit_temp(file, &temp, &digest)?;
+        let mut temp = self.temp_blob()?;
+        io::copy(reader, &mut temp).map_err(StoreError::io("write a blob", temp.path()))?;
+        let written = temp.finish()?;
+        let (digest, size) = (written.digest.clone(), written.size);
+        written.commit(self)?;
         Ok((digest, size))
     }
 
@@ -258,38 +245,18 @@ impl Store {
                 .map(|meta| meta.len())
                 .unwrap_or(0));
         }
-        let (file, temp) = self.temp_file()?;
-        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-        let copied = io::copy(reader, &mut writer).and_then(|_| writer.flush());
-        let (found, size, buffered) = writer.finish();
-        let file = match (copied, buffered.into_inner()) {
-            (Ok(_), Ok(file)) => file,
-            (Err(error), _) => {
-                let _ = fs::remove_file(&temp);
-                return Err(StoreError::Io(crate::error::PathError {
-                    operation: "write a blob",
-                    path: temp,
-                    source: error,
-                }));
-            }
-            (_, Err(error)) => {
-                let _ = fs::remove_file(&temp);
-                return Err(StoreError::Io(crate::error::PathError {
-                    operation: "write a blob",
-                    path: temp,
-                    source: error.into_error(),
-                }));
-            }
-        };
-        if &found != expected {
-            drop(file);
-            let _ = fs::remove_file(&temp);
+        let mut temp = self.temp_blob()?;
+        io::copy(reader, &mut temp).map_err(StoreError::io("write a blob", temp.path()))?;
+        let written = temp.finish()?;
+        if &written.digest != expected {
+            // Dropping it removes the temporary file.
             return Err(StoreError::DigestMismatch {
                 expected: expected.clone(),
-                found,
+                found: written.digest.clone(),
             });
         }
-        self.commit_temp(file, &temp, expected)?;
+        let size = written.size;
+        written.commit(self)?;
         Ok(size)
     }
 

@@ -37,6 +37,14 @@ pub(crate) enum Command {
     Tag(TagArgs),
     /// Remove images (or untag them when they have other tags).
     Rmi(RmiArgs),
+    /// Run a command in a sandbox of an image (docker run).
+    Run(RunArgs),
+    /// Make an image of a kept container's changes (docker commit).
+    Commit(CommitArgs),
+    /// List kept containers.
+    Ps(PsArgs),
+    /// Remove kept containers.
+    Rm(RmArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -220,4 +228,95 @@ pub(crate) struct BuildArgs {
     /// The plan's format, with --dry-run.
     #[arg(long, value_enum, default_value = "text", requires = "dry_run")]
     pub(crate) format: PlanFormat,
+}
+
+/// A sandbox's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NetworkArg {
+    /// The host's network.
+    Host,
+    /// Only loopback.
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Remove the container when it exits (the default). `--rm=false` keeps
+    /// its changes as a container for `strata commit`.
+    #[arg(
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub(crate) rm: bool,
+    /// The kept container's name (default: its short ID).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Set an environment variable, KEY=VALUE (KEY alone takes strata's own value).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub(crate) env: Vec<String>,
+    /// The working directory (made if missing).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub(crate) workdir: Option<String>,
+    /// The user: name, uid, name:group or uid:gid.
+    #[arg(short = 'u', long)]
+    pub(crate) user: Option<String>,
+    /// The network.
+    #[arg(long, value_enum, default_value = "host")]
+    pub(crate) network: NetworkArg,
+    /// Replace the image's ENTRYPOINT (its CMD is dropped too; `""` for none).
+    #[arg(long)]
+    pub(crate) entrypoint: Option<String>,
+    /// The host name inside (default: the container's short ID).
+    #[arg(long)]
+    pub(crate) hostname: Option<String>,
+    /// Accepted for docker's `-i`: standard input is always attached.
+    #[arg(short = 'i', long)]
+    pub(crate) interactive: bool,
+    /// Accepted for docker's `-t`: a terminal on standard input is passed through as it is.
+    #[arg(short = 't', long)]
+    pub(crate) tty: bool,
+    /// The image.
+    pub(crate) image: String,
+    /// The command and its arguments (default: the image's ENTRYPOINT and CMD).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CommitArgs {
+    /// A commit message, recorded as the history entry's comment.
+    #[arg(short, long)]
+    pub(crate) message: Option<String>,
+    /// Layer compression: gzip, zstd or uncompressed.
+    #[arg(long, default_value = "gzip")]
+    pub(crate) compression: String,
+    /// The container: name, ID or ID prefix.
+    pub(crate) container: String,
+    /// The name to give the image, NAME[:TAG].
+    pub(crate) name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PsArgs {
+    /// Accepted for docker's `-a`: every kept container has exited.
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// Print only container IDs.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Show whole IDs and commands.
+    #[arg(long)]
+    pub(crate) no_trunc: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RmArgs {
+    /// The containers: names, IDs or ID prefixes.
+    #[arg(required = true)]
+    pub(crate) containers: Vec<String>,
 }

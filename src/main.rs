@@ -19,7 +19,28 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The sandbox helper is this same program: it must start before
+    // anything else, in a process with one thread.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(strata_solver::exec::HELPER_ARGUMENT))
+    {
+        strata_solver::exec::helper_main();
+    }
     let cli = cli::Cli::parse();
+    // Commands that run sandboxes or delete what they made work in strata's
+    // user namespace (see strata_solver::exec::userns); entering it forks,
+    // so it happens here, before any thread exists.
+    let needs_namespace = matches!(
+        cli.command,
+        cli::Command::Run(_)
+            | cli::Command::Commit(_)
+            | cli::Command::Rm(_)
+            | cli::Command::Rmi(_)
+            | cli::Command::Image(cli::ImageCommand::Prune(_))
+    );
+    if needs_namespace && let Err(error) = strata_solver::exec::userns::enter() {
+        return report(anyhow::Error::new(error));
+    }
     let root = cli.root.clone();
     let result = match cli.command {
         cli::Command::Build(args) => commands::build::build(args),
@@ -31,6 +52,10 @@ fn main() -> ExitCode {
         cli::Command::History(args) => commands::history::history(root, args),
         cli::Command::Tag(args) => commands::tag::tag(root, args),
         cli::Command::Rmi(args) => commands::rmi::rmi(root, args),
+        cli::Command::Run(args) => commands::run::run(root, args),
+        cli::Command::Commit(args) => commands::container::commit(root, args),
+        cli::Command::Ps(args) => commands::container::ps(root, args),
+        cli::Command::Rm(args) => commands::container::rm(root, args),
         cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::system::prune(root, args),
         cli::Command::System(cli::SystemCommand::Check) => commands::system::check(root),
         cli::Command::System(cli::SystemCommand::Df { verbose }) => {
@@ -39,25 +64,37 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // Writing to a closed pipe (`strata ... | head`) is not a failure.
-            if let Some(io) = error.downcast_ref::<std::io::Error>()
-                && io.kind() == std::io::ErrorKind::BrokenPipe
-            {
-                return ExitCode::SUCCESS;
-            }
-            let mut stderr = std::io::stderr().lock();
-            let _ = match error.downcast_ref::<commands::Rendered>() {
-                Some(rendered) => write!(stderr, "{rendered}"),
-                None => {
-                    let mut text = format!("error: {error}\n");
-                    for cause in error.chain().skip(1) {
-                        text.push_str(&format!("\nCaused by:\n  {cause}\n"));
-                    }
-                    write!(stderr, "{text}")
-                }
-            };
-            ExitCode::FAILURE
-        }
+        Err(error) => report(error),
     }
+}
+
+/// Print `error` once, to stderr; the exit code to end with.
+fn report(error: anyhow::Error) -> ExitCode {
+    // Writing to a closed pipe (`strata ... | head`) is not a failure.
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return ExitCode::SUCCESS;
+    }
+    // A command's own status to pass on (`strata run`), maybe with an error.
+    let (code, error) = match error.downcast::<commands::Status>() {
+        Ok(commands::Status { code, error: None }) => return ExitCode::from(code),
+        Ok(commands::Status {
+            code,
+            error: Some(error),
+        }) => (ExitCode::from(code), error),
+        Err(error) => (ExitCode::FAILURE, error),
+    };
+    let mut stderr = std::io::stderr().lock();
+    let _ = match error.downcast_ref::<commands::Rendered>() {
+        Some(rendered) => write!(stderr, "{rendered}"),
+        None => {
+            let mut text = format!("error: {error}\n");
+            for cause in error.chain().skip(1) {
+                text.push_str(&format!("\nCaused by:\n  {cause}\n"));
+            }
+            write!(stderr, "{text}")
+        }
+    };
+    code
 }

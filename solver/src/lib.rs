@@ -6,10 +6,13 @@
 //! digests computed while data streams), [`store`] (blobs and image records,
 //! crash-safe) and [`layer`] (deterministic layer tars and a safe unpacker).
 
+pub mod container;
 pub mod digest;
 pub mod error;
+pub mod exec;
 pub mod image;
 pub mod layer;
 pub mod store;
+mod sys;
 
 pub use strata_frontend::graph;

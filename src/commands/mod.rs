@@ -1,12 +1,14 @@
 //! One module per subcommand.
 
 pub(crate) mod build;
+pub(crate) mod container;
 pub(crate) mod history;
 pub(crate) mod images;
 pub(crate) mod import;
 pub(crate) mod inspect;
 pub(crate) mod load;
 pub(crate) mod rmi;
+pub(crate) mod run;
 pub(crate) mod save;
 pub(crate) mod system;
 pub(crate) mod tag;
@@ -67,6 +69,35 @@ impl std::fmt::Display for Rendered {
 }
 
 impl std::error::Error for Rendered {}
+
+/// A command's exit status to pass on, with the error to print first, if
+/// any (`strata run` exits with the command's code, or 125–127 as docker).
+#[derive(Debug)]
+pub(crate) struct Status {
+    pub(crate) code: u8,
+    pub(crate) error: Option<anyhow::Error>,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error {
+            Some(error) => write!(formatter, "{error}"),
+            None => write!(formatter, "exit status {}", self.code),
+        }
+    }
+}
+
+impl std::error::Error for Status {}
+
+/// Print the sandbox's notices (fallbacks, warnings) on stderr.
+pub(crate) fn print_notices(sandbox: &strata_solver::exec::Sandbox) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    for notice in sandbox.take_notices() {
+        writeln!(stderr, "warning: {notice}")?;
+    }
+    Ok(())
+}
 
 /// Render `{{.A.B}}` and `{{json .A}}` placeholders against `value`.
 pub(crate) fn render(template: &str, value: &serde_json::Value) -> anyhow::Result<String> {

@@ -4,4 +4,5 @@
 
 mod images;
 mod plan;
+mod sandbox;
 mod support;

@@ -81,6 +81,14 @@ pub enum ImageError {
         /// Its tags.
         tags: Vec<String>,
     },
+    /// `rmi` of an image a kept container uses, without force.
+    #[error("unable to remove image {id} (must be forced): container {container} is using it")]
+    UsedByContainer {
+        /// Short image ID.
+        id: String,
+        /// The container's name.
+        container: String,
+    },
     /// An archive or layout that is not what it claims.
     #[error("{0}")]
     Format(String),
@@ -512,6 +520,18 @@ pub enum Removal {
 /// needs `force` when it has several. Blobs no other image uses are deleted.
 pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, ImageError> {
     let image = resolve(store, wanted)?;
+    if !force {
+        let containers = crate::container::list(store).map_err(container_error)?;
+        if let Some(container) = containers
+            .iter()
+            .find(|container| container.image == image.id)
+        {
+            return Err(ImageError::UsedByContainer {
+                id: image.id.hex()[..12].to_owned(),
+                container: container.name.clone(),
+            });
+        }
+    }
     let by_tag = Reference::parse(wanted)
         .ok()
         .filter(|reference| reference.digest.is_none())
@@ -563,6 +583,15 @@ pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, 
     Ok(removals)
 }
 
+/// A container listing error as an image error (the listing only reads
+/// files).
+fn container_error(error: crate::container::ContainerError) -> ImageError {
+    match error {
+        crate::container::ContainerError::Io(error) => ImageError::Io(error),
+        other => ImageError::Format(other.to_string()),
+    }
+}
+
 /// Delete the blobs of `image` that no remaining image refers to.
 fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
     let index = store.index()?;
@@ -597,6 +626,7 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
     // No writer is between writing its blobs and recording its image while
     // we hold this: every unreferenced blob and temporary file is garbage.
     let _collecting = store.collecting()?;
+    let used_by_containers = crate::container::images_in_use(store).map_err(container_error)?;
     let images = store.update(
         |index: &mut crate::store::Index| -> Result<Vec<Digest>, ImageError> {
             if all {
@@ -606,7 +636,7 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
             let removed: Vec<Digest> = index
                 .images
                 .keys()
-                .filter(|id| !tagged.contains(*id))
+                .filter(|id| !tagged.contains(*id) && !used_by_containers.contains(*id))
                 .cloned()
                 .collect();
             for id in &removed {

@@ -32,6 +32,7 @@ pub use unpack::{
     unpack_with,
 };
 pub use write::{Compression, LayerError, WrittenLayer, write_layer, write_layer_with_owners};
+pub(crate) use write::{is_opaque, is_overlay_xattr, is_xattr_whiteout};
 
 /// Owners (uid, gid) by path relative to a layer's root, overriding what
 /// the files on disk show (see [`write_layer`]).

@@ -341,10 +341,13 @@ pub fn unpack_with(
         if let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) {
             match std::os::unix::fs::lchown(&path, Some(uid), Some(gid)) {
                 Ok(()) => {}
+                // Without privileges (EPERM), or in a user namespace that
+                // does not map the id (EINVAL): keep ours, and say so.
                 Err(error)
-                    if !as_root
+                    if (!as_root
                         && (error.kind() == io::ErrorKind::PermissionDenied
-                            || error.raw_os_error() == Some(1)) =>
+                            || error.raw_os_error() == Some(1)))
+                        || error.raw_os_error() == Some(22) =>
                 {
                     report.unapplied_owners.insert(relative.clone(), (uid, gid));
                 }

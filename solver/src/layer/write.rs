@@ -126,12 +126,12 @@ impl<W: Write> Write for Encoder<W> {
 }
 
 /// The xattrs that describe overlayfs itself, never part of a layer.
-fn is_overlay_xattr(name: &[u8]) -> bool {
+pub(crate) fn is_overlay_xattr(name: &[u8]) -> bool {
     name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
 }
 
 /// An xattr whiteout (`overlay.whiteout` on an empty regular file).
-fn is_xattr_whiteout(path: &Path, meta: &std::fs::Metadata) -> bool {
+pub(crate) fn is_xattr_whiteout(path: &Path, meta: &std::fs::Metadata) -> bool {
     meta.is_file()
         && meta.len() == 0
         && ["trusted.overlay.whiteout", "user.overlay.whiteout"]
@@ -139,7 +139,7 @@ fn is_xattr_whiteout(path: &Path, meta: &std::fs::Metadata) -> bool {
             .any(|name| matches!(xattr::get(path, name), Ok(Some(_))))
 }
 
-fn is_opaque(path: &Path) -> bool {
+pub(crate) fn is_opaque(path: &Path) -> bool {
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
         .any(|name| matches!(xattr::get(path, name), Ok(Some(value)) if value == b"y"))

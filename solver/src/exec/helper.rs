@@ -1,0 +1,411 @@
+//! The sandbox helper: the process strata starts for each sandbox, running
+//! this code before it has any thread.
+//!
+//! Four processes take part:
+//! - the **helper** (started by strata with the spec in its environment)
+//!   stays in strata's namespaces. It forks
+//! - the **keeper**, which unshares the user, mount, pid, uts and ipc (and,
+//!   with `--network none`, net) namespaces, waits for the helper to write
+//!   its id maps, and forks
+//! - the **init**: pid 1 of the new pid namespace. It mounts the root,
+//!   /proc and /dev, pivots into the root, and forks
+//! - the **command**, which takes its user, directory and environment and
+//!   executes the step's program.
+//!
+//! The init reaps orphans and exits with the command's status as soon as
+//! the command ends; the kernel then kills everything else left in the pid
+//! namespace (a daemon the command started included), and with the last
+//! process go the namespaces and every mount. Each process asks for SIGKILL
+//! when its parent dies, so killing the helper (strata does on SIGINT and
+//! SIGTERM) takes the whole sandbox down.
+//!
+//! Failures before `exec` travel on a close-on-exec pipe as JSON; the
+//! helper writes the outcome into the result file strata named.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid};
+
+use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, user};
+use crate::sys;
+
+/// Capabilities a command keeps (docker's default set; everything else,
+/// CAP_SYS_ADMIN first, is dropped from the bounding set).
+const DEFAULT_CAPABILITIES: [u32; 14] = [
+    0,  // CAP_CHOWN
+    1,  // CAP_DAC_OVERRIDE
+    3,  // CAP_FOWNER
+    4,  // CAP_FSETID
+    5,  // CAP_KILL
+    6,  // CAP_SETGID
+    7,  // CAP_SETUID
+    8,  // CAP_SETPCAP
+    10, // CAP_NET_BIND_SERVICE
+    13, // CAP_NET_RAW
+    18, // CAP_SYS_CHROOT
+    27, // CAP_MKNOD
+    29, // CAP_AUDIT_WRITE
+    31, // CAP_SETFCAP
+];
+
+/// `PATH` for commands whose environment has none (docker's default).
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Exit code of the helper when it cannot even read its spec.
+const HELPER_FAILED: i32 = 125;
+
+/// The helper's `main`. Never returns.
+pub fn helper_main() -> ! {
+    let spec = match std::env::var(SPEC_VARIABLE)
+        .map_err(|error| error.to_string())
+        .and_then(|text| serde_json::from_str::<HelperSpec>(&text).map_err(|e| e.to_string()))
+    {
+        Ok(spec) => spec,
+        Err(error) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "strata: the sandbox helper is internal to strata and needs a spec ({error})"
+            );
+            std::process::exit(HELPER_FAILED)
+        }
+    };
+    let result = helper(&spec);
+    let text = serde_json::to_vec(&result).expect("results serialize");
+    // strata reads this after the helper exits; without it, it reports
+    // that the helper died.
+    let code = match std::fs::write(&spec.result, text) {
+        Ok(()) => 0,
+        Err(_) => HELPER_FAILED,
+    };
+    std::process::exit(code)
+}
+
+fn failure(stage: Stage, message: impl Into<String>) -> HelperResult {
+    HelperResult::Failed {
+        stage,
+        message: message.into(),
+    }
+}
+
+fn helper(spec: &HelperSpec) -> HelperResult {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+        || nix::unistd::getppid().as_raw() != spec.parent
+    {
+        // strata is already gone.
+        return failure(Stage::Setup, "strata exited before the sandbox started");
+    }
+    // ^C on the terminal reaches every process in the foreground group:
+    // the command decides what it means, and strata kills us if it must.
+    if let Err(error) = sys::ignore_signals(&[Signal::SIGINT, Signal::SIGQUIT]) {
+        return failure(Stage::Setup, format!("set signal handlers: {error}"));
+    }
+    let pipes =
+        (|| -> std::io::Result<_> { Ok((std::io::pipe()?, std::io::pipe()?, std::io::pipe()?)) })();
+    let ((ready_read, ready_write), (go_read, go_write), (error_read, error_write)) = match pipes {
+        Ok(pipes) => pipes,
+        Err(error) => return failure(Stage::Setup, format!("create pipes: {error}")),
+    };
+    let keeper = match sys::fork() {
+        Ok(ForkResult::Child) => {
+            drop((ready_read, go_write, error_read));
+            let code = keeper(spec, ready_write, go_read, error_write.into());
+            sys::exit_child(code)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(error) => return failure(Stage::Namespaces, format!("fork: {error}")),
+    };
+    drop((ready_write, go_read, error_write));
+    let mut ready_read = ready_read;
+    let mut byte = [0u8; 1];
+    let mut go_write = go_write;
+    if ready_read.read_exact(&mut byte).is_ok() {
+        // The keeper has unshared: give its user namespace our ids.
+        let answer = match super::userns::write_identity_maps(keeper) {
+            Ok(()) => b"m",
+            Err(error) => {
+                let _ = go_write.write_all(b"x");
+                let _ = nix::sys::signal::kill(keeper, Signal::SIGKILL);
+                let _ = waitpid(keeper, None);
+                return failure(
+                    Stage::Namespaces,
+                    format!("write the id maps of the sandbox's user namespace: {error}"),
+                );
+            }
+        };
+        let _ = go_write.write_all(answer);
+    }
+    drop(go_write);
+    let status = wait_for(keeper);
+    let mut report = String::new();
+    let mut error_read = error_read;
+    let _ = error_read.read_to_string(&mut report);
+    if let Some(line) = report.lines().next()
+        && let Ok(result) = serde_json::from_str::<HelperResult>(line)
+    {
+        return result;
+    }
+    HelperResult::Exited(status)
+}
+
+/// Wait for `pid`; its exit code, or 128 + the signal that killed it.
+fn wait_for(pid: Pid) -> i32 {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, signal, _)) => return 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+/// Report a failure to the helper (one JSON line) and give the exit code
+/// to use.
+fn report(error_pipe: &OwnedFd, stage: Stage, message: String) -> i32 {
+    let mut line = serde_json::to_vec(&failure(stage, message)).expect("results serialize");
+    line.push(b'\n');
+    let _ = nix::unistd::write(error_pipe, &line);
+    match stage {
+        Stage::Exec => 127,
+        _ => 255,
+    }
+}
+
+fn keeper(
+    spec: &HelperSpec,
+    mut ready: std::io::PipeWriter,
+    mut go: std::io::PipeReader,
+    error_pipe: OwnedFd,
+) -> i32 {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if spec.network_none {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if let Err(errno) = nix::sched::unshare(flags) {
+        return report(
+            &error_pipe,
+            Stage::Namespaces,
+            format!(
+                "create the sandbox's namespaces (unshare {flags:?}): {}",
+                errno.desc()
+            ),
+        );
+    }
+    let mut answer = [0u8; 1];
+    if ready.write_all(b"u").is_err() || go.read_exact(&mut answer).is_err() || answer != *b"m" {
+        // The helper reported what went wrong.
+        return 255;
+    }
+    drop((ready, go));
+    match sys::fork() {
+        Ok(ForkResult::Child) => {
+            let code = init(spec, error_pipe);
+            sys::exit_child(code)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(error_pipe);
+            wait_for(child)
+        }
+        Err(error) => report(&error_pipe, Stage::Namespaces, format!("fork: {error}")),
+    }
+}
+
+/// pid 1 of the sandbox.
+fn init(spec: &HelperSpec, error_pipe: OwnedFd) -> i32 {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Err((stage, message)) = mount::setup(spec) {
+        return report(&error_pipe, stage, message);
+    }
+    if let Err(errno) = nix::unistd::sethostname(&spec.hostname) {
+        return report(
+            &error_pipe,
+            Stage::Setup,
+            format!("set the hostname: {}", errno.desc()),
+        );
+    }
+    if spec.network_none
+        && let Err(error) = sys::loopback_up()
+    {
+        return report(
+            &error_pipe,
+            Stage::Setup,
+            format!("bring up the loopback interface: {error}"),
+        );
+    }
+    let command = match sys::fork() {
+        Ok(ForkResult::Child) => {
+            let error = command(spec, &error_pipe);
+            sys::exit_child(error)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(error) => return report(&error_pipe, Stage::Setup, format!("fork: {error}")),
+    };
+    drop(error_pipe);
+    // Reap everything until the command itself ends.
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => {
+                return 128 + signal as i32;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+/// The command's process: become the step's user, in its directory, with
+/// its environment, and execute. Returns only on failure.
+fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
+    let fail = |stage, message: String| report(error_pipe, stage, message);
+    let user = match user::resolve(Path::new("/"), &spec.user) {
+        Ok(user) => user,
+        Err(message) => return fail(Stage::Setup, message),
+    };
+    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
+    if let Err(error) = std::fs::create_dir_all(cwd) {
+        return fail(
+            Stage::Setup,
+            format!("create the working directory {cwd}: {error}"),
+        );
+    }
+    if let Err(error) = std::env::set_current_dir(cwd) {
+        return fail(
+            Stage::Setup,
+            format!("enter the working directory {cwd}: {error}"),
+        );
+    }
+    let mut env = spec.env.clone();
+    let has = |env: &[String], key: &str| {
+        env.iter()
+            .any(|entry| entry.split_once('=').map(|(name, _)| name) == Some(key))
+    };
+    if !has(&env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={}", spec.hostname));
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={}", user.home));
+    }
+    let Some(program) = spec.args.first() else {
+        return fail(Stage::Exec, "no command to run".to_owned());
+    };
+    let path = match find_executable(program, &env) {
+        Ok(path) => path,
+        Err(message) => return fail(Stage::Exec, message),
+    };
+    if let Err(error) = sys::drop_bounding_capabilities(&DEFAULT_CAPABILITIES) {
+        return fail(Stage::Setup, format!("drop capabilities: {error}"));
+    }
+    let groups: Vec<Gid> = user.groups.iter().copied().map(Gid::from_raw).collect();
+    if let Err(errno) = nix::unistd::setgroups(&groups) {
+        // With a single mapped id, setgroups is denied in the namespace
+        // (the warning said so); the only group there is 0 anyway.
+        let denied =
+            std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|text| text.trim() == "deny");
+        if !denied {
+            return fail(
+                Stage::Setup,
+                format!(
+                    "set supplementary groups {:?}: {}",
+                    user.groups,
+                    errno.desc()
+                ),
+            );
+        }
+    }
+    let gid = Gid::from_raw(user.gid);
+    let uid = Uid::from_raw(user.uid);
+    if let Err(errno) = nix::unistd::setresgid(gid, gid, gid) {
+        return fail(
+            Stage::Setup,
+            format!(
+                "switch to group {}: {} (is the gid mapped?)",
+                user.gid,
+                errno.desc()
+            ),
+        );
+    }
+    if let Err(errno) = nix::unistd::setresuid(uid, uid, uid) {
+        return fail(
+            Stage::Setup,
+            format!(
+                "switch to user {}: {} (is the uid mapped?)",
+                user.uid,
+                errno.desc()
+            ),
+        );
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    if let Err(error) = sys::reset_signals() {
+        return fail(Stage::Setup, format!("reset signal handlers: {error}"));
+    }
+    if let Err(error) = sys::close_fds_above_stdio(error_pipe.as_raw_fd()) {
+        return fail(
+            Stage::Setup,
+            format!("close inherited file descriptors: {error}"),
+        );
+    }
+    let to_c = |text: &str| CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"));
+    let converted = (|| -> Result<_, String> {
+        let path = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| "the program path contains a NUL byte".to_owned())?;
+        let args = spec
+            .args
+            .iter()
+            .map(|arg| to_c(arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = env
+            .iter()
+            .map(|entry| to_c(entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((path, args, env))
+    })();
+    let (c_path, args, env) = match converted {
+        Ok(converted) => converted,
+        Err(message) => return fail(Stage::Exec, message),
+    };
+    let errno = match nix::unistd::execve(&c_path, &args, &env) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    };
+    fail(
+        Stage::Exec,
+        format!("exec {}: {}", path.display(), errno.desc()),
+    )
+}
+
+/// The program to execute: `name` itself when it has a slash, else the
+/// first executable file of that name in the command's `PATH`, as execvp.
+fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|entry| entry.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    path.split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| format!("exec: \"{name}\": executable file not found in $PATH"))
+}

@@ -1,0 +1,712 @@
+//! The rootless executor: run a command on top of an image's layers in
+//! unprivileged namespaces, and turn what it changed into a layer.
+//!
+//! - [`userns`]: the user namespace strata works in, and sandbox id maps.
+//! - `helper`: the process that enters the namespaces and runs the command.
+//! - `mount`: the sandbox's root, /proc, /dev and /etc files.
+//! - `copy`: the snapshotter used where overlayfs cannot be mounted.
+//!
+//! A run is a directory in the store's `tmp/` (see [`Changes`]): the
+//! overlay's upper and work directories (or the copied root), the /etc files
+//! given to the sandbox, and the helper's result. Dropping [`Changes`]
+//! removes it; committing turns it into a layer first; `keep` moves it to
+//! `containers/` for `strata commit`.
+
+mod copy;
+mod helper;
+mod mount;
+mod user;
+pub mod userns;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+pub use helper::helper_main;
+
+use crate::image::ImageError;
+use crate::layer::Compression;
+use crate::store::{LayerRecord, Store};
+
+/// The first argument that makes strata's `main` run the sandbox helper.
+pub const HELPER_ARGUMENT: &str = "__strata-sandbox";
+
+/// The environment variable that carries the helper's spec.
+const SPEC_VARIABLE: &str = "STRATA_SANDBOX_SPEC";
+
+/// The environment variable that chooses the snapshotter.
+pub const SNAPSHOTTER_VARIABLE: &str = "STRATA_SNAPSHOTTER";
+
+/// What can go wrong running a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
+    /// A system call failed.
+    #[error("failed to {operation}")]
+    Os {
+        /// What was being done.
+        operation: &'static str,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The namespaces could not be made.
+    #[error("{0}")]
+    Namespace(String),
+    /// overlayfs could not be mounted (the sandbox falls back to copies).
+    #[error("failed to mount the sandbox's root: {0}")]
+    Overlay(String),
+    /// The sandbox could not be set up (mounts, user, directory).
+    #[error("failed to set up the sandbox: {0}")]
+    Setup(String),
+    /// The command could not be executed.
+    #[error("{0}")]
+    Exec(String),
+    /// The helper process died without saying why.
+    #[error("the sandbox helper {0}")]
+    HelperDied(String),
+    /// strata was told to stop.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+    /// A store or layer operation failed.
+    #[error(transparent)]
+    Image(#[from] Box<ImageError>),
+}
+
+impl ExecError {
+    pub(crate) fn io<'a>(
+        operation: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> ExecError + 'a {
+        crate::error::PathError::at(operation, path)
+    }
+
+    pub(crate) fn os(operation: &'static str) -> impl FnOnce(std::io::Error) -> ExecError {
+        move |source| ExecError::Os { operation, source }
+    }
+}
+
+impl From<ImageError> for ExecError {
+    fn from(error: ImageError) -> Self {
+        ExecError::Image(Box::new(error))
+    }
+}
+
+impl From<crate::store::StoreError> for ExecError {
+    fn from(error: crate::store::StoreError) -> Self {
+        ExecError::Image(Box::new(error.into()))
+    }
+}
+
+/// A sandbox's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// The host's network (the default, as rootless BuildKit).
+    #[default]
+    Host,
+    /// A network namespace of its own with only loopback, up.
+    None,
+}
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunSpec {
+    /// Program and arguments (the shell already prepended for shell form).
+    pub args: Vec<String>,
+    /// `KEY=value` environment, exactly; `PATH`, `HOME` and `HOSTNAME` are
+    /// added when absent, as docker does.
+    pub env: Vec<String>,
+    /// `user[:group]` (names or ids), empty for root.
+    pub user: String,
+    /// Working directory, made when missing; empty for `/`.
+    pub cwd: String,
+    /// Network.
+    pub network: Network,
+    /// Host name inside.
+    pub hostname: String,
+}
+
+/// Where the command's output goes.
+pub enum Output<'a> {
+    /// strata's own stdin, stdout and stderr (`strata run`).
+    Inherit,
+    /// stdin empty; stdout and stderr, merged, handed to the callback as
+    /// they come (a build step).
+    Capture(&'a mut dyn FnMut(&[u8])),
+}
+
+/// How the root of a sandbox is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Snapshotter {
+    /// overlayfs over the snapshots; the upper directory is the change.
+    Overlay,
+    /// A copy of the snapshots (reflinked where the filesystem can); the
+    /// change is found by comparing the copy with them.
+    Copy,
+}
+
+/// The spec the helper gets.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct HelperSpec {
+    /// strata's pid: the helper checks it is still its parent.
+    pub(crate) parent: i32,
+    pub(crate) rootfs: Rootfs,
+    /// Where the root is mounted before `pivot_root`.
+    pub(crate) mount_point: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<String>,
+    pub(crate) user: String,
+    pub(crate) cwd: String,
+    pub(crate) network_none: bool,
+    pub(crate) hostname: String,
+    pub(crate) hosts: PathBuf,
+    pub(crate) resolv: PathBuf,
+    /// Where the helper writes its [`HelperResult`].
+    pub(crate) result: PathBuf,
+}
+
+/// The root of a sandbox.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Rootfs {
+    /// overlayfs: lower directories `links/0` (top) to `links/{layers-1}`.
+    Overlay {
+        links: PathBuf,
+        layers: usize,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A directory bind-mounted as the root.
+    Bind { dir: PathBuf },
+}
+
+/// Where a sandbox failed before its command ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Stage {
+    Namespaces,
+    Overlay,
+    Setup,
+    Exec,
+}
+
+/// What the helper reports.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum HelperResult {
+    /// The command ran and exited with this code (128 + signal if killed).
+    Exited(i32),
+    /// It did not run.
+    Failed { stage: Stage, message: String },
+}
+
+/// A finished command.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit code (128 + the signal that killed it).
+    pub code: i32,
+    /// The last lines of its output (when captured).
+    pub tail: Vec<String>,
+    /// What it changed.
+    pub changes: Changes,
+}
+
+/// How many lines of output [`Finished::tail`] keeps.
+const TAIL_LINES: usize = 20;
+
+/// The filesystem changes of a finished sandbox: its run directory. Removed
+/// when dropped, unless committed or kept.
+#[derive(Debug)]
+pub struct Changes {
+    dir: Option<PathBuf>,
+    /// Whether dropping removes the directory (not for a kept container's).
+    owned: bool,
+    record: ChangesRecord,
+    /// Keeps a prune from deleting the run directory, or the snapshots
+    /// under it, until the changes are committed or dropped.
+    _writing: Option<crate::store::GcGuard>,
+}
+
+/// What [`Changes::open`] needs to find a kept run again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangesRecord {
+    /// How the root was made.
+    pub snapshotter: Snapshotter,
+    /// The lower directories, top first (for the copy snapshotter's diff).
+    pub lowers: Vec<PathBuf>,
+}
+
+impl Changes {
+    fn dir(&self) -> &Path {
+        self.dir
+            .as_deref()
+            .expect("changes are used before they are consumed")
+    }
+
+    /// How to find these changes again (see [`Changes::open`]).
+    pub fn record(&self) -> &ChangesRecord {
+        &self.record
+    }
+
+    /// Changes kept in `dir` by [`Changes::keep`]; dropping them leaves the
+    /// directory ([`Changes::discard`] removes it).
+    pub fn open(dir: PathBuf, record: ChangesRecord) -> Changes {
+        Changes {
+            dir: Some(dir),
+            owned: false,
+            record,
+            _writing: None,
+        }
+    }
+
+    /// A directory in the form of an overlay upper directory (whiteouts,
+    /// opaque directories) holding exactly the changes.
+    fn upper(&self) -> Result<PathBuf, ExecError> {
+        let dir = self.dir();
+        match self.record.snapshotter {
+            Snapshotter::Overlay => Ok(dir.join("upper")),
+            Snapshotter::Copy => {
+                let diff = dir.join("diff");
+                if diff.exists() {
+                    std::fs::remove_dir_all(&diff).map_err(ExecError::io("remove", &diff))?;
+                }
+                copy::diff(&self.record.lowers, &dir.join("rootfs"), &diff)?;
+                Ok(diff)
+            }
+        }
+    }
+
+    /// Write the changes as a layer; `None` when nothing changed.
+    pub fn layer(
+        &self,
+        store: &Store,
+        compression: Compression,
+        epoch: Option<u64>,
+    ) -> Result<Option<LayerRecord>, ExecError> {
+        let upper = self.upper()?;
+        let empty = std::fs::read_dir(&upper)
+            .map_err(ExecError::io("read", &upper))?
+            .next()
+            .is_none();
+        if empty {
+            return Ok(None);
+        }
+        let _writing = store.writing()?;
+        let (layer, _skipped) = crate::image::store_layer(
+            store,
+            &upper,
+            compression,
+            epoch,
+            &crate::layer::Owners::new(),
+        )?;
+        Ok(Some(layer))
+    }
+
+    /// [`Changes::layer`], then remove the run directory.
+    pub fn commit(
+        self,
+        store: &Store,
+        compression: Compression,
+        epoch: Option<u64>,
+    ) -> Result<Option<LayerRecord>, ExecError> {
+        let layer = self.layer(store, compression, epoch)?;
+        self.discard()?;
+        Ok(layer)
+    }
+
+    /// Move the run directory to `target` (a container's directory).
+    pub fn keep(mut self, target: &Path) -> Result<(), ExecError> {
+        let dir = self.dir.take().expect("changes are kept once");
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(ExecError::io("create", parent))?;
+        }
+        std::fs::rename(&dir, target).map_err(ExecError::io("move", &dir))
+    }
+
+    /// Remove the run directory now.
+    pub fn discard(mut self) -> Result<(), ExecError> {
+        match self.dir.take() {
+            Some(dir) => remove_run_dir(&dir),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take()
+            && self.owned
+        {
+            let _ = remove_run_dir(&dir);
+        }
+    }
+}
+
+/// Remove a run directory. A sandbox killed a moment ago may still be
+/// writing into it while the kernel tears its processes down: retry briefly.
+fn remove_run_dir(dir: &Path) -> Result<(), ExecError> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => return Err(ExecError::io("remove", dir)(error)),
+        }
+    }
+}
+
+/// Runs commands in sandboxes over a store's snapshots.
+#[derive(Debug)]
+pub struct Sandbox {
+    store: Store,
+    helper: PathBuf,
+    snapshotter: Mutex<Snapshotter>,
+    /// Set when [`SNAPSHOTTER_VARIABLE`] chose: no automatic fallback.
+    forced: bool,
+    notices: Mutex<Vec<String>>,
+}
+
+impl Sandbox {
+    /// A sandbox runner whose helper is this very program: its `main` must
+    /// call [`helper_main`] when its first argument is [`HELPER_ARGUMENT`].
+    pub fn new(store: &Store) -> Result<Sandbox, ExecError> {
+        let helper = std::fs::read_link("/proc/self/exe")
+            .map_err(ExecError::io("read", Path::new("/proc/self/exe")))?;
+        Sandbox::with_helper(store, helper)
+    }
+
+    /// A sandbox runner using `helper` as the helper program.
+    pub fn with_helper(store: &Store, helper: PathBuf) -> Result<Sandbox, ExecError> {
+        let (snapshotter, forced) = match std::env::var(SNAPSHOTTER_VARIABLE).ok().as_deref() {
+            None | Some("") => (Snapshotter::Overlay, false),
+            Some("overlay") => (Snapshotter::Overlay, true),
+            Some("copy") => (Snapshotter::Copy, true),
+            Some(other) => {
+                return Err(ExecError::Setup(format!(
+                    "{SNAPSHOTTER_VARIABLE}={other} is not a snapshotter: use overlay or copy"
+                )));
+            }
+        };
+        let mut notices = Vec::new();
+        if let Some(warning) = userns::mode().and_then(userns::IdMode::warning) {
+            notices.push(warning);
+        }
+        Ok(Sandbox {
+            store: store.clone(),
+            helper,
+            snapshotter: Mutex::new(snapshotter),
+            forced,
+            notices: Mutex::new(notices),
+        })
+    }
+
+    /// Notices for the user since the last call (the fallback to copies,
+    /// the single-id warning).
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().expect("notices lock"))
+    }
+
+    /// The snapshotter in use.
+    pub fn snapshotter(&self) -> Snapshotter {
+        *self.snapshotter.lock().expect("snapshotter lock")
+    }
+
+    /// Run `spec` on top of `lowers` (snapshot directories, top first).
+    pub fn run(
+        &self,
+        lowers: &[PathBuf],
+        spec: &RunSpec,
+        mut output: Output<'_>,
+    ) -> Result<Finished, ExecError> {
+        loop {
+            let snapshotter = self.snapshotter();
+            match self.run_with(snapshotter, lowers, spec, &mut output) {
+                Err(ExecError::Overlay(message))
+                    if snapshotter == Snapshotter::Overlay && !self.forced =>
+                {
+                    *self.snapshotter.lock().expect("snapshotter lock") = Snapshotter::Copy;
+                    self.notices.lock().expect("notices lock").push(format!(
+                        "overlayfs cannot be used in a user namespace here ({message}); \
+                         using copies of the layers instead, which is slower \
+                         ({SNAPSHOTTER_VARIABLE}=copy chooses this directly)"
+                    ));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn run_with(
+        &self,
+        snapshotter: Snapshotter,
+        lowers: &[PathBuf],
+        spec: &RunSpec,
+        output: &mut Output<'_>,
+    ) -> Result<Finished, ExecError> {
+        let writing = self.store.writing()?;
+        let dir = self.store.staging_dir("run")?;
+        let mut changes = Changes {
+            dir: Some(dir.clone()),
+            owned: true,
+            record: ChangesRecord {
+                snapshotter,
+                lowers: lowers.to_vec(),
+            },
+            _writing: Some(writing),
+        };
+        let mount_point = dir.join("rootfs");
+        let make = |path: &Path| std::fs::create_dir(path).map_err(ExecError::io("create", path));
+        make(&mount_point)?;
+        let stub = self.stub()?;
+        let rootfs = match snapshotter {
+            Snapshotter::Overlay => {
+                let links = dir.join("links");
+                let (upper, work) = (dir.join("upper"), dir.join("work"));
+                for path in [&links, &upper, &work] {
+                    make(path)?;
+                }
+                for (index, lower) in lowers.iter().chain([&stub]).enumerate() {
+                    let link = links.join(index.to_string());
+                    std::os::unix::fs::symlink(lower, &link)
+                        .map_err(ExecError::io("create", &link))?;
+                }
+                Rootfs::Overlay {
+                    links,
+                    layers: lowers.len() + 1,
+                    upper,
+                    work,
+                }
+            }
+            Snapshotter::Copy => {
+                let mut all = lowers.to_vec();
+                all.push(stub);
+                copy::merge(&all, &mount_point)?;
+                // The differ compares with everything merged, stub included.
+                changes.record.lowers = all;
+                Rootfs::Bind {
+                    dir: mount_point.clone(),
+                }
+            }
+        };
+        let hostname = if spec.hostname.is_empty() {
+            "strata".to_owned()
+        } else {
+            spec.hostname.clone()
+        };
+        let (hosts, resolv) = mount::etc_files(&dir, &hostname)
+            .map_err(ExecError::io("write the /etc files of", &dir))?;
+        let result = dir.join("result.json");
+        let helper_spec = HelperSpec {
+            parent: std::process::id() as i32,
+            rootfs,
+            mount_point,
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            user: spec.user.clone(),
+            cwd: spec.cwd.clone(),
+            network_none: spec.network == Network::None,
+            hostname,
+            hosts,
+            resolv,
+            result: result.clone(),
+        };
+        let (code, tail) = self.spawn_helper(&helper_spec, output)?;
+        if let Some(signal) = interrupted() {
+            return Err(ExecError::Interrupted(signal));
+        }
+        let report = std::fs::read(&result).map_err(|error| {
+            ExecError::HelperDied(format!(
+                "ended (status {code}) without a result ({} : {error})",
+                result.display()
+            ))
+        })?;
+        let report: HelperResult = serde_json::from_slice(&report).map_err(|error| {
+            ExecError::HelperDied(format!("wrote an unreadable result: {error}"))
+        })?;
+        match report {
+            HelperResult::Exited(code) => Ok(Finished {
+                code,
+                tail,
+                changes,
+            }),
+            HelperResult::Failed { stage, message } => Err(match stage {
+                Stage::Namespaces => ExecError::Namespace(message),
+                Stage::Overlay => ExecError::Overlay(message),
+                Stage::Setup => ExecError::Setup(message),
+                Stage::Exec => ExecError::Exec(message),
+            }),
+        }
+    }
+
+    /// Start the helper and wait for it; its exit status and the tail of
+    /// the captured output.
+    fn spawn_helper(
+        &self,
+        spec: &HelperSpec,
+        output: &mut Output<'_>,
+    ) -> Result<(i32, Vec<String>), ExecError> {
+        let mut command = Command::new(&self.helper);
+        command.arg(HELPER_ARGUMENT).env_clear().env(
+            SPEC_VARIABLE,
+            serde_json::to_string(spec).expect("specs serialize"),
+        );
+        let reader = match output {
+            Output::Inherit => None,
+            Output::Capture(_) => {
+                let (reader, writer) = std::io::pipe().map_err(ExecError::os("create a pipe"))?;
+                let second = writer
+                    .try_clone()
+                    .map_err(ExecError::os("duplicate a pipe"))?;
+                command.stdin(Stdio::null()).stdout(writer).stderr(second);
+                Some(reader)
+            }
+        };
+        let mut child = command
+            .spawn()
+            .map_err(ExecError::io("start", &self.helper))?;
+        // Our copies of the pipe's write end must go, or reading never ends.
+        drop(command);
+        let pid = child.id() as i32;
+        register_helper(pid);
+        let mut tail = Tail::default();
+        if let (Some(mut reader), Output::Capture(callback)) = (reader, output) {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => {
+                        callback(&buffer[..read]);
+                        tail.push(&buffer[..read]);
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let status = child.wait();
+        unregister_helper(pid);
+        let status = status.map_err(ExecError::os("wait for the sandbox helper"))?;
+        use std::os::unix::process::ExitStatusExt;
+        let code = status
+            .code()
+            .or_else(|| status.signal().map(|signal| 128 + signal))
+            .unwrap_or(255);
+        Ok((code, tail.lines()))
+    }
+
+    /// The stub lower directory (see `mount::write_stub`), made once.
+    fn stub(&self) -> Result<PathBuf, ExecError> {
+        let path = self.store.root().join("stub");
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let staging = self.store.staging_dir("stub")?;
+        mount::write_stub(&staging).map_err(ExecError::io("write", &staging))?;
+        match std::fs::rename(&staging, &path) {
+            Ok(()) => Ok(path),
+            Err(_) if path.is_dir() => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Ok(path)
+            }
+            Err(error) => Err(ExecError::io("move into place", &path)(error)),
+        }
+    }
+}
+
+/// The last lines of a stream of bytes.
+#[derive(Default)]
+struct Tail {
+    lines: std::collections::VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' {
+                let line = String::from_utf8_lossy(&self.partial).into_owned();
+                self.partial.clear();
+                self.lines.push_back(line);
+                if self.lines.len() > TAIL_LINES {
+                    self.lines.pop_front();
+                }
+            } else if self.partial.len() < 4096 {
+                self.partial.push(byte);
+            }
+        }
+    }
+
+    fn lines(mut self) -> Vec<String> {
+        if !self.partial.is_empty() {
+            self.push(b"\n");
+        }
+        self.lines.into()
+    }
+}
+
+static HELPERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static HANDLING: AtomicBool = AtomicBool::new(false);
+
+fn register_helper(pid: i32) {
+    HELPERS.lock().expect("helpers lock").push(pid);
+    // A signal that came just before registration still stops it.
+    if interrupted().is_some() {
+        kill_helper(pid);
+    }
+}
+
+fn unregister_helper(pid: i32) {
+    HELPERS
+        .lock()
+        .expect("helpers lock")
+        .retain(|&other| other != pid);
+}
+
+fn kill_helper(pid: i32) {
+    // The helper's children get SIGKILL when it dies (PR_SET_PDEATHSIG),
+    // and the sandbox's pid 1 with them, which ends everything in it.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// The signal that interrupted strata, if one did.
+pub fn interrupted() -> Option<i32> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+/// On any of `signals`, kill every running sandbox and make [`interrupted`]
+/// say so; the runs then clean up and return [`ExecError::Interrupted`].
+pub fn stop_on_signals(signals: &[i32]) -> Result<(), ExecError> {
+    if HANDLING.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut iterator = signal_hook::iterator::Signals::new(signals)
+        .map_err(ExecError::os("install signal handlers"))?;
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            for signal in iterator.forever() {
+                SIGNAL.store(signal, Ordering::SeqCst);
+                for &pid in HELPERS.lock().expect("helpers lock").iter() {
+                    kill_helper(pid);
+                }
+            }
+        })
+        .map_err(ExecError::os("start the signal thread"))?;
+    Ok(())
+}

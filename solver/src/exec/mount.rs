@@ -1,0 +1,281 @@
+//! The sandbox's filesystem, set up by its pid 1 inside the new user, mount
+//! and pid namespaces: the root (overlayfs, or a bind mount of a copy),
+//! /proc, a minimal /dev, /etc/hosts and /etc/resolv.conf, then
+//! `pivot_root` into it.
+//!
+//! The layout follows what runc gives a container (its defaults in
+//! `libcontainer/specconv/example.go` and `rootfs_linux.go`), minus /sys,
+//! which a user namespace can mount only with its own network namespace.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+use super::{HelperSpec, Rootfs, Stage};
+
+/// A failed setup step: which stage, and a message naming the operation.
+pub(crate) type SetupError = (Stage, String);
+
+fn failed(stage: Stage, what: String) -> impl FnOnce(nix::errno::Errno) -> SetupError {
+    move |errno| (stage, format!("{what}: {}", errno.desc()))
+}
+
+fn io_failed(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
+    move |error| (Stage::Setup, format!("{what}: {error}"))
+}
+
+/// Device nodes bind-mounted from the host (mknod is refused in a user
+/// namespace; a bind mount of the host's node works).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// /proc entries made read-only (writable ones that reach the host kernel).
+const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
+
+/// /proc entries hidden behind /dev/null (files) or an empty tmpfs (dirs),
+/// as runc's default masked paths.
+const PROC_MASKED: [&str; 9] = [
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "acpi",
+    "scsi",
+    "interrupts",
+];
+
+/// Mount the root of the sandbox at `spec.mount_point` and everything in
+/// it, then make it `/`.
+pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
+    // Nothing mounted here may reach back into the namespace we came from.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(failed(Stage::Setup, "make / private".to_owned()))?;
+    let root = &spec.mount_point;
+    match &spec.rootfs {
+        Rootfs::Overlay {
+            links,
+            layers,
+            upper,
+            work,
+        } => {
+            // `lowerdir=` goes through one page of mount data: short
+            // relative names (links/0, links/1, ... pointing at the
+            // snapshots, as docker's overlay2 `l/` directory) keep a
+            // hundred layers well inside it.
+            std::env::set_current_dir(links)
+                .map_err(|error| (Stage::Setup, format!("enter {}: {error}", links.display())))?;
+            let lower: Vec<String> = (0..*layers).map(|index| index.to_string()).collect();
+            let options = format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                lower.join(":"),
+                upper.display(),
+                work.display()
+            );
+            mount(
+                Some("overlay"),
+                root,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(options.as_str()),
+            )
+            .map_err(failed(
+                Stage::Overlay,
+                format!("mount overlayfs on {}", root.display()),
+            ))?;
+        }
+        Rootfs::Bind { dir } => {
+            mount(
+                Some(dir),
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(failed(
+                Stage::Setup,
+                format!("bind {} on {}", dir.display(), root.display()),
+            ))?;
+        }
+    }
+    mount_proc(root)?;
+    mount_dev(root)?;
+    for (source, target) in [
+        (&spec.hosts, "etc/hosts"),
+        (&spec.resolv, "etc/resolv.conf"),
+    ] {
+        bind(source, &root.join(target), MsFlags::empty())?;
+    }
+    pivot(root)
+}
+
+fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> {
+    let what = format!("bind {} on {}", source.display(), target.display());
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(failed(Stage::Setup, what.clone()))?;
+    if !extra.is_empty() {
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+            None::<&str>,
+        )
+        .map_err(failed(Stage::Setup, format!("{what} (remount {extra:?})")))?;
+    }
+    Ok(())
+}
+
+fn mount_proc(root: &Path) -> Result<(), SetupError> {
+    let proc = root.join("proc");
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    // Mounted by the new pid namespace's pid 1: it shows that namespace.
+    mount(Some("proc"), &proc, Some("proc"), flags, None::<&str>).map_err(failed(
+        Stage::Setup,
+        format!("mount proc on {}", proc.display()),
+    ))?;
+    for entry in PROC_READ_ONLY {
+        let path = proc.join(entry);
+        if path.exists() {
+            bind(&path, &path, flags | MsFlags::MS_RDONLY)?;
+        }
+    }
+    for entry in PROC_MASKED {
+        let path = proc.join(entry);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => mount(
+                Some("tmpfs"),
+                &path,
+                Some("tmpfs"),
+                flags | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(failed(Stage::Setup, format!("mask {}", path.display())))?,
+            Ok(_) => bind(Path::new("/dev/null"), &path, MsFlags::empty())?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn mount_dev(root: &Path) -> Result<(), SetupError> {
+    let dev = root.join("dev");
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(failed(
+        Stage::Setup,
+        format!("mount tmpfs on {}", dev.display()),
+    ))?;
+    for device in DEVICES {
+        let target = dev.join(device);
+        std::fs::File::create(&target)
+            .map_err(io_failed(format!("create {}", target.display())))?;
+        bind(&Path::new("/dev").join(device), &target, MsFlags::empty())?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        let link = dev.join(name);
+        std::os::unix::fs::symlink(target, &link)
+            .map_err(io_failed(format!("create {}", link.display())))?;
+    }
+    for (name, fstype, data, flags) in [
+        (
+            "shm",
+            "tmpfs",
+            "mode=1777,size=65536k",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        ),
+        (
+            "pts",
+            "devpts",
+            "newinstance,ptmxmode=0666,mode=0620",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        ),
+        (
+            "mqueue",
+            "mqueue",
+            "",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        ),
+    ] {
+        let target = dev.join(name);
+        std::fs::create_dir(&target).map_err(io_failed(format!("create {}", target.display())))?;
+        mount(Some(fstype), &target, Some(fstype), flags, Some(data)).map_err(failed(
+            Stage::Setup,
+            format!("mount {fstype} on {}", target.display()),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Make `root` the root directory and detach the old one entirely.
+fn pivot(root: &Path) -> Result<(), SetupError> {
+    std::env::set_current_dir(root)
+        .map_err(|error| (Stage::Setup, format!("enter {}: {error}", root.display())))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one, so no
+    // directory for it has to be made in the image (runc does the same).
+    nix::unistd::pivot_root(".", ".").map_err(failed(Stage::Setup, "pivot_root".to_owned()))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(failed(Stage::Setup, "detach the old root".to_owned()))?;
+    std::env::set_current_dir("/").map_err(|error| (Stage::Setup, format!("enter /: {error}")))?;
+    Ok(())
+}
+
+/// The stub directory: the lowest layer of every sandbox's overlay, so that
+/// the mount points it needs (/proc, /dev, /etc/hosts, /etc/resolv.conf)
+/// exist without being written into the step's changes. Where the image has
+/// them, its own entries hide these.
+pub(crate) fn write_stub(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for sub in ["proc", "dev", "etc"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    for file in ["etc/hosts", "etc/resolv.conf"] {
+        let path = dir.join(file);
+        std::fs::write(&path, b"")?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
+
+/// Files of the sandbox's /etc made by strata.
+pub(crate) fn etc_files(dir: &Path, hostname: &str) -> std::io::Result<(PathBuf, PathBuf)> {
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        ),
+    )?;
+    let resolv = dir.join("resolv.conf");
+    // The host's resolver configuration, as BuildKit gives RUN with host
+    // networking; with no network it is harmless.
+    let host = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(&resolv, host)?;
+    Ok((hosts, resolv))
+}

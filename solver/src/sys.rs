@@ -1,0 +1,156 @@
+//! The only module of strata allowed `unsafe`: the few system calls that
+//! `nix` offers only as `unsafe` or not at all, each behind a safe wrapper
+//! that states and checks what makes it sound.
+//!
+//! Everything else (unshare, mount, pivot_root, setresuid, execve, ...) is
+//! called through `nix`'s safe API where it is used.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::sys::signal::{SigHandler, SigSet, Signal};
+use nix::unistd::ForkResult;
+
+/// Whether this process has exactly one thread.
+fn single_threaded() -> io::Result<bool> {
+    // Each thread is a directory in /proc/self/task.
+    Ok(std::fs::read_dir("/proc/self/task")?.take(2).count() == 1)
+}
+
+/// `fork()`, refused unless this process has a single thread.
+///
+/// After a fork in a multithreaded process the child may only call
+/// async-signal-safe functions (a lock held by another thread, the
+/// allocator's say, stays locked forever in the child). strata forks only in
+/// the sandbox helper and at the start of `main`, both single-threaded; the
+/// check makes a future mistake an error instead of a rare deadlock.
+pub(crate) fn fork() -> io::Result<ForkResult> {
+    if !single_threaded()? {
+        return Err(io::Error::other(
+            "refusing to fork: the process has more than one thread",
+        ));
+    }
+    // SAFETY: the process has one thread (checked just above, and no code
+    // of ours starts threads between the check and the call), so the child
+    // is a complete copy with no lock held by a vanished thread.
+    unsafe { nix::unistd::fork() }.map_err(io::Error::from)
+}
+
+/// Drop from the capability bounding set every capability not in `keep`,
+/// so that no program executed later can gain them.
+pub(crate) fn drop_bounding_capabilities(keep: &[u32]) -> io::Result<()> {
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")?
+        .trim()
+        .parse()
+        .map_err(io::Error::other)?;
+    for capability in 0..=last {
+        if keep.contains(&capability) {
+            continue;
+        }
+        // SAFETY: PR_CAPBSET_DROP takes one integer argument and touches no
+        // memory of ours.
+        let result = unsafe {
+            libc::prctl(
+                libc::PR_CAPBSET_DROP,
+                libc::c_ulong::from(capability),
+                0,
+                0,
+                0,
+            )
+        };
+        if result != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Bring the loopback interface of this network namespace up.
+pub(crate) fn loopback_up() -> io::Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the
+    // `ifreq` we own, which outlives the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just filled `ifru_flags`, the union's active field.
+    unsafe { request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above; SIOCSIFFLAGS only reads the request.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Close every file descriptor from 3 up, except `keep`.
+///
+/// The sandboxed command must get only 0, 1 and 2: whatever else the
+/// process inherited (from strata's own parent, say) is closed here.
+pub(crate) fn close_fds_above_stdio(keep: RawFd) -> io::Result<()> {
+    let keep = u32::try_from(keep).map_err(io::Error::other)?;
+    let ranges = if keep >= 3 {
+        vec![(3, keep.saturating_sub(1)), (keep + 1, u32::MAX)]
+    } else {
+        vec![(3, u32::MAX)]
+    };
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        // SAFETY: close_range closes descriptors; nothing in this process
+        // uses them after this point (the caller is about to exec).
+        if unsafe { libc::close_range(first, last, 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Set `handler` for each of `signals`.
+fn set_handlers(signals: &[Signal], handler: SigHandler) -> io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, sigaction};
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    for &signal in signals {
+        // SAFETY: the handlers set here are SIG_IGN and SIG_DFL, which run
+        // no code of ours.
+        unsafe { sigaction(signal, &action) }?;
+    }
+    Ok(())
+}
+
+/// Ignore `signals` (the helper ignores the terminal's ^C: the command in
+/// the sandbox decides what it means).
+pub(crate) fn ignore_signals(signals: &[Signal]) -> io::Result<()> {
+    set_handlers(signals, SigHandler::SigIgn)
+}
+
+/// Restore every signal's default action and unblock them all, so that the
+/// command starts as from a fresh login (an ignored signal stays ignored
+/// across exec).
+pub(crate) fn reset_signals() -> io::Result<()> {
+    let all: Vec<Signal> = Signal::iterator()
+        .filter(|signal| !matches!(signal, Signal::SIGKILL | Signal::SIGSTOP))
+        .collect();
+    set_handlers(&all, SigHandler::SigDfl)?;
+    SigSet::all().thread_unblock()?;
+    Ok(())
+}
+
+/// End a forked child at once, with `code`: no atexit handlers, no
+/// flushing of buffers that are copies of the parent's.
+pub(crate) fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit only ends the process.
+    unsafe { libc::_exit(code) }
+}

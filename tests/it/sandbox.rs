@@ -1,0 +1,715 @@
+//! The rootless executor through `strata run` and `strata commit`, in three
+//! tiers: as root, as an unprivileged user with subordinate ids (newuidmap),
+//! and as one without (a single mapped id). The unprivileged users are made
+//! by `.ci/users` (run as root); these tests need root to switch to them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, busybox_rootfs, is_root, require, run_ok};
+
+/// The user with a range in /etc/subuid and /etc/subgid.
+const SUBORDINATE_USER: &str = "strata-sub";
+/// The user without one.
+const SINGLE_USER: &str = "strata-plain";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Root,
+    Subordinate,
+    Single,
+}
+
+const TIERS: [Tier; 3] = [Tier::Root, Tier::Subordinate, Tier::Single];
+
+impl Tier {
+    fn user(self) -> Option<&'static str> {
+        match self {
+            Tier::Root => None,
+            Tier::Subordinate => Some(SUBORDINATE_USER),
+            Tier::Single => Some(SINGLE_USER),
+        }
+    }
+
+    /// Whether ids other than 0 exist in this tier's sandboxes.
+    fn has_ids(self) -> bool {
+        self != Tier::Single
+    }
+}
+
+/// What every tier shares: a copy of strata and the base image tarball,
+/// where every user can read them.
+struct Shared {
+    _dir: tempfile::TempDir,
+    binary: PathBuf,
+    base: PathBuf,
+    dir: PathBuf,
+}
+
+fn user_has_range(user: &str) -> bool {
+    ["/etc/subuid", "/etc/subgid"].iter().all(|file| {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .any(|line| line.starts_with(&format!("{user}:")))
+    })
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        assert!(
+            is_root(),
+            "the sandbox tests switch users: run them as root (CI does)"
+        );
+        for user in [SUBORDINATE_USER, SINGLE_USER] {
+            let known = Command::new("id").arg(user).output().unwrap();
+            assert!(
+                known.status.success(),
+                "user {user} is missing: run `bash .ci/users` as root first"
+            );
+        }
+        assert!(
+            user_has_range(SUBORDINATE_USER) && !user_has_range(SINGLE_USER),
+            "{SUBORDINATE_USER} needs a range in /etc/subuid and /etc/subgid and \
+             {SINGLE_USER} none: run `bash .ci/users` as root"
+        );
+        require("newuidmap");
+        let dir = tempfile::Builder::new()
+            .prefix("strata-sandbox-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        chmod(&path, 0o755);
+        let binary = path.join("strata");
+        std::fs::copy(env!("CARGO_BIN_EXE_strata"), &binary).unwrap();
+        chmod(&binary, 0o755);
+        // The base: busybox, a user `app`, a directory a step replaces, a
+        // file owned by 1000 and a file with an xattr.
+        let rootfs = path.join("rootfs");
+        busybox_rootfs(&rootfs);
+        append(
+            &rootfs.join("etc/passwd"),
+            "app:x:1000:1000:app:/home/app:/bin/sh\n",
+        );
+        append(&rootfs.join("etc/group"), "app:x:1000:\nstaff:x:50:app\n");
+        for (file, content) in [
+            ("opt/old/a", "a"),
+            ("opt/old/b", "b"),
+            ("srv/owned", "mine"),
+            ("srv/attr", "x"),
+        ] {
+            let file = rootfs.join(file);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, content).unwrap();
+        }
+        std::os::unix::fs::chown(rootfs.join("srv/owned"), Some(1000), Some(1000)).unwrap();
+        chmod(&rootfs.join("srv/owned"), 0o640);
+        xattr::set(rootfs.join("srv/attr"), "user.color", b"blue").unwrap();
+        let base = path.join("base.tar");
+        run_ok(
+            Command::new(require("tar"))
+                .args([
+                    "--sort=name",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--xattrs-include=user.*",
+                    "-C",
+                ])
+                .arg(&rootfs)
+                .arg("-cf")
+                .arg(&base)
+                .arg("."),
+        );
+        chmod(&base, 0o644);
+        Shared {
+            _dir: dir,
+            binary,
+            base,
+            dir: path,
+        }
+    })
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn append(path: &Path, text: &str) {
+    let mut content = std::fs::read_to_string(path).unwrap();
+    content.push_str(text);
+    std::fs::write(path, content).unwrap();
+}
+
+/// One tier's store, with the base imported as `base`.
+struct Env {
+    tier: Tier,
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+}
+
+impl Env {
+    fn new(tier: Tier) -> Env {
+        let shared = shared();
+        let dir = tempfile::Builder::new()
+            .prefix("strata-tier-")
+            .tempdir_in(&shared.dir)
+            .unwrap();
+        chmod(dir.path(), 0o755);
+        if let Some(user) = tier.user() {
+            run_ok(Command::new("chown").arg(user).arg(dir.path()));
+        }
+        let env = Env {
+            tier,
+            store: dir.path().join("store"),
+            _dir: dir,
+        };
+        env.ok(&["import", shared.base.to_str().unwrap(), "base"]);
+        env
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let shared = shared();
+        let mut command = match self.tier.user() {
+            None => Command::new(&shared.binary),
+            Some(user) => {
+                let mut command = Command::new(require("setpriv"));
+                command
+                    .args(["--reuid", user, "--regid", user, "--init-groups", "--"])
+                    .arg(&shared.binary);
+                command
+            }
+        };
+        command
+            .arg("--root")
+            .arg(&self.store)
+            .args(args)
+            .current_dir(&shared.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Run strata, with a deadline.
+    fn strata(&self, args: &[&str]) -> Run {
+        wait(self.command(args).spawn().unwrap(), Duration::from_secs(60))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let run = self.strata(args);
+        assert_eq!(
+            run.code, 0,
+            "{:?}: strata {args:?} failed:\n{}{}",
+            self.tier, run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    /// `strata run` of a shell script on the base, as `extra` says.
+    fn sh(&self, extra: &[&str], script: &str) -> Run {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["base", "sh", "-c", script]);
+        self.strata(&args)
+    }
+
+    fn sh_ok(&self, extra: &[&str], script: &str) -> String {
+        let run = self.sh(extra, script);
+        assert_eq!(
+            run.code, 0,
+            "{:?}: script failed:\n{script}\n{}{}",
+            self.tier, run.stdout, run.stderr
+        );
+        run.stdout
+    }
+
+    /// The entries of the top layer of `image`: path → description.
+    fn top_layer(&self, image: &str) -> BTreeMap<String, String> {
+        let store = strata_solver::store::Store::open(&self.store).unwrap();
+        let record = strata_solver::image::resolve(&store, image).unwrap();
+        let layer = record.layers.last().unwrap();
+        let reader =
+            strata_solver::image::decompressed(store.open_blob(&layer.digest).unwrap()).unwrap();
+        let mut archive = tar::Archive::new(reader);
+        let mut out = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let header = entry.header();
+            let kind = match header.entry_type() {
+                tar::EntryType::Directory => "dir".to_owned(),
+                tar::EntryType::Regular => "file".to_owned(),
+                tar::EntryType::Symlink => {
+                    format!(
+                        "symlink->{}",
+                        header.link_name().unwrap().unwrap().display()
+                    )
+                }
+                tar::EntryType::Link => {
+                    format!(
+                        "hardlink->{}",
+                        header.link_name().unwrap().unwrap().display()
+                    )
+                }
+                other => format!("{other:?}"),
+            };
+            let mut description = format!(
+                "{kind} {:o} {}:{}",
+                header.mode().unwrap() & 0o7777,
+                header.uid().unwrap(),
+                header.gid().unwrap()
+            );
+            if let Some(extensions) = entry.pax_extensions().unwrap() {
+                for extension in extensions {
+                    let extension = extension.unwrap();
+                    if let Some(name) = extension.key().unwrap().strip_prefix("SCHILY.xattr.") {
+                        description.push_str(&format!(
+                            " {name}={}",
+                            String::from_utf8_lossy(extension.value_bytes())
+                        ));
+                    }
+                }
+            }
+            out.insert(path, description);
+        }
+        out
+    }
+
+    /// Files in the store's tmp/ (runs that were not cleaned up).
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.store.join("tmp"))
+            .map(|entries| {
+                entries
+                    .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Wait for `child` at most `limit`; kill it after that.
+fn wait(mut child: std::process::Child, limit: Duration) -> Run {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed() <= limit,
+        "strata did not finish in {limit:?}"
+    );
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The script of the commit test: every kind of change.
+const CHANGES: &str = "set -e
+mkdir -p /new/dir && echo hello > /new/dir/file
+echo 'extra:x:2000:2000::/:/bin/sh' >> /etc/passwd
+rm /etc/group
+rm -r /opt/old && mkdir /opt/old && echo fresh > /opt/old/c
+echo more >> /srv/attr && chmod 600 /srv/attr
+echo s > /new/setuid && chmod 4755 /new/setuid
+mkdir /new/shared && chmod 2775 /new/shared
+ln -s dir/file /new/link
+ln /new/dir/file /new/hardlink
+";
+
+fn expected_changes(opaque: bool) -> BTreeMap<String, String> {
+    let mut expected: BTreeMap<String, String> = [
+        ("etc/", "dir 755 0:0"),
+        ("etc/.wh.group", "file 600 0:0"),
+        ("etc/passwd", "file 644 0:0"),
+        ("new/", "dir 755 0:0"),
+        ("new/dir/", "dir 755 0:0"),
+        ("new/dir/file", "file 644 0:0"),
+        ("new/hardlink", "hardlink->new/dir/file 644 0:0"),
+        ("new/link", "symlink->dir/file 777 0:0"),
+        ("new/setuid", "file 4755 0:0"),
+        ("new/shared/", "dir 2775 0:0"),
+        ("opt/", "dir 755 0:0"),
+        ("opt/old/", "dir 755 0:0"),
+        ("opt/old/c", "file 644 0:0"),
+        ("srv/", "dir 755 0:0"),
+        ("srv/attr", "file 600 0:0 user.color=blue"),
+    ]
+    .into_iter()
+    .map(|(path, description)| (path.to_owned(), description.to_owned()))
+    .collect();
+    if opaque {
+        expected.insert("opt/old/.wh..wh..opq".into(), "file 600 0:0".into());
+    } else {
+        // The copy snapshotter cannot tell a replaced directory from an
+        // emptied one: it whites out each old entry instead.
+        expected.insert("opt/old/.wh.a".into(), "file 600 0:0".into());
+        expected.insert("opt/old/.wh.b".into(), "file 600 0:0".into());
+    }
+    expected
+}
+
+fn commits_exactly_its_changes(snapshotter: Option<&str>) {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let run = {
+            let args = [
+                "run",
+                "--rm=false",
+                "--name",
+                "changes",
+                "base",
+                "sh",
+                "-c",
+                CHANGES,
+            ];
+            let mut command = env.command(&args);
+            if let Some(snapshotter) = snapshotter {
+                command.env("STRATA_SNAPSHOTTER", snapshotter);
+            }
+            wait(command.spawn().unwrap(), Duration::from_secs(60))
+        };
+        assert_eq!(run.code, 0, "{tier:?}: {}{}", run.stdout, run.stderr);
+        let id = env.ok(&["commit", "-m", "all kinds", "changes", "changed:1"]);
+        assert!(id.starts_with("sha256:"), "{id}");
+        let listing = env.top_layer("changed:1");
+        let expected = expected_changes(snapshotter != Some("copy"));
+        assert_eq!(
+            listing, expected,
+            "{tier:?} ({snapshotter:?}): the committed layer differs"
+        );
+        // The committed image, run again, shows the changes applied.
+        let seen = env.ok(&[
+            "run",
+            "changed:1",
+            "sh",
+            "-c",
+            "cat /new/dir/file /opt/old/c; ls /opt/old; test -e /etc/group || echo no-group; \
+             stat -c '%a %h' /new/setuid /new/dir/file",
+        ]);
+        assert_eq!(
+            seen, "hello\nfresh\nc\nno-group\n4755 1\n644 2\n",
+            "{tier:?}"
+        );
+        assert!(
+            env.leftovers().is_empty(),
+            "{tier:?}: {:?}",
+            env.leftovers()
+        );
+    }
+}
+
+#[test]
+fn a_run_commits_exactly_what_it_changed() {
+    commits_exactly_its_changes(None);
+}
+
+#[test]
+fn the_copy_snapshotter_commits_the_same_changes() {
+    commits_exactly_its_changes(Some("copy"));
+}
+
+#[test]
+fn ownership_survives_where_ids_are_mapped_and_fails_clearly_where_not() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let run = env.sh(
+            &["--rm=false", "--name", "owners"],
+            "stat -c '%u:%g %a' /srv/owned; touch /f && chown 1000:1000 /f && stat -c '%u:%g' /f",
+        );
+        if tier.has_ids() {
+            assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+            // The image's owner is kept, and a chown is committed as made.
+            assert_eq!(run.stdout, "1000:1000 640\n1000:1000\n", "{tier:?}");
+            env.ok(&["commit", "owners", "owned"]);
+            assert_eq!(
+                env.top_layer("owned")["f"],
+                "file 644 1000:1000",
+                "{tier:?}"
+            );
+            assert!(!run.stderr.contains("warning"), "{tier:?}: {}", run.stderr);
+        } else {
+            assert_eq!(run.code, 1, "{tier:?}: {}", run.stdout);
+            assert!(
+                run.stderr.contains("chown: /f: Invalid argument"),
+                "{tier:?}: {}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains(
+                    "warning: only one id is mapped into sandboxes (no range for user strata-plain \
+                     in /etc/subuid and /etc/subgid): commands that change ownership to any id \
+                     but 0 (chown, adduser, package installs) will fail."
+                ),
+                "{tier:?}: {}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn user_environment_and_working_directory_are_as_asked() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        assert_eq!(
+            env.sh_ok(&[], "id"),
+            "uid=0(root) gid=0(root) groups=0(root)\n",
+            "{tier:?}"
+        );
+        assert_eq!(
+            env.sh_ok(
+                &[
+                    "-e",
+                    "GREETING=hi there",
+                    "-e",
+                    "PATH=/bin",
+                    "-w",
+                    "/work/here"
+                ],
+                "echo \"$GREETING|$PATH|$HOME\"; pwd"
+            ),
+            "hi there|/bin|/root\n/work/here\n",
+            "{tier:?}"
+        );
+        if tier.has_ids() {
+            assert_eq!(
+                env.sh_ok(&["-u", "app"], "id; echo $HOME"),
+                // The kernel sorts supplementary groups.
+                "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n/home/app\n",
+                "{tier:?}"
+            );
+            assert_eq!(
+                env.sh_ok(&["-u", "4242:50"], "id"),
+                "uid=4242 gid=50(staff) groups=50(staff)\n",
+                "{tier:?}"
+            );
+            assert_eq!(
+                env.sh_ok(
+                    &["-u", "nobody"],
+                    "id -u; touch /etc/x 2>&1 | sed 's/.*: //'"
+                ),
+                "65534\nPermission denied\n",
+                "{tier:?}"
+            );
+        } else {
+            let run = env.sh(&["-u", "app"], "id");
+            assert_eq!(run.code, 125, "{tier:?}");
+            assert!(
+                run.stderr
+                    .contains("switch to group 1000: Invalid argument (is the gid mapped?)"),
+                "{tier:?}: {}",
+                run.stderr
+            );
+        }
+        let run = env.sh(&["-u", "ghost"], "id");
+        assert_eq!(run.code, 125, "{tier:?}");
+        assert!(
+            run.stderr
+                .contains("unable to find user ghost: no matching entries in passwd file"),
+            "{tier:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn exit_codes_and_exec_errors_are_passed_on() {
+    let env = Env::new(Tier::Root);
+    assert_eq!(env.sh(&[], "exit 3").code, 3);
+    assert_eq!(env.sh(&[], "kill -9 $$").code, 137);
+    let run = env.strata(&["run", "base", "no-such-program"]);
+    assert_eq!(run.code, 127);
+    assert_eq!(
+        run.stderr,
+        "error: exec: \"no-such-program\": executable file not found in $PATH\n"
+    );
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn the_sandbox_sees_nothing_of_the_host() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("strata-host-marker");
+    std::fs::write(&marker, "secret").unwrap();
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let store = env.store.display().to_string();
+        let script = format!(
+            "ls /proc/self/fd | tr '\\n' ' '; echo
+             ls {store} 2>&1 | sed 's/.*: //'
+             cat {marker} 2>&1 | sed 's/.*: //'
+             find / -xdev \\( -name images.json -o -name strata-host-marker \\) 2>/dev/null | wc -l
+             cat /proc/1/root{marker} 2>&1 | sed 's/.*: //'
+             test -e /proc/{host_pid} && echo host-pid-visible; cat /proc/1/comm
+             mount -t tmpfs none /tmp 2>&1 | sed 's/.*: //'
+             umount /proc/sys 2>&1 | sed 's/.*: //'
+             (echo 1 > /proc/sys/kernel/domainname) 2>&1 | sed 's/.*: //'",
+            marker = marker.display(),
+            host_pid = std::process::id(),
+        );
+        let out = env.sh_ok(&[], &script);
+        assert_eq!(
+            out,
+            "0 1 2 3 \nNo such file or directory\nNo such file or directory\n0\n\
+             Permission denied\nstrata\npermission denied (are you root?)\n\
+             Operation not permitted\nRead-only file system\n",
+            "{tier:?}"
+        );
+    }
+}
+
+fn host_processes_named(pattern: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(pattern) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn background_processes_end_with_the_step() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let out = env.sh_ok(
+            &[],
+            "sleep 7771 & sleep 7772 </dev/null >/dev/null 2>&1 & echo started",
+        );
+        assert_eq!(out, "started\n");
+        // Nothing waits for them: the kernel killed them with the sandbox's
+        // pid 1, before strata returned.
+        let left = host_processes_named("sleep 777");
+        assert!(left.is_empty(), "{tier:?}: still running: {left:?}");
+    }
+}
+
+#[test]
+fn network_none_has_only_loopback() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let out = env.sh_ok(
+            &["--network", "none"],
+            "ip -o link | cut -d: -f2 | tr -d ' '; ip route | wc -l; \
+             ping -c 1 -W 1 192.0.2.1 2>&1 | tail -1 | sed 's/.*: //'; \
+             ping -c 1 -W 1 127.0.0.1 >/dev/null && echo loopback-up",
+        );
+        assert_eq!(
+            out, "lo\n0\nNetwork is unreachable\nloopback-up\n",
+            "{tier:?}"
+        );
+        // The host's network by default: the host's interfaces are there.
+        let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+        let inside = env.sh_ok(&[], "ip -o link | wc -l");
+        assert_eq!(inside.trim(), host_links.to_string(), "{tier:?}");
+    }
+}
+
+#[test]
+fn a_run_that_changes_nothing_commits_an_empty_layer_entry() {
+    let env = Env::new(Tier::Root);
+    env.ok(&["run", "--rm=false", "--name", "idle", "base", "true"]);
+    env.ok(&["commit", "idle", "idle:1"]);
+    let store = strata_solver::store::Store::open(&env.store).unwrap();
+    let base = strata_solver::image::resolve(&store, "base").unwrap();
+    let idle = strata_solver::image::resolve(&store, "idle:1").unwrap();
+    assert_eq!(idle.layers, base.layers);
+    let config = strata_solver::image::read_config(&store, &idle).unwrap();
+    let history = config.history().clone().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.empty_layer(), Some(true));
+    assert_eq!(last.created_by().as_deref(), Some("true"));
+}
+
+#[test]
+fn containers_are_listed_kept_from_removal_and_removed() {
+    let env = Env::new(Tier::Subordinate);
+    env.sh_ok(
+        &["--rm=false", "--name", "keeper"],
+        "mkdir -p /home/late && touch /home/late/x && chmod 600 /home/late/x && \
+         chmod 700 /home/late && chown -R 3000:3000 /home/late",
+    );
+    let ps = env.ok(&["ps", "-a"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(
+        ps.lines().nth(1).unwrap().ends_with("Exited (0)   keeper"),
+        "{ps}"
+    );
+    let refused = env.strata(&["rmi", "base"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("(must be forced): container keeper is using it"),
+        "{}",
+        refused.stderr
+    );
+    env.ok(&["image", "prune", "-a", "-f"]);
+    env.ok(&["commit", "keeper", "kept"]);
+    let layer = env.top_layer("kept");
+    assert_eq!(layer["home/late/"], "dir 700 3000:3000");
+    assert_eq!(layer["home/late/x"], "file 600 3000:3000");
+    // Files of another id, private to it: strata removes them all the same.
+    assert_eq!(env.ok(&["rm", "keeper"]), "keeper\n");
+    assert!(env.ok(&["ps", "-q"]).is_empty());
+    assert!(
+        !env.store
+            .join("containers")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
+}
+
+#[test]
+fn a_terminated_run_stops_and_cleans_up() {
+    for tier in [Tier::Root, Tier::Subordinate] {
+        let env = Env::new(tier);
+        let child = env
+            .command(&["run", "base", "sh", "-c", "sleep 7781; echo never"])
+            .spawn()
+            .unwrap();
+        // Wait for the sandbox to be up.
+        let start = Instant::now();
+        while host_processes_named("sleep 7781").is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{tier:?}: the sandbox never started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The user's strata (through setpriv, the same process).
+        nix_kill(child.id() as i32, 15);
+        let run = wait(child, Duration::from_secs(20));
+        assert_eq!(run.code, 143, "{tier:?}: {}", run.stderr);
+        assert!(!run.stdout.contains("never"));
+        assert!(host_processes_named("sleep 7781").is_empty(), "{tier:?}");
+        assert!(
+            env.leftovers().is_empty(),
+            "{tier:?}: {:?}",
+            env.leftovers()
+        );
+    }
+}
+
+fn nix_kill(pid: i32, signal: i32) {
+    run_ok(
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string()),
+    );
+}

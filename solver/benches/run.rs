@@ -17,6 +17,11 @@
 //!
 //! Medians and 90th percentiles in milliseconds, and the ratio to buildah.
 //! This program is its own sandbox helper, as the `strata` binary is.
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark reports on stdout"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -195,7 +200,14 @@ fn main() {
         strata_cycle(&store, &sandbox, &lowers, "true", Network::Host, false)
     });
     let strata_file = time(runs, || {
-        strata_cycle(&store, &sandbox, &lowers, "echo x > /f", Network::None, true)
+        strata_cycle(
+            &store,
+            &sandbox,
+            &lowers,
+            "echo x > /f",
+            Network::None,
+            true,
+        )
     });
     println!(
         "strata  RUN true            {:7.2} / {:7.2}",

@@ -154,3 +154,53 @@ pub(crate) fn exit_child(code: i32) -> ! {
     // SAFETY: _exit only ends the process.
     unsafe { libc::_exit(code) }
 }
+
+/// Make the terminal `fd` the controlling terminal of this process (which
+/// must lead a session without one).
+pub(crate) fn set_controlling_terminal(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal).
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A terminal's window size (rows, columns, pixel width, pixel height).
+pub(crate) type WindowSize = (u16, u16, u16, u16);
+
+/// The window size of the terminal `fd`.
+pub(crate) fn window_size(fd: RawFd) -> io::Result<WindowSize> {
+    // SAFETY: `winsize` is plain data; all-zero is a valid value.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the one we own.
+    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((size.ws_row, size.ws_col, size.ws_xpixel, size.ws_ypixel))
+}
+
+/// Set the window size of the terminal `fd`.
+pub(crate) fn set_window_size(
+    fd: RawFd,
+    (rows, columns, width, height): WindowSize,
+) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: width,
+        ws_ypixel: height,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from ours.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Take ownership of a descriptor just received with SCM_RIGHTS.
+pub(crate) fn adopt_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel installed `fd` in this process when the message
+    // was received, and nothing else refers to it: it is ours to own.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -154,10 +154,15 @@ struct Env {
 
 impl Env {
     fn new(tier: Tier) -> Env {
+        Env::in_dir(tier, &shared().dir)
+    }
+
+    /// A store in a new directory under `parent`.
+    fn in_dir(tier: Tier, parent: &Path) -> Env {
         let shared = shared();
         let dir = tempfile::Builder::new()
             .prefix("strata-tier-")
-            .tempdir_in(&shared.dir)
+            .tempdir_in(parent)
             .unwrap();
         chmod(dir.path(), 0o755);
         if let Some(user) = tier.user() {
@@ -417,6 +422,76 @@ fn a_run_commits_exactly_what_it_changed() {
 #[test]
 fn the_copy_snapshotter_commits_the_same_changes() {
     commits_exactly_its_changes(Some("copy"));
+}
+
+/// An overlayfs mount, unmounted when dropped.
+struct OverlayMount {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path().join("merged"))
+            .status();
+    }
+}
+
+#[test]
+fn where_overlayfs_cannot_be_used_runs_fall_back_to_copies() {
+    // overlayfs refuses another overlayfs as its upper directory: a store
+    // inside a container whose root is overlayfs is the common case.
+    let shared = shared();
+    let dir = tempfile::tempdir_in(&shared.dir).unwrap();
+    for sub in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let path = |sub: &str| dir.path().join(sub).display().to_string();
+    run_ok(Command::new("mount").args([
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        &format!(
+            "lowerdir={},upperdir={},workdir={}",
+            path("lower"),
+            path("upper"),
+            path("work")
+        ),
+        &path("merged"),
+    ]));
+    let mount = OverlayMount { dir };
+    chmod(&mount.dir.path().join("merged"), 0o755);
+    let env = Env::in_dir(Tier::Root, &mount.dir.path().join("merged"));
+    let run = env.sh(&["--rm=false", "--name", "fallback"], CHANGES);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "warning: overlayfs cannot be used in a user namespace here (mount overlayfs on "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(": Invalid argument); using copies of the layers instead, which is slower (STRATA_SNAPSHOTTER=copy chooses this directly)\n"),
+        "{}",
+        run.stderr
+    );
+    env.ok(&["commit", "fallback", "fell-back"]);
+    assert_eq!(env.top_layer("fell-back"), expected_changes(false));
+    // Forcing overlayfs there fails, and says why.
+    let mut forced = env.command(&["run", "base", "true"]);
+    forced.env("STRATA_SNAPSHOTTER", "overlay");
+    let run = wait(forced.spawn().unwrap(), Duration::from_secs(60));
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr
+            .starts_with("error: failed to mount the sandbox's root: mount overlayfs on "),
+        "{}",
+        run.stderr
+    );
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
 }
 
 #[test]
@@ -712,4 +787,47 @@ fn nix_kill(pid: i32, signal: i32) {
             .arg(format!("-{signal}"))
             .arg(pid.to_string()),
     );
+}
+
+#[test]
+fn a_terminal_on_stdin_gives_the_command_a_terminal_of_its_own() {
+    let script = require("script");
+    for tier in [Tier::Root, Tier::Subordinate] {
+        let env = Env::new(tier);
+        // `script` runs strata on a pseudo-terminal of 40 rows by 100 columns.
+        let inner = env.command(&[
+            "run",
+            "-it",
+            "base",
+            "sh",
+            "-c",
+            "tty; stty size; test -t 1 && echo out-is-tty; exit 7",
+        ]);
+        let quoted: Vec<String> = std::iter::once(inner.get_program())
+            .chain(inner.get_args())
+            .map(|arg| format!("'{}'", arg.to_string_lossy()))
+            .collect();
+        let mut command = Command::new(&script);
+        command
+            .args([
+                "-qec",
+                &format!("stty rows 40 cols 100; {}", quoted.join(" ")),
+                "/dev/null",
+            ])
+            .current_dir(&shared().dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        // Standard input stays open (and empty) until the command is done.
+        let stdin = child.stdin.take();
+        let run = wait(child, Duration::from_secs(60));
+        drop(stdin);
+        assert_eq!(run.code, 7, "{tier:?}: {}{}", run.stdout, run.stderr);
+        // The sandbox's own devpts: its first terminal, sized as strata's.
+        assert_eq!(
+            run.stdout, "/dev/pts/0\r\n40 100\r\nout-is-tty\r\n",
+            "{tier:?}"
+        );
+    }
 }

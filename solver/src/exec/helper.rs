@@ -32,8 +32,9 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, user};
+use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, tty, user};
 use crate::sys;
+use std::os::unix::net::UnixStream;
 
 /// Capabilities a command keeps (docker's default set; everything else,
 /// CAP_SYS_ADMIN first, is dropped from the bounding set).
@@ -112,16 +113,21 @@ fn helper(spec: &HelperSpec) -> HelperResult {
         Ok(pipes) => pipes,
         Err(error) => return failure(Stage::Setup, format!("create pipes: {error}")),
     };
+    let (tty_here, tty_there) = match spec.tty.then(UnixStream::pair).transpose() {
+        Ok(Some((here, there))) => (Some(here), Some(there)),
+        Ok(None) => (None, None),
+        Err(error) => return failure(Stage::Setup, format!("create a socket pair: {error}")),
+    };
     let keeper = match sys::fork() {
         Ok(ForkResult::Child) => {
-            drop((ready_read, go_write, error_read));
-            let code = keeper(spec, ready_write, go_read, error_write.into());
+            drop((ready_read, go_write, error_read, tty_here));
+            let code = keeper(spec, ready_write, go_read, error_write.into(), tty_there);
             sys::exit_child(code)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => return failure(Stage::Namespaces, format!("fork: {error}")),
     };
-    drop((ready_write, go_read, error_write));
+    drop((ready_write, go_read, error_write, tty_there));
     let mut ready_read = ready_read;
     let mut byte = [0u8; 1];
     let mut go_write = go_write;
@@ -142,6 +148,15 @@ fn helper(spec: &HelperSpec) -> HelperResult {
         let _ = go_write.write_all(answer);
     }
     drop(go_write);
+    // With a terminal: relay it until the command's side closes.
+    if let Some(socket) = tty_here
+        && let Some(master) = tty::receive(&socket)
+    {
+        drop(socket);
+        let saved = tty::raw_mode();
+        tty::relay(&master);
+        saved.restore();
+    }
     let status = wait_for(keeper);
     let mut report = String::new();
     let mut error_read = error_read;
@@ -183,6 +198,7 @@ fn keeper(
     mut ready: std::io::PipeWriter,
     mut go: std::io::PipeReader,
     error_pipe: OwnedFd,
+    tty: Option<UnixStream>,
 ) -> i32 {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let mut flags = CloneFlags::CLONE_NEWUSER
@@ -211,11 +227,11 @@ fn keeper(
     drop((ready, go));
     match sys::fork() {
         Ok(ForkResult::Child) => {
-            let code = init(spec, error_pipe);
+            let code = init(spec, error_pipe, tty);
             sys::exit_child(code)
         }
         Ok(ForkResult::Parent { child }) => {
-            drop(error_pipe);
+            drop((error_pipe, tty));
             wait_for(child)
         }
         Err(error) => report(&error_pipe, Stage::Namespaces, format!("fork: {error}")),
@@ -223,7 +239,7 @@ fn keeper(
 }
 
 /// pid 1 of the sandbox.
-fn init(spec: &HelperSpec, error_pipe: OwnedFd) -> i32 {
+fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if let Err((stage, message)) = mount::setup(spec) {
         return report(&error_pipe, stage, message);
@@ -244,15 +260,35 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd) -> i32 {
             format!("bring up the loopback interface: {error}"),
         );
     }
+    // The terminal, in the sandbox's devpts: the master goes to the helper.
+    let slave = match tty {
+        Some(socket) => {
+            let opened = tty::open().and_then(|(master, slave)| {
+                tty::send(&socket, &master)?;
+                Ok(slave)
+            });
+            match opened {
+                Ok(slave) => Some(slave),
+                Err(message) => return report(&error_pipe, Stage::Setup, message),
+            }
+        }
+        None => None,
+    };
     let command = match sys::fork() {
         Ok(ForkResult::Child) => {
+            if let Some(slave) = &slave
+                && let Err(message) = tty::attach(slave)
+            {
+                sys::exit_child(report(&error_pipe, Stage::Setup, message));
+            }
+            drop(slave);
             let error = command(spec, &error_pipe);
             sys::exit_child(error)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => return report(&error_pipe, Stage::Setup, format!("fork: {error}")),
     };
-    drop(error_pipe);
+    drop((error_pipe, slave));
     // Reap everything until the command itself ends.
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {

@@ -15,6 +15,7 @@
 mod copy;
 mod helper;
 mod mount;
+mod tty;
 mod user;
 pub mod userns;
 
@@ -166,6 +167,8 @@ pub(crate) struct HelperSpec {
     pub(crate) user: String,
     pub(crate) cwd: String,
     pub(crate) network_none: bool,
+    /// Give the command a terminal of its own (strata's stdin is one).
+    pub(crate) tty: bool,
     pub(crate) hostname: String,
     pub(crate) hosts: PathBuf,
     pub(crate) resolv: PathBuf,
@@ -514,6 +517,8 @@ impl Sandbox {
             user: spec.user.clone(),
             cwd: spec.cwd.clone(),
             network_none: spec.network == Network::None,
+            tty: matches!(output, Output::Inherit)
+                && nix::unistd::isatty(std::io::stdin()).unwrap_or(false),
             hostname,
             hosts,
             resolv,
@@ -570,6 +575,9 @@ impl Sandbox {
                 Some(reader)
             }
         };
+        // The helper puts a terminal in raw mode; whatever becomes of the
+        // helper, the terminal is put back.
+        let terminal = spec.tty.then(tty::save);
         let mut child = command
             .spawn()
             .map_err(ExecError::io("start", &self.helper))?;
@@ -594,6 +602,9 @@ impl Sandbox {
         }
         let status = child.wait();
         unregister_helper(pid);
+        if let Some(terminal) = terminal {
+            terminal.restore();
+        }
         let status = status.map_err(ExecError::os("wait for the sandbox helper"))?;
         use std::os::unix::process::ExitStatusExt;
         let code = status

@@ -382,9 +382,10 @@ impl Sandbox {
     /// A sandbox runner whose helper is this very program: its `main` must
     /// call [`helper_main`] when its first argument is [`HELPER_ARGUMENT`].
     pub fn new(store: &Store) -> Result<Sandbox, ExecError> {
-        let helper = std::fs::read_link("/proc/self/exe")
-            .map_err(ExecError::io("read", Path::new("/proc/self/exe")))?;
-        Sandbox::with_helper(store, helper)
+        // /proc/self/exe, not the path it names: it starts this very
+        // program even when the file was replaced or deleted meanwhile (a
+        // rebuild, a package upgrade).
+        Sandbox::with_helper(store, PathBuf::from("/proc/self/exe"))
     }
 
     /// A sandbox runner using `helper` as the helper program.

@@ -124,6 +124,15 @@ pub fn spec_for(
         env.retain(|existing| existing.split_once('=').map(|(name, _)| name) != Some(key));
         env.push(entry.clone());
     }
+    let hostname = options.hostname.clone().unwrap_or_default();
+    // docker run sets HOSTNAME (a build step gets no such variable).
+    if !hostname.is_empty()
+        && !env
+            .iter()
+            .any(|entry| entry.split_once('=').map(|(key, _)| key) == Some("HOSTNAME"))
+    {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
     Ok(RunSpec {
         args,
         env,
@@ -138,7 +147,7 @@ pub fn spec_for(
             .or_else(|| image.working_dir().clone())
             .unwrap_or_default(),
         network: options.network,
-        hostname: options.hostname.clone().unwrap_or_default(),
+        hostname,
     })
 }
 
@@ -310,4 +319,82 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(
+        entrypoint: Option<&[&str]>,
+        cmd: Option<&[&str]>,
+    ) -> oci_spec::image::ImageConfiguration {
+        let list = |items: Option<&[&str]>| {
+            items.map(|items| {
+                items
+                    .iter()
+                    .map(|item| item.to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        serde_json::from_value(serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Entrypoint": list(entrypoint),
+                "Cmd": list(cmd),
+                "Env": ["PATH=/bin", "A=1"],
+                "User": "app",
+                "WorkingDir": "/srv",
+            },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn run_specs_follow_docker_run() {
+        let args = |config, options: &RunOptions| spec_for(&config, options).map(|spec| spec.args);
+        let image = || config(Some(&["/entry"]), Some(&["default"]));
+        assert_eq!(
+            args(image(), &RunOptions::default()).unwrap(),
+            ["/entry", "default"]
+        );
+        let command = RunOptions {
+            command: vec!["other".into()],
+            ..RunOptions::default()
+        };
+        assert_eq!(args(image(), &command).unwrap(), ["/entry", "other"]);
+        // --entrypoint drops the image's CMD too.
+        let entrypoint = RunOptions {
+            entrypoint: Some("/bin/sh".into()),
+            ..RunOptions::default()
+        };
+        assert_eq!(args(image(), &entrypoint).unwrap(), ["/bin/sh"]);
+        let cleared = RunOptions {
+            entrypoint: Some(String::new()),
+            command: vec!["ls".into()],
+            ..RunOptions::default()
+        };
+        assert_eq!(args(image(), &cleared).unwrap(), ["ls"]);
+        assert!(matches!(
+            args(config(None, None), &RunOptions::default()),
+            Err(ContainerError::NoCommand)
+        ));
+        let options = RunOptions {
+            env: vec!["A=2".into(), "B=3".into()],
+            hostname: Some("box".into()),
+            ..RunOptions::default()
+        };
+        let spec = spec_for(&image(), &options).unwrap();
+        assert_eq!(spec.env, ["PATH=/bin", "A=2", "B=3", "HOSTNAME=box"]);
+        assert_eq!((spec.user.as_str(), spec.cwd.as_str()), ("app", "/srv"));
+        let overridden = RunOptions {
+            user: Some("0".into()),
+            workdir: Some("/tmp".into()),
+            ..RunOptions::default()
+        };
+        let spec = spec_for(&image(), &overridden).unwrap();
+        assert_eq!((spec.user.as_str(), spec.cwd.as_str()), ("0", "/tmp"));
+    }
 }

@@ -331,9 +331,6 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
     if !has(&env, "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
-    if !has(&env, "HOSTNAME") {
-        env.push(format!("HOSTNAME={}", spec.hostname));
-    }
     if !has(&env, "HOME") {
         env.push(format!("HOME={}", user.home));
     }

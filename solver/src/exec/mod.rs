@@ -121,8 +121,8 @@ pub enum Network {
 pub struct RunSpec {
     /// Program and arguments (the shell already prepended for shell form).
     pub args: Vec<String>,
-    /// `KEY=value` environment, exactly; `PATH`, `HOME` and `HOSTNAME` are
-    /// added when absent, as docker does.
+    /// `KEY=value` environment, exactly; `PATH` (docker's default) and
+    /// `HOME` (the user's) are added when absent, as runc does.
     pub env: Vec<String>,
     /// `user[:group]` (names or ids), empty for root.
     pub user: String,

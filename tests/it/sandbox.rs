@@ -637,7 +637,7 @@ fn the_sandbox_sees_nothing_of_the_host() {
         assert_eq!(
             out,
             "0 1 2 3 \nNo such file or directory\nNo such file or directory\n0\n\
-             Permission denied\nstrata\npermission denied (are you root?)\n\
+             Permission denied\nstrata-init\npermission denied (are you root?)\n\
              Operation not permitted\nRead-only file system\n",
             "{tier:?}"
         );

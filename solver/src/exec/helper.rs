@@ -96,6 +96,7 @@ fn failure(stage: Stage, message: impl Into<String>) -> HelperResult {
 }
 
 fn helper(spec: &HelperSpec) -> HelperResult {
+    let _ = nix::sys::prctl::set_name(c"strata-sandbox");
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
         || nix::unistd::getppid().as_raw() != spec.parent
     {
@@ -241,6 +242,9 @@ fn keeper(
 /// pid 1 of the sandbox.
 fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // What `ps` in the sandbox shows for pid 1 (the helper was started as
+    // /proc/self/exe, which would read "exe").
+    let _ = nix::sys::prctl::set_name(c"strata-init");
     if let Err((stage, message)) = mount::setup(spec) {
         return report(&error_pipe, stage, message);
     }

@@ -51,9 +51,14 @@ pub(crate) fn run(root: Option<std::path::PathBuf>, args: RunArgs) -> anyhow::Re
     };
     let spec =
         container::spec_for(&config, &options).map_err(|error| fail(FAILED_TO_RUN, error))?;
-    // ^C reaches the command straight from the terminal; these stop it.
-    exec::stop_on_signals(&[libc_signal::SIGTERM, libc_signal::SIGHUP])
-        .map_err(|error| fail(FAILED_TO_RUN, error))?;
+    // Any of these stops the sandbox, cleans up and exits with 128 + the
+    // signal. (With a terminal, ^C is a key for the command, not a signal.)
+    exec::stop_on_signals(&[
+        libc_signal::SIGINT,
+        libc_signal::SIGTERM,
+        libc_signal::SIGHUP,
+    ])
+    .map_err(|error| fail(FAILED_TO_RUN, error))?;
     let sandbox = Sandbox::new(&store).map_err(|error| fail(FAILED_TO_RUN, error))?;
     print_notices(&sandbox)?;
     let lowers = image::lower_dirs(&store, &image).map_err(|error| fail(FAILED_TO_RUN, error))?;
@@ -112,5 +117,6 @@ fn eprintln_kept(name: &str) -> anyhow::Result<()> {
 /// Signal numbers (Linux).
 mod libc_signal {
     pub(super) const SIGHUP: i32 = 1;
+    pub(super) const SIGINT: i32 = 2;
     pub(super) const SIGTERM: i32 = 15;
 }

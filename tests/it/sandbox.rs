@@ -644,13 +644,22 @@ fn the_sandbox_sees_nothing_of_the_host() {
     }
 }
 
-fn host_processes_named(pattern: &str) -> Vec<String> {
+/// Host processes whose argument vector is exactly `argv`.
+fn host_processes(argv: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(pattern) {
-                found.push(cmdline);
+            let args: Vec<String> = cmdline
+                .split(|byte| *byte == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            if args == argv {
+                found.push(format!(
+                    "{}: {}",
+                    entry.file_name().to_string_lossy(),
+                    args.join(" ")
+                ));
             }
         }
     }
@@ -668,7 +677,8 @@ fn background_processes_end_with_the_step() {
         assert_eq!(out, "started\n");
         // Nothing waits for them: the kernel killed them with the sandbox's
         // pid 1, before strata returned.
-        let left = host_processes_named("sleep 777");
+        let mut left = host_processes(&["sleep", "7771"]);
+        left.extend(host_processes(&["sleep", "7772"]));
         assert!(left.is_empty(), "{tier:?}: still running: {left:?}");
     }
 }
@@ -751,8 +761,13 @@ fn containers_are_listed_kept_from_removal_and_removed() {
 }
 
 #[test]
-fn a_terminated_run_stops_and_cleans_up() {
-    for tier in [Tier::Root, Tier::Subordinate] {
+fn an_interrupted_or_terminated_run_stops_and_cleans_up() {
+    for (tier, signal) in [
+        (Tier::Root, 15),
+        (Tier::Subordinate, 15),
+        (Tier::Root, 2),
+        (Tier::Single, 2),
+    ] {
         let env = Env::new(tier);
         let child = env
             .command(&["run", "base", "sh", "-c", "sleep 7781; echo never"])
@@ -760,7 +775,7 @@ fn a_terminated_run_stops_and_cleans_up() {
             .unwrap();
         // Wait for the sandbox to be up.
         let start = Instant::now();
-        while host_processes_named("sleep 7781").is_empty() {
+        while host_processes(&["sleep", "7781"]).is_empty() {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "{tier:?}: the sandbox never started"
@@ -768,11 +783,11 @@ fn a_terminated_run_stops_and_cleans_up() {
             std::thread::sleep(Duration::from_millis(10));
         }
         // The user's strata (through setpriv, the same process).
-        nix_kill(child.id() as i32, 15);
+        nix_kill(child.id() as i32, signal);
         let run = wait(child, Duration::from_secs(20));
-        assert_eq!(run.code, 143, "{tier:?}: {}", run.stderr);
+        assert_eq!(run.code, 128 + signal, "{tier:?}: {}", run.stderr);
         assert!(!run.stdout.contains("never"));
-        assert!(host_processes_named("sleep 7781").is_empty(), "{tier:?}");
+        assert!(host_processes(&["sleep", "7781"]).is_empty(), "{tier:?}");
         assert!(
             env.leftovers().is_empty(),
             "{tier:?}: {:?}",

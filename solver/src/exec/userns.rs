@@ -215,6 +215,28 @@ fn enter_new(mode: &IdMode) -> Result<(), ExecError> {
         }
         ForkResult::Parent { child } => {
             drop((ready_write, go_read));
+            // Signals sent to this process (the pid the user knows) are
+            // passed on, so the child cleans up and its status is ours; a
+            // terminal's ^C reaches both, and the child sees it twice, to
+            // the same effect. (This process forks no more: a thread is
+            // safe now.)
+            let _ = sys::ignore_signals(&[Signal::SIGQUIT]);
+            if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ]) {
+                let _ = std::thread::Builder::new()
+                    .name("forward-signals".to_owned())
+                    .spawn(move || {
+                        for signal in signals.forever() {
+                            if let Ok(signal) = Signal::try_from(signal) {
+                                let _ = nix::sys::signal::kill(child, signal);
+                            }
+                        }
+                    });
+            }
+
             let mut ready = [0u8; 1];
             let mut ready_read = ready_read;
             let unshared = ready_read.read_exact(&mut ready).is_ok() && ready == *b"u";
@@ -234,25 +256,6 @@ fn enter_new(mode: &IdMode) -> Result<(), ExecError> {
             if let Err(error) = mapped {
                 let _ = waitpid(child, None);
                 return Err(error);
-            }
-            // The terminal's ^C reaches the child too: it decides. A
-            // SIGTERM or SIGHUP sent to this process (the pid the user
-            // knows) is passed on, so the child cleans up and its status is
-            // ours. (This process forks no more: a thread is safe now.)
-            let _ = sys::ignore_signals(&[Signal::SIGINT, Signal::SIGQUIT]);
-            if let Ok(mut signals) = signal_hook::iterator::Signals::new([
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGHUP,
-            ]) {
-                let _ = std::thread::Builder::new()
-                    .name("forward-signals".to_owned())
-                    .spawn(move || {
-                        for signal in signals.forever() {
-                            if let Ok(signal) = Signal::try_from(signal) {
-                                let _ = nix::sys::signal::kill(child, signal);
-                            }
-                        }
-                    });
             }
             let code = loop {
                 match waitpid(child, None) {

@@ -221,6 +221,26 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<String>,
 
+    /// Name the image, NAME[:TAG] (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub(crate) tags: Vec<String>,
+
+    /// Set a label on the image, KEY=VALUE (repeatable; applied last).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub(crate) labels: Vec<String>,
+
+    /// The network of RUN steps that do not choose with `RUN --network`.
+    #[arg(long, value_enum, default_value = "host")]
+    pub(crate) network: NetworkArg,
+
+    /// Write the image ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) iidfile: Option<PathBuf>,
+
+    /// Print only the image ID (and errors).
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+
     /// Print the build plan instead of building.
     #[arg(long)]
     pub(crate) dry_run: bool,

@@ -31,6 +31,9 @@ fn main() -> ExitCode {
     // user namespace (see strata_solver::exec::userns); entering it forks,
     // so it happens here, before any thread exists.
     let needs_namespace = matches!(
+        &cli.command,
+        cli::Command::Build(args) if !args.dry_run
+    ) || matches!(
         cli.command,
         cli::Command::Run(_)
             | cli::Command::Commit(_)
@@ -43,7 +46,7 @@ fn main() -> ExitCode {
     }
     let root = cli.root.clone();
     let result = match cli.command {
-        cli::Command::Build(args) => commands::build::build(args),
+        cli::Command::Build(args) => commands::build::build(root, args),
         cli::Command::Import(args) => commands::import::import(root, args),
         cli::Command::Load(args) => commands::load::load(root, args),
         cli::Command::Save(args) => commands::save::save(root, args),

@@ -6,6 +6,7 @@
 //! digests computed while data streams), [`store`] (blobs and image records,
 //! crash-safe) and [`layer`] (deterministic layer tars and a safe unpacker).
 
+pub mod build;
 pub mod container;
 pub mod digest;
 pub mod error;

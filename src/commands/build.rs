@@ -12,10 +12,14 @@ use strata_frontend::graph::{
 };
 use strata_frontend::span::Span;
 
-use super::Rendered;
-use crate::cli::{BuildArgs, PlanFormat};
+use strata_solver::build::{self as solver_build, BuildError, BuildOptions, Event, StoreResolver};
+use strata_solver::exec::{self, Network, Sandbox};
+use strata_solver::layer::Compression;
 
-pub(crate) fn build(args: BuildArgs) -> anyhow::Result<()> {
+use super::Rendered;
+use crate::cli::{BuildArgs, NetworkArg, PlanFormat};
+
+pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
     if !args.context.is_dir() {
         bail!(
             "build context `{}` is not a directory",
@@ -44,11 +48,21 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    // A real build reads base images' configs (ENV, USER, WORKDIR) from
+    // the store; a plan needs no store.
+    let store = if args.dry_run {
+        None
+    } else {
+        Some(super::open_store(root)?)
+    };
+    let resolver = store.as_ref().map(StoreResolver);
     let options = Options {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
         platform,
-        resolver: None,
+        resolver: resolver
+            .as_ref()
+            .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
     };
     let compiled = strata_frontend::compile(&text, &options)
         .map_err(|error| Rendered(diagnostic::render(&error, &source)))?;
@@ -56,11 +70,9 @@ pub(crate) fn build(args: BuildArgs) -> anyhow::Result<()> {
     for warning in &compiled.warnings {
         write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
     }
-    if !args.dry_run {
-        bail!(
-            "this version of strata can plan builds but not run them yet: \
-             pass --dry-run to print the plan"
-        );
+    drop(stderr);
+    if let Some(store) = &store {
+        return run_build(store, &compiled.graph, &source, &args);
     }
     let plan = match args.format {
         PlanFormat::Text => text_plan(&compiled.graph, &source),
@@ -331,5 +343,132 @@ fn dot_plan(graph: &BuildGraph) -> String {
         }
     }
     out.push_str("}\n");
+    out
+}
+
+/// Run the build: steps in order with plain progress on stderr, then the
+/// image ID on stdout.
+fn run_build(
+    store: &strata_solver::store::Store,
+    graph: &BuildGraph,
+    source: &Source,
+    args: &BuildArgs,
+) -> anyhow::Result<()> {
+    let labels = args
+        .labels
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => bail!("invalid label `{label}`: expected KEY=VALUE"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = BuildOptions {
+        tags: strata_solver::image::normalize_tags(&args.tags)?,
+        labels,
+        network: match args.network {
+            NetworkArg::Host => Network::Host,
+            NetworkArg::None => Network::None,
+        },
+        compression: Compression::Gzip,
+        epoch: super::import::source_date_epoch()?,
+    };
+    exec::stop_on_signals(&[2, 15, 1])?;
+    let sandbox = Sandbox::new(store)?;
+    super::print_notices(&sandbox)?;
+    let quiet = args.quiet;
+    let mut numbers = BTreeMap::new();
+    let mut progress = |event: Event<'_>| {
+        let mut stderr = std::io::stderr().lock();
+        let next = numbers.len() + 1;
+        let _ = match event {
+            Event::Started(vertex) => {
+                let number = *numbers.entry(vertex.id).or_insert(next);
+                if quiet {
+                    Ok(())
+                } else {
+                    writeln!(stderr, "#{number} {}", vertex.description)
+                }
+            }
+            Event::Output(vertex, bytes) => {
+                let number = numbers.get(&vertex.id).copied().unwrap_or(0);
+                if quiet {
+                    Ok(())
+                } else {
+                    let text = String::from_utf8_lossy(bytes);
+                    let mut result = Ok(());
+                    for line in text.split_inclusive('\n') {
+                        result = write!(stderr, "#{number} {line}");
+                    }
+                    if !text.ends_with('\n') {
+                        result = writeln!(stderr);
+                    }
+                    result
+                }
+            }
+            Event::Finished(vertex, layer, elapsed) => {
+                let number = numbers.get(&vertex.id).copied().unwrap_or(0);
+                if quiet {
+                    Ok(())
+                } else {
+                    let size = layer
+                        .map(|layer| format!(", layer {}", super::human_size(layer.size)))
+                        .unwrap_or_default();
+                    writeln!(stderr, "#{number} DONE {:.1}s{size}", elapsed.as_secs_f64())
+                }
+            }
+        };
+    };
+    let built = solver_build::build(store, &sandbox, graph, &options, &mut progress);
+    super::print_notices(&sandbox)?;
+    let image = match built {
+        Ok(image) => image,
+        Err(error) => {
+            if let BuildError::Exec {
+                source: exec::ExecError::Interrupted(signal),
+                ..
+            } = error
+            {
+                return Err(super::Status {
+                    code: (128 + signal) as u8,
+                    error: Some(anyhow::anyhow!("the build was interrupted")),
+                }
+                .into());
+            }
+            return Err(Rendered(render_build_error(&error, graph, source)).into());
+        }
+    };
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, image.id.to_string())
+            .with_context(|| format!("failed to write the image ID to `{}`", path.display()))?;
+    }
+    writeln!(std::io::stdout().lock(), "{}", image.id)?;
+    Ok(())
+}
+
+/// A failed build's error: the message, the Dockerfile lines of the step
+/// and, for a RUN that failed, the last lines it printed.
+fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -> String {
+    let mut message = error.to_string();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    let origin = error
+        .vertex()
+        .and_then(|id| graph.vertices.get(id))
+        .and_then(|vertex| vertex.origin);
+    let mut out = match origin {
+        Some(origin) => diagnostic::render_message("error", &message, origin.span, None, source),
+        None => format!("error: {message}\n"),
+    };
+    if let BuildError::StepFailed { tail, .. } = error
+        && !tail.is_empty()
+    {
+        out.push_str(&format!("\nlast {} lines of its output:\n", tail.len()));
+        for line in tail {
+            out.push_str(&format!("  > {line}\n"));
+        }
+    }
     out
 }

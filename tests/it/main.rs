@@ -2,6 +2,7 @@
 //!
 //! One test binary, one module per feature.
 
+mod build;
 mod images;
 mod plan;
 mod sandbox;

@@ -266,11 +266,21 @@ fn not_utf8_is_reported_at_the_byte() {
 }
 
 #[test]
-fn building_without_dry_run_says_what_works() {
-    let run = strata(&["build", "examples/multistage"]);
+fn building_without_dry_run_says_what_cannot_run_yet() {
+    let store = crate::support::StoreDir::new();
+    let run = store.strata(
+        &crate::support::repository(),
+        &["build", "examples/multistage"],
+    );
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
-        "error: this version of strata can plan builds but not run them yet: pass --dry-run to print the plan\n"
+        "error: COPY is not supported by this version of strata yet
+ --> examples/multistage/Dockerfile:8:1
+  |
+7 | WORKDIR /src
+8 | COPY src/ ./
+  | ^^^^^^^^^^^^
+"
     );
 }

@@ -377,3 +377,43 @@ pub(crate) fn diff(lowers: &[PathBuf], rootfs: &Path, out: &Path) -> Result<(), 
     }
     Ok(())
 }
+
+/// Where `relative` is in the merged view of `lowers` (top first): the path
+/// in the layer that provides it, or `None` when no layer has it or a
+/// higher one deleted it (a whiteout, an opaque directory, or a parent
+/// that is not a directory).
+pub(crate) fn lookup(lowers: &[PathBuf], relative: &Path) -> Option<PathBuf> {
+    for lower in lowers {
+        // Does this layer hide the path, or a parent of it, from the ones
+        // below? Check the parents first, shallowest first.
+        let mut hidden = false;
+        for ancestor in relative
+            .ancestors()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .skip(1)
+        {
+            let path = lower.join(ancestor);
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if is_whiteout(&path, &meta) {
+                return None;
+            }
+            if ancestor == relative {
+                return Some(path);
+            }
+            if !meta.is_dir() {
+                return None;
+            }
+            if is_opaque(&path) {
+                hidden = true;
+            }
+        }
+        if hidden {
+            return None;
+        }
+    }
+    None
+}

@@ -27,7 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use copy::lookup as copy_lookup;
 pub use helper::helper_main;
+pub(crate) use user::resolve_in as resolve_user;
 
 use crate::image::ImageError;
 use crate::layer::Compression;

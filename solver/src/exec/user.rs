@@ -28,17 +28,15 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
-fn read_lines(path: &Path) -> Vec<Vec<String>> {
-    // A missing file is an empty database, as for docker.
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+fn read_lines(text: &str) -> Vec<Vec<String>> {
     text.lines()
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
         .map(|line| line.split(':').map(str::to_owned).collect())
         .collect()
 }
 
-fn passwd(root: &Path) -> Vec<PasswdEntry> {
-    read_lines(&root.join("etc/passwd"))
+fn passwd(text: &str) -> Vec<PasswdEntry> {
+    read_lines(text)
         .into_iter()
         .filter_map(|fields| {
             Some(PasswdEntry {
@@ -51,8 +49,8 @@ fn passwd(root: &Path) -> Vec<PasswdEntry> {
         .collect()
 }
 
-fn groups(root: &Path) -> Vec<GroupEntry> {
-    read_lines(&root.join("etc/group"))
+fn groups(text: &str) -> Vec<GroupEntry> {
+    read_lines(text)
         .into_iter()
         .filter_map(|fields| {
             Some(GroupEntry {
@@ -74,14 +72,24 @@ fn groups(root: &Path) -> Vec<GroupEntry> {
 }
 
 /// Resolve `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`, ...) in the
-/// filesystem at `root`.
+/// filesystem at `root`. A missing file is an empty database, as for docker.
 pub(crate) fn resolve(root: &Path, spec: &str) -> Result<ExecUser, String> {
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    resolve_in(&read("etc/passwd"), &read("etc/group"), spec)
+}
+
+/// Resolve `spec` against the text of /etc/passwd and /etc/group.
+pub(crate) fn resolve_in(
+    passwd_text: &str,
+    group_text: &str,
+    spec: &str,
+) -> Result<ExecUser, String> {
     let (user, group) = match spec.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
     };
     let user = if user.is_empty() { "0" } else { user };
-    let users = passwd(root);
+    let users = passwd(passwd_text);
     let entry = users.iter().find(|entry| entry.name == user).or_else(|| {
         let uid: u32 = user.parse().ok()?;
         users.iter().find(|entry| entry.uid == uid)
@@ -100,7 +108,7 @@ pub(crate) fn resolve(root: &Path, spec: &str) -> Result<ExecUser, String> {
             ));
         }
     };
-    let all_groups = groups(root);
+    let all_groups = groups(group_text);
     let mut supplementary = Vec::new();
     match group {
         Some(group) if !group.is_empty() => {

@@ -217,6 +217,32 @@ pub fn store_layer(
     Ok((record, written.skipped))
 }
 
+/// [`commit_image`] of a config given as JSON, kept as it is (docker's
+/// extensions, such as `Healthcheck` and `OnBuild`, included) once it
+/// parses as an OCI config.
+pub fn commit_image_json(
+    store: &Store,
+    config: &serde_json::Value,
+    layers: Vec<LayerRecord>,
+    tags: &[String],
+) -> Result<ImageRecord, ImageError> {
+    let parsed: ImageConfiguration =
+        serde_json::from_value(config.clone()).map_err(|source| ImageError::Json {
+            what: "config".to_owned(),
+            source,
+        })?;
+    let config_bytes = canonical_json(config);
+    let config_digest = store.put_bytes(&config_bytes)?;
+    record_image(
+        store,
+        &config_digest,
+        config_bytes.len() as u64,
+        &parsed,
+        layers,
+        tags,
+    )
+}
+
 /// Write the config and manifest of an image with `layers` and record it
 /// under `tags` (normalized, see [`normalize_tags`]).
 pub fn commit_image(
@@ -723,8 +749,12 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
 /// The overlay lower directories of `image`, top layer first (the order of
 /// overlayfs's `lowerdir=`), making any snapshot that is missing.
 pub fn lower_dirs(store: &Store, image: &ImageRecord) -> Result<Vec<PathBuf>, ImageError> {
-    let mut dirs = image
-        .layers
+    lower_dirs_of(store, &image.layers)
+}
+
+/// [`lower_dirs`] of a list of layers (base first).
+pub fn lower_dirs_of(store: &Store, layers: &[LayerRecord]) -> Result<Vec<PathBuf>, ImageError> {
+    let mut dirs = layers
         .iter()
         .map(|layer| snapshot(store, layer))
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,0 +1,243 @@
+//! `strata build` running steps: FROM an image in the store, RUN in the
+//! sandbox, WORKDIR, and the config instructions.
+
+use std::collections::BTreeMap;
+
+use crate::support::{Context, StoreDir, busybox_rootfs, strata_in};
+
+/// A store holding the busybox base as `base`, with a user `app` (1000)
+/// in group `staff` (50).
+fn store_with_base() -> StoreDir {
+    let store = StoreDir::new();
+    let rootfs = store.dir.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let passwd = rootfs.join("etc/passwd");
+    let mut text = std::fs::read_to_string(&passwd).unwrap();
+    text.push_str("app:x:1000:1000:app:/home/app:/bin/sh\n");
+    std::fs::write(&passwd, text).unwrap();
+    let group = rootfs.join("etc/group");
+    let mut text = std::fs::read_to_string(&group).unwrap();
+    text.push_str("app:x:1000:\nstaff:x:50:app\n");
+    std::fs::write(&group, text).unwrap();
+    store.ok(
+        store.dir.path(),
+        &["import", rootfs.to_str().unwrap(), "base"],
+    );
+    store
+}
+
+fn config_of(store: &StoreDir, image: &str) -> serde_json::Value {
+    let text = store.ok(store.dir.path(), &["inspect", "-f", "{{json .}}", image]);
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value
+}
+
+/// Files of the image, by path, as `strata run` sees them.
+fn read_in(store: &StoreDir, image: &str, script: &str) -> String {
+    store.ok(
+        store.dir.path(),
+        &["run", "--entrypoint", "", image, "sh", "-c", script],
+    )
+}
+
+#[test]
+fn a_build_runs_its_steps_and_records_config_and_history() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\n\
+         ENV GREETING=hello PATH=/usr/bin:/bin\n\
+         RUN echo \"$GREETING\" > /greeting && id -u > /root-uid\n\
+         WORKDIR /srv/app\n\
+         USER app\n\
+         RUN id > /tmp/as-app && pwd > /tmp/pwd\n\
+         USER 4242:50\n\
+         RUN id > /tmp/as-number\n\
+         USER root\n\
+         RUN cat /tmp/as-app /tmp/as-number /tmp/pwd > /report && rm /tmp/as-app\n\
+         LABEL stage=final\n\
+         EXPOSE 8080 53/udp\n\
+         VOLUME /data\n\
+         STOPSIGNAL SIGINT\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD [\"cat /greeting\"]\n",
+    );
+    let iidfile = context.path().join("iid");
+    let root = store.root();
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-t",
+            "app:1",
+            "--label",
+            "built-by=test",
+            "--iidfile",
+            iidfile.to_str().unwrap(),
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.stdout.trim();
+    assert!(id.starts_with("sha256:"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&iidfile).unwrap(), id);
+    assert!(
+        run.stderr
+            .contains("#2 [stage-0 3/16] RUN echo \"$GREETING\""),
+        "{}",
+        run.stderr
+    );
+    // What the steps did.
+    assert_eq!(
+        read_in(
+            &store,
+            "app:1",
+            "cat /greeting /root-uid /report; test -e /tmp/as-app || echo gone; stat -c '%U %a' /srv/app"
+        ),
+        "hello\n0\n\
+         uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n\
+         uid=4242 gid=50(staff) groups=50(staff)\n\
+         /srv/app\n\
+         gone\n\
+         root 755\n"
+    );
+    // The image's own command, as configured.
+    assert_eq!(store.ok(store.dir.path(), &["run", "app:1"]), "hello\n");
+    let inspect = config_of(&store, "app:1");
+    let config = &inspect["Config"];
+    assert_eq!(
+        config["Env"],
+        serde_json::json!(["PATH=/usr/bin:/bin", "GREETING=hello"])
+    );
+    assert_eq!(config["User"], "root");
+    assert_eq!(config["WorkingDir"], "/srv/app");
+    assert_eq!(
+        config["Labels"],
+        serde_json::json!({"stage": "final", "built-by": "test"})
+    );
+    assert_eq!(
+        config["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}, "53/udp": {}})
+    );
+    assert_eq!(config["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(config["Cmd"], serde_json::json!(["cat /greeting"]));
+    let layers = inspect["RootFS"]["Layers"].as_array().unwrap().len();
+    // The base, 4 RUNs and WORKDIR's directory.
+    assert_eq!(layers, 6, "{inspect}");
+}
+
+#[test]
+fn history_marks_steps_without_layers() {
+    let store = store_with_base();
+    let context =
+        Context::new().dockerfile("FROM base\nENV A=1\nRUN true\nRUN touch /x\nWORKDIR /\n");
+    let root = store.root();
+    let run = strata_in(
+        context.path(),
+        &["--root", root.to_str().unwrap(), "build", "-t", "h", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let blob = {
+        let store = strata_solver::store::Store::open(&root).unwrap();
+        let image = strata_solver::image::resolve(&store, "h").unwrap();
+        let config = strata_solver::image::read_config(&store, &image).unwrap();
+        assert_eq!(image.layers.len(), 2, "the base and RUN touch /x");
+        config
+    };
+    let history: Vec<(String, bool)> = blob
+        .history()
+        .clone()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|entry| {
+            (
+                entry.created_by().clone().unwrap_or_default(),
+                entry.empty_layer().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("ENV A=1".to_owned(), true),
+            ("RUN /bin/sh -c true # buildkit".to_owned(), true),
+            ("RUN /bin/sh -c touch /x # buildkit".to_owned(), false),
+            ("WORKDIR /".to_owned(), true),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_run_names_its_dockerfile_line_exit_code_and_output() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\nRUN echo one && \\\n    echo two >&2 && \\\n    exit 3\nRUN echo never\n",
+    );
+    let root = store.root();
+    let run = strata_in(
+        context.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: process \"/bin/sh -c echo one &&     echo two >&2 &&     exit 3\" did not complete successfully: exit code: 3
+ --> Dockerfile:2:1
+  |
+1 | FROM base
+2 | RUN echo one && \\
+  | ^^^^^^^^^^^^^^^^^
+3 |     echo two >&2 && \\
+  | ^^^^^^^^^^^^^^^^^^^^^
+4 |     exit 3
+  | ^^^^^^^^^^
+
+last 2 lines of its output:
+  > one
+  > two
+"
+    );
+    assert!(run.stdout.is_empty());
+    // Nothing of the failed step is left behind.
+    let tmp: Vec<_> = std::fs::read_dir(root.join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+#[test]
+fn what_cannot_run_yet_is_refused_before_anything_runs() {
+    let store = store_with_base();
+    let root = store.root();
+    let cases: BTreeMap<&str, &str> = [
+        (
+            "FROM base\nRUN touch /ran\nCOPY a /a\n",
+            "error: COPY is not supported by this version of strata yet\n --> Dockerfile:3:1\n  |\n2 | RUN touch /ran\n3 | COPY a /a\n  | ^^^^^^^^^\n",
+        ),
+        (
+            "FROM nothere:1\nRUN true\n",
+            "error: image `nothere:1` is not in the store: import or load it first (this version of strata does not pull from registries yet)\n",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    for (dockerfile, expected) in cases {
+        let context = Context::new().dockerfile(dockerfile).file("a", "a");
+        let run = strata_in(
+            context.path(),
+            &["--root", root.to_str().unwrap(), "build", "-q", "."],
+            None,
+            &[],
+        );
+        assert_eq!(run.code, 1, "{dockerfile}");
+        assert_eq!(run.stderr, expected, "{dockerfile}");
+    }
+}

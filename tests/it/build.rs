@@ -241,3 +241,37 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
         assert_eq!(run.stderr, expected, "{dockerfile}");
     }
 }
+
+#[test]
+fn each_step_stacks_on_the_last_with_either_snapshotter() {
+    for snapshotter in ["overlay", "copy"] {
+        let store = store_with_base();
+        let context = Context::new().dockerfile(
+            "FROM base\n\
+             RUN mkdir -p /d/sub && touch /d/a /d/b /d/sub/c && echo 1 > /n\n\
+             RUN rm /d/a && rm -r /d/sub && echo 2 >> /n\n\
+             RUN ls -A /d > /list && mkdir /d/sub && echo 3 >> /n\n",
+        );
+        let root = store.root();
+        let run = strata_in(
+            context.path(),
+            &[
+                "--root",
+                root.to_str().unwrap(),
+                "build",
+                "-q",
+                "-t",
+                "stacked",
+                ".",
+            ],
+            None,
+            &[("STRATA_SNAPSHOTTER", snapshotter)],
+        );
+        assert_eq!(run.code, 0, "{snapshotter}: {}", run.stderr);
+        assert_eq!(
+            read_in(&store, "stacked", "cat /list /n; ls -A /d/sub | wc -l"),
+            "b\n1\n2\n3\n0\n",
+            "{snapshotter}"
+        );
+    }
+}

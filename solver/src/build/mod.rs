@@ -79,7 +79,7 @@ pub enum BuildError {
     )]
     MissingImage(String),
     /// A step failed to run (not a non-zero exit).
-    #[error("step failed: {source}")]
+    #[error("failed to run the step")]
     Exec {
         /// The step.
         vertex: VertexId,

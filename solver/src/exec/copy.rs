@@ -21,7 +21,9 @@ use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
 use super::ExecError;
-use crate::layer::{OVERLAY_WHITEOUT_XATTR, is_opaque, is_overlay_xattr, is_xattr_whiteout};
+use crate::layer::{
+    OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, is_opaque, is_overlay_xattr, is_xattr_whiteout,
+};
 
 type Xattrs = Vec<(std::ffi::OsString, Vec<u8>)>;
 
@@ -237,9 +239,12 @@ pub(crate) fn merge(lowers: &[PathBuf], target: &Path) -> Result<(), ExecError> 
             }
         }
     }
-    // Last, once nothing more is written into them.
+    // Last, once nothing more is written into them (and for those a
+    // higher layer did not delete).
     for (dir, times) in dir_times {
-        set_times(&dir, times)?;
+        if std::fs::symlink_metadata(&dir).is_ok_and(|meta| meta.is_dir()) {
+            set_times(&dir, times)?;
+        }
     }
     Ok(())
 }
@@ -371,6 +376,14 @@ pub(crate) fn diff(lowers: &[PathBuf], rootfs: &Path, out: &Path) -> Result<(), 
         std::fs::File::create(&target).map_err(ExecError::io("create", &target))?;
         xattr::set(&target, OVERLAY_WHITEOUT_XATTR, b"")
             .map_err(ExecError::io("mark as a whiteout", &target))?;
+        // overlayfs looks for xattr whiteouts only in directories marked
+        // `x` (the diff may become a snapshot, an overlay lower directory).
+        if let Some(parent) = target.parent()
+            && !is_opaque(parent)
+        {
+            xattr::set(parent, OVERLAY_OPAQUE_XATTR, b"x")
+                .map_err(ExecError::io("mark as holding whiteouts", parent))?;
+        }
     }
     for (dir, times) in dir_times.into_iter().rev() {
         set_times(&dir, times)?;

@@ -294,6 +294,15 @@ impl Changes {
         epoch: Option<u64>,
     ) -> Result<Option<LayerRecord>, ExecError> {
         let upper = self.upper()?;
+        Self::write_layer(&upper, store, compression, epoch)
+    }
+
+    fn write_layer(
+        upper: &Path,
+        store: &Store,
+        compression: Compression,
+        epoch: Option<u64>,
+    ) -> Result<Option<LayerRecord>, ExecError> {
         let empty = std::fs::read_dir(&upper)
             .map_err(ExecError::io("read", &upper))?
             .next()
@@ -312,14 +321,28 @@ impl Changes {
         Ok(Some(layer))
     }
 
-    /// [`Changes::layer`], then remove the run directory.
+    /// [`Changes::layer`], then remove the run directory. The directory of
+    /// changes becomes the layer's snapshot when it has none yet: it is in
+    /// overlayfs's form already, so the next step can stack on it without
+    /// unpacking the layer just written.
     pub fn commit(
         self,
         store: &Store,
         compression: Compression,
         epoch: Option<u64>,
     ) -> Result<Option<LayerRecord>, ExecError> {
-        let layer = self.layer(store, compression, epoch)?;
+        let upper = self.upper()?;
+        let layer = Self::write_layer(&upper, store, compression, epoch)?;
+        if let Some(layer) = &layer {
+            let snapshot = store.snapshot_path(&layer.diff_id);
+            if !snapshot.exists()
+                && let Some(parent) = snapshot.parent()
+            {
+                std::fs::create_dir_all(parent).map_err(ExecError::io("create", parent))?;
+                // Another build may have made it meanwhile: theirs is as good.
+                let _ = std::fs::rename(&upper, &snapshot);
+            }
+        }
         self.discard()?;
         Ok(layer)
     }

@@ -303,8 +303,8 @@ impl Changes {
         compression: Compression,
         epoch: Option<u64>,
     ) -> Result<Option<LayerRecord>, ExecError> {
-        let empty = std::fs::read_dir(&upper)
-            .map_err(ExecError::io("read", &upper))?
+        let empty = std::fs::read_dir(upper)
+            .map_err(ExecError::io("read", upper))?
             .next()
             .is_none();
         if empty {
@@ -313,7 +313,7 @@ impl Changes {
         let _writing = store.writing()?;
         let (layer, _skipped) = crate::image::store_layer(
             store,
-            &upper,
+            upper,
             compression,
             epoch,
             &crate::layer::Owners::new(),

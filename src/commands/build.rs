@@ -418,7 +418,13 @@ fn run_build(
             }
         };
     };
-    let built = solver_build::build(store, &sandbox, graph, &options, &mut progress);
+    let dockerfile = args
+        .file
+        .as_deref()
+        .filter(|path| *path != std::path::Path::new("-"));
+    let context = solver_build::BuildContext::open(&args.context, dockerfile)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let built = solver_build::build(store, &sandbox, graph, &context, &options, &mut progress);
     super::print_notices(&sandbox)?;
     let image = match built {
         Ok(image) => image,

@@ -219,8 +219,12 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let root = store.root();
     let cases: BTreeMap<&str, &str> = [
         (
-            "FROM base\nRUN touch /ran\nCOPY a /a\n",
-            "error: COPY is not supported by this version of strata yet\n --> Dockerfile:3:1\n  |\n2 | RUN touch /ran\n3 | COPY a /a\n  | ^^^^^^^^^\n",
+            "FROM base\nRUN touch /ran\nADD https://example.com/x /x\n",
+            "error: ADD of a URL is not supported by this version of strata yet\n --> Dockerfile:3:1\n  |\n2 | RUN touch /ran\n3 | ADD https://example.com/x /x\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+        ),
+        (
+            "FROM base\nRUN --mount=type=cache,target=/c true\n",
+            "error: RUN --mount is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --mount=type=cache,target=/c true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
         ),
         (
             "FROM nothere:1\nRUN true\n",
@@ -273,5 +277,207 @@ fn each_step_stacks_on_the_last_with_either_snapshotter() {
             "b\n1\n2\n3\n0\n",
             "{snapshotter}"
         );
+    }
+}
+
+/// `stat` of each path: type, mode, owner, size (or link target).
+const STAT: &str = "for p in \"$@\"; do if [ -L \"$p\" ]; then echo \"$p link $(readlink \"$p\")\"; \
+    elif [ -e \"$p\" ]; then stat -c '%n %F %a %u:%g %s' \"$p\"; else echo \"$p missing\"; fi; done";
+
+fn stat_in(store: &StoreDir, image: &str, paths: &[&str]) -> String {
+    let mut args = vec!["run", "--entrypoint", "", image, "sh", "-c", STAT, "stat"];
+    args.extend_from_slice(paths);
+    store.ok(store.dir.path(), &args)
+}
+
+fn build_ok(store: &StoreDir, context: &Context, tag: &str) {
+    let root = store.root();
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-q",
+            "-t",
+            tag,
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn copy_follows_dockers_rules() {
+    use std::os::unix::fs::PermissionsExt;
+    let store = store_with_base();
+    let context = Context::new()
+        .file("one.txt", "one")
+        .file("two.txt", "two")
+        .file("dir/a", "a")
+        .file("dir/sub/b", "b")
+        .file("dir/skip.log", "log")
+        .file("secret/key", "k")
+        .file("secret/public", "p")
+        .file("tool.sh", "#!/bin/sh\n")
+        .file(".dockerignore", "secret\n!secret/public\n*.md\n")
+        .file("README.md", "ignored")
+        .dockerfile(
+            "FROM base AS stage\n\
+             RUN mkdir /made && echo x > /made/file && chown -R 1000:50 /made\n\
+             FROM base\n\
+             COPY one.txt /renamed\n\
+             COPY one.txt two.txt /multi/\n\
+             COPY *.txt /glob/\n\
+             COPY dir /contents\n\
+             COPY --exclude=*.log dir/ /excluded/\n\
+             COPY --chown=app:staff --chmod=640 one.txt /owned/\n\
+             COPY --chmod=u+x,go=r tool.sh /tool\n\
+             COPY secret/ /secret/\n\
+             COPY --from=stage /made /from-stage/\n\
+             COPY --parents dir/sub/b /parents/\n\
+             WORKDIR /work\n\
+             COPY one.txt relative\n\
+             COPY <<EOF /inline.txt\n\
+             hello $HOSTNAME\n\
+             EOF\n",
+        );
+    std::fs::set_permissions(
+        context.path().join("tool.sh"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    build_ok(&store, &context, "copied");
+    let out = stat_in(
+        &store,
+        "copied",
+        &[
+            "/renamed",
+            "/multi/one.txt",
+            "/multi/two.txt",
+            "/glob/one.txt",
+            "/glob/two.txt",
+            "/contents/a",
+            "/contents/sub/b",
+            "/contents/skip.log",
+            "/excluded/a",
+            "/excluded/skip.log",
+            "/owned",
+            "/owned/one.txt",
+            "/tool",
+            "/secret/key",
+            "/secret/public",
+            "/README.md",
+            "/from-stage/file",
+            "/parents/dir/sub/b",
+            "/work/relative",
+            "/inline.txt",
+        ],
+    );
+    assert_eq!(
+        out,
+        "/renamed regular file 644 0:0 3
+/multi/one.txt regular file 644 0:0 3
+/multi/two.txt regular file 644 0:0 3
+/glob/one.txt regular file 644 0:0 3
+/glob/two.txt regular file 644 0:0 3
+/contents/a regular file 644 0:0 1
+/contents/sub/b regular file 644 0:0 1
+/contents/skip.log regular file 644 0:0 3
+/excluded/a regular file 644 0:0 1
+/excluded/skip.log missing
+/owned directory 755 1000:50 4096
+/owned/one.txt regular file 640 1000:50 3
+/tool regular file 744 0:0 10
+/secret/key missing
+/secret/public regular file 644 0:0 1
+/README.md missing
+/from-stage/file regular file 644 1000:50 2
+/parents/dir/sub/b regular file 644 0:0 1
+/work/relative regular file 644 0:0 3
+/inline.txt regular file 644 0:0 7
+"
+    );
+    assert_eq!(read_in(&store, "copied", "cat /inline.txt"), "hello \n");
+}
+
+#[test]
+fn copy_keeps_mtimes_so_the_same_context_gives_the_same_image() {
+    let store = store_with_base();
+    let context = Context::new()
+        .file("data/f", "content")
+        .dockerfile("FROM base\nCOPY data /data\n");
+    let root = store.root();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let run = strata_in(
+            context.path(),
+            &["--root", root.to_str().unwrap(), "build", "-q", "."],
+            None,
+            &[("SOURCE_DATE_EPOCH", "1700000000")],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        ids.push(run.stdout);
+    }
+    assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
+fn copy_refuses_sources_outside_the_context() {
+    let store = store_with_base();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "host secret").unwrap();
+    let root = store.root();
+    for (dockerfile, link, expected) in [
+        (
+            "FROM base\nCOPY ../secret /x\n",
+            None,
+            "error: COPY failed: `../secret` is outside the build context\n --> Dockerfile:2:1\n",
+        ),
+        (
+            "FROM base\nCOPY escape /x\n",
+            Some(outside.path().join("secret")),
+            "error: COPY failed: `escape` leaves the build context: `escape` is a symlink to `",
+        ),
+        (
+            "FROM base\nCOPY up/secret /x\n",
+            Some(std::path::PathBuf::from("..")),
+            "error: COPY failed: `up/secret` leaves the build context: `up` is a symlink to `..`\n",
+        ),
+        (
+            "FROM base\nCOPY missing /x\n",
+            None,
+            "error: COPY failed: `missing`: not found in the build context (or excluded by .dockerignore)\n",
+        ),
+        (
+            "FROM base\nCOPY Dockerfile Dockerfile /x\n",
+            None,
+            "error: COPY failed: when copying more than one source, the destination must be a directory and end with a /: `/x`\n",
+        ),
+    ] {
+        let context = Context::new().dockerfile(dockerfile);
+        if let Some(target) = link {
+            let name = if dockerfile.contains("up/") {
+                "up"
+            } else {
+                "escape"
+            };
+            std::os::unix::fs::symlink(target, context.path().join(name)).unwrap();
+        }
+        let run = strata_in(
+            context.path(),
+            &["--root", root.to_str().unwrap(), "build", "-q", "."],
+            None,
+            &[],
+        );
+        assert_eq!(run.code, 1, "{dockerfile}");
+        assert!(
+            run.stderr.starts_with(expected),
+            "{dockerfile}\n{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("host secret"));
     }
 }

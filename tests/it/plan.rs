@@ -266,7 +266,7 @@ fn not_utf8_is_reported_at_the_byte() {
 }
 
 #[test]
-fn building_without_dry_run_says_what_cannot_run_yet() {
+fn building_without_a_base_image_says_where_to_get_it() {
     let store = crate::support::StoreDir::new();
     let run = store.strata(
         &crate::support::repository(),
@@ -275,12 +275,8 @@ fn building_without_dry_run_says_what_cannot_run_yet() {
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
-        "error: COPY is not supported by this version of strata yet
- --> examples/multistage/Dockerfile:8:1
-  |
-7 | WORKDIR /src
-8 | COPY src/ ./
-  | ^^^^^^^^^^^^
-"
+        "#1 [internal] load image busybox:latest\n\
+         error: image `busybox:latest` is not in the store: import or load it first \
+         (this version of strata does not pull from registries yet)\n"
     );
 }

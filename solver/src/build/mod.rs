@@ -3,12 +3,17 @@
 //! assembled from its layers, config edits and history.
 //!
 //! What runs so far: `FROM` an image in the store (or `scratch`), `RUN`,
-//! `WORKDIR` and every config instruction. `COPY`, `ADD`, `RUN --mount`
-//! and RUN heredoc files are refused with a clear error until they land;
-//! steps run one at a time and nothing is cached yet.
+//! `COPY` and `ADD` of local files (see [`files`]), `WORKDIR` and every
+//! config instruction. ADD of URLs, `RUN --mount` and RUN heredoc files are
+//! refused with a clear error until they land; steps run one at a time and
+//! nothing is cached yet.
 
 mod config;
+pub mod context;
+mod files;
 pub mod schedule;
+
+pub use context::{BuildContext, Ignore};
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +99,14 @@ pub enum BuildError {
     /// resolved).
     #[error("{0}")]
     Config(String),
+    /// A step that cannot do what it says (a COPY source that is missing).
+    #[error("{message}")]
+    Step {
+        /// The step.
+        vertex: VertexId,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl BuildError {
@@ -102,6 +115,7 @@ impl BuildError {
         match self {
             BuildError::StepFailed { vertex, .. }
             | BuildError::Unsupported { vertex, .. }
+            | BuildError::Step { vertex, .. }
             | BuildError::Exec { vertex, .. } => Some(*vertex),
             _ => None,
         }
@@ -148,6 +162,7 @@ pub fn build(
     store: &Store,
     sandbox: &Sandbox,
     graph: &BuildGraph,
+    context: &BuildContext,
     options: &BuildOptions,
     events: &mut dyn FnMut(Event<'_>),
 ) -> Result<ImageRecord, BuildError> {
@@ -171,7 +186,9 @@ pub fn build(
         if is_step {
             events(Event::Started(vertex));
         }
-        let outcome = run_step(store, sandbox, vertex, &outcomes, options, events)?;
+        let outcome = run_step(
+            store, sandbox, graph, context, vertex, &outcomes, options, events,
+        )?;
         if is_step {
             events(Event::Finished(
                 vertex,
@@ -190,7 +207,14 @@ pub fn build(
 /// line.)
 fn unsupported(vertex: &Vertex) -> Option<String> {
     match &vertex.op {
-        Op::File(FileOp::Copy(copy)) => Some(if copy.add { "ADD" } else { "COPY" }.to_owned()),
+        Op::File(FileOp::Copy(copy))
+            if copy
+                .sources
+                .iter()
+                .any(|source| matches!(source, strata_frontend::graph::CopySource::Url { .. })) =>
+        {
+            Some("ADD of a URL".to_owned())
+        }
         Op::Exec(exec) if !exec.mounts.is_empty() => Some("RUN --mount".to_owned()),
         Op::Exec(exec) if !exec.files.is_empty() => {
             Some("a RUN heredoc with its own interpreter (#!)".to_owned())
@@ -208,18 +232,17 @@ fn outcome(outcomes: &[Option<Outcome>], id: VertexId) -> &Outcome {
         .expect("the scheduler runs dependencies first")
 }
 
+#[expect(clippy::too_many_arguments, reason = "one step's whole world")]
 fn run_step(
     store: &Store,
     sandbox: &Sandbox,
+    graph: &BuildGraph,
+    context: &BuildContext,
     vertex: &Vertex,
     outcomes: &[Option<Outcome>],
     options: &BuildOptions,
     events: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome, BuildError> {
-    let unsupported = |what: &str| BuildError::Unsupported {
-        vertex: vertex.id,
-        what: what.to_owned(),
-    };
     let parent = || {
         vertex
             .inputs
@@ -243,8 +266,38 @@ fn run_step(
                 config: Some(config),
             })
         }
-        Op::Source(Source::Context { .. }) => Err(unsupported("the build context (COPY, ADD)")),
-        Op::File(FileOp::Copy(copy)) => Err(unsupported(if copy.add { "ADD" } else { "COPY" })),
+        // Read in place by the COPY and ADD steps that use it.
+        Op::Source(Source::Context { .. }) => Ok(Outcome::default()),
+        Op::File(FileOp::Copy(copy)) => {
+            let mut fs = parent();
+            let destination = image::lower_dirs_of(store, &fs.layers)?;
+            let mut trees = Vec::new();
+            for &input in &vertex.inputs {
+                trees.push(match &graph.vertices[input].op {
+                    Op::Source(Source::Context { .. }) => files::Tree::Context(context),
+                    _ => files::Tree::Layers(image::lower_dirs_of(
+                        store,
+                        &outcome(outcomes, input).fs.layers,
+                    )?),
+                });
+            }
+            let layer =
+                files::copy_layer(store, copy, &trees, &destination, options).map_err(|error| {
+                    match error {
+                        BuildError::Config(message) => BuildError::Step {
+                            vertex: vertex.id,
+                            message,
+                        },
+                        other => other,
+                    }
+                })?;
+            fs.layers.extend(layer.clone());
+            Ok(Outcome {
+                fs,
+                layer,
+                config: None,
+            })
+        }
         Op::File(FileOp::Mkdir { path, user }) => {
             let fs = parent();
             let lowers = image::lower_dirs_of(store, &fs.layers)?;

@@ -1,0 +1,277 @@
+//! The build context and `.dockerignore`, with Docker's semantics (moby's
+//! `patternmatcher` and `dockerignore` packages): patterns are cleaned and
+//! anchored at the context root, `*` and `?` stay within one path element,
+//! `**` crosses any number of them, a pattern that matches a directory
+//! matches everything in it, `!` makes an exception, and the last pattern
+//! that matches decides.
+//!
+//! Context files are read in place; nothing is copied to a staging area.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+/// One `.dockerignore` line.
+#[derive(Debug, Clone)]
+struct Pattern {
+    regex: Regex,
+    exception: bool,
+}
+
+/// A parsed `.dockerignore` (or `COPY --exclude` list).
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    patterns: Vec<Pattern>,
+}
+
+/// `filepath.Clean` of a slash-separated relative path, as Go does it.
+pub(crate) fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let rooted = path.starts_with('/');
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|last| *last != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// The regular expression of a cleaned pattern (moby's translation).
+fn translate(pattern: &str) -> String {
+    let mut out = String::from("^");
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut index = 0;
+    while index < chars.len() {
+        let ch = chars[index];
+        index += 1;
+        match ch {
+            '*' if chars.get(index) == Some(&'*') => {
+                index += 1;
+                // `**/` is `**`.
+                if chars.get(index) == Some(&'/') {
+                    index += 1;
+                }
+                if index >= chars.len() {
+                    out.push_str(".*");
+                } else {
+                    out.push_str("(.*/)?");
+                }
+            }
+            '*' => out.push_str("[^/]*"),
+            '?' => out.push_str("[^/]"),
+            '\\' => {
+                if let Some(&next) = chars.get(index) {
+                    index += 1;
+                    out.push_str(&regex::escape(&next.to_string()));
+                } else {
+                    out.push_str(r"\\");
+                }
+            }
+            '[' => {
+                // A character class, copied up to its `]`.
+                let mut class = String::from("[");
+                let mut closed = false;
+                while index < chars.len() {
+                    let ch = chars[index];
+                    index += 1;
+                    match ch {
+                        ']' => {
+                            class.push(']');
+                            closed = true;
+                            break;
+                        }
+                        '\\' => {
+                            if let Some(&next) = chars.get(index) {
+                                index += 1;
+                                class.push_str(&regex::escape(&next.to_string()));
+                            }
+                        }
+                        '^' if class == "[" => class.push('^'),
+                        '!' if class == "[" => class.push('^'),
+                        other => {
+                            // Set operators of the regex crate's classes.
+                            if matches!(other, '[' | '&' | '~') {
+                                class.push('\\');
+                            }
+                            class.push(other);
+                        }
+                    }
+                }
+                if closed {
+                    out.push_str(&class);
+                } else {
+                    out.push_str(&regex::escape(&class));
+                }
+            }
+            other => out.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    out.push('$');
+    out
+}
+
+impl Ignore {
+    /// Parse `.dockerignore` text. Invalid patterns are errors.
+    pub fn parse(text: &str) -> Result<Ignore, String> {
+        let mut patterns = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exception, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            if pattern.is_empty() {
+                continue;
+            }
+            let mut cleaned = clean(pattern);
+            if cleaned.len() > 1 && cleaned.starts_with('/') {
+                cleaned.remove(0);
+            }
+            let regex = Regex::new(&translate(&cleaned))
+                .map_err(|error| format!("invalid pattern `{line}`: {error}"))?;
+            patterns.push(Pattern { regex, exception });
+        }
+        Ok(Ignore { patterns })
+    }
+
+    /// Whether any pattern is an exception (excluded directories must then
+    /// be walked into, in case something below them is let back in).
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|pattern| pattern.exception)
+    }
+
+    /// Whether the context-relative path `relative` (slash-separated, no
+    /// leading slash) is excluded.
+    pub fn excluded(&self, relative: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let parents: Vec<&str> = relative.split('/').collect();
+        let mut excluded = false;
+        for pattern in &self.patterns {
+            let mut matched = pattern.regex.is_match(relative);
+            if !matched && parents.len() > 1 {
+                // A pattern that matches a parent directory matches this.
+                matched = (1..parents.len())
+                    .any(|count| pattern.regex.is_match(&parents[..count].join("/")));
+            }
+            if matched {
+                excluded = !pattern.exception;
+            }
+        }
+        excluded
+    }
+}
+
+/// The build context: a directory and what `.dockerignore` leaves out.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The directory.
+    pub root: PathBuf,
+    /// Its `.dockerignore` (or `<Dockerfile>.dockerignore`).
+    pub ignore: Ignore,
+}
+
+impl BuildContext {
+    /// The context at `root`, ignoring what `dockerfile.dockerignore` (when
+    /// the Dockerfile has one beside it) or `root/.dockerignore` says.
+    pub fn open(root: &Path, dockerfile: Option<&Path>) -> Result<BuildContext, String> {
+        let specific = dockerfile.map(|path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".dockerignore");
+            PathBuf::from(name)
+        });
+        let file = specific
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| root.join(".dockerignore"));
+        let ignore = match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                Ignore::parse(&text).map_err(|error| format!("{}: {error}", file.display()))?
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ignore::default(),
+            Err(error) => return Err(format!("failed to read `{}`: {error}", file.display())),
+        };
+        Ok(BuildContext {
+            root: root.to_path_buf(),
+            ignore,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignore(text: &str) -> Ignore {
+        Ignore::parse(text).unwrap()
+    }
+
+    #[test]
+    fn dockerignore_follows_docker() {
+        let rules =
+            ignore("# comment\n*.log\n!keep.log\nbuild/\n/docs/**/*.tmp\n**/cache\nsrc/*/gen\n");
+        for (path, expected) in [
+            ("a.log", true),
+            ("keep.log", false),
+            ("dir/a.log", false), // `*` stays in one element, anchored at the root
+            ("build", true),
+            ("build/out/x", true), // a matched directory takes its content
+            ("docs/a.tmp", true),  // `**/` matches zero elements
+            ("docs/x/y/a.tmp", true),
+            ("docs/x/y/a.txt", false),
+            ("cache", true),
+            ("deep/down/cache/file", true),
+            ("src/lib/gen", true),
+            ("src/lib/sub/gen", false),
+            ("src/main.rs", false),
+        ] {
+            assert_eq!(rules.excluded(path), expected, "{path}");
+        }
+        // The last match decides; exceptions can re-include below an
+        // excluded directory.
+        let rules = ignore("*\n!src\nsrc/secret\n");
+        assert!(rules.excluded("Dockerfile"));
+        assert!(!rules.excluded("src/main.rs"));
+        assert!(rules.excluded("src/secret/key"));
+        assert!(rules.has_exceptions());
+        // Cleaning: `./`, duplicate slashes, a leading slash.
+        let rules = ignore("./a//b/\n/c\n");
+        assert!(rules.excluded("a/b/x"));
+        assert!(rules.excluded("c"));
+        // Character classes and escapes.
+        let rules = ignore("file[0-9].txt\nq\\*\n");
+        assert!(rules.excluded("file3.txt"));
+        assert!(!rules.excluded("filex.txt"));
+        assert!(rules.excluded("q*"));
+        assert!(!rules.excluded("qq"));
+    }
+
+    #[test]
+    fn cleaning_is_go_filepath_clean() {
+        for (input, output) in [
+            ("a/./b/../c/", "a/c"),
+            ("../x", "../x"),
+            ("/../x", "/x"),
+            ("", "."),
+            ("a//b", "a/b"),
+        ] {
+            assert_eq!(clean(input), output, "{input}");
+        }
+    }
+}

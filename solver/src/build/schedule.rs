@@ -174,8 +174,8 @@ mod tests {
     #[test]
     fn two_stages_that_the_target_copies_from_run_side_by_side() {
         let graph = graph(
-            "FROM busybox AS a\nRUN sleep 1\n\
-             FROM busybox AS b\nRUN sleep 1\n\
+            "FROM busybox AS a\nRUN sleep 1 && echo a\n\
+             FROM busybox AS b\nRUN sleep 1 && echo b\n\
              FROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\n",
             None,
         );
@@ -189,5 +189,25 @@ mod tests {
             }
         }
         assert_eq!(sleeps.len(), 2, "both sleeps are ready at once");
+    }
+
+    #[test]
+    fn identical_steps_of_two_stages_are_one_step() {
+        let graph = graph(
+            "FROM busybox AS a\nRUN make\n\
+             FROM busybox AS b\nRUN make\n\
+             FROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n",
+            None,
+        );
+        let mut scheduler = Scheduler::new(&graph);
+        let mut makes = 0;
+        while !scheduler.finished() {
+            let id = scheduler.start_next().expect("a step is ready");
+            if describe(&graph, id).contains("RUN make") {
+                makes += 1;
+            }
+            scheduler.done(id);
+        }
+        assert_eq!(makes, 1);
     }
 }

@@ -481,3 +481,63 @@ fn copy_refuses_sources_outside_the_context() {
         assert!(!run.stderr.contains("host secret"));
     }
 }
+
+#[test]
+fn docker_config_extensions_are_kept_and_a_relative_root_works() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\n\
+         HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD [\"true\"]\n\
+         ONBUILD RUN echo child\n\
+         MAINTAINER someone\n\
+         ENTRYPOINT [\"/bin/echo\"]\n",
+    );
+    // A store given as a relative path, from the context directory.
+    let relative = pathdiff(&store.root(), context.path());
+    let run = strata_in(
+        context.path(),
+        &["--root", &relative, "build", "-q", "-t", "ext", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // (Only the Dockerfile's own warning: no fallback from overlayfs.)
+    assert!(!run.stderr.contains("overlayfs"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("MAINTAINER instruction is deprecated"),
+        "{}",
+        run.stderr
+    );
+    let store_handle = strata_solver::store::Store::open(store.root()).unwrap();
+    let image = strata_solver::image::resolve(&store_handle, "ext").unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&store_handle.read_blob(&image.config).unwrap()).unwrap();
+    assert_eq!(
+        config["config"]["Shell"],
+        serde_json::json!(["/bin/sh", "-ec"])
+    );
+    assert_eq!(
+        config["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD", "true"], "Interval": 30_000_000_000u64, "Timeout": 3_000_000_000u64, "Retries": 2})
+    );
+    assert_eq!(
+        config["config"]["OnBuild"],
+        serde_json::json!(["RUN echo child"])
+    );
+    assert_eq!(config["author"], "someone");
+}
+
+/// `target` relative to `base` (both absolute).
+fn pathdiff(target: &std::path::Path, base: &std::path::Path) -> String {
+    let target: Vec<_> = target.components().collect();
+    let base: Vec<_> = base.components().collect();
+    let common = target.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = base[common..].iter().map(|_| "..".to_owned()).collect();
+    parts.extend(
+        target[common..]
+            .iter()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}

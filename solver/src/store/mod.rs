@@ -128,7 +128,14 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl Store {
     /// Open (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
-        let root = root.into();
+        let mut root = root.into();
+        // Absolute: the paths of a store travel to other processes (the
+        // sandbox helper, which changes directory) and into mount options.
+        if root.is_relative() {
+            let cwd = std::env::current_dir()
+                .map_err(StoreError::io("find the current directory for", &root))?;
+            root = cwd.join(root);
+        }
         for dir in [root.join(BLOBS), root.join(TMP)] {
             fs::create_dir_all(&dir).map_err(StoreError::io("create the store directory", &dir))?;
         }

@@ -233,6 +233,14 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_enum, default_value = "host")]
     pub(crate) network: NetworkArg,
 
+    /// Run every step; use no cached result.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+
+    /// Run every step of this stage; use no cached result for it (repeatable).
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub(crate) no_cache_filter: Vec<String>,
+
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) iidfile: Option<PathBuf>,

@@ -371,6 +371,22 @@ fn run_build(
         },
         compression: Compression::Gzip,
         epoch: super::import::source_date_epoch()?,
+        no_cache: args.no_cache,
+        no_cache_stages: args
+            .no_cache_filter
+            .iter()
+            .map(|wanted| {
+                graph
+                    .stages
+                    .iter()
+                    .find(|stage| {
+                        stage.name.as_deref() == Some(wanted.as_str())
+                            || stage.index.to_string() == *wanted
+                    })
+                    .map(|stage| stage.index)
+                    .with_context(|| format!("--no-cache-filter: no stage named `{wanted}`"))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
     exec::stop_on_signals(&[2, 15, 1])?;
     let sandbox = Sandbox::new(store)?;
@@ -403,6 +419,14 @@ fn run_build(
                         result = writeln!(stderr);
                     }
                     result
+                }
+            }
+            Event::Cached(vertex) => {
+                let number = *numbers.entry(vertex.id).or_insert(next);
+                if quiet {
+                    Ok(())
+                } else {
+                    writeln!(stderr, "#{number} CACHED {}", vertex.description)
                 }
             }
             Event::Finished(vertex, layer, elapsed) => {

@@ -541,3 +541,121 @@ fn pathdiff(target: &std::path::Path, base: &std::path::Path) -> String {
     );
     parts.join("/")
 }
+
+/// Build `context` and return (image ID, steps cached, steps run).
+fn build_counting(
+    store: &StoreDir,
+    context: &Context,
+    extra: &[&str],
+) -> (String, Vec<String>, Vec<String>) {
+    let root = store.root();
+    let mut args = vec!["--root", root.to_str().unwrap(), "build"];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let run = strata_in(context.path(), &args, None, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let step = |line: &str| {
+        line.split_once("] ")
+            .map(|(_, rest)| rest.to_owned())
+            .unwrap_or_default()
+    };
+    let cached = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains(" CACHED "))
+        .map(step)
+        .collect();
+    let mut ran = Vec::new();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        // "#N [stage i/n] STEP" followed, later, by "#N DONE".
+        if let Some((number, rest)) = line.split_once(" [")
+            && !rest.starts_with("internal]")
+            && lines[index + 1..]
+                .iter()
+                .any(|later| later.starts_with(&format!("{number} DONE")))
+        {
+            ran.push(step(line));
+        }
+    }
+    (run.stdout.trim().to_owned(), cached, ran)
+}
+
+#[test]
+fn the_cache_hits_what_did_not_change_and_misses_exactly_what_did() {
+    let store = store_with_base();
+    let context = Context::new()
+        .file("app/main.txt", "main v1")
+        .file("docs/guide.txt", "guide")
+        .dockerfile(
+            "FROM base AS docs\n\
+             COPY docs /docs\n\
+             RUN wc -c /docs/guide.txt > /docs/size\n\
+             FROM base\n\
+             ARG FLAVOR=plain\n\
+             RUN echo \"$FLAVOR\" > /flavor\n\
+             COPY app /app\n\
+             RUN cat /app/main.txt > /app/copy\n\
+             COPY --from=docs /docs/size /size\n",
+        );
+    let (first, cached, ran) = build_counting(&store, &context, &[]);
+    assert!(cached.is_empty(), "{cached:?}");
+    assert_eq!(ran.len(), 6, "{ran:?}");
+    // The same again: nothing runs, and the image is the same.
+    let (second, cached, ran) = build_counting(&store, &context, &[]);
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(cached.len(), 6);
+    assert_eq!(first, second);
+    // A new mtime is not a change.
+    let main = context.path().join("app/main.txt");
+    let file = std::fs::File::options().write(true).open(&main).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(file);
+    let (third, _, ran) = build_counting(&store, &context, &[]);
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(third, first);
+    // New content misses the COPY that reads it and what follows it, and
+    // nothing else.
+    std::fs::write(&main, "main v2").unwrap();
+    let (fourth, cached, ran) = build_counting(&store, &context, &[]);
+    assert_eq!(
+        ran,
+        [
+            "COPY app /app",
+            "RUN cat /app/main.txt > /app/copy",
+            "COPY --from=docs /docs/size /size"
+        ]
+    );
+    assert_eq!(cached.len(), 3, "{cached:?}");
+    assert_ne!(fourth, first);
+    // A build argument that reaches a RUN is part of its key.
+    let (_, _, ran) = build_counting(&store, &context, &["--build-arg", "FLAVOR=fancy"]);
+    assert_eq!(ran.len(), 4, "{ran:?}");
+    assert_eq!(ran[0], "RUN echo \"$FLAVOR\" > /flavor");
+    // --no-cache runs everything; --no-cache-filter one stage.
+    let (_, cached, ran) = build_counting(&store, &context, &["--no-cache"]);
+    assert!(cached.is_empty());
+    assert_eq!(ran.len(), 6);
+    let (_, cached, ran) = build_counting(&store, &context, &["--no-cache-filter", "docs"]);
+    assert_eq!(
+        ran,
+        ["COPY docs /docs", "RUN wc -c /docs/guide.txt > /docs/size"]
+    );
+    assert_eq!(cached.len(), 4);
+}
+
+#[test]
+fn image_prune_keeps_the_build_cache() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile("FROM base\nRUN echo cached > /file\n");
+    let (_, _, ran) = build_counting(&store, &context, &[]);
+    assert_eq!(ran.len(), 1);
+    // The image is untagged, then pruned: its layer stays for the cache.
+    store.ok(store.dir.path(), &["image", "prune", "-f"]);
+    let (_, cached, ran) = build_counting(&store, &context, &[]);
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(cached.len(), 1);
+    let check = store.ok(store.dir.path(), &["system", "check"]);
+    assert!(!check.contains("error"), "{check}");
+}

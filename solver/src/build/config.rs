@@ -23,14 +23,13 @@ const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 /// A stage's image config, being built.
 pub(crate) struct Assembly {
     config: Value,
-    created: String,
     /// Whether this stage set CMD (ENTRYPOINT clears an inherited CMD).
     cmd_set: bool,
 }
 
 impl Assembly {
     /// Start from the base image's config (`None` for scratch).
-    pub(crate) fn new(base: Option<ImageConfiguration>, created: &str) -> Assembly {
+    pub(crate) fn new(base: Option<ImageConfiguration>) -> Assembly {
         let config = match base {
             Some(base) => serde_json::to_value(base).expect("configs serialize"),
             None => {
@@ -50,7 +49,6 @@ impl Assembly {
         };
         let mut assembly = Assembly {
             config,
-            created: created.to_owned(),
             cmd_set: false,
         };
         // As BuildKit: a stage whose base sets no PATH gets the default.
@@ -197,9 +195,9 @@ impl Assembly {
     }
 
     /// Add a history entry.
-    pub(crate) fn history(&mut self, created_by: &str, empty_layer: bool) {
+    pub(crate) fn history(&mut self, created_by: &str, empty_layer: bool, created: &str) {
         let mut entry = json!({
-            "created": self.created,
+            "created": created,
             "created_by": created_by,
             "comment": HISTORY_COMMENT,
         });
@@ -224,8 +222,8 @@ impl Assembly {
     }
 
     /// The finished config for an image of `layers`.
-    pub(crate) fn finish(mut self, layers: &[LayerRecord]) -> Value {
-        self.config["created"] = json!(self.created);
+    pub(crate) fn finish(mut self, layers: &[LayerRecord], created: &str) -> Value {
+        self.config["created"] = json!(created);
         self.config["rootfs"] = json!({
             "type": "layers",
             "diff_ids": layers.iter().map(|layer| layer.diff_id.to_string()).collect::<Vec<_>>(),

@@ -360,20 +360,278 @@ fn apply_chmod(spec: &str, mode: u32, is_dir: bool) -> u32 {
     mode
 }
 
-/// Writes the copied entries into the staging directory.
-struct Writer<'a> {
-    staging: PathBuf,
-    /// The destination's layers (top first), for existing parents.
-    lowers: &'a [PathBuf],
+/// One entry a COPY writes: where it comes from and where it goes.
+#[derive(Debug)]
+struct Entry {
+    /// Which tree it is read from.
+    tree: usize,
+    /// Its host path.
+    host: PathBuf,
+    /// Its path below the destination's root.
+    dest: Vec<String>,
+}
+
+/// Everything one COPY or ADD will write, found before anything is
+/// written: its cache key is computed from this, and a missing source fails
+/// the step with nothing done.
+pub(crate) struct Plan<'a> {
+    copy: &'a FileCopy,
+    /// Whether the destination is a directory.
+    into_dir: bool,
+    /// Directories to make even if nothing goes in them.
+    make: Vec<Vec<String>>,
+    dest: Vec<String>,
+    /// In copy order: a directory before its content.
+    entries: Vec<Entry>,
+    inline: Vec<(Vec<String>, &'a strata_frontend::graph::InlineFile)>,
     chown: Option<(u32, u32)>,
-    chmod: Option<&'a str>,
-    exclude: Ignore,
-    dir_times: Vec<(PathBuf, std::fs::FileTimes)>,
+    /// The destination's layers (none with `--link`).
+    lowers: Vec<PathBuf>,
 }
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Failure {
     let text = format!("failed to {what} `{}`", path.display());
     move |error| format!("{text}: {error}")
+}
+
+/// Lists what one matched source copies.
+struct Lister<'t, 'c> {
+    tree_index: usize,
+    tree: &'t Tree<'c>,
+    exclude: &'t Ignore,
+    entries: &'t mut Vec<Entry>,
+}
+
+impl Lister<'_, '_> {
+    /// Add `parts` (at `host`) and, for a directory, everything in it that
+    /// is not excluded, going to `dest`. `relative` is the path below the
+    /// matched source, which `--exclude` patterns see.
+    fn entry(
+        &mut self,
+        parts: &mut Vec<String>,
+        relative: &mut Vec<String>,
+        host: PathBuf,
+        dest: Vec<String>,
+    ) -> Result<(), Failure> {
+        let is_dir = std::fs::symlink_metadata(&host)
+            .map_err(io("inspect", &host))?
+            .is_dir();
+        self.entries.push(Entry {
+            tree: self.tree_index,
+            host,
+            dest: dest.clone(),
+        });
+        if is_dir {
+            self.children(parts, relative, &dest)?;
+        }
+        Ok(())
+    }
+
+    /// The content of directory `parts`, going into `dest`.
+    fn children(
+        &mut self,
+        parts: &mut Vec<String>,
+        relative: &mut Vec<String>,
+        dest: &[String],
+    ) -> Result<(), Failure> {
+        for name in self.tree.children(parts)? {
+            parts.push(name.clone());
+            relative.push(name.clone());
+            let skip = self.tree.hidden(parts) || self.exclude.excluded(&relative.join("/"));
+            if !skip && let Some(host) = self.tree.host(parts) {
+                let mut child_dest = dest.to_vec();
+                child_dest.push(name);
+                self.entry(parts, relative, host, child_dest)?;
+            }
+            relative.pop();
+            parts.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Plan one COPY or ADD.
+pub(crate) fn plan<'a>(
+    copy: &'a FileCopy,
+    trees: &[Tree<'_>],
+    destination_lowers: &[PathBuf],
+) -> Result<Plan<'a>, Failure> {
+    // --link: the layer does not depend on what is below it.
+    let lowers: Vec<PathBuf> = if copy.link {
+        Vec::new()
+    } else {
+        destination_lowers.to_vec()
+    };
+    let read = |file: &str| {
+        copy_lookup(destination_lowers, Path::new(file))
+            .and_then(|found| std::fs::read_to_string(found).ok())
+            .unwrap_or_default()
+    };
+    let chown = match &copy.chown {
+        Some(spec) => {
+            let user = resolve_user(&read("etc/passwd"), &read("etc/group"), spec)
+                .map_err(|message| format!("--chown={spec}: {message}"))?;
+            Some((user.uid, user.gid))
+        }
+        None => None,
+    };
+    let exclude =
+        Ignore::parse(&copy.exclude.join("\n")).map_err(|error| format!("--exclude: {error}"))?;
+    let mut matched: Vec<(usize, Vec<String>, PathBuf, bool)> = Vec::new();
+    let mut inline = Vec::new();
+    for source in &copy.sources {
+        match source {
+            CopySource::Path { input, path } => {
+                let tree = trees
+                    .get(*input)
+                    .ok_or_else(|| format!("no input {input} for `{path}`"))?;
+                let found = matches(tree, path)?;
+                if found.is_empty() {
+                    return Err(if tree.is_context() {
+                        format!(
+                            "`{path}`: not found in the build context (or excluded by .dockerignore)"
+                        )
+                    } else {
+                        format!("`{path}`: not found")
+                    });
+                }
+                for parts in found {
+                    let host = tree
+                        .host(&parts)
+                        .ok_or_else(|| format!("`{path}` vanished"))?;
+                    let is_dir = std::fs::metadata(&host).is_ok_and(|meta| meta.is_dir());
+                    matched.push((*input, parts, host, is_dir));
+                }
+            }
+            CopySource::Inline(file) => inline.push(file),
+            CopySource::Url { url } => {
+                return Err(format!(
+                    "ADD {url}: downloading URLs is not supported by this version of strata yet"
+                ));
+            }
+        }
+    }
+    let dest: Vec<String> = copy
+        .destination
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .map(str::to_owned)
+        .collect();
+    let exists_as_dir = dest.is_empty()
+        || copy_lookup(&lowers, &dest.iter().collect::<PathBuf>())
+            .is_some_and(|found| found.is_dir());
+    let several = matched.len() + inline.len() > 1;
+    let into_dir = copy.destination.ends_with('/') || exists_as_dir;
+    if several && !into_dir {
+        return Err(format!(
+            "when copying more than one source, the destination must be a directory and end with a /: `{}`",
+            copy.destination
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut make = Vec::new();
+    for (input, parts, host, is_dir) in matched {
+        let tree = &trees[input];
+        let name = parts.last().cloned().unwrap_or_default();
+        let mut target = dest.clone();
+        if copy.parents {
+            target.extend(parts.iter().cloned());
+        } else if !is_dir && into_dir {
+            target.push(name.clone());
+        }
+        let mut parts_buffer = parts.clone();
+        let mut lister = Lister {
+            tree_index: input,
+            tree,
+            exclude: &exclude,
+            entries: &mut entries,
+        };
+        if is_dir {
+            // A directory's content goes into the destination, made even
+            // when the directory is empty.
+            make.push(target.clone());
+            lister.children(&mut parts_buffer, &mut Vec::new(), &target)?;
+        } else if !exclude.excluded(&name) {
+            lister.entry(&mut parts_buffer, &mut vec![name], host, target)?;
+        }
+    }
+    let inline = inline
+        .into_iter()
+        .map(|file| {
+            let mut target = dest.clone();
+            if into_dir {
+                target.push(file.path.clone());
+            }
+            (target, file)
+        })
+        .collect();
+    Ok(Plan {
+        copy,
+        into_dir,
+        make,
+        dest,
+        entries,
+        inline,
+        chown,
+        lowers,
+    })
+}
+
+/// What a [`Plan`] reads, for its cache key: each entry from the build
+/// context by destination path, type, mode, link target, xattrs and
+/// content digest (`hash` gives it, from the stat cache when it can);
+/// never owners (they become root or `--chown`) nor mtimes. Entries from a
+/// stage or image are covered by that input's key.
+pub(crate) fn content_digest(
+    plan: &Plan<'_>,
+    trees: &[Tree<'_>],
+    hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, Failure>,
+) -> Result<String, Failure> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for entry in &plan.entries {
+        if !trees[entry.tree].is_context() {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
+        let kind = meta.file_type();
+        let what = if kind.is_dir() {
+            "dir".to_owned()
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&entry.host).map_err(io("read the link", &entry.host))?;
+            format!("symlink {}", link.display())
+        } else if kind.is_file() {
+            format!("file {}", hash(&entry.host, &meta)?)
+        } else {
+            "other".to_owned()
+        };
+        let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
+        if !kind.is_symlink()
+            && let Ok(names) = xattr::list(&entry.host)
+        {
+            for name in names {
+                if let Ok(Some(value)) = xattr::get(&entry.host, &name) {
+                    xattrs.push((name.to_string_lossy().into_owned(), value));
+                }
+            }
+            xattrs.sort();
+        }
+        hasher.update(format!(
+            "{}\0{what}\0{:o}\0{xattrs:?}\n",
+            entry.dest.join("/"),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Writes a plan into a staging directory.
+struct Writer<'a> {
+    staging: PathBuf,
+    lowers: &'a [PathBuf],
+    chown: Option<(u32, u32)>,
+    chmod: Option<&'a str>,
+    dir_times: Vec<(PathBuf, std::fs::FileTimes)>,
 }
 
 impl Writer<'_> {
@@ -421,21 +679,15 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Copy the entry at `host` (an entry of `tree`, `source_parts` in it)
-    /// to `dest` (parts below the root), recursively for directories.
-    fn copy(
-        &mut self,
-        tree: &Tree<'_>,
-        source_parts: &[String],
-        relative_to_source: &[String],
-        host: &Path,
-        dest: &[String],
-    ) -> Result<(), Failure> {
+    /// Write one planned entry (its parents made first).
+    fn write(&mut self, entry: &Entry, from_context: bool) -> Result<(), Failure> {
+        let host = &entry.host;
+        let dest = &entry.dest;
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
-        let target = self.staging.join(dest.iter().collect::<PathBuf>());
-        if let Some(parent) = dest.split_last().map(|(_, parent)| parent) {
+        if let Some((_, parent)) = dest.split_last() {
             self.ensure_dir(parent)?;
         }
+        let target = self.staging.join(dest.iter().collect::<PathBuf>());
         let kind = meta.file_type();
         if target.symlink_metadata().is_ok() && !(kind.is_dir() && target.is_dir()) {
             let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
@@ -453,7 +705,7 @@ impl Writer<'_> {
             // Sockets, devices and fifos are not copied, as BuildKit.
             return Ok(());
         }
-        let (uid, gid) = match (self.chown, tree.is_context()) {
+        let (uid, gid) = match (self.chown, from_context) {
             (Some(owner), _) => owner,
             (None, true) => (0, 0),
             (None, false) => (meta.uid(), meta.gid()),
@@ -487,19 +739,6 @@ impl Writer<'_> {
             .set_modified(meta.modified().map_err(io("inspect", host))?);
         if kind.is_dir() {
             self.dir_times.push((target, times));
-            let mut parts = source_parts.to_vec();
-            for name in tree.children(source_parts)? {
-                parts.push(name.clone());
-                let mut relative = relative_to_source.to_vec();
-                relative.push(name.clone());
-                let skip = tree.hidden(&parts) || self.exclude.excluded(&relative.join("/"));
-                if !skip && let Some(child) = tree.host(&parts) {
-                    let mut child_dest = dest.to_vec();
-                    child_dest.push(name);
-                    self.copy(tree, &parts, &relative, &child, &child_dest)?;
-                }
-                parts.pop();
-            }
         } else if kind.is_file() {
             std::fs::File::options()
                 .write(true)
@@ -511,153 +750,34 @@ impl Writer<'_> {
     }
 }
 
-/// Run one COPY or ADD: its layer, if it made one.
-pub(crate) fn copy_layer(
+/// Write a plan as a layer (and its snapshot).
+pub(crate) fn write_layer(
     store: &Store,
-    copy: &FileCopy,
+    plan: &Plan<'_>,
     trees: &[Tree<'_>],
-    destination_lowers: &[PathBuf],
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
-    let instruction = if copy.add { "ADD" } else { "COPY" };
+    let instruction = if plan.copy.add { "ADD" } else { "COPY" };
     let fail = |message: String| BuildError::Config(format!("{instruction} failed: {message}"));
-    // --link: the layer does not depend on what is below it.
-    let lowers: Vec<PathBuf> = if copy.link {
-        Vec::new()
-    } else {
-        destination_lowers.to_vec()
-    };
-    let read = |file: &str| {
-        copy_lookup(destination_lowers, Path::new(file))
-            .and_then(|found| std::fs::read_to_string(found).ok())
-            .unwrap_or_default()
-    };
-    let chown = match &copy.chown {
-        Some(spec) => {
-            let user = resolve_user(&read("etc/passwd"), &read("etc/group"), spec)
-                .map_err(|message| fail(format!("--chown={spec}: {message}")))?;
-            Some((user.uid, user.gid))
-        }
-        None => None,
-    };
-    let exclude = Ignore::parse(&copy.exclude.join("\n"))
-        .map_err(|error| fail(format!("--exclude: {error}")))?;
-    // Everything the sources name, found first: nothing is written when
-    // one is missing.
-    let mut found: Vec<(usize, Vec<String>, PathBuf, bool)> = Vec::new();
-    let mut inline = Vec::new();
-    for source in &copy.sources {
-        match source {
-            CopySource::Path { input, path } => {
-                let tree = trees
-                    .get(*input)
-                    .ok_or_else(|| fail(format!("no input {input} for `{path}`")))?;
-                let matched = matches(tree, path).map_err(fail)?;
-                if matched.is_empty() {
-                    let hint = if tree.is_context() {
-                        " (or excluded by .dockerignore)"
-                    } else {
-                        ""
-                    };
-                    return Err(fail(format!(
-                        "`{path}`: not found{}{hint}",
-                        if tree.is_context() {
-                            " in the build context"
-                        } else {
-                            ""
-                        }
-                    )));
-                }
-                for parts in matched {
-                    let host = tree
-                        .host(&parts)
-                        .ok_or_else(|| fail(format!("`{path}` vanished")))?;
-                    let is_dir = std::fs::metadata(&host).is_ok_and(|meta| meta.is_dir());
-                    found.push((*input, parts, host, is_dir));
-                }
-            }
-            CopySource::Inline(file) => inline.push(file),
-            CopySource::Url { url } => {
-                return Err(BuildError::Config(format!(
-                    "ADD {url}: downloading URLs is not supported by this version of strata yet"
-                )));
-            }
-        }
-    }
-    let destination = copy.destination.trim_start_matches('/');
-    let dest_parts: Vec<String> = destination
-        .split('/')
-        .filter(|part| !part.is_empty() && *part != ".")
-        .map(str::to_owned)
-        .collect();
-    let exists_as_dir = dest_parts.is_empty()
-        || copy_lookup(&lowers, &dest_parts.iter().collect::<PathBuf>())
-            .is_some_and(|found| found.is_dir());
-    let several = found.len() + inline.len() > 1;
-    let into_dir = copy.destination.ends_with('/') || exists_as_dir;
-    if several && !into_dir {
-        return Err(fail(format!(
-            "when copying more than one source, the destination must be a directory and end with a /: `{}`",
-            copy.destination
-        )));
-    }
     let staging = store.staging_dir("copy").map_err(ImageError::from)?;
     let mut writer = Writer {
         staging: staging.clone(),
-        lowers: &lowers,
-        chown,
-        chmod: copy.chmod.as_deref(),
-        exclude,
+        lowers: &plan.lowers,
+        chown: plan.chown,
+        chmod: plan.copy.chmod.as_deref(),
         dir_times: Vec::new(),
     };
     let written = (|| -> Result<(), Failure> {
-        if into_dir {
-            writer.ensure_dir(&dest_parts)?;
+        if plan.into_dir {
+            writer.ensure_dir(&plan.dest)?;
         }
-        for (input, parts, host, is_dir) in &found {
-            let tree = &trees[*input];
-            let target: Vec<String> = if *is_dir {
-                // A directory's content goes into the destination.
-                let mut target = dest_parts.clone();
-                if copy.parents {
-                    target.extend(parts.iter().cloned());
-                }
-                writer.ensure_dir(&target)?;
-                for name in tree.children(parts)? {
-                    let mut child = parts.clone();
-                    child.push(name.clone());
-                    if tree.hidden(&child) || writer.exclude.excluded(&name) {
-                        continue;
-                    }
-                    if let Some(child_host) = tree.host(&child) {
-                        let mut child_dest = target.clone();
-                        child_dest.push(name.clone());
-                        writer.copy(tree, &child, &[name], &child_host, &child_dest)?;
-                    }
-                }
-                continue;
-            } else if into_dir {
-                let mut target = dest_parts.clone();
-                if copy.parents {
-                    target.extend(parts.iter().cloned());
-                } else if let Some(name) = parts.last() {
-                    target.push(name.clone());
-                }
-                target
-            } else {
-                dest_parts.clone()
-            };
-            let name = parts.last().cloned().unwrap_or_default();
-            if writer.exclude.excluded(&name) {
-                continue;
-            }
-            writer.copy(tree, parts, &[name], host, &target)?;
+        for dir in &plan.make {
+            writer.ensure_dir(dir)?;
         }
-        for file in &inline {
-            let mut target = dest_parts.clone();
-            if into_dir {
-                target.push(file.path.clone());
-            }
+        for entry in &plan.entries {
+            writer.write(entry, trees[entry.tree].is_context())?;
+        }
+        for (target, file) in &plan.inline {
             if let Some((_, parent)) = target.split_last() {
                 writer.ensure_dir(parent)?;
             }

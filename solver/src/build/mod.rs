@@ -8,6 +8,7 @@
 //! refused with a clear error until they land; steps run one at a time and
 //! nothing is cached yet.
 
+pub mod cache;
 mod config;
 pub mod context;
 mod files;
@@ -41,6 +42,10 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Option<u64>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// `--no-cache-filter`: run every step of these stages (indexes).
+    pub no_cache_stages: Vec<usize>,
 }
 
 /// What happens during a build, for progress output.
@@ -52,6 +57,8 @@ pub enum Event<'a> {
     Output(&'a Vertex, &'a [u8]),
     /// A step finished, with its layer if it made one.
     Finished(&'a Vertex, Option<&'a LayerRecord>, Duration),
+    /// A step's result came from the cache.
+    Cached(&'a Vertex),
 }
 
 /// Why a build failed.
@@ -155,6 +162,23 @@ struct Outcome {
     layer: Option<LayerRecord>,
     /// For image sources: the image's config.
     config: Option<ImageConfiguration>,
+    /// Its cache key (none for config instructions).
+    key: Option<cache::Key>,
+    /// When its filesystem change was made (now, or when the cached run
+    /// was), for history.
+    created: Option<String>,
+}
+
+/// What every step of one build shares.
+struct Build<'a> {
+    store: &'a Store,
+    sandbox: &'a Sandbox,
+    graph: &'a BuildGraph,
+    context: &'a BuildContext,
+    options: &'a BuildOptions,
+    stats: cache::StatCache,
+    outcomes: Vec<Option<Outcome>>,
+    now: String,
 }
 
 /// Build `graph`'s target stage into the store.
@@ -178,28 +202,31 @@ pub fn build(
             });
         }
     }
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; graph.vertices.len()];
+    let mut build = Build {
+        store,
+        sandbox,
+        graph,
+        context,
+        options,
+        stats: cache::StatCache::open(store, &context.root),
+        outcomes: vec![None; graph.vertices.len()],
+        now: image::rfc3339(options.epoch.unwrap_or_else(crate::container::now)),
+    };
+    let mut result = Ok(());
     while let Some(id) = scheduler.start_next() {
-        let vertex = &graph.vertices[id];
-        let start = Instant::now();
-        let is_step = !matches!(vertex.op, Op::Config(_));
-        if is_step {
-            events(Event::Started(vertex));
+        match build.step(&graph.vertices[id], events) {
+            Ok(outcome) => build.outcomes[id] = Some(outcome),
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
         }
-        let outcome = run_step(
-            store, sandbox, graph, context, vertex, &outcomes, options, events,
-        )?;
-        if is_step {
-            events(Event::Finished(
-                vertex,
-                outcome.layer.as_ref(),
-                start.elapsed(),
-            ));
-        }
-        outcomes[id] = Some(outcome);
         scheduler.done(id);
     }
-    assemble(store, graph, &outcomes, options)
+    // What was hashed stays known, whether or not the build succeeded.
+    build.stats.save();
+    result?;
+    assemble(store, graph, &build.outcomes, options)
 }
 
 /// What in `vertex` this version cannot do, if anything. (The build
@@ -232,57 +259,197 @@ fn outcome(outcomes: &[Option<Outcome>], id: VertexId) -> &Outcome {
         .expect("the scheduler runs dependencies first")
 }
 
-#[expect(clippy::too_many_arguments, reason = "one step's whole world")]
-fn run_step(
-    store: &Store,
-    sandbox: &Sandbox,
-    graph: &BuildGraph,
-    context: &BuildContext,
-    vertex: &Vertex,
-    outcomes: &[Option<Outcome>],
-    options: &BuildOptions,
-    events: &mut dyn FnMut(Event<'_>),
-) -> Result<Outcome, BuildError> {
-    let parent = || {
+impl<'a> Build<'a> {
+    fn outcome(&self, id: VertexId) -> &Outcome {
+        outcome(&self.outcomes, id)
+    }
+
+    /// The filesystem of the step's parent (its first input).
+    fn parent(&self, vertex: &Vertex) -> Filesystem {
         vertex
             .inputs
             .first()
-            .map(|&input| outcome(outcomes, input).fs.clone())
+            .map(|&input| self.outcome(input).fs.clone())
             .unwrap_or_default()
-    };
-    match &vertex.op {
-        Op::Source(Source::Scratch) => Ok(Outcome::default()),
-        Op::Source(Source::Image { reference, .. }) => {
-            let record = image::resolve(store, reference).map_err(|error| match error {
-                ImageError::UnknownImage(_) => BuildError::MissingImage(reference.clone()),
-                other => other.into(),
-            })?;
-            let config = image::read_config(store, &record)?;
-            Ok(Outcome {
-                fs: Filesystem {
-                    layers: record.layers.clone(),
-                },
-                layer: None,
-                config: Some(config),
-            })
-        }
-        // Read in place by the COPY and ADD steps that use it.
-        Op::Source(Source::Context { .. }) => Ok(Outcome::default()),
-        Op::File(FileOp::Copy(copy)) => {
-            let mut fs = parent();
-            let destination = image::lower_dirs_of(store, &fs.layers)?;
-            let mut trees = Vec::new();
-            for &input in &vertex.inputs {
-                trees.push(match &graph.vertices[input].op {
-                    Op::Source(Source::Context { .. }) => files::Tree::Context(context),
-                    _ => files::Tree::Layers(image::lower_dirs_of(
-                        store,
-                        &outcome(outcomes, input).fs.layers,
-                    )?),
-                });
+    }
+
+    fn parent_key(&self, vertex: &Vertex) -> String {
+        vertex
+            .inputs
+            .first()
+            .and_then(|&input| self.outcome(input).key.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the cache may answer for `vertex`.
+    fn may_use_cache(&self, vertex: &Vertex) -> bool {
+        !self.options.no_cache && !self.options.no_cache_stages.contains(&vertex.stage)
+    }
+
+    /// Run one step, from the cache when it can.
+    fn step(
+        &mut self,
+        vertex: &Vertex,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Outcome, BuildError> {
+        match &vertex.op {
+            Op::Config(_) => Ok(Outcome::default()),
+            Op::Source(source) => self.source(vertex, source, events),
+            _ => {
+                let key = self.key(vertex)?;
+                let mut fs = self.parent(vertex);
+                if self.may_use_cache(vertex)
+                    && let Some(record) = cache::get(self.store, &key)
+                {
+                    events(Event::Cached(vertex));
+                    fs.layers.extend(record.layer.clone());
+                    return Ok(Outcome {
+                        fs,
+                        layer: record.layer,
+                        config: None,
+                        key: Some(key),
+                        created: Some(record.created),
+                    });
+                }
+                events(Event::Started(vertex));
+                let start = Instant::now();
+                let layer = self.execute(vertex, &fs, events)?;
+                events(Event::Finished(vertex, layer.as_ref(), start.elapsed()));
+                let record = cache::CacheRecord {
+                    key: key.clone(),
+                    layer: layer.clone(),
+                    created: self.now.clone(),
+                    description: vertex.description.clone(),
+                };
+                // A cache that cannot be written costs the next build time,
+                // not this one its result.
+                let _ = cache::put(self.store, &record);
+                fs.layers.extend(layer.clone());
+                Ok(Outcome {
+                    fs,
+                    layer,
+                    config: None,
+                    key: Some(key),
+                    created: Some(self.now.clone()),
+                })
             }
-            let layer =
-                files::copy_layer(store, copy, &trees, &destination, options).map_err(|error| {
+        }
+    }
+
+    fn source(
+        &mut self,
+        vertex: &Vertex,
+        source: &Source,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Outcome, BuildError> {
+        match source {
+            Source::Scratch => Ok(Outcome {
+                key: Some(cache::key(&["scratch"])),
+                ..Outcome::default()
+            }),
+            // Read in place by the COPY and ADD steps that use it, which
+            // hash what they read.
+            Source::Context { .. } => Ok(Outcome {
+                key: Some(cache::key(&["context"])),
+                ..Outcome::default()
+            }),
+            Source::Image { reference, .. } => {
+                events(Event::Started(vertex));
+                let start = Instant::now();
+                let record =
+                    image::resolve(self.store, reference).map_err(|error| match error {
+                        ImageError::UnknownImage(_) => BuildError::MissingImage(reference.clone()),
+                        other => other.into(),
+                    })?;
+                let config = image::read_config(self.store, &record)?;
+                events(Event::Finished(vertex, None, start.elapsed()));
+                Ok(Outcome {
+                    fs: Filesystem {
+                        layers: record.layers.clone(),
+                    },
+                    layer: None,
+                    key: Some(cache::key(&["image", &record.manifest.to_string()])),
+                    created: config.created().clone(),
+                    config: Some(config),
+                })
+            }
+        }
+    }
+
+    /// The trees a COPY reads, by input.
+    fn trees(&self, vertex: &Vertex) -> Result<Vec<files::Tree<'a>>, BuildError> {
+        let mut trees = Vec::new();
+        for &input in &vertex.inputs {
+            trees.push(match &self.graph.vertices[input].op {
+                Op::Source(Source::Context { .. }) => files::Tree::Context(self.context),
+                _ => files::Tree::Layers(image::lower_dirs_of(
+                    self.store,
+                    &self.outcome(input).fs.layers,
+                )?),
+            });
+        }
+        Ok(trees)
+    }
+
+    /// The step's cache key (see [`cache`]).
+    fn key(&mut self, vertex: &Vertex) -> Result<cache::Key, BuildError> {
+        let parent = self.parent_key(vertex);
+        let key = match &vertex.op {
+            Op::Exec(_) => {
+                let network = format!("{:?}", self.network(vertex));
+                cache::key(&[&vertex.digest, &network, &parent])
+            }
+            Op::File(FileOp::Mkdir { .. }) => cache::key(&[&vertex.digest, &parent]),
+            Op::File(FileOp::Copy(copy)) => {
+                let content = {
+                    let trees = self.trees(vertex)?;
+                    let destination =
+                        image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
+                    let plan = files::plan(copy, &trees, &destination)
+                        .map_err(|message| step_error(vertex, copy.add, message))?;
+                    let stats = &mut self.stats;
+                    files::content_digest(&plan, &trees, &mut |path, meta| stats.digest(path, meta))
+                        .map_err(|message| step_error(vertex, copy.add, message))?
+                };
+                let inputs: Vec<String> = vertex
+                    .inputs
+                    .iter()
+                    .map(|&input| self.outcome(input).key.clone().unwrap_or_default())
+                    .collect();
+                let mut parts: Vec<&str> = vec![&vertex.digest, &content];
+                parts.extend(inputs.iter().map(String::as_str));
+                cache::key(&parts)
+            }
+            _ => unreachable!("sources and config instructions have no step key"),
+        };
+        Ok(key)
+    }
+
+    fn network(&self, vertex: &Vertex) -> Network {
+        match &vertex.op {
+            Op::Exec(exec) => match exec.network {
+                StepNetwork::Default => self.options.network,
+                StepNetwork::None => Network::None,
+                StepNetwork::Host => Network::Host,
+            },
+            _ => self.options.network,
+        }
+    }
+
+    /// Run a step for real: its layer, if it made one.
+    fn execute(
+        &mut self,
+        vertex: &Vertex,
+        fs: &Filesystem,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<LayerRecord>, BuildError> {
+        let lowers = image::lower_dirs_of(self.store, &fs.layers)?;
+        match &vertex.op {
+            Op::File(FileOp::Copy(copy)) => {
+                let trees = self.trees(vertex)?;
+                let plan = files::plan(copy, &trees, &lowers)
+                    .map_err(|message| step_error(vertex, copy.add, message))?;
+                files::write_layer(self.store, &plan, &trees, self.options).map_err(|error| {
                     match error {
                         BuildError::Config(message) => BuildError::Step {
                             vertex: vertex.id,
@@ -290,73 +457,56 @@ fn run_step(
                         },
                         other => other,
                     }
-                })?;
-            fs.layers.extend(layer.clone());
-            Ok(Outcome {
-                fs,
-                layer,
-                config: None,
-            })
-        }
-        Op::File(FileOp::Mkdir { path, user }) => {
-            let fs = parent();
-            let lowers = image::lower_dirs_of(store, &fs.layers)?;
-            let layer = config::mkdir_layer(store, &lowers, path, user, options)?;
-            let mut fs = fs;
-            fs.layers.extend(layer.clone());
-            Ok(Outcome {
-                fs,
-                layer,
-                config: None,
-            })
-        }
-        Op::Exec(exec) => {
-            let mut fs = parent();
-            let lowers = image::lower_dirs_of(store, &fs.layers)?;
-            let mut env = exec.env.clone();
-            env.extend(exec.proxy_env.iter().cloned());
-            let spec = RunSpec {
-                args: exec.args.clone(),
-                env,
-                user: exec.user.clone(),
-                cwd: exec.cwd.clone(),
-                network: match exec.network {
-                    StepNetwork::Default => options.network,
-                    StepNetwork::None => Network::None,
-                    StepNetwork::Host => Network::Host,
-                },
-                hostname: String::new(),
-            };
-            let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
-            let finished = sandbox
-                .run(&lowers, &spec, Output::Capture(&mut on_output))
-                .map_err(|source| BuildError::Exec {
-                    vertex: vertex.id,
-                    source,
-                })?;
-            if finished.code != 0 {
-                return Err(BuildError::StepFailed {
-                    vertex: vertex.id,
-                    command: exec.args.join(" "),
-                    code: finished.code,
-                    tail: finished.tail,
-                });
+                })
             }
-            let layer = finished
-                .changes
-                .commit(store, options.compression, options.epoch)
-                .map_err(|source| BuildError::Exec {
-                    vertex: vertex.id,
-                    source,
-                })?;
-            fs.layers.extend(layer.clone());
-            Ok(Outcome {
-                fs,
-                layer,
-                config: None,
-            })
+            Op::File(FileOp::Mkdir { path, user }) => {
+                config::mkdir_layer(self.store, &lowers, path, user, self.options)
+            }
+            Op::Exec(exec) => {
+                let mut env = exec.env.clone();
+                env.extend(exec.proxy_env.iter().cloned());
+                let spec = RunSpec {
+                    args: exec.args.clone(),
+                    env,
+                    user: exec.user.clone(),
+                    cwd: exec.cwd.clone(),
+                    network: self.network(vertex),
+                    hostname: String::new(),
+                };
+                let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
+                let finished = self
+                    .sandbox
+                    .run(&lowers, &spec, Output::Capture(&mut on_output))
+                    .map_err(|source| BuildError::Exec {
+                        vertex: vertex.id,
+                        source,
+                    })?;
+                if finished.code != 0 {
+                    return Err(BuildError::StepFailed {
+                        vertex: vertex.id,
+                        command: exec.args.join(" "),
+                        code: finished.code,
+                        tail: finished.tail,
+                    });
+                }
+                finished
+                    .changes
+                    .commit(self.store, self.options.compression, self.options.epoch)
+                    .map_err(|source| BuildError::Exec {
+                        vertex: vertex.id,
+                        source,
+                    })
+            }
+            _ => unreachable!("only COPY, ADD, WORKDIR and RUN execute"),
         }
-        Op::Config(_) => Ok(Outcome::default()),
+    }
+}
+
+/// A COPY or ADD that cannot do what it says.
+fn step_error(vertex: &Vertex, add: bool, message: String) -> BuildError {
+    BuildError::Step {
+        vertex: vertex.id,
+        message: format!("{} failed: {message}", if add { "ADD" } else { "COPY" }),
     }
 }
 
@@ -377,11 +527,27 @@ fn assemble(
     let base = chain
         .first()
         .and_then(|&first| outcome(outcomes, first).config.clone());
-    let created = image::rfc3339(options.epoch.unwrap_or_else(crate::container::now));
-    let mut assembly = config::Assembly::new(base, &created);
+    // History times: when each filesystem step ran (from the cache record
+    // for a cached one), and for a config instruction the time of the step
+    // before it, so that a rebuild where everything hits makes the same
+    // image, ID included.
+    let now = image::rfc3339(options.epoch.unwrap_or_else(crate::container::now));
+    let mut time = match options.epoch {
+        Some(_) => now.clone(),
+        None => chain
+            .first()
+            .and_then(|&first| outcome(outcomes, first).created.clone())
+            .unwrap_or_else(|| now.clone()),
+    };
+    let mut assembly = config::Assembly::new(base);
     for &id in chain.iter().skip(1) {
         let vertex = &graph.vertices[id];
         let step = outcome(outcomes, id);
+        if options.epoch.is_none()
+            && let Some(created) = &step.created
+        {
+            time = created.clone();
+        }
         if let Op::Config(edit) = &vertex.op {
             assembly.edit(edit);
         }
@@ -389,11 +555,12 @@ fn assemble(
             assembly.history(
                 created_by,
                 step.layer.is_none() || matches!(vertex.op, Op::Config(_)),
+                &time,
             );
         }
     }
     assembly.labels(&options.labels);
-    let config = assembly.finish(&layers);
+    let config = assembly.finish(&layers, &time);
     Ok(image::commit_image_json(
         store,
         &config,

@@ -609,6 +609,14 @@ pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, 
     Ok(removals)
 }
 
+/// The layers the build cache refers to.
+fn cached_layers(store: &Store) -> Vec<LayerRecord> {
+    crate::build::cache::records(store)
+        .into_iter()
+        .filter_map(|record| record.layer)
+        .collect()
+}
+
 /// A container listing error as an image error (the listing only reads
 /// files).
 fn container_error(error: crate::container::ContainerError) -> ImageError {
@@ -621,8 +629,13 @@ fn container_error(error: crate::container::ContainerError) -> ImageError {
 /// Delete the blobs of `image` that no remaining image refers to.
 fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
     let index = store.index()?;
-    let used: std::collections::BTreeSet<&Digest> =
-        index.images.values().flat_map(ImageRecord::blobs).collect();
+    let cached = cached_layers(store);
+    let used: std::collections::BTreeSet<&Digest> = index
+        .images
+        .values()
+        .flat_map(ImageRecord::blobs)
+        .chain(cached.iter().map(|layer| &layer.digest))
+        .collect();
     for digest in image.blobs() {
         if !used.contains(digest) {
             let path = store.blob_path(digest);
@@ -676,8 +689,15 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         reclaimed: 0,
     };
     let index = store.index()?;
-    let used: std::collections::BTreeSet<&Digest> =
-        index.images.values().flat_map(ImageRecord::blobs).collect();
+    // The build cache's layers are kept too: `image prune` is not a
+    // cache prune.
+    let cached = cached_layers(store);
+    let used: std::collections::BTreeSet<&Digest> = index
+        .images
+        .values()
+        .flat_map(ImageRecord::blobs)
+        .chain(cached.iter().map(|layer| &layer.digest))
+        .collect();
     for digest in store.blobs()? {
         if used.contains(&digest) {
             continue;
@@ -691,6 +711,7 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         .images
         .values()
         .flat_map(|image| image.layers.iter().map(|layer| &layer.diff_id))
+        .chain(cached.iter().map(|layer| &layer.diff_id))
         .collect();
     for diff_id in store.snapshots()? {
         if !layers_in_use.contains(&diff_id) {

@@ -188,6 +188,19 @@ pub(crate) struct RmiArgs {
     pub(crate) images: Vec<String>,
 }
 
+/// How `build` shows progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressArg {
+    /// plain (until a live terminal view exists).
+    Auto,
+    /// plain (until a live terminal view exists).
+    Tty,
+    /// Ordered lines for logs.
+    Plain,
+    /// One JSON event per line.
+    Json,
+}
+
 /// How `--dry-run` prints the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum PlanFormat {
@@ -248,6 +261,14 @@ pub(crate) struct BuildArgs {
     /// Print only the image ID (and errors).
     #[arg(short, long)]
     pub(crate) quiet: bool,
+
+    /// How to show progress: plain lines, or json (one event per line). `auto` and `tty` are plain for now.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) progress: ProgressArg,
+
+    /// Steps to run at once, at most (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub(crate) jobs: Option<usize>,
 
     /// Print the build plan instead of building.
     #[arg(long)]

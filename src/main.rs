@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;

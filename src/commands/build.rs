@@ -17,7 +17,8 @@ use strata_solver::exec::{self, Network, Sandbox};
 use strata_solver::layer::Compression;
 
 use super::Rendered;
-use crate::cli::{BuildArgs, NetworkArg, PlanFormat};
+use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
+use crate::progress;
 
 pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
     if !args.context.is_dir() {
@@ -372,6 +373,9 @@ fn run_build(
         compression: Compression::Gzip,
         epoch: super::import::source_date_epoch()?,
         no_cache: args.no_cache,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         no_cache_stages: args
             .no_cache_filter
             .iter()
@@ -391,64 +395,21 @@ fn run_build(
     exec::stop_on_signals(&[2, 15, 1])?;
     let sandbox = Sandbox::new(store)?;
     super::print_notices(&sandbox)?;
-    let quiet = args.quiet;
-    let mut numbers = BTreeMap::new();
-    let mut progress = |event: Event<'_>| {
-        let mut stderr = std::io::stderr().lock();
-        let next = numbers.len() + 1;
-        let _ = match event {
-            Event::Started(vertex) => {
-                let number = *numbers.entry(vertex.id).or_insert(next);
-                if quiet {
-                    Ok(())
-                } else {
-                    writeln!(stderr, "#{number} {}", vertex.description)
-                }
-            }
-            Event::Output(vertex, bytes) => {
-                let number = numbers.get(&vertex.id).copied().unwrap_or(0);
-                if quiet {
-                    Ok(())
-                } else {
-                    let text = String::from_utf8_lossy(bytes);
-                    let mut result = Ok(());
-                    for line in text.split_inclusive('\n') {
-                        result = write!(stderr, "#{number} {line}");
-                    }
-                    if !text.ends_with('\n') {
-                        result = writeln!(stderr);
-                    }
-                    result
-                }
-            }
-            Event::Cached(vertex) => {
-                let number = *numbers.entry(vertex.id).or_insert(next);
-                if quiet {
-                    Ok(())
-                } else {
-                    writeln!(stderr, "#{number} CACHED {}", vertex.description)
-                }
-            }
-            Event::Finished(vertex, layer, elapsed) => {
-                let number = numbers.get(&vertex.id).copied().unwrap_or(0);
-                if quiet {
-                    Ok(())
-                } else {
-                    let size = layer
-                        .map(|layer| format!(", layer {}", super::human_size(layer.size)))
-                        .unwrap_or_default();
-                    writeln!(stderr, "#{number} DONE {:.1}s{size}", elapsed.as_secs_f64())
-                }
-            }
-        };
+    let mode = match (args.quiet, args.progress) {
+        (true, _) => progress::Mode::Quiet,
+        (false, ProgressArg::Json) => progress::Mode::Json,
+        (false, _) => progress::Mode::Plain,
     };
+    let progress = progress::Progress::new(mode, graph);
+    let on_event = |event: Event<'_>| progress.event(event);
+    let started = std::time::Instant::now();
     let dockerfile = args
         .file
         .as_deref()
         .filter(|path| *path != std::path::Path::new("-"));
     let context = solver_build::BuildContext::open(&args.context, dockerfile)
         .map_err(|message| anyhow::anyhow!(message))?;
-    let built = solver_build::build(store, &sandbox, graph, &context, &options, &mut progress);
+    let built = solver_build::build(store, &sandbox, graph, &context, &options, &on_event);
     super::print_notices(&sandbox)?;
     let image = match built {
         Ok(image) => image,
@@ -464,9 +425,11 @@ fn run_build(
                 }
                 .into());
             }
+            progress.failed(&error.to_string());
             return Err(Rendered(render_build_error(&error, graph, source)).into());
         }
     };
+    progress.summary(&image.id.to_string(), started.elapsed());
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
             .with_context(|| format!("failed to write the image ID to `{}`", path.display()))?;

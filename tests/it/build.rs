@@ -659,3 +659,97 @@ fn image_prune_keeps_the_build_cache() {
     let check = store.ok(store.dir.path(), &["system", "check"]);
     assert!(!check.contains("error"), "{check}");
 }
+
+#[test]
+fn independent_stages_run_side_by_side_and_a_failure_stops_its_siblings() {
+    let store = store_with_base();
+    let root = store.root();
+    let context = Context::new().dockerfile(
+        "FROM base AS a\nRUN sleep 1 && echo a > /a\n\
+         FROM base AS b\nRUN sleep 1 && echo b > /b\n\
+         FROM base\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-j",
+            "2",
+            "--progress",
+            "json",
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let position = |event: &str, needle: &str| {
+        events
+            .iter()
+            .position(|value| {
+                value["event"] == event
+                    && value["description"]
+                        .as_str()
+                        .is_some_and(|text| text.contains(needle))
+            })
+            .unwrap_or_else(|| panic!("no {event} event for {needle}: {}", run.stderr))
+    };
+    // Both sleeps started before either finished: they ran at once.
+    let first_finish = position("finished", "echo a").min(position("finished", "echo b"));
+    assert!(
+        position("started", "echo a") < first_finish,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        position("started", "echo b") < first_finish,
+        "{}",
+        run.stderr
+    );
+    let done = events.last().unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["executed"], 4);
+    assert_eq!(done["image"].as_str().unwrap(), run.stdout.trim());
+    // A failing step stops the one running beside it, at once.
+    let context = Context::new().dockerfile(
+        "FROM base AS slow\nRUN sleep 7791\n\
+         FROM base AS broken\nRUN sleep 0.2; exit 9\n\
+         FROM base\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n",
+    );
+    let started = std::time::Instant::now();
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-q",
+            "-j",
+            "2",
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        run.stderr.starts_with("error: process \"/bin/sh -c sleep 0.2; exit 9\" did not complete successfully: exit code: 9"),
+        "{}",
+        run.stderr
+    );
+    let tmp: Vec<_> = std::fs::read_dir(root.join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    let sleeping = std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| cmdline == b"sleep\x007791\x00")
+    });
+    assert!(!sleeping, "the sibling step is still running");
+}

@@ -46,6 +46,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--no-cache-filter`: run every step of these stages (indexes).
     pub no_cache_stages: Vec<usize>,
+    /// `-j`: steps run at once, at most.
+    pub jobs: usize,
 }
 
 /// What happens during a build, for progress output.
@@ -176,10 +178,13 @@ struct Build<'a> {
     graph: &'a BuildGraph,
     context: &'a BuildContext,
     options: &'a BuildOptions,
-    stats: cache::StatCache,
-    outcomes: Vec<Option<Outcome>>,
+    stats: std::sync::Mutex<cache::StatCache>,
+    outcomes: std::sync::Mutex<Vec<Option<Outcome>>>,
     now: String,
 }
+
+/// Where a build's events go: called from the threads steps run on.
+pub type Events<'e> = &'e (dyn Fn(Event<'_>) + Sync);
 
 /// Build `graph`'s target stage into the store.
 pub fn build(
@@ -188,7 +193,7 @@ pub fn build(
     graph: &BuildGraph,
     context: &BuildContext,
     options: &BuildOptions,
-    events: &mut dyn FnMut(Event<'_>),
+    events: Events<'_>,
 ) -> Result<ImageRecord, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
     // Refuse what cannot run before running anything.
@@ -202,31 +207,75 @@ pub fn build(
             });
         }
     }
-    let mut build = Build {
+    let build = Build {
         store,
         sandbox,
         graph,
         context,
         options,
-        stats: cache::StatCache::open(store, &context.root),
-        outcomes: vec![None; graph.vertices.len()],
+        stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
+        outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
         now: image::rfc3339(options.epoch.unwrap_or_else(crate::container::now)),
     };
-    let mut result = Ok(());
-    while let Some(id) = scheduler.start_next() {
-        match build.step(&graph.vertices[id], events) {
-            Ok(outcome) => build.outcomes[id] = Some(outcome),
-            Err(error) => {
-                result = Err(error);
+    let jobs = options.jobs.max(1);
+    let mut failure: Option<BuildError> = None;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let mut running = 0;
+        loop {
+            while failure.is_none() && running < jobs {
+                let Some(id) = scheduler.start_next() else {
+                    break;
+                };
+                let vertex = &graph.vertices[id];
+                if matches!(vertex.op, Op::Config(_)) {
+                    // Nothing to run: done at once.
+                    build.set(id, Outcome::default());
+                    scheduler.done(id);
+                    continue;
+                }
+                let sender = sender.clone();
+                let build = &build;
+                running += 1;
+                // One thread per running step: each waits on its sandbox
+                // (which must stay its parent while it runs, for
+                // PR_SET_PDEATHSIG).
+                scope.spawn(move || {
+                    let result = build.step(vertex, events);
+                    let _ = sender.send((id, result));
+                });
+            }
+            if running == 0 {
                 break;
             }
+            let Ok((id, result)) = receiver.recv() else {
+                break;
+            };
+            running -= 1;
+            match result {
+                Ok(outcome) => {
+                    build.set(id, outcome);
+                    scheduler.done(id);
+                }
+                Err(error) => {
+                    if failure.is_none() {
+                        failure = Some(error);
+                        // Stop the steps still running; their own errors
+                        // are consequences of this one.
+                        crate::exec::stop_running();
+                    }
+                }
+            }
         }
-        scheduler.done(id);
-    }
+    });
     // What was hashed stays known, whether or not the build succeeded.
-    build.stats.save();
-    result?;
-    assemble(store, graph, &build.outcomes, options)
+    let stats = build.stats.into_inner().expect("no step panicked");
+    stats.save();
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let outcomes = build.outcomes.into_inner().expect("no step panicked");
+    assemble(store, graph, &outcomes, options)
 }
 
 /// What in `vertex` this version cannot do, if anything. (The build
@@ -260,8 +309,12 @@ fn outcome(outcomes: &[Option<Outcome>], id: VertexId) -> &Outcome {
 }
 
 impl<'a> Build<'a> {
-    fn outcome(&self, id: VertexId) -> &Outcome {
-        outcome(&self.outcomes, id)
+    fn outcome(&self, id: VertexId) -> Outcome {
+        outcome(&self.outcomes.lock().expect("outcomes lock"), id).clone()
+    }
+
+    fn set(&self, id: VertexId, outcome: Outcome) {
+        self.outcomes.lock().expect("outcomes lock")[id] = Some(outcome);
     }
 
     /// The filesystem of the step's parent (its first input).
@@ -269,7 +322,7 @@ impl<'a> Build<'a> {
         vertex
             .inputs
             .first()
-            .map(|&input| self.outcome(input).fs.clone())
+            .map(|&input| self.outcome(input).fs)
             .unwrap_or_default()
     }
 
@@ -277,7 +330,7 @@ impl<'a> Build<'a> {
         vertex
             .inputs
             .first()
-            .and_then(|&input| self.outcome(input).key.clone())
+            .and_then(|&input| self.outcome(input).key)
             .unwrap_or_default()
     }
 
@@ -287,11 +340,7 @@ impl<'a> Build<'a> {
     }
 
     /// Run one step, from the cache when it can.
-    fn step(
-        &mut self,
-        vertex: &Vertex,
-        events: &mut dyn FnMut(Event<'_>),
-    ) -> Result<Outcome, BuildError> {
+    fn step(&self, vertex: &Vertex, events: Events<'_>) -> Result<Outcome, BuildError> {
         match &vertex.op {
             Op::Config(_) => Ok(Outcome::default()),
             Op::Source(source) => self.source(vertex, source, events),
@@ -337,10 +386,10 @@ impl<'a> Build<'a> {
     }
 
     fn source(
-        &mut self,
+        &self,
         vertex: &Vertex,
         source: &Source,
-        events: &mut dyn FnMut(Event<'_>),
+        events: Events<'_>,
     ) -> Result<Outcome, BuildError> {
         match source {
             Source::Scratch => Ok(Outcome {
@@ -392,7 +441,7 @@ impl<'a> Build<'a> {
     }
 
     /// The step's cache key (see [`cache`]).
-    fn key(&mut self, vertex: &Vertex) -> Result<cache::Key, BuildError> {
+    fn key(&self, vertex: &Vertex) -> Result<cache::Key, BuildError> {
         let parent = self.parent_key(vertex);
         let key = match &vertex.op {
             Op::Exec(_) => {
@@ -407,14 +456,14 @@ impl<'a> Build<'a> {
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
                     let plan = files::plan(copy, &trees, &destination)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
-                    let stats = &mut self.stats;
+                    let mut stats = self.stats.lock().expect("stat cache lock");
                     files::content_digest(&plan, &trees, &mut |path, meta| stats.digest(path, meta))
                         .map_err(|message| step_error(vertex, copy.add, message))?
                 };
                 let inputs: Vec<String> = vertex
                     .inputs
                     .iter()
-                    .map(|&input| self.outcome(input).key.clone().unwrap_or_default())
+                    .map(|&input| self.outcome(input).key.unwrap_or_default())
                     .collect();
                 let mut parts: Vec<&str> = vec![&vertex.digest, &content];
                 parts.extend(inputs.iter().map(String::as_str));
@@ -438,10 +487,10 @@ impl<'a> Build<'a> {
 
     /// Run a step for real: its layer, if it made one.
     fn execute(
-        &mut self,
+        &self,
         vertex: &Vertex,
         fs: &Filesystem,
-        events: &mut dyn FnMut(Event<'_>),
+        events: Events<'_>,
     ) -> Result<Option<LayerRecord>, BuildError> {
         let lowers = image::lower_dirs_of(self.store, &fs.layers)?;
         match &vertex.op {

@@ -718,6 +718,14 @@ fn kill_helper(pid: i32) {
     );
 }
 
+/// Kill every sandbox running now (a build stops the siblings of a step
+/// that failed); their runs return errors and clean up.
+pub fn stop_running() {
+    for &pid in HELPERS.lock().expect("helpers lock").iter() {
+        kill_helper(pid);
+    }
+}
+
 /// The signal that interrupted strata, if one did.
 pub fn interrupted() -> Option<i32> {
     match SIGNAL.load(Ordering::SeqCst) {

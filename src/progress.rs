@@ -1,0 +1,186 @@
+//! Build progress on stderr: `plain` lines for logs, or `json`, one event
+//! per line, and the closing summary.
+//!
+//! Steps are numbered in the order they start (BuildKit's `#N`); events
+//! come from the threads steps run on, so the state sits behind a lock and
+//! each event is written whole.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::json;
+use strata_frontend::graph::{BuildGraph, Vertex};
+use strata_solver::build::Event;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Ordered lines, prefixed `#N`.
+    Plain,
+    /// One JSON object per line.
+    Json,
+    /// Nothing but errors.
+    Quiet,
+}
+
+#[derive(Default)]
+struct State {
+    numbers: BTreeMap<usize, usize>,
+    cached: usize,
+    executed: usize,
+}
+
+/// The progress of one build.
+pub(crate) struct Progress<'g> {
+    mode: Mode,
+    graph: &'g BuildGraph,
+    state: Mutex<State>,
+}
+
+impl<'g> Progress<'g> {
+    pub(crate) fn new(mode: Mode, graph: &'g BuildGraph) -> Progress<'g> {
+        Progress {
+            mode,
+            graph,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn number(state: &mut State, vertex: &Vertex) -> usize {
+        let next = state.numbers.len() + 1;
+        *state.numbers.entry(vertex.id).or_insert(next)
+    }
+
+    fn step_fields(&self, number: usize, vertex: &Vertex) -> serde_json::Value {
+        json!({
+            "step": number,
+            "vertex": vertex.id,
+            "stage": self.graph.stages.get(vertex.stage).map(|stage| stage.label()),
+            "description": vertex.description,
+            "line": vertex.origin.map(|origin| origin.line),
+        })
+    }
+
+    fn write(&self, text: &str) {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    fn json(&self, event: &str, mut fields: serde_json::Value) {
+        fields["event"] = json!(event);
+        let mut line = serde_json::to_string(&fields).expect("events serialize");
+        line.push('\n');
+        self.write(&line);
+    }
+
+    /// Show one event.
+    pub(crate) fn event(&self, event: Event<'_>) {
+        let mut state = self.state.lock().expect("progress lock");
+        match event {
+            Event::Started(vertex) => {
+                let number = Self::number(&mut state, vertex);
+                match self.mode {
+                    Mode::Plain => self.write(&format!("#{number} {}\n", vertex.description)),
+                    Mode::Json => self.json("started", self.step_fields(number, vertex)),
+                    Mode::Quiet => {}
+                }
+            }
+            Event::Cached(vertex) => {
+                let number = Self::number(&mut state, vertex);
+                state.cached += 1;
+                match self.mode {
+                    Mode::Plain => {
+                        self.write(&format!("#{number} CACHED {}\n", vertex.description));
+                    }
+                    Mode::Json => self.json("cached", self.step_fields(number, vertex)),
+                    Mode::Quiet => {}
+                }
+            }
+            Event::Output(vertex, bytes) => {
+                let number = Self::number(&mut state, vertex);
+                let text = String::from_utf8_lossy(bytes);
+                match self.mode {
+                    Mode::Plain => {
+                        let mut out = String::new();
+                        for line in text.split_inclusive('\n') {
+                            out.push_str(&format!("#{number} {line}"));
+                        }
+                        if !text.ends_with('\n') {
+                            out.push('\n');
+                        }
+                        self.write(&out);
+                    }
+                    Mode::Json => self.json(
+                        "log",
+                        json!({ "step": number, "vertex": vertex.id, "data": text }),
+                    ),
+                    Mode::Quiet => {}
+                }
+            }
+            Event::Finished(vertex, layer, elapsed) => {
+                let number = Self::number(&mut state, vertex);
+                if !matches!(vertex.op, strata_frontend::graph::Op::Source(_)) {
+                    state.executed += 1;
+                }
+                match self.mode {
+                    Mode::Plain => {
+                        let size = layer
+                            .map(|layer| {
+                                format!(", layer {}", crate::commands::human_size(layer.size))
+                            })
+                            .unwrap_or_default();
+                        self.write(&format!(
+                            "#{number} DONE {:.1}s{size}\n",
+                            elapsed.as_secs_f64()
+                        ));
+                    }
+                    Mode::Json => {
+                        let mut fields = self.step_fields(number, vertex);
+                        fields["duration_ms"] = json!(elapsed.as_millis() as u64);
+                        fields["layer"] = match layer {
+                            Some(layer) => {
+                                json!({ "digest": layer.digest.to_string(), "size": layer.size })
+                            }
+                            None => serde_json::Value::Null,
+                        };
+                        self.json("finished", fields);
+                    }
+                    Mode::Quiet => {}
+                }
+            }
+        }
+    }
+
+    /// The closing line: "N steps: H cached, M executed in T".
+    pub(crate) fn summary(&self, image: &str, elapsed: Duration) {
+        let state = self.state.lock().expect("progress lock");
+        let steps = state.cached + state.executed;
+        match self.mode {
+            Mode::Plain => self.write(&format!(
+                "{steps} steps: {} cached, {} executed in {:.1}s\n",
+                state.cached,
+                state.executed,
+                elapsed.as_secs_f64()
+            )),
+            Mode::Json => self.json(
+                "done",
+                json!({
+                    "image": image,
+                    "steps": steps,
+                    "cached": state.cached,
+                    "executed": state.executed,
+                    "duration_ms": elapsed.as_millis() as u64,
+                }),
+            ),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// A failed build, in JSON mode (plain mode prints the error itself).
+    pub(crate) fn failed(&self, message: &str) {
+        if self.mode == Mode::Json {
+            self.json("error", json!({ "message": message }));
+        }
+    }
+}

@@ -254,6 +254,13 @@ pub(crate) struct BuildArgs {
     #[arg(long = "no-cache-filter", value_name = "STAGE")]
     pub(crate) no_cache_filter: Vec<String>,
 
+    /// Also write the result here: `type=oci|docker|local|tar,dest=PATH` (`-` for
+    /// standard output; oci: `tar=false` for a layout directory), with
+    /// `compression=gzip|zstd|uncompressed` for the layers the build makes.
+    /// `-o DIR` alone is `type=local,dest=DIR`. Repeatable.
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub(crate) outputs: Vec<String>,
+
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) iidfile: Option<PathBuf>,

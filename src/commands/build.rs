@@ -363,6 +363,16 @@ fn run_build(
             _ => bail!("invalid label `{label}`: expected KEY=VALUE"),
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|spec| Output::parse(spec))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let compression = outputs
+        .iter()
+        .filter_map(|output| output.compression)
+        .next_back()
+        .unwrap_or(Compression::Gzip);
     let options = BuildOptions {
         tags: strata_solver::image::normalize_tags(&args.tags)?,
         labels,
@@ -370,7 +380,7 @@ fn run_build(
             NetworkArg::Host => Network::Host,
             NetworkArg::None => Network::None,
         },
-        compression: Compression::Gzip,
+        compression,
         epoch: super::import::source_date_epoch()?,
         no_cache: args.no_cache,
         jobs: args
@@ -430,11 +440,22 @@ fn run_build(
         }
     };
     progress.summary(&image.id.to_string(), started.elapsed());
+    for output in &outputs {
+        output
+            .write(store, &image, &options)
+            .with_context(|| format!("failed to write the output `{}`", output.spec))?;
+    }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
             .with_context(|| format!("failed to write the image ID to `{}`", path.display()))?;
     }
-    writeln!(std::io::stdout().lock(), "{}", image.id)?;
+    // Standard output carries an archive when an output goes there.
+    if !outputs
+        .iter()
+        .any(|output| output.dest.as_deref() == Some(std::path::Path::new("-")))
+    {
+        writeln!(std::io::stdout().lock(), "{}", image.id)?;
+    }
     Ok(())
 }
 
@@ -464,4 +485,141 @@ fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -
         }
     }
     out
+}
+
+/// Where `--output` sends the result.
+#[derive(Debug)]
+enum OutputKind {
+    /// An OCI layout: a tar archive, or a directory with `tar=false`.
+    Oci { tar: bool },
+    /// docker load's archive.
+    Docker,
+    /// The final filesystem, as a directory.
+    Local,
+    /// The final filesystem, as one tar archive.
+    Tar,
+    /// The local store (always written anyway).
+    Image,
+}
+
+/// One `--output`.
+#[derive(Debug)]
+struct Output {
+    spec: String,
+    kind: OutputKind,
+    dest: Option<std::path::PathBuf>,
+    compression: Option<Compression>,
+}
+
+impl Output {
+    /// Parse `type=KIND,dest=PATH,...`, `DIR` or `-` (docker's forms).
+    fn parse(spec: &str) -> anyhow::Result<Output> {
+        if !spec.contains('=') {
+            let kind = if spec == "-" {
+                OutputKind::Tar
+            } else {
+                OutputKind::Local
+            };
+            return Ok(Output {
+                spec: spec.to_owned(),
+                kind,
+                dest: Some(spec.into()),
+                compression: None,
+            });
+        }
+        let mut kind = None;
+        let mut dest = None;
+        let mut tar = true;
+        let mut compression = None;
+        for field in spec.split(',') {
+            let (key, value) = field.split_once('=').with_context(|| {
+                format!("invalid --output `{spec}`: `{field}` is not KEY=VALUE")
+            })?;
+            match key {
+                "type" => kind = Some(value.to_owned()),
+                "dest" => dest = Some(std::path::PathBuf::from(value)),
+                "tar" => {
+                    tar = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => bail!("invalid --output `{spec}`: tar is true or false"),
+                    }
+                }
+                "compression" => {
+                    compression = Some(Compression::parse(value).with_context(|| {
+                        format!(
+                            "invalid --output `{spec}`: compression is gzip, zstd or uncompressed"
+                        )
+                    })?)
+                }
+                "name" | "push" | "oci-mediatypes" => {}
+                other => bail!("invalid --output `{spec}`: unknown key `{other}`"),
+            }
+        }
+        let kind = match kind.as_deref() {
+            Some("oci") => OutputKind::Oci { tar },
+            Some("docker") => OutputKind::Docker,
+            Some("local") => OutputKind::Local,
+            Some("tar") => OutputKind::Tar,
+            Some("image") => OutputKind::Image,
+            Some("registry") => {
+                bail!(
+                    "--output type=registry: pushing is not supported by this version of strata yet"
+                )
+            }
+            Some(other) => bail!(
+                "invalid --output `{spec}`: type `{other}` is not one of oci, docker, local, tar, image"
+            ),
+            None => bail!("invalid --output `{spec}`: type= is missing"),
+        };
+        if dest.is_none() && !matches!(kind, OutputKind::Image) {
+            bail!("invalid --output `{spec}`: dest= is missing");
+        }
+        Ok(Output {
+            spec: spec.to_owned(),
+            kind,
+            dest,
+            compression,
+        })
+    }
+
+    fn write(
+        &self,
+        store: &strata_solver::store::Store,
+        image: &strata_solver::store::ImageRecord,
+        options: &BuildOptions,
+    ) -> anyhow::Result<()> {
+        use strata_solver::image;
+        let images = [(image.clone(), options.tags.clone())];
+        let Some(dest) = &self.dest else {
+            return Ok(());
+        };
+        let stdout = dest.as_os_str() == "-";
+        if stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            bail!("refusing to write an archive to a terminal: redirect standard output");
+        }
+        match self.kind {
+            OutputKind::Image => {}
+            OutputKind::Docker if stdout => {
+                image::save_docker_archive(store, &images, std::io::stdout().lock())?
+            }
+            OutputKind::Docker => image::save_docker_archive_file(store, &images, dest)?,
+            OutputKind::Oci { .. } if stdout => {
+                bail!("type=oci to standard output is not supported: give dest=FILE")
+            }
+            OutputKind::Oci { tar } => image::save_oci(store, &images, dest, tar)?,
+            OutputKind::Local => image::export_rootfs(store, image, dest)?,
+            OutputKind::Tar if stdout => {
+                image::export_rootfs_tar(store, image, std::io::stdout().lock(), options.epoch)?
+            }
+            OutputKind::Tar => {
+                let file = std::fs::File::create(dest)
+                    .with_context(|| format!("failed to create `{}`", dest.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                image::export_rootfs_tar(store, image, &mut out, options.epoch)?;
+                std::io::Write::flush(&mut out)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -753,3 +753,90 @@ fn independent_stages_run_side_by_side_and_a_failure_stops_its_siblings() {
     });
     assert!(!sleeping, "the sibling step is still running");
 }
+
+#[test]
+fn outputs_go_where_asked_and_validate() {
+    use crate::support::{require, run_ok};
+    let store = store_with_base();
+    let root = store.root();
+    let context = Context::new()
+        .dockerfile("FROM base\nRUN mkdir /out && echo made > /out/file && rm /etc/group\n");
+    let out = tempfile::tempdir().unwrap();
+    let path = |name: &str| out.path().join(name).display().to_string();
+    let outputs = [
+        format!("type=oci,dest={}", path("oci.tar")),
+        format!("type=oci,dest={},tar=false", path("layout")),
+        format!("type=docker,dest={}", path("docker.tar")),
+        format!("type=local,dest={}", path("rootfs")),
+        format!("type=tar,dest={}", path("rootfs.tar")),
+    ];
+    let mut args = vec![
+        "--root",
+        root.to_str().unwrap(),
+        "build",
+        "-q",
+        "-t",
+        "out:1",
+    ];
+    for output in &outputs {
+        args.extend_from_slice(&["--output", output]);
+    }
+    args.push(".");
+    let run = strata_in(context.path(), &args, None, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The filesystem, with the deletion applied.
+    let rootfs = out.path().join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("out/file")).unwrap(),
+        "made\n"
+    );
+    assert!(!rootfs.join("etc/group").exists());
+    assert!(rootfs.join("bin/busybox").is_file());
+    let listing = run_ok(
+        std::process::Command::new(require("tar"))
+            .arg("-tf")
+            .arg(out.path().join("rootfs.tar")),
+    );
+    assert!(listing.lines().any(|line| line == "out/file"), "{listing}");
+    assert!(
+        !listing.lines().any(|line| line == "etc/group"),
+        "{listing}"
+    );
+    // Independent readers accept the archives.
+    run_ok(
+        std::process::Command::new(require("oci-image-tool"))
+            .args(["validate", "--type", "image", "--ref", "name=1"])
+            .arg(out.path().join("layout")),
+    );
+    let copied = out.path().join("copied");
+    run_ok(
+        std::process::Command::new(require("skopeo"))
+            .arg("copy")
+            .arg(format!("docker-archive:{}", path("docker.tar")))
+            .arg(format!("dir:{}", copied.display())),
+    );
+    run_ok(
+        std::process::Command::new(require("skopeo"))
+            .arg("copy")
+            .arg(format!("oci-archive:{}:1", path("oci.tar")))
+            .arg(format!("dir:{}", out.path().join("copied-oci").display())),
+    );
+    // An archive to standard output, and nothing else there.
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-q",
+            "--output",
+            "type=tar,dest=-",
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("out/file"), "the tar is on stdout");
+    assert!(!run.stdout.contains("sha256:"));
+}

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use copy::lookup as copy_lookup;
+pub(crate) use copy::merge as merge_layers;
 pub use helper::helper_main;
 pub(crate) use user::resolve_in as resolve_user;
 

@@ -782,3 +782,34 @@ pub fn lower_dirs_of(store: &Store, layers: &[LayerRecord]) -> Result<Vec<PathBu
     dirs.reverse();
     Ok(dirs)
 }
+
+/// Write the filesystem of `image` (its layers applied in order) into
+/// `destination`, a new or empty directory (`--output type=local`).
+pub fn export_rootfs(
+    store: &Store,
+    image: &ImageRecord,
+    destination: &Path,
+) -> Result<(), ImageError> {
+    let lowers = lower_dirs(store, image)?;
+    std::fs::create_dir_all(destination).map_err(io_error("create", destination))?;
+    crate::exec::merge_layers(&lowers, destination)
+        .map_err(|error| ImageError::Format(format!("failed to export the filesystem: {error}")))
+}
+
+/// Write the filesystem of `image` as one tar archive to `out`
+/// (`--output type=tar`).
+pub fn export_rootfs_tar(
+    store: &Store,
+    image: &ImageRecord,
+    out: impl io::Write,
+    epoch: Option<u64>,
+) -> Result<(), ImageError> {
+    let staging = store.staging_dir("rootfs")?;
+    let result = export_rootfs(store, image, &staging).and_then(|()| {
+        layer::write_layer(&staging, Compression::None, epoch, out)
+            .map(drop)
+            .map_err(ImageError::from)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}

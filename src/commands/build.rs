@@ -20,7 +20,84 @@ use super::Rendered;
 use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
 use crate::progress;
 
-pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
+pub(crate) fn build(root: Option<std::path::PathBuf>, mut args: BuildArgs) -> anyhow::Result<()> {
+    // `-`: the context is a tar archive on standard input (or, when what
+    // comes is not an archive, it is the Dockerfile and the context is
+    // empty), as docker build reads it.
+    let mut stdin_context = None;
+    if args.context.as_os_str() == "-" {
+        if args.file.as_deref() == Some(Path::new("-")) {
+            bail!("the build context and the Dockerfile cannot both come from standard input");
+        }
+        let store = super::open_store(root.clone())?;
+        let context = StdinContext::read(&store, args.file.is_none())?;
+        args.context = context.dir.clone();
+        if let Some(dockerfile) = &context.dockerfile {
+            args.file = Some(dockerfile.clone());
+        }
+        stdin_context = Some(context);
+    }
+    let result = build_in(root, args);
+    drop(stdin_context);
+    result
+}
+
+/// A build context read from standard input, removed when dropped.
+struct StdinContext {
+    dir: std::path::PathBuf,
+    /// Where the Dockerfile is, when standard input was the Dockerfile.
+    dockerfile: Option<std::path::PathBuf>,
+}
+
+impl StdinContext {
+    fn read(
+        store: &strata_solver::store::Store,
+        may_be_dockerfile: bool,
+    ) -> anyhow::Result<StdinContext> {
+        let dir = store.staging_dir("context")?;
+        let mut context = StdinContext {
+            dir: dir.clone(),
+            dockerfile: None,
+        };
+        let mut head = Vec::new();
+        let mut stdin = std::io::stdin().lock();
+        (&mut stdin)
+            .take(1 << 16)
+            .read_to_end(&mut head)
+            .context("failed to read the build context from standard input")?;
+        let compressed =
+            head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+        let reader = std::io::Cursor::new(head.clone()).chain(stdin);
+        if compressed || is_tar {
+            let reader = strata_solver::image::decompressed(reader)?;
+            strata_solver::layer::unpack(reader, &dir)
+                .context("failed to unpack the build context from standard input")?;
+            Ok(context)
+        } else if may_be_dockerfile {
+            let mut text = Vec::new();
+            let mut reader = reader;
+            reader
+                .read_to_end(&mut text)
+                .context("failed to read the Dockerfile from standard input")?;
+            let dockerfile = dir.join(".strata-stdin.Dockerfile");
+            std::fs::write(&dockerfile, text)
+                .with_context(|| format!("failed to write `{}`", dockerfile.display()))?;
+            context.dockerfile = Some(dockerfile);
+            Ok(context)
+        } else {
+            bail!("standard input is not a tar archive: `-` as the context needs one")
+        }
+    }
+}
+
+impl Drop for StdinContext {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn build_in(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
     if !args.context.is_dir() {
         bail!(
             "build context `{}` is not a directory",
@@ -73,6 +150,16 @@ pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow
     }
     drop(stderr);
     if let Some(store) = &store {
+        let host = Platform::host();
+        if let Some(platform) = &options.platform
+            && (platform.os != host.os || platform.architecture != host.architecture)
+        {
+            bail!(
+                "building for {} is not supported: strata runs steps on this machine, which is {}",
+                platform_text(platform),
+                platform_text(&host)
+            );
+        }
         return run_build(store, &compiled.graph, &source, &args);
     }
     let plan = match args.format {
@@ -98,7 +185,12 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
     };
     let bytes = std::fs::read(&path)
         .with_context(|| format!("failed to read Dockerfile `{}`", display_name(&path)))?;
-    Ok((display_name(&path), bytes))
+    let name = if path.ends_with(".strata-stdin.Dockerfile") {
+        "<stdin>".to_owned()
+    } else {
+        display_name(&path)
+    };
+    Ok((name, bytes))
 }
 
 fn display_name(path: &Path) -> String {
@@ -445,6 +537,22 @@ fn run_build(
             .write(store, &image, &options)
             .with_context(|| format!("failed to write the output `{}`", output.spec))?;
     }
+    if let Some(path) = &args.metadata_file {
+        let metadata = serde_json::json!({
+            "containerimage.digest": image.manifest.to_string(),
+            "containerimage.config.digest": image.config.to_string(),
+            "image.name": options
+                .tags
+                .iter()
+                .filter_map(|tag| strata_solver::image::Reference::parse(tag).ok())
+                .map(|reference| reference.qualified())
+                .collect::<Vec<_>>()
+                .join(","),
+        });
+        let text = serde_json::to_string_pretty(&metadata)? + "\n";
+        std::fs::write(path, text)
+            .with_context(|| format!("failed to write the metadata to `{}`", path.display()))?;
+    }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
             .with_context(|| format!("failed to write the image ID to `{}`", path.display()))?;
@@ -621,5 +729,12 @@ impl Output {
             }
         }
         Ok(())
+    }
+}
+
+fn platform_text(platform: &Platform) -> String {
+    match &platform.variant {
+        Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
+        None => format!("{}/{}", platform.os, platform.architecture),
     }
 }

@@ -840,3 +840,92 @@ fn outputs_go_where_asked_and_validate() {
     assert!(run.stdout.contains("out/file"), "the tar is on stdout");
     assert!(!run.stdout.contains("sha256:"));
 }
+
+#[test]
+fn context_from_stdin_metadata_file_and_platform() {
+    use crate::support::require;
+    let store = store_with_base();
+    let root = store.root();
+    let context = Context::new()
+        .file("data.txt", "from a tar")
+        .dockerfile("FROM base\nCOPY data.txt /data.txt\n");
+    // The context as a tar archive on standard input.
+    let tar = std::process::Command::new(require("tar"))
+        .arg("-C")
+        .arg(context.path())
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let metadata = context.path().join("metadata.json");
+    let run = strata_in(
+        store.dir.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-q",
+            "-t",
+            "stdin:1",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+            "-",
+        ],
+        Some(&tar),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(read_in(&store, "stdin:1", "cat /data.txt"), "from a tar");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    let inspect = config_of(&store, "stdin:1");
+    assert_eq!(written["containerimage.config.digest"], inspect["Id"]);
+    assert_eq!(written["image.name"], "docker.io/library/stdin:1");
+    assert!(
+        written["containerimage.digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    // A Dockerfile alone on standard input: an empty context.
+    let run = strata_in(
+        store.dir.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "-"],
+        Some(b"FROM base\nRUN echo ok > /ok\n"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Nothing of either is left in the store.
+    assert!(
+        std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    // Another platform is refused.
+    let other = if cfg!(target_arch = "aarch64") {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "--platform",
+            other,
+            ".",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with(&format!("error: building for {other} is not supported")),
+        "{}",
+        run.stderr
+    );
+}

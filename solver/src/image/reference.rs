@@ -56,6 +56,30 @@ fn valid_host(host: &str) -> bool {
 }
 
 impl Reference {
+    /// The fully qualified spelling, as registries and buildx write it:
+    /// `docker.io/library/busybox:latest` for `busybox`.
+    pub fn qualified(&self) -> String {
+        let first = self.name.split('/').next().unwrap_or_default();
+        let has_registry = self.name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let mut out = if has_registry {
+            self.name.clone()
+        } else if self.name.contains('/') {
+            format!("docker.io/{}", self.name)
+        } else {
+            format!("docker.io/library/{}", self.name)
+        };
+        if let Some(tag) = &self.tag {
+            out.push(':');
+            out.push_str(tag);
+        }
+        if let Some(digest) = &self.digest {
+            out.push('@');
+            out.push_str(&digest.to_string());
+        }
+        out
+    }
+
     /// Parse `text`.
     pub fn parse(text: &str) -> Result<Reference, ImageError> {
         let invalid = |reason| ImageError::InvalidReference {

@@ -929,3 +929,46 @@ fn context_from_stdin_metadata_file_and_platform() {
         run.stderr
     );
 }
+
+#[test]
+fn add_extracts_local_archives_of_every_kind() {
+    use crate::support::{require, run_ok};
+    let store = store_with_base();
+    let context = Context::new()
+        .file("tree/dir/file.txt", "inside")
+        .file("plain.gz.txt", "not an archive");
+    let tar = require("tar");
+    let mut dockerfile = String::from("FROM base\n");
+    for (name, flag) in [
+        ("plain.tar", None),
+        ("gz.tar.gz", Some("--gzip")),
+        ("bz.tar.bz2", Some("--bzip2")),
+        ("xz.tar.xz", Some("--xz")),
+        ("zst.tar.zst", Some("--zstd")),
+    ] {
+        let mut command = std::process::Command::new(&tar);
+        command
+            .arg("-C")
+            .arg(context.path().join("tree"))
+            .arg("-cf")
+            .arg(context.path().join(name));
+        if let Some(flag) = flag {
+            command.arg(flag);
+        }
+        run_ok(command.arg("."));
+        dockerfile.push_str(&format!("ADD {name} /x/{name}/\n"));
+    }
+    // Not a tar: copied as it is; and --unpack=false keeps an archive whole.
+    dockerfile.push_str("ADD plain.gz.txt /x/\nADD --unpack=false gz.tar.gz /x/kept.tar.gz\n");
+    let context = context.dockerfile(&dockerfile);
+    build_ok(&store, &context, "added");
+    assert_eq!(
+        read_in(
+            &store,
+            "added",
+            "for d in plain.tar gz.tar.gz bz.tar.bz2 xz.tar.xz zst.tar.zst; do cat /x/$d/dir/file.txt; echo; done; \
+             cat /x/plain.gz.txt; echo; test -f /x/kept.tar.gz && echo kept"
+        ),
+        "inside\ninside\ninside\ninside\ninside\nnot an archive\nkept\n"
+    );
+}

@@ -367,8 +367,27 @@ struct Entry {
     tree: usize,
     /// Its host path.
     host: PathBuf,
-    /// Its path below the destination's root.
+    /// Its path below the destination's root (for an archive ADD
+    /// extracts: the directory it is extracted into).
     dest: Vec<String>,
+    /// A tar archive that ADD extracts.
+    extract: bool,
+}
+
+/// Whether the file at `path` is a tar archive (plain, gzip, bzip2, xz or
+/// zstd), which ADD extracts.
+fn is_tar_archive(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(reader) = image::decompressed(std::io::BufReader::new(file)) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(512);
+    if std::io::Read::read_to_end(&mut std::io::Read::take(reader, 512), &mut head).is_err() {
+        return false;
+    }
+    head.len() == 512 && &head[257..262] == b"ustar"
 }
 
 /// Everything one COPY or ADD will write, found before anything is
@@ -420,6 +439,7 @@ impl Lister<'_, '_> {
             tree: self.tree_index,
             host,
             dest: dest.clone(),
+            extract: false,
         });
         if is_dir {
             self.children(parts, relative, &dest)?;
@@ -551,6 +571,14 @@ pub(crate) fn plan<'a>(
             // when the directory is empty.
             make.push(target.clone());
             lister.children(&mut parts_buffer, &mut Vec::new(), &target)?;
+        } else if copy.add && copy.unpack != Some(false) && is_tar_archive(&host) {
+            // ADD extracts a local tar archive into the destination.
+            lister.entries.push(Entry {
+                tree: input,
+                host,
+                dest: if copy.parents { target } else { dest.clone() },
+                extract: true,
+            });
         } else if !exclude.excluded(&name) {
             lister.entry(&mut parts_buffer, &mut vec![name], host, target)?;
         }
@@ -683,6 +711,17 @@ impl Writer<'_> {
     fn write(&mut self, entry: &Entry, from_context: bool) -> Result<(), Failure> {
         let host = &entry.host;
         let dest = &entry.dest;
+        if entry.extract {
+            self.ensure_dir(dest)?;
+            let target = self.staging.join(dest.iter().collect::<PathBuf>());
+            let file = std::fs::File::open(host).map_err(io("open", host))?;
+            let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|error| {
+                format!("failed to read the archive `{}`: {error}", host.display())
+            })?;
+            crate::layer::unpack(reader, &target)
+                .map_err(|error| format!("failed to extract `{}`: {error}", host.display()))?;
+            return Ok(());
+        }
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
         if let Some((_, parent)) = dest.split_last() {
             self.ensure_dir(parent)?;

@@ -406,15 +406,9 @@ pub fn decompressed<'a>(mut reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>
             zstd::Decoder::new(whole)
                 .map_err(io_error("start decompressing", Path::new("the archive")))?,
         ),
-        [b'B', b'Z', b'h', ..] => {
-            return Err(ImageError::Format(
-                "bzip2-compressed archives are not supported yet".to_owned(),
-            ));
-        }
+        [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::MultiBzDecoder::new(whole)),
         [0xfd, b'7', b'z', b'X', b'Z', 0x00] => {
-            return Err(ImageError::Format(
-                "xz-compressed archives are not supported yet".to_owned(),
-            ));
+            Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole))
         }
         _ => Box::new(whole),
     })

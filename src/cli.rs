@@ -256,7 +256,8 @@ pub(crate) struct BuildArgs {
 
     /// Also write the result here: `type=oci|docker|local|tar,dest=PATH` (`-` for
     /// standard output; oci: `tar=false` for a layout directory), with
-    /// `compression=gzip|zstd|uncompressed` for the layers the build makes.
+    /// `compression=gzip|zstd|uncompressed` for the layers the build makes
+    /// (uncompressed by default).
     /// `-o DIR` alone is `type=local,dest=DIR`. Repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub(crate) outputs: Vec<String>,

@@ -460,11 +460,14 @@ fn run_build(
         .iter()
         .map(|spec| Output::parse(spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Layers a build makes are stored uncompressed unless an output asks
+    // otherwise: writing them costs no CPU, and they are compressed where
+    // size matters (pushing, an archive asked for with compression=).
     let compression = outputs
         .iter()
         .filter_map(|output| output.compression)
         .next_back()
-        .unwrap_or(Compression::Gzip);
+        .unwrap_or(Compression::None);
     let options = BuildOptions {
         tags: strata_solver::image::normalize_tags(&args.tags)?,
         labels,

@@ -219,10 +219,6 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let root = store.root();
     let cases: BTreeMap<&str, &str> = [
         (
-            "FROM base\nRUN touch /ran\nADD https://example.com/x /x\n",
-            "error: ADD of a URL is not supported by this version of strata yet\n --> Dockerfile:3:1\n  |\n2 | RUN touch /ran\n3 | ADD https://example.com/x /x\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-        ),
-        (
             "FROM base\nRUN --mount=type=cache,target=/c true\n",
             "error: RUN --mount is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --mount=type=cache,target=/c true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
         ),
@@ -970,5 +966,110 @@ fn add_extracts_local_archives_of_every_kind() {
              cat /x/plain.gz.txt; echo; test -f /x/kept.tar.gz && echo kept"
         ),
         "inside\ninside\ninside\ninside\ninside\nnot an archive\nkept\n"
+    );
+}
+
+/// A tiny HTTP server on 127.0.0.1 for ADD: `/file.txt` serves the shared
+/// body with a Last-Modified date; anything else is a 404.
+fn http_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut stream = stream;
+            let response = if request.starts_with("GET /file.txt ") {
+                let body = body.lock().unwrap().clone();
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_urls_checks_checksums_and_caches_by_content() {
+    use sha2::Digest as _;
+    let store = store_with_base();
+    let root = store.root();
+    let body = std::sync::Arc::new(std::sync::Mutex::new("from the web\n".to_owned()));
+    let port = http_server(body.clone());
+    let url = format!("http://127.0.0.1:{port}/file.txt");
+    let digest = format!("{:x}", sha2::Sha256::digest(b"from the web\n"));
+    let context = Context::new().dockerfile(&format!(
+        "FROM base\nADD {url} /web/\nADD --checksum=sha256:{digest} {url} /checked\n"
+    ));
+    let (_, cached, ran) = build_counting(&store, &context, &["-t", "web"]);
+    assert!(cached.is_empty());
+    assert_eq!(ran.len(), 2);
+    assert_eq!(
+        read_in(
+            &store,
+            "web",
+            "cat /web/file.txt; stat -c '%a %u:%g %Y' /web/file.txt /checked"
+        ),
+        "from the web\n600 0:0 784111777\n600 0:0 784111777\n"
+    );
+    // Unchanged content: cached. Changed: fetched again, and the checksum
+    // no longer matches.
+    let (_, cached, ran) = build_counting(&store, &context, &[]);
+    assert!(ran.is_empty(), "{ran:?}");
+    assert_eq!(cached.len(), 2);
+    *body.lock().unwrap() = "changed\n".to_owned();
+    let run = strata_in(
+        context.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    let changed = format!("{:x}", sha2::Sha256::digest(b"changed\n"));
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: ADD failed: the content of {url} does not match --checksum: expected sha256:{digest}, got sha256:{changed}"
+        )),
+        "{}",
+        run.stderr
+    );
+    let missing = Context::new().dockerfile(&format!(
+        "FROM base\nADD http://127.0.0.1:{port}/nothing /x\n"
+    ));
+    let run = strata_in(
+        missing.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: ADD failed: failed to fetch http://127.0.0.1:{port}/nothing: http status: 404"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
     );
 }

@@ -360,11 +360,40 @@ fn apply_chmod(spec: &str, mode: u32, is_dir: bool) -> u32 {
     mode
 }
 
+/// Where an entry comes from: this decides its owner and how its content
+/// enters the cache key.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// The build context: owned by root, content hashed.
+    Context,
+    /// A stage or image: owners kept, covered by that input's key.
+    Layers,
+    /// A download (ADD of a URL): owned by root, mode 0600, its mtime the
+    /// server's Last-Modified, content digest known.
+    Download(Download),
+}
+
+/// A file ADD fetched.
+#[derive(Debug, Clone)]
+pub(crate) struct Download {
+    /// Where it is.
+    pub(crate) path: PathBuf,
+    /// Its sha256 (hex).
+    pub(crate) digest: String,
+    /// The server's Last-Modified.
+    pub(crate) modified: Option<std::time::SystemTime>,
+    /// The name it gets in a destination directory.
+    pub(crate) name: String,
+}
+
+/// Fetches a URL for ADD (once per build), checking `--checksum`.
+pub(crate) type Fetch<'f> = &'f dyn Fn(&str, Option<&str>) -> Result<Download, Failure>;
+
 /// One entry a COPY writes: where it comes from and where it goes.
 #[derive(Debug)]
 struct Entry {
-    /// Which tree it is read from.
-    tree: usize,
+    /// Where it is read from.
+    origin: Origin,
     /// Its host path.
     host: PathBuf,
     /// Its path below the destination's root (for an archive ADD
@@ -415,7 +444,6 @@ fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Failure {
 
 /// Lists what one matched source copies.
 struct Lister<'t, 'c> {
-    tree_index: usize,
     tree: &'t Tree<'c>,
     exclude: &'t Ignore,
     entries: &'t mut Vec<Entry>,
@@ -436,7 +464,11 @@ impl Lister<'_, '_> {
             .map_err(io("inspect", &host))?
             .is_dir();
         self.entries.push(Entry {
-            tree: self.tree_index,
+            origin: if self.tree.is_context() {
+                Origin::Context
+            } else {
+                Origin::Layers
+            },
             host,
             dest: dest.clone(),
             extract: false,
@@ -475,6 +507,7 @@ pub(crate) fn plan<'a>(
     copy: &'a FileCopy,
     trees: &[Tree<'_>],
     destination_lowers: &[PathBuf],
+    fetch: Fetch<'_>,
 ) -> Result<Plan<'a>, Failure> {
     // --link: the layer does not depend on what is below it.
     let lowers: Vec<PathBuf> = if copy.link {
@@ -499,6 +532,7 @@ pub(crate) fn plan<'a>(
         Ignore::parse(&copy.exclude.join("\n")).map_err(|error| format!("--exclude: {error}"))?;
     let mut matched: Vec<(usize, Vec<String>, PathBuf, bool)> = Vec::new();
     let mut inline = Vec::new();
+    let mut downloads: Vec<Download> = Vec::new();
     for source in &copy.sources {
         match source {
             CopySource::Path { input, path } => {
@@ -525,9 +559,7 @@ pub(crate) fn plan<'a>(
             }
             CopySource::Inline(file) => inline.push(file),
             CopySource::Url { url } => {
-                return Err(format!(
-                    "ADD {url}: downloading URLs is not supported by this version of strata yet"
-                ));
+                downloads.push(fetch(url, copy.checksum.as_deref())?);
             }
         }
     }
@@ -540,7 +572,7 @@ pub(crate) fn plan<'a>(
     let exists_as_dir = dest.is_empty()
         || copy_lookup(&lowers, &dest.iter().collect::<PathBuf>())
             .is_some_and(|found| found.is_dir());
-    let several = matched.len() + inline.len() > 1;
+    let several = matched.len() + inline.len() + downloads.len() > 1;
     let into_dir = copy.destination.ends_with('/') || exists_as_dir;
     if several && !into_dir {
         return Err(format!(
@@ -561,7 +593,6 @@ pub(crate) fn plan<'a>(
         }
         let mut parts_buffer = parts.clone();
         let mut lister = Lister {
-            tree_index: input,
             tree,
             exclude: &exclude,
             entries: &mut entries,
@@ -574,7 +605,11 @@ pub(crate) fn plan<'a>(
         } else if copy.add && copy.unpack != Some(false) && is_tar_archive(&host) {
             // ADD extracts a local tar archive into the destination.
             lister.entries.push(Entry {
-                tree: input,
+                origin: if tree.is_context() {
+                    Origin::Context
+                } else {
+                    Origin::Layers
+                },
                 host,
                 dest: if copy.parents { target } else { dest.clone() },
                 extract: true,
@@ -582,6 +617,18 @@ pub(crate) fn plan<'a>(
         } else if !exclude.excluded(&name) {
             lister.entry(&mut parts_buffer, &mut vec![name], host, target)?;
         }
+    }
+    for download in downloads {
+        let mut target = dest.clone();
+        if into_dir {
+            target.push(download.name.clone());
+        }
+        entries.push(Entry {
+            host: download.path.clone(),
+            dest: target,
+            extract: false,
+            origin: Origin::Download(download),
+        });
     }
     let inline = inline
         .into_iter()
@@ -612,14 +659,22 @@ pub(crate) fn plan<'a>(
 /// stage or image are covered by that input's key.
 pub(crate) fn content_digest(
     plan: &Plan<'_>,
-    trees: &[Tree<'_>],
     hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, Failure>,
 ) -> Result<String, Failure> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     for entry in &plan.entries {
-        if !trees[entry.tree].is_context() {
-            continue;
+        match &entry.origin {
+            Origin::Layers => continue,
+            Origin::Download(download) => {
+                hasher.update(format!(
+                    "{}\0url {}\n",
+                    entry.dest.join("/"),
+                    download.digest
+                ));
+                continue;
+            }
+            Origin::Context => {}
         }
         let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
         let kind = meta.file_type();
@@ -708,7 +763,8 @@ impl Writer<'_> {
     }
 
     /// Write one planned entry (its parents made first).
-    fn write(&mut self, entry: &Entry, from_context: bool) -> Result<(), Failure> {
+    fn write(&mut self, entry: &Entry) -> Result<(), Failure> {
+        let from_context = !matches!(entry.origin, Origin::Layers);
         let host = &entry.host;
         let dest = &entry.dest;
         if entry.extract {
@@ -756,9 +812,14 @@ impl Writer<'_> {
             )
         })?;
         if !kind.is_symlink() {
+            let original = match entry.origin {
+                // Downloads are private to root, as in BuildKit.
+                Origin::Download(_) => 0o600,
+                _ => meta.mode() & 0o7777,
+            };
             let mode = match self.chmod {
-                Some(spec) => apply_chmod(spec, meta.mode(), kind.is_dir()),
-                None => meta.mode() & 0o7777,
+                Some(spec) => apply_chmod(spec, original, kind.is_dir()),
+                None => original,
             };
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
                 .map_err(io("set the mode of", &target))?;
@@ -773,9 +834,16 @@ impl Writer<'_> {
                 }
             }
         }
+        let modified = match &entry.origin {
+            Origin::Download(Download {
+                modified: Some(modified),
+                ..
+            }) => *modified,
+            _ => meta.modified().map_err(io("inspect", host))?,
+        };
         let times = std::fs::FileTimes::new()
             .set_accessed(meta.accessed().map_err(io("inspect", host))?)
-            .set_modified(meta.modified().map_err(io("inspect", host))?);
+            .set_modified(modified);
         if kind.is_dir() {
             self.dir_times.push((target, times));
         } else if kind.is_file() {
@@ -793,7 +861,6 @@ impl Writer<'_> {
 pub(crate) fn write_layer(
     store: &Store,
     plan: &Plan<'_>,
-    trees: &[Tree<'_>],
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
     let instruction = if plan.copy.add { "ADD" } else { "COPY" };
@@ -814,7 +881,7 @@ pub(crate) fn write_layer(
             writer.ensure_dir(dir)?;
         }
         for entry in &plan.entries {
-            writer.write(entry, trees[entry.tree].is_context())?;
+            writer.write(entry)?;
         }
         for (target, file) in &plan.inline {
             if let Some((_, parent)) = target.split_last() {

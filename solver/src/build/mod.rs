@@ -2,15 +2,16 @@
 //! [`schedule`]), RUN steps in the sandbox, then the target stage's image
 //! assembled from its layers, config edits and history.
 //!
-//! What runs so far: `FROM` an image in the store (or `scratch`), `RUN`,
-//! `COPY` and `ADD` of local files (see [`files`]), `WORKDIR` and every
-//! config instruction. ADD of URLs, `RUN --mount` and RUN heredoc files are
-//! refused with a clear error until they land; steps run one at a time and
-//! nothing is cached yet.
+//! What runs: `FROM` an image in the store (or `scratch`), `RUN`, `COPY`
+//! and `ADD` (see `files`; URLs through `fetch`), `WORKDIR` and every
+//! config instruction, independent steps in parallel, each step cached
+//! (see [`cache`]). `RUN --mount` and RUN heredoc files with their own
+//! interpreter are refused with a clear error until they land.
 
 pub mod cache;
 mod config;
 pub mod context;
+mod fetch;
 mod files;
 pub mod schedule;
 
@@ -179,6 +180,7 @@ struct Build<'a> {
     context: &'a BuildContext,
     options: &'a BuildOptions,
     stats: std::sync::Mutex<cache::StatCache>,
+    fetcher: fetch::Fetcher,
     outcomes: std::sync::Mutex<Vec<Option<Outcome>>>,
     now: String,
 }
@@ -214,6 +216,7 @@ pub fn build(
         context,
         options,
         stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
+        fetcher: fetch::Fetcher::new(store),
         outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
         now: image::rfc3339(options.epoch.unwrap_or_else(crate::container::now)),
     };
@@ -268,6 +271,7 @@ pub fn build(
             }
         }
     });
+    build.fetcher.cleanup();
     // What was hashed stays known, whether or not the build succeeded.
     let stats = build.stats.into_inner().expect("no step panicked");
     stats.save();
@@ -283,14 +287,6 @@ pub fn build(
 /// line.)
 fn unsupported(vertex: &Vertex) -> Option<String> {
     match &vertex.op {
-        Op::File(FileOp::Copy(copy))
-            if copy
-                .sources
-                .iter()
-                .any(|source| matches!(source, strata_frontend::graph::CopySource::Url { .. })) =>
-        {
-            Some("ADD of a URL".to_owned())
-        }
         Op::Exec(exec) if !exec.mounts.is_empty() => Some("RUN --mount".to_owned()),
         Op::Exec(exec) if !exec.files.is_empty() => {
             Some("a RUN heredoc with its own interpreter (#!)".to_owned())
@@ -454,10 +450,12 @@ impl<'a> Build<'a> {
                     let trees = self.trees(vertex)?;
                     let destination =
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
-                    let plan = files::plan(copy, &trees, &destination)
+                    let fetch =
+                        |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
+                    let plan = files::plan(copy, &trees, &destination, &fetch)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
-                    files::content_digest(&plan, &trees, &mut |path, meta| stats.digest(path, meta))
+                    files::content_digest(&plan, &mut |path, meta| stats.digest(path, meta))
                         .map_err(|message| step_error(vertex, copy.add, message))?
                 };
                 let inputs: Vec<String> = vertex
@@ -496,16 +494,15 @@ impl<'a> Build<'a> {
         match &vertex.op {
             Op::File(FileOp::Copy(copy)) => {
                 let trees = self.trees(vertex)?;
-                let plan = files::plan(copy, &trees, &lowers)
+                let fetch = |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
+                let plan = files::plan(copy, &trees, &lowers, &fetch)
                     .map_err(|message| step_error(vertex, copy.add, message))?;
-                files::write_layer(self.store, &plan, &trees, self.options).map_err(|error| {
-                    match error {
-                        BuildError::Config(message) => BuildError::Step {
-                            vertex: vertex.id,
-                            message,
-                        },
-                        other => other,
-                    }
+                files::write_layer(self.store, &plan, self.options).map_err(|error| match error {
+                    BuildError::Config(message) => BuildError::Step {
+                        vertex: vertex.id,
+                        message,
+                    },
+                    other => other,
                 })
             }
             Op::File(FileOp::Mkdir { path, user }) => {

@@ -14,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 megabytes=${BENCH_MB:-1024}
-work=$(mktemp -d /var/tmp/strata-bench-build.XXXXXX)
+# Lowercase: buildah names images after `oci:` paths.
+work=/var/tmp/strata-bench-build-$$
+rm -rf "$work"; mkdir -p "$work"
 cleanup() {
   buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay rm --all >/dev/null 2>&1 || true
   umount -R "$work/buildah/overlay" >/dev/null 2>&1 || true

@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::Context;
 use strata_solver::container;
-use strata_solver::layer::Compression;
 
 use super::import::source_date_epoch;
 use super::open_store;
@@ -12,12 +11,7 @@ use crate::cli::{CommitArgs, PsArgs, RmArgs};
 
 pub(crate) fn commit(root: Option<std::path::PathBuf>, args: CommitArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
-    let compression = Compression::parse(&args.compression).with_context(|| {
-        format!(
-            "invalid compression `{}`: expected gzip, zstd or uncompressed",
-            args.compression
-        )
-    })?;
+    let compression = super::parse_compression(&args.compression)?;
     let tags: Vec<String> = args.name.iter().cloned().collect();
     let image = container::commit(
         &store,

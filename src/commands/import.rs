@@ -4,7 +4,6 @@ use std::io::Write;
 
 use anyhow::Context;
 use strata_solver::image::{self, ImportOptions};
-use strata_solver::layer::Compression;
 
 use super::open_store;
 use crate::cli::ImportArgs;
@@ -21,12 +20,7 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 
 pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
-    let compression = Compression::parse(&args.compression).with_context(|| {
-        format!(
-            "invalid compression `{}`: expected gzip, zstd or uncompressed",
-            args.compression
-        )
-    })?;
+    let compression = super::parse_compression(&args.compression)?;
     let options = ImportOptions {
         compression,
         epoch: source_date_epoch()?,

@@ -89,6 +89,13 @@ impl std::fmt::Display for Status {
 
 impl std::error::Error for Status {}
 
+/// `--compression`'s value.
+pub(crate) fn parse_compression(text: &str) -> anyhow::Result<strata_solver::layer::Compression> {
+    strata_solver::layer::Compression::parse(text).ok_or_else(|| {
+        anyhow::anyhow!("invalid compression `{text}`: expected gzip, zstd or uncompressed")
+    })
+}
+
 /// Print the sandbox's notices (fallbacks, warnings) on stderr.
 pub(crate) fn print_notices(sandbox: &strata_solver::exec::Sandbox) -> anyhow::Result<()> {
     use std::io::Write;

@@ -62,12 +62,9 @@ fn a_build_runs_its_steps_and_records_config_and_history() {
          CMD [\"cat /greeting\"]\n",
     );
     let iidfile = context.path().join("iid");
-    let root = store.root();
-    let run = strata_in(
+    let run = store.strata(
         context.path(),
         &[
-            "--root",
-            root.to_str().unwrap(),
             "build",
             "-t",
             "app:1",
@@ -77,8 +74,6 @@ fn a_build_runs_its_steps_and_records_config_and_history() {
             iidfile.to_str().unwrap(),
             ".",
         ],
-        None,
-        &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let id = run.stdout.trim();
@@ -137,12 +132,7 @@ fn history_marks_steps_without_layers() {
     let context =
         Context::new().dockerfile("FROM base\nENV A=1\nRUN true\nRUN touch /x\nWORKDIR /\n");
     let root = store.root();
-    let run = strata_in(
-        context.path(),
-        &["--root", root.to_str().unwrap(), "build", "-t", "h", "."],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "-t", "h", "."]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let blob = {
         let store = strata_solver::store::Store::open(&root).unwrap();
@@ -182,12 +172,7 @@ fn a_failing_run_names_its_dockerfile_line_exit_code_and_output() {
         "FROM base\nRUN echo one && \\\n    echo two >&2 && \\\n    exit 3\nRUN echo never\n",
     );
     let root = store.root();
-    let run = strata_in(
-        context.path(),
-        &["--root", root.to_str().unwrap(), "build", "-q", "."],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "-q", "."]);
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
@@ -216,7 +201,6 @@ last 2 lines of its output:
 #[test]
 fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let store = store_with_base();
-    let root = store.root();
     let cases: BTreeMap<&str, &str> = [
         (
             "FROM base\nRUN --mount=type=cache,target=/c true\n",
@@ -231,12 +215,7 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     .collect();
     for (dockerfile, expected) in cases {
         let context = Context::new().dockerfile(dockerfile).file("a", "a");
-        let run = strata_in(
-            context.path(),
-            &["--root", root.to_str().unwrap(), "build", "-q", "."],
-            None,
-            &[],
-        );
+        let run = store.strata(context.path(), &["build", "-q", "."]);
         assert_eq!(run.code, 1, "{dockerfile}");
         assert_eq!(run.stderr, expected, "{dockerfile}");
     }
@@ -287,21 +266,7 @@ fn stat_in(store: &StoreDir, image: &str, paths: &[&str]) -> String {
 }
 
 fn build_ok(store: &StoreDir, context: &Context, tag: &str) {
-    let root = store.root();
-    let run = strata_in(
-        context.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "build",
-            "-q",
-            "-t",
-            tag,
-            ".",
-        ],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "-q", "-t", tag, "."]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
@@ -425,7 +390,6 @@ fn copy_refuses_sources_outside_the_context() {
     let store = store_with_base();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret"), "host secret").unwrap();
-    let root = store.root();
     for (dockerfile, link, expected) in [
         (
             "FROM base\nCOPY ../secret /x\n",
@@ -462,12 +426,7 @@ fn copy_refuses_sources_outside_the_context() {
             };
             std::os::unix::fs::symlink(target, context.path().join(name)).unwrap();
         }
-        let run = strata_in(
-            context.path(),
-            &["--root", root.to_str().unwrap(), "build", "-q", "."],
-            None,
-            &[],
-        );
+        let run = store.strata(context.path(), &["build", "-q", "."]);
         assert_eq!(run.code, 1, "{dockerfile}");
         assert!(
             run.stderr.starts_with(expected),
@@ -665,20 +624,9 @@ fn independent_stages_run_side_by_side_and_a_failure_stops_its_siblings() {
          FROM base AS b\nRUN sleep 1 && echo b > /b\n\
          FROM base\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
     );
-    let run = strata_in(
+    let run = store.strata(
         context.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "build",
-            "-j",
-            "2",
-            "--progress",
-            "json",
-            ".",
-        ],
-        None,
-        &[],
+        &["build", "-j", "2", "--progress", "json", "."],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events: Vec<serde_json::Value> = run
@@ -720,20 +668,7 @@ fn independent_stages_run_side_by_side_and_a_failure_stops_its_siblings() {
          FROM base\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n",
     );
     let started = std::time::Instant::now();
-    let run = strata_in(
-        context.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "build",
-            "-q",
-            "-j",
-            "2",
-            ".",
-        ],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "-q", "-j", "2", "."]);
     assert_eq!(run.code, 1);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert!(
@@ -818,19 +753,9 @@ fn outputs_go_where_asked_and_validate() {
             .arg(format!("dir:{}", out.path().join("copied-oci").display())),
     );
     // An archive to standard output, and nothing else there.
-    let run = strata_in(
+    let run = store.strata(
         context.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "build",
-            "-q",
-            "--output",
-            "type=tar,dest=-",
-            ".",
-        ],
-        None,
-        &[],
+        &["build", "-q", "--output", "type=tar,dest=-", "."],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("out/file"), "the tar is on stdout");
@@ -904,19 +829,7 @@ fn context_from_stdin_metadata_file_and_platform() {
     } else {
         "linux/arm64"
     };
-    let run = strata_in(
-        context.path(),
-        &[
-            "--root",
-            root.to_str().unwrap(),
-            "build",
-            "--platform",
-            other,
-            ".",
-        ],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "--platform", other, "."]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr
@@ -1034,12 +947,7 @@ fn add_fetches_urls_checks_checksums_and_caches_by_content() {
     assert!(ran.is_empty(), "{ran:?}");
     assert_eq!(cached.len(), 2);
     *body.lock().unwrap() = "changed\n".to_owned();
-    let run = strata_in(
-        context.path(),
-        &["--root", root.to_str().unwrap(), "build", "-q", "."],
-        None,
-        &[],
-    );
+    let run = store.strata(context.path(), &["build", "-q", "."]);
     assert_eq!(run.code, 1);
     let changed = format!("{:x}", sha2::Sha256::digest(b"changed\n"));
     assert!(
@@ -1052,12 +960,7 @@ fn add_fetches_urls_checks_checksums_and_caches_by_content() {
     let missing = Context::new().dockerfile(&format!(
         "FROM base\nADD http://127.0.0.1:{port}/nothing /x\n"
     ));
-    let run = strata_in(
-        missing.path(),
-        &["--root", root.to_str().unwrap(), "build", "-q", "."],
-        None,
-        &[],
-    );
+    let run = store.strata(missing.path(), &["build", "-q", "."]);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.starts_with(&format!(

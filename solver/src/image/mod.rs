@@ -251,16 +251,8 @@ pub fn commit_image(
     layers: Vec<LayerRecord>,
     tags: &[String],
 ) -> Result<ImageRecord, ImageError> {
-    let config_bytes = canonical_json(config);
-    let config_digest = store.put_bytes(&config_bytes)?;
-    record_image(
-        store,
-        &config_digest,
-        config_bytes.len() as u64,
-        config,
-        layers,
-        tags,
-    )
+    let value = serde_json::to_value(config).expect("configs serialize");
+    commit_image_json(store, &value, layers, tags)
 }
 
 /// Write the manifest of an image whose config blob is stored, and record
@@ -603,6 +595,19 @@ pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, 
     Ok(removals)
 }
 
+/// Every blob an image or the build cache refers to. (The build cache's
+/// layers count: `image prune` is not a cache prune.)
+fn blobs_in_use(store: &Store) -> Result<std::collections::BTreeSet<Digest>, ImageError> {
+    let index = store.index()?;
+    Ok(index
+        .images
+        .values()
+        .flat_map(ImageRecord::blobs)
+        .cloned()
+        .chain(cached_layers(store).into_iter().map(|layer| layer.digest))
+        .collect())
+}
+
 /// The layers the build cache refers to.
 fn cached_layers(store: &Store) -> Vec<LayerRecord> {
     crate::build::cache::records(store)
@@ -622,14 +627,7 @@ fn container_error(error: crate::container::ContainerError) -> ImageError {
 
 /// Delete the blobs of `image` that no remaining image refers to.
 fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
-    let index = store.index()?;
-    let cached = cached_layers(store);
-    let used: std::collections::BTreeSet<&Digest> = index
-        .images
-        .values()
-        .flat_map(ImageRecord::blobs)
-        .chain(cached.iter().map(|layer| &layer.digest))
-        .collect();
+    let used = blobs_in_use(store)?;
     for digest in image.blobs() {
         if !used.contains(digest) {
             let path = store.blob_path(digest);
@@ -683,15 +681,8 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         reclaimed: 0,
     };
     let index = store.index()?;
-    // The build cache's layers are kept too: `image prune` is not a
-    // cache prune.
     let cached = cached_layers(store);
-    let used: std::collections::BTreeSet<&Digest> = index
-        .images
-        .values()
-        .flat_map(ImageRecord::blobs)
-        .chain(cached.iter().map(|layer| &layer.digest))
-        .collect();
+    let used = blobs_in_use(store)?;
     for digest in store.blobs()? {
         if used.contains(&digest) {
             continue;

@@ -976,3 +976,55 @@ fn add_fetches_urls_checks_checksums_and_caches_by_content() {
             .is_none()
     );
 }
+
+#[test]
+fn target_dockerfile_ignore_network_and_onbuild() {
+    let store = store_with_base();
+    // --target builds that stage only (and what it needs).
+    let context = Context::new()
+        .file("keep.txt", "kept")
+        .file("drop.txt", "dropped")
+        .file("build/app.Dockerfile", "FROM base AS first\nRUN echo first > /stage\nFROM base AS second\nCOPY . /ctx\nRUN echo second > /stage\n")
+        .file("build/app.Dockerfile.dockerignore", "drop.txt\nbuild\n")
+        .file(".dockerignore", "keep.txt\n");
+    let (_, _, ran) = build_counting(
+        &store,
+        &context,
+        &[
+            "-f",
+            "build/app.Dockerfile",
+            "--target",
+            "first",
+            "-t",
+            "first",
+        ],
+    );
+    assert_eq!(ran, ["RUN echo first > /stage"]);
+    assert_eq!(read_in(&store, "first", "cat /stage"), "first\n");
+    // The Dockerfile's own .dockerignore wins over the context's.
+    build_counting(
+        &store,
+        &context,
+        &["-f", "build/app.Dockerfile", "-t", "second"],
+    );
+    assert_eq!(
+        read_in(&store, "second", "ls /ctx; cat /stage"),
+        "keep.txt\nsecond\n"
+    );
+    // --network none for the build; RUN --network=host for one step.
+    let context = Context::new().dockerfile(
+        "FROM base\nRUN ip -o link | wc -l > /none\nRUN --network=host ip -o link | wc -l > /host\n",
+    );
+    build_counting(&store, &context, &["--network", "none", "-t", "net"]);
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    assert_eq!(
+        read_in(&store, "net", "cat /none /host"),
+        format!("1\n{host_links}\n")
+    );
+    // ONBUILD triggers of the base run at the start of a stage built on it.
+    let parent = Context::new().dockerfile("FROM base\nONBUILD RUN echo triggered > /onbuild\n");
+    build_counting(&store, &parent, &["-t", "parent"]);
+    let child = Context::new().dockerfile("FROM parent\nRUN cat /onbuild > /seen\n");
+    build_counting(&store, &child, &["-t", "child"]);
+    assert_eq!(read_in(&store, "child", "cat /seen"), "triggered\n");
+}

@@ -139,14 +139,28 @@ pub struct StoreResolver<'a>(pub &'a Store);
 impl ImageResolver for StoreResolver<'_> {
     fn resolve(&self, reference: &str, _platform: &Platform) -> Option<ImageConfig> {
         let record = image::resolve(self.0, reference).ok()?;
-        let config = image::read_config(self.0, &record).ok()?;
-        let inner = config.config().clone().unwrap_or_default();
+        // The raw JSON: `Shell` and `OnBuild` are docker's, not OCI's.
+        let config: serde_json::Value =
+            serde_json::from_slice(&self.0.read_blob(&record.config).ok()?).ok()?;
+        let inner = &config["config"];
+        let strings = |key: &str| -> Vec<String> {
+            inner[key]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| item.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let text = |key: &str| inner[key].as_str().unwrap_or_default().to_owned();
         Some(ImageConfig {
-            env: inner.env().clone().unwrap_or_default(),
-            user: inner.user().clone().unwrap_or_default(),
-            workdir: inner.working_dir().clone().unwrap_or_default(),
-            shell: Vec::new(),
-            onbuild: Vec::new(),
+            env: strings("Env"),
+            user: text("User"),
+            workdir: text("WorkingDir"),
+            shell: strings("Shell"),
+            onbuild: strings("OnBuild"),
         })
     }
 }

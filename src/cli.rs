@@ -191,9 +191,9 @@ pub(crate) struct RmiArgs {
 /// How `build` shows progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ProgressArg {
-    /// plain (until a live terminal view exists).
+    /// tty on a terminal, else plain.
     Auto,
-    /// plain (until a live terminal view exists).
+    /// Live lines per running step.
     Tty,
     /// Ordered lines for logs.
     Plain,
@@ -274,7 +274,7 @@ pub(crate) struct BuildArgs {
     #[arg(short, long)]
     pub(crate) quiet: bool,
 
-    /// How to show progress: plain lines, or json (one event per line). `auto` and `tty` are plain for now.
+    /// How to show progress: tty (live lines; `auto` on a terminal), plain lines, or json (one event per line).
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) progress: ProgressArg,
 

@@ -1,5 +1,7 @@
-//! Build progress on stderr: `plain` lines for logs, or `json`, one event
-//! per line, and the closing summary.
+//! Build progress on stderr: `tty`, live lines per running step (elapsed
+//! time, the last line of RUN output) with finished and cached steps
+//! printed above them; `plain` lines for logs; or `json`, one event per
+//! line; and the closing summary.
 //!
 //! Steps are numbered in the order they start (BuildKit's `#N`); events
 //! come from the threads steps run on, so the state sits behind a lock and
@@ -17,6 +19,8 @@ use strata_solver::build::Event;
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
+    /// Live lines on a terminal.
+    Tty,
     /// Ordered lines, prefixed `#N`.
     Plain,
     /// One JSON object per line.
@@ -30,6 +34,8 @@ struct State {
     numbers: BTreeMap<usize, usize>,
     cached: usize,
     executed: usize,
+    /// Live lines of running steps (tty mode).
+    bars: BTreeMap<usize, indicatif::ProgressBar>,
 }
 
 /// The progress of one build.
@@ -37,6 +43,7 @@ pub(crate) struct Progress<'g> {
     mode: Mode,
     graph: &'g BuildGraph,
     state: Mutex<State>,
+    multi: indicatif::MultiProgress,
 }
 
 impl<'g> Progress<'g> {
@@ -45,7 +52,15 @@ impl<'g> Progress<'g> {
             mode,
             graph,
             state: Mutex::new(State::default()),
+            multi: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr(),
+            ),
         }
+    }
+
+    /// A line above the live ones (tty mode).
+    fn above(&self, line: String) {
+        let _ = self.multi.println(line);
     }
 
     fn number(state: &mut State, vertex: &Vertex) -> usize {
@@ -81,6 +96,23 @@ impl<'g> Progress<'g> {
             Event::Started(vertex) => {
                 let number = Self::number(&mut state, vertex);
                 match self.mode {
+                    Mode::Tty => {
+                        let bar = indicatif::ProgressBar::with_draw_target(
+                            None,
+                            indicatif::ProgressDrawTarget::hidden(),
+                        )
+                        .with_style(
+                            indicatif::ProgressStyle::with_template(
+                                "{spinner} #{prefix} {msg} {elapsed:>4}",
+                            )
+                            .expect("a valid template"),
+                        )
+                        .with_prefix(number.to_string())
+                        .with_message(vertex.description.clone());
+                        let bar = self.multi.add(bar);
+                        bar.enable_steady_tick(Duration::from_millis(100));
+                        state.bars.insert(vertex.id, bar);
+                    }
                     Mode::Plain => self.write(&format!("#{number} {}\n", vertex.description)),
                     Mode::Json => self.json("started", self.step_fields(number, vertex)),
                     Mode::Quiet => {}
@@ -90,6 +122,7 @@ impl<'g> Progress<'g> {
                 let number = Self::number(&mut state, vertex);
                 state.cached += 1;
                 match self.mode {
+                    Mode::Tty => self.above(format!("#{number} CACHED {}", vertex.description)),
                     Mode::Plain => {
                         self.write(&format!("#{number} CACHED {}\n", vertex.description));
                     }
@@ -101,6 +134,19 @@ impl<'g> Progress<'g> {
                 let number = Self::number(&mut state, vertex);
                 let text = String::from_utf8_lossy(bytes);
                 match self.mode {
+                    Mode::Tty => {
+                        // The step's line shows its latest output.
+                        if let (Some(bar), Some(last)) = (
+                            state.bars.get(&vertex.id),
+                            text.lines().rev().find(|line| !line.trim().is_empty()),
+                        ) {
+                            bar.set_message(format!(
+                                "{} │ {}",
+                                vertex.description,
+                                last.trim_end()
+                            ));
+                        }
+                    }
                     Mode::Plain => {
                         let mut out = String::new();
                         for line in text.split_inclusive('\n') {
@@ -124,6 +170,22 @@ impl<'g> Progress<'g> {
                     state.executed += 1;
                 }
                 match self.mode {
+                    Mode::Tty => {
+                        if let Some(bar) = state.bars.remove(&vertex.id) {
+                            bar.finish_and_clear();
+                            self.multi.remove(&bar);
+                        }
+                        let size = layer
+                            .map(|layer| {
+                                format!(", layer {}", crate::commands::human_size(layer.size))
+                            })
+                            .unwrap_or_default();
+                        self.above(format!(
+                            "#{number} DONE {:.1}s {}{size}",
+                            elapsed.as_secs_f64(),
+                            vertex.description
+                        ));
+                    }
                     Mode::Plain => {
                         let size = layer
                             .map(|layer| {
@@ -156,13 +218,15 @@ impl<'g> Progress<'g> {
     pub(crate) fn summary(&self, image: &str, elapsed: Duration) {
         let state = self.state.lock().expect("progress lock");
         let steps = state.cached + state.executed;
+        let line = format!(
+            "{steps} steps: {} cached, {} executed in {:.1}s",
+            state.cached,
+            state.executed,
+            elapsed.as_secs_f64()
+        );
         match self.mode {
-            Mode::Plain => self.write(&format!(
-                "{steps} steps: {} cached, {} executed in {:.1}s\n",
-                state.cached,
-                state.executed,
-                elapsed.as_secs_f64()
-            )),
+            Mode::Tty => self.above(line),
+            Mode::Plain => self.write(&format!("{line}\n")),
             Mode::Json => self.json(
                 "done",
                 json!({
@@ -177,8 +241,15 @@ impl<'g> Progress<'g> {
         }
     }
 
-    /// A failed build, in JSON mode (plain mode prints the error itself).
+    /// A failed build: live lines go (the error is printed after), and a
+    /// JSON error event.
     pub(crate) fn failed(&self, message: &str) {
+        let mut state = self.state.lock().expect("progress lock");
+        for (_, bar) in std::mem::take(&mut state.bars) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        let _ = self.multi.clear();
         if self.mode == Mode::Json {
             self.json("error", json!({ "message": message }));
         }

@@ -503,7 +503,12 @@ fn run_build(
     let mode = match (args.quiet, args.progress) {
         (true, _) => progress::Mode::Quiet,
         (false, ProgressArg::Json) => progress::Mode::Json,
-        (false, _) => progress::Mode::Plain,
+        (false, ProgressArg::Plain) => progress::Mode::Plain,
+        (false, ProgressArg::Tty) => progress::Mode::Tty,
+        (false, ProgressArg::Auto) if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            progress::Mode::Tty
+        }
+        (false, ProgressArg::Auto) => progress::Mode::Plain,
     };
     let progress = progress::Progress::new(mode, graph);
     let on_event = |event: Event<'_>| progress.event(event);

@@ -1028,3 +1028,54 @@ fn target_dockerfile_ignore_network_and_onbuild() {
     build_counting(&store, &child, &["-t", "child"]);
     assert_eq!(read_in(&store, "child", "cat /seen"), "triggered\n");
 }
+
+#[test]
+fn a_terminal_gets_live_progress() {
+    use crate::support::require;
+    let store = store_with_base();
+    let context = Context::new().dockerfile("FROM base\nRUN echo working; sleep 0.3\n");
+    let command = format!(
+        "'{}' --root '{}' build -t live '{}'",
+        env!("CARGO_BIN_EXE_strata"),
+        store.root().display(),
+        context.path().display()
+    );
+    let mut child = std::process::Command::new(require("script"))
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(output.status.success());
+    let screen = String::from_utf8_lossy(&output.stdout);
+    // A live line while it ran (spinner, step, elapsed), then the step done,
+    // the summary and the ID.
+    assert!(
+        screen.contains("#2 [stage-0 2/2] RUN echo working; sleep 0.3"),
+        "{screen}"
+    );
+    assert!(screen.contains("#2 DONE "), "{screen}");
+    assert!(
+        screen.contains("1 steps: 0 cached, 1 executed in "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("\u{1b}[2K"),
+        "live lines are redrawn: {screen}"
+    );
+    assert!(
+        screen.trim_end().ends_with(
+            &strata_solver::image::resolve(
+                &strata_solver::store::Store::open(store.root()).unwrap(),
+                "live"
+            )
+            .unwrap()
+            .id
+            .to_string()
+        )
+    );
+}

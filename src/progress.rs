@@ -215,7 +215,7 @@ impl<'g> Progress<'g> {
     }
 
     /// The closing line: "N steps: H cached, M executed in T".
-    pub(crate) fn summary(&self, image: &str, elapsed: Duration) {
+    pub(crate) fn summary(&self, image: &str, files_hashed: usize, elapsed: Duration) {
         let state = self.state.lock().expect("progress lock");
         let steps = state.cached + state.executed;
         let line = format!(
@@ -234,6 +234,7 @@ impl<'g> Progress<'g> {
                     "steps": steps,
                     "cached": state.cached,
                     "executed": state.executed,
+                    "files_hashed": files_hashed,
                     "duration_ms": elapsed.as_millis() as u64,
                 }),
             ),

@@ -521,8 +521,8 @@ fn run_build(
         .map_err(|message| anyhow::anyhow!(message))?;
     let built = solver_build::build(store, &sandbox, graph, &context, &options, &on_event);
     super::print_notices(&sandbox)?;
-    let image = match built {
-        Ok(image) => image,
+    let (image, files_hashed) = match built {
+        Ok(built) => (built.image, built.files_hashed),
         Err(error) => {
             if let BuildError::Exec {
                 source: exec::ExecError::Interrupted(signal),
@@ -539,7 +539,7 @@ fn run_build(
             return Err(Rendered(render_build_error(&error, graph, source)).into());
         }
     };
-    progress.summary(&image.id.to_string(), started.elapsed());
+    progress.summary(&image.id.to_string(), files_hashed, started.elapsed());
     for output in &outputs {
         output
             .write(store, &image, &options)

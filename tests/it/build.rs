@@ -1079,3 +1079,151 @@ fn a_terminal_gets_live_progress() {
         )
     );
 }
+
+/// Build with `--progress json`; the events.
+fn build_json(
+    store: &StoreDir,
+    context: &Context,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    let root = store.root();
+    let mut args = vec![
+        "--root",
+        root.to_str().unwrap(),
+        "build",
+        "--progress",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let run = strata_in(context.path(), &args, None, env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect()
+}
+
+fn done(events: &[serde_json::Value]) -> &serde_json::Value {
+    events
+        .last()
+        .filter(|event| event["event"] == "done")
+        .expect("a done event last")
+}
+
+#[test]
+fn a_no_op_rebuild_runs_nothing_and_reads_no_file_again() {
+    let store = store_with_base();
+    let mut context = Context::new().dockerfile("FROM base\nCOPY . /ctx\nRUN ls /ctx > /listing\n");
+    for index in 0..50 {
+        context = context.file(&format!("src/file{index}.txt"), format!("content {index}"));
+    }
+    let first = build_json(&store, &context, &[], &[]);
+    assert_eq!(done(&first)["executed"], 2);
+    assert_eq!(
+        done(&first)["files_hashed"],
+        51,
+        "the 50 files and the Dockerfile"
+    );
+    let second = build_json(&store, &context, &[], &[]);
+    assert_eq!(done(&second)["executed"], 0);
+    assert_eq!(done(&second)["cached"], 2);
+    assert_eq!(
+        done(&second)["files_hashed"],
+        0,
+        "known from the stat cache"
+    );
+    assert!(second.iter().all(|event| {
+        event["event"] != "started"
+            || event["description"]
+                .as_str()
+                .unwrap()
+                .contains("load image")
+    }));
+    assert_eq!(done(&first)["image"], done(&second)["image"]);
+    // One file changed: one file read.
+    std::fs::write(context.path().join("src/file7.txt"), "new").unwrap();
+    let third = build_json(&store, &context, &[], &[]);
+    assert_eq!(done(&third)["files_hashed"], 1);
+    assert_eq!(done(&third)["executed"], 2);
+}
+
+#[test]
+fn source_date_epoch_makes_builds_reproducible_byte_for_byte() {
+    use sha2::Digest as _;
+    let store = store_with_base();
+    let context = Context::new()
+        .file("app.txt", "app")
+        .dockerfile("FROM base\nCOPY app.txt /app.txt\nRUN echo built > /built-at && touch /new && mkdir -p /var/new\n");
+    let out = tempfile::tempdir().unwrap();
+    let mut images = Vec::new();
+    let mut archives = Vec::new();
+    for round in 0..2 {
+        let archive = out.path().join(format!("image{round}.tar"));
+        let output = format!("type=docker,dest={}", archive.display());
+        let events = build_json(
+            &store,
+            &context,
+            &["--no-cache", "-t", "repro:1", "--output", &output],
+            &[("SOURCE_DATE_EPOCH", "1700000000")],
+        );
+        assert_eq!(done(&events)["executed"], 2);
+        images.push(done(&events)["image"].clone());
+        archives.push(format!(
+            "{:x}",
+            sha2::Sha256::digest(std::fs::read(&archive).unwrap())
+        ));
+        // Let the clock move on between the rounds.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(images[0], images[1]);
+    assert_eq!(archives[0], archives[1]);
+}
+
+#[test]
+fn copy_link_from_images_and_heredocs_in_run() {
+    let store = store_with_base();
+    let context = Context::new().file("a.txt", "a").dockerfile(
+        "FROM base\n\
+         RUN mkdir -p /opt && mkdir -m 700 /opt/private\n\
+         COPY --link a.txt /opt/private/a.txt\n\
+         COPY --from=base /etc/passwd /from-image-passwd\n\
+         RUN <<EOF\n\
+         set -e\n\
+         echo heredoc > /heredoc\n\
+         EOF\n",
+    );
+    build_counting(&store, &context, &["-t", "linked"]);
+    // --link made the layer on its own: the directory it names is its
+    // own (0755), while without --link the existing one (0700) is kept.
+    assert_eq!(
+        read_in(
+            &store,
+            "linked",
+            "stat -c '%a' /opt/private; cat /opt/private/a.txt; echo; head -1 /from-image-passwd; cat /heredoc"
+        ),
+        "755\na\nroot:x:0:0:root:/root:/bin/sh\nheredoc\n"
+    );
+    // A Dockerfile on standard input, with the context a directory.
+    let root = store.root();
+    let run = strata_in(
+        context.path(),
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "-q",
+            "-f",
+            "-",
+            ".",
+        ],
+        Some(b"FROM base\nCOPY a.txt /stdin-dockerfile\n"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        read_in(&store, run.stdout.trim(), "cat /stdin-dockerfile"),
+        "a"
+    );
+}

@@ -202,6 +202,16 @@ struct Build<'a> {
 /// Where a build's events go: called from the threads steps run on.
 pub type Events<'e> = &'e (dyn Fn(Event<'_>) + Sync);
 
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The image, recorded in the store.
+    pub image: ImageRecord,
+    /// Context files whose content was read (not known from the stat
+    /// cache).
+    pub files_hashed: usize,
+}
+
 /// Build `graph`'s target stage into the store.
 pub fn build(
     store: &Store,
@@ -210,7 +220,7 @@ pub fn build(
     context: &BuildContext,
     options: &BuildOptions,
     events: Events<'_>,
-) -> Result<ImageRecord, BuildError> {
+) -> Result<Built, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
     // Refuse what cannot run before running anything.
     for vertex in &graph.vertices {
@@ -293,7 +303,10 @@ pub fn build(
         return Err(error);
     }
     let outcomes = build.outcomes.into_inner().expect("no step panicked");
-    assemble(store, graph, &outcomes, options)
+    Ok(Built {
+        image: assemble(store, graph, &outcomes, options)?,
+        files_hashed: stats.hashed,
+    })
 }
 
 /// What in `vertex` this version cannot do, if anything. (The build

@@ -846,3 +846,62 @@ fn a_terminal_on_stdin_gives_the_command_a_terminal_of_its_own() {
         );
     }
 }
+
+#[test]
+fn builds_run_in_every_tier() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        // The context must be readable by the tier's user.
+        let context = tempfile::Builder::new()
+            .prefix("strata-context-")
+            .tempdir_in(&shared().dir)
+            .unwrap();
+        chmod(context.path(), 0o755);
+        std::fs::write(context.path().join("data.txt"), "data").unwrap();
+        chmod(&context.path().join("data.txt"), 0o644);
+        let chown = if tier.has_ids() {
+            "--chown=app:staff "
+        } else {
+            ""
+        };
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            format!(
+                "FROM base\nRUN mkdir /work && echo built > /work/out\nCOPY {chown}data.txt /work/data.txt\nUSER app\nRUN id -u > /tmp/who\n"
+            ),
+        )
+        .unwrap();
+        chmod(&context.path().join("Dockerfile"), 0o644);
+        let context_path = context.path().to_str().unwrap();
+        let run = env.strata(&["build", "--progress", "plain", "-t", "built", context_path]);
+        if !tier.has_ids() {
+            // Only id 0 exists: switching to app (1000) fails, and says why.
+            assert_eq!(run.code, 1, "{tier:?}: {}", run.stderr);
+            assert!(
+                run.stderr
+                    .contains("switch to group 1000: Invalid argument (is the gid mapped?)"),
+                "{tier:?}: {}",
+                run.stderr
+            );
+            continue;
+        }
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+        assert_eq!(env.sh_ok(&[], "true"), "", "{tier:?}: the base still runs");
+        let out = env.ok(&[
+            "run",
+            "built",
+            "sh",
+            "-c",
+            "cat /work/out /tmp/who; stat -c '%U:%G %a' /work/data.txt",
+        ]);
+        assert_eq!(out, "built\n1000\napp:staff 644\n", "{tier:?}");
+        // A rebuild: every step cached.
+        let again = env.strata(&["build", "--progress", "plain", "-t", "built", context_path]);
+        assert_eq!(again.code, 0, "{tier:?}: {}", again.stderr);
+        assert!(
+            again.stderr.contains("3 steps: 3 cached, 0 executed"),
+            "{tier:?}: {}",
+            again.stderr
+        );
+    }
+}

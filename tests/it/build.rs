@@ -1227,3 +1227,61 @@ fn copy_link_from_images_and_heredocs_in_run() {
         "a"
     );
 }
+
+#[test]
+fn a_killed_build_leaves_the_store_consistent_and_the_next_build_correct() {
+    let store = store_with_base();
+    let root = store.root();
+    let context =
+        Context::new().dockerfile("FROM base\nRUN echo partial > /partial && sleep 7801\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--root", root.to_str().unwrap(), "build", "-q", "."])
+        .current_dir(context.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeping = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmdline| cmdline == b"sleep\x007801\x00")
+        })
+    };
+    let start = std::time::Instant::now();
+    while !sleeping() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The sandbox goes with strata.
+    let start = std::time::Instant::now();
+    while sleeping() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the step outlived strata"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let check = store.ok(store.dir.path(), &["system", "check"]);
+    assert!(!check.contains("error"), "{check}");
+    // Nothing of the killed step is cached or visible.
+    let context =
+        Context::new().dockerfile("FROM base\nRUN test ! -e /partial && echo clean > /clean\n");
+    let (_, cached, ran) = build_counting(&store, &context, &["-t", "after"]);
+    assert!(cached.is_empty());
+    assert_eq!(ran.len(), 1);
+    assert_eq!(read_in(&store, "after", "cat /clean"), "clean\n");
+    // prune takes what the killed run left in tmp/.
+    store.ok(store.dir.path(), &["image", "prune", "-f"]);
+    assert!(
+        std::fs::read_dir(root.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}

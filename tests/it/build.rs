@@ -1285,3 +1285,27 @@ fn a_killed_build_leaves_the_store_consistent_and_the_next_build_correct() {
             .is_none()
     );
 }
+
+#[test]
+fn copying_never_writes_through_a_symlink_it_copied() {
+    let store = store_with_base();
+    let outside = tempfile::tempdir().unwrap();
+    let context = Context::new()
+        .file("second/lib/pwned", "gotcha")
+        .dockerfile("FROM base\nCOPY first/ second/ /dest/\n");
+    std::fs::create_dir(context.path().join("first")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), context.path().join("first/lib")).unwrap();
+    build_counting(&store, &context, &["-t", "nothrough"]);
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "a file was written outside the layer"
+    );
+    assert_eq!(
+        read_in(
+            &store,
+            "nothrough",
+            "test -d /dest/lib && ! test -L /dest/lib && cat /dest/lib/pwned"
+        ),
+        "gotcha"
+    );
+}

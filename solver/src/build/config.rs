@@ -247,7 +247,10 @@ pub(crate) fn mkdir_layer(
     if relative.as_os_str().is_empty() {
         return Ok(None);
     }
-    if copy_lookup(lowers, relative).is_some_and(|found| found.is_dir()) {
+    if copy_lookup(lowers, relative)
+        .and_then(|found| std::fs::symlink_metadata(found).ok())
+        .is_some_and(|meta| meta.is_dir())
+    {
         return Ok(None);
     }
     let read = |file: &str| {
@@ -281,11 +284,17 @@ pub(crate) fn mkdir_layer(
             let target = staging.join(ancestor);
             match copy_lookup(lowers, ancestor) {
                 Some(existing) => {
-                    let meta = std::fs::metadata(&existing).map_err(io("inspect", &existing))?;
+                    let meta =
+                        std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
                     if !meta.is_dir() {
                         return Err(BuildError::Config(format!(
-                            "WORKDIR {path}: /{} is not a directory",
-                            ancestor.display()
+                            "WORKDIR {path}: /{} is not a directory{}",
+                            ancestor.display(),
+                            if meta.file_type().is_symlink() {
+                                " (a symlink, which this version of strata does not follow)"
+                            } else {
+                                ""
+                            }
                         )));
                     }
                     // Kept as it is: its owner, mode and times.

@@ -724,12 +724,23 @@ impl Writer<'_> {
         for count in 1..=parts.len() {
             let relative: PathBuf = parts[..count].iter().collect();
             let target = self.staging.join(&relative);
-            if target.is_dir() {
-                continue;
+            // Never through a symlink: staging may hold one a source
+            // copied, pointing anywhere (a host path included).
+            match std::fs::symlink_metadata(&target) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(_) => std::fs::remove_file(&target).map_err(io("replace", &target))?,
+                Err(_) => {}
             }
             match copy_lookup(self.lowers, &relative) {
                 Some(existing) => {
-                    let meta = std::fs::metadata(&existing).map_err(io("inspect", &existing))?;
+                    let meta =
+                        std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
+                    if meta.file_type().is_symlink() {
+                        return Err(format!(
+                            "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
+                            relative.display()
+                        ));
+                    }
                     if !meta.is_dir() {
                         return Err(format!(
                             "cannot copy to `/{}`: it is not a directory",

@@ -36,6 +36,10 @@ struct State {
     executed: usize,
     /// Live lines of running steps (tty mode).
     bars: BTreeMap<usize, indicatif::ProgressBar>,
+    /// Steps that ran because of a change of their own: step number,
+    /// description, cause; and how many ran after each.
+    misses: Vec<(usize, usize, String, String)>,
+    followers: BTreeMap<usize, usize>,
 }
 
 /// The progress of one build.
@@ -93,6 +97,31 @@ impl<'g> Progress<'g> {
     pub(crate) fn event(&self, event: Event<'_>) {
         let mut state = self.state.lock().expect("progress lock");
         match event {
+            Event::Missed(vertex, cause) => {
+                let number = Self::number(&mut state, vertex);
+                let root = match cause {
+                    strata_solver::build::cache::Cause::After(root) => {
+                        *state.followers.entry(*root).or_default() += 1;
+                        state.numbers.get(root).copied()
+                    }
+                    _ => {
+                        let text = cause.to_string();
+                        state
+                            .misses
+                            .push((vertex.id, number, vertex.description.clone(), text));
+                        None
+                    }
+                };
+                if self.mode == Mode::Json {
+                    let mut fields = self.step_fields(number, vertex);
+                    fields["cause"] = json!(match root {
+                        Some(_) => "an earlier step changed".to_owned(),
+                        None => cause.to_string(),
+                    });
+                    fields["caused_by"] = json!(root);
+                    self.json("missed", fields);
+                }
+            }
             Event::Started(vertex) => {
                 let number = Self::number(&mut state, vertex);
                 match self.mode {
@@ -224,6 +253,22 @@ impl<'g> Progress<'g> {
             state.executed,
             elapsed.as_secs_f64()
         );
+        // Why each step that ran did, and what ran only because of it.
+        let mut report = String::new();
+        for (vertex, number, description, cause) in &state.misses {
+            report.push_str(&format!("  #{number} {description}: {cause}"));
+            match state.followers.get(vertex) {
+                Some(1) => report.push_str(" (and 1 step after it)"),
+                Some(count) => report.push_str(&format!(" (and {count} steps after it)")),
+                None => {}
+            }
+            report.push('\n');
+        }
+        let line = if report.is_empty() {
+            line
+        } else {
+            format!("{line}; what ran, and why:\n{}", report.trim_end())
+        };
         match self.mode {
             Mode::Tty => self.above(line),
             Mode::Plain => self.write(&format!("{line}\n")),

@@ -468,7 +468,20 @@ fn run_build(
         .filter_map(|output| output.compression)
         .next_back()
         .unwrap_or(Compression::None);
+    // How the cache report knows this Dockerfile next time.
+    let dockerfile = match &args.file {
+        Some(path) if path == Path::new("-") => "<stdin>".to_owned(),
+        Some(path) => std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string(),
+        None => std::fs::canonicalize(args.context.join("Dockerfile"))
+            .unwrap_or_else(|_| args.context.join("Dockerfile"))
+            .display()
+            .to_string(),
+    };
     let options = BuildOptions {
+        dockerfile,
         tags: strata_solver::image::normalize_tags(&args.tags)?,
         labels,
         network: match args.network {

@@ -1309,3 +1309,170 @@ fn copying_never_writes_through_a_symlink_it_copied() {
         "gotcha"
     );
 }
+
+/// The causes of a build's misses, from its json events: step
+/// description → cause (own causes only), and how many ran after another.
+fn causes(events: &[serde_json::Value]) -> (BTreeMap<String, String>, usize) {
+    let mut own = BTreeMap::new();
+    let mut after = 0;
+    for event in events.iter().filter(|event| event["event"] == "missed") {
+        if event["caused_by"].is_null() {
+            let step = event["description"].as_str().unwrap();
+            let step = step.split_once("] ").map_or(step, |(_, text)| text);
+            own.insert(step.to_owned(), event["cause"].as_str().unwrap().to_owned());
+        } else {
+            assert_eq!(event["cause"], "an earlier step changed");
+            after += 1;
+        }
+    }
+    (own, after)
+}
+
+#[test]
+fn every_miss_names_its_cause() {
+    let store = store_with_base();
+    let context = Context::new()
+        .file("src/a.txt", "a")
+        .file("src/b.txt", "b")
+        .dockerfile("FROM base\nARG VERSION=1\nENV MODE=fast\nRUN echo $VERSION $MODE > /v\nCOPY src /src\nRUN cat /src/a.txt > /out\n");
+    let check = |extra: &[&str], expected: &[(&str, &str)], after: usize| {
+        let events = build_json(&store, &context, extra, &[]);
+        let (own, followers) = causes(&events);
+        let expected: BTreeMap<String, String> = expected
+            .iter()
+            .map(|(step, cause)| (step.to_string(), cause.to_string()))
+            .collect();
+        assert_eq!(own, expected, "{extra:?}");
+        assert_eq!(followers, after, "{extra:?}");
+    };
+    check(
+        &[],
+        &[
+            (
+                "RUN echo $VERSION $MODE > /v",
+                "no previous build of this step",
+            ),
+            ("COPY src /src", "no previous build of this step"),
+            (
+                "RUN cat /src/a.txt > /out",
+                "no previous build of this step",
+            ),
+        ],
+        0,
+    );
+    // Nothing changed: nothing ran.
+    check(&[], &[], 0);
+    // A build argument: the RUNs it reaches, and what follows.
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[
+            (
+                "RUN echo $VERSION $MODE > /v",
+                "build arg VERSION changed (1 → 2)",
+            ),
+            (
+                "RUN cat /src/a.txt > /out",
+                "build arg VERSION changed (1 → 2)",
+            ),
+        ],
+        1,
+    );
+    // A file's content, then its mode, then a new file; an mtime alone
+    // changes nothing.
+    std::fs::write(context.path().join("src/a.txt"), "new").unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[("COPY src /src", "file changed: src/a.txt")],
+        1,
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        context.path().join("src/b.txt"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[("COPY src /src", "file mode changed: src/b.txt (644 → 755)")],
+        1,
+    );
+    std::fs::write(context.path().join("src/c.txt"), "c").unwrap();
+    std::fs::write(context.path().join("src/d.txt"), "d").unwrap();
+    std::fs::write(context.path().join("src/e.txt"), "e").unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[(
+            "COPY src /src",
+            "3 files added: src/c.txt, src/d.txt, +1 more",
+        )],
+        1,
+    );
+    let file = std::fs::File::options()
+        .write(true)
+        .open(context.path().join("src/a.txt"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    drop(file);
+    check(&["--build-arg", "VERSION=2"], &[], 0);
+    std::fs::write(context.path().join(".dockerignore"), "src/e.txt\n").unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[("COPY src /src", ".dockerignore now excludes src/e.txt")],
+        1,
+    );
+    // The instruction itself.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM base\nARG VERSION=1\nENV MODE=fast\nRUN echo $VERSION $MODE > /v\nCOPY src /src\nRUN cat /src/b.txt > /out\n",
+    )
+    .unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[("RUN cat /src/b.txt > /out", "instruction changed")],
+        0,
+    );
+    // ENV.
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM base\nARG VERSION=1\nENV MODE=slow\nRUN echo $VERSION $MODE > /v\nCOPY src /src\nRUN cat /src/b.txt > /out\n",
+    )
+    .unwrap();
+    check(
+        &["--build-arg", "VERSION=2"],
+        &[
+            (
+                "RUN echo $VERSION $MODE > /v",
+                "ENV MODE changed (fast → slow)",
+            ),
+            (
+                "RUN cat /src/b.txt > /out",
+                "ENV MODE changed (fast → slow)",
+            ),
+        ],
+        1,
+    );
+    // --no-cache.
+    check(
+        &["--build-arg", "VERSION=2", "--no-cache"],
+        &[
+            ("RUN echo $VERSION $MODE > /v", "--no-cache"),
+            ("COPY src /src", "--no-cache"),
+            ("RUN cat /src/b.txt > /out", "--no-cache"),
+        ],
+        0,
+    );
+    // A new base image: the cause of every miss after it.
+    let rootfs = store.dir.path().join("rootfs");
+    std::fs::write(rootfs.join("etc/extra"), "x").unwrap();
+    store.ok(
+        store.dir.path(),
+        &["import", rootfs.to_str().unwrap(), "base"],
+    );
+    let events = build_json(&store, &context, &["--build-arg", "VERSION=2"], &[]);
+    let (own, after) = causes(&events);
+    let cause = own.get("load image base").expect("the base is named");
+    assert!(cause.starts_with("base image changed (sha256:"), "{cause}");
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(after, 3);
+}

@@ -18,6 +18,14 @@
 //! hits gives the same image ID. Blobs of recorded layers count as in use
 //! for `image prune`.
 //!
+//! Each record also keeps the inputs of its key in a comparable form
+//! ([`StepInputs`]), and an index knows the latest record of each step (by
+//! Dockerfile, stage, position and instruction kind; or, for a step that
+//! moved, by its text). When a step misses, [`own_change`] compares the two
+//! and names the first cause (`build arg VERSION changed (1 → 2)`,
+//! `file changed: src/main.rs`, `base image changed (...)`, ...); a step
+//! that missed only because an earlier one did is grouped under it.
+//!
 //! File contents are hashed once and remembered by the stat cache
 //! ([`StatCache`]): path, size, mtime, ctime, inode and mode → digest, per
 //! build context, so an unchanged context is not read again.
@@ -60,6 +68,252 @@ pub struct CacheRecord {
     pub created: String,
     /// The step, as the Dockerfile says it.
     pub description: String,
+    /// What went into the key, in a form that can be compared (so that a
+    /// miss can say what changed).
+    #[serde(default)]
+    pub inputs: StepInputs,
+}
+
+/// One file a COPY or ADD read, for comparing builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    /// `file`, `dir`, `symlink`, `url` or `other`.
+    pub kind: String,
+    /// Content digest (file, url) or link target (symlink).
+    pub digest: String,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Files by their path in the build context.
+pub type Files = BTreeMap<String, FileSummary>;
+
+/// The inputs of a step's key, comparable between builds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInputs {
+    /// The instruction as it runs (expanded): argv for RUN, sources and
+    /// destination for COPY and ADD, the path for WORKDIR.
+    #[serde(default)]
+    pub instruction: String,
+    /// Build arguments that reached it.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// ENV that reached it.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// USER it runs as.
+    #[serde(default)]
+    pub user: String,
+    /// WORKDIR it runs in.
+    #[serde(default)]
+    pub workdir: String,
+    /// The parent's key.
+    #[serde(default)]
+    pub parent: String,
+    /// For FROM: the image's manifest digest.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// What it read from the build context (or fetched).
+    #[serde(default)]
+    pub files: Files,
+}
+
+/// Why a step ran instead of coming from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// `--no-cache` or `--no-cache-filter`.
+    NoCache,
+    /// Nothing is known of this step.
+    NoPrevious,
+    /// Something of its own changed (the text says what).
+    Changed(String),
+    /// Only its parent changed: the step that missed first, upstream.
+    After(strata_frontend::graph::VertexId),
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::NoCache => formatter.write_str("--no-cache"),
+            Cause::NoPrevious => formatter.write_str("no previous build of this step"),
+            Cause::Changed(text) => formatter.write_str(text),
+            Cause::After(_) => formatter.write_str("an earlier step changed"),
+        }
+    }
+}
+
+/// `a, b, +N more` of the first two of `items`.
+fn some_of(items: &[&String]) -> String {
+    let mut shown: Vec<String> = items.iter().take(2).map(|item| item.to_string()).collect();
+    if items.len() > 2 {
+        shown.push(format!("+{} more", items.len() - 2));
+    }
+    shown.join(", ")
+}
+
+fn counted(count: usize, one: &str, many: &str, items: &[&String]) -> String {
+    if count == 1 {
+        format!("{one}: {}", items[0])
+    } else {
+        format!("{count} {many}: {}", some_of(items))
+    }
+}
+
+fn changed_values(
+    what: &str,
+    before: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Option<String> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
+    for key in keys {
+        let (old, new) = (before.get(key), now.get(key));
+        if old != new {
+            let show = |value: Option<&String>| value.map_or("unset".to_owned(), String::clone);
+            return Some(format!(
+                "{what} {key} changed ({} → {})",
+                show(old),
+                show(new)
+            ));
+        }
+    }
+    None
+}
+
+/// What of its own changed between `before` and `now`, if anything.
+/// `ignored` says whether `.dockerignore` excludes a context path now.
+pub fn own_change(
+    before: &StepInputs,
+    now: &StepInputs,
+    ignored: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    if before.base != now.base {
+        let short = |digest: &Option<String>| {
+            digest
+                .as_deref()
+                .map(|digest| digest.chars().take(14).collect::<String>() + "…")
+                .unwrap_or_else(|| "none".to_owned())
+        };
+        return Some(format!(
+            "base image changed ({} → {})",
+            short(&before.base),
+            short(&now.base)
+        ));
+    }
+    if before.instruction != now.instruction {
+        return Some("instruction changed".to_owned());
+    }
+    if let Some(change) = changed_values("build arg", &before.args, &now.args) {
+        return Some(change);
+    }
+    if let Some(change) = changed_values("ENV", &before.env, &now.env) {
+        return Some(change);
+    }
+    if before.user != now.user {
+        return Some(format!("USER changed ({} → {})", before.user, now.user));
+    }
+    if before.workdir != now.workdir {
+        return Some(format!(
+            "WORKDIR changed ({} → {})",
+            before.workdir, now.workdir
+        ));
+    }
+    if before.files != now.files {
+        let changed: Vec<&String> = now
+            .files
+            .iter()
+            .filter(|(path, summary)| {
+                before
+                    .files
+                    .get(*path)
+                    .is_some_and(|old| old.kind != summary.kind || old.digest != summary.digest)
+            })
+            .map(|(path, _)| path)
+            .collect();
+        if !changed.is_empty() {
+            return Some(counted(
+                changed.len(),
+                "file changed",
+                "files changed",
+                &changed,
+            ));
+        }
+        if let Some((path, summary)) = now.files.iter().find(|(path, summary)| {
+            before
+                .files
+                .get(*path)
+                .is_some_and(|old| old.mode != summary.mode)
+        }) {
+            let old = before.files[path].mode;
+            return Some(format!(
+                "file mode changed: {path} ({old:o} → {:o})",
+                summary.mode
+            ));
+        }
+        let added: Vec<&String> = now
+            .files
+            .keys()
+            .filter(|path| !before.files.contains_key(*path))
+            .collect();
+        if !added.is_empty() {
+            return Some(counted(added.len(), "file added", "files added", &added));
+        }
+        let removed: Vec<&String> = before
+            .files
+            .keys()
+            .filter(|path| !now.files.contains_key(*path))
+            .collect();
+        let excluded: Vec<&String> = removed
+            .iter()
+            .copied()
+            .filter(|path| ignored(path))
+            .collect();
+        if !excluded.is_empty() {
+            return Some(format!(".dockerignore now excludes {}", some_of(&excluded)));
+        }
+        if !removed.is_empty() {
+            return Some(counted(
+                removed.len(),
+                "file removed",
+                "files removed",
+                &removed,
+            ));
+        }
+    }
+    None
+}
+
+fn index_path(store: &Store, kind: &str, identity: &str) -> PathBuf {
+    dir(store).join(kind).join(&key(&[identity])[..32])
+}
+
+/// Remember `key` as the latest record of the step known by `identity`
+/// (and by `text`, the fallback when the step moved).
+pub(crate) fn remember(store: &Store, identity: &str, text: &str, key: &str) {
+    for (kind, name) in [("steps", identity), ("texts", text)] {
+        let path = index_path(store, kind, name);
+        if let Some(parent) = path.parent()
+            && std::fs::create_dir_all(parent).is_ok()
+        {
+            let temp = path.with_extension(format!("{}.tmp", std::process::id()));
+            if std::fs::write(&temp, key)
+                .and_then(|()| std::fs::rename(&temp, &path))
+                .is_err()
+            {
+                let _ = std::fs::remove_file(&temp);
+            }
+        }
+    }
+}
+
+/// The latest record of the step known by `identity`, else by `text`.
+pub(crate) fn previous(store: &Store, identity: &str, text: &str) -> Option<CacheRecord> {
+    [("steps", identity), ("texts", text)]
+        .iter()
+        .find_map(|(kind, name)| {
+            let key = std::fs::read_to_string(index_path(store, kind, name)).ok()?;
+            let bytes = std::fs::read(record_path(store, key.trim())).ok()?;
+            serde_json::from_slice(&bytes).ok()
+        })
 }
 
 fn dir(store: &Store) -> PathBuf {
@@ -100,7 +354,10 @@ pub fn records(store: &Store) -> Vec<CacheRecord> {
     };
     entries
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".json"))
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
         .filter_map(|entry| std::fs::read(entry.path()).ok())
         .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
         .collect()

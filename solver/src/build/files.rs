@@ -659,10 +659,12 @@ pub(crate) fn plan<'a>(
 /// stage or image are covered by that input's key.
 pub(crate) fn content_digest(
     plan: &Plan<'_>,
+    context_root: &Path,
     hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, Failure>,
-) -> Result<String, Failure> {
+) -> Result<(String, super::cache::Files), Failure> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
+    let mut files = super::cache::Files::new();
     for entry in &plan.entries {
         match &entry.origin {
             Origin::Layers => continue,
@@ -672,6 +674,14 @@ pub(crate) fn content_digest(
                     entry.dest.join("/"),
                     download.digest
                 ));
+                files.insert(
+                    download.name.clone(),
+                    super::cache::FileSummary {
+                        kind: "url".to_owned(),
+                        digest: download.digest.clone(),
+                        mode: 0o600,
+                    },
+                );
                 continue;
             }
             Origin::Context => {}
@@ -699,13 +709,29 @@ pub(crate) fn content_digest(
             }
             xattrs.sort();
         }
+        // What the cache report names: the path in the context.
+        let shown = entry
+            .host
+            .strip_prefix(context_root)
+            .unwrap_or(&entry.host)
+            .display()
+            .to_string();
+        let (kind_name, digest) = what.split_once(' ').unwrap_or((what.as_str(), ""));
+        files.insert(
+            shown,
+            super::cache::FileSummary {
+                kind: kind_name.to_owned(),
+                digest: digest.to_owned(),
+                mode: meta.mode() & 0o7777,
+            },
+        );
         hasher.update(format!(
             "{}\0{what}\0{:o}\0{xattrs:?}\n",
             entry.dest.join("/"),
             meta.mode() & 0o7777
         ));
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok((format!("{:x}", hasher.finalize()), files))
 }
 
 /// Writes a plan into a staging directory.

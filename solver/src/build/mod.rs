@@ -49,6 +49,9 @@ pub struct BuildOptions {
     pub no_cache_stages: Vec<usize>,
     /// `-j`: steps run at once, at most.
     pub jobs: usize,
+    /// The Dockerfile's path (or `<stdin>`), which the cache report uses to
+    /// know a step from one build to the next.
+    pub dockerfile: String,
 }
 
 /// What happens during a build, for progress output.
@@ -62,6 +65,9 @@ pub enum Event<'a> {
     Finished(&'a Vertex, Option<&'a LayerRecord>, Duration),
     /// A step's result came from the cache.
     Cached(&'a Vertex),
+    /// A step will run: why the cache could not answer (for a base image,
+    /// that it changed).
+    Missed(&'a Vertex, &'a cache::Cause),
 }
 
 /// Why a build failed.
@@ -184,6 +190,9 @@ struct Outcome {
     /// When its filesystem change was made (now, or when the cached run
     /// was), for history.
     created: Option<String>,
+    /// When it ran instead of coming from the cache: the step whose own
+    /// change made it run (itself, or one upstream).
+    missed: Option<VertexId>,
 }
 
 /// What every step of one build shares.
@@ -368,11 +377,13 @@ impl<'a> Build<'a> {
             Op::Config(_) => Ok(Outcome::default()),
             Op::Source(source) => self.source(vertex, source, events),
             _ => {
-                let key = self.key(vertex)?;
+                let (key, inputs) = self.key(vertex)?;
+                let (identity, text) = self.identity(vertex);
                 let mut fs = self.parent(vertex);
                 if self.may_use_cache(vertex)
                     && let Some(record) = cache::get(self.store, &key)
                 {
+                    cache::remember(self.store, &identity, &text, &key);
                     events(Event::Cached(vertex));
                     fs.layers.extend(record.layer.clone());
                     return Ok(Outcome {
@@ -381,8 +392,15 @@ impl<'a> Build<'a> {
                         config: None,
                         key: Some(key),
                         created: Some(record.created),
+                        missed: None,
                     });
                 }
+                let cause = self.cause(vertex, &inputs);
+                let missed = match cause {
+                    cache::Cause::After(root) => root,
+                    _ => vertex.id,
+                };
+                events(Event::Missed(vertex, &cause));
                 events(Event::Started(vertex));
                 let start = Instant::now();
                 let layer = self.execute(vertex, &fs, events)?;
@@ -392,10 +410,12 @@ impl<'a> Build<'a> {
                     layer: layer.clone(),
                     created: self.now.clone(),
                     description: vertex.description.clone(),
+                    inputs,
                 };
                 // A cache that cannot be written costs the next build time,
                 // not this one its result.
                 let _ = cache::put(self.store, &record);
+                cache::remember(self.store, &identity, &text, &key);
                 fs.layers.extend(layer.clone());
                 Ok(Outcome {
                     fs,
@@ -403,6 +423,7 @@ impl<'a> Build<'a> {
                     config: None,
                     key: Some(key),
                     created: Some(self.now.clone()),
+                    missed: Some(missed),
                 })
             }
         }
@@ -435,14 +456,44 @@ impl<'a> Build<'a> {
                     })?;
                 let config = image::read_config(self.store, &record)?;
                 events(Event::Finished(vertex, None, start.elapsed()));
+                // The base is recorded too: when it changes, that is the
+                // cause of every miss that follows from it.
+                let key = cache::key(&["image", &record.manifest.to_string()]);
+                let inputs = cache::StepInputs {
+                    instruction: format!("FROM {reference}"),
+                    base: Some(record.manifest.to_string()),
+                    ..cache::StepInputs::default()
+                };
+                let (identity, text) = self.identity(vertex);
+                let previous = cache::previous(self.store, &identity, &text);
+                let mut missed = None;
+                if let Some(previous) = previous
+                    && let Some(change) =
+                        cache::own_change(&previous.inputs, &inputs, &|_: &str| false)
+                {
+                    events(Event::Missed(vertex, &cache::Cause::Changed(change)));
+                    missed = Some(vertex.id);
+                }
+                let _ = cache::put(
+                    self.store,
+                    &cache::CacheRecord {
+                        key: key.clone(),
+                        layer: None,
+                        created: self.now.clone(),
+                        description: vertex.description.clone(),
+                        inputs,
+                    },
+                );
+                cache::remember(self.store, &identity, &text, &key);
                 Ok(Outcome {
                     fs: Filesystem {
                         layers: record.layers.clone(),
                     },
                     layer: None,
-                    key: Some(cache::key(&["image", &record.manifest.to_string()])),
+                    key: Some(key),
                     created: config.created().clone(),
                     config: Some(config),
+                    missed,
                 })
             }
         }
@@ -463,17 +514,37 @@ impl<'a> Build<'a> {
         Ok(trees)
     }
 
-    /// The step's cache key (see [`cache`]).
-    fn key(&self, vertex: &Vertex) -> Result<cache::Key, BuildError> {
+    /// The step's cache key (see [`cache`]) and its inputs, comparable.
+    fn key(&self, vertex: &Vertex) -> Result<(cache::Key, cache::StepInputs), BuildError> {
         let parent = self.parent_key(vertex);
+        let mut inputs = cache::StepInputs {
+            parent: parent.clone(),
+            ..cache::StepInputs::default()
+        };
         let key = match &vertex.op {
-            Op::Exec(_) => {
+            Op::Exec(exec) => {
+                inputs.instruction = exec.args.join(" ");
+                inputs.args = build_args_of(vertex);
+                inputs.env = exec
+                    .env
+                    .iter()
+                    .filter_map(|entry| entry.split_once('='))
+                    .filter(|(name, _)| !inputs.args.contains_key(*name))
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect();
+                inputs.user = exec.user.clone();
+                inputs.workdir = exec.cwd.clone();
                 let network = format!("{:?}", self.network(vertex));
                 cache::key(&[&vertex.digest, &network, &parent])
             }
-            Op::File(FileOp::Mkdir { .. }) => cache::key(&[&vertex.digest, &parent]),
+            Op::File(FileOp::Mkdir { path, user }) => {
+                inputs.instruction = format!("WORKDIR {path}");
+                inputs.user = user.clone();
+                cache::key(&[&vertex.digest, &parent])
+            }
             Op::File(FileOp::Copy(copy)) => {
-                let content = {
+                inputs.instruction = copy_instruction(copy);
+                let (content, files) = {
                     let trees = self.trees(vertex)?;
                     let destination =
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
@@ -482,21 +553,72 @@ impl<'a> Build<'a> {
                     let plan = files::plan(copy, &trees, &destination, &fetch)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
-                    files::content_digest(&plan, &mut |path, meta| stats.digest(path, meta))
-                        .map_err(|message| step_error(vertex, copy.add, message))?
+                    files::content_digest(&plan, &self.context.root, &mut |path, meta| {
+                        stats.digest(path, meta)
+                    })
+                    .map_err(|message| step_error(vertex, copy.add, message))?
                 };
-                let inputs: Vec<String> = vertex
+                inputs.files = files;
+                let input_keys: Vec<String> = vertex
                     .inputs
                     .iter()
                     .map(|&input| self.outcome(input).key.unwrap_or_default())
                     .collect();
                 let mut parts: Vec<&str> = vec![&vertex.digest, &content];
-                parts.extend(inputs.iter().map(String::as_str));
+                parts.extend(input_keys.iter().map(String::as_str));
                 cache::key(&parts)
             }
             _ => unreachable!("sources and config instructions have no step key"),
         };
-        Ok(key)
+        Ok((key, inputs))
+    }
+
+    /// How the cache report knows this step from one build to the next: the
+    /// Dockerfile, the stage, the position in it and the instruction's kind;
+    /// and, when the step moved, the Dockerfile and its text.
+    fn identity(&self, vertex: &Vertex) -> (String, String) {
+        let (position, text) = match vertex.description.split_once("] ") {
+            Some((prefix, text)) => (prefix.rsplit(' ').next().unwrap_or_default(), text),
+            None => ("", vertex.description.as_str()),
+        };
+        let position = position.split('/').next().unwrap_or_default();
+        let kind = text.split_whitespace().next().unwrap_or_default();
+        let stage = self
+            .graph
+            .stages
+            .get(vertex.stage)
+            .map(|stage| stage.label())
+            .unwrap_or_default();
+        let dockerfile = &self.options.dockerfile;
+        (
+            format!("{dockerfile}\0{stage}\0{position}\0{kind}"),
+            format!("{dockerfile}\0{text}"),
+        )
+    }
+
+    /// Why `vertex`, whose key is new, must run.
+    fn cause(&self, vertex: &Vertex, inputs: &cache::StepInputs) -> cache::Cause {
+        let (identity, text) = self.identity(vertex);
+        if !self.may_use_cache(vertex) {
+            return cache::Cause::NoCache;
+        }
+        let Some(previous) = cache::previous(self.store, &identity, &text) else {
+            return cache::Cause::NoPrevious;
+        };
+        let ignored = |path: &str| self.context.ignore.excluded(path);
+        if let Some(change) = cache::own_change(&previous.inputs, inputs, &ignored) {
+            return cache::Cause::Changed(change);
+        }
+        // Only what it stands on changed: name the step upstream that did.
+        vertex
+            .inputs
+            .iter()
+            .find_map(|&input| self.outcome(input).missed)
+            .map_or_else(
+                // A record from before inputs were kept, say.
+                || cache::Cause::Changed("its inputs changed".to_owned()),
+                cache::Cause::After,
+            )
     }
 
     fn network(&self, vertex: &Vertex) -> Network {
@@ -573,6 +695,55 @@ impl<'a> Build<'a> {
             _ => unreachable!("only COPY, ADD, WORKDIR and RUN execute"),
         }
     }
+}
+
+/// The build arguments a RUN used, from its history text (`RUN |2 A=1
+/// B=2 ...`, BuildKit's form).
+fn build_args_of(vertex: &Vertex) -> std::collections::BTreeMap<String, String> {
+    let mut args = std::collections::BTreeMap::new();
+    let Some(rest) = vertex
+        .created_by
+        .as_deref()
+        .and_then(|text| text.strip_prefix("RUN |"))
+    else {
+        return args;
+    };
+    let mut words = rest.split(' ');
+    let count: usize = words
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    for word in words.take(count) {
+        if let Some((name, value)) = word.split_once('=') {
+            args.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    args
+}
+
+/// A COPY or ADD as it runs, for the cache report.
+fn copy_instruction(copy: &strata_frontend::graph::FileCopy) -> String {
+    use strata_frontend::graph::CopySource;
+    let sources: Vec<String> = copy
+        .sources
+        .iter()
+        .map(|source| match source {
+            CopySource::Path { input, path } => format!("{input}:{path}"),
+            CopySource::Url { url } => url.clone(),
+            CopySource::Inline(file) => format!("<<{}", file.path),
+        })
+        .collect();
+    format!(
+        "{} {} {} chown={:?} chmod={:?} link={} parents={} exclude={:?}",
+        if copy.add { "ADD" } else { "COPY" },
+        sources.join(" "),
+        copy.destination,
+        copy.chown,
+        copy.chmod,
+        copy.link,
+        copy.parents,
+        copy.exclude
+    )
 }
 
 /// A COPY or ADD that cannot do what it says.

@@ -45,12 +45,41 @@ pub(crate) enum Command {
     Ps(PsArgs),
     /// Remove kept containers.
     Rm(RmArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
     /// Manage the store.
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List cache records: size, created, last used, hits.
+    Ls,
+    /// Remove cache records (those no image uses; -a for all), then what nothing refers to.
+    Prune(CachePruneArgs),
+    /// Say which steps of a build would come from the cache and why the others would run, running nothing.
+    Explain(Box<BuildArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CachePruneArgs {
+    /// Every record, not only those no image uses.
+    #[arg(short, long)]
+    pub(crate) all: bool,
+    /// `until=DURATION` (e.g. 24h, 90m): only records unused for that long.
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub(crate) filters: Vec<String>,
+    /// Keep the most recently used records up to this size (e.g. 2GB, 500MB).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) keep_storage: Option<String>,
+    /// Accepted for docker's `-f`: strata does not ask.
+    #[arg(short, long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             | cli::Command::Commit(_)
             | cli::Command::Rm(_)
             | cli::Command::Rmi(_)
+            | cli::Command::Cache(cli::CacheCommand::Prune(_) | cli::CacheCommand::Explain(_))
             | cli::Command::Image(cli::ImageCommand::Prune(_))
     );
     if needs_namespace && let Err(error) = strata_solver::exec::userns::enter() {
@@ -60,6 +61,11 @@ fn main() -> ExitCode {
         cli::Command::Commit(args) => commands::container::commit(root, args),
         cli::Command::Ps(args) => commands::container::ps(root, args),
         cli::Command::Rm(args) => commands::container::rm(root, args),
+        cli::Command::Cache(cli::CacheCommand::Ls) => commands::cache::ls(root),
+        cli::Command::Cache(cli::CacheCommand::Prune(args)) => commands::cache::prune(root, args),
+        cli::Command::Cache(cli::CacheCommand::Explain(args)) => {
+            commands::build::explain(root, *args)
+        }
         cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::system::prune(root, args),
         cli::Command::System(cli::SystemCommand::Check) => commands::system::check(root),
         cli::Command::System(cli::SystemCommand::Df { verbose }) => {

@@ -27,6 +27,9 @@ pub(crate) enum Mode {
     Json,
     /// Nothing but errors.
     Quiet,
+    /// `strata cache explain`: what would come from the cache, what would
+    /// run and why.
+    Explain,
 }
 
 #[derive(Default)]
@@ -112,6 +115,16 @@ impl<'g> Progress<'g> {
                         None
                     }
                 };
+                if self.mode == Mode::Explain {
+                    let cause = match root {
+                        Some(root) => format!("an earlier step changed (#{root})"),
+                        None => cause.to_string(),
+                    };
+                    self.write(&format!(
+                        "#{number} RUN    {}: {cause}\n",
+                        vertex.description
+                    ));
+                }
                 if self.mode == Mode::Json {
                     let mut fields = self.step_fields(number, vertex);
                     fields["cause"] = json!(match root {
@@ -144,7 +157,7 @@ impl<'g> Progress<'g> {
                     }
                     Mode::Plain => self.write(&format!("#{number} {}\n", vertex.description)),
                     Mode::Json => self.json("started", self.step_fields(number, vertex)),
-                    Mode::Quiet => {}
+                    Mode::Quiet | Mode::Explain => {}
                 }
             }
             Event::Cached(vertex) => {
@@ -152,6 +165,9 @@ impl<'g> Progress<'g> {
                 state.cached += 1;
                 match self.mode {
                     Mode::Tty => self.above(format!("#{number} CACHED {}", vertex.description)),
+                    Mode::Explain => {
+                        self.write(&format!("#{number} CACHED {}\n", vertex.description));
+                    }
                     Mode::Plain => {
                         self.write(&format!("#{number} CACHED {}\n", vertex.description));
                     }
@@ -190,7 +206,7 @@ impl<'g> Progress<'g> {
                         "log",
                         json!({ "step": number, "vertex": vertex.id, "data": text }),
                     ),
-                    Mode::Quiet => {}
+                    Mode::Quiet | Mode::Explain => {}
                 }
             }
             Event::Finished(vertex, layer, elapsed) => {
@@ -237,7 +253,7 @@ impl<'g> Progress<'g> {
                         };
                         self.json("finished", fields);
                     }
-                    Mode::Quiet => {}
+                    Mode::Quiet | Mode::Explain => {}
                 }
             }
         }
@@ -247,6 +263,15 @@ impl<'g> Progress<'g> {
     pub(crate) fn summary(&self, image: &str, files_hashed: usize, elapsed: Duration) {
         let state = self.state.lock().expect("progress lock");
         let steps = state.cached + state.executed;
+        if self.mode == Mode::Explain {
+            let would_run = state.misses.len() + state.followers.values().sum::<usize>();
+            self.write(&format!(
+                "{} steps: {} would come from the cache, {would_run} would run\n",
+                state.cached + would_run,
+                state.cached
+            ));
+            return;
+        }
         let line = format!(
             "{steps} steps: {} cached, {} executed in {:.1}s",
             state.cached,
@@ -283,7 +308,7 @@ impl<'g> Progress<'g> {
                     "duration_ms": elapsed.as_millis() as u64,
                 }),
             ),
-            Mode::Quiet => {}
+            Mode::Quiet | Mode::Explain => {}
         }
     }
 

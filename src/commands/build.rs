@@ -20,7 +20,20 @@ use super::Rendered;
 use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
 use crate::progress;
 
-pub(crate) fn build(root: Option<std::path::PathBuf>, mut args: BuildArgs) -> anyhow::Result<()> {
+pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
+    build_or_explain(root, args, false)
+}
+
+/// `strata cache explain`: the build's plan against the cache.
+pub(crate) fn explain(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
+    build_or_explain(root, args, true)
+}
+
+fn build_or_explain(
+    root: Option<std::path::PathBuf>,
+    mut args: BuildArgs,
+    explain: bool,
+) -> anyhow::Result<()> {
     // `-`: the context is a tar archive on standard input (or, when what
     // comes is not an archive, it is the Dockerfile and the context is
     // empty), as docker build reads it.
@@ -37,7 +50,7 @@ pub(crate) fn build(root: Option<std::path::PathBuf>, mut args: BuildArgs) -> an
         }
         stdin_context = Some(context);
     }
-    let result = build_in(root, args);
+    let result = build_in(root, args, explain);
     drop(stdin_context);
     result
 }
@@ -97,7 +110,11 @@ impl Drop for StdinContext {
     }
 }
 
-fn build_in(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
+fn build_in(
+    root: Option<std::path::PathBuf>,
+    args: BuildArgs,
+    explain: bool,
+) -> anyhow::Result<()> {
     if !args.context.is_dir() {
         bail!(
             "build context `{}` is not a directory",
@@ -128,7 +145,7 @@ fn build_in(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result
     };
     // A real build reads base images' configs (ENV, USER, WORKDIR) from
     // the store; a plan needs no store.
-    let store = if args.dry_run {
+    let store = if args.dry_run && !explain {
         None
     } else {
         Some(super::open_store(root)?)
@@ -160,7 +177,7 @@ fn build_in(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result
                 platform_text(&host)
             );
         }
-        return run_build(store, &compiled.graph, &source, &args);
+        return run_build(store, &compiled.graph, &source, &args, explain);
     }
     let plan = match args.format {
         PlanFormat::Text => text_plan(&compiled.graph, &source),
@@ -446,6 +463,7 @@ fn run_build(
     graph: &BuildGraph,
     source: &Source,
     args: &BuildArgs,
+    explain: bool,
 ) -> anyhow::Result<()> {
     let labels = args
         .labels
@@ -510,6 +528,25 @@ fn run_build(
             })
             .collect::<anyhow::Result<_>>()?,
     };
+    let dockerfile = args
+        .file
+        .as_deref()
+        .filter(|path| *path != std::path::Path::new("-"));
+    let context = solver_build::BuildContext::open(&args.context, dockerfile)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    if explain {
+        let mode = match args.progress {
+            ProgressArg::Json => progress::Mode::Json,
+            _ => progress::Mode::Explain,
+        };
+        let progress = progress::Progress::new(mode, graph);
+        let on_event = |event: Event<'_>| progress.event(event);
+        let started = std::time::Instant::now();
+        solver_build::explain(store, graph, &context, &options, &on_event)
+            .map_err(|error| Rendered(render_build_error(&error, graph, source)))?;
+        progress.summary("", 0, started.elapsed());
+        return Ok(());
+    }
     exec::stop_on_signals(&[2, 15, 1])?;
     let sandbox = Sandbox::new(store)?;
     super::print_notices(&sandbox)?;
@@ -526,12 +563,6 @@ fn run_build(
     let progress = progress::Progress::new(mode, graph);
     let on_event = |event: Event<'_>| progress.event(event);
     let started = std::time::Instant::now();
-    let dockerfile = args
-        .file
-        .as_deref()
-        .filter(|path| *path != std::path::Path::new("-"));
-    let context = solver_build::BuildContext::open(&args.context, dockerfile)
-        .map_err(|message| anyhow::anyhow!(message))?;
     let built = solver_build::build(store, &sandbox, graph, &context, &options, &on_event);
     super::print_notices(&sandbox)?;
     let (image, files_hashed) = match built {

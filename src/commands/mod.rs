@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod build;
+pub(crate) mod cache;
 pub(crate) mod container;
 pub(crate) mod history;
 pub(crate) mod images;

@@ -1476,3 +1476,107 @@ fn every_miss_names_its_cause() {
     assert_eq!(own.len(), 1, "{own:?}");
     assert_eq!(after, 3);
 }
+
+#[test]
+fn cache_explain_predicts_the_build_and_cache_commands_manage_records() {
+    let store = store_with_base();
+    let context = Context::new().file("src/a.txt", "a").dockerfile(
+        "FROM base\nARG V=1\nRUN echo $V > /v\nCOPY src /src\nRUN cat /src/a.txt > /out\n",
+    );
+    let root = store.root();
+    let predict = |extra: &[&str]| -> BTreeMap<String, bool> {
+        let mut args = vec![
+            "--root",
+            root.to_str().unwrap(),
+            "cache",
+            "explain",
+            "--progress",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        args.push(".");
+        let run = strata_in(context.path(), &args, None, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stderr
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|event| event["event"] == "cached" || event["event"] == "missed")
+            .map(|event| {
+                (
+                    event["description"].as_str().unwrap().to_owned(),
+                    event["event"] == "cached",
+                )
+            })
+            .filter(|(description, _)| !description.contains("load image"))
+            .collect()
+    };
+    let actual = |extra: &[&str]| -> BTreeMap<String, bool> {
+        build_json(&store, &context, extra, &[])
+            .into_iter()
+            .filter(|event| event["event"] == "cached" || event["event"] == "missed")
+            .map(|event| {
+                (
+                    event["description"].as_str().unwrap().to_owned(),
+                    event["event"] == "cached",
+                )
+            })
+            .filter(|(description, _)| !description.contains("load image"))
+            .collect()
+    };
+    for (change, extra) in [
+        (None, vec![]),
+        (None, vec![]),
+        (Some(("src/a.txt", "b")), vec![]),
+        (None, vec!["--build-arg", "V=2"]),
+        (Some(("src/new.txt", "n")), vec!["--build-arg", "V=2"]),
+    ] {
+        if let Some((path, content)) = change {
+            std::fs::write(context.path().join(path), content).unwrap();
+        }
+        let predicted = predict(&extra);
+        assert_eq!(predicted.len(), 3, "{predicted:?}");
+        assert_eq!(predicted, actual(&extra), "{change:?} {extra:?}");
+    }
+    // explain ran and recorded nothing: the last build's records are all.
+    let listing = store.ok(store.dir.path(), &["cache", "ls"]);
+    assert!(
+        listing.starts_with(
+            "KEY           SIZE       CREATED               LAST USED             HITS  STEP\n"
+        ),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|line| line.contains("RUN cat /src/a.txt > /out")),
+        "{listing}"
+    );
+    // Hits are counted.
+    actual(&["--build-arg", "V=2"]);
+    let listing = store.ok(store.dir.path(), &["cache", "ls"]);
+    assert!(
+        listing.lines().any(|line| line.ends_with("COPY src /src")
+            && !line.contains(" never ")
+            && line.contains(" 1     [")),
+        "{listing}"
+    );
+    // prune -a empties the cache: the next build runs everything.
+    let pruned = store.ok(store.dir.path(), &["cache", "prune", "-a"]);
+    assert!(pruned.starts_with("Deleted "), "{pruned}");
+    assert_eq!(
+        store.ok(store.dir.path(), &["cache", "ls"]).lines().count(),
+        1
+    );
+    let after = actual(&["--build-arg", "V=2"]);
+    assert!(after.values().all(|cached| !cached), "{after:?}");
+    // A bad filter is refused.
+    let run = store.strata(
+        store.dir.path(),
+        &["cache", "prune", "--filter", "until=soon"],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: invalid duration `soon`: use numbers with s, m, h or d, e.g. 24h or 1h30m\n"
+    );
+}

@@ -72,6 +72,107 @@ pub struct CacheRecord {
     /// miss can say what changed).
     #[serde(default)]
     pub inputs: StepInputs,
+    /// When a build last took it from the cache (RFC 3339).
+    #[serde(default)]
+    pub last_used: Option<String>,
+    /// How many times builds took it from the cache.
+    #[serde(default)]
+    pub hits: u64,
+}
+
+/// Count a hit on `record` (best effort: a lost count costs nothing).
+pub(crate) fn hit(store: &Store, record: &CacheRecord, now: &str) {
+    let mut record = record.clone();
+    record.hits += 1;
+    record.last_used = Some(now.to_owned());
+    let _ = put(store, &record);
+}
+
+/// What `strata cache prune` removes.
+#[derive(Debug, Clone, Default)]
+pub struct PruneFilter {
+    /// Every record, not only those no image uses.
+    pub all: bool,
+    /// Only records last used (or made) longer ago than this.
+    pub unused_for: Option<std::time::Duration>,
+    /// Keep the most recently used records up to this many bytes of layers.
+    pub keep_storage: Option<u64>,
+}
+
+/// Remove cache records as `filter` says, then the blobs and snapshots
+/// nothing refers to any more: (records removed, bytes reclaimed).
+pub fn prune(
+    store: &Store,
+    filter: &PruneFilter,
+) -> Result<(usize, u64), crate::image::ImageError> {
+    let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
+        .index()?
+        .images
+        .values()
+        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
+        .collect();
+    let now = crate::container::now();
+    let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
+    for record in records(store) {
+        let used = record.last_used.as_deref().unwrap_or(&record.created);
+        let age = now.saturating_sub(parse_rfc3339(used).unwrap_or(0));
+        let size = record.layer.as_ref().map_or(0, |layer| layer.size);
+        let in_image = record
+            .layer
+            .as_ref()
+            .is_some_and(|layer| in_images.contains(&layer.digest));
+        let selected = (filter.all || !in_image)
+            && filter
+                .unused_for
+                .is_none_or(|duration| age >= duration.as_secs());
+        if selected {
+            candidates.push((age, size, record_path(store, &record.key)));
+        }
+    }
+    // With --keep-storage, the most recently used stay while they fit.
+    if let Some(limit) = filter.keep_storage {
+        candidates.sort_by_key(|(age, _, _)| *age);
+        let mut kept = 0u64;
+        candidates.retain(|(_, size, _)| {
+            if kept + size <= limit {
+                kept += size;
+                false
+            } else {
+                true
+            }
+        });
+    }
+    let mut removed = 0;
+    for (_, _, path) in &candidates {
+        if std::fs::remove_file(path).is_ok() {
+            removed += 1;
+        }
+    }
+    let reclaimed = crate::image::collect_garbage(store)?;
+    Ok((removed, reclaimed))
+}
+
+/// Seconds since 1970 of an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let mut time = time
+        .trim_end_matches('Z')
+        .split(':')
+        .map(|part| part.parse::<i64>().ok());
+    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
+    let (year, month) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
 }
 
 /// One file a COPY or ADD read, for comparing builds.

@@ -198,7 +198,7 @@ struct Outcome {
 /// What every step of one build shares.
 struct Build<'a> {
     store: &'a Store,
-    sandbox: &'a Sandbox,
+    sandbox: Option<&'a Sandbox>,
     graph: &'a BuildGraph,
     context: &'a BuildContext,
     options: &'a BuildOptions,
@@ -206,6 +206,8 @@ struct Build<'a> {
     fetcher: fetch::Fetcher,
     outcomes: std::sync::Mutex<Vec<Option<Outcome>>>,
     now: String,
+    /// `strata cache explain`: compute keys, run and record nothing.
+    dry: bool,
 }
 
 /// Where a build's events go: called from the threads steps run on.
@@ -230,6 +232,33 @@ pub fn build(
     options: &BuildOptions,
     events: Events<'_>,
 ) -> Result<Built, BuildError> {
+    run(store, Some(sandbox), graph, context, options, events, false)
+        .map(|built| built.expect("a real build makes an image"))
+}
+
+/// `strata cache explain`: the events a build would give (which steps
+/// would come from the cache, which would run and why), computing every
+/// key and running nothing. A step after one that would run is predicted
+/// from its key too: keys do not depend on what a step makes.
+pub fn explain(
+    store: &Store,
+    graph: &BuildGraph,
+    context: &BuildContext,
+    options: &BuildOptions,
+    events: Events<'_>,
+) -> Result<(), BuildError> {
+    run(store, None, graph, context, options, events, true).map(drop)
+}
+
+fn run(
+    store: &Store,
+    sandbox: Option<&Sandbox>,
+    graph: &BuildGraph,
+    context: &BuildContext,
+    options: &BuildOptions,
+    events: Events<'_>,
+    dry: bool,
+) -> Result<Option<Built>, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
     // Refuse what cannot run before running anything.
     for vertex in &graph.vertices {
@@ -252,8 +281,9 @@ pub fn build(
         fetcher: fetch::Fetcher::new(store),
         outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
         now: image::rfc3339(options.epoch.unwrap_or_else(crate::container::now)),
+        dry,
     };
-    let jobs = options.jobs.max(1);
+    let jobs = if dry { 1 } else { options.jobs.max(1) };
     let mut failure: Option<BuildError> = None;
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -312,10 +342,13 @@ pub fn build(
         return Err(error);
     }
     let outcomes = build.outcomes.into_inner().expect("no step panicked");
-    Ok(Built {
+    if dry {
+        return Ok(None);
+    }
+    Ok(Some(Built {
         image: assemble(store, graph, &outcomes, options)?,
         files_hashed: stats.hashed,
-    })
+    }))
 }
 
 /// What in `vertex` this version cannot do, if anything. (The build
@@ -383,7 +416,10 @@ impl<'a> Build<'a> {
                 if self.may_use_cache(vertex)
                     && let Some(record) = cache::get(self.store, &key)
                 {
-                    cache::remember(self.store, &identity, &text, &key);
+                    if !self.dry {
+                        cache::remember(self.store, &identity, &text, &key);
+                        cache::hit(self.store, &record, &self.now);
+                    }
                     events(Event::Cached(vertex));
                     fs.layers.extend(record.layer.clone());
                     return Ok(Outcome {
@@ -401,6 +437,18 @@ impl<'a> Build<'a> {
                     _ => vertex.id,
                 };
                 events(Event::Missed(vertex, &cause));
+                if self.dry {
+                    // What it would make is unknown: what follows stands on
+                    // its parent, which keys do not need.
+                    return Ok(Outcome {
+                        fs,
+                        layer: None,
+                        config: None,
+                        key: Some(key),
+                        created: None,
+                        missed: Some(missed),
+                    });
+                }
                 events(Event::Started(vertex));
                 let start = Instant::now();
                 let layer = self.execute(vertex, &fs, events)?;
@@ -411,6 +459,8 @@ impl<'a> Build<'a> {
                     created: self.now.clone(),
                     description: vertex.description.clone(),
                     inputs,
+                    last_used: None,
+                    hits: 0,
                 };
                 // A cache that cannot be written costs the next build time,
                 // not this one its result.
@@ -447,7 +497,9 @@ impl<'a> Build<'a> {
                 ..Outcome::default()
             }),
             Source::Image { reference, .. } => {
-                events(Event::Started(vertex));
+                if !self.dry {
+                    events(Event::Started(vertex));
+                }
                 let start = Instant::now();
                 let record =
                     image::resolve(self.store, reference).map_err(|error| match error {
@@ -455,7 +507,9 @@ impl<'a> Build<'a> {
                         other => other.into(),
                     })?;
                 let config = image::read_config(self.store, &record)?;
-                events(Event::Finished(vertex, None, start.elapsed()));
+                if !self.dry {
+                    events(Event::Finished(vertex, None, start.elapsed()));
+                }
                 // The base is recorded too: when it changes, that is the
                 // cause of every miss that follows from it.
                 let key = cache::key(&["image", &record.manifest.to_string()]);
@@ -474,6 +528,18 @@ impl<'a> Build<'a> {
                     events(Event::Missed(vertex, &cache::Cause::Changed(change)));
                     missed = Some(vertex.id);
                 }
+                if self.dry {
+                    return Ok(Outcome {
+                        fs: Filesystem {
+                            layers: record.layers.clone(),
+                        },
+                        layer: None,
+                        key: Some(key),
+                        created: config.created().clone(),
+                        config: Some(config),
+                        missed,
+                    });
+                }
                 let _ = cache::put(
                     self.store,
                     &cache::CacheRecord {
@@ -482,6 +548,8 @@ impl<'a> Build<'a> {
                         created: self.now.clone(),
                         description: vertex.description.clone(),
                         inputs,
+                        last_used: None,
+                        hits: 0,
                     },
                 );
                 cache::remember(self.store, &identity, &text, &key);
@@ -671,6 +739,7 @@ impl<'a> Build<'a> {
                 let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
                 let finished = self
                     .sandbox
+                    .expect("a real build has a sandbox")
                     .run(&lowers, &spec, Output::Capture(&mut on_output))
                     .map_err(|source| BuildError::Exec {
                         vertex: vertex.id,

@@ -676,10 +676,19 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
             Ok(removed)
         },
     )?;
-    let mut report = PruneReport {
-        images,
-        reclaimed: 0,
-    };
+    let reclaimed = collect_garbage_locked(store)?;
+    Ok(PruneReport { images, reclaimed })
+}
+
+/// Delete every blob, snapshot and temporary file that no image, container
+/// or cache record refers to; the bytes reclaimed.
+pub fn collect_garbage(store: &Store) -> Result<u64, ImageError> {
+    let _collecting = store.collecting()?;
+    collect_garbage_locked(store)
+}
+
+fn collect_garbage_locked(store: &Store) -> Result<u64, ImageError> {
+    let mut report = PruneReport::default();
     let index = store.index()?;
     let cached = cached_layers(store);
     let used = blobs_in_use(store)?;
@@ -714,7 +723,7 @@ pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
         removed.map_err(io_error("remove", &path))?;
         report.reclaimed += meta.len();
     }
-    Ok(report)
+    Ok(report.reclaimed)
 }
 
 /// The snapshot directory of `layer`: its content unpacked once, whiteouts

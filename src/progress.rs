@@ -43,6 +43,8 @@ struct State {
     /// description, cause; and how many ran after each.
     misses: Vec<(usize, usize, String, String)>,
     followers: BTreeMap<usize, usize>,
+    /// Per step, by step number: what `--metadata-file` reports.
+    steps: BTreeMap<usize, serde_json::Value>,
 }
 
 /// The progress of one build.
@@ -96,9 +98,75 @@ impl<'g> Progress<'g> {
         self.write(&line);
     }
 
+    /// The steps of the build, as `--metadata-file` reports them (see
+    /// docs/metadata.schema.json).
+    pub(crate) fn steps(&self) -> Vec<serde_json::Value> {
+        let state = self.state.lock().expect("progress lock");
+        state.steps.values().cloned().collect()
+    }
+
+    /// Note what `event` says of its step, for the metadata.
+    fn record(&self, state: &mut State, event: &Event<'_>) {
+        let vertex = match event {
+            Event::Started(vertex)
+            | Event::Cached(vertex)
+            | Event::Missed(vertex, _)
+            | Event::Finished(vertex, ..)
+            | Event::Output(vertex, _) => *vertex,
+        };
+        if matches!(vertex.op, strata_frontend::graph::Op::Source(_)) {
+            return;
+        }
+        let number = Self::number(state, vertex);
+        let root_number = match event {
+            Event::Missed(_, strata_solver::build::cache::Cause::After(root)) => {
+                state.numbers.get(root).copied()
+            }
+            _ => None,
+        };
+        let entry = state.steps.entry(number).or_insert_with(|| {
+            json!({
+                "step": number,
+                "vertex": vertex.id,
+                "stage": self.graph.stages.get(vertex.stage).map(|stage| stage.label()),
+                "instruction": vertex
+                    .description
+                    .split_once("] ")
+                    .map_or(vertex.description.as_str(), |(_, text)| text),
+                "line": vertex.origin.map(|origin| origin.line),
+                "cached": false,
+                "cause": null,
+                "caused_by": null,
+                "duration_ms": null,
+                "layer": null,
+            })
+        });
+        match event {
+            Event::Cached(_) => entry["cached"] = json!(true),
+            Event::Missed(_, cause) => {
+                entry["cause"] = json!(match root_number {
+                    Some(_) => "an earlier step changed".to_owned(),
+                    None => cause.to_string(),
+                });
+                entry["caused_by"] = json!(root_number);
+            }
+            Event::Finished(_, layer, elapsed) => {
+                entry["duration_ms"] = json!(elapsed.as_millis() as u64);
+                entry["layer"] = match layer {
+                    Some(layer) => {
+                        json!({ "digest": layer.digest.to_string(), "size": layer.size })
+                    }
+                    None => serde_json::Value::Null,
+                };
+            }
+            _ => {}
+        }
+    }
+
     /// Show one event.
     pub(crate) fn event(&self, event: Event<'_>) {
         let mut state = self.state.lock().expect("progress lock");
+        self.record(&mut state, &event);
         match event {
             Event::Missed(vertex, cause) => {
                 let number = Self::number(&mut state, vertex);

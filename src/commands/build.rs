@@ -590,16 +590,26 @@ fn run_build(
             .with_context(|| format!("failed to write the output `{}`", output.spec))?;
     }
     if let Some(path) = &args.metadata_file {
+        // docs/metadata.schema.json describes this document; buildx's
+        // three keys come first for tools that read those.
+        let names: Vec<String> = options
+            .tags
+            .iter()
+            .filter_map(|tag| strata_solver::image::Reference::parse(tag).ok())
+            .map(|reference| reference.qualified())
+            .collect();
         let metadata = serde_json::json!({
             "containerimage.digest": image.manifest.to_string(),
             "containerimage.config.digest": image.config.to_string(),
-            "image.name": options
-                .tags
-                .iter()
-                .filter_map(|tag| strata_solver::image::Reference::parse(tag).ok())
-                .map(|reference| reference.qualified())
-                .collect::<Vec<_>>()
-                .join(","),
+            "image.name": names.join(","),
+            "strata.version": METADATA_VERSION,
+            "image": {
+                "id": image.id.to_string(),
+                "manifest": image.manifest.to_string(),
+                "config": image.config.to_string(),
+                "tags": names,
+            },
+            "steps": progress.steps(),
         });
         let text = serde_json::to_string_pretty(&metadata)? + "\n";
         std::fs::write(path, text)
@@ -646,6 +656,9 @@ fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -
     }
     out
 }
+
+/// The version of the `--metadata-file` document (docs/metadata.schema.json).
+const METADATA_VERSION: u64 = 1;
 
 /// Where `--output` sends the result.
 #[derive(Debug)]

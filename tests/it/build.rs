@@ -1580,3 +1580,116 @@ fn cache_explain_predicts_the_build_and_cache_commands_manage_records() {
         "error: invalid duration `soon`: use numbers with s, m, h or d, e.g. 24h or 1h30m\n"
     );
 }
+
+#[test]
+fn the_metadata_file_follows_its_documented_schema() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repository().join("docs/metadata.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let store = store_with_base();
+    let context = Context::new()
+        .file("a.txt", "a")
+        .dockerfile("FROM base\nARG V=1\nRUN echo $V > /v\nCOPY a.txt /a\nRUN true\n");
+    let metadata = context.path().join("metadata.json");
+    let mut documents = Vec::new();
+    for extra in [&[][..], &[][..], &["--build-arg", "V=2"][..]] {
+        let mut args = vec![
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+            "-t",
+            "meta:1",
+        ];
+        args.extend_from_slice(extra);
+        build_counting(&store, &context, &args);
+        let document: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|error| error.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{document:#}");
+        documents.push(document);
+    }
+    let steps = |document: &serde_json::Value| -> Vec<(String, bool, Option<String>, Option<u64>)> {
+        document["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| {
+                (
+                    step["instruction"].as_str().unwrap().to_owned(),
+                    step["cached"].as_bool().unwrap(),
+                    step["cause"].as_str().map(str::to_owned),
+                    step["caused_by"].as_u64(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        steps(&documents[0]),
+        vec![
+            (
+                "RUN echo $V > /v".to_owned(),
+                false,
+                Some("no previous build of this step".to_owned()),
+                None
+            ),
+            (
+                "COPY a.txt /a".to_owned(),
+                false,
+                Some("no previous build of this step".to_owned()),
+                None
+            ),
+            (
+                "RUN true".to_owned(),
+                false,
+                Some("no previous build of this step".to_owned()),
+                None
+            ),
+        ]
+    );
+    assert!(
+        steps(&documents[1])
+            .iter()
+            .all(|(_, cached, cause, _)| *cached && cause.is_none())
+    );
+    assert_eq!(
+        steps(&documents[2]),
+        vec![
+            (
+                "RUN echo $V > /v".to_owned(),
+                false,
+                Some("build arg V changed (1 → 2)".to_owned()),
+                None
+            ),
+            (
+                "COPY a.txt /a".to_owned(),
+                false,
+                Some("an earlier step changed".to_owned()),
+                Some(2)
+            ),
+            (
+                "RUN true".to_owned(),
+                false,
+                Some("build arg V changed (1 → 2)".to_owned()),
+                None
+            ),
+        ]
+    );
+    assert_eq!(
+        documents[2]["image"]["tags"],
+        serde_json::json!(["docker.io/library/meta:1"])
+    );
+    assert_eq!(documents[2]["strata.version"], 1);
+    let first = &documents[0]["steps"][1];
+    assert!(
+        first["layer"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(first["duration_ms"].as_u64().is_some());
+}

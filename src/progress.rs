@@ -37,6 +37,8 @@ struct State {
     numbers: BTreeMap<usize, usize>,
     cached: usize,
     executed: usize,
+    /// Time spent in steps that ran.
+    executed_time: Duration,
     /// Live lines of running steps (tty mode).
     bars: BTreeMap<usize, indicatif::ProgressBar>,
     /// Steps that ran because of a change of their own: step number,
@@ -239,7 +241,11 @@ impl<'g> Progress<'g> {
                     Mode::Plain => {
                         self.write(&format!("#{number} CACHED {}\n", vertex.description));
                     }
-                    Mode::Json => self.json("cached", self.step_fields(number, vertex)),
+                    Mode::Json => {
+                        let mut fields = self.step_fields(number, vertex);
+                        fields["cached"] = json!(true);
+                        self.json("cached", fields);
+                    }
                     Mode::Quiet => {}
                 }
             }
@@ -281,6 +287,7 @@ impl<'g> Progress<'g> {
                 let number = Self::number(&mut state, vertex);
                 if !matches!(vertex.op, strata_frontend::graph::Op::Source(_)) {
                     state.executed += 1;
+                    state.executed_time += elapsed;
                 }
                 match self.mode {
                     Mode::Tty => {
@@ -312,6 +319,7 @@ impl<'g> Progress<'g> {
                     }
                     Mode::Json => {
                         let mut fields = self.step_fields(number, vertex);
+                        fields["cached"] = json!(false);
                         fields["duration_ms"] = json!(elapsed.as_millis() as u64);
                         fields["layer"] = match layer {
                             Some(layer) => {
@@ -341,10 +349,11 @@ impl<'g> Progress<'g> {
             return;
         }
         let line = format!(
-            "{steps} steps: {} cached, {} executed in {:.1}s",
+            "{steps} steps: {} cached, {} executed in {:.1}s ({:.1}s in executed steps)",
             state.cached,
             state.executed,
-            elapsed.as_secs_f64()
+            elapsed.as_secs_f64(),
+            state.executed_time.as_secs_f64()
         );
         // Why each step that ran did, and what ran only because of it.
         let mut report = String::new();

@@ -1335,8 +1335,35 @@ fn every_miss_names_its_cause() {
         .file("src/a.txt", "a")
         .file("src/b.txt", "b")
         .dockerfile("FROM base\nARG VERSION=1\nENV MODE=fast\nRUN echo $VERSION $MODE > /v\nCOPY src /src\nRUN cat /src/a.txt > /out\n");
+    let root = store.root();
     let check = |extra: &[&str], expected: &[(&str, &str)], after: usize| {
+        // strata cache explain says the same first, running nothing.
+        let mut args = vec![
+            "--root",
+            root.to_str().unwrap(),
+            "cache",
+            "explain",
+            "--progress",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        args.push(".");
+        let explained = strata_in(context.path(), &args, None, &[]);
+        assert_eq!(explained.code, 0, "{}", explained.stderr);
+        let predicted: Vec<serde_json::Value> = explained
+            .stderr
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
         let events = build_json(&store, &context, extra, &[]);
+        assert_eq!(causes(&predicted), causes(&events), "explain {extra:?}");
+        let cached = |events: &[serde_json::Value]| {
+            events
+                .iter()
+                .filter(|event| event["event"] == "cached")
+                .count()
+        };
+        assert_eq!(cached(&predicted), cached(&events), "explain {extra:?}");
         let (own, followers) = causes(&events);
         let expected: BTreeMap<String, String> = expected
             .iter()
@@ -1418,7 +1445,7 @@ fn every_miss_names_its_cause() {
     std::fs::write(context.path().join(".dockerignore"), "src/e.txt\n").unwrap();
     check(
         &["--build-arg", "VERSION=2"],
-        &[("COPY src /src", ".dockerignore now excludes src/e.txt")],
+        &[("COPY src /src", ".dockerignore now includes src/e.txt")],
         1,
     );
     // The instruction itself.

@@ -369,7 +369,7 @@ pub fn own_change(
             .filter(|path| ignored(path))
             .collect();
         if !excluded.is_empty() {
-            return Some(format!(".dockerignore now excludes {}", some_of(&excluded)));
+            return Some(format!(".dockerignore now includes {}", some_of(&excluded)));
         }
         if !removed.is_empty() {
             return Some(counted(

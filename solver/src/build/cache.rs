@@ -162,17 +162,7 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
         .split(':')
         .map(|part| part.parse::<i64>().ok());
     let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
-    let (year, month) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+    crate::image::unix_seconds(year, month, day, hour, minute, second)
 }
 
 /// One file a COPY or ADD read, for comparing builds.
@@ -560,5 +550,58 @@ impl StatCache {
                 let _ = std::fs::remove_file(&temp);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_and_causes_read_well() {
+        for seconds in [0, 784_111_777, 1_700_000_000, 4_102_444_800] {
+            assert_eq!(
+                parse_rfc3339(&crate::image::rfc3339(seconds)),
+                Some(seconds)
+            );
+        }
+        let files = |entries: &[(&str, &str, u32)]| -> Files {
+            entries
+                .iter()
+                .map(|(path, digest, mode)| {
+                    (
+                        path.to_string(),
+                        FileSummary {
+                            kind: "file".into(),
+                            digest: digest.to_string(),
+                            mode: *mode,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let before = StepInputs {
+            files: files(&[
+                ("a", "1", 0o644),
+                ("b", "2", 0o644),
+                ("c", "3", 0o644),
+                ("d", "4", 0o644),
+            ]),
+            ..StepInputs::default()
+        };
+        let now = StepInputs {
+            files: files(&[
+                ("a", "9", 0o644),
+                ("b", "8", 0o644),
+                ("c", "7", 0o644),
+                ("d", "4", 0o644),
+            ]),
+            ..StepInputs::default()
+        };
+        assert_eq!(
+            own_change(&before, &now, &|_: &str| false).as_deref(),
+            Some("3 files changed: a, b, +1 more")
+        );
+        assert_eq!(own_change(&before, &before, &|_: &str| false), None);
     }
 }

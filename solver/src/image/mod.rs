@@ -140,6 +140,29 @@ impl Default for ImportOptions {
     }
 }
 
+/// Seconds since 1970 of a UTC civil time (Howard Hinnant's
+/// days_from_civil), `None` before 1970.
+pub fn unix_seconds(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> Option<u64> {
+    let (year, month) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
 /// RFC 3339 UTC time of a Unix timestamp.
 pub fn rfc3339(seconds: u64) -> String {
     let days = seconds / 86_400;

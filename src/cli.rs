@@ -295,6 +295,10 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) metadata_file: Option<PathBuf>,
 
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable).
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub(crate) secrets: Vec<String>,
+
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) iidfile: Option<PathBuf>,

@@ -148,6 +148,7 @@ pub fn spec_for(
             .unwrap_or_default(),
         network: options.network,
         hostname,
+        mounts: Vec::new(),
     })
 }
 

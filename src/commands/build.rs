@@ -498,7 +498,27 @@ fn run_build(
             .display()
             .to_string(),
     };
+    let mut secrets = BTreeMap::new();
+    for spec in &args.secrets {
+        let (mut id, mut secret) = (None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", value)) => id = Some(value.to_owned()),
+                Some(("src" | "source", value)) => {
+                    secret = Some(solver_build::Secret::File(value.into()))
+                }
+                Some(("env", value)) => secret = Some(solver_build::Secret::Env(value.to_owned())),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("invalid --secret `{spec}`: expected id=ID,src=FILE or id=ID,env=VAR"),
+            }
+        }
+        let id = id.with_context(|| format!("invalid --secret `{spec}`: id= is missing"))?;
+        // docker: without src or env, the variable named like the id.
+        let secret = secret.unwrap_or_else(|| solver_build::Secret::Env(id.clone()));
+        secrets.insert(id, secret);
+    }
     let options = BuildOptions {
+        secrets,
         dockerfile,
         tags: strata_solver::image::normalize_tags(&args.tags)?,
         labels,

@@ -203,8 +203,8 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let store = store_with_base();
     let cases: BTreeMap<&str, &str> = [
         (
-            "FROM base\nRUN --mount=type=cache,target=/c true\n",
-            "error: RUN --mount is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --mount=type=cache,target=/c true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+            "FROM base\nRUN --mount=type=ssh ssh-add -l\n",
+            "error: RUN --mount=type=ssh is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --mount=type=ssh ssh-add -l\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
         ),
         (
             "FROM nothere:1\nRUN true\n",
@@ -1719,4 +1719,118 @@ fn the_metadata_file_follows_its_documented_schema() {
             .starts_with("sha256:")
     );
     assert!(first["duration_ms"].as_u64().is_some());
+}
+
+#[test]
+fn run_mounts_cache_secret_bind_and_tmpfs() {
+    let store = store_with_base();
+    let root = store.root();
+    let secret_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret_file.path(), "file-secret-4711").unwrap();
+    let context = Context::new().file("data/f", "ctx").dockerfile(
+        "FROM base AS tools\nRUN mkdir /tools && echo tool > /tools/t\n\
+         FROM base\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /count\n\
+         RUN --mount=type=secret,id=file cat /run/secrets/file | wc -c > /secret-size\n\
+         RUN --mount=type=secret,id=fromenv,env=TOKEN echo ${#TOKEN} > /env-size\n\
+         RUN --mount=type=bind,source=data,target=/mnt/data cat /mnt/data/f > /from-context; \
+             touch /mnt/data/new 2>/dev/null || echo read-only > /ro\n\
+         RUN --mount=type=bind,source=data,target=/mnt/data,rw touch /mnt/data/new && echo rw-ok > /rw\n\
+         RUN --mount=type=bind,from=tools,source=/tools,target=/t cat /t/t > /from-stage\n\
+         RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/x && echo tmpfs-ok > /tmpfs\n",
+    );
+    let metadata = context.path().join("metadata.json");
+    let secret_arg = format!("id=file,src={}", secret_file.path().display());
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "--root",
+            root.to_str().unwrap(),
+            "build",
+            "--progress",
+            "json",
+            "-t",
+            "mounted",
+            "--secret",
+            &secret_arg,
+            "--secret",
+            "id=fromenv,env=STRATA_TEST_TOKEN",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(".");
+        let run = strata_in(
+            context.path(),
+            &args,
+            None,
+            &[("STRATA_TEST_TOKEN", "env-secret-0815")],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run
+    };
+    let first = build(&[]);
+    assert_eq!(
+        read_in(
+            &store,
+            "mounted",
+            "cat /count /secret-size /env-size /from-context; echo; cat /ro /rw /from-stage /tmpfs; \
+                ls -d /cache /run/secrets /mnt /t /scratch /data/new 2>/dev/null | wc -l; test -e /mnt/data/new || echo discarded"
+        ),
+        "1\n16\n15\nctx\nread-only\nrw-ok\ntool\ntmpfs-ok\n0\ndiscarded\n"
+    );
+    // The context was not written through the rw bind.
+    assert!(!context.path().join("data/new").exists());
+    // Secrets are nowhere but in the sandbox.
+    for secret in ["file-secret-4711", "env-secret-0815"] {
+        assert!(!first.stderr.contains(secret), "in the progress output");
+        assert!(
+            !std::fs::read_to_string(&metadata).unwrap().contains(secret),
+            "in the metadata"
+        );
+        let found = std::process::Command::new("grep")
+            .args(["-rl", secret])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(
+            found.stdout.is_empty(),
+            "in the store: {}",
+            String::from_utf8_lossy(&found.stdout)
+        );
+    }
+    // The cache mount keeps its content, which changes no key: a rebuild
+    // is all cached; --no-cache runs again with what the cache holds.
+    let again = build(&[]);
+    assert!(
+        !again.stderr.contains("\"event\":\"missed\""),
+        "{}",
+        again.stderr
+    );
+    build(&["--no-cache"]);
+    assert_eq!(read_in(&store, "mounted", "cat /count"), "2\n");
+    // A change in a bound source reruns the step that reads it.
+    std::fs::write(context.path().join("data/f"), "ctx2").unwrap();
+    let changed = build(&[]);
+    let missed: Vec<&str> = changed
+        .stderr
+        .lines()
+        .filter(|line| line.contains("\"event\":\"missed\"") && !line.contains("caused_by\":2"))
+        .collect();
+    assert!(
+        missed
+            .iter()
+            .any(|line| line.contains("file changed: data/f")),
+        "{}",
+        changed.stderr
+    );
+    // A required secret that is missing fails, naming it and the line.
+    let needy = Context::new()
+        .dockerfile("FROM base\nRUN --mount=type=secret,id=needed,required=true true\n");
+    let run = store.strata(needy.path(), &["build", "-q", "."]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with("error: RUN --mount=type=secret: the secret `needed` is required: pass it with --secret id=needed,src=FILE\n --> Dockerfile:2:1"),
+        "{}",
+        run.stderr
+    );
 }

@@ -13,6 +13,7 @@ mod config;
 pub mod context;
 mod fetch;
 mod files;
+mod mounts;
 pub mod schedule;
 
 pub use context::{BuildContext, Ignore};
@@ -52,6 +53,18 @@ pub struct BuildOptions {
     /// The Dockerfile's path (or `<stdin>`), which the cache report uses to
     /// know a step from one build to the next.
     pub dockerfile: String,
+    /// `--secret id=ID,src=FILE|env=VAR`, by id.
+    pub secrets: std::collections::BTreeMap<String, Secret>,
+}
+
+/// Where a secret comes from. Its content goes only into the sandbox: not
+/// into a key, a record, a layer, the progress or the metadata.
+#[derive(Debug, Clone)]
+pub enum Secret {
+    /// A file's content.
+    File(std::path::PathBuf),
+    /// An environment variable of strata's.
+    Env(String),
 }
 
 /// What happens during a build, for progress output.
@@ -356,7 +369,21 @@ fn run(
 /// line.)
 fn unsupported(vertex: &Vertex) -> Option<String> {
     match &vertex.op {
-        Op::Exec(exec) if !exec.mounts.is_empty() => Some("RUN --mount".to_owned()),
+        Op::Exec(exec)
+            if exec
+                .mounts
+                .iter()
+                .any(|mount| mount.kind == strata_frontend::graph::MountType::Ssh) =>
+        {
+            Some("RUN --mount=type=ssh".to_owned())
+        }
+        Op::Exec(exec)
+            if exec.mounts.iter().any(|mount| {
+                mount.kind == strata_frontend::graph::MountType::Cache && mount.from.is_some()
+            }) =>
+        {
+            Some("a cache mount seeded with from=".to_owned())
+        }
         Op::Exec(exec) if !exec.files.is_empty() => {
             Some("a RUN heredoc with its own interpreter (#!)".to_owned())
         }
@@ -603,7 +630,41 @@ impl<'a> Build<'a> {
                 inputs.user = exec.user.clone();
                 inputs.workdir = exec.cwd.clone();
                 let network = format!("{:?}", self.network(vertex));
-                cache::key(&[&vertex.digest, &network, &parent])
+                // What bind mounts show is read: their content is part of
+                // the key (cache, tmpfs and secret mounts are not).
+                let mut mounted = Vec::new();
+                for mount in &exec.mounts {
+                    if mount.kind != strata_frontend::graph::MountType::Bind {
+                        continue;
+                    }
+                    let input = mount
+                        .input
+                        .and_then(|index| vertex.inputs.get(index))
+                        .copied();
+                    match input.map(|input| &self.graph.vertices[input].op) {
+                        Some(Op::Source(Source::Context { .. })) | None => {
+                            let path = self.context_path(vertex, mount.source.as_deref())?;
+                            let mut stats = self.stats.lock().expect("stat cache lock");
+                            let (digest, files) =
+                                tree_digest(&path, &self.context.root, &mut stats).map_err(
+                                    |message| BuildError::Step {
+                                        vertex: vertex.id,
+                                        message,
+                                    },
+                                )?;
+                            inputs.files.extend(files);
+                            mounted.push(digest);
+                        }
+                        Some(_) => mounted.push(
+                            input
+                                .and_then(|input| self.outcome(input).key)
+                                .unwrap_or_default(),
+                        ),
+                    }
+                }
+                let mut parts: Vec<&str> = vec![&vertex.digest, &network, &parent];
+                parts.extend(mounted.iter().map(String::as_str));
+                cache::key(&parts)
             }
             Op::File(FileOp::Mkdir { path, user }) => {
                 inputs.instruction = format!("WORKDIR {path}");
@@ -689,6 +750,60 @@ impl<'a> Build<'a> {
             )
     }
 
+    /// The host path of a bind mount's source in the build context,
+    /// refused when it leaves the context.
+    fn context_path(
+        &self,
+        vertex: &Vertex,
+        source: Option<&str>,
+    ) -> Result<std::path::PathBuf, BuildError> {
+        let source = source.unwrap_or(".");
+        let root = std::fs::canonicalize(&self.context.root).map_err(|error| BuildError::Step {
+            vertex: vertex.id,
+            message: format!("failed to open the build context: {error}"),
+        })?;
+        let path =
+            std::fs::canonicalize(root.join(source.trim_start_matches('/'))).map_err(|_| {
+                BuildError::Step {
+                    vertex: vertex.id,
+                    message: format!("RUN --mount: `{source}` is not in the build context"),
+                }
+            })?;
+        if !path.starts_with(&root) {
+            return Err(BuildError::Step {
+                vertex: vertex.id,
+                message: format!("RUN --mount: `{source}` leaves the build context"),
+            });
+        }
+        Ok(path)
+    }
+
+    /// The sandbox mounts of a RUN, with what must live as long as it runs
+    /// (cache locks, secret files).
+    fn mounts(
+        &self,
+        vertex: &Vertex,
+        exec: &strata_frontend::graph::Exec,
+        env: &mut Vec<String>,
+    ) -> Result<mounts::Prepared, BuildError> {
+        mounts::prepare(
+            self.store,
+            vertex,
+            exec,
+            env,
+            &self.options.secrets,
+            &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
+                Some((_, Op::Source(Source::Context { .. }))) | None => {
+                    Ok(mounts::BindSource::Host(self.context_path(vertex, source)?))
+                }
+                Some((input, _)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
+                    self.store,
+                    &self.outcome(input).fs.layers,
+                )?)),
+            },
+        )
+    }
+
     fn network(&self, vertex: &Vertex) -> Network {
         match &vertex.op {
             Op::Exec(exec) => match exec.network {
@@ -728,6 +843,7 @@ impl<'a> Build<'a> {
             Op::Exec(exec) => {
                 let mut env = exec.env.clone();
                 env.extend(exec.proxy_env.iter().cloned());
+                let prepared = self.mounts(vertex, exec, &mut env)?;
                 let spec = RunSpec {
                     args: exec.args.clone(),
                     env,
@@ -735,6 +851,7 @@ impl<'a> Build<'a> {
                     cwd: exec.cwd.clone(),
                     network: self.network(vertex),
                     hostname: String::new(),
+                    mounts: prepared.mounts.clone(),
                 };
                 let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
                 let finished = self
@@ -764,6 +881,57 @@ impl<'a> Build<'a> {
             _ => unreachable!("only COPY, ADD, WORKDIR and RUN execute"),
         }
     }
+}
+
+/// The digest of a tree in the build context (a bind mount's source), and
+/// its files for the cache report.
+fn tree_digest(
+    path: &std::path::Path,
+    root: &std::path::Path,
+    stats: &mut cache::StatCache,
+) -> Result<(String, cache::Files), String> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut files = cache::Files::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&current)
+            .map_err(|error| format!("failed to inspect `{}`: {error}", current.display()))?;
+        let shown = current
+            .strip_prefix(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()))
+            .unwrap_or(&current)
+            .display()
+            .to_string();
+        let (kind, digest) = if meta.is_dir() {
+            let mut children: Vec<_> = std::fs::read_dir(&current)
+                .map_err(|error| format!("failed to read `{}`: {error}", current.display()))?
+                .flatten()
+                .map(|entry| entry.path())
+                .collect();
+            children.sort();
+            stack.extend(children.into_iter().rev());
+            ("dir", String::new())
+        } else if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&current).map_err(|error| error.to_string())?;
+            ("symlink", link.display().to_string())
+        } else {
+            ("file", stats.digest(&current, &meta)?)
+        };
+        use std::os::unix::fs::MetadataExt;
+        hasher.update(format!(
+            "{shown}\0{kind}\0{digest}\0{:o}\n",
+            meta.mode() & 0o7777
+        ));
+        files.insert(
+            shown,
+            cache::FileSummary {
+                kind: kind.to_owned(),
+                digest,
+                mode: meta.mode() & 0o7777,
+            },
+        );
+    }
+    Ok((format!("{:x}", hasher.finalize()), files))
 }
 
 /// The build arguments a RUN used, from its history text (`RUN |2 A=1

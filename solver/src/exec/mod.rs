@@ -135,6 +135,62 @@ pub struct RunSpec {
     pub network: Network,
     /// Host name inside.
     pub hostname: String,
+    /// Extra mounts (RUN --mount), in order.
+    pub mounts: Vec<SandboxMount>,
+}
+
+/// A mount a RUN asks for, made in the sandbox before `pivot_root`. Its
+/// mount point is provided by a layer of its own below the image's, so it
+/// never shows in the step's changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SandboxMount {
+    /// A host file or directory (the build context, a cache directory, a
+    /// secret file). `writable_copy`: writes go to a throwaway upper
+    /// directory (a directory source only).
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Absolute path inside.
+        target: String,
+        /// Mounted read-only.
+        read_only: bool,
+        /// Writes are kept apart and discarded (`rw` on a context bind).
+        discard_writes: bool,
+    },
+    /// A merged view of snapshot layers (a bind from a stage or image):
+    /// `source` inside them, at `target`.
+    Layers {
+        /// Snapshot directories, top first.
+        lowers: Vec<PathBuf>,
+        /// The path inside the layers.
+        source: String,
+        /// Absolute path inside the sandbox.
+        target: String,
+        /// Writes are allowed, and discarded.
+        writable: bool,
+    },
+    /// A tmpfs.
+    Tmpfs {
+        /// Absolute path inside.
+        target: String,
+        /// Size in bytes.
+        size: Option<u64>,
+    },
+}
+
+impl SandboxMount {
+    fn target(&self) -> &str {
+        match self {
+            SandboxMount::Bind { target, .. }
+            | SandboxMount::Layers { target, .. }
+            | SandboxMount::Tmpfs { target, .. } => target,
+        }
+    }
+
+    /// Whether its mount point is a file (a file bound).
+    fn is_file(&self) -> bool {
+        matches!(self, SandboxMount::Bind { source, .. } if source.is_file())
+    }
 }
 
 /// Where the command's output goes.
@@ -172,6 +228,8 @@ pub(crate) struct HelperSpec {
     pub(crate) network_none: bool,
     /// Give the command a terminal of its own (strata's stdin is one).
     pub(crate) tty: bool,
+    /// RUN --mount, with the run directory's scratch space for each.
+    pub(crate) mounts: Vec<(SandboxMount, PathBuf)>,
     pub(crate) hostname: String,
     pub(crate) hosts: PathBuf,
     pub(crate) resolv: PathBuf,
@@ -497,6 +555,31 @@ impl Sandbox {
         let make = |path: &Path| std::fs::create_dir(path).map_err(ExecError::io("create", path));
         make(&mount_point)?;
         let stub = self.stub()?;
+        // Mount points for RUN --mount, in a layer of their own at the
+        // bottom (after the stub), so the step's changes never hold them.
+        let mut lowers = lowers.to_vec();
+        let mut mounts = Vec::new();
+        if !spec.mounts.is_empty() {
+            let points = dir.join("mountpoints");
+            for (index, mount) in spec.mounts.iter().enumerate() {
+                let relative = mount.target().trim_start_matches('/');
+                let point = points.join(relative);
+                let made = if mount.is_file() {
+                    point
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| std::fs::write(&point, b""))
+                } else {
+                    std::fs::create_dir_all(&point)
+                };
+                made.map_err(ExecError::io("create the mount point", &point))?;
+                let scratch = dir.join(format!("mount-{index}"));
+                make(&scratch)?;
+                mounts.push((mount.clone(), scratch));
+            }
+            lowers.push(points);
+        }
+        let lowers = lowers.as_slice();
         let rootfs = match snapshotter {
             Snapshotter::Overlay => {
                 let links = dir.join("links");
@@ -544,6 +627,7 @@ impl Sandbox {
             user: spec.user.clone(),
             cwd: spec.cwd.clone(),
             network_none: spec.network == Network::None,
+            mounts,
             tty: matches!(output, Output::Inherit)
                 && nix::unistd::isatty(std::io::stdin()).unwrap_or(false),
             hostname,

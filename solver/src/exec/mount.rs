@@ -112,7 +112,116 @@ pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
     ] {
         bind(source, &root.join(target), MsFlags::empty())?;
     }
+    for (mount, scratch) in &spec.mounts {
+        run_mount(root, mount, scratch)?;
+    }
     pivot(root)
+}
+
+/// Overlay options: lower directories (top first), and an upper one when
+/// writes are allowed (and thrown away with the run directory).
+fn overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    scratch: &Path,
+    writable: bool,
+) -> Result<(), SetupError> {
+    let lower: Vec<String> = lowers
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    let mut options = format!("lowerdir={},userxattr", lower.join(":"));
+    if writable {
+        let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+        for dir in [&upper, &work] {
+            std::fs::create_dir_all(dir).map_err(io_failed(format!("create {}", dir.display())))?;
+        }
+        options.push_str(&format!(
+            ",upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        ));
+    }
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .map_err(failed(
+        Stage::Setup,
+        format!("mount the layers on {}", target.display()),
+    ))
+}
+
+/// One RUN --mount.
+fn run_mount(root: &Path, wanted: &super::SandboxMount, scratch: &Path) -> Result<(), SetupError> {
+    use super::SandboxMount;
+    let inside = |target: &str| root.join(target.trim_start_matches('/'));
+    match wanted {
+        SandboxMount::Bind {
+            source,
+            target,
+            read_only,
+            discard_writes,
+        } => {
+            let target = inside(target);
+            if *discard_writes && source.is_dir() {
+                overlay(&target, std::slice::from_ref(source), scratch, true)
+            } else {
+                let flags = if *read_only {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                bind(source, &target, flags)
+            }
+        }
+        SandboxMount::Layers {
+            lowers,
+            source,
+            target,
+            writable,
+        } => {
+            // The merged layers go to scratch space; the path asked for is
+            // bound from there.
+            let merged = scratch.join("merged");
+            std::fs::create_dir_all(&merged)
+                .map_err(io_failed(format!("create {}", merged.display())))?;
+            overlay(&merged, lowers, scratch, *writable)?;
+            let path = merged.join(source.trim_start_matches('/'));
+            if !path.exists() {
+                return Err((
+                    Stage::Setup,
+                    format!(
+                        "RUN --mount: `{source}` does not exist in the stage or image it is mounted from"
+                    ),
+                ));
+            }
+            let flags = if *writable {
+                MsFlags::empty()
+            } else {
+                MsFlags::MS_RDONLY
+            };
+            bind(&path, &inside(target), flags)
+        }
+        SandboxMount::Tmpfs { target, size } => {
+            let target = inside(target);
+            let data = size.map(|size| format!("size={size}")).unwrap_or_default();
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(data.as_str()),
+            )
+            .map_err(failed(
+                Stage::Setup,
+                format!("mount tmpfs on {}", target.display()),
+            ))
+        }
+    }
 }
 
 fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> {

@@ -1,0 +1,261 @@
+//! `RUN --mount`: what each kind becomes in the sandbox.
+//!
+//! - `type=cache`: a directory in the store (`cache-mounts/`), by id (the
+//!   target by default), made with `mode`, `uid` and `gid` the first time,
+//!   kept across builds, never in a layer or a key. `sharing=locked` holds
+//!   an exclusive lock on it while the step runs (across threads and
+//!   processes); `private` takes another instance when the first is in
+//!   use; `shared` just mounts it.
+//! - `type=secret`: the `--secret` of that id, as a read-only file (0400,
+//!   or `mode`, owned by `uid`:`gid`) at the target (`/run/secrets/<id>`)
+//!   or as an environment variable (`env=`). Only its id is anywhere else.
+//! - `type=bind`: the context (default), a stage or an image, read-only
+//!   unless `rw`, whose writes are discarded.
+//! - `type=tmpfs`: an empty tmpfs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use strata_frontend::graph::{Exec, MountType, Sharing, Vertex, VertexId};
+
+use super::{BuildError, Secret};
+use crate::exec::SandboxMount;
+use crate::image::ImageError;
+use crate::store::Store;
+
+/// Where a bind mount's source is.
+pub(crate) enum BindSource {
+    /// A host path (in the build context).
+    Host(PathBuf),
+    /// Snapshot layers (a stage or an image), top first.
+    Layers(Vec<PathBuf>),
+}
+
+/// Finds a bind mount's source: the input it names (none: the context) and
+/// the path in it.
+pub(crate) type FindSource<'f> =
+    &'f dyn Fn(Option<VertexId>, Option<&str>) -> Result<BindSource, BuildError>;
+
+/// The mounts of one RUN, and what must live as long as it runs.
+pub(crate) struct Prepared {
+    pub(crate) mounts: Vec<SandboxMount>,
+    /// Held cache locks: released when dropped.
+    _locks: Vec<std::fs::File>,
+    /// Secret files, removed when dropped.
+    secret_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for dir in &self.secret_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn step_error(vertex: &Vertex, message: String) -> BuildError {
+    BuildError::Step {
+        vertex: vertex.id,
+        message,
+    }
+}
+
+/// A cache mount's directory: made with its mode and owner the first time.
+fn cache_dir(
+    store: &Store,
+    id: &str,
+    instance: usize,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> std::io::Result<PathBuf> {
+    let name = super::cache::key(&["cache-mount", id]);
+    let base = store.root().join("cache-mounts");
+    let dir = if instance == 0 {
+        base.join(&name[..32])
+    } else {
+        base.join(format!("{}.{instance}", &name[..32]))
+    };
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&base)?;
+        let staging = base.join(format!(".{}.{}", &name[..32], std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging)?;
+        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))?;
+        std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))?;
+        if std::fs::rename(&staging, &dir).is_err() {
+            // Made by another build meanwhile.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+    }
+    Ok(dir)
+}
+
+/// Translate a RUN's mounts.
+pub(crate) fn prepare(
+    store: &Store,
+    vertex: &Vertex,
+    exec: &Exec,
+    env: &mut Vec<String>,
+    secrets: &BTreeMap<String, Secret>,
+    bind_source: FindSource<'_>,
+) -> Result<Prepared, BuildError> {
+    let mut prepared = Prepared {
+        mounts: Vec::new(),
+        _locks: Vec::new(),
+        secret_dirs: Vec::new(),
+    };
+    let io = |what: &str, error: std::io::Error| {
+        step_error(vertex, format!("RUN --mount: failed to {what}: {error}"))
+    };
+    for mount in &exec.mounts {
+        let target = mount.target.clone();
+        match mount.kind {
+            MountType::Tmpfs => prepared.mounts.push(SandboxMount::Tmpfs {
+                target,
+                size: mount.size,
+            }),
+            MountType::Cache => {
+                let id = mount.id.clone().unwrap_or_else(|| target.clone());
+                let (mode, uid, gid) = (
+                    mount.mode.unwrap_or(0o755),
+                    mount.uid.unwrap_or(0),
+                    mount.gid.unwrap_or(0),
+                );
+                let mut instance = 0;
+                let dir = loop {
+                    let dir = cache_dir(store, &id, instance, mode, uid, gid)
+                        .map_err(|error| io("make the cache directory", error))?;
+                    if mount.sharing == Sharing::Shared {
+                        break dir;
+                    }
+                    let lock_path = dir.with_extension("lock");
+                    let lock = std::fs::File::options()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&lock_path)
+                        .map_err(|error| io("open the cache lock", error))?;
+                    match mount.sharing {
+                        // One user at a time: wait for it.
+                        Sharing::Locked => {
+                            lock.lock().map_err(|error| io("lock the cache", error))?;
+                            prepared._locks.push(lock);
+                            break dir;
+                        }
+                        // In use: another instance.
+                        _ => match lock.try_lock() {
+                            Ok(()) => {
+                                prepared._locks.push(lock);
+                                break dir;
+                            }
+                            Err(_) => instance += 1,
+                        },
+                    }
+                };
+                prepared.mounts.push(SandboxMount::Bind {
+                    source: dir,
+                    target,
+                    read_only: mount.readonly,
+                    discard_writes: false,
+                });
+            }
+            MountType::Secret => {
+                let id = mount.id.clone().unwrap_or_default();
+                let Some(secret) = secrets.get(&id) else {
+                    if mount.required {
+                        return Err(step_error(
+                            vertex,
+                            format!(
+                                "RUN --mount=type=secret: the secret `{id}` is required: pass it with --secret id={id},src=FILE"
+                            ),
+                        ));
+                    }
+                    continue;
+                };
+                let content = match secret {
+                    Secret::File(path) => std::fs::read(path).map_err(|error| {
+                        step_error(
+                            vertex,
+                            format!(
+                                "failed to read the secret `{id}` from `{}`: {error}",
+                                path.display()
+                            ),
+                        )
+                    })?,
+                    Secret::Env(name) => std::env::var_os(name)
+                        .ok_or_else(|| {
+                            step_error(
+                                vertex,
+                                format!("the secret `{id}` comes from ${name}, which is not set"),
+                            )
+                        })?
+                        .into_encoded_bytes(),
+                };
+                if let Some(name) = &mount.env {
+                    env.push(format!("{name}={}", String::from_utf8_lossy(&content)));
+                    continue;
+                }
+                let dir = store.staging_dir("secret").map_err(ImageError::from)?;
+                prepared.secret_dirs.push(dir.clone());
+                let file = dir.join("secret");
+                let mut out =
+                    std::fs::File::create(&file).map_err(|error| io("write a secret", error))?;
+                out.write_all(&content)
+                    .map_err(|error| io("write a secret", error))?;
+                std::fs::set_permissions(
+                    &file,
+                    std::fs::Permissions::from_mode(mount.mode.unwrap_or(0o400)),
+                )
+                .map_err(|error| io("write a secret", error))?;
+                std::os::unix::fs::lchown(
+                    &file,
+                    Some(mount.uid.unwrap_or(0)),
+                    Some(mount.gid.unwrap_or(0)),
+                )
+                .map_err(|error| io("write a secret", error))?;
+                let target = if target.is_empty() {
+                    format!("/run/secrets/{id}")
+                } else {
+                    target
+                };
+                prepared.mounts.push(SandboxMount::Bind {
+                    source: file,
+                    target,
+                    read_only: true,
+                    discard_writes: false,
+                });
+            }
+            MountType::Bind => {
+                let input = mount
+                    .input
+                    .and_then(|index| vertex.inputs.get(index))
+                    .copied();
+                match bind_source(input, mount.source.as_deref())? {
+                    BindSource::Host(source) => prepared.mounts.push(SandboxMount::Bind {
+                        source,
+                        target,
+                        read_only: mount.readonly,
+                        discard_writes: !mount.readonly,
+                    }),
+                    BindSource::Layers(lowers) => prepared.mounts.push(SandboxMount::Layers {
+                        lowers,
+                        source: mount.source.clone().unwrap_or_else(|| "/".to_owned()),
+                        target,
+                        writable: !mount.readonly,
+                    }),
+                }
+            }
+            MountType::Ssh => {
+                return Err(step_error(
+                    vertex,
+                    "RUN --mount=type=ssh is not supported by this version of strata yet"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(prepared)
+}

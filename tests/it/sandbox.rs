@@ -867,7 +867,10 @@ fn builds_run_in_every_tier() {
         std::fs::write(
             context.path().join("Dockerfile"),
             format!(
-                "FROM base\nRUN mkdir /work && echo built > /work/out\nCOPY {chown}data.txt /work/data.txt\nUSER app\nRUN id -u > /tmp/who\n"
+                "FROM base\nRUN mkdir /work && echo built > /work/out\nCOPY {chown}data.txt /work/data.txt\n\
+                 RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /cached\n\
+                 RUN --mount=type=bind,source=data.txt,target=/mounted cat /mounted > /bound\n\
+                 USER app\nRUN id -u > /tmp/who\n"
             ),
         )
         .unwrap();
@@ -892,14 +895,14 @@ fn builds_run_in_every_tier() {
             "built",
             "sh",
             "-c",
-            "cat /work/out /tmp/who; stat -c '%U:%G %a' /work/data.txt",
+            "cat /work/out /tmp/who; stat -c '%U:%G %a' /work/data.txt; cat /cached /bound",
         ]);
-        assert_eq!(out, "built\n1000\napp:staff 644\n", "{tier:?}");
+        assert_eq!(out, "built\n1000\napp:staff 644\n1\ndata", "{tier:?}");
         // A rebuild: every step cached.
         let again = env.strata(&["build", "--progress", "plain", "-t", "built", context_path]);
         assert_eq!(again.code, 0, "{tier:?}: {}", again.stderr);
         assert!(
-            again.stderr.contains("3 steps: 3 cached, 0 executed"),
+            again.stderr.contains("5 steps: 5 cached, 0 executed"),
             "{tier:?}: {}",
             again.stderr
         );

@@ -126,8 +126,19 @@ pub(crate) fn prepare(
                 );
                 let mut instance = 0;
                 let dir = loop {
-                    let dir = cache_dir(store, &id, instance, mode, uid, gid)
-                        .map_err(|error| io("make the cache directory", error))?;
+                    let dir = cache_dir(store, &id, instance, mode, uid, gid).map_err(|error| {
+                        if error.raw_os_error() == Some(22) {
+                            step_error(
+                                vertex,
+                                format!(
+                                    "RUN --mount=type=cache: the cache cannot be owned by {uid}:{gid}: \
+                                     that id is not mapped in strata's user namespace (see the warning above)"
+                                ),
+                            )
+                        } else {
+                            io("make the cache directory", error)
+                        }
+                    })?;
                     if mount.sharing == Sharing::Shared {
                         break dir;
                     }

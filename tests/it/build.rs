@@ -1834,3 +1834,47 @@ fn run_mounts_cache_secret_bind_and_tmpfs() {
         run.stderr
     );
 }
+
+#[test]
+fn locked_cache_mounts_serialise_parallel_steps_and_private_ones_do_not_share() {
+    let store = store_with_base();
+    let step = |name: &str, sharing: &str| {
+        format!(
+            "FROM base AS {name}\n\
+             RUN --mount=type=cache,id=common-{sharing},sharing={sharing},target=/cache \
+             sh -c 'cut -d\" \" -f1 /proc/uptime > /start; touch /cache/{name}; sleep 0.5; ls /cache > /seen; cut -d\" \" -f1 /proc/uptime > /end'\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}{}{}FROM base\n\
+         COPY --from=one /start /one-start\nCOPY --from=one /end /one-end\n\
+         COPY --from=two /start /two-start\nCOPY --from=two /end /two-end\n\
+         COPY --from=three /seen /three-seen\nCOPY --from=four /seen /four-seen\n",
+        step("one", "locked"),
+        step("two", "locked"),
+        step("three", "private"),
+        step("four", "private"),
+    );
+    let context = Context::new().dockerfile(&dockerfile);
+    build_counting(&store, &context, &["-j", "4", "-t", "shared"]);
+    let out = read_in(
+        &store,
+        "shared",
+        "cat /one-start /one-end /two-start /two-end; cat /three-seen; echo --; cat /four-seen",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // /proc/uptime: the same clock in every sandbox, to the hundredth.
+    let times: Vec<f64> = lines[..4]
+        .iter()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    let (one, two) = ((times[0], times[1]), (times[2], times[3]));
+    // One ran entirely before the other.
+    assert!(
+        one.1 <= two.0 || two.1 <= one.0,
+        "the locked steps overlapped: {one:?} {two:?}"
+    );
+    // The private ones ran at once, each with a cache of its own.
+    let rest = lines[4..].join("\n");
+    assert_eq!(rest, "three\n--\nfour", "{out}");
+}

@@ -71,7 +71,8 @@ pub(crate) struct CachePruneArgs {
     /// Every record, not only those no image uses.
     #[arg(short, long)]
     pub(crate) all: bool,
-    /// `until=DURATION` (e.g. 24h, 90m): only records unused for that long.
+    /// `until=DURATION` (e.g. 24h, 90m): only records unused for that long;
+    /// `type=exec.cachemount`: only RUN --mount=type=cache directories (-a takes them too).
     #[arg(long = "filter", value_name = "FILTER")]
     pub(crate) filters: Vec<String>,
     /// Keep the most recently used records up to this size (e.g. 2GB, 500MB).

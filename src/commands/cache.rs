@@ -99,14 +99,20 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
 
 pub(crate) fn prune(root: Option<std::path::PathBuf>, args: CachePruneArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
+    // -a takes cache mounts too, as docker's builder prune -a does.
     let mut filter = PruneFilter {
         all: args.all,
+        mounts: args.all,
         ..PruneFilter::default()
     };
     for entry in &args.filters {
         match entry.split_once('=') {
             Some(("until", value)) => filter.unused_for = Some(parse_duration(value)?),
-            _ => bail!("invalid --filter `{entry}`: expected until=DURATION"),
+            // BuildKit's name for RUN --mount=type=cache directories.
+            Some(("type", "exec.cachemount")) => filter.only_mounts = true,
+            _ => {
+                bail!("invalid --filter `{entry}`: expected until=DURATION or type=exec.cachemount")
+            }
         }
     }
     if let Some(size) = &args.keep_storage {

@@ -1878,3 +1878,44 @@ fn locked_cache_mounts_serialise_parallel_steps_and_private_ones_do_not_share() 
     let rest = lines[4..].join("\n");
     assert_eq!(rest, "three\n--\nfour", "{out}");
 }
+
+#[test]
+fn cache_mounts_are_pruned_on_request() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\nRUN --mount=type=cache,target=/c echo x >> /c/log && wc -l < /c/log > /n\n",
+    );
+    build_counting(&store, &context, &["-t", "m"]);
+    let mounts = store.root().join("cache-mounts");
+    assert_eq!(
+        std::fs::read_dir(&mounts)
+            .unwrap()
+            .filter(|entry| entry.as_ref().unwrap().path().is_dir())
+            .count(),
+        1
+    );
+    // Records only: the mount stays.
+    store.ok(store.dir.path(), &["cache", "prune"]);
+    assert!(
+        std::fs::read_dir(&mounts)
+            .unwrap()
+            .any(|entry| entry.unwrap().path().is_dir())
+    );
+    // Cache mounts only.
+    let out = store.ok(
+        store.dir.path(),
+        &["cache", "prune", "--filter", "type=exec.cachemount"],
+    );
+    assert!(out.starts_with("Deleted 0 cache records\n"), "{out}");
+    assert!(
+        !std::fs::read_dir(&mounts)
+            .unwrap()
+            .any(|entry| entry.unwrap().path().is_dir())
+    );
+    build_counting(&store, &context, &["--no-cache", "-t", "m"]);
+    assert_eq!(
+        read_in(&store, "m", "cat /n"),
+        "1\n",
+        "an empty cache again"
+    );
+}

@@ -97,6 +97,60 @@ pub struct PruneFilter {
     pub unused_for: Option<std::time::Duration>,
     /// Keep the most recently used records up to this many bytes of layers.
     pub keep_storage: Option<u64>,
+    /// Remove cache mounts (`RUN --mount=type=cache` directories) too,
+    /// those not in use.
+    pub mounts: bool,
+    /// Remove only cache mounts, no record.
+    pub only_mounts: bool,
+}
+
+/// Remove the cache mounts no running step holds: the bytes reclaimed.
+fn prune_mounts(store: &Store) -> u64 {
+    let base = store.root().join("cache-mounts");
+    let Ok(entries) = std::fs::read_dir(&base) else {
+        return 0;
+    };
+    let mut reclaimed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() || entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // A locked or private mount in use keeps its lock file locked.
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path);
+        let Ok(lock) = lock else { continue };
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        reclaimed += directory_size(&path);
+        if std::fs::remove_dir_all(&path).is_ok() {
+            let _ = std::fs::remove_file(&lock_path);
+        }
+    }
+    reclaimed
+}
+
+fn directory_size(path: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stack.push(entry.path()),
+                Ok(meta) => total += meta.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
 
 /// Remove cache records as `filter` says, then the blobs and snapshots
@@ -105,6 +159,14 @@ pub fn prune(
     store: &Store,
     filter: &PruneFilter,
 ) -> Result<(usize, u64), crate::image::ImageError> {
+    let mounts_reclaimed = if filter.mounts || filter.only_mounts {
+        prune_mounts(store)
+    } else {
+        0
+    };
+    if filter.only_mounts {
+        return Ok((0, mounts_reclaimed));
+    }
     let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
         .index()?
         .images
@@ -149,7 +211,7 @@ pub fn prune(
         }
     }
     let reclaimed = crate::image::collect_garbage(store)?;
-    Ok((removed, reclaimed))
+    Ok((removed, reclaimed + mounts_reclaimed))
 }
 
 /// Seconds since 1970 of an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).

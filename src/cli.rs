@@ -300,6 +300,10 @@ pub(crate) struct BuildArgs {
     #[arg(long = "secret", value_name = "SPEC")]
     pub(crate) secrets: Vec<String>,
 
+    /// An ssh agent for RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK), or ID=SOCKET (repeatable).
+    #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
+    pub(crate) ssh: Vec<String>,
+
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) iidfile: Option<PathBuf>,

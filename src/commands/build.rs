@@ -517,7 +517,26 @@ fn run_build(
         let secret = secret.unwrap_or_else(|| solver_build::Secret::Env(id.clone()));
         secrets.insert(id, secret);
     }
+    let mut ssh = BTreeMap::new();
+    for spec in &args.ssh {
+        let (id, socket) = match spec.split_once('=') {
+            Some((id, socket)) => (id.to_owned(), std::path::PathBuf::from(socket)),
+            None => (
+                spec.clone(),
+                std::env::var_os("SSH_AUTH_SOCK")
+                    .map(std::path::PathBuf::from)
+                    .with_context(|| {
+                        format!("--ssh {spec}: SSH_AUTH_SOCK is not set: give {spec}=SOCKET")
+                    })?,
+            ),
+        };
+        if !socket.exists() {
+            bail!("--ssh {spec}: `{}` does not exist", socket.display());
+        }
+        ssh.insert(id, socket);
+    }
     let options = BuildOptions {
+        ssh,
         secrets,
         dockerfile,
         tags: strata_solver::image::normalize_tags(&args.tags)?,

@@ -203,8 +203,8 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let store = store_with_base();
     let cases: BTreeMap<&str, &str> = [
         (
-            "FROM base\nRUN --mount=type=ssh ssh-add -l\n",
-            "error: RUN --mount=type=ssh is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --mount=type=ssh ssh-add -l\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+            "FROM base\nRUN --security=insecure true\n",
+            "error: RUN --security=insecure is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --security=insecure true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
         ),
         (
             "FROM nothere:1\nRUN true\n",
@@ -1917,5 +1917,36 @@ fn cache_mounts_are_pruned_on_request() {
         read_in(&store, "m", "cat /n"),
         "1\n",
         "an empty cache again"
+    );
+}
+
+#[test]
+fn ssh_mounts_forward_the_agent_socket() {
+    let store = store_with_base();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let context = Context::new().dockerfile(
+        "FROM base\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /agent\n",
+    );
+    let forwarded = format!("default={}", socket.display());
+    build_counting(&store, &context, &["--ssh", &forwarded, "-t", "ssh"]);
+    assert_eq!(
+        read_in(
+            &store,
+            "ssh",
+            "cat /agent; test -e /run/buildkit || echo no-trace"
+        ),
+        "/run/buildkit/ssh_agent.0\nno-trace\n"
+    );
+    // Required and missing: a clear error naming it.
+    let needy =
+        Context::new().dockerfile("FROM base\nRUN --mount=type=ssh,id=git,required=true true\n");
+    let run = store.strata(needy.path(), &["build", "-q", "."]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with("error: RUN --mount=type=ssh: the ssh agent `git` is required: pass it with --ssh git[=SOCKET]\n --> Dockerfile:2:1"),
+        "{}",
+        run.stderr
     );
 }

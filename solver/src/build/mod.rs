@@ -55,6 +55,8 @@ pub struct BuildOptions {
     pub dockerfile: String,
     /// `--secret id=ID,src=FILE|env=VAR`, by id.
     pub secrets: std::collections::BTreeMap<String, Secret>,
+    /// `--ssh ID=SOCKET`: ssh agent sockets, by id.
+    pub ssh: std::collections::BTreeMap<String, std::path::PathBuf>,
 }
 
 /// Where a secret comes from. Its content goes only into the sandbox: not
@@ -369,14 +371,6 @@ fn run(
 /// line.)
 fn unsupported(vertex: &Vertex) -> Option<String> {
     match &vertex.op {
-        Op::Exec(exec)
-            if exec
-                .mounts
-                .iter()
-                .any(|mount| mount.kind == strata_frontend::graph::MountType::Ssh) =>
-        {
-            Some("RUN --mount=type=ssh".to_owned())
-        }
         Op::Exec(exec)
             if exec.mounts.iter().any(|mount| {
                 mount.kind == strata_frontend::graph::MountType::Cache && mount.from.is_some()
@@ -792,6 +786,7 @@ impl<'a> Build<'a> {
             exec,
             env,
             &self.options.secrets,
+            &self.options.ssh,
             &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
                 Some((_, Op::Source(Source::Context { .. }))) | None => {
                     Ok(mounts::BindSource::Host(self.context_path(vertex, source)?))

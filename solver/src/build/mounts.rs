@@ -12,6 +12,8 @@
 //! - `type=bind`: the context (default), a stage or an image, read-only
 //!   unless `rw`, whose writes are discarded.
 //! - `type=tmpfs`: an empty tmpfs.
+//! - `type=ssh`: the agent socket given with `--ssh`, bound in, with
+//!   `SSH_AUTH_SOCK` set to it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -100,6 +102,7 @@ pub(crate) fn prepare(
     exec: &Exec,
     env: &mut Vec<String>,
     secrets: &BTreeMap<String, Secret>,
+    agents: &BTreeMap<String, PathBuf>,
     bind_source: FindSource<'_>,
 ) -> Result<Prepared, BuildError> {
     let mut prepared = Prepared {
@@ -260,11 +263,27 @@ pub(crate) fn prepare(
                 }
             }
             MountType::Ssh => {
-                return Err(step_error(
-                    vertex,
-                    "RUN --mount=type=ssh is not supported by this version of strata yet"
-                        .to_owned(),
-                ));
+                // The agent's socket, bound in, and SSH_AUTH_SOCK pointing
+                // at it.
+                let id = mount.id.clone().unwrap_or_else(|| "default".to_owned());
+                let Some(socket) = agents.get(&id) else {
+                    if mount.required {
+                        return Err(step_error(
+                            vertex,
+                            format!(
+                                "RUN --mount=type=ssh: the ssh agent `{id}` is required: pass it with --ssh {id}[=SOCKET]"
+                            ),
+                        ));
+                    }
+                    continue;
+                };
+                env.push(format!("SSH_AUTH_SOCK={target}"));
+                prepared.mounts.push(SandboxMount::Bind {
+                    source: socket.clone(),
+                    target,
+                    read_only: false,
+                    discard_writes: false,
+                });
             }
         }
     }

@@ -187,9 +187,9 @@ impl SandboxMount {
         }
     }
 
-    /// Whether its mount point is a file (a file bound).
+    /// Whether its mount point is a file (a file or a socket bound).
     fn is_file(&self) -> bool {
-        matches!(self, SandboxMount::Bind { source, .. } if source.is_file())
+        matches!(self, SandboxMount::Bind { source, .. } if !source.is_dir())
     }
 }
 

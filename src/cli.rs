@@ -300,6 +300,10 @@ pub(crate) struct BuildArgs {
     #[arg(long = "secret", value_name = "SPEC")]
     pub(crate) secrets: Vec<String>,
 
+    /// Allow an entitlement: `security.insecure` lets RUN --security=insecure keep every capability (of the sandbox's own user namespace).
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub(crate) allow: Vec<String>,
+
     /// An ssh agent for RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK), or ID=SOCKET (repeatable).
     #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
     pub(crate) ssh: Vec<String>,

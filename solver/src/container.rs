@@ -149,6 +149,7 @@ pub fn spec_for(
         network: options.network,
         hostname,
         mounts: Vec::new(),
+        insecure: false,
     })
 }
 

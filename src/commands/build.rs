@@ -535,7 +535,16 @@ fn run_build(
         }
         ssh.insert(id, socket);
     }
+    for entitlement in &args.allow {
+        if entitlement != "security.insecure" {
+            bail!("--allow {entitlement}: the only entitlement is security.insecure");
+        }
+    }
     let options = BuildOptions {
+        allow_insecure: args
+            .allow
+            .iter()
+            .any(|entitlement| entitlement == "security.insecure"),
         ssh,
         secrets,
         dockerfile,

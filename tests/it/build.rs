@@ -204,7 +204,7 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
     let cases: BTreeMap<&str, &str> = [
         (
             "FROM base\nRUN --security=insecure true\n",
-            "error: RUN --security=insecure is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --security=insecure true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+            "error: RUN --security=insecure without --allow security.insecure is not supported by this version of strata yet\n --> Dockerfile:2:1\n  |\n1 | FROM base\n2 | RUN --security=insecure true\n  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
         ),
         (
             "FROM nothere:1\nRUN true\n",
@@ -1948,5 +1948,35 @@ fn ssh_mounts_forward_the_agent_socket() {
         run.stderr.starts_with("error: RUN --mount=type=ssh: the ssh agent `git` is required: pass it with --ssh git[=SOCKET]\n --> Dockerfile:2:1"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn insecure_steps_need_the_entitlement_and_then_keep_capabilities() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\nRUN grep CapEff /proc/self/status > /sandboxed\nRUN --security=insecure grep CapEff /proc/self/status > /insecure\n",
+    );
+    build_counting(
+        &store,
+        &context,
+        &["--allow", "security.insecure", "-t", "caps"],
+    );
+    let out = read_in(&store, "caps", "cat /sandboxed /insecure");
+    let caps: Vec<u64> = out
+        .lines()
+        .map(|line| u64::from_str_radix(line.split_whitespace().last().unwrap(), 16).unwrap())
+        .collect();
+    // docker's default set: no CAP_SYS_ADMIN (bit 21); insecure: all.
+    assert_eq!(caps[0] & (1 << 21), 0, "{out}");
+    assert_ne!(caps[1] & (1 << 21), 0, "{out}");
+    let run = store.strata(
+        context.path(),
+        &["build", "-q", "--allow", "network.host", "."],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: --allow network.host: the only entitlement is security.insecure\n"
     );
 }

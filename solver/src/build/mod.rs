@@ -55,6 +55,8 @@ pub struct BuildOptions {
     pub dockerfile: String,
     /// `--secret id=ID,src=FILE|env=VAR`, by id.
     pub secrets: std::collections::BTreeMap<String, Secret>,
+    /// `--allow security.insecure`: RUN --security=insecure may run.
+    pub allow_insecure: bool,
     /// `--ssh ID=SOCKET`: ssh agent sockets, by id.
     pub ssh: std::collections::BTreeMap<String, std::path::PathBuf>,
 }
@@ -278,7 +280,7 @@ fn run(
     // Refuse what cannot run before running anything.
     for vertex in &graph.vertices {
         if scheduler.needs(vertex.id)
-            && let Some(what) = unsupported(vertex)
+            && let Some(what) = unsupported(vertex, options.allow_insecure)
         {
             return Err(BuildError::Unsupported {
                 vertex: vertex.id,
@@ -369,7 +371,7 @@ fn run(
 /// What in `vertex` this version cannot do, if anything. (The build
 /// context is refused through the COPY or ADD that reads it, which names a
 /// line.)
-fn unsupported(vertex: &Vertex) -> Option<String> {
+fn unsupported(vertex: &Vertex, allow_insecure: bool) -> Option<String> {
     match &vertex.op {
         Op::Exec(exec)
             if exec.mounts.iter().any(|mount| {
@@ -381,8 +383,8 @@ fn unsupported(vertex: &Vertex) -> Option<String> {
         Op::Exec(exec) if !exec.files.is_empty() => {
             Some("a RUN heredoc with its own interpreter (#!)".to_owned())
         }
-        Op::Exec(exec) if exec.security == Security::Insecure => {
-            Some("RUN --security=insecure".to_owned())
+        Op::Exec(exec) if exec.security == Security::Insecure && !allow_insecure => {
+            Some("RUN --security=insecure without --allow security.insecure".to_owned())
         }
         _ => None,
     }
@@ -847,6 +849,7 @@ impl<'a> Build<'a> {
                     network: self.network(vertex),
                     hostname: String::new(),
                     mounts: prepared.mounts.clone(),
+                    insecure: exec.security == Security::Insecure,
                 };
                 let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
                 let finished = self

@@ -345,7 +345,12 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
         Ok(path) => path,
         Err(message) => return fail(Stage::Exec, message),
     };
-    if let Err(error) = sys::drop_bounding_capabilities(&DEFAULT_CAPABILITIES) {
+    // `RUN --security=insecure` (allowed with --allow security.insecure)
+    // keeps every capability of the sandbox's own user namespace: still no
+    // power over the host's.
+    if !spec.insecure
+        && let Err(error) = sys::drop_bounding_capabilities(&DEFAULT_CAPABILITIES)
+    {
         return fail(Stage::Setup, format!("drop capabilities: {error}"));
     }
     let groups: Vec<Gid> = user.groups.iter().copied().map(Gid::from_raw).collect();

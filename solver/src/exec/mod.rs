@@ -137,6 +137,9 @@ pub struct RunSpec {
     pub hostname: String,
     /// Extra mounts (RUN --mount), in order.
     pub mounts: Vec<SandboxMount>,
+    /// `RUN --security=insecure`: keep every capability of the sandbox's
+    /// user namespace (no power over the host's).
+    pub insecure: bool,
 }
 
 /// A mount a RUN asks for, made in the sandbox before `pivot_root`. Its
@@ -226,6 +229,8 @@ pub(crate) struct HelperSpec {
     pub(crate) user: String,
     pub(crate) cwd: String,
     pub(crate) network_none: bool,
+    /// Keep every capability (in the sandbox's user namespace).
+    pub(crate) insecure: bool,
     /// Give the command a terminal of its own (strata's stdin is one).
     pub(crate) tty: bool,
     /// RUN --mount, with the run directory's scratch space for each.
@@ -627,6 +632,7 @@ impl Sandbox {
             user: spec.user.clone(),
             cwd: spec.cwd.clone(),
             network_none: spec.network == Network::None,
+            insecure: spec.insecure,
             mounts,
             tty: matches!(output, Output::Inherit)
                 && nix::unistd::isatty(std::io::stdin()).unwrap_or(false),

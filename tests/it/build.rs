@@ -1980,3 +1980,17 @@ fn insecure_steps_need_the_entitlement_and_then_keep_capabilities() {
         "error: --allow network.host: the only entitlement is security.insecure\n"
     );
 }
+
+#[test]
+fn a_cache_mount_is_seeded_from_a_stage_the_first_time() {
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base AS seed\nRUN mkdir /deps && echo seeded > /deps/a\n\
+         FROM base\nRUN --mount=type=cache,id=deps,target=/c,from=seed,source=/deps cat /c/a > /seen && echo more >> /c/a\n",
+    );
+    build_counting(&store, &context, &["-t", "seeded"]);
+    assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\n");
+    // Later builds find what the cache holds now, not the seed again.
+    build_counting(&store, &context, &["--no-cache", "-t", "seeded"]);
+    assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\nmore\n");
+}

@@ -373,13 +373,6 @@ fn run(
 /// line.)
 fn unsupported(vertex: &Vertex, allow_insecure: bool) -> Option<String> {
     match &vertex.op {
-        Op::Exec(exec)
-            if exec.mounts.iter().any(|mount| {
-                mount.kind == strata_frontend::graph::MountType::Cache && mount.from.is_some()
-            }) =>
-        {
-            Some("a cache mount seeded with from=".to_owned())
-        }
         Op::Exec(exec) if !exec.files.is_empty() => {
             Some("a RUN heredoc with its own interpreter (#!)".to_owned())
         }

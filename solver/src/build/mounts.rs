@@ -64,6 +64,9 @@ fn step_error(vertex: &Vertex, message: String) -> BuildError {
     }
 }
 
+/// Fills a new cache directory (at the path given) from a stage or image.
+type Seed<'s> = &'s dyn Fn(&std::path::Path) -> std::io::Result<()>;
+
 /// A cache mount's directory: made with its mode and owner the first time.
 fn cache_dir(
     store: &Store,
@@ -72,6 +75,7 @@ fn cache_dir(
     mode: u32,
     uid: u32,
     gid: u32,
+    seed: Option<Seed<'_>>,
 ) -> std::io::Result<PathBuf> {
     let name = super::cache::key(&["cache-mount", id]);
     let base = store.root().join("cache-mounts");
@@ -84,9 +88,15 @@ fn cache_dir(
         std::fs::create_dir_all(&base)?;
         let staging = base.join(format!(".{}.{}", &name[..32], std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir(&staging)?;
-        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))?;
-        std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))?;
+        match seed {
+            // `from=`: the first content is a directory of a stage or image.
+            Some(seed) => seed(&staging)?,
+            None => {
+                std::fs::create_dir(&staging)?;
+                std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))?;
+                std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))?;
+            }
+        }
         if std::fs::rename(&staging, &dir).is_err() {
             // Made by another build meanwhile.
             let _ = std::fs::remove_dir_all(&staging);
@@ -129,7 +139,38 @@ pub(crate) fn prepare(
                 );
                 let mut instance = 0;
                 let dir = loop {
-                    let dir = cache_dir(store, &id, instance, mode, uid, gid).map_err(|error| {
+                    let seed_from = match (&mount.from, mount.input) {
+                        (Some(_), Some(index)) => match bind_source(
+                            vertex.inputs.get(index).copied(),
+                            mount.source.as_deref(),
+                        )? {
+                            BindSource::Layers(lowers) => Some(lowers),
+                            BindSource::Host(_) => None,
+                        },
+                        _ => None,
+                    };
+                    let source = mount.source.clone().unwrap_or_else(|| "/".to_owned());
+                    let seed = |staging: &std::path::Path| -> std::io::Result<()> {
+                        let lowers = seed_from.as_deref().unwrap_or_default();
+                        let whole = staging.with_extension("seed");
+                        let _ = std::fs::remove_dir_all(&whole);
+                        std::fs::create_dir(&whole)?;
+                        crate::exec::merge_layers(lowers, &whole).map_err(std::io::Error::other)?;
+                        let from = whole.join(source.trim_start_matches('/'));
+                        let moved = if from.is_dir() {
+                            std::fs::rename(&from, staging)
+                        } else {
+                            Err(std::io::Error::other(format!(
+                                "`{source}` is not a directory in the stage or image"
+                            )))
+                        };
+                        let _ = std::fs::remove_dir_all(&whole);
+                        moved
+                    };
+                    let seed = seed_from
+                        .as_ref()
+                        .map(|_| &seed as &dyn Fn(&std::path::Path) -> std::io::Result<()>);
+                    let dir = cache_dir(store, &id, instance, mode, uid, gid, seed).map_err(|error| {
                         if error.raw_os_error() == Some(22) {
                             step_error(
                                 vertex,

@@ -14,35 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 megabytes=${BENCH_MB:-1024}
-# Lowercase: buildah names images after `oci:` paths.
-work=/var/tmp/strata-bench-build-$$
-rm -rf "$work"; mkdir -p "$work"
-cleanup() {
-  buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay rm --all >/dev/null 2>&1 || true
-  umount -R "$work/buildah/overlay" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/common.sh
+with_buildah
 
-cargo build --release --quiet
-strata="$PWD/target/release/strata"
-export STRATA_ROOT="$work/strata"
-
-# The base, in both stores.
-rootfs="$work/rootfs"
-mkdir -p "$rootfs"/{bin,etc,tmp,root,proc,sys,dev}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in $("$rootfs/bin/busybox" --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"; printf 'root:x:0:\n' > "$rootfs/etc/group"
-SOURCE_DATE_EPOCH=0 "$strata" import "$rootfs" busybox:latest >/dev/null
-"$strata" save --format oci -o "$work/layout" busybox:latest
-buildah() { command buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay "$@"; }
-base_id=$(buildah pull --quiet "oci:$work/layout:latest")
-buildah tag "$base_id" localhost/busybox:latest
-
-now() { date +%s.%N; }
-# median of the arguments
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # time_cmd VAR command...: run once, add the seconds to the array VAR
 time_cmd() { local var=$1; shift; local start end; start=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@"; exit 1; }; end=$(now); eval "$var+=($(echo "$end - $start" | bc))"; }
 

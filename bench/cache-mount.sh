@@ -8,35 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
-work=/var/tmp/strata-bench-cachemount-$$
-rm -rf "$work"; mkdir -p "$work"
-cleanup() {
-  command buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay rm --all >/dev/null 2>&1 || true
-  umount -R "$work/buildah/overlay" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cargo build --release --quiet
-strata="$PWD/target/release/strata"
-export STRATA_ROOT="$work/strata"
-rootfs="$work/rootfs"
-mkdir -p "$rootfs"/{bin,etc,tmp,root,proc,sys,dev}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in $("$rootfs/bin/busybox" --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"; printf 'root:x:0:\n' > "$rootfs/etc/group"
-SOURCE_DATE_EPOCH=0 "$strata" import "$rootfs" busybox:latest >/dev/null
-"$strata" save --format oci -o "$work/layout" busybox:latest
-buildah() { command buildah --root "$work/buildah" --runroot "$work/buildah-run" --storage-driver overlay "$@"; }
-base_id=$(buildah pull --quiet "oci:$work/layout:latest")
-buildah tag "$base_id" localhost/busybox:latest
+source bench/common.sh
+with_buildah
 
 fetch='if [ ! -f /deps/done ]; then sleep 1; i=0; while [ $i -lt 3000 ]; do echo $i > /deps/f$i; i=$((i+1)); done; touch /deps/done; fi; ls /deps | wc -l > /count'
 mkdir -p "$work/warm" "$work/cold"
 printf 'ARG BASE=busybox:latest\nFROM ${BASE}\nARG BUST=0\nRUN --mount=type=cache,target=/deps echo $BUST > /bust && %s\n' "$fetch" > "$work/warm/Dockerfile"
 printf 'ARG BASE=busybox:latest\nFROM ${BASE}\nARG BUST=0\nRUN mkdir -p /deps && echo $BUST > /bust && %s && rm -rf /deps\n' "$fetch" > "$work/cold/Dockerfile"
 
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 measure() { # command context: median seconds over $runs runs, each with a new BUST
   local build=$1 context=$2 times=() start end i
   for i in $(seq "$runs"); do

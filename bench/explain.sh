@@ -6,17 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
-work=$(mktemp -d /var/tmp/strata-bench-explain.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cargo build --release --quiet
-strata="$PWD/target/release/strata"
-export STRATA_ROOT="$work/store"
-rootfs="$work/rootfs"
-mkdir -p "$rootfs"/{bin,etc,tmp}
-cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in $("$rootfs/bin/busybox" --list); do [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rootfs/etc/passwd"
-"$strata" import "$rootfs" busybox:latest >/dev/null
+source bench/common.sh
 ctx="$work/ctx"
 python3 - "$ctx" <<'PYTHON'
 import os, sys
@@ -29,8 +19,6 @@ for index in range(20000):
 PYTHON
 printf 'FROM busybox:latest\nCOPY . /ctx\nRUN ls -R /ctx | wc -l > /count\n' > "$ctx/Dockerfile"
 "$strata" build -q "$ctx" >/dev/null
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 noop=(); explain=()
 for i in $(seq "$runs"); do
   start=$(now); "$strata" build -q "$ctx" >/dev/null; end=$(now); noop+=("$(echo "$end - $start" | bc)")

@@ -802,8 +802,19 @@ fn concurrent_imports_and_prunes_share_one_store_safely() {
     for index in 0..6 {
         let dir = cwd.join(format!("tree{index}"));
         std::fs::create_dir(&dir).unwrap();
-        // Trees 4 and 5 are the same: two processes write the same blobs.
+        // Trees 4 and 5 are the same (mtimes included: a second boundary
+        // between the writes would make them differ): two processes write
+        // the same blobs.
         std::fs::write(dir.join("file"), vec![index.min(4) as u8; 4 << 20]).unwrap();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join("file"))
+            .unwrap();
+        file.set_modified(when).unwrap();
+        drop(file);
+        let dir_handle = std::fs::File::open(&dir).unwrap();
+        dir_handle.set_modified(when).unwrap();
     }
     let strata = |args: Vec<String>| {
         Command::new(env!("CARGO_BIN_EXE_strata"))

@@ -1335,26 +1335,9 @@ fn every_miss_names_its_cause() {
         .file("src/a.txt", "a")
         .file("src/b.txt", "b")
         .dockerfile("FROM base\nARG VERSION=1\nENV MODE=fast\nRUN echo $VERSION $MODE > /v\nCOPY src /src\nRUN cat /src/a.txt > /out\n");
-    let root = store.root();
     let check = |extra: &[&str], expected: &[(&str, &str)], after: usize| {
         // strata cache explain says the same first, running nothing.
-        let mut args = vec![
-            "--root",
-            root.to_str().unwrap(),
-            "cache",
-            "explain",
-            "--progress",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        args.push(".");
-        let explained = strata_in(context.path(), &args, None, &[]);
-        assert_eq!(explained.code, 0, "{}", explained.stderr);
-        let predicted: Vec<serde_json::Value> = explained
-            .stderr
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let predicted = explain_json(&store, &context, extra);
         let events = build_json(&store, &context, extra, &[]);
         assert_eq!(causes(&predicted), causes(&events), "explain {extra:?}");
         let cached = |events: &[serde_json::Value]| {
@@ -1510,46 +1493,8 @@ fn cache_explain_predicts_the_build_and_cache_commands_manage_records() {
     let context = Context::new().file("src/a.txt", "a").dockerfile(
         "FROM base\nARG V=1\nRUN echo $V > /v\nCOPY src /src\nRUN cat /src/a.txt > /out\n",
     );
-    let root = store.root();
-    let predict = |extra: &[&str]| -> BTreeMap<String, bool> {
-        let mut args = vec![
-            "--root",
-            root.to_str().unwrap(),
-            "cache",
-            "explain",
-            "--progress",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        args.push(".");
-        let run = strata_in(context.path(), &args, None, &[]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        run.stderr
-            .lines()
-            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-            .filter(|event| event["event"] == "cached" || event["event"] == "missed")
-            .map(|event| {
-                (
-                    event["description"].as_str().unwrap().to_owned(),
-                    event["event"] == "cached",
-                )
-            })
-            .filter(|(description, _)| !description.contains("load image"))
-            .collect()
-    };
-    let actual = |extra: &[&str]| -> BTreeMap<String, bool> {
-        build_json(&store, &context, extra, &[])
-            .into_iter()
-            .filter(|event| event["event"] == "cached" || event["event"] == "missed")
-            .map(|event| {
-                (
-                    event["description"].as_str().unwrap().to_owned(),
-                    event["event"] == "cached",
-                )
-            })
-            .filter(|(description, _)| !description.contains("load image"))
-            .collect()
-    };
+    let predict = |extra: &[&str]| cached_or_missed(explain_json(&store, &context, extra));
+    let actual = |extra: &[&str]| cached_or_missed(build_json(&store, &context, extra, &[]));
     for (change, extra) in [
         (None, vec![]),
         (None, vec![]),
@@ -1993,4 +1938,40 @@ fn a_cache_mount_is_seeded_from_a_stage_the_first_time() {
     // Later builds find what the cache holds now, not the seed again.
     build_counting(&store, &context, &["--no-cache", "-t", "seeded"]);
     assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\nmore\n");
+}
+
+/// `strata cache explain --progress json`: the events.
+fn explain_json(store: &StoreDir, context: &Context, extra: &[&str]) -> Vec<serde_json::Value> {
+    let root = store.root();
+    let mut args = vec![
+        "--root",
+        root.to_str().unwrap(),
+        "cache",
+        "explain",
+        "--progress",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let run = strata_in(context.path(), &args, None, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect()
+}
+
+/// Each step (but loading the base) → whether it came from the cache.
+fn cached_or_missed(events: Vec<serde_json::Value>) -> BTreeMap<String, bool> {
+    events
+        .into_iter()
+        .filter(|event| event["event"] == "cached" || event["event"] == "missed")
+        .map(|event| {
+            (
+                event["description"].as_str().unwrap().to_owned(),
+                event["event"] == "cached",
+            )
+        })
+        .filter(|(description, _)| !description.contains("load image"))
+        .collect()
 }

@@ -447,7 +447,7 @@ impl<'a> Build<'a> {
                         missed: None,
                     });
                 }
-                let cause = self.cause(vertex, &inputs);
+                let cause = self.cause(vertex, &inputs, &identity, &text);
                 let missed = match cause {
                     cache::Cause::After(root) => root,
                     _ => vertex.id,
@@ -715,12 +715,17 @@ impl<'a> Build<'a> {
     }
 
     /// Why `vertex`, whose key is new, must run.
-    fn cause(&self, vertex: &Vertex, inputs: &cache::StepInputs) -> cache::Cause {
-        let (identity, text) = self.identity(vertex);
+    fn cause(
+        &self,
+        vertex: &Vertex,
+        inputs: &cache::StepInputs,
+        identity: &str,
+        text: &str,
+    ) -> cache::Cause {
         if !self.may_use_cache(vertex) {
             return cache::Cause::NoCache;
         }
-        let Some(previous) = cache::previous(self.store, &identity, &text) else {
+        let Some(previous) = cache::previous(self.store, identity, text) else {
             return cache::Cause::NoPrevious;
         };
         let ignored = |path: &str| self.context.ignore.excluded(path);
@@ -884,12 +889,13 @@ fn tree_digest(
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     let mut files = cache::Files::new();
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let mut stack = vec![path.to_path_buf()];
     while let Some(current) = stack.pop() {
         let meta = std::fs::symlink_metadata(&current)
             .map_err(|error| format!("failed to inspect `{}`: {error}", current.display()))?;
         let shown = current
-            .strip_prefix(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()))
+            .strip_prefix(&root)
             .unwrap_or(&current)
             .display()
             .to_string();

@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Plan (and, with a builder, run) a build from a Dockerfile.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Make a one-layer image from a rootfs tarball or directory (docker import).
     Import(ImportArgs),
     /// Load images from a docker-archive or OCI archive, or an OCI layout directory.
@@ -45,6 +45,14 @@ pub(crate) enum Command {
     Ps(PsArgs),
     /// Remove kept containers.
     Rm(RmArgs),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Push an image to a registry.
+    Push(PushArgs),
+    /// Log in to a registry (credentials kept in docker's config.json).
+    Login(LoginArgs),
+    /// Log out of a registry.
+    Logout(LogoutArgs),
     /// Manage the build cache.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -54,6 +62,98 @@ pub(crate) enum Command {
     /// Manage the store.
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+/// How to reach registries (pull, push, login, build).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct RegistryArgs {
+    /// Verify TLS certificates. `--tls-verify=false` also allows plain http;
+    /// by default only loopback registries (localhost, 127.0.0.1) get either.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) tls_verify: Option<bool>,
+    /// The credentials file (default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authfile: Option<PathBuf>,
+    /// A directory of CA certificates (*.crt) to trust for the registry.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cert_dir: Option<PathBuf>,
+    /// Credentials to use instead of stored ones, USER:PASSWORD.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub(crate) creds: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PullArgs {
+    /// The image, [REGISTRY/]NAME[:TAG|@DIGEST].
+    pub(crate) image: String,
+    /// The platform to pull from a multi-platform image (default: this machine's).
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<String>,
+    /// Print only the image ID.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PushArgs {
+    /// The image in the store: name, ID or digest.
+    pub(crate) image: String,
+    /// Where to push, [REGISTRY/]NAME[:TAG] (default: the image's name).
+    pub(crate) destination: Option<String>,
+    /// Print only the pushed digest.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+    /// Write the pushed manifest's digest to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) digestfile: Option<PathBuf>,
+    /// Upload blobs larger than this many bytes in chunks (PATCH) instead of one PUT.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) chunk_size: Option<u64>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoginArgs {
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub(crate) server: Option<String>,
+    /// The user name.
+    #[arg(short, long)]
+    pub(crate) username: Option<String>,
+    /// The password (visible to other users in the process list: prefer --password-stdin).
+    #[arg(short, long)]
+    pub(crate) password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogoutArgs {
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub(crate) server: Option<String>,
+    /// The credentials file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) authfile: Option<PathBuf>,
+}
+
+/// `--pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PullArg {
+    /// Pull every base image, even when the store has it.
+    Always,
+    /// Pull base images the store lacks (the default).
+    Missing,
+    /// Never pull: the store must have every base image.
+    Never,
+    /// Same as always (docker's `--pull`).
+    True,
+    /// Same as missing.
+    False,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +220,9 @@ pub(crate) struct ImportArgs {
     /// Layer compression: gzip, zstd or uncompressed.
     #[arg(long, default_value = "gzip")]
     pub(crate) compression: String,
+    /// The platform to record in the image's config, os/arch[/variant] (default: this machine's).
+    #[arg(long, value_name = "PLATFORM")]
+    pub(crate) platform: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +279,8 @@ pub(crate) struct ImagesArgs {
     /// dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE.
     #[arg(short, long = "filter", value_name = "FILTER")]
     pub(crate) filters: Vec<String>,
+    /// Only images of this repository, REPOSITORY[:TAG] (same as --filter reference=).
+    pub(crate) repository: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -291,6 +396,25 @@ pub(crate) struct BuildArgs {
     /// `-o DIR` alone is `type=local,dest=DIR`. Repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub(crate) outputs: Vec<String>,
+
+    /// When to pull base images: always, missing (default) or never. `--pull` alone is always.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_value = "missing", default_missing_value = "always", value_name = "POLICY")]
+    pub(crate) pull: PullArg,
+
+    /// Push the image to the registry of each -t name.
+    #[arg(long)]
+    pub(crate) push: bool,
+
+    /// Export the build cache: type=registry,ref=REF or type=local,dest=DIR, with mode=min (the image's steps, the default) or mode=max (every step).
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub(crate) cache_to: Vec<String>,
+
+    /// Import a build cache: type=registry,ref=REF or type=local,src=DIR (repeatable).
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub(crate) cache_from: Vec<String>,
+
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 
     /// Write the result's digests and names here, as JSON (docker buildx's keys).
     #[arg(long, value_name = "FILE")]

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     }
     let root = cli.root.clone();
     let result = match cli.command {
-        cli::Command::Build(args) => commands::build::build(root, args),
+        cli::Command::Build(args) => commands::build::build(root, *args),
         cli::Command::Import(args) => commands::import::import(root, args),
         cli::Command::Load(args) => commands::load::load(root, args),
         cli::Command::Save(args) => commands::save::save(root, args),
@@ -61,6 +61,10 @@ fn main() -> ExitCode {
         cli::Command::Commit(args) => commands::container::commit(root, args),
         cli::Command::Ps(args) => commands::container::ps(root, args),
         cli::Command::Rm(args) => commands::container::rm(root, args),
+        cli::Command::Pull(args) => commands::registry::pull(root, args),
+        cli::Command::Push(args) => commands::registry::push(root, args),
+        cli::Command::Login(args) => commands::registry::login(args),
+        cli::Command::Logout(args) => commands::registry::logout(args),
         cli::Command::Cache(cli::CacheCommand::Ls) => commands::cache::ls(root),
         cli::Command::Cache(cli::CacheCommand::Prune(args)) => commands::cache::prune(root, args),
         cli::Command::Cache(cli::CacheCommand::Explain(args)) => {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod exec;
 pub mod image;
 pub mod layer;
+pub mod registry;
 pub mod store;
 mod sys;
 

@@ -12,12 +12,14 @@ use strata_frontend::graph::{
 };
 use strata_frontend::span::Span;
 
-use strata_solver::build::{self as solver_build, BuildError, BuildOptions, Event, StoreResolver};
+use strata_solver::build::{
+    self as solver_build, BuildError, BuildOptions, Event, PullingResolver, remote,
+};
 use strata_solver::exec::{self, Network, Sandbox};
 use strata_solver::layer::Compression;
 
 use super::Rendered;
-use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
+use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg, PullArg};
 use crate::progress;
 
 pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
@@ -150,7 +152,18 @@ fn build_in(
     } else {
         Some(super::open_store(root)?)
     };
-    let resolver = store.as_ref().map(StoreResolver);
+    let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
+    let transfers = super::registry::TransferProgress::new("Pulling", quiet_transfers);
+    let on_transfer = |transfer: strata_solver::registry::Transfer<'_>| transfers.event(transfer);
+    let policy = match args.pull {
+        PullArg::Always | PullArg::True => strata_solver::registry::PullPolicy::Always,
+        PullArg::Missing | PullArg::False => strata_solver::registry::PullPolicy::Missing,
+        PullArg::Never => strata_solver::registry::PullPolicy::Never,
+    };
+    let registry_options = super::registry::options(&args.registry)?;
+    let resolver = store
+        .as_ref()
+        .map(|store| PullingResolver::new(store, policy, registry_options.clone(), &on_transfer));
     let options = Options {
         target: args.target.clone(),
         build_args: build_args(&args.build_args)?,
@@ -167,6 +180,14 @@ fn build_in(
     }
     drop(stderr);
     if let Some(store) = &store {
+        if let Some(resolver) = &resolver {
+            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
+            resolver.ensure_graph(&compiled.graph, &wanted);
+            transfers.finish();
+            if let Some(failure) = resolver.take_failure() {
+                return Err(failure.into());
+            }
+        }
         let host = Platform::host();
         if let Some(platform) = &options.platform
             && (platform.os != host.os || platform.architecture != host.architecture)
@@ -177,7 +198,14 @@ fn build_in(
                 platform_text(&host)
             );
         }
-        return run_build(store, &compiled.graph, &source, &args, explain);
+        return run_build(
+            store,
+            &compiled.graph,
+            &source,
+            &args,
+            explain,
+            &registry_options,
+        );
     }
     let plan = match args.format {
         PlanFormat::Text => text_plan(&compiled.graph, &source),
@@ -464,6 +492,7 @@ fn run_build(
     source: &Source,
     args: &BuildArgs,
     explain: bool,
+    registry_options: &strata_solver::registry::RegistryOptions,
 ) -> anyhow::Result<()> {
     let labels = args
         .labels
@@ -540,7 +569,25 @@ fn run_build(
             bail!("--allow {entitlement}: the only entitlement is security.insecure");
         }
     }
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|spec| remote::CacheTo::parse(spec).map_err(|message| anyhow::anyhow!(message)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut cache_from = Vec::new();
+    for spec in &args.cache_from {
+        let location = remote::parse_from(spec).map_err(|message| anyhow::anyhow!(message))?;
+        // As buildx: a cache that cannot be read costs time, not the build.
+        match remote::import(store, &location, registry_options) {
+            Ok(imported) => cache_from.push(std::sync::Arc::new(imported)),
+            Err(error) => writeln!(
+                std::io::stderr(),
+                "warning: --cache-from {spec}: {error}; building without it"
+            )?,
+        }
+    }
     let options = BuildOptions {
+        cache_from,
         allow_insecure: args
             .allow
             .iter()
@@ -613,8 +660,8 @@ fn run_build(
     let started = std::time::Instant::now();
     let built = solver_build::build(store, &sandbox, graph, &context, &options, &on_event);
     super::print_notices(&sandbox)?;
-    let (image, files_hashed) = match built {
-        Ok(built) => (built.image, built.files_hashed),
+    let built = match built {
+        Ok(built) => built,
         Err(error) => {
             if let BuildError::Exec {
                 source: exec::ExecError::Interrupted(signal),
@@ -631,11 +678,68 @@ fn run_build(
             return Err(Rendered(render_build_error(&error, graph, source)).into());
         }
     };
-    progress.summary(&image.id.to_string(), files_hashed, started.elapsed());
+    let image = built.image.clone();
+    progress.summary(&image.id.to_string(), built.files_hashed, started.elapsed());
     for output in &outputs {
         output
             .write(store, &image, &options)
             .with_context(|| format!("failed to write the output `{}`", output.spec))?;
+    }
+    // Pushes: --push sends every -t name; type=registry outputs their names.
+    let mut destinations: Vec<String> = Vec::new();
+    if args.push {
+        if options.tags.is_empty() {
+            bail!("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
+        }
+        destinations.extend(options.tags.iter().cloned());
+    }
+    for output in &outputs {
+        if output.push {
+            destinations.extend(output.names.iter().cloned());
+        }
+    }
+    let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
+    let mut pushed = Vec::new();
+    for destination in &destinations {
+        let transfers = super::registry::TransferProgress::new("Pushing", quiet_transfers);
+        let result = strata_solver::registry::push(
+            store,
+            &image,
+            destination,
+            registry_options,
+            &|transfer| transfers.event(transfer),
+        );
+        transfers.finish();
+        let digest = result?;
+        if !quiet_transfers {
+            writeln!(
+                std::io::stderr(),
+                "pushed {} (digest: {digest})",
+                strata_solver::image::Reference::parse(destination)?.qualified()
+            )?;
+        }
+        pushed.push(digest);
+    }
+    for to in &cache_to {
+        let keys = if to.max {
+            &built.all_keys
+        } else {
+            &built.image_keys
+        };
+        let transfers = super::registry::TransferProgress::new("Exporting cache", true);
+        let exported = remote::export(store, keys, to, registry_options, &|transfer| {
+            transfers.event(transfer)
+        })
+        .with_context(|| "failed to export the build cache".to_owned())?;
+        if !quiet_transfers {
+            writeln!(
+                std::io::stderr(),
+                "exported the cache: {} records, {} layers ({})",
+                exported.records,
+                exported.layers,
+                exported.digest
+            )?;
+        }
     }
     if let Some(path) = &args.metadata_file {
         // docs/metadata.schema.json describes this document; buildx's
@@ -719,8 +823,10 @@ enum OutputKind {
     Local,
     /// The final filesystem, as one tar archive.
     Tar,
-    /// The local store (always written anyway).
+    /// The local store (always written anyway), pushed with `push=true`.
     Image,
+    /// Pushed to a registry (`type=registry,name=REF`).
+    Registry,
 }
 
 /// One `--output`.
@@ -730,6 +836,10 @@ struct Output {
     kind: OutputKind,
     dest: Option<std::path::PathBuf>,
     compression: Option<Compression>,
+    /// `name=`: where to push.
+    names: Vec<String>,
+    /// Whether to push to `names`.
+    push: bool,
 }
 
 impl Output {
@@ -746,12 +856,16 @@ impl Output {
                 kind,
                 dest: Some(spec.into()),
                 compression: None,
+                names: Vec::new(),
+                push: false,
             });
         }
         let mut kind = None;
         let mut dest = None;
         let mut tar = true;
         let mut compression = None;
+        let mut names = Vec::new();
+        let mut push = None;
         for field in spec.split(',') {
             let (key, value) = field.split_once('=').with_context(|| {
                 format!("invalid --output `{spec}`: `{field}` is not KEY=VALUE")
@@ -773,7 +887,15 @@ impl Output {
                         )
                     })?)
                 }
-                "name" | "push" | "oci-mediatypes" => {}
+                "name" => names.push(value.to_owned()),
+                "push" => {
+                    push = Some(match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => bail!("invalid --output `{spec}`: push is true or false"),
+                    })
+                }
+                "oci-mediatypes" => {}
                 other => bail!("invalid --output `{spec}`: unknown key `{other}`"),
             }
         }
@@ -783,24 +905,29 @@ impl Output {
             Some("local") => OutputKind::Local,
             Some("tar") => OutputKind::Tar,
             Some("image") => OutputKind::Image,
-            Some("registry") => {
-                bail!(
-                    "--output type=registry: pushing is not supported by this version of strata yet"
-                )
-            }
+            Some("registry") => OutputKind::Registry,
             Some(other) => bail!(
-                "invalid --output `{spec}`: type `{other}` is not one of oci, docker, local, tar, image"
+                "invalid --output `{spec}`: type `{other}` is not one of oci, docker, local, tar, image, registry"
             ),
             None => bail!("invalid --output `{spec}`: type= is missing"),
         };
-        if dest.is_none() && !matches!(kind, OutputKind::Image) {
+        let push = push.unwrap_or(matches!(kind, OutputKind::Registry));
+        if dest.is_none() && !matches!(kind, OutputKind::Image | OutputKind::Registry) {
             bail!("invalid --output `{spec}`: dest= is missing");
+        }
+        if push && names.is_empty() {
+            bail!("invalid --output `{spec}`: name= is missing (where to push)");
+        }
+        for name in &names {
+            strata_solver::image::Reference::parse(name)?;
         }
         Ok(Output {
             spec: spec.to_owned(),
             kind,
             dest,
             compression,
+            names,
+            push,
         })
     }
 
@@ -820,7 +947,7 @@ impl Output {
             bail!("refusing to write an archive to a terminal: redirect standard output");
         }
         match self.kind {
-            OutputKind::Image => {}
+            OutputKind::Image | OutputKind::Registry => {}
             OutputKind::Docker if stdout => {
                 image::save_docker_archive(store, &images, std::io::stdout().lock())?
             }

@@ -16,6 +16,22 @@ struct Row<'a> {
     image: &'a ImageRecord,
 }
 
+impl Row<'_> {
+    /// The digest the row's repository knows the image by (the one pulled
+    /// or pushed; an index's, when pulled through one), else the manifest's.
+    fn digest(&self) -> String {
+        self.image
+            .repo_digests
+            .iter()
+            .rev()
+            .find_map(|known| {
+                let (name, digest) = known.split_once('@')?;
+                (name == self.repository).then(|| digest.to_owned())
+            })
+            .unwrap_or_else(|| self.image.manifest.to_string())
+    }
+}
+
 /// `path.Match`-style globbing: `*` and `?` never match `/`.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
@@ -104,11 +120,14 @@ fn keep(store: &Store, filters: &[Filter], row: &Row<'_>) -> anyhow::Result<bool
 pub(crate) fn images(root: Option<std::path::PathBuf>, args: ImagesArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
     let index = store.index()?;
-    let filters = args
+    let mut filters = args
         .filters
         .iter()
         .map(|text| parse_filter(&store, text))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(repository) = &args.repository {
+        filters.push(Filter::Reference(repository.clone()));
+    }
     let mut rows = Vec::new();
     for (tag, id) in &index.tags {
         if let Some(image) = index.images.get(id) {
@@ -152,7 +171,7 @@ pub(crate) fn images(root: Option<std::path::PathBuf>, args: ImagesArgs) -> anyh
                 "Repository": row.repository,
                 "Tag": row.tag,
                 "ID": short_id(&row.image.id, args.no_trunc),
-                "Digest": row.image.manifest.to_string(),
+                "Digest": row.digest(),
                 "CreatedAt": row.image.created.clone().unwrap_or_else(|| "N/A".to_owned()),
                 "Size": human_size(row.image.size()),
             });
@@ -190,7 +209,7 @@ pub(crate) fn images(root: Option<std::path::PathBuf>, args: ImagesArgs) -> anyh
     )?;
     for row in &rows {
         let digest = if args.digests {
-            format!("{:73} ", row.image.manifest.to_string())
+            format!("{:73} ", row.digest())
         } else {
             String::new()
         };

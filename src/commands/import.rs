@@ -21,12 +21,16 @@ pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
 pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyhow::Result<()> {
     let store = open_store(root)?;
     let compression = super::parse_compression(&args.compression)?;
-    let options = ImportOptions {
+    let mut options = ImportOptions {
         compression,
         epoch: source_date_epoch()?,
         tags: args.name.iter().cloned().collect(),
         ..ImportOptions::default()
     };
+    if let Some(text) = &args.platform {
+        let platform = super::registry::parse_platform(Some(text))?;
+        options.platform = (platform.os, platform.architecture, platform.variant);
+    }
     let source = &args.source;
     let imported = if source.as_os_str() == "-" {
         image::import_tar(&store, std::io::stdin().lock(), &options)

@@ -8,6 +8,7 @@ pub(crate) mod images;
 pub(crate) mod import;
 pub(crate) mod inspect;
 pub(crate) mod load;
+pub(crate) mod registry;
 pub(crate) mod rmi;
 pub(crate) mod run;
 pub(crate) mod save;

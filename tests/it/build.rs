@@ -208,14 +208,14 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
         ),
         (
             "FROM nothere:1\nRUN true\n",
-            "error: image `nothere:1` is not in the store: import or load it first (this version of strata does not pull from registries yet)\n",
+            "error: image `nothere:1` is not in the store: pull it (`strata pull`, or build with --pull=missing), import it or load it\n",
         ),
     ]
     .into_iter()
     .collect();
     for (dockerfile, expected) in cases {
         let context = Context::new().dockerfile(dockerfile).file("a", "a");
-        let run = store.strata(context.path(), &["build", "-q", "."]);
+        let run = store.strata(context.path(), &["build", "-q", "--pull=never", "."]);
         assert_eq!(run.code, 1, "{dockerfile}");
         assert_eq!(run.stderr, expected, "{dockerfile}");
     }
@@ -426,7 +426,7 @@ fn copy_refuses_sources_outside_the_context() {
             };
             std::os::unix::fs::symlink(target, context.path().join(name)).unwrap();
         }
-        let run = store.strata(context.path(), &["build", "-q", "."]);
+        let run = store.strata(context.path(), &["build", "-q", "--pull=never", "."]);
         assert_eq!(run.code, 1, "{dockerfile}");
         assert!(
             run.stderr.starts_with(expected),

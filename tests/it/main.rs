@@ -5,5 +5,6 @@
 mod build;
 mod images;
 mod plan;
+mod registry;
 mod sandbox;
 mod support;

@@ -270,13 +270,13 @@ fn building_without_a_base_image_says_where_to_get_it() {
     let store = crate::support::StoreDir::new();
     let run = store.strata(
         &crate::support::repository(),
-        &["build", "examples/multistage"],
+        &["build", "--pull=never", "examples/multistage"],
     );
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
         "#1 [internal] load image busybox:latest\n\
-         error: image `busybox:latest` is not in the store: import or load it first \
-         (this version of strata does not pull from registries yet)\n"
+         error: image `busybox:latest` is not in the store: pull it (`strata pull`, \
+         or build with --pull=missing), import it or load it\n"
     );
 }

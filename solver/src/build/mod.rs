@@ -14,6 +14,7 @@ pub mod context;
 mod fetch;
 mod files;
 mod mounts;
+pub mod remote;
 pub mod schedule;
 
 pub use context::{BuildContext, Ignore};
@@ -59,6 +60,9 @@ pub struct BuildOptions {
     pub allow_insecure: bool,
     /// `--ssh ID=SOCKET`: ssh agent sockets, by id.
     pub ssh: std::collections::BTreeMap<String, std::path::PathBuf>,
+    /// `--cache-from`: caches read from a registry or a directory, asked
+    /// after the store's own.
+    pub cache_from: Vec<std::sync::Arc<remote::Imported>>,
 }
 
 /// Where a secret comes from. Its content goes only into the sandbox: not
@@ -112,8 +116,8 @@ pub enum BuildError {
     },
     /// A base image that is not in the store.
     #[error(
-        "image `{0}` is not in the store: import or load it first \
-         (this version of strata does not pull from registries yet)"
+        "image `{0}` is not in the store: pull it (`strata pull`, or build with \
+         --pull=missing), import it or load it"
     )]
     MissingImage(String),
     /// A step failed to run (not a non-zero exit).
@@ -188,6 +192,105 @@ impl ImageResolver for StoreResolver<'_> {
     }
 }
 
+/// [`StoreResolver`] that first pulls base images, as `--pull` says: the
+/// frontend asks for each base image's config while it lowers the
+/// Dockerfile, which is when a missing one must arrive.
+pub struct PullingResolver<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// When to pull.
+    pub policy: crate::registry::PullPolicy,
+    /// How to reach registries.
+    pub options: crate::registry::RegistryOptions,
+    /// Where transfer progress goes.
+    pub progress: crate::registry::Progress<'a>,
+    /// References pulled (or found) already, and the failures.
+    seen: std::sync::Mutex<Vec<String>>,
+    failures: std::sync::Mutex<Vec<crate::registry::RegistryError>>,
+}
+
+impl<'a> PullingResolver<'a> {
+    /// A resolver for one build.
+    pub fn new(
+        store: &'a Store,
+        policy: crate::registry::PullPolicy,
+        options: crate::registry::RegistryOptions,
+        progress: crate::registry::Progress<'a>,
+    ) -> PullingResolver<'a> {
+        PullingResolver {
+            store,
+            policy,
+            options,
+            progress,
+            seen: std::sync::Mutex::new(Vec::new()),
+            failures: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Make sure `reference` is in the store, pulling it as the policy
+    /// says (once per build). A failure is kept for [`Self::take_failure`].
+    pub fn ensure(&self, reference: &str, platform: &Platform) {
+        use crate::registry::PullPolicy;
+        if reference == "scratch" {
+            return;
+        }
+        {
+            let mut seen = self.seen.lock().expect("resolver lock");
+            if seen.iter().any(|known| known == reference) {
+                return;
+            }
+            seen.push(reference.to_owned());
+        }
+        let present = image::resolve(self.store, reference).is_ok();
+        // An ID or ID prefix names an image of the store only.
+        let local_only = image::Reference::parse(reference).is_err();
+        let pull = !local_only
+            && match self.policy {
+                PullPolicy::Always => true,
+                PullPolicy::Missing => !present,
+                PullPolicy::Never => false,
+            };
+        if pull
+            && let Err(error) = crate::registry::pull(
+                self.store,
+                reference,
+                platform,
+                &self.options,
+                self.progress,
+            )
+        {
+            self.failures.lock().expect("resolver lock").push(error);
+        }
+    }
+
+    /// The first pull that failed, if any.
+    pub fn take_failure(&self) -> Option<crate::registry::RegistryError> {
+        let mut failures = self.failures.lock().expect("resolver lock");
+        if failures.is_empty() {
+            None
+        } else {
+            Some(failures.remove(0))
+        }
+    }
+
+    /// Pull the images the graph reads that the frontend did not ask
+    /// about (`COPY --from=IMAGE`, `RUN --mount=from=IMAGE`).
+    pub fn ensure_graph(&self, graph: &BuildGraph, platform: &Platform) {
+        for vertex in &graph.vertices {
+            if let Op::Source(Source::Image { reference, .. }) = &vertex.op {
+                self.ensure(reference, platform);
+            }
+        }
+    }
+}
+
+impl ImageResolver for PullingResolver<'_> {
+    fn resolve(&self, reference: &str, platform: &Platform) -> Option<ImageConfig> {
+        self.ensure(reference, platform);
+        StoreResolver(self.store).resolve(reference, platform)
+    }
+}
+
 /// The filesystem a step produced.
 #[derive(Debug, Clone, Default)]
 struct Filesystem {
@@ -238,6 +341,11 @@ pub struct Built {
     /// Context files whose content was read (not known from the stat
     /// cache).
     pub files_hashed: usize,
+    /// The cache keys of the steps the image is made of (what
+    /// `--cache-to mode=min` exports).
+    pub image_keys: Vec<String>,
+    /// The cache keys of every step of the build (`mode=max`).
+    pub all_keys: Vec<String>,
 }
 
 /// Build `graph`'s target stage into the store.
@@ -362,9 +470,18 @@ fn run(
     if dry {
         return Ok(None);
     }
+    let stage = graph.target_stage();
+    let chain = stage.last.map(|last| graph.chain(last)).unwrap_or_default();
+    let key_of = |id: VertexId| {
+        outcomes[id]
+            .as_ref()
+            .and_then(|outcome| outcome.key.clone())
+    };
     Ok(Some(Built {
         image: assemble(store, graph, &outcomes, options)?,
         files_hashed: stats.hashed,
+        image_keys: chain.iter().filter_map(|&id| key_of(id)).collect(),
+        all_keys: (0..outcomes.len()).filter_map(key_of).collect(),
     }))
 }
 
@@ -430,7 +547,15 @@ impl<'a> Build<'a> {
                 let (identity, text) = self.identity(vertex);
                 let mut fs = self.parent(vertex);
                 if self.may_use_cache(vertex)
-                    && let Some(record) = cache::get(self.store, &key)
+                    && let Some(record) = cache::get(self.store, &key).or_else(|| {
+                        self.options.cache_from.iter().find_map(|imported| {
+                            if self.dry {
+                                imported.peek(&key)
+                            } else {
+                                imported.take(self.store, &key)
+                            }
+                        })
+                    })
                 {
                     if !self.dry {
                         cache::remember(self.store, &identity, &text, &key);

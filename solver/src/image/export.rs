@@ -74,9 +74,14 @@ fn index_json(manifests: Vec<serde_json::Value>) -> Vec<u8> {
     }))
 }
 
-fn manifest_descriptor(digest: &Digest, size: u64, tag: Option<&Reference>) -> serde_json::Value {
+fn manifest_descriptor(
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    tag: Option<&Reference>,
+) -> serde_json::Value {
     let mut descriptor = serde_json::json!({
-        "mediaType": MEDIA_TYPE_MANIFEST,
+        "mediaType": media_type,
         "digest": digest.to_string(),
         "size": size,
     });
@@ -118,6 +123,7 @@ pub fn save_oci(
         }
         if tags.is_empty() {
             manifests.push(manifest_descriptor(
+                image.manifest_type(),
                 &image.manifest,
                 image.manifest_size,
                 None,
@@ -126,6 +132,7 @@ pub fn save_oci(
         for tag in tags {
             let reference = Reference::parse(tag)?;
             manifests.push(manifest_descriptor(
+                image.manifest_type(),
                 &image.manifest,
                 image.manifest_size,
                 Some(&reference),
@@ -212,6 +219,7 @@ pub fn save_docker_archive(
                 .collect::<Result<_, _>>()?;
             if parsed.is_empty() {
                 manifests.push(manifest_descriptor(
+                    MEDIA_TYPE_MANIFEST,
                     &manifest_digest,
                     manifest.len() as u64,
                     None,
@@ -219,6 +227,7 @@ pub fn save_docker_archive(
             }
             for reference in &parsed {
                 manifests.push(manifest_descriptor(
+                    MEDIA_TYPE_MANIFEST,
                     &manifest_digest,
                     manifest.len() as u64,
                     Some(reference),

@@ -161,6 +161,8 @@ fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
             config_size,
             layers,
             created: config.created().clone(),
+            manifest_media_type: None,
+            repo_digests: Vec::new(),
         };
         let names: Vec<String> = descriptor
             .annotations()

@@ -318,6 +318,8 @@ pub fn record_image(
         config_size,
         layers,
         created: config.created().clone(),
+        manifest_media_type: None,
+        repo_digests: Vec::new(),
     };
     store.record(&record, tags)?;
     Ok(record)
@@ -468,11 +470,15 @@ pub fn resolve(store: &Store, wanted: &str) -> Result<ImageRecord, ImageError> {
     let index = store.index()?;
     if let Ok(reference) = Reference::parse(wanted) {
         if let Some(digest) = &reference.digest {
-            if let Some(image) = index
-                .images
-                .values()
-                .find(|image| &image.manifest == digest || &image.id == digest)
-            {
+            if let Some(image) = index.images.values().find(|image| {
+                &image.manifest == digest
+                    || &image.id == digest
+                    || image.repo_digests.iter().any(|known| {
+                        known.split_once('@').is_some_and(|(name, known)| {
+                            name == reference.name && known == digest.to_string()
+                        })
+                    })
+            }) {
                 return Ok(image.clone());
             }
         } else if let Some(id) = index.tags.get(&reference.to_string())

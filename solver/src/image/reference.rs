@@ -80,6 +80,21 @@ impl Reference {
         out
     }
 
+    /// Where the image lives: the registry host (`docker.io` for Docker
+    /// Hub) and the repository path in it (`library/busybox`).
+    pub fn registry(&self) -> (String, String) {
+        let qualified = self.qualified();
+        let name = qualified.split('@').next().unwrap_or_default().to_owned();
+        // The tag is after the last `:` that follows the last `/`.
+        let last_slash = name.rfind('/').unwrap_or(0);
+        let name = match name[last_slash..].rfind(':') {
+            Some(at) => name[..last_slash + at].to_owned(),
+            None => name,
+        };
+        let (host, path) = name.split_once('/').unwrap_or(("docker.io", &name));
+        (host.to_owned(), path.to_owned())
+    }
+
     /// Parse `text`.
     pub fn parse(text: &str) -> Result<Reference, ImageError> {
         let invalid = |reason| ImageError::InvalidReference {
@@ -188,6 +203,23 @@ mod tests {
         assert_eq!(
             parse(&format!("app@{digest}")).unwrap(),
             format!("app@{digest}")
+        );
+        let registry = |text: &str| Reference::parse(text).unwrap().registry();
+        assert_eq!(
+            registry("busybox"),
+            ("docker.io".into(), "library/busybox".into())
+        );
+        assert_eq!(
+            registry("team/app:1"),
+            ("docker.io".into(), "team/app".into())
+        );
+        assert_eq!(
+            registry("localhost:5000/a/b:v1"),
+            ("localhost:5000".into(), "a/b".into())
+        );
+        assert_eq!(
+            registry(&format!("127.0.0.1:5000/app@{digest}")),
+            ("127.0.0.1:5000".into(), "app".into())
         );
         assert!(parse("App").is_err());
         assert!(parse("app:").is_err());

@@ -86,6 +86,15 @@ pub struct ImageRecord {
     pub layers: Vec<LayerRecord>,
     /// The config's `created`, if any.
     pub created: Option<String>,
+    /// The manifest's media type when it is not OCI's (a Docker schema 2
+    /// manifest pulled from a registry, kept byte for byte so that its
+    /// digest stays the registry's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_media_type: Option<String>,
+    /// `name@sha256:...`: the digests registries know this image by (the
+    /// index's, when it was pulled through one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
 }
 
 impl ImageRecord {
@@ -94,6 +103,13 @@ impl ImageRecord {
         [&self.manifest, &self.config]
             .into_iter()
             .chain(self.layers.iter().map(|layer| &layer.digest))
+    }
+
+    /// The manifest's media type.
+    pub fn manifest_type(&self) -> &str {
+        self.manifest_media_type
+            .as_deref()
+            .unwrap_or(crate::image::MEDIA_TYPE_MANIFEST)
     }
 
     /// Sum of the layer blob sizes.

@@ -1,0 +1,485 @@
+//! The build cache shared between machines: `--cache-to` and
+//! `--cache-from`, through a registry or a directory.
+//!
+//! # Format (version 1)
+//!
+//! An OCI image manifest whose config is the cache document and whose
+//! layers are the cached steps' layers:
+//!
+//! ```text
+//! manifest  application/vnd.oci.image.manifest.v1+json
+//!   artifactType  application/vnd.strata.cache.v1
+//!   config  application/vnd.strata.cache.config.v1+json
+//!           {"version": 1, "records": [CacheRecord...]}   (canonical JSON)
+//!   layers  each record's layer blob, with its own media type, once
+//! ```
+//!
+//! A record is what `cache/<key>.json` holds (key, layer descriptor with
+//! diff_id, when the step ran, its description and the inputs of its key),
+//! without the local `hits` and `last_used`. In a registry the manifest is
+//! tagged by `ref=`; in a directory (`type=local`) it is an OCI image
+//! layout whose `index.json` lists it with `org.opencontainers.image.ref.name`
+//! `latest`. Keys are the same on every machine (they depend on content,
+//! never on paths or times), so a record found is a hit; its layer is
+//! fetched only when a build uses it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::cache::CacheRecord;
+use crate::digest::Digest;
+use crate::image::{Reference, canonical_json};
+use crate::registry::{self, Client, Progress, RegistryError, RegistryOptions};
+use crate::store::Store;
+
+/// The artifact type of a strata cache manifest.
+pub const ARTIFACT_TYPE: &str = "application/vnd.strata.cache.v1";
+/// The media type of the cache document (the manifest's config).
+pub const CONFIG_TYPE: &str = "application/vnd.strata.cache.config.v1+json";
+/// The format's version.
+const VERSION: u32 = 1;
+
+/// Where a cache goes or comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `type=registry,ref=REF`.
+    Registry(String),
+    /// `type=local,dest=DIR` / `src=DIR`.
+    Local(PathBuf),
+}
+
+/// `--cache-to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheTo {
+    /// Where.
+    pub location: Location,
+    /// `mode=max`: every step; else only the image's own (`mode=min`).
+    pub max: bool,
+}
+
+fn spec_fields(spec: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut fields = BTreeMap::new();
+    for field in spec.split(',') {
+        let (key, value) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid cache spec `{spec}`: `{field}` is not KEY=VALUE"))?;
+        fields.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(fields)
+}
+
+impl CacheTo {
+    /// Parse `type=registry,ref=REF[,mode=min|max]` or
+    /// `type=local,dest=DIR[,mode=...]`.
+    pub fn parse(spec: &str) -> Result<CacheTo, String> {
+        let fields = spec_fields(spec)?;
+        let max = match fields.get("mode").map(String::as_str) {
+            None | Some("min") => false,
+            Some("max") => true,
+            Some(other) => {
+                return Err(format!(
+                    "invalid --cache-to `{spec}`: mode is min or max, not `{other}`"
+                ));
+            }
+        };
+        let location = location(spec, &fields, "dest")?;
+        for key in fields.keys() {
+            if ![
+                "type",
+                "ref",
+                "dest",
+                "mode",
+                "oci-mediatypes",
+                "compression",
+            ]
+            .contains(&key.as_str())
+            {
+                return Err(format!("invalid --cache-to `{spec}`: unknown key `{key}`"));
+            }
+        }
+        Ok(CacheTo { location, max })
+    }
+}
+
+/// Parse a `--cache-from` spec.
+pub fn parse_from(spec: &str) -> Result<Location, String> {
+    // buildx accepts a bare reference too.
+    if !spec.contains('=') {
+        return Ok(Location::Registry(spec.to_owned()));
+    }
+    let fields = spec_fields(spec)?;
+    for key in fields.keys() {
+        if !["type", "ref", "src"].contains(&key.as_str()) {
+            return Err(format!(
+                "invalid --cache-from `{spec}`: unknown key `{key}`"
+            ));
+        }
+    }
+    location(spec, &fields, "src")
+}
+
+fn location(
+    spec: &str,
+    fields: &BTreeMap<String, String>,
+    path_key: &str,
+) -> Result<Location, String> {
+    match fields.get("type").map(String::as_str) {
+        Some("registry") => {
+            let reference = fields
+                .get("ref")
+                .ok_or_else(|| format!("invalid cache spec `{spec}`: ref= is missing"))?;
+            Reference::parse(reference).map_err(|error| error.to_string())?;
+            Ok(Location::Registry(reference.clone()))
+        }
+        Some("local") => fields
+            .get(path_key)
+            .map(|path| Location::Local(PathBuf::from(path)))
+            .ok_or_else(|| format!("invalid cache spec `{spec}`: {path_key}= is missing")),
+        Some(other) => Err(format!(
+            "invalid cache spec `{spec}`: type is registry or local, not `{other}`"
+        )),
+        None => Err(format!("invalid cache spec `{spec}`: type= is missing")),
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Document {
+    version: u32,
+    records: Vec<CacheRecord>,
+}
+
+/// What was exported.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Records in it.
+    pub records: usize,
+    /// Layers in it.
+    pub layers: usize,
+}
+
+/// Export the records of `keys` (those the store has) to `to`.
+pub fn export(
+    store: &Store,
+    keys: &[String],
+    to: &CacheTo,
+    options: &RegistryOptions,
+    progress: Progress<'_>,
+) -> Result<Exported, RegistryError> {
+    let mut records: Vec<CacheRecord> = Vec::new();
+    for key in keys {
+        if records.iter().any(|record| &record.key == key) {
+            continue;
+        }
+        if let Some(mut record) = super::cache::get(store, key) {
+            record.hits = 0;
+            record.last_used = None;
+            records.push(record);
+        }
+    }
+    records.sort_by(|a, b| a.key.cmp(&b.key));
+    let config = canonical_json(&Document {
+        version: VERSION,
+        records: records.clone(),
+    });
+    let config_digest = store.put_bytes(&config)?;
+    let mut layers: Vec<serde_json::Value> = Vec::new();
+    let mut blobs = vec![(config_digest.clone(), config.len() as u64)];
+    for record in &records {
+        if let Some(layer) = &record.layer
+            && !blobs.iter().any(|(digest, _)| digest == &layer.digest)
+        {
+            blobs.push((layer.digest.clone(), layer.size));
+            layers.push(serde_json::json!({
+                "mediaType": layer.media_type,
+                "digest": layer.digest.to_string(),
+                "size": layer.size,
+            }));
+        }
+    }
+    let manifest = canonical_json(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": registry::OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": {
+            "mediaType": CONFIG_TYPE,
+            "digest": config_digest.to_string(),
+            "size": config.len(),
+        },
+        "layers": layers,
+    }));
+    let digest = Digest::of(&manifest);
+    match &to.location {
+        Location::Registry(text) => {
+            let reference = Reference::parse(text)?;
+            let (host, repository) = reference.registry();
+            let client = Client::connect(&host, text, options)?;
+            registry::push::upload_all(
+                &client,
+                store,
+                &repository,
+                &blobs,
+                &Default::default(),
+                progress,
+            )?;
+            let tag = reference.tag.clone().unwrap_or_else(|| "latest".to_owned());
+            registry::push_manifest(
+                &client,
+                &repository,
+                &tag,
+                &manifest,
+                registry::OCI_MANIFEST,
+            )?;
+        }
+        Location::Local(dir) => {
+            write_layout(store, dir, &blobs, &manifest, &digest)?;
+        }
+    }
+    Ok(Exported {
+        digest,
+        records: records.len(),
+        layers: blobs.len() - 1,
+    })
+}
+
+fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError {
+    let path = path.to_owned();
+    move |source| {
+        RegistryError::Image(
+            crate::error::PathError {
+                operation,
+                path,
+                source,
+            }
+            .into(),
+        )
+    }
+}
+
+/// Write an OCI layout holding the cache manifest and its blobs (those
+/// already there are kept: they are content-addressed).
+fn write_layout(
+    store: &Store,
+    dir: &Path,
+    blobs: &[(Digest, u64)],
+    manifest: &[u8],
+    digest: &Digest,
+) -> Result<(), RegistryError> {
+    let blob_dir = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).map_err(io_error("create", &blob_dir))?;
+    let write_atomically = |path: &Path, bytes: &[u8]| -> Result<(), RegistryError> {
+        let temp = path.with_extension("strata-tmp");
+        std::fs::write(&temp, bytes).map_err(io_error("write", &temp))?;
+        std::fs::rename(&temp, path).map_err(io_error("rename", path))
+    };
+    for (blob, _) in blobs {
+        let target = blob_dir.join(blob.hex());
+        if target.is_file() {
+            continue;
+        }
+        let temp = blob_dir.join(format!("{}.strata-tmp", blob.hex()));
+        std::fs::copy(store.blob_path(blob), &temp).map_err(io_error("copy a blob to", &temp))?;
+        std::fs::rename(&temp, &target).map_err(io_error("rename", &target))?;
+    }
+    write_atomically(&blob_dir.join(digest.hex()), manifest)?;
+    write_atomically(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    let index = canonical_json(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": registry::OCI_INDEX,
+        "manifests": [{
+            "mediaType": registry::OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
+            "digest": digest.to_string(),
+            "size": manifest.len(),
+            "annotations": { "org.opencontainers.image.ref.name": "latest" },
+        }],
+    }));
+    write_atomically(&dir.join("index.json"), &index)
+}
+
+/// Where an imported cache's layers come from.
+enum Source {
+    Registry {
+        client: Box<Client>,
+        repository: String,
+    },
+    Local(PathBuf),
+}
+
+/// A cache read by `--cache-from`: its records, and how to fetch a
+/// layer when a build uses one.
+pub struct Imported {
+    records: BTreeMap<String, CacheRecord>,
+    source: Source,
+    /// What it was read from, for messages.
+    pub name: String,
+}
+
+impl std::fmt::Debug for Imported {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "Imported({}, {} records)",
+            self.name,
+            self.records.len()
+        )
+    }
+}
+
+/// Read the cache at `from`.
+pub fn import(
+    store: &Store,
+    from: &Location,
+    options: &RegistryOptions,
+) -> Result<Imported, RegistryError> {
+    let (manifest, source, name) = match from {
+        Location::Registry(text) => {
+            let reference = Reference::parse(text)?;
+            let (host, repository) = reference.registry();
+            let client = Client::connect(&host, text, options)?;
+            let tag = match (&reference.digest, &reference.tag) {
+                (Some(digest), _) => digest.to_string(),
+                (None, Some(tag)) => tag.clone(),
+                (None, None) => "latest".to_owned(),
+            };
+            let fetched = registry::pull::fetch_manifest(&client, &repository, &tag)?;
+            (
+                fetched.bytes,
+                Source::Registry {
+                    client: Box::new(client),
+                    repository,
+                },
+                text.clone(),
+            )
+        }
+        Location::Local(dir) => {
+            let index_path = dir.join("index.json");
+            let index: registry::Manifest = serde_json::from_slice(
+                &std::fs::read(&index_path).map_err(io_error("read", &index_path))?,
+            )
+            .map_err(|error| {
+                RegistryError::Credentials(format!(
+                    "`{}` is not an OCI index: {error}",
+                    index_path.display()
+                ))
+            })?;
+            let entry = index.manifests.first().ok_or_else(|| {
+                RegistryError::Credentials(format!("`{}` lists no cache", index_path.display()))
+            })?;
+            let digest = entry.digest(&dir.display().to_string())?;
+            let bytes = read_verified(dir, &digest)?;
+            (bytes, Source::Local(dir.clone()), dir.display().to_string())
+        }
+    };
+    let manifest: registry::Manifest =
+        serde_json::from_slice(&manifest).map_err(|error| RegistryError::Protocol {
+            reference: name.clone(),
+            message: format!("the cache manifest is not valid: {error}"),
+        })?;
+    let config = manifest
+        .config
+        .filter(|config| config.media_type == CONFIG_TYPE)
+        .ok_or_else(|| RegistryError::Protocol {
+            reference: name.clone(),
+            message: format!("not a strata cache (its config is not {CONFIG_TYPE})"),
+        })?;
+    let config_digest = config.digest(&name)?;
+    let bytes = match &source {
+        Source::Registry { client, repository } => {
+            if !store.has_blob(&config_digest) {
+                registry::pull::download_blob(client, store, repository, &config_digest, &|_| {})?;
+            }
+            store.read_blob(&config_digest)?
+        }
+        Source::Local(dir) => read_verified(dir, &config_digest)?,
+    };
+    let document: Document =
+        serde_json::from_slice(&bytes).map_err(|error| RegistryError::Protocol {
+            reference: name.clone(),
+            message: format!("the cache document is not valid: {error}"),
+        })?;
+    if document.version != VERSION {
+        return Err(RegistryError::Protocol {
+            reference: name,
+            message: format!(
+                "cache format version {} is not supported (this strata reads version {VERSION})",
+                document.version
+            ),
+        });
+    }
+    Ok(Imported {
+        records: document
+            .records
+            .into_iter()
+            .map(|record| (record.key.clone(), record))
+            .collect(),
+        source,
+        name,
+    })
+}
+
+fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
+    let path = dir.join("blobs/sha256").join(digest.hex());
+    let bytes = std::fs::read(&path).map_err(io_error("read", &path))?;
+    let found = Digest::of(&bytes);
+    if &found != digest {
+        return Err(RegistryError::DigestMismatch {
+            reference: dir.display().to_string(),
+            what: "cache blob",
+            expected: digest.clone(),
+            found,
+        });
+    }
+    Ok(bytes)
+}
+
+impl Imported {
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The record of `key`, as it is (for `strata cache explain`).
+    pub(crate) fn peek(&self, key: &str) -> Option<CacheRecord> {
+        self.records.get(key).cloned()
+    }
+
+    /// The record of `key`, with its layer brought into the store; `None`
+    /// if there is none or the layer cannot be had (the step then runs).
+    pub(crate) fn take(&self, store: &Store, key: &str) -> Option<CacheRecord> {
+        let record = self.records.get(key)?;
+        if let Some(layer) = &record.layer
+            && !store.has_blob(&layer.digest)
+        {
+            let fetched = match &self.source {
+                Source::Registry { client, repository } => {
+                    registry::pull::download_blob(client, store, repository, &layer.digest, &|_| {})
+                        .map(drop)
+                }
+                Source::Local(dir) => {
+                    let path = dir.join("blobs/sha256").join(layer.digest.hex());
+                    std::fs::File::open(&path)
+                        .map_err(io_error("open", &path))
+                        .and_then(|mut file| {
+                            store
+                                .put_blob_expecting(&mut file, &layer.digest)
+                                .map(drop)
+                                .map_err(RegistryError::from)
+                        })
+                }
+            };
+            fetched.ok()?;
+        }
+        super::cache::put(store, record).ok()?;
+        Some(record.clone())
+    }
+}

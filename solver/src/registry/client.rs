@@ -1,0 +1,797 @@
+//! One registry host: transport choice, authentication, retries.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{self, Response, StatusCode};
+
+use super::RegistryError;
+use super::auth::{self, Credentials};
+
+/// How to reach registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `--tls-verify`: `Some(false)` allows plain http and unverified TLS
+    /// for every host; by default only loopback hosts get them.
+    pub tls_verify: Option<bool>,
+    /// `--authfile`: the credentials file instead of docker's.
+    pub auth_file: Option<PathBuf>,
+    /// `--cert-dir`: extra CA certificates (`*.crt`) for every host.
+    pub cert_dir: Option<PathBuf>,
+    /// `--creds USER:PASSWORD`, used instead of stored credentials.
+    pub credentials: Option<Credentials>,
+    /// Push blobs larger than this in chunks (`PATCH`) rather than in one
+    /// `PUT`; `None`: always one `PUT`.
+    pub chunk_size: Option<u64>,
+}
+
+/// What a request needs the token to allow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope(pub String);
+
+impl Scope {
+    /// Pull from `repository`.
+    pub fn pull(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull"))
+    }
+
+    /// Push to `repository` (and pull from it, which pushing needs).
+    pub fn push(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull,push"))
+    }
+
+    /// Push to `repository` and mount blobs from `source`.
+    pub fn mount(repository: &str, source: &str) -> Scope {
+        Scope(format!(
+            "repository:{repository}:pull,push repository:{source}:pull"
+        ))
+    }
+}
+
+/// A request body that can be sent again (after a token refresh or a
+/// transient failure).
+pub(crate) enum Body<'a> {
+    /// No body.
+    Empty,
+    /// Bytes in memory (manifests, chunks).
+    Bytes(&'a [u8]),
+    /// A whole file (a blob of the store).
+    File(&'a Path),
+}
+
+#[derive(Debug, Clone)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    tokens: HashMap<Scope, String>,
+}
+
+/// A client for one registry host.
+pub struct Client {
+    /// As references spell it (`docker.io`, `127.0.0.1:5000`).
+    host: String,
+    /// `https://registry-1.docker.io`, `http://127.0.0.1:5000`.
+    endpoint: String,
+    agent: ureq::Agent,
+    credentials: Option<Credentials>,
+    auth: Mutex<AuthState>,
+    /// The reference the work is about, for messages.
+    reference: String,
+    options: RegistryOptions,
+}
+
+/// Attempts per request for transient failures.
+const ATTEMPTS: u32 = 4;
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Whether `host` (`name[:port]`) is this machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+fn certificates(dir: &Path) -> Vec<ureq::tls::Certificate<'static>> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "crt"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        if let Ok(pem) = std::fs::read(&path) {
+            for item in ureq::tls::parse_pem(&pem).flatten() {
+                if let ureq::tls::PemItem::Certificate(cert) = item {
+                    found.push(cert);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// CA certificates for `host`: `--cert-dir`, then the directories docker
+/// and podman read (`/etc/docker/certs.d/HOST`, `/etc/containers/certs.d/HOST`,
+/// `~/.config/containers/certs.d/HOST`).
+fn host_certificates(
+    host: &str,
+    options: &RegistryOptions,
+) -> Vec<ureq::tls::Certificate<'static>> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = &options.cert_dir {
+        dirs.push(dir.clone());
+    }
+    dirs.push(Path::new("/etc/docker/certs.d").join(host));
+    dirs.push(Path::new("/etc/containers/certs.d").join(host));
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(
+            PathBuf::from(home)
+                .join(".config/containers/certs.d")
+                .join(host),
+        );
+    }
+    dirs.iter().flat_map(|dir| certificates(dir)).collect()
+}
+
+fn transport_reason(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Io(io) => io.to_string(),
+        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::Timeout(what) => format!("timed out ({what})"),
+        other => other.to_string(),
+    }
+}
+
+impl Client {
+    /// Connect to the registry of `host` for work on `reference`: choose
+    /// the transport and learn how it authenticates (`GET /v2/`).
+    pub fn connect(
+        host: &str,
+        reference: &str,
+        options: &RegistryOptions,
+    ) -> Result<Client, RegistryError> {
+        let insecure = match options.tls_verify {
+            Some(verify) => !verify,
+            None => is_loopback(host),
+        };
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if insecure {
+            tls = tls.disable_verification(true);
+        } else {
+            let extra = host_certificates(host, options);
+            if !extra.is_empty() {
+                tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&extra));
+            }
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .accept_encoding(ureq::config::AutoHeaderValue::None)
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .tls_config(tls.build())
+            .build()
+            .into();
+        let address = if host == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            host
+        };
+        let credentials = match &options.credentials {
+            Some(credentials) => Some(credentials.clone()),
+            None => auth::lookup(host, options.auth_file.as_deref())?,
+        };
+        let mut client = Client {
+            host: host.to_owned(),
+            endpoint: format!("https://{address}"),
+            agent,
+            credentials,
+            auth: Mutex::new(AuthState::default()),
+            reference: reference.to_owned(),
+            options: options.clone(),
+        };
+        let mut schemes = vec!["https"];
+        if insecure {
+            schemes.push("http");
+        }
+        let mut last = String::new();
+        let count = schemes.len();
+        for (position, scheme) in schemes.into_iter().enumerate() {
+            client.endpoint = format!("{scheme}://{address}");
+            // Retry only the last way to connect: a first (https) that
+            // fails is answered by the next (plain http).
+            match client.ping(position + 1 == count) {
+                Ok(()) => return Ok(client),
+                Err(PingError::Transport(reason)) => last = reason,
+                Err(PingError::Registry(error)) => return Err(*error),
+            }
+        }
+        Err(RegistryError::Unreachable {
+            reference: reference.to_owned(),
+            host: host.to_owned(),
+            reason: last,
+        })
+    }
+
+    /// `strata login`: whether the registry of `host` accepts
+    /// `options.credentials`.
+    pub fn check_login(host: &str, options: &RegistryOptions) -> Result<(), RegistryError> {
+        let client = Client::connect(host, host, options)?;
+        let response = client.send("GET", "/v2/", &[], Body::Empty, &Scope(String::new()))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(client.status_error("GET", "/v2/", response, "pull", 1))
+        }
+    }
+
+    /// The host, as references spell it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The reference the client works for.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    fn ping(&self, retry: bool) -> Result<(), PingError> {
+        let url = format!("{}/v2/", self.endpoint);
+        let mut last = String::new();
+        let attempts = if retry { ATTEMPTS } else { 1 };
+        for attempt in 0..attempts {
+            match self.agent.get(&url).call() {
+                Ok(response) => {
+                    let status = response.status();
+                    if status == StatusCode::UNAUTHORIZED {
+                        let challenge = parse_challenge(&response);
+                        self.auth.lock().expect("auth lock").challenge = challenge;
+                        return Ok(());
+                    }
+                    if status.is_success() {
+                        return Ok(());
+                    }
+                    if transient(status) && attempt + 1 < attempts {
+                        std::thread::sleep(backoff(attempt, &response));
+                        continue;
+                    }
+                    return Err(PingError::Registry(Box::new(self.status_error(
+                        "GET",
+                        "/v2/",
+                        response,
+                        "pull",
+                        attempt + 1,
+                    ))));
+                }
+                Err(error) => {
+                    last = transport_reason(&error);
+                    // A TLS or protocol failure will not go away.
+                    if matches!(error, ureq::Error::Io(_) | ureq::Error::Timeout(_))
+                        && attempt + 1 < attempts
+                    {
+                        std::thread::sleep(Duration::from_millis(250 << attempt));
+                        continue;
+                    }
+                    return Err(PingError::Transport(last));
+                }
+            }
+        }
+        Err(PingError::Transport(last))
+    }
+
+    /// The `Authorization` header for `scope`, fetching a token if the
+    /// registry wants one.
+    fn authorization(&self, scope: &Scope, refresh: bool) -> Result<Option<String>, RegistryError> {
+        let mut state = self.auth.lock().expect("auth lock");
+        match state.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self
+                .credentials
+                .as_ref()
+                .map(|credentials| format!("Basic {}", credentials.basic()))),
+            Some(Challenge::Bearer { realm, service }) => {
+                if !refresh && let Some(token) = state.tokens.get(scope) {
+                    return Ok(Some(format!("Bearer {token}")));
+                }
+                let token = self.fetch_token(&realm, service.as_deref(), scope)?;
+                state.tokens.insert(scope.clone(), token.clone());
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<String, RegistryError> {
+        let mut url = realm.to_owned();
+        let mut separator = if url.contains('?') { '&' } else { '?' };
+        if let Some(service) = service {
+            url.push(separator);
+            url.push_str("service=");
+            url.push_str(&encode_query(service));
+            separator = '&';
+        }
+        for part in scope.0.split(' ').filter(|part| !part.is_empty()) {
+            url.push(separator);
+            url.push_str("scope=");
+            url.push_str(&encode_query(part));
+            separator = '&';
+        }
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let mut request = self.agent.get(&url);
+            if let Some(credentials) = &self.credentials {
+                request = request.header("Authorization", format!("Basic {}", credentials.basic()));
+            }
+            let response = match request.call() {
+                Ok(response) => response,
+                Err(error) => {
+                    last = transport_reason(&error);
+                    std::thread::sleep(Duration::from_millis(250 << attempt));
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                #[derive(serde::Deserialize)]
+                struct Token {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let body = read_small(response).map_err(|error| {
+                    RegistryError::protocol(&self.reference, format!("reading a token: {error}"))
+                })?;
+                let token: Token = serde_json::from_slice(&body).map_err(|error| {
+                    RegistryError::protocol(
+                        &self.reference,
+                        format!("the token service {realm} answered no token: {error}"),
+                    )
+                })?;
+                return token.token.or(token.access_token).ok_or_else(|| {
+                    RegistryError::protocol(
+                        &self.reference,
+                        format!("the token service {realm} answered no token"),
+                    )
+                });
+            }
+            if transient(status) && attempt + 1 < ATTEMPTS {
+                std::thread::sleep(backoff(attempt, &response));
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(self.unauthorized());
+            }
+            return Err(self.status_error("GET", realm, response, "pull", attempt + 1));
+        }
+        Err(RegistryError::Unreachable {
+            reference: self.reference.clone(),
+            host: realm.to_owned(),
+            reason: last,
+        })
+    }
+
+    fn unauthorized(&self) -> RegistryError {
+        let hint = match &self.credentials {
+            Some(credentials) => format!(
+                "the credentials of `{}` were refused; check them with `strata login {}`",
+                credentials.username, self.host
+            ),
+            None => format!("it needs credentials: run `strata login {}`", self.host),
+        };
+        RegistryError::Unauthorized {
+            reference: self.reference.clone(),
+            host: self.host.clone(),
+            hint,
+        }
+    }
+
+    /// Send a request to `path` (under the endpoint, or an absolute URL
+    /// the registry gave), authenticated for `scope`, retrying what is
+    /// transient. Any status comes back: callers decide what it means.
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        scope: &Scope,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.endpoint)
+        };
+        let mut refreshed = false;
+        let mut last = String::new();
+        let mut attempt = 0;
+        while attempt < ATTEMPTS {
+            let authorization = self.authorization(scope, false)?;
+            let mut builder = http::Request::builder().method(method).uri(&url);
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            if let Some(authorization) = &authorization {
+                builder = builder.header("Authorization", authorization);
+            }
+            let sent = match &body {
+                Body::Empty => {
+                    let request = builder.body(()).map_err(|error| {
+                        RegistryError::protocol(&self.reference, error.to_string())
+                    })?;
+                    self.agent.run(request)
+                }
+                Body::Bytes(bytes) => {
+                    let request = builder.body(*bytes).map_err(|error| {
+                        RegistryError::protocol(&self.reference, error.to_string())
+                    })?;
+                    self.agent.run(request)
+                }
+                Body::File(file) => {
+                    let opened = std::fs::File::open(file).map_err(|source| {
+                        RegistryError::Image(
+                            crate::error::PathError {
+                                operation: "open",
+                                path: file.to_path_buf(),
+                                source,
+                            }
+                            .into(),
+                        )
+                    })?;
+                    let request = builder.body(opened).map_err(|error| {
+                        RegistryError::protocol(&self.reference, error.to_string())
+                    })?;
+                    self.agent.run(request)
+                }
+            };
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) => {
+                    last = transport_reason(&error);
+                    attempt += 1;
+                    if attempt < ATTEMPTS {
+                        std::thread::sleep(Duration::from_millis(250 << attempt));
+                    }
+                    continue;
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED {
+                // A token expired, or the registry challenges only now (a
+                // new scope): learn the challenge, fetch once more.
+                let challenge = parse_challenge(&response);
+                if !refreshed && challenge.is_some() {
+                    refreshed = true;
+                    {
+                        let mut state = self.auth.lock().expect("auth lock");
+                        state.challenge = challenge;
+                        state.tokens.remove(scope);
+                    }
+                    if matches!(
+                        self.auth.lock().expect("auth lock").challenge,
+                        Some(Challenge::Basic)
+                    ) && self.credentials.is_none()
+                    {
+                        return Err(self.unauthorized());
+                    }
+                    self.authorization(scope, true)?;
+                    continue;
+                }
+                return Err(self.unauthorized());
+            }
+            if transient(status) {
+                attempt += 1;
+                if attempt < ATTEMPTS {
+                    std::thread::sleep(backoff(attempt - 1, &response));
+                    continue;
+                }
+                return Err(self.status_error(
+                    method,
+                    path,
+                    response,
+                    scope_action(scope),
+                    attempt,
+                ));
+            }
+            return Ok(response);
+        }
+        Err(RegistryError::Unreachable {
+            reference: self.reference.clone(),
+            host: self.host.clone(),
+            reason: last,
+        })
+    }
+
+    /// The error for a status the caller did not expect.
+    pub(crate) fn status_error(
+        &self,
+        method: &str,
+        path: &str,
+        response: Response<ureq::Body>,
+        action: &'static str,
+        attempts: u32,
+    ) -> RegistryError {
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let detail = registry_detail(response);
+        let reference = self.reference.clone();
+        let host = self.host.clone();
+        match status.as_u16() {
+            401 => self.unauthorized(),
+            403 => RegistryError::Forbidden {
+                reference,
+                host,
+                action,
+                detail: if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                },
+            },
+            429 => RegistryError::RateLimited {
+                reference,
+                host,
+                attempts,
+                retry_after: retry_after
+                    .map(|after| format!(", it asked to retry after {}s", after.as_secs()))
+                    .unwrap_or_default(),
+            },
+            code => RegistryError::Status {
+                reference,
+                host,
+                status: code,
+                method: method.to_owned(),
+                path: path.split('?').next().unwrap_or(path).to_owned(),
+                detail: if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                },
+            },
+        }
+    }
+}
+
+enum PingError {
+    Transport(String),
+    Registry(Box<RegistryError>),
+}
+
+fn scope_action(scope: &Scope) -> &'static str {
+    if scope.0.contains("push") {
+        "push"
+    } else {
+        "pull"
+    }
+}
+
+/// What is worth trying again: rate limits and a server's passing trouble.
+fn transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+    response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// How long to wait before attempt `attempt + 1`: the registry's
+/// `Retry-After` when it gives one (capped), else 0.5 s doubling.
+fn backoff(attempt: u32, response: &Response<ureq::Body>) -> Duration {
+    retry_after(response)
+        .map(|after| after.min(MAX_RETRY_AFTER))
+        .unwrap_or(Duration::from_millis(500 << attempt.min(5)))
+}
+
+/// Read a small body (a manifest, a token, an error), at most 8 MiB.
+pub(crate) fn read_small(response: Response<ureq::Body>) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(8 << 20)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The registry's explanation: `errors[].message` (and code) of its JSON
+/// error body, or the body's first line.
+pub(crate) fn registry_detail(response: Response<ureq::Body>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let Ok(body) = read_small(response) else {
+        return String::new();
+    };
+    if let Ok(errors) = serde_json::from_slice::<Errors>(&body) {
+        return errors
+            .errors
+            .iter()
+            .map(
+                |entry| match (entry.code.is_empty(), entry.message.is_empty()) {
+                    (false, false) => format!("{} ({})", entry.message, entry.code),
+                    (false, true) => entry.code.clone(),
+                    _ => entry.message.clone(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    String::from_utf8_lossy(&body)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// The error codes of a registry's JSON error body.
+pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            value["errors"].as_array().map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|error| error["code"].as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn parse_challenge(response: &Response<ureq::Body>) -> Option<Challenge> {
+    let header = response.headers().get("www-authenticate")?.to_str().ok()?;
+    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let params = parse_params(params);
+    Some(Challenge::Bearer {
+        realm: params.get("realm")?.clone(),
+        service: params.get("service").cloned(),
+    })
+}
+
+/// `key="value", key=value` pairs of a challenge (quoted values may hold
+/// commas).
+fn parse_params(text: &str) -> HashMap<String, String> {
+    let mut params = HashMap::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((at, ch)) = chars.next() {
+                match ch {
+                    '\\' => {
+                        if let Some((_, next)) = chars.next() {
+                            value.push(next);
+                        }
+                    }
+                    '"' => {
+                        end = at + 1;
+                        break;
+                    }
+                    other => value.push(other),
+                }
+            }
+            (value, &quoted[end..])
+        } else {
+            match after.split_once(',') {
+                Some((value, remaining)) => (value.trim().to_owned(), remaining),
+                None => (after.trim().to_owned(), ""),
+            }
+        };
+        params.insert(key, value);
+        rest = remaining.trim_start_matches([',', ' ']);
+    }
+    params
+}
+
+fn encode_query(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~:/,".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_parameters() {
+        let params = parse_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(params["realm"], "https://auth.docker.io/token");
+        assert_eq!(params["service"], "registry.docker.io");
+        assert_eq!(params["scope"], "repository:a/b:pull,push");
+        let params = parse_params("realm=http://x/token, service=reg");
+        assert_eq!(params["realm"], "http://x/token");
+        assert_eq!(params["service"], "reg");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback("localhost:5000"));
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("127.0.0.2"));
+        assert!(is_loopback("[::1]:5000"));
+        assert!(!is_loopback("registry.example.com"));
+        assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn query_encoding() {
+        assert_eq!(encode_query("a b&c=d"), "a%20b%26c%3Dd");
+        assert_eq!(
+            encode_query("repository:x/y:pull,push"),
+            "repository:x/y:pull,push"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! Pulling: reference → manifest (through an index, to the platform) →
+//! config and layers into the store → an image record.
+
+use std::io::Read;
+use std::sync::Mutex;
+
+use strata_frontend::graph::Platform;
+
+use super::client::{Body, Client, RegistryOptions, Scope, error_codes, read_small};
+use super::{
+    DOCKER_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
+    Progress, RegistryError, Transfer,
+};
+use crate::digest::Digest;
+use crate::image::Reference;
+use crate::layer::MEDIA_TYPE_TAR;
+use crate::store::{ImageRecord, LayerRecord, Store};
+
+/// `--pull`: when FROM images come from their registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Every time (a tag may have moved).
+    Always,
+    /// When the store does not have the image.
+    #[default]
+    Missing,
+    /// Never: the store must have it.
+    Never,
+}
+
+/// Blobs downloaded at once.
+const PARALLEL: usize = 3;
+
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// A manifest or index as the registry sent it.
+pub(crate) struct Fetched {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) media_type: String,
+    pub(crate) digest: Digest,
+}
+
+/// `GET /v2/REPO/manifests/REF`, verified when `wanted` is a digest.
+pub(crate) fn fetch_manifest(
+    client: &Client,
+    repository: &str,
+    wanted: &str,
+) -> Result<Fetched, RegistryError> {
+    let path = format!("/v2/{repository}/manifests/{wanted}");
+    let response = client.send(
+        "GET",
+        &path,
+        &[("Accept", ACCEPT)],
+        Body::Empty,
+        &Scope::pull(repository),
+    )?;
+    let status = response.status().as_u16();
+    if status == 404 {
+        let body = read_small(response).unwrap_or_default();
+        let codes = error_codes(&body);
+        let what = if codes.iter().any(|code| code == "NAME_UNKNOWN") {
+            format!("repository `{repository}`")
+        } else if wanted.starts_with("sha256:") {
+            format!("manifest {wanted} of repository `{repository}`")
+        } else {
+            format!("tag `{wanted}` of repository `{repository}`")
+        };
+        return Err(RegistryError::NotFound {
+            reference: client.reference().to_owned(),
+            host: client.host().to_owned(),
+            what,
+            detail: if codes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", codes.join(", "))
+            },
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(client.status_error("GET", &path, response, "pull", 1));
+    }
+    let header_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or(value).trim().to_owned());
+    let bytes = read_small(response).map_err(|error| RegistryError::Unreachable {
+        reference: client.reference().to_owned(),
+        host: client.host().to_owned(),
+        reason: format!("reading manifest {wanted}: {error}"),
+    })?;
+    let digest = Digest::of(&bytes);
+    if let Ok(expected) = wanted.parse::<Digest>()
+        && expected != digest
+    {
+        return Err(RegistryError::DigestMismatch {
+            reference: client.reference().to_owned(),
+            what: "manifest",
+            expected,
+            found: digest,
+        });
+    }
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+        RegistryError::protocol(
+            client.reference(),
+            format!("manifest {wanted} is not JSON: {error}"),
+        )
+    })?;
+    let media_type = parsed["mediaType"]
+        .as_str()
+        .map(str::to_owned)
+        .or(header_type)
+        .unwrap_or_default();
+    let media_type = match media_type.as_str() {
+        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST => media_type,
+        DOCKER_SCHEMA1 | "application/vnd.docker.distribution.manifest.v1+json" => {
+            return Err(RegistryError::protocol(
+                client.reference(),
+                "the registry serves only a Docker schema 1 manifest, which strata does not support \
+                 (push the image again with a current tool)",
+            ));
+        }
+        // OCI allows a manifest without mediaType: tell by its shape.
+        _ if parsed["manifests"].is_array() => OCI_INDEX.to_owned(),
+        _ if parsed["config"].is_object() => OCI_MANIFEST.to_owned(),
+        other => {
+            return Err(RegistryError::protocol(
+                client.reference(),
+                format!("manifest {wanted} has unsupported media type `{other}`"),
+            ));
+        }
+    };
+    Ok(Fetched {
+        bytes,
+        media_type,
+        digest,
+    })
+}
+
+fn platform_text(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) if !variant.is_empty() => format!("{os}/{architecture}/{variant}"),
+        _ => format!("{os}/{architecture}"),
+    }
+}
+
+/// The index entry for `platform`, or why there is none.
+fn select<'m>(
+    reference: &str,
+    index: &'m Manifest,
+    platform: &Platform,
+) -> Result<&'m Descriptor, RegistryError> {
+    let wanted_variant = platform
+        .variant
+        .as_deref()
+        .or(match platform.architecture.as_str() {
+            "arm64" => Some("v8"),
+            _ => None,
+        });
+    let mut fallback = None;
+    for entry in &index.manifests {
+        let Some(spec) = &entry.platform else {
+            continue;
+        };
+        if spec.os != platform.os || spec.architecture != platform.architecture {
+            continue;
+        }
+        let variant = spec
+            .variant
+            .as_deref()
+            .or(match spec.architecture.as_str() {
+                "arm64" => Some("v8"),
+                _ => None,
+            });
+        if variant == wanted_variant {
+            return Ok(entry);
+        }
+        if platform.variant.is_none() && fallback.is_none() {
+            fallback = Some(entry);
+        }
+    }
+    fallback.ok_or_else(|| RegistryError::NoPlatform {
+        reference: reference.to_owned(),
+        platform: platform_text(
+            &platform.os,
+            &platform.architecture,
+            platform.variant.as_deref(),
+        ),
+        available: {
+            let list: Vec<String> = index
+                .manifests
+                .iter()
+                .filter_map(|entry| entry.platform.as_ref())
+                .filter(|spec| spec.os != "unknown")
+                .map(|spec| platform_text(&spec.os, &spec.architecture, spec.variant.as_deref()))
+                .collect();
+            if list.is_empty() {
+                "no platforms".to_owned()
+            } else {
+                list.join(", ")
+            }
+        },
+    })
+}
+
+/// Counts bytes for progress as they are read.
+struct Counting<'p, R> {
+    inner: R,
+    progress: Progress<'p>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        (self.progress)(Transfer::Bytes(read as u64));
+        Ok(read)
+    }
+}
+
+/// Download blob `digest` of `repository` into the store, verified.
+pub(crate) fn download_blob(
+    client: &Client,
+    store: &Store,
+    repository: &str,
+    digest: &Digest,
+    progress: Progress<'_>,
+) -> Result<u64, RegistryError> {
+    let path = format!("/v2/{repository}/blobs/{digest}");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let response = client.send("GET", &path, &[], Body::Empty, &Scope::pull(repository))?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Err(RegistryError::NotFound {
+                reference: client.reference().to_owned(),
+                host: client.host().to_owned(),
+                what: format!("blob {digest} of repository `{repository}`"),
+                detail: String::new(),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Err(client.status_error("GET", &path, response, "pull", attempt));
+        }
+        let mut reader = Counting {
+            inner: response.into_body().into_reader(),
+            progress,
+        };
+        let mut temp = store.temp_blob()?;
+        match std::io::copy(&mut reader, &mut temp) {
+            Ok(_) => {}
+            // The connection broke: try again (a temporary file is removed
+            // when dropped).
+            Err(error) if attempt < 3 => {
+                drop(temp);
+                let _ = error;
+                continue;
+            }
+            Err(error) => {
+                return Err(RegistryError::Unreachable {
+                    reference: client.reference().to_owned(),
+                    host: client.host().to_owned(),
+                    reason: format!("downloading blob {digest}: {error}"),
+                });
+            }
+        }
+        let written = temp.finish()?;
+        if &written.digest != digest {
+            return Err(RegistryError::DigestMismatch {
+                reference: client.reference().to_owned(),
+                what: "blob",
+                expected: digest.clone(),
+                found: written.digest.clone(),
+            });
+        }
+        let size = written.size;
+        written.commit(store)?;
+        (progress)(Transfer::Done(digest));
+        return Ok(size);
+    }
+}
+
+/// Download `blobs` (digest, size) that the store lacks, a few at a time.
+pub(crate) fn download_all(
+    client: &Client,
+    store: &Store,
+    repository: &str,
+    blobs: &[(Digest, u64)],
+    progress: Progress<'_>,
+) -> Result<(), RegistryError> {
+    let mut missing = Vec::new();
+    for (digest, size) in blobs {
+        let present = store.has_blob(digest);
+        (progress)(Transfer::Blob {
+            digest,
+            size: *size,
+            present,
+        });
+        if !present && !missing.contains(&digest) {
+            missing.push(digest);
+        }
+    }
+    let queue = Mutex::new(missing.into_iter());
+    let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL {
+            scope.spawn(|| {
+                loop {
+                    if failure.lock().expect("failure lock").is_some() {
+                        return;
+                    }
+                    let Some(digest) = queue.lock().expect("queue lock").next() else {
+                        return;
+                    };
+                    if let Err(error) = download_blob(client, store, repository, digest, progress) {
+                        failure.lock().expect("failure lock").get_or_insert(error);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("failure lock") {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// An image manifest resolved for a platform, and the digest the registry
+/// knows the reference by.
+pub struct Resolved {
+    /// The image manifest.
+    pub manifest: Manifest,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// The digest the reference resolved to (the index's, if any).
+    pub top: Digest,
+}
+
+/// Resolve `reference` to the image manifest for `platform`.
+pub fn pull_manifest(
+    client: &Client,
+    repository: &str,
+    wanted: &str,
+    platform: &Platform,
+) -> Result<Resolved, RegistryError> {
+    let mut fetched = fetch_manifest(client, repository, wanted)?;
+    let top = fetched.digest.clone();
+    if fetched.media_type == OCI_INDEX || fetched.media_type == DOCKER_LIST {
+        let index: Manifest = parse(client.reference(), &fetched.bytes)?;
+        let entry = select(client.reference(), &index, platform)?;
+        let digest = entry.digest(client.reference())?;
+        fetched = fetch_manifest(client, repository, &digest.to_string())?;
+        if fetched.media_type == OCI_INDEX || fetched.media_type == DOCKER_LIST {
+            return Err(RegistryError::protocol(
+                client.reference(),
+                format!("index entry {digest} is an index again; strata resolves one level"),
+            ));
+        }
+    }
+    let manifest: Manifest = parse(client.reference(), &fetched.bytes)?;
+    Ok(Resolved {
+        manifest,
+        bytes: fetched.bytes,
+        media_type: fetched.media_type,
+        digest: fetched.digest,
+        top,
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    reference: &str,
+    bytes: &[u8],
+) -> Result<T, RegistryError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| RegistryError::protocol(reference, format!("invalid manifest: {error}")))
+}
+
+/// Pull `text` into the store for `platform` and tag it as named (a
+/// reference by digest only records the digest).
+pub fn pull(
+    store: &Store,
+    text: &str,
+    platform: &Platform,
+    options: &RegistryOptions,
+    progress: Progress<'_>,
+) -> Result<ImageRecord, RegistryError> {
+    let reference = Reference::parse(text)?;
+    let (host, repository) = reference.registry();
+    let client = Client::connect(&host, text, options)?;
+    let wanted = match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => "latest".to_owned(),
+    };
+    let resolved = pull_manifest(&client, &repository, &wanted, platform)?;
+    let config = resolved.manifest.config.clone().ok_or_else(|| {
+        RegistryError::protocol(text, format!("manifest {} has no config", resolved.digest))
+    })?;
+    let config_digest = config.digest(text)?;
+    let _writing = store.writing()?;
+    let mut blobs = vec![(config_digest.clone(), config.size)];
+    for layer in &resolved.manifest.layers {
+        blobs.push((layer.digest(text)?, layer.size));
+    }
+    download_all(&client, store, &repository, &blobs, progress)?;
+    let config_bytes = store.read_blob(&config_digest)?;
+    let parsed: serde_json::Value = parse(text, &config_bytes)?;
+    let diff_ids: Vec<Digest> = parsed["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().and_then(|id| id.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if diff_ids.len() != resolved.manifest.layers.len() {
+        return Err(RegistryError::protocol(
+            text,
+            format!(
+                "manifest {} has {} layers but its config lists {} diff_ids",
+                resolved.digest,
+                resolved.manifest.layers.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    let mut layers = Vec::new();
+    for (layer, diff_id) in resolved.manifest.layers.iter().zip(diff_ids) {
+        let uncompressed = layer.media_type == MEDIA_TYPE_TAR
+            || layer.media_type == "application/vnd.docker.image.rootfs.diff.tar";
+        layers.push(LayerRecord {
+            digest: layer.digest(text)?,
+            diff_id,
+            size: layer.size,
+            media_type: layer.media_type.clone(),
+            diff_size: uncompressed.then_some(layer.size),
+        });
+    }
+    store.put_blob_expecting(&mut resolved.bytes.as_slice(), &resolved.digest)?;
+    let repo_digest = format!("{}@{}", reference.name, resolved.top);
+    let mut repo_digests = store
+        .index()?
+        .images
+        .get(&config_digest)
+        .map(|image| image.repo_digests.clone())
+        .unwrap_or_default();
+    if !repo_digests.contains(&repo_digest) {
+        repo_digests.push(repo_digest);
+    }
+    let record = ImageRecord {
+        id: config_digest.clone(),
+        manifest: resolved.digest.clone(),
+        manifest_size: resolved.bytes.len() as u64,
+        config: config_digest,
+        config_size: config_bytes.len() as u64,
+        layers,
+        created: parsed["created"].as_str().map(str::to_owned),
+        manifest_media_type: (resolved.media_type != OCI_MANIFEST).then_some(resolved.media_type),
+        repo_digests,
+    };
+    let tags: Vec<String> = match (&reference.tag, &reference.digest) {
+        (Some(_), None) => vec![reference.to_string()],
+        _ => Vec::new(),
+    };
+    store.record(&record, &tags)?;
+    Ok(record)
+}

@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 }
 
 /// Debian's docker-registry on 127.0.0.1, stopped when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -33,7 +33,7 @@ struct Tls {
 }
 
 impl Registry {
-    fn start(extra: &str) -> Registry {
+    pub(crate) fn start(extra: &str) -> Registry {
         let binary = require("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         Registry::start_in(binary, dir, extra)
@@ -142,7 +142,7 @@ impl Registry {
         (Registry::start_in(binary, dir, &extra), Tls { ca_dir })
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -187,7 +187,7 @@ fn store_with_busybox() -> StoreDir {
     store
 }
 
-fn skopeo(args: &[&str]) -> String {
+pub(crate) fn skopeo(args: &[&str]) -> String {
     run_ok(Command::new(require("skopeo")).args(args))
 }
 
@@ -280,6 +280,53 @@ fn push_then_build_from_the_pushed_image_in_an_empty_store() {
         .unwrap_or_else(|| panic!("{images}"));
     assert!(line.contains(&digest), "{line}");
     assert!(line.contains(&id), "{line}");
+    // Chunked uploads (PATCH with Content-Range), from a store that knows
+    // of no repository to mount from; skopeo verifies every blob.
+    let d = store_with_busybox();
+    let chunked = format!("{host}/chunked:1");
+    let run = strata_env(
+        &d,
+        d.dir.path(),
+        &["push", "--chunk-size", "65536", "busybox", &chunked],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("mounted"), "{}", run.stderr);
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{chunked}"),
+        &format!("dir:{}", copied.path().join("chunked").display()),
+    ]);
+    // --output type=registry pushes where name= says; blobs the registry
+    // has in another repository are mounted, not sent.
+    let out = format!("{host}/output:1");
+    let run = strata_env(
+        &a,
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--output",
+            &format!("type=registry,name={out}"),
+            ".",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("mounted from team/app").count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("pushed {out} (digest: {digest})")),
+        "{}",
+        run.stderr
+    );
     // --pull=never with a name it lacks fails; with the image there, it builds.
     let c = StoreDir::new();
     let run = strata_env(&c, next.path(), &["build", "-q", "--pull=never", "."], &[]);

@@ -908,3 +908,54 @@ fn builds_run_in_every_tier() {
         );
     }
 }
+
+#[test]
+fn pull_build_and_push_work_in_every_tier() {
+    let registry = crate::registry::Registry::start("");
+    let host = registry.host();
+    // Root pushes the base; every tier's store pulls it for its FROM.
+    let base = format!("{host}/tiers/base:1");
+    Env::new(Tier::Root).ok(&["push", "base", &base]);
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = tempfile::Builder::new()
+            .prefix("strata-context-")
+            .tempdir_in(&shared().dir)
+            .unwrap();
+        chmod(context.path(), 0o755);
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            format!("FROM {base}\nRUN echo pulled > /pulled\n"),
+        )
+        .unwrap();
+        chmod(&context.path().join("Dockerfile"), 0o644);
+        let target = format!("{host}/tiers/{tier:?}:1").to_lowercase();
+        let context_path = context.path().to_str().unwrap();
+        let run = env.strata(&["build", "-q", "-t", &target, "--push", context_path]);
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+        assert_eq!(
+            env.ok(&["run", &target, "cat", "/pulled"]),
+            "pulled\n",
+            "{tier:?}"
+        );
+        // What the tier pushed is whole: skopeo copies it, verifying each blob.
+        let out = tempfile::tempdir().unwrap();
+        crate::registry::skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{target}"),
+            &format!("dir:{}", out.path().display()),
+        ]);
+        // Ownership as the image says, in every tier (root: 0, even for a user).
+        let owners = env.ok(&[
+            "run",
+            &target,
+            "stat",
+            "-c",
+            "%u:%g",
+            "/pulled",
+            "/bin/busybox",
+        ]);
+        assert_eq!(owners, "0:0\n0:0\n", "{tier:?}");
+    }
+}

@@ -158,6 +158,13 @@ pub fn lookup(host: &str, auth_file: Option<&Path>) -> Result<Option<Credentials
         files.push(PathBuf::from(runtime).join("containers/auth.json"));
     }
     for file in files {
+        // Another user's home (a HOME kept across a user switch) cannot be
+        // read: it holds no credentials of this user's.
+        if let Err(error) = std::fs::metadata(&file)
+            && error.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            continue;
+        }
         let config = read_config(&file)?;
         if let Some(helper) = config["credHelpers"][host]
             .as_str()

@@ -398,10 +398,19 @@ impl Store {
     /// update: no moment exists when another process (a prune) could see the
     /// image untagged. Its blobs must already be stored.
     pub fn record(&self, image: &ImageRecord, tags: &[String]) -> Result<(), StoreError> {
-        let image = image.clone();
+        let mut image = image.clone();
         self.update(move |index| {
             for tag in tags {
                 index.tags.insert(tag.clone(), image.id.clone());
+            }
+            // The same image made again (a rebuild, a reload) is still
+            // where it was pushed or pulled from.
+            if let Some(known) = index.images.get(&image.id) {
+                for digest in &known.repo_digests {
+                    if !image.repo_digests.contains(digest) {
+                        image.repo_digests.push(digest.clone());
+                    }
+                }
             }
             index.images.insert(image.id.clone(), image);
             Ok::<_, StoreError>(())

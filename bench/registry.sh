@@ -5,7 +5,10 @@
 # is emptied before every push, so each one uploads every blob; each pull
 # goes into an empty store (strata) or an empty OCI layout (skopeo).
 #
-#   bash bench/registry.sh [RUNS]     (default 3; needs docker-registry, skopeo)
+#   bash bench/registry.sh [RUNS]     (default 3; needs docker-registry, skopeo, GNU time)
+#
+# It also prints strata's peak memory (RSS) for each push and pull: data
+# streams, so it does not grow with the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -50,15 +53,16 @@ timed() {
 declare -a s_push k_push s_pull k_pull
 for run in $(seq "$runs"); do
   start_registry
-  s_push+=("$(timed "$strata" push -q big:1 "$host/strata/big:1")")
+  s_push+=("$(timed /usr/bin/time -f %M -o "$work/rss-push" "$strata" push -q big:1 "$host/strata/big:1")")
   stop_registry; start_registry
   k_push+=("$(timed skopeo copy --dest-tls-verify=false "oci:$work/layout:1" "docker://$host/skopeo/big:1")")
   # Both pull the image skopeo pushed.
   rm -rf "$work/pull-store" "$work/pull-layout"
-  s_pull+=("$(timed env STRATA_ROOT="$work/pull-store" "$strata" pull -q "$host/skopeo/big:1")")
+  s_pull+=("$(timed env STRATA_ROOT="$work/pull-store" /usr/bin/time -f %M -o "$work/rss-pull" "$strata" pull -q "$host/skopeo/big:1")")
   k_pull+=("$(timed skopeo copy --src-tls-verify=false "docker://$host/skopeo/big:1" "oci:$work/pull-layout:latest")")
   stop_registry
-  echo "run $run: push strata ${s_push[-1]}s skopeo ${k_push[-1]}s; pull strata ${s_pull[-1]}s skopeo ${k_pull[-1]}s"
+  echo "run $run: push strata ${s_push[-1]}s skopeo ${k_push[-1]}s; pull strata ${s_pull[-1]}s skopeo ${k_pull[-1]}s" \
+    "(strata peak RSS: push $(cat "$work/rss-push") KiB, pull $(cat "$work/rss-pull") KiB)"
 done
 report() {
   local what=$1 ours theirs

@@ -191,6 +191,17 @@ pub(crate) fn skopeo(args: &[&str]) -> String {
     run_ok(Command::new(require("skopeo")).args(args))
 }
 
+/// The manifest (or index) of `reference` as the registry serves it, read
+/// by skopeo.
+fn raw_manifest(reference: &str) -> String {
+    skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ])
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     format!("{:x}", sha2::Sha256::digest(bytes))
@@ -226,12 +237,7 @@ fn push_then_build_from_the_pushed_image_in_an_empty_store() {
         .to_owned();
     // skopeo reads it: the manifest digest, the config, and every blob
     // (copy verifies each digest).
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{app}"),
-    ]);
+    let raw = raw_manifest(&app);
     assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
     let inspect: serde_json::Value = serde_json::from_str(&skopeo(&[
         "inspect",
@@ -360,12 +366,7 @@ fn pulls_what_skopeo_pushed_docker_schema_2_and_a_two_platform_index() {
         &format!("docker-archive:{}", archive.display()),
         &format!("docker://{v2s2}"),
     ]);
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{v2s2}"),
-    ]);
+    let raw = raw_manifest(&v2s2);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(
         manifest["mediaType"],
@@ -406,8 +407,8 @@ fn pulls_what_skopeo_pushed_docker_schema_2_and_a_two_platform_index() {
         "application/vnd.docker.distribution.manifest.v2+json"
     );
 
-    // A two-platform index: this machine's image and an arm64 one, pushed by
-    // strata, then an OCI index over both pushed by curl.
+    // A two-platform index: this machine's image and an arm64 one in an OCI
+    // layout, under an index made here, pushed by `skopeo copy --all`.
     let rootfs = a.dir.path().join("rootfs");
     let arm_id = last_line(&a.ok_with_env(
         a.dir.path(),
@@ -421,60 +422,71 @@ fn pulls_what_skopeo_pushed_docker_schema_2_and_a_two_platform_index() {
         &[("SOURCE_DATE_EPOCH", "0")],
     ));
     let host_id = a.ok(a.dir.path(), &["images", "-q", "--no-trunc", "busybox"]);
-    let mut entries = Vec::new();
-    for (image, platform) in [
-        (
+    let layout = work.path().join("multi");
+    a.ok(
+        a.dir.path(),
+        &[
+            "save",
+            "--format",
+            "oci",
+            "-o",
+            layout.to_str().unwrap(),
             "busybox",
-            serde_json::json!({"os": "linux", "architecture": "amd64"}),
-        ),
-        (
             "arm",
-            serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
-        ),
-    ] {
-        let target = format!("{host}/multi:{image}");
-        a.ok(a.dir.path(), &["push", image, &target]);
-        let raw = skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--raw",
-            &format!("docker://{target}"),
-        ]);
-        entries.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(raw.as_bytes())),
-            "size": raw.len(),
-            "platform": platform,
-        }));
-    }
-    let index = serde_json::json!({
+        ],
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let platforms = [
+        serde_json::json!({"os": "linux", "architecture": "amd64"}),
+        serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"}),
+    ];
+    let entries: Vec<serde_json::Value> = saved["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(platforms)
+        .map(|(entry, platform)| {
+            serde_json::json!({
+                "mediaType": entry["mediaType"],
+                "digest": entry["digest"],
+                "size": entry["size"],
+                "platform": platform,
+            })
+        })
+        .collect();
+    let inner = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": entries,
-    });
-    let index_file = work.path().join("index.json");
-    std::fs::write(&index_file, serde_json::to_vec(&index).unwrap()).unwrap();
-    run_ok(Command::new(require("curl")).args([
-        "-fsS",
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/vnd.oci.image.index.v1+json",
-        "--data-binary",
-        &format!("@{}", index_file.display()),
-        &format!("http://{host}/v2/multi/manifests/latest"),
-    ]));
-    let index_digest = format!(
-        "sha256:{}",
-        sha256_hex(&std::fs::read(&index_file).unwrap())
-    );
-    // skopeo sees the index too.
-    let listed = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{host}/multi"),
+    }))
+    .unwrap();
+    let index_digest = format!("sha256:{}", sha256_hex(&inner));
+    std::fs::write(layout.join("blobs/sha256").join(&index_digest[7..]), &inner).unwrap();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index_digest,
+                "size": inner.len(),
+                "annotations": { "org.opencontainers.image.ref.name": "multi" },
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{host}/multi:latest"),
     ]);
+    // skopeo sees the index too.
+    let listed = raw_manifest(&format!("{host}/multi"));
     assert_eq!(
         format!("sha256:{}", sha256_hex(listed.as_bytes())),
         index_digest
@@ -745,12 +757,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
         ],
     );
     // The cache is an OCI artifact skopeo can read.
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{cache}"),
-    ]);
+    let raw = raw_manifest(&cache);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(manifest["artifactType"], "application/vnd.strata.cache.v1");
     assert_eq!(
@@ -820,12 +827,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
         &context,
         &["--cache-to", &format!("type=registry,ref={min}")],
     );
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{min}"),
-    ]);
+    let raw = raw_manifest(&min);
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 4);
     let min_records = records(&min);

@@ -847,34 +847,41 @@ fn a_terminal_on_stdin_gives_the_command_a_terminal_of_its_own() {
     }
 }
 
+/// A build context every tier's user can read, holding `files`.
+fn readable_context(files: &[(&str, String)]) -> tempfile::TempDir {
+    let context = tempfile::Builder::new()
+        .prefix("strata-context-")
+        .tempdir_in(&shared().dir)
+        .unwrap();
+    chmod(context.path(), 0o755);
+    for (name, content) in files {
+        std::fs::write(context.path().join(name), content).unwrap();
+        chmod(&context.path().join(name), 0o644);
+    }
+    context
+}
+
 #[test]
 fn builds_run_in_every_tier() {
     for tier in TIERS {
         let env = Env::new(tier);
-        // The context must be readable by the tier's user.
-        let context = tempfile::Builder::new()
-            .prefix("strata-context-")
-            .tempdir_in(&shared().dir)
-            .unwrap();
-        chmod(context.path(), 0o755);
-        std::fs::write(context.path().join("data.txt"), "data").unwrap();
-        chmod(&context.path().join("data.txt"), 0o644);
         let chown = if tier.has_ids() {
             "--chown=app:staff "
         } else {
             ""
         };
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            format!(
-                "FROM base\nRUN mkdir /work && echo built > /work/out\nCOPY {chown}data.txt /work/data.txt\n\
-                 RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /cached\n\
-                 RUN --mount=type=bind,source=data.txt,target=/mounted cat /mounted > /bound\n\
-                 USER app\nRUN id -u > /tmp/who\n"
+        let context = readable_context(&[
+            ("data.txt", "data".to_owned()),
+            (
+                "Dockerfile",
+                format!(
+                    "FROM base\nRUN mkdir /work && echo built > /work/out\nCOPY {chown}data.txt /work/data.txt\n\
+                     RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /cached\n\
+                     RUN --mount=type=bind,source=data.txt,target=/mounted cat /mounted > /bound\n\
+                     USER app\nRUN id -u > /tmp/who\n"
+                ),
             ),
-        )
-        .unwrap();
-        chmod(&context.path().join("Dockerfile"), 0o644);
+        ]);
         let context_path = context.path().to_str().unwrap();
         let run = env.strata(&["build", "--progress", "plain", "-t", "built", context_path]);
         if !tier.has_ids() {
@@ -918,17 +925,10 @@ fn pull_build_and_push_work_in_every_tier() {
     Env::new(Tier::Root).ok(&["push", "base", &base]);
     for tier in TIERS {
         let env = Env::new(tier);
-        let context = tempfile::Builder::new()
-            .prefix("strata-context-")
-            .tempdir_in(&shared().dir)
-            .unwrap();
-        chmod(context.path(), 0o755);
-        std::fs::write(
-            context.path().join("Dockerfile"),
+        let context = readable_context(&[(
+            "Dockerfile",
             format!("FROM {base}\nRUN echo pulled > /pulled\n"),
-        )
-        .unwrap();
-        chmod(&context.path().join("Dockerfile"), 0o644);
+        )]);
         let target = format!("{host}/tiers/{tier:?}:1").to_lowercase();
         let context_path = context.path().to_str().unwrap();
         let run = env.strata(&["build", "-q", "-t", &target, "--push", context_path]);

@@ -241,9 +241,11 @@ impl<'a> PullingResolver<'a> {
             }
             seen.push(reference.to_owned());
         }
-        let present = image::resolve(self.store, reference).is_ok();
+        let found = image::resolve(self.store, reference).ok();
+        let present = found.is_some();
         // An ID or ID prefix names an image of the store only.
-        let local_only = image::Reference::parse(reference).is_err();
+        let local_only = image::Reference::parse(reference).is_err()
+            || found.is_some_and(|image| image.id.starts_with(reference));
         let pull = !local_only
             && match self.policy {
                 PullPolicy::Always => true,

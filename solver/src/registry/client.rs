@@ -110,6 +110,16 @@ pub(crate) fn is_loopback(host: &str) -> bool {
             .is_ok_and(|address| address.is_loopback())
 }
 
+/// Whether plain http and unverified TLS may be used for `host`: for
+/// loopback hosts unless `--tls-verify=true`, for others only with
+/// `--tls-verify=false`.
+fn insecure(host: &str, options: &RegistryOptions) -> bool {
+    match options.tls_verify {
+        Some(verify) => !verify,
+        None => is_loopback(host),
+    }
+}
+
 fn certificates(dir: &Path) -> Vec<ureq::tls::Certificate<'static>> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -173,10 +183,7 @@ impl Client {
         reference: &str,
         options: &RegistryOptions,
     ) -> Result<Client, RegistryError> {
-        let insecure = match options.tls_verify {
-            Some(verify) => !verify,
-            None => is_loopback(host),
-        };
+        let insecure = insecure(host, options);
         let mut tls = ureq::tls::TlsConfig::builder();
         if insecure {
             tls = tls.disable_verification(true);
@@ -784,6 +791,20 @@ mod tests {
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("registry.example.com"));
         assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_when_asked() {
+        let with = |tls_verify| RegistryOptions {
+            tls_verify,
+            ..RegistryOptions::default()
+        };
+        assert!(insecure("127.0.0.1:5000", &with(None)));
+        assert!(insecure("localhost:5000", &with(None)));
+        assert!(!insecure("127.0.0.1:5000", &with(Some(true))));
+        assert!(!insecure("registry.example.com", &with(None)));
+        assert!(!insecure("10.1.2.3:5000", &with(None)));
+        assert!(insecure("registry.example.com", &with(Some(false))));
     }
 
     #[test]

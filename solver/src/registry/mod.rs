@@ -64,6 +64,41 @@ pub enum Transfer<'a> {
     Done(&'a Digest),
 }
 
+/// Blobs transferred at once.
+const PARALLEL: usize = 3;
+
+/// Run `work` on each of `items`, [`PARALLEL`] at a time; the first error
+/// stops the workers from taking more, and is returned.
+pub(crate) fn each_in_parallel<T: Sync>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<(), RegistryError> + Sync,
+) -> Result<(), RegistryError> {
+    let queue = std::sync::Mutex::new(items.iter());
+    let failure: std::sync::Mutex<Option<RegistryError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    if failure.lock().expect("failure lock").is_some() {
+                        return;
+                    }
+                    let Some(item) = queue.lock().expect("queue lock").next() else {
+                        return;
+                    };
+                    if let Err(error) = work(item) {
+                        failure.lock().expect("failure lock").get_or_insert(error);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("failure lock") {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
 /// Where transfer events go (called from several threads).
 pub type Progress<'p> = &'p (dyn Fn(Transfer<'_>) + Sync);
 

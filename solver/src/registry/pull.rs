@@ -2,7 +2,6 @@
 //! config and layers into the store → an image record.
 
 use std::io::Read;
-use std::sync::Mutex;
 
 use strata_frontend::graph::Platform;
 
@@ -27,9 +26,6 @@ pub enum PullPolicy {
     /// Never: the store must have it.
     Never,
 }
-
-/// Blobs downloaded at once.
-const PARALLEL: usize = 3;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.oci.image.manifest.v1+json, \
@@ -303,30 +299,9 @@ pub(crate) fn download_all(
             missing.push(digest);
         }
     }
-    let queue = Mutex::new(missing.into_iter());
-    let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| {
-                loop {
-                    if failure.lock().expect("failure lock").is_some() {
-                        return;
-                    }
-                    let Some(digest) = queue.lock().expect("queue lock").next() else {
-                        return;
-                    };
-                    if let Err(error) = download_blob(client, store, repository, digest, progress) {
-                        failure.lock().expect("failure lock").get_or_insert(error);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match failure.into_inner().expect("failure lock") {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
+    super::each_in_parallel(&missing, |digest| {
+        download_blob(client, store, repository, digest, progress).map(drop)
+    })
 }
 
 /// An image manifest resolved for a platform, and the digest the registry

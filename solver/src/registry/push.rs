@@ -2,16 +2,12 @@
 //! or a cross-repository mount), then the manifest.
 
 use std::io::Read;
-use std::sync::Mutex;
 
 use super::client::{Body, Client, RegistryOptions, Scope, read_small};
 use super::{Progress, RegistryError, Transfer};
 use crate::digest::Digest;
 use crate::image::Reference;
 use crate::store::{ImageRecord, Store};
-
-/// Blobs uploaded at once.
-const PARALLEL: usize = 3;
 
 fn location(response: &ureq::http::Response<ureq::Body>) -> Option<String> {
     response
@@ -205,33 +201,12 @@ pub(crate) fn upload_all(
             unique.push(blob);
         }
     }
-    let queue = Mutex::new(unique.into_iter());
-    let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL {
-            scope.spawn(|| {
-                loop {
-                    if failure.lock().expect("failure lock").is_some() {
-                        return;
-                    }
-                    let Some((digest, size)) = queue.lock().expect("queue lock").next() else {
-                        return;
-                    };
-                    let mount_from = mounts.get(digest).map(String::as_str);
-                    if let Err(error) = upload_blob(
-                        client, store, repository, digest, *size, mount_from, progress,
-                    ) {
-                        failure.lock().expect("failure lock").get_or_insert(error);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match failure.into_inner().expect("failure lock") {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
+    super::each_in_parallel(&unique, |(digest, size)| {
+        let mount_from = mounts.get(digest).map(String::as_str);
+        upload_blob(
+            client, store, repository, digest, *size, mount_from, progress,
+        )
+    })
 }
 
 /// For each blob of the images the store knows to be in other repositories

@@ -704,12 +704,21 @@ fn a_credential_helper_keeps_the_login() {
 }
 
 /// Build `dockerfile` in `store` with json progress; (image ID, events).
+/// Build `context` in `store` with json progress: the image ID, the
+/// manifest digest (from --metadata-file) and the events.
 fn build_json(
     store: &StoreDir,
     context: &Context,
     extra: &[&str],
-) -> (String, Vec<serde_json::Value>) {
-    let mut args = vec!["build", "--progress", "json"];
+) -> (String, String, Vec<serde_json::Value>) {
+    let metadata = store.dir.path().join("metadata.json");
+    let mut args = vec![
+        "build",
+        "--progress",
+        "json",
+        "--metadata-file",
+        metadata.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     args.push(".");
     let run = strata_env(store, context.path(), &args, &[]);
@@ -719,7 +728,13 @@ fn build_json(
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();
-    (last_line(&run.stdout), events)
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    let manifest = metadata["containerimage.digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (last_line(&run.stdout), manifest, events)
 }
 
 fn events_named<'e>(events: &'e [serde_json::Value], name: &str) -> Vec<&'e str> {
@@ -746,7 +761,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
     let cache = format!("{host}/cache:main");
     let local = tempfile::tempdir().unwrap();
     let local_dir = local.path().join("cache");
-    let (id_a, _) = build_json(
+    let (id_a, manifest_a, _) = build_json(
         &a,
         &context,
         &[
@@ -801,7 +816,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
         // An empty store: every step comes from the imported cache, and
         // the image is the same.
         let b = StoreDir::new();
-        let (id_b, events) = build_json(&b, &context, &["--cache-from", &from]);
+        let (id_b, manifest_b, events) = build_json(&b, &context, &["--cache-from", &from]);
         let mut cached = events_named(&events, "cached");
         cached.sort();
         let mut expected = runs.to_vec();
@@ -813,6 +828,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
                 .all(|step| !step.contains("RUN"))
         );
         assert_eq!(id_b, id_a, "{from}");
+        assert_eq!(manifest_b, manifest_a, "{from}");
         // What it made runs.
         assert_eq!(
             b.ok(b.dir.path(), &["run", &id_b, "cat", "/all"]),
@@ -838,7 +854,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
     );
     let changed = Context::new().dockerfile(&dockerfile).file("a", "b\n");
     let c = StoreDir::new();
-    let (_, events) = build_json(
+    let (_, _, events) = build_json(
         &c,
         &changed,
         &["--cache-from", &format!("type=registry,ref={cache}")],

@@ -1009,17 +1009,17 @@ impl Scripted {
     }
 }
 
-fn serve(stream: TcpStream, port: u16, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+/// The request line and Authorization header of the request on `stream`;
+/// `None` for what is not HTTP (a TLS hello).
+fn read_request(stream: &TcpStream) -> std::io::Result<Option<(String, String)>> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request = String::new();
     reader.read_line(&mut request)?;
-    if !request.starts_with("GET ")
-        && !request.starts_with("HEAD ")
-        && !request.starts_with("PUT ")
-        && !request.starts_with("POST ")
+    if !["GET ", "HEAD ", "PUT ", "POST ", "PATCH "]
+        .iter()
+        .any(|method| request.starts_with(method))
     {
-        // Not HTTP (a TLS hello): hang up.
-        return Ok(());
+        return Ok(None);
     }
     let mut authorization = String::new();
     loop {
@@ -1035,10 +1035,17 @@ fn serve(stream: TcpStream, port: u16, log: &Mutex<Vec<String>>) -> std::io::Res
             authorization = value.trim().to_owned();
         }
     }
+    Ok(Some((request.trim().to_owned(), authorization)))
+}
+
+fn serve(stream: TcpStream, port: u16, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let Some((request, authorization)) = read_request(&stream)? else {
+        return Ok(());
+    };
     let path = request.split(' ').nth(1).unwrap_or("").to_owned();
     log.lock()
         .unwrap()
-        .push(format!("{} {authorization}", request.trim()));
+        .push(format!("{request} {authorization}"));
     let count = log
         .lock()
         .unwrap()
@@ -1198,4 +1205,143 @@ fn registry_errors_name_the_reference_and_retry_only_what_is_transient() {
         run.stderr
     );
     assert!(run.stderr.contains("Connection refused"), "{}", run.stderr);
+}
+
+#[test]
+fn an_interrupted_pull_leaves_no_image_and_resumes_from_complete_blobs() {
+    // A two-layer image, served by a registry that stalls half-way through
+    // the top layer the first time it is asked for it.
+    let a = store_with_busybox();
+    let context =
+        Context::new().dockerfile("FROM busybox\nRUN head -c 3000000 /dev/urandom > /big\n");
+    a.ok(context.path(), &["build", "-q", "-t", "two", "."]);
+    let layout = a.dir.path().join("layout");
+    a.ok(
+        a.dir.path(),
+        &[
+            "save",
+            "--format",
+            "oci",
+            "-o",
+            layout.to_str().unwrap(),
+            "two",
+        ],
+    );
+    let blob =
+        |digest: &str| std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let manifest_bytes = blob(&manifest_digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["digest"].as_str().unwrap().to_owned())
+        .collect();
+    let stalled = Arc::new(Mutex::new(false));
+    let requests = Arc::new(Mutex::new(Vec::<String>::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    {
+        let (stalled, requests, layout) = (stalled.clone(), requests.clone(), layout.clone());
+        let (manifest_bytes, top) = (manifest_bytes.clone(), layers[1].clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (stalled, requests, layout) =
+                    (stalled.clone(), requests.clone(), layout.clone());
+                let (manifest_bytes, top) = (manifest_bytes.clone(), top.clone());
+                std::thread::spawn(move || {
+                    let Ok(Some((request, _))) = read_request(&stream) else {
+                        return;
+                    };
+                    let path = request.split(' ').nth(1).unwrap_or("").to_owned();
+                    requests.lock().unwrap().push(path.clone());
+                    let (kind, body) = if path == "/v2/" {
+                        ("application/json", b"{}".to_vec())
+                    } else if path == "/v2/int/manifests/1" {
+                        ("application/vnd.oci.image.manifest.v1+json", manifest_bytes)
+                    } else if let Some(digest) = path.strip_prefix("/v2/int/blobs/") {
+                        let bytes =
+                            std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+                        ("application/octet-stream", bytes)
+                    } else {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                        return;
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    if path.ends_with(&top)
+                        && !std::mem::replace(&mut *stalled.lock().unwrap(), true)
+                    {
+                        let _ = stream.write_all(&body[..body.len() / 2]);
+                        let _ = stream.flush();
+                        std::thread::sleep(Duration::from_secs(60));
+                        return;
+                    }
+                    let _ = stream.write_all(&body);
+                });
+            }
+        });
+    }
+    let b = StoreDir::new();
+    let root = b.root();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "pull",
+            &format!("{host}/int:1"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let blobs = root.join("blobs/sha256");
+    let start = Instant::now();
+    while !(*stalled.lock().unwrap() && blobs.join(&layers[0][7..]).is_file()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the pull never got half-way"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Half of the top layer is in a temporary file; kill the pull there.
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(b.ok(b.dir.path(), &["images", "-q"]), "", "no image");
+    assert!(blobs.join(&layers[0][7..]).is_file());
+    assert!(
+        !blobs.join(&layers[1][7..]).exists(),
+        "no blob of the half layer"
+    );
+    let check = b.strata(b.dir.path(), &["system", "check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    // The next pull asks only for what is missing.
+    requests.lock().unwrap().clear();
+    let run = strata_env(&b, b.dir.path(), &["pull", &format!("{host}/int:1")], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let asked = requests.lock().unwrap().clone();
+    assert!(
+        !asked.iter().any(|path| path.ends_with(&layers[0])),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|path| path.ends_with(&layers[1])),
+        "{asked:?}"
+    );
+    let out = b.ok(
+        b.dir.path(),
+        &["run", &format!("{host}/int:1"), "wc", "-c", "/big"],
+    );
+    assert_eq!(out.trim_start(), "3000000 /big\n");
 }

@@ -507,6 +507,11 @@ pub(crate) struct RunArgs {
     /// Accepted for docker's `-t`: a terminal on standard input is passed through as it is.
     #[arg(short = 't', long)]
     pub(crate) tty: bool,
+    /// When to pull the image: always, missing (default) or never.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_value = "missing", default_missing_value = "always", value_name = "POLICY")]
+    pub(crate) pull: PullArg,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
     /// The image.
     pub(crate) image: String,
     /// The command and its arguments (default: the image's ENTRYPOINT and CMD).

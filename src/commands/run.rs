@@ -6,7 +6,7 @@ use strata_solver::exec::{self, ExecError, Network, Output, Sandbox};
 use strata_solver::image;
 
 use super::{Status, open_store, print_notices};
-use crate::cli::{NetworkArg, RunArgs};
+use crate::cli::{NetworkArg, PullArg, RunArgs};
 
 /// docker's exit code when the runtime itself fails.
 const FAILED_TO_RUN: u8 = 125;
@@ -21,9 +21,38 @@ fn fail(code: u8, error: impl Into<anyhow::Error>) -> anyhow::Error {
     .into()
 }
 
+/// The image, pulled first as `--pull` says (docker run pulls what is
+/// missing).
+fn resolve_or_pull(
+    store: &strata_solver::store::Store,
+    args: &RunArgs,
+) -> anyhow::Result<strata_solver::store::ImageRecord> {
+    let found = image::resolve(store, &args.image);
+    let pull = match (&found, args.pull) {
+        (_, PullArg::Always | PullArg::True) => true,
+        (Err(image::ImageError::UnknownImage(_)), PullArg::Missing | PullArg::False) => {
+            image::Reference::parse(&args.image).is_ok()
+        }
+        _ => false,
+    };
+    if !pull {
+        return Ok(found?);
+    }
+    let progress = super::registry::TransferProgress::new("Pulling", false);
+    let pulled = strata_solver::registry::pull(
+        store,
+        &args.image,
+        &strata_solver::graph::Platform::host(),
+        &super::registry::options(&args.registry)?,
+        &|transfer| progress.event(transfer),
+    );
+    progress.finish();
+    Ok(pulled?)
+}
+
 pub(crate) fn run(root: Option<std::path::PathBuf>, args: RunArgs) -> anyhow::Result<()> {
     let store = open_store(root).map_err(|error| fail(FAILED_TO_RUN, error))?;
-    let image = image::resolve(&store, &args.image).map_err(|error| fail(FAILED_TO_RUN, error))?;
+    let image = resolve_or_pull(&store, &args).map_err(|error| fail(FAILED_TO_RUN, error))?;
     let config = image::read_config(&store, &image).map_err(|error| fail(FAILED_TO_RUN, error))?;
     let id = container::new_id().map_err(|error| fail(FAILED_TO_RUN, error))?;
     let env = args

@@ -286,6 +286,17 @@ fn push_then_build_from_the_pushed_image_in_an_empty_store() {
         .unwrap_or_else(|| panic!("{images}"));
     assert!(line.contains(&digest), "{line}");
     assert!(line.contains(&id), "{line}");
+    // `run` pulls what the store lacks, as docker run does.
+    let e = StoreDir::new();
+    let run = strata_env(&e, e.dir.path(), &["run", &app, "cat", "/built"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "built-by-strata\n");
+    assert_eq!(
+        run.stderr.matches("Pulling blob").count(),
+        3,
+        "{}",
+        run.stderr
+    );
     // Chunked uploads (PATCH with Content-Range), from a store that knows
     // of no repository to mount from; skopeo verifies every blob.
     let d = store_with_busybox();

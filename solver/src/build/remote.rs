@@ -457,6 +457,9 @@ impl Imported {
     /// if there is none or the layer cannot be had (the step then runs).
     pub(crate) fn take(&self, store: &Store, key: &str) -> Option<CacheRecord> {
         let record = self.records.get(key)?;
+        // A prune must not take the layer between its arrival and the
+        // record that keeps it.
+        let _writing = store.writing().ok()?;
         if let Some(layer) = &record.layer
             && !store.has_blob(&layer.digest)
         {

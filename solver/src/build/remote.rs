@@ -212,9 +212,7 @@ pub fn export(
     let digest = Digest::of(&manifest);
     match &to.location {
         Location::Registry(text) => {
-            let reference = Reference::parse(text)?;
-            let (host, repository) = reference.registry();
-            let client = Client::connect(&host, text, options)?;
+            let (reference, repository, client) = registry::open(text, options)?;
             registry::push::upload_all(
                 &client,
                 store,
@@ -338,15 +336,9 @@ pub fn import(
 ) -> Result<Imported, RegistryError> {
     let (manifest, source, name) = match from {
         Location::Registry(text) => {
-            let reference = Reference::parse(text)?;
-            let (host, repository) = reference.registry();
-            let client = Client::connect(&host, text, options)?;
-            let tag = match (&reference.digest, &reference.tag) {
-                (Some(digest), _) => digest.to_string(),
-                (None, Some(tag)) => tag.clone(),
-                (None, None) => "latest".to_owned(),
-            };
-            let fetched = registry::pull::fetch_manifest(&client, &repository, &tag)?;
+            let (reference, repository, client) = registry::open(text, options)?;
+            let wanted = registry::manifest_reference(&reference);
+            let fetched = registry::pull::fetch_manifest(&client, &repository, &wanted)?;
             (
                 fetched.bytes,
                 Source::Registry {

@@ -64,6 +64,28 @@ pub enum Transfer<'a> {
     Done(&'a Digest),
 }
 
+/// Parse `text` and connect to its registry: the reference, its
+/// repository there, and a client.
+pub(crate) fn open(
+    text: &str,
+    options: &RegistryOptions,
+) -> Result<(crate::image::Reference, String, Client), RegistryError> {
+    let reference = crate::image::Reference::parse(text)?;
+    let (host, repository) = reference.registry();
+    let client = Client::connect(&host, text, options)?;
+    Ok((reference, repository, client))
+}
+
+/// What to ask a registry's `manifests/` for: the digest if the
+/// reference has one, else its tag.
+pub(crate) fn manifest_reference(reference: &crate::image::Reference) -> String {
+    match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => "latest".to_owned(),
+    }
+}
+
 /// Blobs transferred at once.
 const PARALLEL: usize = 3;
 

@@ -11,7 +11,6 @@ use super::{
     Progress, RegistryError, Transfer,
 };
 use crate::digest::Digest;
-use crate::image::Reference;
 use crate::layer::MEDIA_TYPE_TAR;
 use crate::store::{ImageRecord, LayerRecord, Store};
 
@@ -367,14 +366,8 @@ pub fn pull(
     options: &RegistryOptions,
     progress: Progress<'_>,
 ) -> Result<ImageRecord, RegistryError> {
-    let reference = Reference::parse(text)?;
-    let (host, repository) = reference.registry();
-    let client = Client::connect(&host, text, options)?;
-    let wanted = match (&reference.digest, &reference.tag) {
-        (Some(digest), _) => digest.to_string(),
-        (None, Some(tag)) => tag.clone(),
-        (None, None) => "latest".to_owned(),
-    };
+    let (reference, repository, client) = super::open(text, options)?;
+    let wanted = super::manifest_reference(&reference);
     let resolved = pull_manifest(&client, &repository, &wanted, platform)?;
     let config = resolved.manifest.config.clone().ok_or_else(|| {
         RegistryError::protocol(text, format!("manifest {} has no config", resolved.digest))

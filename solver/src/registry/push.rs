@@ -284,9 +284,8 @@ pub fn push(
     options: &RegistryOptions,
     progress: Progress<'_>,
 ) -> Result<Digest, RegistryError> {
-    let reference = Reference::parse(text)?;
-    let (host, repository) = reference.registry();
-    let client = Client::connect(&host, text, options)?;
+    let (reference, repository, client) = super::open(text, options)?;
+    let host = client.host().to_owned();
     let mut blobs = vec![(image.config.clone(), image.config_size)];
     blobs.extend(
         image

@@ -155,7 +155,13 @@ fn build_in(
     let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
     let transfers = super::registry::TransferProgress::new("Pulling", quiet_transfers);
     let on_transfer = |transfer: strata_solver::registry::Transfer<'_>| transfers.event(transfer);
+    let host = Platform::host();
+    let foreign = platform
+        .as_ref()
+        .is_some_and(|wanted| wanted.os != host.os || wanted.architecture != host.architecture);
     let policy = match args.pull {
+        // A build that will be refused pulls nothing first.
+        _ if foreign => strata_solver::registry::PullPolicy::Never,
         PullArg::Always | PullArg::True => strata_solver::registry::PullPolicy::Always,
         PullArg::Missing | PullArg::False => strata_solver::registry::PullPolicy::Missing,
         PullArg::Never => strata_solver::registry::PullPolicy::Never,
@@ -188,10 +194,7 @@ fn build_in(
                 return Err(failure.into());
             }
         }
-        let host = Platform::host();
-        if let Some(platform) = &options.platform
-            && (platform.os != host.os || platform.architecture != host.architecture)
-        {
+        if let Some(platform) = options.platform.as_ref().filter(|_| foreign) {
             bail!(
                 "building for {} is not supported: strata runs steps on this machine, which is {}",
                 platform_text(platform),

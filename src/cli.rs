@@ -156,6 +156,18 @@ pub(crate) enum PullArg {
     False,
 }
 
+impl PullArg {
+    /// The solver's policy.
+    pub(crate) fn policy(self) -> strata_solver::registry::PullPolicy {
+        use strata_solver::registry::PullPolicy;
+        match self {
+            PullArg::Always | PullArg::True => PullPolicy::Always,
+            PullArg::Missing | PullArg::False => PullPolicy::Missing,
+            PullArg::Never => PullPolicy::Never,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum CacheCommand {
     /// List cache records: size, created, last used, hits.

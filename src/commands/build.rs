@@ -19,7 +19,7 @@ use strata_solver::exec::{self, Network, Sandbox};
 use strata_solver::layer::Compression;
 
 use super::Rendered;
-use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg, PullArg};
+use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
 use crate::progress;
 
 pub(crate) fn build(root: Option<std::path::PathBuf>, args: BuildArgs) -> anyhow::Result<()> {
@@ -159,12 +159,11 @@ fn build_in(
     let foreign = platform
         .as_ref()
         .is_some_and(|wanted| wanted.os != host.os || wanted.architecture != host.architecture);
-    let policy = match args.pull {
-        // A build that will be refused pulls nothing first.
-        _ if foreign => strata_solver::registry::PullPolicy::Never,
-        PullArg::Always | PullArg::True => strata_solver::registry::PullPolicy::Always,
-        PullArg::Missing | PullArg::False => strata_solver::registry::PullPolicy::Missing,
-        PullArg::Never => strata_solver::registry::PullPolicy::Never,
+    // A build that will be refused pulls nothing first.
+    let policy = if foreign {
+        strata_solver::registry::PullPolicy::Never
+    } else {
+        args.pull.policy()
     };
     let registry_options = super::registry::options(&args.registry)?;
     let resolver = store

@@ -6,7 +6,8 @@ use strata_solver::exec::{self, ExecError, Network, Output, Sandbox};
 use strata_solver::image;
 
 use super::{Status, open_store, print_notices};
-use crate::cli::{NetworkArg, PullArg, RunArgs};
+use crate::cli::{NetworkArg, RunArgs};
+use strata_solver::registry::PullPolicy;
 
 /// docker's exit code when the runtime itself fails.
 const FAILED_TO_RUN: u8 = 125;
@@ -28,9 +29,9 @@ fn resolve_or_pull(
     args: &RunArgs,
 ) -> anyhow::Result<strata_solver::store::ImageRecord> {
     let found = image::resolve(store, &args.image);
-    let pull = match (&found, args.pull) {
-        (_, PullArg::Always | PullArg::True) => true,
-        (Err(image::ImageError::UnknownImage(_)), PullArg::Missing | PullArg::False) => {
+    let pull = match (&found, args.pull.policy()) {
+        (_, PullPolicy::Always) => true,
+        (Err(image::ImageError::UnknownImage(_)), PullPolicy::Missing) => {
             image::Reference::parse(&args.image).is_ok()
         }
         _ => false,

@@ -24,7 +24,7 @@ fn document(store: &strata_solver::store::Store, wanted: &str) -> anyhow::Result
     Ok(serde_json::json!({
         "Id": record.id.to_string(),
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": record.repo_digests,
         "Created": config.get("created").cloned().unwrap_or(Value::Null),
         "Author": config.get("author").cloned().unwrap_or(Value::String(String::new())),
         "Architecture": config.get("architecture").cloned().unwrap_or(Value::Null),

@@ -286,6 +286,14 @@ fn push_then_build_from_the_pushed_image_in_an_empty_store() {
         .unwrap_or_else(|| panic!("{images}"));
     assert!(line.contains(&digest), "{line}");
     assert!(line.contains(&id), "{line}");
+    let repo_digests = b.ok(
+        b.dir.path(),
+        &["inspect", "-f", "{{json .RepoDigests}}", &app],
+    );
+    assert_eq!(
+        repo_digests.trim(),
+        format!("[\"{host}/team/app@{digest}\"]")
+    );
     // `run` pulls what the store lacks, as docker run does.
     let e = StoreDir::new();
     let run = strata_env(&e, e.dir.path(), &["run", &app, "cat", "/built"], &[]);

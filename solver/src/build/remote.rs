@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use super::cache::CacheRecord;
 use crate::digest::Digest;
+use crate::error::PathError;
 use crate::image::{Reference, canonical_json};
 use crate::registry::{self, Client, Progress, RegistryError, RegistryOptions};
 use crate::store::Store;
@@ -241,20 +242,6 @@ pub fn export(
     })
 }
 
-fn io_error(operation: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError {
-    let path = path.to_owned();
-    move |source| {
-        RegistryError::Image(
-            crate::error::PathError {
-                operation,
-                path,
-                source,
-            }
-            .into(),
-        )
-    }
-}
-
 /// Write an OCI layout holding the cache manifest and its blobs (those
 /// already there are kept: they are content-addressed).
 fn write_layout(
@@ -265,11 +252,12 @@ fn write_layout(
     digest: &Digest,
 ) -> Result<(), RegistryError> {
     let blob_dir = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blob_dir).map_err(io_error("create", &blob_dir))?;
+    std::fs::create_dir_all(&blob_dir)
+        .map_err(PathError::at::<RegistryError>("create", &blob_dir))?;
     let write_atomically = |path: &Path, bytes: &[u8]| -> Result<(), RegistryError> {
         let temp = path.with_extension("strata-tmp");
-        std::fs::write(&temp, bytes).map_err(io_error("write", &temp))?;
-        std::fs::rename(&temp, path).map_err(io_error("rename", path))
+        std::fs::write(&temp, bytes).map_err(PathError::at::<RegistryError>("write", &temp))?;
+        std::fs::rename(&temp, path).map_err(PathError::at::<RegistryError>("rename", path))
     };
     for (blob, _) in blobs {
         let target = blob_dir.join(blob.hex());
@@ -277,8 +265,10 @@ fn write_layout(
             continue;
         }
         let temp = blob_dir.join(format!("{}.strata-tmp", blob.hex()));
-        std::fs::copy(store.blob_path(blob), &temp).map_err(io_error("copy a blob to", &temp))?;
-        std::fs::rename(&temp, &target).map_err(io_error("rename", &target))?;
+        std::fs::copy(store.blob_path(blob), &temp)
+            .map_err(PathError::at::<RegistryError>("copy a blob to", &temp))?;
+        std::fs::rename(&temp, &target)
+            .map_err(PathError::at::<RegistryError>("rename", &target))?;
     }
     write_atomically(&blob_dir.join(digest.hex()), manifest)?;
     write_atomically(
@@ -334,39 +324,44 @@ pub fn import(
     from: &Location,
     options: &RegistryOptions,
 ) -> Result<Imported, RegistryError> {
-    let (manifest, source, name) = match from {
-        Location::Registry(text) => {
-            let (reference, repository, client) = registry::open(text, options)?;
-            let wanted = registry::manifest_reference(&reference);
-            let fetched = registry::pull::fetch_manifest(&client, &repository, &wanted)?;
-            (
-                fetched.bytes,
-                Source::Registry {
-                    client: Box::new(client),
-                    repository,
-                },
-                text.clone(),
-            )
-        }
-        Location::Local(dir) => {
-            let index_path = dir.join("index.json");
-            let index: registry::Manifest = serde_json::from_slice(
-                &std::fs::read(&index_path).map_err(io_error("read", &index_path))?,
-            )
-            .map_err(|error| {
-                RegistryError::Credentials(format!(
-                    "`{}` is not an OCI index: {error}",
-                    index_path.display()
-                ))
-            })?;
-            let entry = index.manifests.first().ok_or_else(|| {
-                RegistryError::Credentials(format!("`{}` lists no cache", index_path.display()))
-            })?;
-            let digest = entry.digest(&dir.display().to_string())?;
-            let bytes = read_verified(dir, &digest)?;
-            (bytes, Source::Local(dir.clone()), dir.display().to_string())
-        }
-    };
+    let (manifest, source, name) =
+        match from {
+            Location::Registry(text) => {
+                let (reference, repository, client) = registry::open(text, options)?;
+                let wanted = registry::manifest_reference(&reference);
+                let fetched = registry::pull::fetch_manifest(&client, &repository, &wanted)?;
+                (
+                    fetched.bytes,
+                    Source::Registry {
+                        client: Box::new(client),
+                        repository,
+                    },
+                    text.clone(),
+                )
+            }
+            Location::Local(dir) => {
+                let index_path = dir.join("index.json");
+                let index: registry::Manifest = serde_json::from_slice(
+                    &std::fs::read(&index_path)
+                        .map_err(PathError::at::<RegistryError>("read", &index_path))?,
+                )
+                .map_err(|error| {
+                    RegistryError::Image(crate::image::ImageError::Format(format!(
+                        "`{}` is not an OCI index: {error}",
+                        index_path.display()
+                    )))
+                })?;
+                let entry = index.manifests.first().ok_or_else(|| {
+                    RegistryError::Image(crate::image::ImageError::Format(format!(
+                        "`{}` lists no cache",
+                        index_path.display()
+                    )))
+                })?;
+                let digest = entry.digest(&dir.display().to_string())?;
+                let bytes = read_verified(dir, &digest)?;
+                (bytes, Source::Local(dir.clone()), dir.display().to_string())
+            }
+        };
     let manifest: registry::Manifest =
         serde_json::from_slice(&manifest).map_err(|error| RegistryError::Protocol {
             reference: name.clone(),
@@ -416,7 +411,7 @@ pub fn import(
 
 fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
     let path = dir.join("blobs/sha256").join(digest.hex());
-    let bytes = std::fs::read(&path).map_err(io_error("read", &path))?;
+    let bytes = std::fs::read(&path).map_err(PathError::at::<RegistryError>("read", &path))?;
     let found = Digest::of(&bytes);
     if &found != digest {
         return Err(RegistryError::DigestMismatch {
@@ -463,7 +458,7 @@ impl Imported {
                 Source::Local(dir) => {
                     let path = dir.join("blobs/sha256").join(layer.digest.hex());
                     std::fs::File::open(&path)
-                        .map_err(io_error("open", &path))
+                        .map_err(PathError::at::<RegistryError>("open", &path))
                         .and_then(|mut file| {
                             store
                                 .put_blob_expecting(&mut file, &layer.digest)

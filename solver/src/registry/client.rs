@@ -465,16 +465,8 @@ impl Client {
                     self.agent.run(request)
                 }
                 Body::File(file) => {
-                    let opened = std::fs::File::open(file).map_err(|source| {
-                        RegistryError::Image(
-                            crate::error::PathError {
-                                operation: "open",
-                                path: file.to_path_buf(),
-                                source,
-                            }
-                            .into(),
-                        )
-                    })?;
+                    let opened = std::fs::File::open(file)
+                        .map_err(crate::error::PathError::at::<RegistryError>("open", file))?;
                     let request = builder.body(opened).map_err(|error| {
                         RegistryError::protocol(&self.reference, error.to_string())
                     })?;

@@ -241,6 +241,12 @@ pub enum RegistryError {
     Image(#[from] ImageError),
 }
 
+impl From<crate::error::PathError> for RegistryError {
+    fn from(error: crate::error::PathError) -> Self {
+        RegistryError::Image(error.into())
+    }
+}
+
 impl From<StoreError> for RegistryError {
     fn from(error: StoreError) -> Self {
         RegistryError::Image(error.into())

@@ -249,9 +249,8 @@ pub(crate) fn download_blob(
             Ok(_) => {}
             // The connection broke: try again (a temporary file is removed
             // when dropped).
-            Err(error) if attempt < 3 => {
+            Err(_) if attempt < 3 => {
                 drop(temp);
-                let _ = error;
                 continue;
             }
             Err(error) => {

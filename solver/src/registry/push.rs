@@ -105,31 +105,16 @@ pub(crate) fn upload_blob(
         .chunk_size
         .filter(|chunk| *chunk > 0 && size > *chunk);
     if let Some(chunk) = chunked {
-        let mut file = std::fs::File::open(&path).map_err(|source| {
-            RegistryError::Image(
-                crate::error::PathError {
-                    operation: "open",
-                    path: path.clone(),
-                    source,
-                }
-                .into(),
-            )
-        })?;
+        let mut file = std::fs::File::open(&path)
+            .map_err(crate::error::PathError::at::<RegistryError>("open", &path))?;
         let mut buffer = vec![0u8; usize::try_from(chunk).unwrap_or(usize::MAX).min(64 << 20)];
         let mut offset = 0u64;
         loop {
             let mut filled = 0;
             while filled < buffer.len() {
-                let read = file.read(&mut buffer[filled..]).map_err(|source| {
-                    RegistryError::Image(
-                        crate::error::PathError {
-                            operation: "read",
-                            path: path.clone(),
-                            source,
-                        }
-                        .into(),
-                    )
-                })?;
+                let read = file
+                    .read(&mut buffer[filled..])
+                    .map_err(crate::error::PathError::at::<RegistryError>("read", &path))?;
                 if read == 0 {
                     break;
                 }

@@ -7,4 +7,5 @@ mod images;
 mod plan;
 mod registry;
 mod sandbox;
+mod security;
 mod support;

@@ -136,6 +136,40 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Hashes and counts what is read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+
+    /// Read what is left (so that the digest covers the whole stream), then
+    /// the digest and size of everything read.
+    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((Digest::from_raw(self.hasher.finalize().into()), self.read))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        self.read += read as u64;
+        Ok(read)
+    }
+}
+
 /// Hashes what is read through it and fails at the end of the data when the
 /// digest is not the one expected: a reader of a blob never sees corrupted
 /// content succeed.

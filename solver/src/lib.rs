@@ -7,6 +7,7 @@
 //! crash-safe) and [`layer`] (deterministic layer tars and a safe unpacker).
 
 pub mod build;
+pub mod confined;
 pub mod container;
 pub mod digest;
 pub mod error;

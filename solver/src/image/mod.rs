@@ -92,6 +92,19 @@ pub enum ImageError {
     /// An archive or layout that is not what it claims.
     #[error("{0}")]
     Format(String),
+    /// A layer whose content does not hash to the diff_id its image claims:
+    /// never unpacked into a snapshot under that name.
+    #[error(
+        "layer {digest} does not match its image: its content is {found}, the image claims diff_id {claimed}"
+    )]
+    DiffIdMismatch {
+        /// The layer blob.
+        digest: crate::digest::Digest,
+        /// What the image's config says.
+        claimed: crate::digest::Digest,
+        /// What the content hashes to.
+        found: crate::digest::Digest,
+    },
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] crate::error::PathError),
@@ -766,8 +779,19 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
     }
     let _writing = store.writing()?;
     let staging = store.staging_dir("snapshot")?;
+    // Snapshots are named by diff_id, so the name is checked against the
+    // content: a layer that claims another's diff_id would otherwise be run
+    // in place of it by every image that has the genuine one.
     let unpacked = decompressed(store.open_blob(&layer.digest)?).and_then(|reader| {
-        layer::unpack_with(reader, &staging, layer::Whiteouts::Overlay).map_err(ImageError::from)
+        let report = layer::unpack_with(reader, &staging, layer::Whiteouts::Overlay)?;
+        match report.diff_id {
+            Some(found) if found == layer.diff_id => Ok(()),
+            found => Err(ImageError::DiffIdMismatch {
+                digest: layer.digest.clone(),
+                claimed: layer.diff_id.clone(),
+                found: found.unwrap_or_else(|| crate::digest::Digest::of(b"")),
+            }),
+        }
     });
     if let Err(error) = unpacked {
         let _ = std::fs::remove_dir_all(&staging);

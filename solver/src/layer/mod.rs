@@ -19,11 +19,13 @@
 //! # Reading ([`unpack`])
 //!
 //! Applies a layer onto a directory: whiteouts delete, opaque markers empty
-//! a directory. Nothing in the archive can write outside the target: `..`
+//! a directory. Nothing in the archive can reach outside the target: `..`
 //! that would climb out is refused, absolute names are taken relative to the
-//! target, and no symlink is ever followed: an entry whose path passes
-//! through a symlink, or a hardlink to a path outside, is an error.
+//! target, symlinks on an entry's way resolve inside the target, and the
+//! entry itself is never followed (see `unpack.rs`). The stream's digest is
+//! computed on the way, for the caller to check against the diff_id.
 
+mod guard;
 mod unpack;
 mod write;
 

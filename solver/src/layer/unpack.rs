@@ -2,19 +2,29 @@
 //!
 //! Every entry's path is reduced to plain components below the target
 //! (`/a` and `./a` are `a`; `a/../b` is `b`; a `..` that would climb out of
-//! the target is an error). Then each parent is checked with `lstat`, never
-//! followed: if one is a symlink, the entry is refused. So is a hardlink
-//! whose target is outside the target or reached through a symlink. Symlinks
-//! themselves are created as written: images rightly hold links such as
-//! `/bin/sh -> busybox` or `/etc/mtab -> /proc/mounts`, and they are
-//! harmless as long as nothing follows them while unpacking.
+//! the target is an error). Its directory is then resolved inside the
+//! target by [`crate::confined`], symlinks on the way followed as the
+//! container will follow them (`var/run -> /run` leads to the target's
+//! `run`), and the entry itself is created, chowned, chmodded and timed
+//! by name in that directory, never followed. So a symlink an archive
+//! plants (`d -> /etc/shadow`) can be replaced or written beside, but never
+//! written through: the tar symlink-chmod class of attacks has nothing to
+//! act on. Symlinks are created as written: images rightly hold links such
+//! as `/bin/sh -> busybox` or `/etc/mtab -> /proc/mounts`.
+//!
+//! The stream is checked before the `tar` crate buffers it ([`Guard`]: PAX
+//! records and long names up to 1 MiB, names up to `PATH_MAX`), GNU sparse
+//! files stay sparse, and the whole stream is hashed, so a caller can refuse
+//! a layer whose diff_id is not the one it claims.
 
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 
+use super::guard::Guard;
 use super::{OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::confined::{Dir, Make, Root};
+use crate::digest::{Digest, HashingReader};
 
 /// Why an archive was refused or could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +32,6 @@ pub enum UnpackError {
     /// A path that would leave the target.
     #[error("refusing `{0}`: the path leaves the target directory")]
     Escape(String),
-    /// A path that goes through a symlink.
-    #[error("refusing `{entry}`: `{link}` is a symlink, and unpacking never writes through one")]
-    ThroughSymlink {
-        /// The entry.
-        entry: String,
-        /// The symlink on its way.
-        link: String,
-    },
     /// A hardlink pointing outside the target or through a symlink.
     #[error("refusing hardlink `{entry}` to `{target}`: {reason}")]
     BadHardlink {
@@ -68,6 +70,8 @@ pub struct UnpackReport {
     /// to the target: what the archive said, for a writer to use instead of
     /// what the files on disk show.
     pub unapplied_owners: super::Owners,
+    /// The sha256 of the whole uncompressed stream: the layer's diff_id.
+    pub diff_id: Option<Digest>,
 }
 
 /// The entry's path as plain components below the target.
@@ -85,55 +89,6 @@ fn clean(raw: &Path) -> Result<PathBuf, UnpackError> {
         }
     }
     Ok(parts.iter().collect())
-}
-
-/// Check that every existing component of `relative` below `target`, except
-/// the last, is a real directory; create missing ones.
-fn prepare_parents(target: &Path, relative: &Path, entry: &str) -> Result<(), UnpackError> {
-    let mut current = target.to_path_buf();
-    let Some(parent) = relative.parent() else {
-        return Ok(());
-    };
-    for component in parent.components() {
-        current.push(component);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(UnpackError::ThroughSymlink {
-                    entry: entry.to_owned(),
-                    link: current
-                        .strip_prefix(target)
-                        .unwrap_or(&current)
-                        .display()
-                        .to_string(),
-                });
-            }
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                // A file where a directory must be: the layer replaces it.
-                std::fs::remove_file(&current).map_err(io_error("replace", &current))?;
-                std::fs::create_dir(&current)
-                    .map_err(io_error("create the directory", &current))?;
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir(&current)
-                    .map_err(io_error("create the directory", &current))?;
-            }
-            Err(error) => return Err(io_error("inspect", &current)(error)),
-        }
-    }
-    Ok(())
-}
-
-/// Remove whatever is at `path` (without following a symlink there).
-fn remove_existing(path: &Path) -> Result<(), UnpackError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(path).map_err(io_error("remove", path))
-        }
-        Ok(_) => std::fs::remove_file(path).map_err(io_error("remove", path)),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(io_error("inspect", path)(error)),
-    }
 }
 
 fn is_root() -> bool {
@@ -168,17 +123,76 @@ pub fn unpack(reader: impl Read, target: &Path) -> Result<UnpackReport, UnpackEr
 }
 
 /// Mark `dir` with `user.overlay.opaque=value`, keeping an existing `y`.
-fn mark_directory(dir: &Path, value: &[u8]) -> Result<(), UnpackError> {
-    if value == b"x"
-        && matches!(xattr::get(dir, OVERLAY_OPAQUE_XATTR), Ok(Some(existing)) if existing == b"y")
-    {
+fn mark_directory(dir: &Dir, value: &[u8]) -> Result<(), UnpackError> {
+    let key = std::ffi::OsStr::new(OVERLAY_OPAQUE_XATTR);
+    if value == b"x" && matches!(dir.own_xattr(key), Ok(Some(existing)) if existing == b"y") {
         return Ok(());
     }
-    xattr::set(dir, OVERLAY_OPAQUE_XATTR, value).map_err(io_error("mark as opaque", dir))
+    dir.set_own_xattr(key, value)
+        .map_err(io_error("mark as opaque", dir.shown()))
+}
+
+/// The longest entry name accepted (Linux's `PATH_MAX`).
+const MAX_PATH: usize = 4096;
+
+/// The directory an entry goes in, remembered from the entry before: tar
+/// streams list a directory's files together. Forgotten whenever anything
+/// is removed, since that may have been the directory or one above it.
+struct Parents<'r> {
+    root: &'r Root,
+    last: Option<(PathBuf, Dir)>,
+}
+
+impl Parents<'_> {
+    /// The directory `relative` is in (made, replacing files, as needed)
+    /// and its name.
+    fn of(&mut self, relative: &Path) -> Result<(&Dir, std::ffi::OsString), UnpackError> {
+        let parent = relative.parent().unwrap_or(Path::new(""));
+        let name = relative
+            .file_name()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default();
+        if !matches!(&self.last, Some((path, _)) if path == parent) {
+            let dir = self
+                .root
+                .dir(parent, Make::ReplacingFiles)?
+                .expect("directories are made");
+            self.last = Some((parent.to_owned(), dir));
+        }
+        let (_, dir) = self.last.as_ref().expect("just set");
+        Ok((dir, name))
+    }
+
+    fn forget(&mut self) {
+        self.last = None;
+    }
+}
+
+/// Copy an entry's data into `file`, leaving holes where a GNU sparse
+/// entry has them (whole blocks of zeros are skipped, not written).
+fn copy_sparse(entry: &mut impl Read, file: &mut std::fs::File) -> io::Result<()> {
+    use std::io::{Seek, Write};
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut length: u64 = 0;
+    loop {
+        let read = entry.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        if buffer[..read].iter().all(|byte| *byte == 0) {
+            file.seek(io::SeekFrom::Current(read as i64))?;
+        } else {
+            file.write_all(&buffer[..read])?;
+        }
+        length += read as u64;
+    }
+    file.set_len(length)
 }
 
 /// Unpack the uncompressed layer tar `reader` into `target`, handling
-/// whiteouts as `whiteouts` says.
+/// whiteouts as `whiteouts` says. Every path is resolved inside `target`
+/// by [`crate::confined`]; the report carries the digest of the whole
+/// stream (its diff_id).
 pub fn unpack_with(
     reader: impl Read,
     target: &Path,
@@ -186,7 +200,12 @@ pub fn unpack_with(
 ) -> Result<UnpackReport, UnpackError> {
     let mut report = UnpackReport::default();
     let as_root = is_root();
-    let mut archive = tar::Archive::new(reader);
+    let root = Root::open(target)?;
+    let mut parents = Parents {
+        root: &root,
+        last: None,
+    };
+    let mut archive = tar::Archive::new(Guard::new(HashingReader::new(reader)));
     // Directories get their mode and times at the end: a read-only
     // directory must still accept the entries that follow it.
     let mut directories: Vec<(PathBuf, u32, u64)> = Vec::new();
@@ -194,72 +213,96 @@ pub fn unpack_with(
         let mut entry = entry.map_err(UnpackError::Archive)?;
         let raw = entry.path().map_err(UnpackError::Archive)?.into_owned();
         let display = raw.display().to_string();
+        if raw.as_os_str().len() > MAX_PATH {
+            return Err(UnpackError::Archive(io::Error::other(format!(
+                "an entry's name is {} bytes long, over PATH_MAX ({MAX_PATH})",
+                raw.as_os_str().len()
+            ))));
+        }
         let relative = clean(&raw)?;
         if relative.as_os_str().is_empty() {
             continue;
         }
-        let name = relative
+        let name_bytes = relative
             .file_name()
-            .map(|name| name.as_bytes())
+            .map(|name| name.as_bytes().to_vec())
             .unwrap_or_default();
-        prepare_parents(target, &relative, &display)?;
-        let path = target.join(&relative);
-        // Whiteouts: delete instead of create, or record for overlayfs.
-        if whiteouts == Whiteouts::Overlay && name == OPAQUE_MARKER.as_bytes() {
-            mark_directory(path.parent().unwrap_or(target), b"y")?;
-            report.whiteouts += 1;
-            continue;
-        }
-        if whiteouts == Whiteouts::Overlay
-            && let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes())
-        {
-            let marker = path.with_file_name(std::ffi::OsStr::from_bytes(hidden));
-            remove_existing(&marker)?;
-            std::fs::File::create(&marker).map_err(io_error("create the whiteout", &marker))?;
-            xattr::set(&marker, OVERLAY_WHITEOUT_XATTR, b"y")
-                .map_err(io_error("mark as a whiteout", &marker))?;
-            mark_directory(marker.parent().unwrap_or(target), b"x")?;
-            report.whiteouts += 1;
-            continue;
-        }
-        if name == OPAQUE_MARKER.as_bytes() {
-            let dir = path.parent().unwrap_or(target);
-            for child in std::fs::read_dir(dir).map_err(io_error("list", dir))? {
-                let child = child.map_err(io_error("list", dir))?;
-                remove_existing(&child.path())?;
+        // A whiteout names an entry of its own directory, and only that.
+        let hidden = |hidden: &[u8]| -> Result<std::ffi::OsString, UnpackError> {
+            let name = std::ffi::OsStr::from_bytes(hidden);
+            crate::confined::check_name(name).map_err(|_| {
+                UnpackError::Archive(io::Error::other(format!(
+                    "`{display}` is not a valid whiteout"
+                )))
+            })?;
+            Ok(name.to_owned())
+        };
+        if name_bytes == OPAQUE_MARKER.as_bytes() {
+            let (dir, _) = parents.of(&relative)?;
+            match whiteouts {
+                Whiteouts::Overlay => mark_directory(dir, b"y")?,
+                Whiteouts::Apply => {
+                    for child in dir.list()? {
+                        dir.remove(&child)?;
+                    }
+                }
             }
+            parents.forget();
             report.whiteouts += 1;
             continue;
         }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            let victim = path.with_file_name(std::ffi::OsStr::from_bytes(hidden));
-            remove_existing(&victim)?;
+        if let Some(name) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            let name = hidden(name)?;
+            let (dir, _) = parents.of(&relative)?;
+            dir.remove(&name)?;
+            if whiteouts == Whiteouts::Overlay {
+                dir.create_file(&name, 0o644)?;
+                dir.set_xattr(&name, std::ffi::OsStr::new(OVERLAY_WHITEOUT_XATTR), b"y")
+                    .map_err(io_error("mark as a whiteout", &dir.path(&name)))?;
+                mark_directory(dir, b"x")?;
+            }
+            parents.forget();
             report.whiteouts += 1;
             continue;
         }
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().map_err(UnpackError::Archive)? & 0o7777;
-        let existing = std::fs::symlink_metadata(&path).ok();
-        match existing {
-            Some(meta) if meta.is_dir() && kind.is_dir() => {}
-            Some(_) => remove_existing(&path)?,
-            None => {}
+        if matches!(
+            kind,
+            tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+        ) {
+            continue;
         }
+        let (dir, name) = parents.of(&relative)?;
+        let existing = dir.stat(&name)?;
+        let is_dir = |stat: &nix::sys::stat::FileStat| {
+            stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR
+        };
+        let keep_dir = existing.as_ref().is_some_and(is_dir) && kind.is_dir();
+        if existing.is_some() && !keep_dir {
+            dir.remove(&name)?;
+            parents.forget();
+        }
+        let (dir, _) = parents.of(&relative)?;
         match kind {
             tar::EntryType::Directory => {
-                if !path.is_dir() {
-                    std::fs::create_dir(&path).map_err(io_error("create the directory", &path))?;
+                if !keep_dir {
+                    dir.mkdir(&name, 0o755)?;
                 }
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                // `create_new` fails if anything (a planted symlink) appeared.
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(io_error("create", &path))?;
-                io::copy(&mut entry, &mut file).map_err(UnpackError::Archive)?;
+                // `O_EXCL|O_NOFOLLOW`: fails if anything appeared there.
+                let mut file = dir.create_file(&name, 0o600)?;
+                let copied = if kind == tar::EntryType::GNUSparse {
+                    copy_sparse(&mut entry, &mut file)
+                } else {
+                    io::copy(&mut entry, &mut file).map(drop)
+                };
+                copied.map_err(UnpackError::Archive)?;
             }
             tar::EntryType::Symlink => {
                 let link = entry
@@ -270,7 +313,7 @@ pub fn unpack_with(
                             "symlink `{display}` has no target"
                         )))
                     })?;
-                symlink(&link, &path).map_err(io_error("create the symlink", &path))?;
+                dir.symlink(&name, &link)?;
             }
             tar::EntryType::Link => {
                 let raw_target = entry
@@ -292,30 +335,28 @@ pub fn unpack_with(
                 if relative_target.as_os_str().is_empty() {
                     return Err(bad("it points at the target itself"));
                 }
-                // Its parents must be real directories inside the target.
-                let mut current = target.to_path_buf();
-                for component in relative_target
-                    .parent()
-                    .into_iter()
-                    .flat_map(Path::components)
-                {
-                    current.push(component);
-                    match std::fs::symlink_metadata(&current) {
-                        Ok(meta) if meta.is_dir() => {}
-                        _ => {
-                            return Err(bad(
-                                "it is reached through a symlink or a missing directory",
-                            ));
-                        }
+                // Its directory is resolved inside the target; the entry
+                // itself (a symlink included) is linked, never followed.
+                let found = match root.parent(&relative_target, Make::Never) {
+                    Ok(found) => found,
+                    Err(error)
+                        if matches!(
+                            error.source.raw_os_error(),
+                            Some(nix::libc::ENOENT | nix::libc::ENOTDIR)
+                        ) =>
+                    {
+                        None
                     }
-                }
-                let source = target.join(&relative_target);
-                match std::fs::symlink_metadata(&source) {
-                    Ok(meta) if !meta.is_dir() => {}
+                    Err(error) => return Err(error.into()),
+                };
+                let Some((source_dir, source_name)) = found else {
+                    return Err(bad("its target is not a file in the layer"));
+                };
+                match source_dir.stat(&source_name)? {
+                    Some(stat) if !is_dir(&stat) => {}
                     _ => return Err(bad("its target is not a file in the layer")),
                 }
-                std::fs::hard_link(&source, &path)
-                    .map_err(io_error("create the hardlink", &path))?;
+                dir.hard_link(&name, &source_dir, &source_name)?;
                 report.entries += 1;
                 continue;
             }
@@ -325,82 +366,77 @@ pub fn unpack_with(
                 report.skipped_devices.push(display);
                 continue;
             }
-            tar::EntryType::XGlobalHeader
-            | tar::EntryType::XHeader
-            | tar::EntryType::GNULongName
-            | tar::EntryType::GNULongLink => continue,
             other => {
                 return Err(UnpackError::Archive(io::Error::other(format!(
                     "entry `{display}` has an unsupported type ({other:?})"
                 ))));
             }
         }
-        // Ownership, xattrs, mode, times.
+        // Ownership, xattrs, mode, times: each on the entry itself.
         let uid = header.uid().map_err(UnpackError::Archive)?;
         let gid = header.gid().map_err(UnpackError::Archive)?;
         if let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) {
-            match std::os::unix::fs::lchown(&path, Some(uid), Some(gid)) {
+            match dir.chown(&name, uid, gid) {
                 Ok(()) => {}
                 // Without privileges (EPERM), or in a user namespace that
                 // does not map the id (EINVAL): keep ours, and say so.
                 Err(error)
-                    if (!as_root
-                        && (error.kind() == io::ErrorKind::PermissionDenied
-                            || error.raw_os_error() == Some(1)))
-                        || error.raw_os_error() == Some(22) =>
+                    if (!as_root && error.raw_os_error() == Some(nix::libc::EPERM))
+                        || error.raw_os_error() == Some(nix::libc::EINVAL) =>
                 {
                     report.unapplied_owners.insert(relative.clone(), (uid, gid));
                 }
-                Err(error) => return Err(io_error("set the owner of", &path)(error)),
+                Err(error) => return Err(io_error("set the owner of", &dir.path(&name))(error)),
             }
         }
         if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? {
             for extension in extensions {
                 let extension = extension.map_err(UnpackError::Archive)?;
-                let Some(name) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                let Some(key) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
                     continue;
                 };
-                let name = std::ffi::OsStr::from_bytes(name);
-                if let Err(error) = xattr::set(&path, name, extension.value_bytes())
+                let key = std::ffi::OsStr::from_bytes(key);
+                if let Err(error) = dir.set_xattr(&name, key, extension.value_bytes())
                     && as_root
                 {
-                    return Err(io_error("set an xattr on", &path)(error));
+                    return Err(io_error("set an xattr on", &dir.path(&name))(error));
                 }
             }
         }
         if kind != tar::EntryType::Symlink {
             let mtime = header.mtime().map_err(UnpackError::Archive)?;
             if kind.is_dir() {
-                directories.push((path.clone(), mode, mtime));
+                directories.push((relative.clone(), mode, mtime));
             } else {
-                // Times first: the file is still open to us before its mode
-                // (say 0400) is applied.
-                set_mtime(&path, mtime)?;
-                set_mode(&path, mode)?;
+                set_mtime(dir, &name, mtime)?;
+                dir.chmod(&name, mode)?;
             }
         }
         report.entries += 1;
     }
     // Deepest first, so that a parent's time is set after its children's.
-    for (path, mode, mtime) in directories.iter().rev() {
-        set_mtime(path, *mtime)?;
-        set_mode(path, *mode)?;
+    // Each is found again inside the root: whatever replaced it since (a
+    // symlink say) is never followed.
+    for (relative, mode, mtime) in directories.iter().rev() {
+        if let Some((dir, name)) = root.parent(relative, Make::Never)?
+            && dir
+                .stat(&name)?
+                .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
+        {
+            set_mtime(&dir, &name, *mtime)?;
+            dir.chmod(&name, *mode)?;
+        }
     }
+    let (diff_id, _) = archive
+        .into_inner()
+        .into_inner()
+        .finish()
+        .map_err(UnpackError::Archive)?;
+    report.diff_id = Some(diff_id);
     Ok(report)
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), UnpackError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(io_error("set the mode of", path))
-}
-
-fn set_mtime(path: &Path, mtime: u64) -> Result<(), UnpackError> {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    let file = std::fs::File::open(path).map_err(io_error("open", path))?;
-    file.set_times(
-        std::fs::FileTimes::new()
-            .set_modified(time)
-            .set_accessed(time),
-    )
-    .map_err(io_error("set the times of", path))
+fn set_mtime(dir: &Dir, name: &std::ffi::OsStr, mtime: u64) -> Result<(), UnpackError> {
+    let seconds = i64::try_from(mtime).unwrap_or(i64::MAX);
+    Ok(dir.set_times(name, (seconds, 0), (seconds, 0))?)
 }

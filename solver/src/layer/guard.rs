@@ -1,0 +1,204 @@
+//! Limits on a tar stream, enforced before the `tar` crate buffers anything.
+//!
+//! The `tar` crate reads a PAX record or a GNU long name whole into memory,
+//! however large its header says it is: a 10 KiB archive can ask for
+//! gigabytes. [`Guard`] sits between the stream and the crate, follows the
+//! archive's structure (headers, data, GNU sparse extension headers) and
+//! fails the read that completes a header asking for more than
+//! [`MAX_EXTENSION`], or naming a path longer than Linux's `PATH_MAX`.
+//! Go's `archive/tar` (which BuildKit and containerd use) has the same 1 MiB
+//! limit on these records.
+
+use std::io::{self, Read};
+
+/// The largest PAX record, GNU long name or long link accepted.
+pub(super) const MAX_EXTENSION: u64 = 1 << 20;
+
+const BLOCK: usize = 512;
+
+enum State {
+    /// Reading a 512-byte header (`filled` bytes so far).
+    Header,
+    /// Passing `remaining` bytes of an entry's data; a PAX record's data is
+    /// kept (it is small: checked) to learn a `size` it overrides.
+    Data { remaining: u64, keep: bool },
+    /// GNU sparse extension headers follow.
+    SparseExtension,
+    /// After the end-of-archive block: whatever follows is passed on.
+    Done,
+}
+
+/// A tar stream checked as it is read (see the module's documentation).
+pub(super) struct Guard<R> {
+    inner: R,
+    state: State,
+    block: [u8; BLOCK],
+    filled: usize,
+    /// Data of the PAX record before the next header.
+    pax: Vec<u8>,
+    /// The size a PAX record gave the next entry.
+    pax_size: Option<u64>,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// A numeric header field: octal text, or GNU's base-256.
+fn number(field: &[u8]) -> io::Result<u64> {
+    if field.first().is_some_and(|byte| byte & 0x80 != 0) {
+        let mut value: u64 = u64::from(field[0] & 0x7f);
+        for &byte in &field[1..] {
+            value = value
+                .checked_mul(256)
+                .and_then(|value| value.checked_add(u64::from(byte)))
+                .ok_or_else(|| invalid("a tar header's size overflows".to_owned()))?;
+        }
+        return Ok(value);
+    }
+    let text: Vec<u8> = field
+        .iter()
+        .copied()
+        .skip_while(|byte| *byte == b' ')
+        .take_while(|byte| *byte != 0 && *byte != b' ')
+        .collect();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let text = std::str::from_utf8(&text)
+        .map_err(|_| invalid("a tar header's size is not a number".to_owned()))?;
+    u64::from_str_radix(text, 8)
+        .map_err(|_| invalid(format!("a tar header's size `{text}` is not octal")))
+}
+
+/// The `size` record of PAX data, if any.
+fn pax_size(data: &[u8]) -> Option<u64> {
+    tar::PaxExtensions::new(data)
+        .filter_map(Result::ok)
+        .find(|extension| extension.key_bytes() == b"size")
+        .and_then(|extension| extension.value().ok()?.parse().ok())
+}
+
+fn padded(size: u64) -> u64 {
+    size.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+impl<R: Read> Guard<R> {
+    /// Check `inner` as it is read.
+    pub(super) fn new(inner: R) -> Self {
+        Guard {
+            inner,
+            state: State::Header,
+            block: [0; BLOCK],
+            filled: 0,
+            pax: Vec::new(),
+            pax_size: None,
+        }
+    }
+
+    /// The stream it reads.
+    pub(super) fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// A complete header: check it, and say what follows.
+    fn header(&mut self) -> io::Result<State> {
+        let block = &self.block;
+        if block.iter().all(|byte| *byte == 0) {
+            return Ok(State::Done);
+        }
+        let kind = block[156];
+        let size = number(&block[124..136])?;
+        match kind {
+            b'x' | b'g' | b'L' | b'K' => {
+                if size > MAX_EXTENSION {
+                    let what = match kind {
+                        b'x' | b'g' => "PAX record",
+                        b'L' => "GNU long name",
+                        _ => "GNU long link name",
+                    };
+                    return Err(invalid(format!(
+                        "a {what} of {size} bytes is over the limit of {MAX_EXTENSION} bytes"
+                    )));
+                }
+                if (kind == b'L' || kind == b'K') && size > 4096 {
+                    return Err(invalid(format!(
+                        "a name of {size} bytes is longer than PATH_MAX (4096)"
+                    )));
+                }
+                self.pax.clear();
+                Ok(State::Data {
+                    remaining: padded(size),
+                    keep: kind == b'x',
+                })
+            }
+            _ => {
+                // The size a PAX record gave this entry wins, as in the
+                // `tar` crate. A GNU sparse header's size is its data's.
+                let size = self.pax_size.take().unwrap_or(size);
+                self.pax.clear();
+                let extended = kind == b'S' && block[482] != 0;
+                if extended {
+                    // The data follows the extension headers.
+                    self.pax_size = Some(size);
+                    Ok(State::SparseExtension)
+                } else {
+                    Ok(State::Data {
+                        remaining: padded(size),
+                        keep: false,
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        match self.state {
+            State::Done => self.inner.read(buffer),
+            State::Header | State::SparseExtension => {
+                let want = (BLOCK - self.filled).min(buffer.len());
+                let read = self.inner.read(&mut buffer[..want])?;
+                self.block[self.filled..self.filled + read].copy_from_slice(&buffer[..read]);
+                self.filled += read;
+                if self.filled == BLOCK {
+                    self.filled = 0;
+                    self.state = match self.state {
+                        State::SparseExtension if self.block[504] != 0 => State::SparseExtension,
+                        State::SparseExtension => State::Data {
+                            remaining: padded(self.pax_size.take().unwrap_or(0)),
+                            keep: false,
+                        },
+                        _ => self.header()?,
+                    };
+                }
+                Ok(read)
+            }
+            State::Data { remaining, keep } => {
+                let want = remaining.min(buffer.len() as u64) as usize;
+                let read = self.inner.read(&mut buffer[..want])?;
+                if keep {
+                    self.pax.extend_from_slice(&buffer[..read]);
+                }
+                let remaining = remaining - read as u64;
+                self.state = if remaining == 0 {
+                    if keep {
+                        self.pax_size = pax_size(&self.pax);
+                    }
+                    State::Header
+                } else {
+                    State::Data { remaining, keep }
+                };
+                if want == 0 {
+                    // An entry with no data: the next read is a header's.
+                    return self.read(buffer);
+                }
+                Ok(read)
+            }
+        }
+    }
+}

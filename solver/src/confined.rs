@@ -69,6 +69,23 @@ pub struct Dir {
     path: PathBuf,
 }
 
+/// `path` as plain components, `..` resolved lexically and stopping at the
+/// root, as a path inside a container: `/a/../../b` is `b`. For paths a
+/// build names (a WORKDIR, a mount target), before any lookup.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut parts: Vec<&OsStr> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    parts.iter().collect()
+}
+
 /// Refuse a name that is not a single path component.
 pub fn check_name(name: &OsStr) -> io::Result<()> {
     let bytes = name.as_bytes();
@@ -119,6 +136,14 @@ impl Root {
             inner,
             path: path.to_owned(),
         })
+    }
+
+    /// A directory reached inside another root, as a root of its own.
+    pub fn from_dir(dir: Dir) -> Root {
+        Root {
+            inner: pathrs::Root::from_fd(dir.fd),
+            path: dir.path,
+        }
     }
 
     /// The root's host path (for messages and for handing to trusted code).

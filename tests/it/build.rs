@@ -7,7 +7,7 @@ use crate::support::{Context, StoreDir, busybox_rootfs, strata_in};
 
 /// A store holding the busybox base as `base`, with a user `app` (1000)
 /// in group `staff` (50).
-fn store_with_base() -> StoreDir {
+pub(crate) fn store_with_base() -> StoreDir {
     let store = StoreDir::new();
     let rootfs = store.dir.path().join("rootfs");
     busybox_rootfs(&rootfs);
@@ -33,7 +33,7 @@ fn config_of(store: &StoreDir, image: &str) -> serde_json::Value {
 }
 
 /// Files of the image, by path, as `strata run` sees them.
-fn read_in(store: &StoreDir, image: &str, script: &str) -> String {
+pub(crate) fn read_in(store: &StoreDir, image: &str, script: &str) -> String {
     store.ok(
         store.dir.path(),
         &["run", "--entrypoint", "", image, "sh", "-c", script],

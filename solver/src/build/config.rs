@@ -242,8 +242,9 @@ pub(crate) fn mkdir_layer(
     user: &str,
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
-    use std::os::unix::fs::PermissionsExt;
-    let relative = Path::new(path.trim_start_matches('/'));
+    // The graph's paths are clean, but the solver does not rely on it: `..`
+    // stops at `/`, as inside the container.
+    let relative = &crate::confined::clean(Path::new(path));
     if relative.as_os_str().is_empty() {
         return Ok(None);
     }
@@ -253,12 +254,9 @@ pub(crate) fn mkdir_layer(
     {
         return Ok(None);
     }
-    let read = |file: &str| {
-        copy_lookup(lowers, Path::new(file))
-            .and_then(|found| std::fs::read_to_string(found).ok())
-            .unwrap_or_default()
-    };
-    let owner = resolve_user(&read("etc/passwd"), &read("etc/group"), user)
+    let (passwd, group) = super::files::account_files(lowers)
+        .map_err(|message| BuildError::Config(format!("WORKDIR {path}: {message}")))?;
+    let owner = resolve_user(&passwd, &group, user)
         .map_err(|message| BuildError::Config(format!("WORKDIR {path}: {message}")))?;
     let staging = store
         .staging_dir("mkdir")
@@ -275,14 +273,15 @@ pub(crate) fn mkdir_layer(
             }
         };
         let mut dir_times = Vec::new();
-        let mut ancestors: Vec<&Path> = relative
-            .ancestors()
-            .filter(|ancestor| !ancestor.as_os_str().is_empty())
-            .collect();
-        ancestors.reverse();
-        for ancestor in ancestors {
-            let target = staging.join(ancestor);
-            match copy_lookup(lowers, ancestor) {
+        // Staging is written through the confined resolver like any root
+        // whose content a build decides.
+        let root = crate::confined::Root::open(&staging).map_err(image::ImageError::from)?;
+        let mut current = root.top().map_err(image::ImageError::from)?;
+        let mut ancestor = std::path::PathBuf::new();
+        for part in relative.iter() {
+            let name = part;
+            ancestor.push(name);
+            match copy_lookup(lowers, &ancestor) {
                 Some(existing) => {
                     let meta =
                         std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
@@ -298,33 +297,47 @@ pub(crate) fn mkdir_layer(
                         )));
                     }
                     // Kept as it is: its owner, mode and times.
-                    std::fs::create_dir(&target).map_err(io("create", &target))?;
-                    let _ = std::os::unix::fs::lchown(
-                        &target,
-                        Some(std::os::unix::fs::MetadataExt::uid(&meta)),
-                        Some(std::os::unix::fs::MetadataExt::gid(&meta)),
+                    current
+                        .mkdir(name, 0o700)
+                        .map_err(image::ImageError::from)?;
+                    let _ = current.chown(
+                        name,
+                        std::os::unix::fs::MetadataExt::uid(&meta),
+                        std::os::unix::fs::MetadataExt::gid(&meta),
                     );
-                    std::fs::set_permissions(&target, meta.permissions())
-                        .map_err(io("set the mode of", &target))?;
-                    let times = std::fs::FileTimes::new()
-                        .set_accessed(meta.accessed().map_err(io("inspect", &existing))?)
-                        .set_modified(meta.modified().map_err(io("inspect", &existing))?);
-                    dir_times.push((target, times));
+                    current
+                        .chmod(name, std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777)
+                        .map_err(image::ImageError::from)?;
+                    use std::os::unix::fs::MetadataExt;
+                    let times = (
+                        (meta.atime(), meta.atime_nsec()),
+                        (meta.mtime(), meta.mtime_nsec()),
+                    );
+                    dir_times.push((ancestor.clone(), times));
                 }
                 None => {
-                    std::fs::create_dir(&target).map_err(io("create", &target))?;
-                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-                        .map_err(io("set the mode of", &target))?;
-                    std::os::unix::fs::lchown(&target, Some(owner.uid), Some(owner.gid))
-                        .map_err(io("set the owner of", &target))?;
+                    current
+                        .mkdir(name, 0o700)
+                        .map_err(image::ImageError::from)?;
+                    current
+                        .chmod(name, 0o755)
+                        .map_err(image::ImageError::from)?;
+                    current
+                        .chown(name, owner.uid, owner.gid)
+                        .map_err(io("set the owner of", &current.path(name)))?;
                 }
             }
+            current = current.open_dir(name).map_err(image::ImageError::from)?;
         }
         // Deepest first, once nothing more is made inside.
-        for (target, times) in dir_times.into_iter().rev() {
-            std::fs::File::open(&target)
-                .and_then(|dir| dir.set_times(times))
-                .map_err(io("set the times of", &target))?;
+        for (ancestor, (accessed, modified)) in dir_times.into_iter().rev() {
+            if let Some((dir, name)) = root
+                .parent(&ancestor, crate::confined::Make::Never)
+                .map_err(image::ImageError::from)?
+            {
+                dir.set_times(&name, accessed, modified)
+                    .map_err(image::ImageError::from)?;
+            }
         }
         Ok(())
     })();

@@ -17,7 +17,7 @@
 //! root, or by `--chown` (names looked up in the destination's
 //! /etc/passwd and /etc/group), and sources from a stage keep their owners.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -25,6 +25,7 @@ use strata_frontend::graph::{CopySource, FileCopy};
 
 use super::context::{BuildContext, Ignore};
 use super::{BuildError, BuildOptions};
+use crate::confined::{Dir, Make, Root};
 use crate::exec::{copy_lookup, resolve_user};
 use crate::image::{self, ImageError};
 use crate::store::{LayerRecord, Store};
@@ -314,6 +315,50 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, Failure> {
     Ok(resolved)
 }
 
+/// Read the file at `relative` in the merged view of `lowers` (top
+/// first), symlinks followed inside that view: a regular file of at most
+/// `limit` bytes, opened without following anything more.
+pub(crate) fn read_layered(
+    lowers: &[PathBuf],
+    relative: &Path,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, crate::error::PathError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tree = Tree::Layers(lowers.to_vec());
+    let parts: Vec<String> = relative
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .filter(|part| part != "/")
+        .collect();
+    let shown = relative.display().to_string();
+    let unresolved = |message: String| crate::error::PathError {
+        operation: "resolve",
+        path: relative.to_owned(),
+        source: std::io::Error::other(message),
+    };
+    let Some(resolved) = tree.resolve(&parts, true, &shown).map_err(unresolved)? else {
+        return Ok(None);
+    };
+    let Some(host) = tree.host(&resolved) else {
+        return Ok(None);
+    };
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(&host)
+        .map_err(crate::error::PathError::at("open", relative))?;
+    crate::confined::read_bounded(file, relative, limit).map(Some)
+}
+
+/// The image's /etc/passwd and /etc/group, for `--chown` and WORKDIR's
+/// owner: read through the layers, bounded.
+pub(crate) fn account_files(lowers: &[PathBuf]) -> Result<(String, String), Failure> {
+    let read = |file: &str| {
+        crate::exec::read_account_file(|path, limit| read_layered(lowers, path, limit), file)
+    };
+    Ok((read("etc/passwd")?, read("etc/group")?))
+}
+
 /// `--chmod`: octal, or symbolic clauses like `u+x,go=r`.
 fn apply_chmod(spec: &str, mode: u32, is_dir: bool) -> u32 {
     if let Ok(octal) = u32::from_str_radix(spec, 8) {
@@ -406,7 +451,16 @@ struct Entry {
 /// Whether the file at `path` is a tar archive (plain, gzip, bzip2, xz or
 /// zstd), which ADD extracts.
 fn is_tar_archive(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    // A regular file only: a fifo would block the build forever.
+    if !std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()) {
+        return false;
+    }
+    let Ok(file) = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+    else {
         return false;
     };
     let Ok(reader) = image::decompressed(std::io::BufReader::new(file)) else {
@@ -515,14 +569,11 @@ pub(crate) fn plan<'a>(
     } else {
         destination_lowers.to_vec()
     };
-    let read = |file: &str| {
-        copy_lookup(destination_lowers, Path::new(file))
-            .and_then(|found| std::fs::read_to_string(found).ok())
-            .unwrap_or_default()
-    };
     let chown = match &copy.chown {
         Some(spec) => {
-            let user = resolve_user(&read("etc/passwd"), &read("etc/group"), spec)
+            let (passwd, group) = account_files(destination_lowers)
+                .map_err(|message| format!("--chown={spec}: {message}"))?;
+            let user = resolve_user(&passwd, &group, spec)
                 .map_err(|message| format!("--chown={spec}: {message}"))?;
             Some((user.uid, user.gid))
         }
@@ -734,28 +785,60 @@ pub(crate) fn content_digest(
     Ok((format!("{:x}", hasher.finalize()), files))
 }
 
-/// Writes a plan into a staging directory.
+/// Access and modification times, to the nanosecond.
+type Times = ((i64, i64), (i64, i64));
+
+fn times_of(meta: &std::fs::Metadata) -> Times {
+    (
+        (meta.atime(), meta.atime_nsec()),
+        (meta.mtime(), meta.mtime_nsec()),
+    )
+}
+
+fn unix_time(time: std::time::SystemTime) -> (i64, i64) {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => (since.as_secs() as i64, i64::from(since.subsec_nanos())),
+        Err(_) => (0, 0),
+    }
+}
+
+fn confined(error: crate::error::PathError) -> Failure {
+    use std::error::Error as _;
+    match error.source() {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+/// Writes a plan into a staging directory. Staging is an untrusted root:
+/// a source may have put a symlink anywhere in it (pointing at a host path
+/// even), so every write goes through [`crate::confined`] and acts on the
+/// entry itself, never on what a symlink there points at.
 struct Writer<'a> {
-    staging: PathBuf,
+    staging: Root,
     lowers: &'a [PathBuf],
     chown: Option<(u32, u32)>,
     chmod: Option<&'a str>,
-    dir_times: Vec<(PathBuf, std::fs::FileTimes)>,
+    dir_times: Vec<(PathBuf, Times)>,
 }
 
 impl Writer<'_> {
     /// Make `parts` and its parents in staging: existing ones as the
     /// destination has them, new ones 0755 (owned by `--chown`'s user).
-    fn ensure_dir(&mut self, parts: &[String]) -> Result<(), Failure> {
+    /// Anything else in the way (a file, a symlink a source copied) is
+    /// replaced, never followed.
+    fn ensure_dir(&mut self, parts: &[String]) -> Result<Dir, Failure> {
+        let mut current = self.staging.top().map_err(confined)?;
         for count in 1..=parts.len() {
             let relative: PathBuf = parts[..count].iter().collect();
-            let target = self.staging.join(&relative);
-            // Never through a symlink: staging may hold one a source
-            // copied, pointing anywhere (a host path included).
-            match std::fs::symlink_metadata(&target) {
-                Ok(meta) if meta.is_dir() => continue,
-                Ok(_) => std::fs::remove_file(&target).map_err(io("replace", &target))?,
-                Err(_) => {}
+            let name = std::ffi::OsStr::new(&parts[count - 1]);
+            match current.stat(name).map_err(confined)? {
+                Some(stat) if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR => {
+                    current = current.open_dir(name).map_err(confined)?;
+                    continue;
+                }
+                Some(_) => current.remove(name).map_err(confined)?,
+                None => {}
             }
             match copy_lookup(self.lowers, &relative) {
                 Some(existing) => {
@@ -773,30 +856,36 @@ impl Writer<'_> {
                             relative.display()
                         ));
                     }
-                    std::fs::create_dir(&target).map_err(io("create", &target))?;
-                    let _ = std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()));
-                    std::fs::set_permissions(&target, meta.permissions())
-                        .map_err(io("set the mode of", &target))?;
-                    if let (Ok(accessed), Ok(modified)) = (meta.accessed(), meta.modified()) {
-                        self.dir_times.push((
-                            target,
-                            std::fs::FileTimes::new()
-                                .set_accessed(accessed)
-                                .set_modified(modified),
-                        ));
-                    }
+                    current.mkdir(name, 0o700).map_err(confined)?;
+                    let _ = current.chown(name, meta.uid(), meta.gid());
+                    current
+                        .chmod(name, meta.mode() & 0o7777)
+                        .map_err(confined)?;
+                    self.dir_times.push((relative, times_of(&meta)));
                 }
                 None => {
-                    std::fs::create_dir(&target).map_err(io("create", &target))?;
-                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-                        .map_err(io("set the mode of", &target))?;
+                    current.mkdir(name, 0o700).map_err(confined)?;
+                    current.chmod(name, 0o755).map_err(confined)?;
                     let (uid, gid) = self.chown.unwrap_or((0, 0));
-                    std::os::unix::fs::lchown(&target, Some(uid), Some(gid))
-                        .map_err(io("set the owner of", &target))?;
+                    current.chown(name, uid, gid).map_err(|error| {
+                        format!(
+                            "failed to set the owner of `/{}`: {error}",
+                            relative.display()
+                        )
+                    })?;
                 }
             }
+            current = current.open_dir(name).map_err(confined)?;
         }
-        Ok(())
+        Ok(current)
+    }
+
+    /// The directory `dest` goes in, made, and its name there.
+    fn place(&mut self, dest: &[String]) -> Result<(Dir, std::ffi::OsString), Failure> {
+        let Some((name, parent)) = dest.split_last() else {
+            return Err("the destination names no file".to_owned());
+        };
+        Ok((self.ensure_dir(parent)?, name.into()))
     }
 
     /// Write one planned entry (its parents made first).
@@ -805,44 +894,55 @@ impl Writer<'_> {
         let host = &entry.host;
         let dest = &entry.dest;
         if entry.extract {
-            self.ensure_dir(dest)?;
-            let target = self.staging.join(dest.iter().collect::<PathBuf>());
+            let target = Root::from_dir(self.ensure_dir(dest)?);
             let file = std::fs::File::open(host).map_err(io("open", host))?;
             let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|error| {
                 format!("failed to read the archive `{}`: {error}", host.display())
             })?;
-            crate::layer::unpack(reader, &target)
+            crate::layer::unpack_into(reader, &target, crate::layer::Whiteouts::Apply)
                 .map_err(|error| format!("failed to extract `{}`: {error}", host.display()))?;
             return Ok(());
         }
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
-        if let Some((_, parent)) = dest.split_last() {
-            self.ensure_dir(parent)?;
-        }
-        let target = self.staging.join(dest.iter().collect::<PathBuf>());
         let kind = meta.file_type();
-        if target.symlink_metadata().is_ok() && !(kind.is_dir() && target.is_dir()) {
-            let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
+        if !(kind.is_dir() || kind.is_symlink() || kind.is_file()) {
+            // Sockets, devices and fifos are not copied, as BuildKit.
+            return Ok(());
+        }
+        let (dir, name) = self.place(dest)?;
+        let existing = dir.stat(&name).map_err(confined)?;
+        let existing_dir = existing
+            .as_ref()
+            .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
+        if existing.is_some() && !(kind.is_dir() && existing_dir) {
+            dir.remove(&name).map_err(confined)?;
         }
         if kind.is_dir() {
-            if !target.is_dir() {
-                std::fs::create_dir(&target).map_err(io("create", &target))?;
+            if !existing_dir {
+                dir.mkdir(&name, 0o700).map_err(confined)?;
             }
         } else if kind.is_symlink() {
             let link = std::fs::read_link(host).map_err(io("read the link", host))?;
-            std::os::unix::fs::symlink(&link, &target).map_err(io("create", &target))?;
-        } else if kind.is_file() {
-            std::fs::copy(host, &target).map_err(io("copy", host))?;
+            dir.symlink(&name, &link).map_err(confined)?;
         } else {
-            // Sockets, devices and fifos are not copied, as BuildKit.
-            return Ok(());
+            use std::os::unix::fs::OpenOptionsExt;
+            // The source was resolved to a file; `O_NOFOLLOW` keeps it one.
+            let mut source = std::fs::File::options()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                .open(host)
+                .map_err(io("open", host))?;
+            let mut target = dir.create_file(&name, 0o600).map_err(confined)?;
+            // `io::copy` of file to file is `copy_file_range`: a reflink
+            // where the filesystem can.
+            std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
         }
         let (uid, gid) = match (self.chown, from_context) {
             (Some(owner), _) => owner,
             (None, true) => (0, 0),
             (None, false) => (meta.uid(), meta.gid()),
         };
-        std::os::unix::fs::lchown(&target, Some(uid), Some(gid)).map_err(|error| {
+        dir.chown(&name, uid, gid).map_err(|error| {
             format!(
                 "failed to give `/{}` the owner {uid}:{gid}: {error}",
                 dest.join("/")
@@ -858,37 +958,72 @@ impl Writer<'_> {
                 Some(spec) => apply_chmod(spec, original, kind.is_dir()),
                 None => original,
             };
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-                .map_err(io("set the mode of", &target))?;
+            dir.chmod(&name, mode).map_err(confined)?;
             if let Ok(names) = xattr::list(host) {
-                for name in names {
-                    if crate::layer::is_overlay_xattr(name.as_encoded_bytes()) {
+                for key in names {
+                    if crate::layer::is_overlay_xattr(key.as_encoded_bytes()) {
                         continue;
                     }
-                    if let Ok(Some(value)) = xattr::get(host, &name) {
-                        let _ = xattr::set(&target, &name, &value);
+                    if let Ok(Some(value)) = xattr::get(host, &key) {
+                        let _ = dir.set_xattr(&name, &key, &value);
                     }
                 }
             }
         }
-        let modified = match &entry.origin {
-            Origin::Download(Download {
-                modified: Some(modified),
-                ..
-            }) => *modified,
-            _ => meta.modified().map_err(io("inspect", host))?,
-        };
-        let times = std::fs::FileTimes::new()
-            .set_accessed(meta.accessed().map_err(io("inspect", host))?)
-            .set_modified(modified);
+        let (accessed, mut modified) = times_of(&meta);
+        if let Origin::Download(Download {
+            modified: Some(time),
+            ..
+        }) = &entry.origin
+        {
+            modified = unix_time(*time);
+        }
         if kind.is_dir() {
-            self.dir_times.push((target, times));
+            self.dir_times
+                .push((dest.iter().collect(), (accessed, modified)));
         } else if kind.is_file() {
-            std::fs::File::options()
-                .write(true)
-                .open(&target)
-                .and_then(|file| file.set_times(times))
-                .map_err(io("set the times of", &target))?;
+            dir.set_times(&name, accessed, modified).map_err(confined)?;
+        }
+        Ok(())
+    }
+
+    /// Write an inline (heredoc) file.
+    fn write_inline(
+        &mut self,
+        dest: &[String],
+        file: &strata_frontend::graph::InlineFile,
+    ) -> Result<(), Failure> {
+        use std::io::Write as _;
+        let (dir, name) = self.place(dest)?;
+        dir.remove(&name).map_err(confined)?;
+        let mut out = dir.create_file(&name, 0o600).map_err(confined)?;
+        out.write_all(file.content.as_bytes())
+            .map_err(io("write", &dir.path(&name)))?;
+        let mode = match self.chmod {
+            Some(spec) => apply_chmod(spec, file.mode, false),
+            None => file.mode,
+        };
+        dir.chmod(&name, mode).map_err(confined)?;
+        let (uid, gid) = self.chown.unwrap_or((0, 0));
+        dir.chown(&name, uid, gid)
+            .map_err(|error| format!("failed to set the owner of `/{}`: {error}", dest.join("/")))
+    }
+
+    /// Directory times, last (deepest first), on whatever is a directory
+    /// there now; never through a symlink.
+    fn finish(&mut self) -> Result<(), Failure> {
+        for (relative, (accessed, modified)) in self.dir_times.drain(..).rev() {
+            if let Some((dir, name)) = self
+                .staging
+                .parent(&relative, Make::Never)
+                .map_err(confined)?
+                && dir
+                    .stat(&name)
+                    .map_err(confined)?
+                    .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
+            {
+                dir.set_times(&name, accessed, modified).map_err(confined)?;
+            }
         }
         Ok(())
     }
@@ -903,14 +1038,14 @@ pub(crate) fn write_layer(
     let instruction = if plan.copy.add { "ADD" } else { "COPY" };
     let fail = |message: String| BuildError::Config(format!("{instruction} failed: {message}"));
     let staging = store.staging_dir("copy").map_err(ImageError::from)?;
-    let mut writer = Writer {
-        staging: staging.clone(),
-        lowers: &plan.lowers,
-        chown: plan.chown,
-        chmod: plan.copy.chmod.as_deref(),
-        dir_times: Vec::new(),
-    };
     let written = (|| -> Result<(), Failure> {
+        let mut writer = Writer {
+            staging: Root::open(&staging).map_err(confined)?,
+            lowers: &plan.lowers,
+            chown: plan.chown,
+            chmod: plan.copy.chmod.as_deref(),
+            dir_times: Vec::new(),
+        };
         if plan.into_dir {
             writer.ensure_dir(&plan.dest)?;
         }
@@ -921,27 +1056,9 @@ pub(crate) fn write_layer(
             writer.write(entry)?;
         }
         for (target, file) in &plan.inline {
-            if let Some((_, parent)) = target.split_last() {
-                writer.ensure_dir(parent)?;
-            }
-            let path = staging.join(target.iter().collect::<PathBuf>());
-            std::fs::write(&path, &file.content).map_err(io("write", &path))?;
-            let mode = match writer.chmod {
-                Some(spec) => apply_chmod(spec, file.mode, false),
-                None => file.mode,
-            };
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-                .map_err(io("set the mode of", &path))?;
-            let (uid, gid) = writer.chown.unwrap_or((0, 0));
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
-                .map_err(io("set the owner of", &path))?;
+            writer.write_inline(target, file)?;
         }
-        for (dir, times) in writer.dir_times.drain(..).rev() {
-            std::fs::File::open(&dir)
-                .and_then(|file| file.set_times(times))
-                .map_err(io("set the times of", &dir))?;
-        }
-        Ok(())
+        writer.finish()
     })();
     if let Err(message) = written {
         let _ = std::fs::remove_dir_all(&staging);

@@ -74,8 +74,32 @@ fn groups(text: &str) -> Vec<GroupEntry> {
 /// Resolve `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`, ...) in the
 /// filesystem at `root`. A missing file is an empty database, as for docker.
 pub(crate) fn resolve(root: &Path, spec: &str) -> Result<ExecUser, String> {
-    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap_or_default();
-    resolve_in(&read("etc/passwd"), &read("etc/group"), spec)
+    let root = crate::confined::Root::open(root).map_err(|error| error.to_string())?;
+    let read = |file: &str| read_account_file(|path, limit| root.read_file(path, limit), file);
+    resolve_in(&read("etc/passwd")?, &read("etc/group")?, spec)
+}
+
+/// The most of /etc/passwd or /etc/group read: an image's own account
+/// files are untrusted (`/etc/passwd -> /dev/zero` is a classic).
+pub(crate) const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// Read `etc/passwd` or `etc/group` (`file`) with `read`, which resolves
+/// it inside the image and reads a regular file of at most the limit: the
+/// text, empty when it is missing (docker's rule), an error naming the
+/// file otherwise.
+pub(crate) fn read_account_file(
+    read: impl Fn(&Path, u64) -> Result<Option<Vec<u8>>, crate::error::PathError>,
+    file: &str,
+) -> Result<String, String> {
+    match read(Path::new(file), MAX_ACCOUNT_FILE) {
+        Ok(Some(bytes)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(None) => Ok(String::new()),
+        Err(error) => {
+            use std::error::Error as _;
+            let cause = error.source().map(ToString::to_string).unwrap_or_default();
+            Err(format!("cannot read the image's /{file}: {cause}"))
+        }
+    }
 }
 
 /// Resolve `spec` against the text of /etc/passwd and /etc/group.

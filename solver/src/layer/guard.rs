@@ -178,6 +178,15 @@ impl<R: Read> Read for Guard<R> {
                 }
                 Ok(read)
             }
+            State::Data { remaining: 0, keep } => {
+                // An entry with no data: the next read is a header's (an
+                // empty read of the stream would stall some decoders).
+                if keep {
+                    self.pax_size = pax_size(&self.pax);
+                }
+                self.state = State::Header;
+                self.read(buffer)
+            }
             State::Data { remaining, keep } => {
                 let want = remaining.min(buffer.len() as u64) as usize;
                 let read = self.inner.read(&mut buffer[..want])?;
@@ -193,10 +202,6 @@ impl<R: Read> Read for Guard<R> {
                 } else {
                     State::Data { remaining, keep }
                 };
-                if want == 0 {
-                    // An entry with no data: the next read is a header's.
-                    return self.read(buffer);
-                }
                 Ok(read)
             }
         }

@@ -198,13 +198,18 @@ pub fn unpack_with(
     target: &Path,
     whiteouts: Whiteouts,
 ) -> Result<UnpackReport, UnpackError> {
+    unpack_into(reader, &Root::open(target)?, whiteouts)
+}
+
+/// [`unpack_with`] into a directory already opened as a [`Root`].
+pub fn unpack_into(
+    reader: impl Read,
+    root: &Root,
+    whiteouts: Whiteouts,
+) -> Result<UnpackReport, UnpackError> {
     let mut report = UnpackReport::default();
     let as_root = is_root();
-    let root = Root::open(target)?;
-    let mut parents = Parents {
-        root: &root,
-        last: None,
-    };
+    let mut parents = Parents { root, last: None };
     let mut archive = tar::Archive::new(Guard::new(HashingReader::new(reader)));
     // Directories get their mode and times at the end: a read-only
     // directory must still accept the entries that follow it.

@@ -285,6 +285,109 @@ impl Root {
     }
 }
 
+/// An entry resolved inside a root and held by an `O_PATH` descriptor, for
+/// calls that only take a path (mount(2)): `/proc/self/fd/N` names the
+/// entry itself, so what it resolved to cannot be swapped in between
+/// (runc's way of mounting into a container's rootfs, since CVE-2021-30465).
+pub struct Pinned {
+    fd: OwnedFd,
+    path: PathBuf,
+    is_dir: bool,
+}
+
+impl Pinned {
+    /// The path that reaches the entry through the descriptor.
+    pub fn proc_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+
+    /// Where it is, for messages only.
+    pub fn shown(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.is_dir
+    }
+
+    /// Where it really is on the host (the descriptor's own link): for a
+    /// caller that must hand the path to another process, and that has
+    /// checked it lies below a root of its own.
+    pub fn real_path(&self) -> Result<PathBuf, PathError> {
+        std::fs::read_link(self.proc_path()).map_err(fail("resolve", self.path.clone()))
+    }
+}
+
+impl Root {
+    /// Resolve `relative` inside the root, following every symlink there
+    /// (the last one too, as a mount target is): `None` when it is missing.
+    pub fn pin(&self, relative: &Path) -> Result<Option<Pinned>, PathError> {
+        let shown = self.shown(relative);
+        let handle = match self.inner.resolve(relative) {
+            Ok(handle) => handle,
+            Err(error) => {
+                let error = from_pathrs(error);
+                if error.kind() == io::ErrorKind::NotFound {
+                    return Ok(None);
+                }
+                return Err(fail("resolve", shown)(error));
+            }
+        };
+        let fd: OwnedFd = handle.into();
+        let stat = nix::sys::stat::fstat(&fd)
+            .map_err(|errno| fail("inspect", shown.clone())(errno.into()))?;
+        Ok(Some(Pinned {
+            fd,
+            path: shown,
+            is_dir: kind(&stat) == nix::libc::S_IFDIR,
+        }))
+    }
+
+    /// [`Root::pin`], making `relative` first where it is missing: a
+    /// directory, or an empty file when `dir` is false (a mount point for
+    /// a file), its parents made inside the root.
+    pub fn pin_or_make(&self, relative: &Path, dir: bool) -> Result<Pinned, PathError> {
+        if let Some(pinned) = self.pin(relative)? {
+            return Ok(pinned);
+        }
+        // A dangling symlink at the end: what it names is made, inside the
+        // root (link by link, each read here and never followed by a
+        // syscall; the final pin checks the result again).
+        let mut wanted = clean(relative);
+        for _ in 0..40 {
+            let Some((parent, name)) = self.parent(&wanted, Make::Missing)? else {
+                break;
+            };
+            match parent.stat(&name)? {
+                Some(stat) if kind(&stat) == nix::libc::S_IFLNK => {
+                    let link = parent.read_link(&name)?;
+                    let base = if link.is_absolute() {
+                        PathBuf::new()
+                    } else {
+                        wanted.parent().map(Path::to_owned).unwrap_or_default()
+                    };
+                    wanted = clean(&base.join(link));
+                }
+                Some(_) => break,
+                None if dir => {
+                    parent.mkdir(&name, 0o755)?;
+                    break;
+                }
+                None => {
+                    parent.create_file(&name, 0o644)?;
+                    break;
+                }
+            }
+        }
+        self.pin(relative)?.ok_or_else(|| PathError {
+            operation: "resolve",
+            path: self.shown(relative),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })
+    }
+}
+
 /// Read a regular file whole, at most `limit` bytes.
 pub fn read_bounded(file: File, shown: &Path, limit: u64) -> Result<Vec<u8>, PathError> {
     use std::io::Read;

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use strata_frontend::graph::{Exec, MountType, Sharing, Vertex, VertexId};
@@ -105,6 +105,40 @@ fn cache_dir(
     Ok(dir)
 }
 
+/// Move `source` of the merged copy `whole` (a directory strata just made)
+/// to `staging`: `source` is resolved inside the copy, symlinks followed
+/// there, and what it resolves to must be a real directory below `whole`.
+/// So a source of `../../x`, or a link to a host path, seeds from inside
+/// the copy or fails; nothing but the copy is ever moved.
+fn seed_from_copy(
+    whole: &std::path::Path,
+    source: &str,
+    staging: &std::path::Path,
+) -> std::io::Result<()> {
+    let not_a_directory = || {
+        std::io::Error::other(format!(
+            "`{source}` is not a directory in the stage or image"
+        ))
+    };
+    let root = crate::confined::Root::open(whole).map_err(std::io::Error::other)?;
+    let relative = crate::confined::clean(std::path::Path::new(source));
+    let found = root
+        .pin(&relative)
+        .map_err(std::io::Error::other)?
+        .filter(crate::confined::Pinned::is_dir)
+        .ok_or_else(not_a_directory)?;
+    let real = found.real_path().map_err(std::io::Error::other)?;
+    let whole = std::fs::canonicalize(whole)?;
+    if real == whole {
+        // The whole stage: the copy itself becomes the cache.
+        return std::fs::rename(&whole, staging);
+    }
+    if !real.starts_with(&whole) {
+        return Err(not_a_directory());
+    }
+    std::fs::rename(&real, staging)
+}
+
 /// Translate a RUN's mounts.
 pub(crate) fn prepare(
     store: &Store,
@@ -156,14 +190,7 @@ pub(crate) fn prepare(
                         let _ = std::fs::remove_dir_all(&whole);
                         std::fs::create_dir(&whole)?;
                         crate::exec::merge_layers(lowers, &whole).map_err(std::io::Error::other)?;
-                        let from = whole.join(source.trim_start_matches('/'));
-                        let moved = if from.is_dir() {
-                            std::fs::rename(&from, staging)
-                        } else {
-                            Err(std::io::Error::other(format!(
-                                "`{source}` is not a directory in the stage or image"
-                            )))
-                        };
+                        let moved = seed_from_copy(&whole, &source, staging);
                         let _ = std::fs::remove_dir_all(&whole);
                         moved
                     };
@@ -253,20 +280,29 @@ pub(crate) fn prepare(
                     env.push(format!("{name}={}", String::from_utf8_lossy(&content)));
                     continue;
                 }
+                // In a directory only strata can enter, created with its
+                // final mode: no other user can open it, not even for an
+                // instant before a chmod.
                 let dir = store.staging_dir("secret").map_err(ImageError::from)?;
                 prepared.secret_dirs.push(dir.clone());
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|error| io("protect the secrets directory", error))?;
                 let file = dir.join("secret");
-                let mut out =
-                    std::fs::File::create(&file).map_err(|error| io("write a secret", error))?;
+                let mut out = std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mount.mode.unwrap_or(0o400) & 0o7777)
+                    .open(&file)
+                    .map_err(|error| io("write a secret", error))?;
                 out.write_all(&content)
                     .map_err(|error| io("write a secret", error))?;
-                std::fs::set_permissions(
-                    &file,
-                    std::fs::Permissions::from_mode(mount.mode.unwrap_or(0o400)),
-                )
+                // The mode asked for, whatever the umask took from it.
+                out.set_permissions(std::fs::Permissions::from_mode(
+                    mount.mode.unwrap_or(0o400) & 0o7777,
+                ))
                 .map_err(|error| io("write a secret", error))?;
-                std::os::unix::fs::lchown(
-                    &file,
+                std::os::unix::fs::fchown(
+                    &out,
                     Some(mount.uid.unwrap_or(0)),
                     Some(mount.gid.unwrap_or(0)),
                 )

@@ -567,18 +567,19 @@ impl Sandbox {
         let mut mounts = Vec::new();
         if !spec.mounts.is_empty() {
             let points = dir.join("mountpoints");
+            make(&points)?;
+            let points_root = crate::confined::Root::open(&points)?;
             for (index, mount) in spec.mounts.iter().enumerate() {
-                let relative = mount.target().trim_start_matches('/');
-                let point = points.join(relative);
-                let made = if mount.is_file() {
-                    point
-                        .parent()
-                        .map_or(Ok(()), std::fs::create_dir_all)
-                        .and_then(|()| std::fs::write(&point, b""))
-                } else {
-                    std::fs::create_dir_all(&point)
-                };
-                made.map_err(ExecError::io("create the mount point", &point))?;
+                // `..` stops at `/`, as in the container: a target never
+                // names a path outside this layer.
+                let relative = crate::confined::clean(Path::new(mount.target()));
+                if relative.as_os_str().is_empty() {
+                    return Err(ExecError::Setup(format!(
+                        "RUN --mount: the target `{}` is the root directory",
+                        mount.target()
+                    )));
+                }
+                points_root.pin_or_make(&relative, !mount.is_file())?;
                 let scratch = dir.join(format!("mount-{index}"));
                 make(&scratch)?;
                 mounts.push((mount.clone(), scratch));

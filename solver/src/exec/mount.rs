@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 use super::{HelperSpec, Rootfs, Stage};
+use crate::confined::Root;
 
 /// A failed setup step: which stage, and a message naming the operation.
 pub(crate) type SetupError = (Stage, String);
@@ -104,16 +105,22 @@ pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
             ))?;
         }
     }
-    mount_proc(root)?;
-    mount_dev(root)?;
+    // From here on the rootfs holds what the image put there: every path
+    // in it is resolved inside it.
+    let rootfs = Root::open(root).map_err(|error| (Stage::Setup, error.to_string()))?;
+    mount_proc(&rootfs)?;
+    mount_dev(&rootfs)?;
     for (source, target) in [
         (&spec.hosts, "etc/hosts"),
         (&spec.resolv, "etc/resolv.conf"),
     ] {
-        bind(source, &root.join(target), MsFlags::empty())?;
+        let at = rootfs
+            .pin_or_make(Path::new(target), false)
+            .map_err(|error| (Stage::Setup, format!("{error}: {}", error.source)))?;
+        bind(source, &at.proc_path(), at.shown())?;
     }
     for (mount, scratch) in &spec.mounts {
-        run_mount(root, mount, scratch)?;
+        run_mount(&rootfs, mount, scratch)?;
     }
     pivot(root)
 }
@@ -155,10 +162,36 @@ fn overlay(
     ))
 }
 
-/// One RUN --mount.
-fn run_mount(root: &Path, wanted: &super::SandboxMount, scratch: &Path) -> Result<(), SetupError> {
+/// One RUN --mount. Its target is resolved inside the assembled rootfs
+/// (an image's symlink on the way leads where it leads inside, never to a
+/// host path), made there if missing, and mounted onto through its
+/// descriptor; a source from a stage or image is resolved inside the
+/// merged layers the same way.
+fn run_mount(
+    rootfs: &Root,
+    wanted: &super::SandboxMount,
+    scratch: &Path,
+) -> Result<(), SetupError> {
     use super::SandboxMount;
-    let inside = |target: &str| root.join(target.trim_start_matches('/'));
+    let confined = |error: crate::error::PathError| {
+        (
+            Stage::Setup,
+            format!("RUN --mount: {error}: {}", error.source),
+        )
+    };
+    let point = |target: &str, dir: bool| {
+        rootfs
+            .pin_or_make(&crate::confined::clean(Path::new(target)), dir)
+            .map_err(confined)
+    };
+    // What `target` resolves to after something was mounted there: the
+    // mount's own root, for a remount.
+    let mounted = |target: &str| {
+        rootfs
+            .pin(&crate::confined::clean(Path::new(target)))
+            .map_err(confined)?
+            .ok_or_else(|| (Stage::Setup, format!("RUN --mount: `{target}` vanished")))
+    };
     match wanted {
         SandboxMount::Bind {
             source,
@@ -166,16 +199,16 @@ fn run_mount(root: &Path, wanted: &super::SandboxMount, scratch: &Path) -> Resul
             read_only,
             discard_writes,
         } => {
-            let target = inside(target);
-            if *discard_writes && source.is_dir() {
-                overlay(&target, std::slice::from_ref(source), scratch, true)
+            let is_dir = source.is_dir();
+            let at = point(target, is_dir)?;
+            if *discard_writes && is_dir {
+                overlay(&at.proc_path(), std::slice::from_ref(source), scratch, true)
             } else {
-                let flags = if *read_only {
-                    MsFlags::MS_RDONLY
-                } else {
-                    MsFlags::empty()
-                };
-                bind(source, &target, flags)
+                bind(source, &at.proc_path(), at.shown())?;
+                if *read_only {
+                    read_only_remount(&mounted(target)?)?;
+                }
+                Ok(())
             }
         }
         SandboxMount::Layers {
@@ -185,46 +218,81 @@ fn run_mount(root: &Path, wanted: &super::SandboxMount, scratch: &Path) -> Resul
             writable,
         } => {
             // The merged layers go to scratch space; the path asked for is
-            // bound from there.
+            // found inside them and bound from there.
             let merged = scratch.join("merged");
             std::fs::create_dir_all(&merged)
                 .map_err(io_failed(format!("create {}", merged.display())))?;
             overlay(&merged, lowers, scratch, *writable)?;
-            let path = merged.join(source.trim_start_matches('/'));
-            if !path.exists() {
+            let layers = Root::open(&merged).map_err(confined)?;
+            let Some(found) = layers
+                .pin(&crate::confined::clean(Path::new(source)))
+                .map_err(confined)?
+            else {
                 return Err((
                     Stage::Setup,
                     format!(
                         "RUN --mount: `{source}` does not exist in the stage or image it is mounted from"
                     ),
                 ));
-            }
-            let flags = if *writable {
-                MsFlags::empty()
-            } else {
-                MsFlags::MS_RDONLY
             };
-            bind(&path, &inside(target), flags)
+            let at = point(target, found.is_dir())?;
+            bind(&found.proc_path(), &at.proc_path(), at.shown())?;
+            if !*writable {
+                read_only_remount(&mounted(target)?)?;
+            }
+            Ok(())
         }
         SandboxMount::Tmpfs { target, size } => {
-            let target = inside(target);
+            let at = point(target, true)?;
             let data = size.map(|size| format!("size={size}")).unwrap_or_default();
             mount(
                 Some("tmpfs"),
-                &target,
+                &at.proc_path(),
                 Some("tmpfs"),
                 MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
                 Some(data.as_str()),
             )
             .map_err(failed(
                 Stage::Setup,
-                format!("mount tmpfs on {}", target.display()),
+                format!("mount tmpfs on {}", at.shown().display()),
             ))
         }
     }
 }
 
-fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> {
+/// Bind `source` on `target` (`shown` names it in messages).
+fn bind(source: &Path, target: &Path, shown: &Path) -> Result<(), SetupError> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(failed(
+        Stage::Setup,
+        format!("bind {} on {}", source.display(), shown.display()),
+    ))
+}
+
+/// Make the mount at `at` read-only.
+fn read_only_remount(at: &crate::confined::Pinned) -> Result<(), SetupError> {
+    mount(
+        None::<&str>,
+        &at.proc_path(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(failed(
+        Stage::Setup,
+        format!("make {} read-only", at.shown().display()),
+    ))
+}
+
+/// A bind mount of a path strata chose itself (/proc's entries, /dev's
+/// nodes, /etc files), with `extra` flags applied by a remount.
+fn bind_own(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> {
     let what = format!("bind {} on {}", source.display(), target.display());
     mount(
         Some(source),
@@ -247,18 +315,40 @@ fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> 
     Ok(())
 }
 
-fn mount_proc(root: &Path) -> Result<(), SetupError> {
-    let proc = root.join("proc");
+/// A fresh filesystem of strata's own (`fstype`) on `name` in the rootfs,
+/// resolved there as [`run_mount`] resolves targets; then the mount itself,
+/// whose content is the kernel's, not the image's.
+fn mount_fresh(
+    rootfs: &Root,
+    name: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<crate::confined::Pinned, SetupError> {
+    let confined =
+        |error: crate::error::PathError| (Stage::Setup, format!("{error}: {}", error.source));
+    let at = rootfs
+        .pin_or_make(Path::new(name), true)
+        .map_err(confined)?;
+    mount(Some(fstype), &at.proc_path(), Some(fstype), flags, data).map_err(failed(
+        Stage::Setup,
+        format!("mount {fstype} on {}", at.shown().display()),
+    ))?;
+    rootfs
+        .pin(Path::new(name))
+        .map_err(confined)?
+        .ok_or_else(|| (Stage::Setup, format!("{} vanished", at.shown().display())))
+}
+
+fn mount_proc(rootfs: &Root) -> Result<(), SetupError> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Mounted by the new pid namespace's pid 1: it shows that namespace.
-    mount(Some("proc"), &proc, Some("proc"), flags, None::<&str>).map_err(failed(
-        Stage::Setup,
-        format!("mount proc on {}", proc.display()),
-    ))?;
+    let mounted = mount_fresh(rootfs, "proc", "proc", flags, None)?;
+    let proc = mounted.proc_path();
     for entry in PROC_READ_ONLY {
         let path = proc.join(entry);
         if path.exists() {
-            bind(&path, &path, flags | MsFlags::MS_RDONLY)?;
+            bind_own(&path, &path, flags | MsFlags::MS_RDONLY)?;
         }
     }
     for entry in PROC_MASKED {
@@ -272,31 +362,27 @@ fn mount_proc(root: &Path) -> Result<(), SetupError> {
                 None::<&str>,
             )
             .map_err(failed(Stage::Setup, format!("mask {}", path.display())))?,
-            Ok(_) => bind(Path::new("/dev/null"), &path, MsFlags::empty())?,
+            Ok(_) => bind_own(Path::new("/dev/null"), &path, MsFlags::empty())?,
             Err(_) => {}
         }
     }
     Ok(())
 }
 
-fn mount_dev(root: &Path) -> Result<(), SetupError> {
-    let dev = root.join("dev");
-    mount(
-        Some("tmpfs"),
-        &dev,
-        Some("tmpfs"),
+fn mount_dev(rootfs: &Root) -> Result<(), SetupError> {
+    let mounted = mount_fresh(
+        rootfs,
+        "dev",
+        "tmpfs",
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
-    )
-    .map_err(failed(
-        Stage::Setup,
-        format!("mount tmpfs on {}", dev.display()),
-    ))?;
+    )?;
+    let dev = mounted.proc_path();
     for device in DEVICES {
         let target = dev.join(device);
         std::fs::File::create(&target)
             .map_err(io_failed(format!("create {}", target.display())))?;
-        bind(&Path::new("/dev").join(device), &target, MsFlags::empty())?;
+        bind_own(&Path::new("/dev").join(device), &target, MsFlags::empty())?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),

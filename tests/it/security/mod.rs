@@ -4,6 +4,7 @@
 //! classes to these tests.
 
 mod copy;
+mod mount;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,251 @@
+//! RUN --mount: sources are resolved inside their own root (a stage, an
+//! image, the context), targets inside the sandbox's rootfs, and nothing a
+//! mount names reaches, moves or truncates a host path.
+
+use super::Canary;
+use crate::build::store_with_base;
+use crate::support::{Context, StoreDir};
+
+/// `../` enough times to climb from any store path to `/`.
+const UP: &str = "../../../../../../../../../../../../../..";
+
+fn build(store: &StoreDir, context: &Context, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["build", "-q", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.push(".");
+    store.strata(context.path(), &args)
+}
+
+#[test]
+fn a_bind_source_climbing_out_of_its_stage_stays_inside_it() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let dockerfile = format!(
+        "FROM base AS stage\nRUN mkdir /data && echo staged > /data/f\n\
+         FROM base\n\
+         RUN --mount=type=bind,from=stage,source={UP}{canary},target=/h,rw touch /h/pwned && chmod 777 /h\n",
+        canary = canary.path().display()
+    );
+    let run = build(&store, &Context::new().dockerfile(&dockerfile), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "RUN --mount: `{UP}{}` does not exist in the stage or image it is mounted from",
+            canary.path().display()
+        )),
+        "{}",
+        run.stderr
+    );
+    canary.untouched();
+    // Inside the stage, `..` stops at its `/`: `/../data` is `/data`.
+    let dockerfile = "FROM base AS stage\nRUN mkdir /data && echo staged > /data/f\n\
+         FROM base\n\
+         RUN --mount=type=bind,from=stage,source=../../data,target=/h cat /h/f > /seen\n";
+    let run = build(
+        &store,
+        &Context::new().dockerfile(dockerfile),
+        &["-t", "seen"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        crate::build::read_in(&store, "seen", "cat /seen"),
+        "staged\n"
+    );
+}
+
+#[test]
+fn a_bind_source_that_is_a_symlink_to_the_host_resolves_inside_the_stage() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let dockerfile = format!(
+        "FROM base AS stage\nRUN ln -s {canary} /link\n\
+         FROM base\n\
+         RUN --mount=type=bind,from=stage,source=/link,target=/h,rw touch /h/pwned\n",
+        canary = canary.path().display()
+    );
+    let run = build(&store, &Context::new().dockerfile(&dockerfile), &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "RUN --mount: `/link` does not exist in the stage or image it is mounted from"
+        ),
+        "{}",
+        run.stderr
+    );
+    canary.untouched();
+}
+
+#[test]
+fn a_cache_seeded_from_outside_its_stage_moves_nothing_of_the_host() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    // `source` climbing out, then a symlink to the host: neither seeds.
+    for (stage, source) in [
+        (
+            "RUN true".to_owned(),
+            format!("{UP}{}", canary.path().display()),
+        ),
+        (
+            format!("RUN ln -s {} /seed", canary.path().display()),
+            "/seed".to_owned(),
+        ),
+    ] {
+        let dockerfile = format!(
+            "FROM base AS stage\n{stage}\n\
+             FROM base\n\
+             RUN --mount=type=cache,id=c1,from=stage,source={source},target=/c touch /c/pwned\n"
+        );
+        let run = build(&store, &Context::new().dockerfile(&dockerfile), &[]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{source}` is not a directory in the stage or image"
+            )),
+            "{}",
+            run.stderr
+        );
+        canary.untouched();
+    }
+    // A link inside the stage seeds from what it names there, and the
+    // cache is a directory of its own, not a link.
+    let dockerfile = "FROM base AS stage\nRUN mkdir /real && echo seeded > /real/f && ln -s /real /seed\n\
+         FROM base\n\
+         RUN --mount=type=cache,id=c2,from=stage,source=/seed,target=/c cat /c/f > /seen\n";
+    let run = build(
+        &store,
+        &Context::new().dockerfile(dockerfile),
+        &["-t", "seeded"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        crate::build::read_in(&store, "seeded", "cat /seen"),
+        "seeded\n"
+    );
+    for entry in std::fs::read_dir(store.root().join("cache-mounts")).unwrap() {
+        let entry = entry.unwrap();
+        let kind = std::fs::symlink_metadata(entry.path()).unwrap().file_type();
+        assert!(
+            !kind.is_symlink(),
+            "{} is a symlink",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
+fn mount_targets_climbing_out_land_inside_the_sandbox() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let context = Context::new().file("secret.txt", "s3cret");
+    let target = |name: &str| format!("/{UP}{}", canary.path().join(name).display());
+    let dockerfile = format!(
+        "FROM base\n\
+         RUN --mount=type=secret,id=s,target={secret} \
+             --mount=type=tmpfs,target={tmpfs} \
+             cat {inside_secret} > /seen && test -d {inside_tmpfs}\n",
+        secret = target("file"),
+        tmpfs = target("newdir"),
+        inside_secret = canary.path().join("file").display(),
+        inside_tmpfs = canary.path().join("newdir").display(),
+    );
+    let context = context.dockerfile(&dockerfile);
+    let secret = context.path().join("secret.txt");
+    let run = build(
+        &store,
+        &context,
+        &[
+            "-t",
+            "targets",
+            "--secret",
+            &format!("id=s,src={}", secret.display()),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    canary.untouched();
+    assert_eq!(
+        crate::build::read_in(&store, "targets", "cat /seen"),
+        "s3cret"
+    );
+}
+
+#[test]
+fn an_image_symlink_at_a_mount_target_resolves_inside_the_rootfs() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let context = Context::new().file("secret.txt", "s3cret");
+    let secret = context.path().join("secret.txt");
+    let secret_flag = format!("id=s,src={}", secret.display());
+    // A link to the canary's path, which inside the image does not exist:
+    // the mount fails clearly, and nothing is made on the host.
+    let dockerfile = format!(
+        "FROM base
+         RUN ln -s {canary} /t
+         RUN --mount=type=tmpfs,target=/t/sub touch /t/sub/pwned
+",
+        canary = canary.path().display()
+    );
+    let context = context.dockerfile(&dockerfile);
+    let run = build(&store, &context, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("RUN --mount: failed to resolve `")
+            && run.stderr.contains("/rootfs/t`: No such file or directory"),
+        "{}",
+        run.stderr
+    );
+    canary.untouched();
+    // Once the image has that path, the links lead there, inside it.
+    let dockerfile = format!(
+        "FROM base
+         RUN mkdir -p {canary} && ln -s {canary} /t && ln -s {canary}/file /s
+         RUN --mount=type=tmpfs,target=/t/sub --mount=type=secret,id=s,target=/s              touch /t/sub/pwned && cat /s > /seen && test -d {canary}/sub
+",
+        canary = canary.path().display()
+    );
+    let context = context.dockerfile(&dockerfile);
+    let run = build(&store, &context, &["-t", "links", "--secret", &secret_flag]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    canary.untouched();
+    assert_eq!(
+        crate::build::read_in(&store, "links", "cat /seen"),
+        "s3cret"
+    );
+}
+
+#[test]
+fn secret_files_are_never_readable_by_another_user() {
+    use std::os::unix::fs::MetadataExt;
+    let store = store_with_base();
+    let context = Context::new().file("secret.txt", "s3cret");
+    // While the step runs, look at the secret file strata made.
+    let dockerfile = "FROM base\nRUN --mount=type=secret,id=s,mode=0444 sleep 2\n";
+    let context = context.dockerfile(dockerfile);
+    let secret = context.path().join("secret.txt");
+    let root = store.root();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--root", root.to_str().unwrap(), "build", "-q", "--secret"])
+        .arg(format!("id=s,src={}", secret.display()))
+        .arg(".")
+        .current_dir(context.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = None;
+    while seen.is_none() && std::time::Instant::now() < deadline {
+        for entry in std::fs::read_dir(root.join("tmp")).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "secret") && path.join("secret").exists() {
+                seen = Some(path);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dir = seen.expect("the secret file never appeared");
+    let dir_mode = std::fs::metadata(&dir).unwrap().mode() & 0o777;
+    let file_mode = std::fs::metadata(dir.join("secret")).unwrap().mode() & 0o777;
+    assert!(child.wait().unwrap().success());
+    assert_eq!(dir_mode, 0o700, "the secrets directory");
+    assert_eq!(file_mode, 0o444, "the secret file has the mode asked for");
+}

@@ -324,6 +324,12 @@ impl Root {
     /// (the last one too, as a mount target is): `None` when it is missing.
     pub fn pin(&self, relative: &Path) -> Result<Option<Pinned>, PathError> {
         let shown = self.shown(relative);
+        // An empty path is the root itself.
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new("/")
+        } else {
+            relative
+        };
         let handle = match self.inner.resolve(relative) {
             Ok(handle) => handle,
             Err(error) => {

@@ -150,6 +150,11 @@ impl Ignore {
         Ok(Ignore { patterns })
     }
 
+    /// Whether there is no pattern at all.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     /// Whether any pattern is an exception (excluded directories must then
     /// be walked into, in case something below them is let back in).
     pub fn has_exceptions(&self) -> bool {

@@ -258,6 +258,48 @@ fn element_regex(pattern: &str) -> Result<Regex, Failure> {
     Regex::new(&out).map_err(|error| format!("invalid pattern `{pattern}`: {error}"))
 }
 
+/// What `.dockerignore` hides below `dir` (a directory of the context,
+/// resolved inside it): paths relative to `dir`, each hidden whole. A bind
+/// mount of the context shows none of them, as BuildKit's does (it mounts
+/// the context it was sent, which never held them).
+pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let mut hidden = Vec::new();
+    if context.ignore.is_empty() {
+        return Ok(hidden);
+    }
+    let root = std::fs::canonicalize(&context.root).map_err(io("open", &context.root))?;
+    let below = dir.strip_prefix(&root).unwrap_or(Path::new(""));
+    let parts: Vec<String> = below
+        .iter()
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect();
+    let tree = Tree::Context(context);
+    if tree.hidden(&parts) {
+        return Err(format!(
+            "`{}` is excluded by .dockerignore",
+            below.display()
+        ));
+    }
+    let mut stack = vec![parts];
+    while let Some(parts) = stack.pop() {
+        for name in tree.children(&parts)? {
+            let mut child = parts.clone();
+            child.push(name);
+            let is_dir = tree
+                .host(&child)
+                .and_then(|host| std::fs::symlink_metadata(host).ok())
+                .is_some_and(|meta| meta.is_dir());
+            if tree.hidden(&child) {
+                hidden.push(child[below.iter().count()..].iter().collect());
+            } else if is_dir {
+                stack.push(child);
+            }
+        }
+    }
+    hidden.sort();
+    Ok(hidden)
+}
+
 /// Every entry of `tree` that `source` names (globs expanded), resolved.
 fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, Failure> {
     let cleaned = super::context::clean(source.trim_start_matches('/'));

@@ -916,7 +916,14 @@ impl<'a> Build<'a> {
             &self.options.ssh,
             &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
                 Some((_, Op::Source(Source::Context { .. }))) | None => {
-                    Ok(mounts::BindSource::Host(self.context_path(vertex, source)?))
+                    let path = self.context_path(vertex, source)?;
+                    let hidden = files::ignored_below(self.context, &path).map_err(|message| {
+                        BuildError::Step {
+                            vertex: vertex.id,
+                            message: format!("RUN --mount: {message}"),
+                        }
+                    })?;
+                    Ok(mounts::BindSource::Host { path, hidden })
                 }
                 Some((input, _)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
                     self.store,

@@ -29,8 +29,14 @@ use crate::store::Store;
 
 /// Where a bind mount's source is.
 pub(crate) enum BindSource {
-    /// A host path (in the build context).
-    Host(PathBuf),
+    /// A host path (in the build context), and what `.dockerignore` hides
+    /// below it (relative paths).
+    Host {
+        /// The directory or file.
+        path: PathBuf,
+        /// Entries below it the mount must not show.
+        hidden: Vec<PathBuf>,
+    },
     /// Snapshot layers (a stage or an image), top first.
     Layers(Vec<PathBuf>),
 }
@@ -45,7 +51,7 @@ pub(crate) struct Prepared {
     pub(crate) mounts: Vec<SandboxMount>,
     /// Held cache locks: released when dropped.
     _locks: Vec<std::fs::File>,
-    /// Secret files, removed when dropped.
+    /// Secret files and whiteout masks, removed when dropped.
     secret_dirs: Vec<PathBuf>,
 }
 
@@ -139,6 +145,27 @@ fn seed_from_copy(
     std::fs::rename(&real, staging)
 }
 
+/// A layer of overlayfs whiteouts (`userxattr` form) hiding `hidden`
+/// (relative paths) from the layers below it.
+fn write_mask(mask: &std::path::Path, hidden: &[PathBuf]) -> Result<(), crate::error::PathError> {
+    let root = crate::confined::Root::open(mask)?;
+    let whiteout = std::ffi::OsStr::new(crate::layer::OVERLAY_WHITEOUT_XATTR);
+    let opaque = std::ffi::OsStr::new(crate::layer::OVERLAY_OPAQUE_XATTR);
+    for path in hidden {
+        let Some((dir, name)) = root.parent(path, crate::confined::Make::Missing)? else {
+            continue;
+        };
+        dir.create_file(&name, 0o644)?;
+        let shown = dir.path(&name);
+        dir.set_xattr(&name, whiteout, b"y")
+            .map_err(crate::error::PathError::at("mark as a whiteout", &shown))?;
+        // The directory holds whiteouts (`x`): overlayfs looks for them.
+        dir.set_own_xattr(opaque, b"x")
+            .map_err(crate::error::PathError::at("mark", dir.shown()))?;
+    }
+    Ok(())
+}
+
 /// Translate a RUN's mounts.
 pub(crate) fn prepare(
     store: &Store,
@@ -179,7 +206,7 @@ pub(crate) fn prepare(
                             mount.source.as_deref(),
                         )? {
                             BindSource::Layers(lowers) => Some(lowers),
-                            BindSource::Host(_) => None,
+                            BindSource::Host { .. } => None,
                         },
                         _ => None,
                     };
@@ -325,12 +352,30 @@ pub(crate) fn prepare(
                     .and_then(|index| vertex.inputs.get(index))
                     .copied();
                 match bind_source(input, mount.source.as_deref())? {
-                    BindSource::Host(source) => prepared.mounts.push(SandboxMount::Bind {
-                        source,
-                        target,
-                        read_only: mount.readonly,
-                        discard_writes: !mount.readonly,
-                    }),
+                    BindSource::Host { path, hidden } if !hidden.is_empty() => {
+                        // The context as BuildKit mounts it, without what
+                        // .dockerignore excludes: an overlay whose top layer
+                        // holds a whiteout for each.
+                        let mask = store.staging_dir("mask").map_err(ImageError::from)?;
+                        prepared.secret_dirs.push(mask.clone());
+                        write_mask(&mask, &hidden).map_err(|error| {
+                            step_error(vertex, format!("RUN --mount: {error}: {}", error.source))
+                        })?;
+                        prepared.mounts.push(SandboxMount::Layers {
+                            lowers: vec![mask, path],
+                            source: "/".to_owned(),
+                            target,
+                            writable: !mount.readonly,
+                        });
+                    }
+                    BindSource::Host { path: source, .. } => {
+                        prepared.mounts.push(SandboxMount::Bind {
+                            source,
+                            target,
+                            read_only: mount.readonly,
+                            discard_writes: !mount.readonly,
+                        })
+                    }
                     BindSource::Layers(lowers) => prepared.mounts.push(SandboxMount::Layers {
                         lowers,
                         source: mount.source.clone().unwrap_or_else(|| "/".to_owned()),

@@ -249,3 +249,42 @@ fn secret_files_are_never_readable_by_another_user() {
     assert_eq!(dir_mode, 0o700, "the secrets directory");
     assert_eq!(file_mode, 0o444, "the secret file has the mode asked for");
 }
+
+#[test]
+fn a_context_bind_hides_what_dockerignore_excludes() {
+    let store = store_with_base();
+    let context = Context::new()
+        .file(".dockerignore", "secret.txt\nsub/hidden\nlogs\n!logs/keep.txt\n")
+        .file("secret.txt", "s3cret")
+        .file("sub/hidden", "h")
+        .file("sub/shown", "shown")
+        .file("logs/a.log", "a")
+        .file("logs/keep.txt", "kept")
+        .dockerfile(
+            "FROM base\n\
+             RUN --mount=type=bind,target=/ctx \
+                 ! test -e /ctx/secret.txt && ! test -e /ctx/sub/hidden && ! test -e /ctx/logs/a.log \
+                 && cat /ctx/sub/shown /ctx/logs/keep.txt > /seen\n\
+             RUN --mount=type=bind,source=sub,target=/sub,rw \
+                 ! test -e /sub/hidden && touch /sub/new && cat /sub/shown >> /seen\n",
+        );
+    let run = build(&store, &context, &["-t", "ignored"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        crate::build::read_in(&store, "ignored", "cat /seen"),
+        "shownkeptshown"
+    );
+    // Writes to a rw bind are discarded: the context is as it was.
+    assert!(!context.path().join("sub/new").exists());
+    // A source that is itself excluded is refused.
+    let context =
+        context.dockerfile("FROM base\nRUN --mount=type=bind,source=secret.txt,target=/s cat /s\n");
+    let run = build(&store, &context, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: RUN --mount: `secret.txt` is excluded by .dockerignore\n"),
+        "{}",
+        run.stderr
+    );
+}

@@ -734,3 +734,74 @@ impl std::io::Write for CountingSink<'_> {
         Ok(())
     }
 }
+
+/// GHSA-3cv2-h65g-fgmm's scenario: a PAX `size` followed by a GNU long
+/// name applies to the file after the long name, not to the long name. The
+/// file's data holds what looks like a huge PAX header: a guard reading the
+/// stream differently from the tar crate would take it for one and fail.
+#[test]
+fn the_stream_guard_parses_extension_headers_as_the_tar_crate_does() {
+    let mut fake = tar::Header::new_ustar();
+    fake.set_path("fake").unwrap();
+    fake.set_entry_type(tar::EntryType::XHeader);
+    fake.set_size(1 << 30);
+    fake.set_cksum();
+    let data = fake.as_bytes().to_vec();
+    // A PAX record is `<length> size=<n>\n`, its length counting itself.
+    let body = format!(" size={}\n", data.len());
+    let mut length = body.len() + 1;
+    while format!("{length}{body}").len() != length {
+        length += 1;
+    }
+    let record = format!("{length}{body}");
+    let mut bytes = Vec::new();
+    let mut pax = tar::Header::new_ustar();
+    pax.set_path("././@PaxHeader").unwrap();
+    pax.set_entry_type(tar::EntryType::XHeader);
+    pax.set_size(record.len() as u64);
+    pax.set_cksum();
+    bytes.extend_from_slice(pax.as_bytes());
+    bytes.extend_from_slice(record.as_bytes());
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    let name = b"long-name.txt\0";
+    let mut long = tar::Header::new_gnu();
+    long.set_path("././@LongLink").unwrap();
+    long.set_entry_type(tar::EntryType::GNULongName);
+    long.set_size(name.len() as u64);
+    long.set_cksum();
+    bytes.extend_from_slice(long.as_bytes());
+    bytes.extend_from_slice(name);
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    let mut file = tar::Header::new_gnu();
+    file.set_path("short").unwrap();
+    file.set_entry_type(tar::EntryType::Regular);
+    file.set_mode(0o644);
+    file.set_uid(0);
+    file.set_gid(0);
+    file.set_mtime(0);
+    // The header says 0; the PAX record says the real size.
+    file.set_size(0);
+    file.set_cksum();
+    bytes.extend_from_slice(file.as_bytes());
+    bytes.extend_from_slice(&data);
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(
+        &mut builder,
+        "after",
+        tar::EntryType::Regular,
+        None,
+        b"after",
+    );
+    bytes.extend_from_slice(&builder.into_inner().unwrap());
+    let target = tempfile::tempdir().unwrap();
+    unpack(&bytes[..], target.path()).unwrap();
+    assert_eq!(
+        std::fs::read(target.path().join("long-name.txt")).unwrap(),
+        data
+    );
+    assert_eq!(
+        std::fs::read(target.path().join("after")).unwrap(),
+        b"after"
+    );
+}

@@ -44,39 +44,38 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
-/// A numeric header field: octal text, or GNU's base-256.
+/// A numeric header field as the `tar` crate reads it (`entry_size`):
+/// GNU's base-256 from its last 8 bytes, or octal text up to a NUL,
+/// trimmed. The guard must agree with the crate byte for byte: a parser
+/// differential is itself an attack (GHSA-3cv2-h65g-fgmm).
 fn number(field: &[u8]) -> io::Result<u64> {
-    if field.first().is_some_and(|byte| byte & 0x80 != 0) {
-        let mut value: u64 = u64::from(field[0] & 0x7f);
-        for &byte in &field[1..] {
-            value = value
-                .checked_mul(256)
-                .and_then(|value| value.checked_add(u64::from(byte)))
-                .ok_or_else(|| invalid("a tar header's size overflows".to_owned()))?;
-        }
-        return Ok(value);
+    if field[0] & 0x80 != 0 {
+        let mut value = [0u8; 8];
+        value.copy_from_slice(&field[field.len() - 8..]);
+        return Ok(u64::from_be_bytes(value));
     }
-    let text: Vec<u8> = field
+    let end = field
         .iter()
-        .copied()
-        .skip_while(|byte| *byte == b' ')
-        .take_while(|byte| *byte != 0 && *byte != b' ')
-        .collect();
-    if text.is_empty() {
-        return Ok(0);
-    }
-    let text = std::str::from_utf8(&text)
-        .map_err(|_| invalid("a tar header's size is not a number".to_owned()))?;
+        .position(|byte| *byte == 0)
+        .unwrap_or(field.len());
+    let text = std::str::from_utf8(&field[..end])
+        .map_err(|_| invalid("a tar header's size is not a number".to_owned()))?
+        .trim();
     u64::from_str_radix(text, 8)
         .map_err(|_| invalid(format!("a tar header's size `{text}` is not octal")))
 }
 
-/// The `size` record of PAX data, if any.
+/// The `size` record of PAX data, as the `tar` crate finds it: the first
+/// `size` key, and none at all if a record before it is malformed.
 fn pax_size(data: &[u8]) -> Option<u64> {
-    tar::PaxExtensions::new(data)
-        .filter_map(Result::ok)
-        .find(|extension| extension.key_bytes() == b"size")
-        .and_then(|extension| extension.value().ok()?.parse().ok())
+    for extension in tar::PaxExtensions::new(data) {
+        let extension = extension.ok()?;
+        if extension.key() != Ok("size") {
+            continue;
+        }
+        return extension.value().ok()?.parse().ok();
+    }
+    None
 }
 
 fn padded(size: u64) -> u64 {
@@ -127,6 +126,11 @@ impl<R: Read> Guard<R> {
                     )));
                 }
                 self.pax.clear();
+                if kind == b'g' {
+                    // The crate hands a global header the local record
+                    // before it, which then applies to nothing else.
+                    self.pax_size = None;
+                }
                 Ok(State::Data {
                     remaining: padded(size),
                     keep: kind == b'x',

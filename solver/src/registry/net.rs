@@ -21,8 +21,8 @@
 //!   SIGINT, SIGTERM or SIGHUP has been caught (see
 //!   `exec::stop_on_signals`), a watcher shuts down every registered
 //!   agent, which makes blocked reads and writes return at once, and
-//!   [`copy`] checks between reads. A TCP connect in progress is not
-//!   interrupted; it ends within the connect timeout.
+//!   [`copy`] checks between reads. TCP connects are polled in slices of
+//!   100 ms and end on a signal too.
 //! - **Credentials** are never sent on a redirect: agents follow redirects
 //!   with `RedirectAuthHeaders::Never`, and the registry client adds
 //!   `Authorization` only to requests for the registry's own scheme, host
@@ -105,7 +105,7 @@ pub(crate) fn bytes(size: u64) -> String {
 /// An agent with strata's limits, `tls` for https.
 pub(crate) fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
     let limits = limits();
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .accept_encoding(ureq::config::AutoHeaderValue::None)
         .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
@@ -119,8 +119,225 @@ pub(crate) fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
         // host); what it needs is in its URL, not in our credentials.
         .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .tls_config(tls)
-        .build()
-        .into()
+        .build();
+    // ureq's default chain, with a TCP connect a signal can end.
+    use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(Connect)
+            .chain(RustlsConnector::default());
+    ureq::Agent::with_parts(
+        config,
+        connector,
+        ureq::unversioned::resolver::DefaultResolver::default(),
+    )
+}
+
+/// Opens TCP connections as ureq's `TcpConnector` does, but polls the
+/// connect in slices of 100 ms so that a signal ends it, and registers the
+/// socket so that [`watch`]'s shutdown reaches it.
+#[derive(Debug)]
+struct Connect;
+
+/// A TCP connection as ureq's own transport keeps it (which ureq does not
+/// export): reads and writes bounded by the timeout ureq computes for each
+/// (the idle timeout, or less of a phase's budget).
+#[derive(Debug)]
+struct Connected {
+    stream: std::sync::Arc<std::net::TcpStream>,
+    buffers: ureq::unversioned::transport::LazyBuffers,
+}
+
+/// The time `timeout` leaves, `None` for no limit; an error once spent.
+fn budget(
+    timeout: &ureq::unversioned::transport::NextTimeout,
+) -> Result<Option<Duration>, ureq::Error> {
+    if timeout.after.is_not_happening() {
+        return Ok(None);
+    }
+    let after = *timeout.after;
+    if after.is_zero() {
+        return Err(ureq::Error::Timeout(timeout.reason));
+    }
+    Ok(Some(after))
+}
+
+/// Whether `error` is a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO` say
+/// `EAGAIN`).
+fn timed_out(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+impl ureq::unversioned::transport::Transport for Connected {
+    fn buffers(&mut self) -> &mut dyn ureq::unversioned::transport::Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<(), ureq::Error> {
+        use ureq::unversioned::transport::Buffers as _;
+        let timeout = timeout.for_write();
+        self.stream.set_write_timeout(budget(&timeout)?)?;
+        let output = &self.buffers.output()[..amount];
+        match (&*self.stream).write_all(output) {
+            Ok(()) => Ok(()),
+            Err(error) if timed_out(&error) => Err(ureq::Error::Timeout(timeout.reason)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn await_input(
+        &mut self,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<bool, ureq::Error> {
+        use ureq::unversioned::transport::Buffers as _;
+        let timeout = timeout.for_read();
+        self.stream.set_read_timeout(budget(&timeout)?)?;
+        let input = self.buffers.input_append_buf();
+        let read = loop {
+            match (&*self.stream).read(input) {
+                Ok(read) => break read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) if timed_out(&error) => {
+                    return Err(ureq::Error::Timeout(timeout.reason));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        self.buffers.input_appended(read);
+        Ok(read > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Idle in the pool: nothing may be waiting, and it must not be
+        // closed.
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8];
+        let open = matches!(
+            (&*self.stream).read(&mut byte),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+        );
+        open && self.stream.set_nonblocking(false).is_ok()
+    }
+}
+
+impl<In: ureq::unversioned::transport::Transport> ureq::unversioned::transport::Connector<In>
+    for Connect
+{
+    type Out = ureq::unversioned::transport::Either<In, Connected>;
+
+    fn connect(
+        &self,
+        details: &ureq::unversioned::transport::ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        use ureq::unversioned::transport::{Either, LazyBuffers};
+        if let Some(chained) = chained {
+            return Ok(Some(Either::A(chained)));
+        }
+        let deadline = details
+            .timeout
+            .not_zero()
+            .map(|after| Instant::now() + *after);
+        let mut last = None;
+        for address in details.addrs.iter() {
+            match connect_interruptibly(*address, deadline) {
+                Ok(stream) => {
+                    let config = details.config;
+                    if config.no_delay() {
+                        stream.set_nodelay(true)?;
+                    }
+                    let stream = std::sync::Arc::new(stream);
+                    let weak = std::sync::Arc::downgrade(&stream)
+                        as std::sync::Weak<dyn ureq::unversioned::transport::ShutdownHandle>;
+                    (details.register_shutdown)(weak)?;
+                    return Ok(Some(Either::B(Connected {
+                        stream,
+                        buffers: LazyBuffers::new(
+                            config.input_buffer_size(),
+                            config.output_buffer_size(),
+                        ),
+                    })));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(ureq::Error::Timeout(details.timeout.reason));
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
+                    return Err(ureq::Error::Io(error));
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(ureq::Error::Io(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused")
+        })))
+    }
+}
+
+/// Connect to `address` by `deadline`, checking for a signal every 100 ms.
+fn connect_interruptibly(
+    address: std::net::SocketAddr,
+    deadline: Option<Instant>,
+) -> std::io::Result<std::net::TcpStream> {
+    use nix::errno::Errno;
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrStorage, connect, getsockopt, socket, sockopt,
+    };
+    use std::os::fd::{AsFd, AsRawFd};
+    let family = if address.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let socket = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    match connect(socket.as_raw_fd(), &SockaddrStorage::from(address)) {
+        Ok(()) => {}
+        Err(Errno::EINPROGRESS | Errno::EINTR) => loop {
+            if let Some(signal) = crate::exec::interrupted() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    format!("interrupted by signal {signal}"),
+                ));
+            }
+            let mut slice = Duration::from_millis(100);
+            if let Some(deadline) = deadline {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                slice = slice.min(deadline - now);
+            }
+            let millis = u16::try_from(slice.as_millis().max(1)).unwrap_or(100);
+            let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => match getsockopt(&socket, sockopt::SocketError)? {
+                    0 => break,
+                    code => return Err(std::io::Error::from_raw_os_error(code)),
+                },
+                Err(error) => return Err(error.into()),
+            }
+        },
+        Err(error) => return Err(error.into()),
+    }
+    let flags = OFlag::from_bits_truncate(fcntl(&socket, FcntlArg::F_GETFL)?);
+    fcntl(&socket, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(std::net::TcpStream::from(socket))
 }
 
 #[derive(Default)]

@@ -843,3 +843,72 @@ fn a_redirect_to_another_host_gets_no_credentials() {
         );
     }
 }
+
+/// A listener that never accepts, its queue filled by connections held
+/// open: a further connect waits for an answer to its SYN that never
+/// comes. The held connections go with it.
+fn unanswered() -> (TcpListener, Vec<TcpStream>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    while let Ok(stream) = TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+        held.push(stream);
+        assert!(held.len() < 5000, "the listen queue never filled");
+    }
+    (listener, held)
+}
+
+#[test]
+fn a_connect_that_never_completes_times_out_or_ends_on_sigterm() {
+    let (listener, _held) = unanswered();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let context = Context::new().dockerfile(&format!("FROM scratch\nADD {url} /x\n"));
+    let store = StoreDir::new();
+    let root = store.root();
+    let started = Instant::now();
+    let run = strata_in(
+        context.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "."],
+        None,
+        &[("STRATA_NET_CONNECT_TIMEOUT", "1")],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        format!(
+            "error: ADD failed: failed to fetch {url}: no connection within 1 s (connect timeout)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // The default connect timeout (30 s): only the signal ends it soon.
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--root", root.to_str().unwrap(), "build", "-q", "."])
+        .current_dir(context.path())
+        .env_remove("STRATA_NET_CONNECT_TIMEOUT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(took < Duration::from_secs(2), "{took:?}: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!("error: ADD failed: failed to fetch {url}: interrupted by signal 15"),
+        "{stderr}"
+    );
+}

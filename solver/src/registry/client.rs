@@ -314,6 +314,9 @@ impl Client {
                     ))));
                 }
                 Err(error) => {
+                    if let Some(signal) = crate::exec::interrupted() {
+                        return Err(PingError::Registry(Box::new(self.interrupted(signal))));
+                    }
                     last = transport_reason(&error);
                     // A TLS or protocol failure will not go away, and a
                     // timeout would only take as long again.
@@ -379,6 +382,9 @@ impl Client {
             let response = match request.call() {
                 Ok(response) => response,
                 Err(error) => {
+                    if let Some(signal) = crate::exec::interrupted() {
+                        return Err(self.interrupted(signal));
+                    }
                     last = transport_reason(&error);
                     if !net::retryable(&error) {
                         return Err(self.transfer(
@@ -926,6 +932,36 @@ mod tests {
         assert!(!insecure("registry.example.com", &with(None)));
         assert!(!insecure("10.1.2.3:5000", &with(None)));
         assert!(insecure("registry.example.com", &with(Some(false))));
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert_eq!(
+            origin("http://127.0.0.1:5000/v2/x/blobs/uploads/1?_state=a"),
+            Some(("http".to_owned(), "127.0.0.1".to_owned(), 5000))
+        );
+        assert_eq!(
+            origin("https://Registry.Example/v2/"),
+            Some(("https".to_owned(), "registry.example".to_owned(), 443))
+        );
+        assert_eq!(
+            origin("https://registry.example:443/x"),
+            origin("https://registry.example/y")
+        );
+        // Another port, another scheme, user info posing as the host.
+        assert_ne!(
+            origin("http://127.0.0.1:5001/"),
+            origin("http://127.0.0.1:5000/")
+        );
+        assert_ne!(
+            origin("http://registry.example/"),
+            origin("https://registry.example/")
+        );
+        assert_eq!(
+            origin("http://registry.example@evil.example/").map(|found| found.1),
+            Some("evil.example".to_owned())
+        );
+        assert_eq!(origin("/v2/relative"), None);
     }
 
     #[test]

@@ -597,6 +597,13 @@ pub(crate) fn copy(
                 if let Some(signal) = crate::exec::interrupted() {
                     return Err(ReadError::Interrupted(signal));
                 }
+                // The connection closed before its Content-Length.
+                if exact && error.kind() == std::io::ErrorKind::UnexpectedEof {
+                    return Err(ReadError::Shorter {
+                        got: total,
+                        declared: limit,
+                    });
+                }
                 return Err(ReadError::Transport {
                     reason: describe_io(&error),
                     retryable: retryable(&ureq::Error::Io(error)),

@@ -272,6 +272,97 @@ fn an_endless_blob_is_cut_at_its_declared_size_and_leaves_nothing() {
         run.stderr
     );
     assert_eq!(files_below(&store.root().join("tmp")), vec![]);
+
+    // Fewer bytes than its Content-Length, then the connection closes.
+    let (cut, config) = registry_with_config(100, |stream| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nten bytes."
+        );
+    });
+    let host = cut.host();
+    let run = strata_env(&store, &["pull", &format!("{host}/app:1")], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last().unwrap(),
+        format!(
+            "error: `{host}/app:1`: reading blob sha256:{config} from registry {host} failed: \
+             it ended after 10 of its declared 100 bytes"
+        ),
+        "{}",
+        run.stderr
+    );
+    // A Content-Length above the declared size: refused before reading.
+    let (over, config) = registry_with_config(100, |stream| {
+        respond(stream, "200 OK", &[], &[b'x'; 1000]);
+    });
+    let host = over.host();
+    let run = strata_env(&store, &["pull", &format!("{host}/app:1")], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last().unwrap(),
+        format!(
+            "error: `{host}/app:1`: reading blob sha256:{config} from registry {host} failed: \
+             more than its declared size of 100 bytes arrived"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files_below(&store.root().join("tmp")), vec![]);
+}
+
+#[test]
+fn sigterm_ends_a_stalled_pull_of_a_build() {
+    let (server, _) = registry_with_config(100, |stream| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nten bytes."
+        );
+        let _ = stream.flush();
+        std::thread::sleep(Duration::from_secs(120));
+    });
+    // (The default idle timeout, 30 s: only the signal can end it soon.)
+    let host = server.host();
+    let store = StoreDir::new();
+    let root = store.root();
+    let context = Context::new().dockerfile(&format!("FROM {host}/app:1\n"));
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--root", root.to_str().unwrap(), "build", "-q", "."])
+        .current_dir(context.path())
+        .env_remove("STRATA_NET_IDLE_TIMEOUT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !server
+        .requests()
+        .iter()
+        .any(|request| request.path.contains("/blobs/"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no blob was asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(took < Duration::from_secs(2), "{took:?}: {stderr}");
+    // Base images are resolved before the build catches signals: SIGTERM
+    // ends strata as it would any program, and no image is recorded.
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(output.status.signal(), Some(15), "{stderr}");
+    assert_eq!(store.ok(store.dir.path(), &["images", "-q"]), "");
 }
 
 #[test]

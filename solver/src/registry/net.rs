@@ -243,12 +243,23 @@ impl<In: ureq::unversioned::transport::Transport> ureq::unversioned::transport::
         if let Some(chained) = chained {
             return Ok(Some(Either::A(chained)));
         }
-        let deadline = details
-            .timeout
-            .not_zero()
-            .map(|after| Instant::now() + *after);
+        // As ureq does: each address gets a share of what is left of the
+        // budget (a half, a quarter...), so that one address that never
+        // answers (IPv6 without a route) leaves time for the next.
+        let started = Instant::now();
+        let budget = details.timeout.not_zero().map(|after| *after);
+        let count = details.addrs.len();
         let mut last = None;
-        for address in details.addrs.iter() {
+        for (position, address) in details.addrs.iter().enumerate() {
+            let deadline = budget.map(|budget| {
+                let left = budget.saturating_sub(started.elapsed());
+                let share = if position + 1 == count {
+                    left
+                } else {
+                    (left / 2).max(Duration::from_millis(10))
+                };
+                Instant::now() + share
+            });
             match connect_interruptibly(*address, deadline) {
                 Ok(stream) => {
                     let config = details.config;
@@ -268,7 +279,10 @@ impl<In: ureq::unversioned::transport::Transport> ureq::unversioned::transport::
                     })));
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(ureq::Error::Timeout(details.timeout.reason));
+                    if budget.is_some_and(|budget| started.elapsed() >= budget) {
+                        return Err(ureq::Error::Timeout(details.timeout.reason));
+                    }
+                    last = Some(error);
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
                     return Err(ureq::Error::Io(error));
@@ -276,9 +290,16 @@ impl<In: ureq::unversioned::transport::Transport> ureq::unversioned::transport::
                 Err(error) => last = Some(error),
             }
         }
-        Err(ureq::Error::Io(last.unwrap_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused")
-        })))
+        match last {
+            Some(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                Err(ureq::Error::Timeout(details.timeout.reason))
+            }
+            Some(error) => Err(ureq::Error::Io(error)),
+            None => Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Connection refused",
+            ))),
+        }
     }
 }
 

@@ -145,6 +145,16 @@ fn certificates(dir: &Path) -> Vec<ureq::tls::Certificate<'static>> {
     found
 }
 
+/// Whether credentials may be sent to the token service `realm`: over
+/// https, or over plain http where plain http is allowed (a loopback host,
+/// or `--tls-verify=false`).
+fn credentials_may_go_to(realm: &str, options: &RegistryOptions) -> bool {
+    let Some((scheme, host, port)) = origin(realm) else {
+        return false;
+    };
+    scheme == "https" || (scheme == "http" && insecure(&format!("{host}:{port}"), options))
+}
+
 /// CA certificates for `host`: `--cert-dir`, then the directories docker
 /// and podman read (`/etc/docker/certs.d/HOST`, `/etc/containers/certs.d/HOST`,
 /// `~/.config/containers/certs.d/HOST`).
@@ -373,10 +383,17 @@ impl Client {
             url.push_str(&encode_query(part));
             separator = '&';
         }
+        // The registry names its token service, which may be another host
+        // (auth.docker.io): it gets the credentials, but never in the
+        // clear where the registry itself would not be reached so.
+        let credentials = self
+            .credentials
+            .as_ref()
+            .filter(|_| credentials_may_go_to(realm, &self.options));
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             let mut request = self.agent.get(&url);
-            if let Some(credentials) = &self.credentials {
+            if let Some(credentials) = credentials {
                 request = request.header("Authorization", format!("Basic {}", credentials.basic()));
             }
             let response = match request.call() {
@@ -962,6 +979,33 @@ mod tests {
             Some("evil.example".to_owned())
         );
         assert_eq!(origin("/v2/relative"), None);
+    }
+
+    #[test]
+    fn credentials_go_to_token_services_in_the_clear_only_where_allowed() {
+        let options = RegistryOptions::default();
+        assert!(credentials_may_go_to(
+            "https://auth.docker.io/token",
+            &options
+        ));
+        assert!(credentials_may_go_to(
+            "http://127.0.0.1:5000/token",
+            &options
+        ));
+        assert!(!credentials_may_go_to(
+            "http://auth.example/token",
+            &options
+        ));
+        assert!(!credentials_may_go_to("ftp://auth.example/token", &options));
+        assert!(!credentials_may_go_to("/token", &options));
+        let insecure = RegistryOptions {
+            tls_verify: Some(false),
+            ..RegistryOptions::default()
+        };
+        assert!(credentials_may_go_to(
+            "http://auth.example/token",
+            &insecure
+        ));
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! `ADD https://...`: files fetched over HTTP(S), once per build, checked
 //! against `--checksum`, kept in the store's `tmp/` until the build ends.
+//!
+//! Downloads have the limits of every network read (`registry::net`):
+//! connect and idle timeouts, a transfer timeout scaled by the size, at
+//! most `net::MAX_DOWNLOAD` bytes and exactly the `Content-Length` when
+//! there is one, and a signal ends them. The name a download gets comes
+//! from the URL's path, decoded and cleaned: never `..`.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -10,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use sha2::Digest as _;
 
 use super::files::Download;
+use crate::registry::net::{self, Expect, ReadError};
 use crate::store::Store;
 
 /// Fetches for one build.
@@ -47,30 +54,61 @@ impl Fetcher {
         };
         let count = self.done.lock().expect("fetch lock").len();
         let path = dir.join(count.to_string());
-        let response = ureq::get(url)
-            .call()
-            .map_err(|error| format!("failed to fetch {url}: {error}"))?;
+        let fail = |reason: String| format!("failed to fetch {url}: {reason}");
+        let agent = net::agent(ureq::tls::TlsConfig::default());
+        let _watch = net::watch(&agent);
+        let response = agent.get(url).call().map_err(|error| {
+            fail(match crate::exec::interrupted() {
+                Some(signal) => ReadError::Interrupted(signal).to_string(),
+                None => net::describe(&error),
+            })
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(fail(format!(
+                "http status: {}{}",
+                status.as_u16(),
+                status
+                    .canonical_reason()
+                    .map(|reason| format!(" {reason}"))
+                    .unwrap_or_default()
+            )));
+        }
         let modified = response
             .headers()
             .get("last-modified")
             .and_then(|value| value.to_str().ok())
             .and_then(parse_http_date);
-        let mut body = response.into_body().into_reader();
-        let mut file = std::fs::File::create(&path)
-            .map_err(|error| format!("failed to create `{}`: {error}", path.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0u8; 1 << 16];
-        loop {
-            let read = body
-                .read(&mut buffer)
-                .map_err(|error| format!("failed to fetch {url}: {error}"))?;
-            if read == 0 {
-                break;
+        let expect = match net::content_length(&response) {
+            Some(length) if length > net::MAX_DOWNLOAD => {
+                return Err(fail(
+                    ReadError::TooLarge {
+                        limit: net::MAX_DOWNLOAD,
+                        what: "downloads",
+                    }
+                    .to_string(),
+                ));
             }
-            hasher.update(&buffer[..read]);
-            file.write_all(&buffer[..read])
-                .map_err(|error| format!("failed to write `{}`: {error}", path.display()))?;
+            Some(length) => Expect::Exactly(length),
+            None => Expect::AtMost {
+                limit: net::MAX_DOWNLOAD,
+                what: "downloads",
+            },
+        };
+        let file = std::fs::File::create(&path)
+            .map_err(|error| format!("failed to create `{}`: {error}", path.display()))?;
+        let mut out = Hashing {
+            file,
+            hasher: sha2::Sha256::new(),
+        };
+        match net::copy(response, &mut out, expect) {
+            Ok(_) => {}
+            Err(ReadError::Write(error)) => {
+                return Err(format!("failed to write `{}`: {error}", path.display()));
+            }
+            Err(error) => return Err(fail(error.to_string())),
         }
+        let hasher = out.hasher;
         let digest = format!("{:x}", hasher.finalize());
         verify(url, &digest, checksum)?;
         let download = Download {
@@ -94,6 +132,24 @@ impl Fetcher {
     }
 }
 
+/// A file that hashes what is written to it.
+struct Hashing {
+    file: std::fs::File,
+    hasher: sha2::Sha256,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn verify(url: &str, digest: &str, checksum: Option<&str>) -> Result<(), String> {
     let Some(checksum) = checksum else {
         return Ok(());
@@ -111,16 +167,54 @@ fn verify(url: &str, digest: &str, checksum: Option<&str>) -> Result<(), String>
     Ok(())
 }
 
-/// The name a download gets in a destination directory: the URL path's
-/// last element.
+/// The name a download gets in a destination directory: the last element
+/// of the URL's path, percent-decoded first (as Go's `url.Parse` does for
+/// BuildKit) and then cleaned as a rooted path (`.` and empty elements
+/// dropped, `..` taking the element before it away). What remains is never
+/// `.` or `..` and holds no `/`; a URL with no name left (`http://h/`,
+/// `http://h/..`, `http://h/a/%2e%2e`) gets BuildKit's `__unnamed__`, and
+/// so does a name with a NUL byte.
 fn file_name(url: &str) -> String {
+    const UNNAMED: &str = "__unnamed__";
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let path = path.split_once("://").map_or(path, |(_, rest)| rest);
     let path = path.split_once('/').map_or("", |(_, path)| path);
-    path.rsplit('/')
-        .find(|part| !part.is_empty())
-        .unwrap_or("index.html")
-        .to_owned()
+    let decoded = percent_decode(path);
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in decoded.split(|byte| *byte == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    match parts.last() {
+        Some(name) if !name.contains(&0) => String::from_utf8_lossy(name).into_owned(),
+        _ => UNNAMED.to_owned(),
+    }
+}
+
+/// `%XX` escapes decoded; a `%` not followed by two hex digits is kept.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%'
+            && let Some(hex) = bytes.get(at + 1..at + 3)
+            && let Ok(hex) = std::str::from_utf8(hex)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            at += 3;
+        } else {
+            out.push(bytes[at]);
+            at += 1;
+        }
+    }
+    out
 }
 
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's IMF-fixdate).
@@ -159,6 +253,31 @@ mod tests {
             file_name("https://example.com/a/b/tool.tar.gz?x=1"),
             "tool.tar.gz"
         );
-        assert_eq!(file_name("http://127.0.0.1:8080/"), "index.html");
+        assert_eq!(file_name("http://127.0.0.1:8080/"), "__unnamed__");
+        assert_eq!(file_name("http://127.0.0.1:8080"), "__unnamed__");
+    }
+
+    #[test]
+    fn names_never_climb() {
+        for url in [
+            "http://h/..",
+            "http://h/../",
+            "http://h/a/..",
+            "http://h/%2e%2e",
+            "http://h/a/%2E%2e",
+            "http://h/a/.%2e/",
+            "http://h/%2e",
+            "http://h/a%2f..",
+            "http://h/x%00",
+            "http://h/..?name=x",
+        ] {
+            assert_eq!(file_name(url), "__unnamed__", "{url}");
+        }
+        assert_eq!(file_name("http://h/a/b/.."), "a");
+        assert_eq!(file_name("http://h/x/%2e%2e/y"), "y");
+        assert_eq!(file_name("http://h/a%2Fb"), "b");
+        assert_eq!(file_name("http://h/a%20b.txt"), "a b.txt");
+        assert_eq!(file_name("http://h/100%"), "100%");
+        assert_eq!(file_name("http://h/..a"), "..a");
     }
 }

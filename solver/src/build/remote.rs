@@ -378,7 +378,14 @@ pub fn import(
     let bytes = match &source {
         Source::Registry { client, repository } => {
             if !store.has_blob(&config_digest) {
-                registry::pull::download_blob(client, store, repository, &config_digest, &|_| {})?;
+                registry::pull::download_blob(
+                    client,
+                    store,
+                    repository,
+                    &config_digest,
+                    config.size,
+                    &|_| {},
+                )?;
             }
             store.read_blob(&config_digest)?
         }
@@ -451,10 +458,15 @@ impl Imported {
             && !store.has_blob(&layer.digest)
         {
             let fetched = match &self.source {
-                Source::Registry { client, repository } => {
-                    registry::pull::download_blob(client, store, repository, &layer.digest, &|_| {})
-                        .map(drop)
-                }
+                Source::Registry { client, repository } => registry::pull::download_blob(
+                    client,
+                    store,
+                    repository,
+                    &layer.digest,
+                    layer.size,
+                    &|_| {},
+                )
+                .map(drop),
                 Source::Local(dir) => {
                     let path = dir.join("blobs/sha256").join(layer.digest.hex());
                     std::fs::File::open(&path)

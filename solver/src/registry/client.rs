@@ -10,6 +10,7 @@ use ureq::http::{self, Response, StatusCode};
 
 use super::RegistryError;
 use super::auth::{self, Credentials};
+use super::net;
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +90,8 @@ pub struct Client {
     /// The reference the work is about, for messages.
     reference: String,
     options: RegistryOptions,
+    /// A signal shuts the agent down, ending its transfers.
+    _watch: net::Watch,
 }
 
 /// Attempts per request for transient failures.
@@ -142,6 +145,16 @@ fn certificates(dir: &Path) -> Vec<ureq::tls::Certificate<'static>> {
     found
 }
 
+/// Whether credentials may be sent to the token service `realm`: over
+/// https, or over plain http where plain http is allowed (a loopback host,
+/// or `--tls-verify=false`).
+fn credentials_may_go_to(realm: &str, options: &RegistryOptions) -> bool {
+    let Some((scheme, host, port)) = origin(realm) else {
+        return false;
+    };
+    scheme == "https" || (scheme == "http" && insecure(&format!("{host}:{port}"), options))
+}
+
 /// CA certificates for `host`: `--cert-dir`, then the directories docker
 /// and podman read (`/etc/docker/certs.d/HOST`, `/etc/containers/certs.d/HOST`,
 /// `~/.config/containers/certs.d/HOST`).
@@ -166,13 +179,26 @@ fn host_certificates(
 }
 
 fn transport_reason(error: &ureq::Error) -> String {
-    match error {
-        ureq::Error::Io(io) => io.to_string(),
-        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
-        ureq::Error::HostNotFound => "host not found".to_owned(),
-        ureq::Error::Timeout(what) => format!("timed out ({what})"),
-        other => other.to_string(),
-    }
+    net::describe(error)
+}
+
+/// Scheme, host and port of `url` (the port the scheme implies if none is
+/// given), lowercased: credentials go only where all three are the
+/// registry's.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let uri: http::Uri = url.parse().ok()?;
+    origin_of(&uri)
+}
+
+fn origin_of(uri: &http::Uri) -> Option<(String, String, u16)> {
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })?;
+    Some((scheme, host, port))
 }
 
 impl Client {
@@ -193,15 +219,8 @@ impl Client {
                 tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&extra));
             }
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .accept_encoding(ureq::config::AutoHeaderValue::None)
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
-            .tls_config(tls.build())
-            .build()
-            .into();
+        let agent = net::agent(tls.build());
+        let watch = net::watch(&agent);
         let address = if host == "docker.io" {
             "registry-1.docker.io"
         } else {
@@ -219,6 +238,7 @@ impl Client {
             auth: Mutex::new(AuthState::default()),
             reference: reference.to_owned(),
             options: options.clone(),
+            _watch: watch,
         };
         let mut schemes = vec!["https"];
         if insecure {
@@ -279,15 +299,20 @@ impl Client {
                 Ok(response) => {
                     let status = response.status();
                     if status == StatusCode::UNAUTHORIZED {
-                        let challenge = parse_challenge(&response);
-                        self.auth.lock().expect("auth lock").challenge = challenge;
+                        // Only the registry itself may say where its
+                        // credentials go, not a host it redirected to.
+                        if self.same_origin(ureq::ResponseExt::get_uri(&response)) {
+                            let challenge = parse_challenge(&response);
+                            self.auth.lock().expect("auth lock").challenge = challenge;
+                        }
                         return Ok(());
                     }
                     if status.is_success() {
                         return Ok(());
                     }
                     if transient(status) && attempt + 1 < attempts {
-                        std::thread::sleep(backoff(attempt, &response));
+                        self.pause(backoff(attempt, &response))
+                            .map_err(|error| PingError::Registry(Box::new(error)))?;
                         continue;
                     }
                     return Err(PingError::Registry(Box::new(self.status_error(
@@ -299,12 +324,15 @@ impl Client {
                     ))));
                 }
                 Err(error) => {
+                    if let Some(signal) = crate::exec::interrupted() {
+                        return Err(PingError::Registry(Box::new(self.interrupted(signal))));
+                    }
                     last = transport_reason(&error);
-                    // A TLS or protocol failure will not go away.
-                    if matches!(error, ureq::Error::Io(_) | ureq::Error::Timeout(_))
-                        && attempt + 1 < attempts
-                    {
-                        std::thread::sleep(Duration::from_millis(250 << attempt));
+                    // A TLS or protocol failure will not go away, and a
+                    // timeout would only take as long again.
+                    if net::retryable(&error) && attempt + 1 < attempts {
+                        self.pause(Duration::from_millis(250 << attempt))
+                            .map_err(|error| PingError::Registry(Box::new(error)))?;
                         continue;
                     }
                     return Err(PingError::Transport(last));
@@ -355,17 +383,33 @@ impl Client {
             url.push_str(&encode_query(part));
             separator = '&';
         }
+        // The registry names its token service, which may be another host
+        // (auth.docker.io): it gets the credentials, but never in the
+        // clear where the registry itself would not be reached so.
+        let credentials = self
+            .credentials
+            .as_ref()
+            .filter(|_| credentials_may_go_to(realm, &self.options));
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             let mut request = self.agent.get(&url);
-            if let Some(credentials) = &self.credentials {
+            if let Some(credentials) = credentials {
                 request = request.header("Authorization", format!("Basic {}", credentials.basic()));
             }
             let response = match request.call() {
                 Ok(response) => response,
                 Err(error) => {
+                    if let Some(signal) = crate::exec::interrupted() {
+                        return Err(self.interrupted(signal));
+                    }
                     last = transport_reason(&error);
-                    std::thread::sleep(Duration::from_millis(250 << attempt));
+                    if !net::retryable(&error) {
+                        return Err(self.transfer(
+                            format!("reading a token from {}", strip_query(realm)),
+                            last,
+                        ));
+                    }
+                    self.pause(Duration::from_millis(250 << attempt))?;
                     continue;
                 }
             };
@@ -376,9 +420,14 @@ impl Client {
                     token: Option<String>,
                     access_token: Option<String>,
                 }
-                let body = read_small(response).map_err(|error| {
-                    RegistryError::protocol(&self.reference, format!("reading a token: {error}"))
-                })?;
+                let body = net::read_limited(response, net::MAX_TOKEN, "token answers").map_err(
+                    |error| {
+                        self.transfer(
+                            format!("reading a token from {}", strip_query(realm)),
+                            error.to_string(),
+                        )
+                    },
+                )?;
                 let token: Token = serde_json::from_slice(&body).map_err(|error| {
                     RegistryError::protocol(
                         &self.reference,
@@ -393,7 +442,7 @@ impl Client {
                 });
             }
             if transient(status) && attempt + 1 < ATTEMPTS {
-                std::thread::sleep(backoff(attempt, &response));
+                self.pause(backoff(attempt, &response))?;
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -425,7 +474,9 @@ impl Client {
 
     /// Send a request to `path` (under the endpoint, or an absolute URL
     /// the registry gave), authenticated for `scope`, retrying what is
-    /// transient. Any status comes back: callers decide what it means.
+    /// transient. Any status comes back: callers decide what it means. The
+    /// response's body may take [`net::transfer_timeout`] of an image
+    /// config's limit; [`Client::send_sized`] says how large it may be.
     pub(crate) fn send(
         &self,
         method: &str,
@@ -434,16 +485,40 @@ impl Client {
         body: Body<'_>,
         scope: &Scope,
     ) -> Result<Response<ureq::Body>, RegistryError> {
+        self.send_sized(method, path, headers, body, scope, net::MAX_CONFIG)
+    }
+
+    /// [`Client::send`] for a response body of up to `size` bytes (a
+    /// blob's), which gets [`net::transfer_timeout`] of that.
+    ///
+    /// `Authorization` goes only to the registry's own scheme, host and
+    /// port: an upload `Location` or a URL elsewhere gets none, and a 401
+    /// from elsewhere teaches nothing about where credentials go.
+    pub(crate) fn send_sized(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+        scope: &Scope,
+        size: u64,
+    ) -> Result<Response<ureq::Body>, RegistryError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
             format!("{}{path}", self.endpoint)
         };
+        let ours = origin(&url).is_some_and(|found| Some(found) == origin(&self.endpoint));
+        let operation = || format!("{method} {}", strip_query(path));
         let mut refreshed = false;
         let mut last = String::new();
         let mut attempt = 0;
         while attempt < ATTEMPTS {
-            let authorization = self.authorization(scope, false)?;
+            let authorization = if ours {
+                self.authorization(scope, false)?
+            } else {
+                None
+            };
             let mut builder = http::Request::builder().method(method).uri(&url);
             for (name, value) in headers {
                 builder = builder.header(*name, *value);
@@ -456,36 +531,53 @@ impl Client {
                     let request = builder.body(()).map_err(|error| {
                         RegistryError::protocol(&self.reference, error.to_string())
                     })?;
-                    self.agent.run(request)
+                    self.run(request, 0, size)
                 }
                 Body::Bytes(bytes) => {
                     let request = builder.body(*bytes).map_err(|error| {
                         RegistryError::protocol(&self.reference, error.to_string())
                     })?;
-                    self.agent.run(request)
+                    self.run(request, bytes.len() as u64, size)
                 }
                 Body::File(file) => {
                     let opened = std::fs::File::open(file)
                         .map_err(crate::error::PathError::at::<RegistryError>("open", file))?;
+                    let length = opened
+                        .metadata()
+                        .map_err(crate::error::PathError::at::<RegistryError>(
+                            "inspect", file,
+                        ))?
+                        .len();
                     let request = builder.body(opened).map_err(|error| {
                         RegistryError::protocol(&self.reference, error.to_string())
                     })?;
-                    self.agent.run(request)
+                    self.run(request, length, size)
                 }
             };
             let response = match sent {
                 Ok(response) => response,
                 Err(error) => {
+                    if let Some(signal) = crate::exec::interrupted() {
+                        return Err(self.interrupted(signal));
+                    }
                     last = transport_reason(&error);
+                    if !net::retryable(&error) {
+                        return Err(self.transfer(operation(), last));
+                    }
                     attempt += 1;
                     if attempt < ATTEMPTS {
-                        std::thread::sleep(Duration::from_millis(250 << attempt));
+                        self.pause(Duration::from_millis(250 << attempt))?;
                     }
                     continue;
                 }
             };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED {
+                if !ours || !self.same_origin(ureq::ResponseExt::get_uri(&response)) {
+                    // Another host (a Location, a redirect) wants
+                    // credentials: it gets none of the registry's.
+                    return Ok(response);
+                }
                 // A token expired, or the registry challenges only now (a
                 // new scope): learn the challenge, fetch once more.
                 let challenge = parse_challenge(&response);
@@ -511,7 +603,7 @@ impl Client {
             if transient(status) {
                 attempt += 1;
                 if attempt < ATTEMPTS {
-                    std::thread::sleep(backoff(attempt - 1, &response));
+                    self.pause(backoff(attempt - 1, &response))?;
                     continue;
                 }
                 return Err(self.status_error(
@@ -529,6 +621,60 @@ impl Client {
             host: self.host.clone(),
             reason: last,
         })
+    }
+
+    /// Run `request` with the transfer timeouts for a body of `sending`
+    /// bytes and an answer of up to `receiving`.
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        request: http::Request<S>,
+        sending: u64,
+        receiving: u64,
+    ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_send_body(Some(net::transfer_timeout(sending)))
+            .timeout_recv_body(Some(net::transfer_timeout(receiving)))
+            .build();
+        self.agent.run(request)
+    }
+
+    /// Whether `uri` is the registry's scheme, host and port.
+    fn same_origin(&self, uri: &http::Uri) -> bool {
+        origin_of(uri).is_some_and(|found| Some(found) == origin(&self.endpoint))
+    }
+
+    /// Wait before another attempt, unless strata is interrupted.
+    fn pause(&self, duration: Duration) -> Result<(), RegistryError> {
+        net::sleep(duration).map_err(|signal| self.interrupted(signal))
+    }
+
+    /// A signal ended the work.
+    pub(crate) fn interrupted(&self, signal: i32) -> RegistryError {
+        RegistryError::Interrupted {
+            reference: self.reference.clone(),
+            host: self.host.clone(),
+            signal,
+        }
+    }
+
+    /// A transfer (`operation`: `GET /v2/...`, `reading blob ...`) failed.
+    pub(crate) fn transfer(&self, operation: String, reason: String) -> RegistryError {
+        RegistryError::Transfer {
+            reference: self.reference.clone(),
+            host: self.host.clone(),
+            operation,
+            reason,
+        }
+    }
+
+    /// The error for reading a body of `operation`.
+    pub(crate) fn read_error(&self, operation: String, error: net::ReadError) -> RegistryError {
+        match error {
+            net::ReadError::Interrupted(signal) => self.interrupted(signal),
+            other => self.transfer(operation, other.to_string()),
+        }
     }
 
     /// The error for a status the caller did not expect.
@@ -619,15 +765,21 @@ fn backoff(attempt: u32, response: &Response<ureq::Body>) -> Duration {
         .unwrap_or(Duration::from_millis(500 << attempt.min(5)))
 }
 
-/// Read a small body (a manifest, a token, an error), at most 8 MiB.
+/// The start of a body nobody needs whole (an error's, a push's answer):
+/// at most [`net::MAX_ERROR_BODY`], the rest left unread.
 pub(crate) fn read_small(response: Response<ureq::Body>) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     response
         .into_body()
         .into_reader()
-        .take(8 << 20)
+        .take(net::MAX_ERROR_BODY)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// `url` without its query (which may hold upload state or tokens).
+pub(crate) fn strip_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
 }
 
 /// The registry's explanation: `errors[].message` (and code) of its JSON
@@ -797,6 +949,63 @@ mod tests {
         assert!(!insecure("registry.example.com", &with(None)));
         assert!(!insecure("10.1.2.3:5000", &with(None)));
         assert!(insecure("registry.example.com", &with(Some(false))));
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert_eq!(
+            origin("http://127.0.0.1:5000/v2/x/blobs/uploads/1?_state=a"),
+            Some(("http".to_owned(), "127.0.0.1".to_owned(), 5000))
+        );
+        assert_eq!(
+            origin("https://Registry.Example/v2/"),
+            Some(("https".to_owned(), "registry.example".to_owned(), 443))
+        );
+        assert_eq!(
+            origin("https://registry.example:443/x"),
+            origin("https://registry.example/y")
+        );
+        // Another port, another scheme, user info posing as the host.
+        assert_ne!(
+            origin("http://127.0.0.1:5001/"),
+            origin("http://127.0.0.1:5000/")
+        );
+        assert_ne!(
+            origin("http://registry.example/"),
+            origin("https://registry.example/")
+        );
+        assert_eq!(
+            origin("http://registry.example@evil.example/").map(|found| found.1),
+            Some("evil.example".to_owned())
+        );
+        assert_eq!(origin("/v2/relative"), None);
+    }
+
+    #[test]
+    fn credentials_go_to_token_services_in_the_clear_only_where_allowed() {
+        let options = RegistryOptions::default();
+        assert!(credentials_may_go_to(
+            "https://auth.docker.io/token",
+            &options
+        ));
+        assert!(credentials_may_go_to(
+            "http://127.0.0.1:5000/token",
+            &options
+        ));
+        assert!(!credentials_may_go_to(
+            "http://auth.example/token",
+            &options
+        ));
+        assert!(!credentials_may_go_to("ftp://auth.example/token", &options));
+        assert!(!credentials_may_go_to("/token", &options));
+        let insecure = RegistryOptions {
+            tls_verify: Some(false),
+            ..RegistryOptions::default()
+        };
+        assert!(credentials_may_go_to(
+            "http://auth.example/token",
+            &insecure
+        ));
     }
 
     #[test]

@@ -14,9 +14,12 @@
 //!   mounts where it can), then the manifest.
 //! - [`auth`] reads docker's `config.json` (and credential helpers), and
 //!   writes it for `strata login`.
+//! - [`net`] holds the limits of every network read (timeouts, sizes,
+//!   cancellation on signals), for registries and `ADD <url>` alike.
 
 pub mod auth;
 mod client;
+pub(crate) mod net;
 pub(crate) mod pull;
 pub(crate) mod push;
 
@@ -137,6 +140,29 @@ pub enum RegistryError {
         host: String,
         /// The transport's error.
         reason: String,
+    },
+    /// A transfer failed half-way: a timeout, a body larger or shorter
+    /// than it may be.
+    #[error("`{reference}`: {operation} from registry {host} failed: {reason}")]
+    Transfer {
+        /// The reference.
+        reference: String,
+        /// `host[:port]`.
+        host: String,
+        /// `GET /v2/...`, `reading blob sha256:...`.
+        operation: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// SIGINT, SIGTERM or SIGHUP ended a transfer.
+    #[error("`{reference}`: the transfer with registry {host} was interrupted by signal {signal}")]
+    Interrupted {
+        /// The reference.
+        reference: String,
+        /// `host[:port]`.
+        host: String,
+        /// The signal.
+        signal: i32,
     },
     /// 401: credentials missing or refused.
     #[error("`{reference}`: registry {host} refused access (401 Unauthorized): {hint}")]

@@ -1,11 +1,12 @@
 //! Pulling: reference → manifest (through an index, to the platform) →
 //! config and layers into the store → an image record.
 
-use std::io::Read;
+use std::io::Write;
 
 use strata_frontend::graph::Platform;
 
 use super::client::{Body, Client, RegistryOptions, Scope, error_codes, read_small};
+use super::net::{self, Expect, ReadError};
 use super::{
     DOCKER_LIST, DOCKER_MANIFEST, DOCKER_SCHEMA1, Descriptor, Manifest, OCI_INDEX, OCI_MANIFEST,
     Progress, RegistryError, Transfer,
@@ -82,11 +83,8 @@ pub(crate) fn fetch_manifest(
         .get("content-type")
         .and_then(|value| value.to_str().ok())
         .map(|value| value.split(';').next().unwrap_or(value).trim().to_owned());
-    let bytes = read_small(response).map_err(|error| RegistryError::Unreachable {
-        reference: client.reference().to_owned(),
-        host: client.host().to_owned(),
-        reason: format!("reading manifest {wanted}: {error}"),
-    })?;
+    let bytes = net::read_limited(response, net::MAX_MANIFEST, "manifests")
+        .map_err(|error| client.read_error(format!("reading manifest {wanted}"), error))?;
     let digest = Digest::of(&bytes);
     if let Ok(expected) = wanted.parse::<Digest>()
         && expected != digest
@@ -201,33 +199,47 @@ fn select<'m>(
     })
 }
 
-/// Counts bytes for progress as they are read.
-struct Counting<'p, R> {
-    inner: R,
+/// Counts bytes for progress as they are written.
+struct Counting<'p, W> {
+    inner: W,
     progress: Progress<'p>,
 }
 
-impl<R: Read> Read for Counting<'_, R> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buffer)?;
-        (self.progress)(Transfer::Bytes(read as u64));
-        Ok(read)
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buffer)?;
+        (self.progress)(Transfer::Bytes(written as u64));
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
-/// Download blob `digest` of `repository` into the store, verified.
+/// Download blob `digest` of `repository` into the store, verified: it
+/// must be exactly `size` bytes (its descriptor's), checked as it streams,
+/// so that a body without end stops at the first byte too many.
 pub(crate) fn download_blob(
     client: &Client,
     store: &Store,
     repository: &str,
     digest: &Digest,
+    size: u64,
     progress: Progress<'_>,
 ) -> Result<u64, RegistryError> {
     let path = format!("/v2/{repository}/blobs/{digest}");
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let response = client.send("GET", &path, &[], Body::Empty, &Scope::pull(repository))?;
+        let response = client.send_sized(
+            "GET",
+            &path,
+            &[],
+            Body::Empty,
+            &Scope::pull(repository),
+            size,
+        )?;
         let status = response.status().as_u16();
         if status == 404 {
             return Err(RegistryError::NotFound {
@@ -240,25 +252,35 @@ pub(crate) fn download_blob(
         if !(200..300).contains(&status) {
             return Err(client.status_error("GET", &path, response, "pull", attempt));
         }
-        let mut reader = Counting {
-            inner: response.into_body().into_reader(),
-            progress,
-        };
         let mut temp = store.temp_blob()?;
-        match std::io::copy(&mut reader, &mut temp) {
+        let copied = net::copy(
+            response,
+            &mut Counting {
+                inner: &mut temp,
+                progress,
+            },
+            Expect::Exactly(size),
+        );
+        match copied {
             Ok(_) => {}
             // The connection broke: try again (a temporary file is removed
-            // when dropped).
-            Err(_) if attempt < 3 => {
+            // when dropped). A timeout or a wrong size is not retried.
+            Err(ReadError::Transport {
+                retryable: true, ..
+            }) if attempt < 3 => {
                 drop(temp);
                 continue;
             }
+            Err(ReadError::Write(error)) => {
+                return Err(crate::error::PathError {
+                    operation: "write a blob",
+                    path: temp.path().to_owned(),
+                    source: error,
+                }
+                .into());
+            }
             Err(error) => {
-                return Err(RegistryError::Unreachable {
-                    reference: client.reference().to_owned(),
-                    host: client.host().to_owned(),
-                    reason: format!("downloading blob {digest}: {error}"),
-                });
+                return Err(client.read_error(format!("reading blob {digest}"), error));
             }
         }
         let written = temp.finish()?;
@@ -293,12 +315,12 @@ pub(crate) fn download_all(
             size: *size,
             present,
         });
-        if !present && !missing.contains(&digest) {
-            missing.push(digest);
+        if !present && !missing.iter().any(|(known, _)| known == &digest) {
+            missing.push((digest, *size));
         }
     }
-    super::each_in_parallel(&missing, |digest| {
-        download_blob(client, store, repository, digest, progress).map(drop)
+    super::each_in_parallel(&missing, |(digest, size)| {
+        download_blob(client, store, repository, digest, *size, progress).map(drop)
     })
 }
 
@@ -372,6 +394,17 @@ pub fn pull(
         RegistryError::protocol(text, format!("manifest {} has no config", resolved.digest))
     })?;
     let config_digest = config.digest(text)?;
+    if config.size > net::MAX_CONFIG {
+        return Err(RegistryError::protocol(
+            text,
+            format!(
+                "the config {config_digest} of manifest {} is {} bytes, larger than the {} limit for image configs",
+                resolved.digest,
+                config.size,
+                net::bytes(net::MAX_CONFIG)
+            ),
+        ));
+    }
     let _writing = store.writing()?;
     let mut blobs = vec![(config_digest.clone(), config.size)];
     for layer in &resolved.manifest.layers {

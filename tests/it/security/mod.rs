@@ -5,6 +5,7 @@
 
 mod copy;
 mod mount;
+mod network;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,14 @@
 //!   snapshots/<hex>      a layer unpacked (by diff_id), an overlay lower dir
 //!   images.json          image records and tags, replaced atomically
 //!   lock                 held (flock) while images.json is updated
+//!   cache/ cache-mounts/ containers/   build cache, RUN cache mounts, kept containers
 //! ```
+//!
+//! # Privacy
+//!
+//! Every directory is 0700 and must be a real directory owned by the
+//! store's owner; a store another user owns is refused by the command line.
+//! See [`dirs`] for the rule.
 //!
 //! # Consistency
 //!
@@ -28,16 +35,20 @@
 //!   unreferenced then is garbage.
 
 mod background;
+mod dirs;
 mod error;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
+pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
@@ -45,9 +56,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, VerifyingReader};
 
-const BLOBS: &str = "blobs/sha256";
-const SNAPSHOTS: &str = "snapshots";
-const TMP: &str = "tmp";
+/// Where blobs are, below the root.
+pub const BLOBS: &str = "blobs/sha256";
+/// Where snapshots are, below the root.
+pub const SNAPSHOTS: &str = "snapshots";
+/// Where temporary files are, below the root.
+pub const TMP: &str = "tmp";
 const INDEX: &str = "images.json";
 const LOCK: &str = "lock";
 const GC_LOCK: &str = "gc.lock";
@@ -137,13 +151,42 @@ pub struct GcGuard {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The root, opened once: the layout's directories are opened relative
+    /// to it, never through a link.
+    fd: Arc<OwnedFd>,
+    /// Who owns the root (in this process's user namespace).
+    owner: u32,
+    /// Directories that were readable by others and were made 0700, with
+    /// the mode they had.
+    tightened: Vec<(PathBuf, u32)>,
+}
+
+/// Whose store [`Store::open_as`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// Only a store whose root the effective user owns, as git accepts
+    /// only a repository the user owns (the command line's default).
+    Mine,
+    /// Any owner's (`--allow-foreign-store`). The layout's directories must
+    /// still all be real directories owned by the root's owner.
+    Any,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
-    /// Open (creating if needed) the store at `root`.
+    /// Open (creating if needed) the store at `root`, whoever owns it (for
+    /// callers that chose the root themselves, such as tests; the command
+    /// line uses [`Store::open_as`] with [`Ownership::Mine`]).
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        Store::open_as(root, Ownership::Any)
+    }
+
+    /// Open (creating if needed, every directory 0700) the store at `root`,
+    /// refusing one another user owns unless `ownership` is
+    /// [`Ownership::Any`]. Our own store's directories that others could
+    /// read are made 0700 ([`Store::tightened`] lists them).
+    pub fn open_as(root: impl Into<PathBuf>, ownership: Ownership) -> Result<Store, StoreError> {
         let mut root = root.into();
         // Absolute: the paths of a store travel to other processes (the
         // sandbox helper, which changes directory) and into mount options.
@@ -152,10 +195,20 @@ impl Store {
                 .map_err(StoreError::io("find the current directory for", &root))?;
             root = cwd.join(root);
         }
-        for dir in [root.join(BLOBS), root.join(TMP)] {
-            fs::create_dir_all(&dir).map_err(StoreError::io("create the store directory", &dir))?;
-        }
-        Ok(Store { root })
+        let opened = dirs::open_root(&root, ownership == Ownership::Any)?;
+        Ok(Store {
+            root,
+            fd: Arc::new(opened.fd),
+            owner: opened.owner,
+            tightened: opened.tightened,
+        })
+    }
+
+    /// The directories opening the store made private (0700), each with
+    /// the mode it had: worth a warning, since until then other users could
+    /// read (and run) what they hold.
+    pub fn tightened(&self) -> &[(PathBuf, u32)] {
+        &self.tightened
     }
 
     /// The default root: `$STRATA_ROOT`, else `$XDG_DATA_HOME/strata`, else
@@ -187,22 +240,30 @@ impl Store {
 
     /// The diff_ids of the snapshots present.
     pub fn snapshots(&self) -> Result<Vec<Digest>, StoreError> {
-        let dir = self.root.join(SNAPSHOTS);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(StoreError::io("list snapshots", &dir)(error)),
+        Ok(self
+            .digests_in(SNAPSHOTS)?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect())
+    }
+
+    /// The digests named by the entries of store directory `relative`
+    /// (names that are not digests are ignored), with those names.
+    pub(crate) fn digests_in(
+        &self,
+        relative: &str,
+    ) -> Result<Vec<(Digest, std::ffi::OsString)>, StoreError> {
+        let Some(dir) = self.open_dir(relative)? else {
+            return Ok(Vec::new());
         };
-        let mut digests = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(StoreError::io("list snapshots", &dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && let Ok(digest) = format!("sha256:{name}").parse()
-            {
-                digests.push(digest);
-            }
-        }
-        Ok(digests)
+        Ok(dir
+            .entries()?
+            .into_iter()
+            .filter_map(|name| {
+                let digest = format!("sha256:{}", name.to_str()?).parse().ok()?;
+                Some((digest, name))
+            })
+            .collect())
     }
 
     /// Whether the store has blob `digest`.
@@ -430,32 +491,25 @@ impl Store {
 
     /// Every blob digest in `blobs/` (names that are not digests are ignored).
     pub fn blobs(&self) -> Result<Vec<Digest>, StoreError> {
-        let dir = self.root.join(BLOBS);
-        let mut digests = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StoreError::io("list blobs", &dir))? {
-            let entry = entry.map_err(StoreError::io("list blobs", &dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && let Ok(digest) = format!("sha256:{name}").parse()
-            {
-                digests.push(digest);
-            }
-        }
+        let mut digests: Vec<Digest> = self
+            .digests_in(BLOBS)?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect();
         digests.sort();
         Ok(digests)
     }
 
     /// Files in `tmp/`: writes in progress, or left by a crash.
     pub fn temp_files(&self) -> Result<Vec<PathBuf>, StoreError> {
-        let dir = self.root.join(TMP);
-        let mut files = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StoreError::io("list temporary files", &dir))? {
-            files.push(
-                entry
-                    .map_err(StoreError::io("list temporary files", &dir))?
-                    .path(),
-            );
-        }
-        Ok(files)
+        let Some(dir) = self.open_dir(TMP)? else {
+            return Ok(Vec::new());
+        };
+        Ok(dir
+            .entries()?
+            .into_iter()
+            .map(|name| dir.path().join(name))
+            .collect())
     }
 }
 

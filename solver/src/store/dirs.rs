@@ -145,7 +145,7 @@ fn open_checked(
         return Err(StoreError::UnsafeDir {
             path: path.to_owned(),
             what: format!(
-                "owned by {}, not by the store's owner ({})",
+                "owned by {}, and the store by {}",
                 describe_uid(stat.st_uid),
                 describe_uid(owner)
             ),
@@ -251,10 +251,15 @@ pub(crate) fn open_root(root: &Path, any_owner: bool) -> Result<Opened, StoreErr
                 source,
             })?,
         };
-        match nix::sys::stat::mkdirat(&parent_fd, leaf, Mode::from_bits_truncate(PRIVATE)) {
+        // Someone else's store (trusted): what is missing is not made, as
+        // it would be ours, not theirs.
+        let made = if ours {
+            nix::sys::stat::mkdirat(&parent_fd, leaf, Mode::from_bits_truncate(PRIVATE))
+        } else {
+            Ok(())
+        };
+        match made {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            // Someone else's store we may only read: use what is there.
-            Err(nix::errno::Errno::EACCES | nix::errno::Errno::EROFS) if !ours => {}
             Err(error) => {
                 return Err(PathError {
                     operation: "create the store directory",

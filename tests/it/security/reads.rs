@@ -339,3 +339,45 @@ fn a_dockerfile_that_is_a_fifo_is_refused_without_waiting() {
         )
     );
 }
+
+#[test]
+fn a_dockerignore_linked_to_a_host_file_is_resolved_inside_the_context() {
+    // Read from the host, the secret's lines would be ignore patterns, and
+    // which files a build gets would tell what the secret holds.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "canary-secret-name\n").unwrap();
+    let secret = outside.path().join("secret");
+    let context = Context::new()
+        .dockerfile("FROM scratch\nCOPY . /\n")
+        .file("canary-secret-name", "x")
+        .file("other", "y");
+    std::os::unix::fs::symlink(&secret, context.path().join(".dockerignore")).unwrap();
+    let store = StoreDir::new();
+    let out = store.dir.path().join("out");
+    let output = format!("type=local,dest={}", out.display());
+    store.ok(context.path(), &["build", "--output", &output, "."]);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".dockerignore", "Dockerfile", "canary-secret-name", "other"],
+        "the host file's line must not have excluded a file"
+    );
+    // Inside the context, the same link names the context's own file.
+    let context = Context::new()
+        .dockerfile("FROM scratch\nCOPY . /\n")
+        .file("canary-secret-name", "x")
+        .file(
+            secret.strip_prefix("/").unwrap().to_str().unwrap(),
+            "canary-secret-name\n",
+        );
+    std::os::unix::fs::symlink(&secret, context.path().join(".dockerignore")).unwrap();
+    let out = store.dir.path().join("out-inside");
+    let output = format!("type=local,dest={}", out.display());
+    store.ok(context.path(), &["build", "--output", &output, "."]);
+    assert!(out.join("Dockerfile").exists());
+    assert!(!out.join("canary-secret-name").exists());
+}

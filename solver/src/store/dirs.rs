@@ -328,6 +328,10 @@ impl Store {
 }
 
 impl StoreDir {
+    pub(crate) fn from_parts(fd: OwnedFd, path: PathBuf) -> StoreDir {
+        StoreDir { fd, path }
+    }
+
     /// Its path (for messages).
     pub fn path(&self) -> &Path {
         &self.path
@@ -364,6 +368,39 @@ impl StoreDir {
     pub fn is_dir(&self, name: &OsStr) -> bool {
         nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
             SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+        })
+    }
+
+    /// Create the new file `name` in it (never through a link; fails if
+    /// anything is there), for writing.
+    pub(crate) fn create_new(&self, name: &str) -> Result<std::fs::File, StoreError> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(0o666))
+            .map_err(|error| PathError {
+                operation: "create a temporary file",
+                path: self.path.join(name),
+                source: errno(error),
+            })?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// Rename its entry `name` to `new_name` in `to`, both relative to the
+    /// directories' descriptors.
+    pub(crate) fn rename_into(
+        &self,
+        name: &OsStr,
+        to: &StoreDir,
+        new_name: &OsStr,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        nix::fcntl::renameat(&self.fd, name, &to.fd, new_name).map_err(|error| {
+            PathError {
+                operation,
+                path: to.path.join(new_name),
+                source: errno(error),
+            }
+            .into()
         })
     }
 
@@ -488,6 +525,38 @@ mod tests {
             Err(StoreError::UnsafeDir { .. })
         ));
         assert_eq!(std::fs::read(canary.join("precious")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn writes_never_go_through_a_store_directory_swapped_for_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        std::fs::create_dir(&canary).unwrap();
+        let root = dir.path().join("store");
+        let store = Store::open(&root).unwrap();
+        let digest = store.put_bytes(b"before").unwrap();
+        for name in [super::super::TMP, super::super::BLOBS] {
+            let moved = dir.path().join("moved");
+            std::fs::rename(root.join(name), &moved).unwrap();
+            std::os::unix::fs::symlink(&canary, root.join(name)).unwrap();
+            let error = store.put_bytes(b"attacker-chosen").unwrap_err();
+            assert!(
+                matches!(&error, StoreError::UnsafeDir { path, .. } if *path == root.join(name)),
+                "{error}"
+            );
+            if name == super::super::TMP {
+                let error = store.update(|_| Ok::<_, StoreError>(())).unwrap_err();
+                assert!(matches!(error, StoreError::UnsafeDir { .. }), "{error}");
+            }
+            assert_eq!(
+                std::fs::read_dir(&canary).unwrap().count(),
+                0,
+                "nothing was written through the link"
+            );
+            std::fs::remove_file(root.join(name)).unwrap();
+            std::fs::rename(&moved, root.join(name)).unwrap();
+        }
+        assert_eq!(store.read_blob(&digest).unwrap(), b"before");
     }
 
     #[test]

@@ -52,6 +52,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
+use fs_err::os::unix::fs::OpenOptionsExt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, VerifyingReader};
@@ -271,9 +272,31 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
-    /// A new, unique temporary file in the store's `tmp/`.
+    /// The root as a [`StoreDir`] (its own descriptor).
+    fn root_dir(&self) -> Result<StoreDir, StoreError> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(StoreError::io("open the store directory", &self.root))?;
+        Ok(StoreDir::from_parts(fd, self.root.clone()))
+    }
+
+    /// A checked directory of the layout that must exist.
+    fn layout_dir(&self, relative: &str) -> Result<StoreDir, StoreError> {
+        self.open_dir(relative)?.ok_or_else(|| {
+            crate::error::PathError {
+                operation: "open the store directory",
+                path: self.root.join(relative),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            }
+            .into()
+        })
+    }
+
+    /// A new, unique temporary file in the store's `tmp/` (made relative to
+    /// the checked directory: never through a link).
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
-        let path = self.root.join(TMP).join(format!(
+        let name = format!(
             "{}-{}-{}",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
@@ -281,16 +304,15 @@ impl Store {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|time| time.subsec_nanos())
                 .unwrap_or(0)
-        ));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(StoreError::io("create a temporary file", &path))?;
-        Ok((file, path))
+        );
+        let tmp = self.layout_dir(TMP)?;
+        let file = tmp.create_new(&name)?;
+        let path = tmp.path().join(&name);
+        Ok((fs::File::from_parts(file, &path), path))
     }
 
-    /// Move a finished temporary file into place as blob `digest`.
+    /// Move a finished temporary file into place as blob `digest` (from
+    /// the checked `tmp/` into the checked `blobs/`, never through a link).
     pub fn commit_temp(
         &self,
         file: fs::File,
@@ -299,9 +321,23 @@ impl Store {
     ) -> Result<(), StoreError> {
         file.sync_all().map_err(StoreError::io("sync", temp))?;
         drop(file);
-        let target = self.blob_path(digest);
-        fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
-        Ok(())
+        let name = temp
+            .file_name()
+            .filter(|_| temp.parent() == Some(&self.root.join(TMP)));
+        let Some(name) = name else {
+            // Not one of ours: moved by path, as before.
+            let target = self.blob_path(digest);
+            fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
+            return Ok(());
+        };
+        let tmp = self.layout_dir(TMP)?;
+        let blobs = self.layout_dir(BLOBS)?;
+        tmp.rename_into(
+            name,
+            &blobs,
+            std::ffi::OsStr::new(&digest.hex()),
+            "move a blob into place",
+        )
     }
 
     /// Store what `reader` yields; returns its digest and size.
@@ -383,7 +419,15 @@ impl Store {
     /// The index as it is now.
     pub fn index(&self) -> Result<Index, StoreError> {
         let path = self.root.join(INDEX);
-        match fs::read(&path) {
+        let read = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut file| {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map(|_| bytes)
+            });
+        match read {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|source| StoreError::CorruptIndex { path, source }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
@@ -408,6 +452,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
             .map_err(StoreError::io("open the store lock", &lock_path))?;
         lock.file()
@@ -422,8 +467,13 @@ impl Store {
         file.sync_all()
             .map_err(StoreError::io("sync the image index", &temp))?;
         drop(file);
-        let path = self.root.join(INDEX);
-        fs::rename(&temp, &path).map_err(StoreError::io("replace the image index", &path))?;
+        let name = temp.file_name().expect("a temporary file has a name");
+        self.layout_dir(TMP)?.rename_into(
+            name,
+            &self.root_dir()?,
+            std::ffi::OsStr::new(INDEX),
+            "replace the image index",
+        )?;
         // The lock is released when `lock` is dropped.
         Ok(outcome)
     }
@@ -434,6 +484,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(StoreError::io("open the store lock", &path))?;
         let locked = if exclusive {

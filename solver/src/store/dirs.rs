@@ -364,13 +364,6 @@ impl StoreDir {
             .unwrap_or(0)
     }
 
-    /// Whether entry `name` is a directory (not following a link).
-    pub fn is_dir(&self, name: &OsStr) -> bool {
-        nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|stat| {
-            SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
-        })
-    }
-
     /// Create the new file `name` in it (never through a link; fails if
     /// anything is there), for writing.
     pub(crate) fn create_new(&self, name: &str) -> Result<std::fs::File, StoreError> {

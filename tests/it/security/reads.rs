@@ -72,6 +72,33 @@ fn manifest(config: &str, layer: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// Run strata in `cwd`; its exit code and stderr. Opening a fifo for
+/// reading waits for a writer: a deadline makes the old behaviour fail a
+/// test instead of hanging it.
+fn with_deadline(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("strata {args:?} waited on a fifo");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Load `tar` into `store`; the run.
 fn load(store: &StoreDir, cwd: &Path, tar: &Path) -> crate::support::Run {
     store.strata(cwd, &["load", "-i", tar.to_str().unwrap()])
@@ -330,12 +357,12 @@ fn a_dockerfile_that_is_a_fifo_is_refused_without_waiting() {
         std::process::Command::new(crate::support::require("mkfifo"))
             .arg(context.path().join("Dockerfile")),
     );
-    let run = context.strata(&["build", "--dry-run", "."]);
     assert_eq!(
-        (run.code, run.stderr.as_str()),
+        with_deadline(context.path(), &["build", "--dry-run", "."]),
         (
             1,
             "error: failed to read Dockerfile `Dockerfile`\n\nCaused by:\n  it is not a regular file\n"
+                .to_owned()
         )
     );
 }
@@ -380,4 +407,50 @@ fn a_dockerignore_linked_to_a_host_file_is_resolved_inside_the_context() {
     store.ok(context.path(), &["build", "--output", &output, "."]);
     assert!(out.join("Dockerfile").exists());
     assert!(!out.join("canary-secret-name").exists());
+}
+
+#[test]
+fn an_oci_layout_blob_that_is_a_fifo_is_refused_without_waiting() {
+    let work = tempfile::tempdir().unwrap();
+    let store = StoreDir::new();
+    let layout = work.path().join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    let digest = sha256_hex(b"never read");
+    crate::support::run_ok(
+        std::process::Command::new(crate::support::require("mkfifo"))
+            .arg(layout.join("blobs/sha256").join(&digest)),
+    );
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": format!("sha256:{digest}"),
+                "size": 10,
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let output = with_deadline(
+        work.path(),
+        &[
+            "--root",
+            store.root().to_str().unwrap(),
+            "load",
+            "-i",
+            "layout",
+        ],
+    );
+    assert_eq!(
+        output,
+        (
+            1,
+            format!(
+                "error: failed to load images from layout\n\nCaused by:\n  blob \
+                 `blobs/sha256/{digest}` is not a regular file in the archive: refusing to read it\n"
+            )
+        )
+    );
 }

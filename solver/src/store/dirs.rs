@@ -166,13 +166,11 @@ fn tighten(fd: &OwnedFd, path: &Path) -> Result<Option<u32>, StoreError> {
     if mode & 0o077 == 0 {
         return Ok(None);
     }
-    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode & 0o700 | PRIVATE)).map_err(
-        |error| PathError {
-            operation: "make the store directory private (chmod 700)",
-            path: path.to_owned(),
-            source: errno(error),
-        },
-    )?;
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(PRIVATE)).map_err(|error| PathError {
+        operation: "make the store directory private (chmod 700)",
+        path: path.to_owned(),
+        source: errno(error),
+    })?;
     Ok(Some(mode))
 }
 

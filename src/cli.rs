@@ -12,6 +12,10 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
 
+    /// Use a store another user owns (refused by default, as git refuses a repository of dubious ownership; also STRATA_ALLOW_FOREIGN_STORE=1).
+    #[arg(long, global = true)]
+    pub(crate) allow_foreign_store: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

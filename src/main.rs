@@ -47,6 +47,10 @@ fn main() -> ExitCode {
         return report(anyhow::Error::new(error));
     }
     let root = cli.root.clone();
+    commands::ALLOW_FOREIGN_STORE.store(
+        cli.allow_foreign_store,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let result = match cli.command {
         cli::Command::Build(args) => commands::build::build(root, *args),
         cli::Command::Import(args) => commands::import::import(root, args),

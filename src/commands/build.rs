@@ -230,7 +230,7 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
         Some(path) => path.clone(),
         None => args.context.join("Dockerfile"),
     };
-    let bytes = std::fs::read(&path)
+    let bytes = read_inside_its_directory(&path)
         .with_context(|| format!("failed to read Dockerfile `{}`", display_name(&path)))?;
     let name = if path.ends_with(".strata-stdin.Dockerfile") {
         "<stdin>".to_owned()
@@ -238,6 +238,57 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
         display_name(&path)
     };
     Ok((name, bytes))
+}
+
+/// Read the Dockerfile at `path` as BuildKit does: its directory (the
+/// context, or the directory `-f` names) is the root, and the file is
+/// resolved inside it, symbolic links included (`pathrs`, `openat2` with
+/// `RESOLVE_IN_ROOT`): `Dockerfile -> /etc/shadow` names the directory's own
+/// `etc/shadow`, never the host's, and `..` stops at the directory. Only a
+/// regular file is read. The directory itself is the user's to name.
+fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::os::fd::OwnedFd;
+    let Some(name) = path.file_name() else {
+        bail!("it is not a file name");
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let dir_file = std::fs::File::open(dir)
+        .with_context(|| format!("failed to open its directory `{}`", dir.display()))?;
+    let root = pathrs::Root::from_fd(OwnedFd::from(dir_file));
+    let to_io = |error: pathrs::error::Error| match error.kind() {
+        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
+        _ => std::io::Error::other(error.to_string()),
+    };
+    let handle = match root.resolve(name) {
+        Ok(handle) => handle,
+        Err(error) => {
+            let error = to_io(error);
+            if let Ok(target) = root.readlink(name) {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "it is a symbolic link to `{}`, which is resolved inside `{}` (the Dockerfile's \
+                     directory), as BuildKit resolves it, and is not there",
+                    target.display(),
+                    dir.display()
+                )));
+            }
+            return Err(error.into());
+        }
+    };
+    // Checked before reading: a fifo would wait forever, a device would be
+    // the host's.
+    let inode = std::fs::File::from(OwnedFd::from(handle.try_clone().map_err(to_io)?));
+    if !inode.metadata()?.is_file() {
+        bail!("it is not a regular file");
+    }
+    let mut bytes = Vec::new();
+    handle
+        .reopen(pathrs::flags::OpenFlags::O_RDONLY)
+        .map_err(to_io)?
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn display_name(path: &Path) -> String {

@@ -16,18 +16,47 @@ pub(crate) mod system;
 pub(crate) mod tag;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use strata_solver::store::Store;
+use strata_solver::store::{Ownership, Store};
 
-/// Open the store at `--root`, or the default root.
+/// `--allow-foreign-store`: use a store another user owns.
+pub(crate) static ALLOW_FOREIGN_STORE: AtomicBool = AtomicBool::new(false);
+
+/// Whether a store another user owns may be used: `--allow-foreign-store`,
+/// or `STRATA_ALLOW_FOREIGN_STORE` set to `1` or `true`.
+fn foreign_store_allowed() -> bool {
+    ALLOW_FOREIGN_STORE.load(Ordering::Relaxed)
+        || std::env::var("STRATA_ALLOW_FOREIGN_STORE")
+            .is_ok_and(|value| matches!(value.as_str(), "1" | "true"))
+}
+
+/// Open the store at `--root`, or the default root: only the user's own,
+/// unless `--allow-foreign-store` (as git refuses a repository another user
+/// owns). Says so when opening made the store private.
 pub(crate) fn open_store(root: Option<PathBuf>) -> anyhow::Result<Store> {
+    use std::io::Write;
     let root = match root {
         Some(root) => root,
         None => Store::default_root()
             .context("cannot tell where to keep images: set --root, STRATA_ROOT or HOME")?,
     };
-    Ok(Store::open(root)?)
+    let ownership = if foreign_store_allowed() {
+        Ownership::Any
+    } else {
+        Ownership::Mine
+    };
+    let store = Store::open_as(root, ownership)?;
+    let mut stderr = std::io::stderr().lock();
+    for (path, mode) in store.tightened() {
+        writeln!(
+            stderr,
+            "warning: `{}` was readable by other users (mode {mode:o}): made it private (700)",
+            path.display()
+        )?;
+    }
+    Ok(store)
 }
 
 /// `sha256:abc...` as docker shows IDs: 12 hex digits unless `whole`.

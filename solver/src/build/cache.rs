@@ -128,8 +128,14 @@ fn prune_mounts(store: &Store) -> u64 {
             continue;
         }
         reclaimed += directory_size(&path);
-        if std::fs::remove_dir_all(&path).is_ok() {
-            let _ = std::fs::remove_file(&lock_path);
+        // Through the checked directory (never a link; see `store::dirs`).
+        let Ok(Some(mounts)) = store.open_dir("cache-mounts") else {
+            return reclaimed;
+        };
+        if mounts.remove(&entry.file_name()).is_ok()
+            && let Some(lock_name) = lock_path.file_name()
+        {
+            let _ = mounts.remove(lock_name);
         }
     }
     reclaimed
@@ -205,9 +211,14 @@ pub fn prune(
         });
     }
     let mut removed = 0;
-    for (_, _, path) in &candidates {
-        if std::fs::remove_file(path).is_ok() {
-            removed += 1;
+    // Through the checked directory (never a link; see `store::dirs`).
+    if let Some(records) = store.open_dir("cache")? {
+        for (_, _, path) in &candidates {
+            if let Some(name) = path.file_name()
+                && records.remove(name).is_ok()
+            {
+                removed += 1;
+            }
         }
     }
     let reclaimed = crate::image::collect_garbage(store)?;

@@ -197,26 +197,78 @@ impl BuildContext {
     /// The context at `root`, ignoring what `dockerfile.dockerignore` (when
     /// the Dockerfile has one beside it) or `root/.dockerignore` says.
     pub fn open(root: &Path, dockerfile: Option<&Path>) -> Result<BuildContext, String> {
-        let specific = dockerfile.map(|path| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(".dockerignore");
-            PathBuf::from(name)
-        });
-        let file = specific
-            .filter(|path| path.is_file())
-            .unwrap_or_else(|| root.join(".dockerignore"));
-        let ignore = match std::fs::read_to_string(&file) {
-            Ok(text) => {
+        // Each is read inside its own directory, as BuildKit reads them (a
+        // `.dockerignore -> /etc/shadow` names the context's own file): its
+        // patterns are printed in cache reports.
+        let specific = match dockerfile {
+            Some(path) => {
+                let mut name = path.file_name().unwrap_or_default().to_owned();
+                name.push(".dockerignore");
+                let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+                let dir = dir.unwrap_or(Path::new("."));
+                read_inside(dir, &name)
+                    .map_err(|error| {
+                        format!("failed to read `{}`: {error}", dir.join(&name).display())
+                    })?
+                    .map(|text| (dir.join(&name), text))
+            }
+            None => None,
+        };
+        let found = match specific {
+            Some(found) => Some(found),
+            None => read_inside(root, std::ffi::OsStr::new(".dockerignore"))
+                .map_err(|error| {
+                    format!(
+                        "failed to read `{}`: {error}",
+                        root.join(".dockerignore").display()
+                    )
+                })?
+                .map(|text| (root.join(".dockerignore"), text)),
+        };
+        let ignore = match found {
+            Some((file, text)) => {
                 Ignore::parse(&text).map_err(|error| format!("{}: {error}", file.display()))?
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ignore::default(),
-            Err(error) => return Err(format!("failed to read `{}`: {error}", file.display())),
+            None => Ignore::default(),
         };
         Ok(BuildContext {
             root: root.to_path_buf(),
             ignore,
         })
     }
+}
+
+/// The text of the regular file `name` resolved inside `dir` (`pathrs`,
+/// `RESOLVE_IN_ROOT`: links and `..` stay in `dir`); `None` when it is not
+/// there or is not a regular file (which docker ignores too).
+fn read_inside(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let to_io = |error: pathrs::error::Error| match error.kind() {
+        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
+        _ => std::io::Error::other(error.to_string()),
+    };
+    let root = pathrs::Root::from_fd(OwnedFd::from(std::fs::File::open(dir)?));
+    let handle = match root.resolve(name) {
+        Ok(handle) => handle,
+        Err(error) => {
+            let error = to_io(error);
+            return match error.kind() {
+                std::io::ErrorKind::NotFound => Ok(None),
+                _ => Err(error),
+            };
+        }
+    };
+    let inode = std::fs::File::from(OwnedFd::from(handle.try_clone().map_err(to_io)?));
+    if !inode.metadata()?.is_file() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    handle
+        .reopen(pathrs::flags::OpenFlags::O_RDONLY)
+        .map_err(to_io)?
+        .read_to_string(&mut text)?;
+    Ok(Some(text))
 }
 
 #[cfg(test)]

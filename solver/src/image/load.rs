@@ -6,9 +6,18 @@
 //! digest, and only then is the image recorded. A bad archive leaves the
 //! store as it was (apart from blobs, which are content-addressed and
 //! collected by prune when unused).
+//!
+//! Every file an archive names (`manifest.json`'s `Config` and `Layers`,
+//! an OCI layout's blobs) is opened inside the archive's directory only:
+//! a name that is absolute or climbs with `..` is refused, and the rest is
+//! resolved by `pathrs` as if the directory were `/` (`openat2` with
+//! `RESOLVE_IN_ROOT`), so a symbolic link the archive carries cannot lead
+//! to a host file either. What is opened must be a regular file (not a
+//! device node or fifo the archive made). Nothing outside the archive is
+//! ever read or hashed.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
@@ -44,19 +53,142 @@ pub enum LoadSource<'a> {
     Directory(&'a Path),
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, ImageError> {
-    let bytes = std::fs::read(path).map_err(io_error("read", path))?;
+/// An archive's directory (unpacked, or an OCI layout), whose files are
+/// opened inside it only (see the module documentation).
+struct ArchiveDir {
+    root: pathrs::Root,
+}
+
+impl ArchiveDir {
+    fn open(dir: &Path) -> Result<ArchiveDir, ImageError> {
+        // The directory itself is the caller's (a layout the user named may
+        // be reached through a link); only what is inside is confined.
+        use nix::fcntl::OFlag;
+        let fd = nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|errno| {
+            io_error("open the image directory", dir)(std::io::Error::from_raw_os_error(
+                errno as i32,
+            ))
+        })?;
+        let root = pathrs::Root::from_fd(fd);
+        Ok(ArchiveDir { root })
+    }
+
+    /// Open the regular file `name` (as the archive names it; `what` says
+    /// which field named it) inside the archive. `None` if it is missing
+    /// and `optional`.
+    fn open_file(
+        &self,
+        name: &str,
+        what: &str,
+        optional: bool,
+    ) -> Result<Option<std::fs::File>, ImageError> {
+        let climbs = Path::new(name).components().any(|component| {
+            matches!(
+                component,
+                Component::RootDir | Component::ParentDir | Component::Prefix(_)
+            )
+        });
+        if climbs || name.is_empty() {
+            return Err(ImageError::Format(format!(
+                "{what} `{name}` is not a path inside the archive (it is empty, absolute or climbs with `..`): refusing to read it"
+            )));
+        }
+        let fail = |operation: &'static str, source: std::io::Error| {
+            ImageError::Io(crate::error::PathError {
+                operation,
+                path: PathBuf::from(name),
+                source,
+            })
+        };
+        let handle = match self.root.resolve(name) {
+            Ok(handle) => handle,
+            Err(error) => {
+                let error = pathrs_io(error);
+                if optional && error.kind() == std::io::ErrorKind::NotFound {
+                    return Ok(None);
+                }
+                return Err(fail("open (inside the archive)", error));
+            }
+        };
+        // Checked before it is opened for reading: opening a fifo would
+        // wait forever, and a device node would read the host's device.
+        let stat = nix::sys::stat::fstat(&handle).map_err(|errno| {
+            fail(
+                "inspect (inside the archive)",
+                std::io::Error::from_raw_os_error(errno as i32),
+            )
+        })?;
+        let kind =
+            nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
+        if kind != nix::sys::stat::SFlag::S_IFREG {
+            return Err(ImageError::Format(format!(
+                "{what} `{name}` is not a regular file in the archive: refusing to read it"
+            )));
+        }
+        let file = handle
+            .reopen(pathrs::flags::OpenFlags::O_RDONLY)
+            .map_err(|error| fail("open (inside the archive)", pathrs_io(error)))?;
+        Ok(Some(file))
+    }
+
+    /// [`ArchiveDir::open_file`] of a file that must be there.
+    fn file(&self, name: &str, what: &str) -> Result<std::fs::File, ImageError> {
+        Ok(self
+            .open_file(name, what, false)?
+            .expect("a missing file that is not optional is an error"))
+    }
+
+    fn read(&self, name: &str, what: &str) -> Result<Vec<u8>, ImageError> {
+        let mut bytes = Vec::new();
+        self.file(name, what)?
+            .read_to_end(&mut bytes)
+            .map_err(|source| {
+                ImageError::Io(crate::error::PathError {
+                    operation: "read (inside the archive)",
+                    path: PathBuf::from(name),
+                    source,
+                })
+            })?;
+        Ok(bytes)
+    }
+}
+
+/// A `pathrs` error as the `io::Error` it carries.
+fn pathrs_io(error: pathrs::error::Error) -> std::io::Error {
+    match error.kind() {
+        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
+        _ => std::io::Error::other(error.to_string()),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    archive: &ArchiveDir,
+    name: &str,
+) -> Result<T, ImageError> {
+    let bytes = archive.read(name, name)?;
     serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
-        what: what.to_owned(),
+        what: name.to_owned(),
         source,
     })
 }
 
 fn load_directory(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
-    if dir.join("manifest.json").is_file() {
-        load_docker(store, dir)
-    } else if dir.join("index.json").is_file() {
-        load_oci(store, dir)
+    let archive = ArchiveDir::open(dir)?;
+    if archive
+        .open_file("manifest.json", "manifest.json", true)?
+        .is_some()
+    {
+        load_docker(store, &archive)
+    } else if archive
+        .open_file("index.json", "index.json", true)?
+        .is_some()
+    {
+        load_oci(store, &archive)
     } else {
         Err(ImageError::Format(
             "not an image archive: it has neither `manifest.json` (docker save) nor `index.json` (OCI)".to_owned(),
@@ -64,21 +196,19 @@ fn load_directory(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
     }
 }
 
-/// Add the file at `path` to the store as blob `digest`, verified.
-fn add_blob(store: &Store, dir: &Path, name: &str, digest: &Digest) -> Result<u64, ImageError> {
-    let path = dir.join(name);
-    let mut file = std::fs::File::open(&path).map_err(|source| {
-        ImageError::Io(crate::error::PathError {
-            operation: "open the blob",
-            path: path.strip_prefix(dir).unwrap_or(&path).to_owned(),
-            source,
-        })
-    })?;
+/// Add the archive's file `name` to the store as blob `digest`, verified.
+fn add_blob(
+    store: &Store,
+    archive: &ArchiveDir,
+    name: &str,
+    digest: &Digest,
+) -> Result<u64, ImageError> {
+    let mut file = archive.file(name, "blob")?;
     Ok(store.put_blob_expecting(&mut file, digest)?)
 }
 
-fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
-    let index: ImageIndex = read_json(&dir.join("index.json"), "index.json")?;
+fn load_oci(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
+    let index: ImageIndex = read_json(dir, "index.json")?;
     let mut loaded = Vec::new();
     for descriptor in index.manifests() {
         let manifest_digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
@@ -184,7 +314,7 @@ fn load_oci(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
     Ok(loaded)
 }
 
-fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
+fn load_docker(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Entry {
@@ -193,13 +323,12 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
         repo_tags: Option<Vec<String>>,
         layers: Vec<String>,
     }
-    let entries: Vec<Entry> = read_json(&dir.join("manifest.json"), "manifest.json")?;
+    let entries: Vec<Entry> = read_json(dir, "manifest.json")?;
     let mut loaded = Vec::new();
     for entry in entries {
         // The config is named by its digest in new archives (blobs/sha256/<hex>)
         // and old ones (<hex>.json): hash the file either way.
-        let config_path = dir.join(&entry.config);
-        let config_bytes = std::fs::read(&config_path).map_err(io_error("read", &config_path))?;
+        let config_bytes = dir.read(&entry.config, "manifest.json's Config")?;
         let config: ImageConfiguration =
             serde_json::from_slice(&config_bytes).map_err(|source| ImageError::Json {
                 what: format!("config `{}`", entry.config),
@@ -216,12 +345,13 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Loaded, ImageError> {
         }
         let mut layers = Vec::new();
         for (position, (layer_name, diff_id)) in entry.layers.iter().zip(&diff_ids).enumerate() {
-            let path = dir.join(layer_name);
-            let file = std::fs::File::open(&path).map_err(io_error("open", &path))?;
+            let file = dir.file(layer_name, "manifest.json's Layers entry")?;
+            let path = Path::new(layer_name);
             // Store the layer uncompressed, checking that it is what the
             // config says (layers may be compressed in newer archives).
             let mut temp = store.temp_blob()?;
-            std::io::copy(&mut decompressed(file)?, &mut temp).map_err(io_error("read", &path))?;
+            std::io::copy(&mut decompressed(file)?, &mut temp)
+                .map_err(io_error("read (inside the archive)", path))?;
             let written = temp.finish()?;
             let (found, size) = (written.digest.clone(), written.size);
             let expected: Digest = diff_id

@@ -670,14 +670,14 @@ fn container_error(error: crate::container::ContainerError) -> ImageError {
 /// Delete the blobs of `image` that no remaining image refers to.
 fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
     let used = blobs_in_use(store)?;
+    // Through the checked directory: a `blobs` replaced by a link is
+    // refused, and nothing is removed through one.
+    let Some(blobs) = store.open_dir(crate::store::BLOBS)? else {
+        return Ok(());
+    };
     for digest in image.blobs() {
         if !used.contains(digest) {
-            let path = store.blob_path(digest);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(io_error("remove", &path)(error)),
-            }
+            blobs.remove(std::ffi::OsStr::new(&digest.hex()))?;
         }
     }
     Ok(())
@@ -734,14 +734,19 @@ fn collect_garbage_locked(store: &Store) -> Result<u64, ImageError> {
     let index = store.index()?;
     let cached = cached_layers(store);
     let used = blobs_in_use(store)?;
-    for digest in store.blobs()? {
-        if used.contains(&digest) {
-            continue;
+    // Every removal goes through a directory of the store opened without
+    // following links and checked to be the owner's (see `store::dirs`):
+    // a store whose `tmp` or `snapshots` another user replaced with a link
+    // to their victim's files is refused, and removals never follow one.
+    if let Some(blobs) = store.open_dir(crate::store::BLOBS)? {
+        for (digest, name) in store.digests_in(crate::store::BLOBS)? {
+            if used.contains(&digest) {
+                continue;
+            }
+            let size = blobs.size(&name);
+            blobs.remove(&name)?;
+            report.reclaimed += size;
         }
-        let path = store.blob_path(&digest);
-        let size = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
-        std::fs::remove_file(&path).map_err(io_error("remove", &path))?;
-        report.reclaimed += size;
     }
     let layers_in_use: std::collections::BTreeSet<&Digest> = index
         .images
@@ -749,21 +754,19 @@ fn collect_garbage_locked(store: &Store) -> Result<u64, ImageError> {
         .flat_map(|image| image.layers.iter().map(|layer| &layer.diff_id))
         .chain(cached.iter().map(|layer| &layer.diff_id))
         .collect();
-    for diff_id in store.snapshots()? {
-        if !layers_in_use.contains(&diff_id) {
-            let path = store.snapshot_path(&diff_id);
-            std::fs::remove_dir_all(&path).map_err(io_error("remove", &path))?;
+    if let Some(snapshots) = store.open_dir(crate::store::SNAPSHOTS)? {
+        for (diff_id, name) in store.digests_in(crate::store::SNAPSHOTS)? {
+            if !layers_in_use.contains(&diff_id) {
+                snapshots.remove(&name)?;
+            }
         }
     }
-    for path in store.temp_files()? {
-        let meta = std::fs::symlink_metadata(&path).map_err(io_error("inspect", &path))?;
-        let removed = if meta.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.map_err(io_error("remove", &path))?;
-        report.reclaimed += meta.len();
+    if let Some(tmp) = store.open_dir(crate::store::TMP)? {
+        for name in tmp.entries()? {
+            let size = tmp.size(&name);
+            tmp.remove(&name)?;
+            report.reclaimed += size;
+        }
     }
     Ok(report.reclaimed)
 }

@@ -30,6 +30,36 @@ pub enum StoreError {
     /// A blob the index refers to is missing.
     #[error("blob {0} is missing from the store")]
     MissingBlob(Digest),
+    /// A store whose root another user owns (see `store::dirs`).
+    #[error(
+        "refusing to use the store `{}`: it is owned by {owner}, and you are {user}. \
+         A store decides what strata reads, runs and deletes as you, so, as git refuses \
+         a repository of dubious ownership, strata uses only your own. If you trust its \
+         owner, pass --allow-foreign-store (or set STRATA_ALLOW_FOREIGN_STORE=1)",
+        path.display()
+    )]
+    ForeignOwner {
+        /// The store's root.
+        path: PathBuf,
+        /// Who owns it.
+        owner: String,
+        /// Who we are.
+        user: String,
+    },
+    /// A directory of the store's layout that is not a real directory of
+    /// the store's owner.
+    #[error(
+        "refusing to use the store directory `{}`: it is {what}. A store's directories \
+         must be real directories of the store's owner: one replaced by a link or \
+         someone else's could make strata write, read or delete outside the store",
+        path.display()
+    )]
+    UnsafeDir {
+        /// The directory.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
     /// The index file does not parse.
     #[error("the image index `{}` is corrupt", path.display())]
     CorruptIndex {

@@ -9,7 +9,14 @@
 //!   snapshots/<hex>      a layer unpacked (by diff_id), an overlay lower dir
 //!   images.json          image records and tags, replaced atomically
 //!   lock                 held (flock) while images.json is updated
+//!   cache/ cache-mounts/ containers/   build cache, RUN cache mounts, kept containers
 //! ```
+//!
+//! # Privacy
+//!
+//! Every directory is 0700 and must be a real directory owned by the
+//! store's owner; a store another user owns is refused by the command line.
+//! See [`dirs`] for the rule.
 //!
 //! # Consistency
 //!
@@ -28,26 +35,34 @@
 //!   unreferenced then is garbage.
 
 mod background;
+mod dirs;
 mod error;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
+pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
+use fs_err::os::unix::fs::OpenOptionsExt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, VerifyingReader};
 
-const BLOBS: &str = "blobs/sha256";
-const SNAPSHOTS: &str = "snapshots";
-const TMP: &str = "tmp";
+/// Where blobs are, below the root.
+pub const BLOBS: &str = "blobs/sha256";
+/// Where snapshots are, below the root.
+pub const SNAPSHOTS: &str = "snapshots";
+/// Where temporary files are, below the root.
+pub const TMP: &str = "tmp";
 const INDEX: &str = "images.json";
 const LOCK: &str = "lock";
 const GC_LOCK: &str = "gc.lock";
@@ -137,13 +152,42 @@ pub struct GcGuard {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The root, opened once: the layout's directories are opened relative
+    /// to it, never through a link.
+    fd: Arc<OwnedFd>,
+    /// Who owns the root (in this process's user namespace).
+    owner: u32,
+    /// Directories that were readable by others and were made 0700, with
+    /// the mode they had.
+    tightened: Vec<(PathBuf, u32)>,
+}
+
+/// Whose store [`Store::open_as`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// Only a store whose root the effective user owns, as git accepts
+    /// only a repository the user owns (the command line's default).
+    Mine,
+    /// Any owner's (`--allow-foreign-store`). The layout's directories must
+    /// still all be real directories owned by the root's owner.
+    Any,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
-    /// Open (creating if needed) the store at `root`.
+    /// Open (creating if needed) the store at `root`, whoever owns it (for
+    /// callers that chose the root themselves, such as tests; the command
+    /// line uses [`Store::open_as`] with [`Ownership::Mine`]).
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        Store::open_as(root, Ownership::Any)
+    }
+
+    /// Open (creating if needed, every directory 0700) the store at `root`,
+    /// refusing one another user owns unless `ownership` is
+    /// [`Ownership::Any`]. Our own store's directories that others could
+    /// read are made 0700 ([`Store::tightened`] lists them).
+    pub fn open_as(root: impl Into<PathBuf>, ownership: Ownership) -> Result<Store, StoreError> {
         let mut root = root.into();
         // Absolute: the paths of a store travel to other processes (the
         // sandbox helper, which changes directory) and into mount options.
@@ -152,10 +196,20 @@ impl Store {
                 .map_err(StoreError::io("find the current directory for", &root))?;
             root = cwd.join(root);
         }
-        for dir in [root.join(BLOBS), root.join(TMP)] {
-            fs::create_dir_all(&dir).map_err(StoreError::io("create the store directory", &dir))?;
-        }
-        Ok(Store { root })
+        let opened = dirs::open_root(&root, ownership == Ownership::Any)?;
+        Ok(Store {
+            root,
+            fd: Arc::new(opened.fd),
+            owner: opened.owner,
+            tightened: opened.tightened,
+        })
+    }
+
+    /// The directories opening the store made private (0700), each with
+    /// the mode it had: worth a warning, since until then other users could
+    /// read (and run) what they hold.
+    pub fn tightened(&self) -> &[(PathBuf, u32)] {
+        &self.tightened
     }
 
     /// The default root: `$STRATA_ROOT`, else `$XDG_DATA_HOME/strata`, else
@@ -187,22 +241,30 @@ impl Store {
 
     /// The diff_ids of the snapshots present.
     pub fn snapshots(&self) -> Result<Vec<Digest>, StoreError> {
-        let dir = self.root.join(SNAPSHOTS);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(StoreError::io("list snapshots", &dir)(error)),
+        Ok(self
+            .digests_in(SNAPSHOTS)?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect())
+    }
+
+    /// The digests named by the entries of store directory `relative`
+    /// (names that are not digests are ignored), with those names.
+    pub(crate) fn digests_in(
+        &self,
+        relative: &str,
+    ) -> Result<Vec<(Digest, std::ffi::OsString)>, StoreError> {
+        let Some(dir) = self.open_dir(relative)? else {
+            return Ok(Vec::new());
         };
-        let mut digests = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(StoreError::io("list snapshots", &dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && let Ok(digest) = format!("sha256:{name}").parse()
-            {
-                digests.push(digest);
-            }
-        }
-        Ok(digests)
+        Ok(dir
+            .entries()?
+            .into_iter()
+            .filter_map(|name| {
+                let digest = format!("sha256:{}", name.to_str()?).parse().ok()?;
+                Some((digest, name))
+            })
+            .collect())
     }
 
     /// Whether the store has blob `digest`.
@@ -210,9 +272,31 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
-    /// A new, unique temporary file in the store's `tmp/`.
+    /// The root as a [`StoreDir`] (its own descriptor).
+    fn root_dir(&self) -> Result<StoreDir, StoreError> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(StoreError::io("open the store directory", &self.root))?;
+        Ok(StoreDir::from_parts(fd, self.root.clone()))
+    }
+
+    /// A checked directory of the layout that must exist.
+    fn layout_dir(&self, relative: &str) -> Result<StoreDir, StoreError> {
+        self.open_dir(relative)?.ok_or_else(|| {
+            crate::error::PathError {
+                operation: "open the store directory",
+                path: self.root.join(relative),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            }
+            .into()
+        })
+    }
+
+    /// A new, unique temporary file in the store's `tmp/` (made relative to
+    /// the checked directory: never through a link).
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
-        let path = self.root.join(TMP).join(format!(
+        let name = format!(
             "{}-{}-{}",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
@@ -220,16 +304,15 @@ impl Store {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|time| time.subsec_nanos())
                 .unwrap_or(0)
-        ));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(StoreError::io("create a temporary file", &path))?;
-        Ok((file, path))
+        );
+        let tmp = self.layout_dir(TMP)?;
+        let file = tmp.create_new(&name)?;
+        let path = tmp.path().join(&name);
+        Ok((fs::File::from_parts(file, &path), path))
     }
 
-    /// Move a finished temporary file into place as blob `digest`.
+    /// Move a finished temporary file into place as blob `digest` (from
+    /// the checked `tmp/` into the checked `blobs/`, never through a link).
     pub fn commit_temp(
         &self,
         file: fs::File,
@@ -238,9 +321,23 @@ impl Store {
     ) -> Result<(), StoreError> {
         file.sync_all().map_err(StoreError::io("sync", temp))?;
         drop(file);
-        let target = self.blob_path(digest);
-        fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
-        Ok(())
+        let name = temp
+            .file_name()
+            .filter(|_| temp.parent() == Some(&self.root.join(TMP)));
+        let Some(name) = name else {
+            // Not one of ours: moved by path, as before.
+            let target = self.blob_path(digest);
+            fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
+            return Ok(());
+        };
+        let tmp = self.layout_dir(TMP)?;
+        let blobs = self.layout_dir(BLOBS)?;
+        tmp.rename_into(
+            name,
+            &blobs,
+            std::ffi::OsStr::new(&digest.hex()),
+            "move a blob into place",
+        )
     }
 
     /// Store what `reader` yields; returns its digest and size.
@@ -322,7 +419,15 @@ impl Store {
     /// The index as it is now.
     pub fn index(&self) -> Result<Index, StoreError> {
         let path = self.root.join(INDEX);
-        match fs::read(&path) {
+        let read = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut file| {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map(|_| bytes)
+            });
+        match read {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|source| StoreError::CorruptIndex { path, source }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
@@ -347,6 +452,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
             .map_err(StoreError::io("open the store lock", &lock_path))?;
         lock.file()
@@ -361,8 +467,13 @@ impl Store {
         file.sync_all()
             .map_err(StoreError::io("sync the image index", &temp))?;
         drop(file);
-        let path = self.root.join(INDEX);
-        fs::rename(&temp, &path).map_err(StoreError::io("replace the image index", &path))?;
+        let name = temp.file_name().expect("a temporary file has a name");
+        self.layout_dir(TMP)?.rename_into(
+            name,
+            &self.root_dir()?,
+            std::ffi::OsStr::new(INDEX),
+            "replace the image index",
+        )?;
         // The lock is released when `lock` is dropped.
         Ok(outcome)
     }
@@ -373,6 +484,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(StoreError::io("open the store lock", &path))?;
         let locked = if exclusive {
@@ -430,32 +542,25 @@ impl Store {
 
     /// Every blob digest in `blobs/` (names that are not digests are ignored).
     pub fn blobs(&self) -> Result<Vec<Digest>, StoreError> {
-        let dir = self.root.join(BLOBS);
-        let mut digests = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StoreError::io("list blobs", &dir))? {
-            let entry = entry.map_err(StoreError::io("list blobs", &dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && let Ok(digest) = format!("sha256:{name}").parse()
-            {
-                digests.push(digest);
-            }
-        }
+        let mut digests: Vec<Digest> = self
+            .digests_in(BLOBS)?
+            .into_iter()
+            .map(|(digest, _)| digest)
+            .collect();
         digests.sort();
         Ok(digests)
     }
 
     /// Files in `tmp/`: writes in progress, or left by a crash.
     pub fn temp_files(&self) -> Result<Vec<PathBuf>, StoreError> {
-        let dir = self.root.join(TMP);
-        let mut files = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(StoreError::io("list temporary files", &dir))? {
-            files.push(
-                entry
-                    .map_err(StoreError::io("list temporary files", &dir))?
-                    .path(),
-            );
-        }
-        Ok(files)
+        let Some(dir) = self.open_dir(TMP)? else {
+            return Ok(Vec::new());
+        };
+        Ok(dir
+            .entries()?
+            .into_iter()
+            .map(|name| dir.path().join(name))
+            .collect())
     }
 }
 

@@ -6,6 +6,8 @@
 mod copy;
 mod mount;
 mod network;
+mod reads;
+mod store;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

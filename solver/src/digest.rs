@@ -153,11 +153,18 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Read what is left (so that the digest covers the whole stream), then
-    /// the digest and size of everything read.
-    pub fn finish(mut self) -> io::Result<(Digest, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((Digest::from_raw(self.hasher.finalize().into()), self.read))
+    /// Read what is left, at most `limit` bytes more (so that the digest
+    /// covers the whole stream), then the digest and size of everything
+    /// read; `None` when more than `limit` bytes were left.
+    pub fn finish(mut self, limit: u64) -> io::Result<Option<(Digest, u64)>> {
+        let left = io::copy(&mut (&mut self).take(limit + 1), &mut io::sink())?;
+        if left > limit {
+            return Ok(None);
+        }
+        Ok(Some((
+            Digest::from_raw(self.hasher.finalize().into()),
+            self.read,
+        )))
     }
 }
 

@@ -805,3 +805,15 @@ fn the_stream_guard_parses_extension_headers_as_the_tar_crate_does() {
         b"after"
     );
 }
+
+#[test]
+fn a_stream_that_goes_on_after_the_archive_gets_no_digest() {
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(&mut builder, "a", tar::EntryType::Regular, None, b"a");
+    let mut bytes = builder.into_inner().unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 2 << 20));
+    let target = tempfile::tempdir().unwrap();
+    let report = unpack(&bytes[..], target.path()).unwrap();
+    assert_eq!(report.diff_id, None);
+    assert_eq!(std::fs::read(target.path().join("a")).unwrap(), b"a");
+}

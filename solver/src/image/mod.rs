@@ -789,11 +789,15 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
         let report = layer::unpack_with(reader, &staging, layer::Whiteouts::Overlay)?;
         match report.diff_id {
             Some(found) if found == layer.diff_id => Ok(()),
-            found => Err(ImageError::DiffIdMismatch {
+            Some(found) => Err(ImageError::DiffIdMismatch {
                 digest: layer.digest.clone(),
                 claimed: layer.diff_id.clone(),
-                found: found.unwrap_or_else(|| crate::digest::Digest::of(b"")),
+                found,
             }),
+            None => Err(ImageError::Format(format!(
+                "layer {}: more than 1 MiB of data follows the end of its archive",
+                layer.digest
+            ))),
         }
     });
     if let Err(error) = unpacked {

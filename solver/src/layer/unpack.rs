@@ -71,6 +71,8 @@ pub struct UnpackReport {
     /// what the files on disk show.
     pub unapplied_owners: super::Owners,
     /// The sha256 of the whole uncompressed stream: the layer's diff_id.
+    /// `None` when more than 1 MiB follows the end of the archive (not
+    /// read, so not hashed).
     pub diff_id: Option<Digest>,
 }
 
@@ -131,6 +133,9 @@ fn mark_directory(dir: &Dir, value: &[u8]) -> Result<(), UnpackError> {
     dir.set_own_xattr(key, value)
         .map_err(io_error("mark as opaque", dir.shown()))
 }
+
+/// The most data read after the end of an archive, to hash it.
+const MAX_TRAILING: u64 = 1 << 20;
 
 /// The longest entry name accepted (Linux's `PATH_MAX`).
 const MAX_PATH: usize = 4096;
@@ -432,12 +437,16 @@ pub fn unpack_into(
             dir.chmod(&name, *mode)?;
         }
     }
-    let (diff_id, _) = archive
+    // What follows the end-of-archive blocks is padding (tar writes whole
+    // 10 KiB records). A decompression bomb would follow them with
+    // gigabytes: past a bound the digest is not computed, and a caller
+    // that needs it (a snapshot) refuses the layer.
+    report.diff_id = archive
         .into_inner()
         .into_inner()
-        .finish()
-        .map_err(UnpackError::Archive)?;
-    report.diff_id = Some(diff_id);
+        .finish(MAX_TRAILING)
+        .map_err(UnpackError::Archive)?
+        .map(|(digest, _)| digest);
     Ok(report)
 }
 

@@ -6,6 +6,7 @@
 mod copy;
 mod mount;
 mod network;
+mod poison;
 mod reads;
 mod store;
 

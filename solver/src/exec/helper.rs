@@ -280,9 +280,15 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
     };
     let command = match sys::fork() {
         Ok(ForkResult::Child) => {
-            if let Some(slave) = &slave
-                && let Err(message) = tty::attach(slave)
-            {
+            // A session of its own: with a terminal, the sandbox's pty
+            // becomes its controlling terminal; without, it has none, so
+            // strata's terminal (if any) is out of its reach: no /dev/tty,
+            // no TIOCSTI, no keystrokes to read.
+            let session = match &slave {
+                Some(slave) => tty::attach(slave),
+                None => tty::detach(),
+            };
+            if let Err(message) = session {
                 sys::exit_child(report(&error_pipe, Stage::Setup, message));
             }
             drop(slave);
@@ -292,6 +298,13 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => return report(&error_pipe, Stage::Setup, format!("fork: {error}")),
     };
+    // pid 1 needs no stdio from here on: let go of strata's (a terminal,
+    // with `strata run -it`), so nothing in the sandbox can reach it
+    // through this process either.
+    if let Err(message) = tty::release_stdio() {
+        let _ = nix::sys::signal::kill(command, Signal::SIGKILL);
+        return report(&error_pipe, Stage::Setup, message);
+    }
     drop((error_pipe, slave));
     // Reap everything until the command itself ends.
     loop {

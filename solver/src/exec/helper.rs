@@ -32,7 +32,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, tty, user};
+use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, seccomp, tty, user};
 use crate::sys;
 use std::os::unix::net::UnixStream;
 
@@ -359,13 +359,21 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
         Err(message) => return fail(Stage::Exec, message),
     };
     // `RUN --security=insecure` (allowed with --allow security.insecure)
-    // keeps every capability of the sandbox's own user namespace: still no
-    // power over the host's.
+    // keeps every capability of the sandbox's own user namespace (still no
+    // power over the host's) and runs unconfined, as BuildKit's.
     if !spec.insecure
         && let Err(error) = sys::drop_bounding_capabilities(&DEFAULT_CAPABILITIES)
     {
         return fail(Stage::Setup, format!("drop capabilities: {error}"));
     }
+    let filter = if spec.insecure {
+        None
+    } else {
+        match seccomp::default_profile(&DEFAULT_CAPABILITIES) {
+            Ok(programs) => Some(programs),
+            Err(error) => return fail(Stage::Setup, error.to_string()),
+        }
+    };
     let groups: Vec<Gid> = user.groups.iter().copied().map(Gid::from_raw).collect();
     if let Err(errno) = nix::unistd::setgroups(&groups) {
         // With a single mapped id, setgroups is denied in the namespace
@@ -394,6 +402,16 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
                 errno.desc()
             ),
         );
+    }
+    // The seccomp filter goes on last of what needs privilege: installing
+    // it without no_new_privs (setuid programs work in a step, as under
+    // docker) takes CAP_SYS_ADMIN in the sandbox's user namespace, which
+    // the switch to a user other than root gives up. What runs after it
+    // (setresuid, umask, sigaction, close_range, execve) is all allowed.
+    if let Some(programs) = &filter
+        && let Err(error) = seccomp::install(programs)
+    {
+        return fail(Stage::Setup, error.to_string());
     }
     if let Err(errno) = nix::unistd::setresuid(uid, uid, uid) {
         return fail(

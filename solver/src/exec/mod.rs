@@ -15,6 +15,7 @@
 mod copy;
 mod helper;
 mod mount;
+mod seccomp;
 mod tty;
 mod user;
 pub mod userns;

@@ -329,7 +329,7 @@ fn strata_run_keeps_the_users_terminal_out_of_reach() {
 
 /// System calls docker's default profile refuses, and what busybox says.
 const REFUSED: &str = r#"FROM base
-RUN echo "check: $(grep Seccomp: /proc/self/status | tr '\t' ' ')"
+RUN echo "check: $(grep -e Seccomp: -e NoNewPrivs: /proc/self/status | tr '\t\n' '  ')"
 RUN for call in 'unshare -U true' 'unshare -m true' 'mount -t tmpfs none /tmp' 'swapon /dev/null' 'hostname sandbox'; do echo "check: $($call 2>&1)"; done
 RUN chroot / true && linux32 true && echo "check: chroot and linux32 are allowed"
 RUN --security=insecure unshare -U true && mount -t tmpfs none /tmp && echo "check: insecure: $(grep Seccomp: /proc/self/status | tr '\t' ' ')"
@@ -352,7 +352,8 @@ fn run_steps_get_dockers_seccomp_profile_unless_insecure() {
         assert_eq!(
             checks(&run.stderr),
             [
-                "check: Seccomp: 2",
+                // No no_new_privs, as under docker: setuid programs work.
+                "check: NoNewPrivs: 0 Seccomp: 2 ",
                 "check: unshare: unshare(0x10000000): Operation not permitted",
                 "check: unshare: unshare(0x20000): Operation not permitted",
                 "check: mount: permission denied (are you root?)",

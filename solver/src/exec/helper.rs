@@ -9,8 +9,11 @@
 //!   its id maps, and forks
 //! - the **init**: pid 1 of the new pid namespace. It mounts the root,
 //!   /proc and /dev, pivots into the root, and forks
-//! - the **command**, which takes its user, directory and environment and
-//!   executes the step's program.
+//! - the **command**, which starts a session of its own (no controlling
+//!   terminal, or the sandbox's pty with `strata run -it`), takes its
+//!   user, directory and environment, gets docker's default seccomp
+//!   profile (not with `--security=insecure`) and executes the step's
+//!   program with only fds 0, 1 and 2.
 //!
 //! The init reaps orphans and exits with the command's status as soon as
 //! the command ends; the kernel then kills everything else left in the pid

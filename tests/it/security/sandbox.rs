@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::sandbox::{Env, TIERS, chmod, readable_context, wait};
+use crate::sandbox::{Env, TIERS, Tier, chmod, readable_context, wait};
 use crate::support::{Run, require};
 
 /// `tiocsti`, a static x86_64 program of 472 bytes: it pushes
@@ -567,6 +567,70 @@ fn an_arm64_program_under_qemu_user_gets_the_profile_too() {
             ["check: profiled 1", "check: insecure 22"],
             "{tier:?}: {}",
             run.stderr
+        );
+    }
+}
+
+/// Runs a program under a seccomp filter of its own that makes every
+/// `seccomp()` fail with EINVAL, as on a kernel built without seccomp
+/// filters (x86_64 numbers; no_new_privs, as an unprivileged caller needs).
+const WITHOUT_SECCOMP: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+# ld nr; jeq SYS_seccomp (317) ? ret ERRNO(EINVAL) : ret ALLOW
+program = struct.pack("HBBI" * 4, 0x20, 0, 0, 0, 0x15, 0, 1, 317, 0x06, 0, 0, 0x50016, 0x06, 0, 0, 0x7FFF0000)
+buffer = ctypes.create_string_buffer(program, len(program))
+class Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.syscall(317, 1, 0, ctypes.byref(Program(4, ctypes.addressof(buffer)))) == 0
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// Where seccomp filters cannot be had, a step does not run unconfined: it
+/// fails, saying why. (Not for strata-sub: no_new_privs stops newuidmap.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_seccomp_filters_a_step_fails_clearly_instead_of_running_unconfined() {
+    let expected = "failed to set up the sandbox: install docker's default seccomp profile: \
+                    Invalid argument (os error 22): this kernel does not support seccomp filters \
+                    (CONFIG_SECCOMP_FILTER); strata will not run a step without them";
+    for tier in [Tier::Root, Tier::Single] {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", "FROM base\nRUN touch /ran\n".to_owned())]);
+        let under = |args: &[&str]| {
+            let inner = env.command(args);
+            let mut command = Command::new(require("python3"));
+            command
+                .arg("-c")
+                .arg(WITHOUT_SECCOMP)
+                .arg(inner.get_program())
+                .args(inner.get_args())
+                .current_dir(context.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            wait(command.spawn().unwrap(), Duration::from_secs(60))
+        };
+        let run = under(&["run", "base", "touch", "/ran"]);
+        let errors: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|line| !line.starts_with("warning: only one id is mapped"))
+            .collect();
+        assert_eq!(
+            (run.code, errors),
+            (125, vec![format!("error: {expected}").as_str()]),
+            "{tier:?}"
+        );
+        let build = under(&["build", "-q", context.path().to_str().unwrap()]);
+        assert_eq!(build.code, 1, "{tier:?}: {}", build.stderr);
+        assert!(
+            build
+                .stderr
+                .contains(&format!("error: failed to run the step: {expected}\n")),
+            "{tier:?}: {}",
+            build.stderr
         );
     }
 }

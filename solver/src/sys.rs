@@ -204,3 +204,33 @@ pub(crate) fn adopt_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
     // was received, and nothing else refers to it: it is ours to own.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// Install the classic-BPF seccomp filter `program` on this process
+/// (`seccomp(SECCOMP_SET_MODE_FILTER)`), without setting `no_new_privs`:
+/// the caller must hold CAP_SYS_ADMIN in its user namespace, or the kernel
+/// refuses with EACCES. (seccompiler's own `apply_filter` always sets
+/// `no_new_privs`, which would stop setuid programs in the sandbox, where
+/// docker and BuildKit let them run.)
+pub(crate) fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(program.len())
+        .map_err(|_| io::Error::other("the seccomp filter has more than 65535 instructions"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `len` instructions of `program`, which
+    // outlives the call; the kernel copies the program and writes nothing
+    // into our memory.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

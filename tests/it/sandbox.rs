@@ -17,13 +17,13 @@ const SUBORDINATE_USER: &str = "strata-sub";
 const SINGLE_USER: &str = "strata-plain";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tier {
+pub(crate) enum Tier {
     Root,
     Subordinate,
     Single,
 }
 
-const TIERS: [Tier; 3] = [Tier::Root, Tier::Subordinate, Tier::Single];
+pub(crate) const TIERS: [Tier; 3] = [Tier::Root, Tier::Subordinate, Tier::Single];
 
 impl Tier {
     fn user(self) -> Option<&'static str> {
@@ -42,11 +42,11 @@ impl Tier {
 
 /// What every tier shares: a copy of strata and the base image tarball,
 /// where every user can read them.
-struct Shared {
+pub(crate) struct Shared {
     _dir: tempfile::TempDir,
     binary: PathBuf,
     base: PathBuf,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 fn user_has_range(user: &str) -> bool {
@@ -58,7 +58,7 @@ fn user_has_range(user: &str) -> bool {
     })
 }
 
-fn shared() -> &'static Shared {
+pub(crate) fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         assert!(
@@ -134,7 +134,7 @@ fn shared() -> &'static Shared {
     })
 }
 
-fn chmod(path: &Path, mode: u32) {
+pub(crate) fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -146,14 +146,14 @@ fn append(path: &Path, text: &str) {
 }
 
 /// One tier's store, with the base imported as `base`.
-struct Env {
+pub(crate) struct Env {
     tier: Tier,
     _dir: tempfile::TempDir,
     store: PathBuf,
 }
 
 impl Env {
-    fn new(tier: Tier) -> Env {
+    pub(crate) fn new(tier: Tier) -> Env {
         Env::in_dir(tier, &shared().dir)
     }
 
@@ -177,7 +177,7 @@ impl Env {
         env
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let shared = shared();
         let mut command = match self.tier.user() {
             None => Command::new(&shared.binary),
@@ -201,11 +201,11 @@ impl Env {
     }
 
     /// Run strata, with a deadline.
-    fn strata(&self, args: &[&str]) -> Run {
+    pub(crate) fn strata(&self, args: &[&str]) -> Run {
         wait(self.command(args).spawn().unwrap(), Duration::from_secs(60))
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let run = self.strata(args);
         assert_eq!(
             run.code, 0,
@@ -298,7 +298,7 @@ impl Env {
 }
 
 /// Wait for `child` at most `limit`; kill it after that.
-fn wait(mut child: std::process::Child, limit: Duration) -> Run {
+pub(crate) fn wait(mut child: std::process::Child, limit: Duration) -> Run {
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() || start.elapsed() > limit {
@@ -848,7 +848,7 @@ fn a_terminal_on_stdin_gives_the_command_a_terminal_of_its_own() {
 }
 
 /// A build context every tier's user can read, holding `files`.
-fn readable_context(files: &[(&str, String)]) -> tempfile::TempDir {
+pub(crate) fn readable_context(files: &[(&str, String)]) -> tempfile::TempDir {
     let context = tempfile::Builder::new()
         .prefix("strata-context-")
         .tempdir_in(&shared().dir)

@@ -9,8 +9,11 @@
 //!   its id maps, and forks
 //! - the **init**: pid 1 of the new pid namespace. It mounts the root,
 //!   /proc and /dev, pivots into the root, and forks
-//! - the **command**, which takes its user, directory and environment and
-//!   executes the step's program.
+//! - the **command**, which starts a session of its own (no controlling
+//!   terminal, or the sandbox's pty with `strata run -it`), takes its
+//!   user, directory and environment, gets docker's default seccomp
+//!   profile (not with `--security=insecure`) and executes the step's
+//!   program with only fds 0, 1 and 2.
 //!
 //! The init reaps orphans and exits with the command's status as soon as
 //! the command ends; the kernel then kills everything else left in the pid
@@ -32,7 +35,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, tty, user};
+use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, seccomp, tty, user};
 use crate::sys;
 use std::os::unix::net::UnixStream;
 
@@ -280,9 +283,15 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
     };
     let command = match sys::fork() {
         Ok(ForkResult::Child) => {
-            if let Some(slave) = &slave
-                && let Err(message) = tty::attach(slave)
-            {
+            // A session of its own: with a terminal, the sandbox's pty
+            // becomes its controlling terminal; without, it has none, so
+            // strata's terminal (if any) is out of its reach: no /dev/tty,
+            // no TIOCSTI, no keystrokes to read.
+            let session = match &slave {
+                Some(slave) => tty::attach(slave),
+                None => tty::detach(),
+            };
+            if let Err(message) = session {
                 sys::exit_child(report(&error_pipe, Stage::Setup, message));
             }
             drop(slave);
@@ -292,6 +301,13 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
         Ok(ForkResult::Parent { child }) => child,
         Err(error) => return report(&error_pipe, Stage::Setup, format!("fork: {error}")),
     };
+    // pid 1 needs no stdio from here on: let go of strata's (a terminal,
+    // with `strata run -it`), so nothing in the sandbox can reach it
+    // through this process either.
+    if let Err(message) = tty::release_stdio() {
+        let _ = nix::sys::signal::kill(command, Signal::SIGKILL);
+        return report(&error_pipe, Stage::Setup, message);
+    }
     drop((error_pipe, slave));
     // Reap everything until the command itself ends.
     loop {
@@ -346,13 +362,21 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
         Err(message) => return fail(Stage::Exec, message),
     };
     // `RUN --security=insecure` (allowed with --allow security.insecure)
-    // keeps every capability of the sandbox's own user namespace: still no
-    // power over the host's.
+    // keeps every capability of the sandbox's own user namespace (still no
+    // power over the host's) and runs unconfined, as BuildKit's.
     if !spec.insecure
         && let Err(error) = sys::drop_bounding_capabilities(&DEFAULT_CAPABILITIES)
     {
         return fail(Stage::Setup, format!("drop capabilities: {error}"));
     }
+    let filter = if spec.insecure {
+        None
+    } else {
+        match seccomp::default_profile(&DEFAULT_CAPABILITIES) {
+            Ok(programs) => Some(programs),
+            Err(error) => return fail(Stage::Setup, error.to_string()),
+        }
+    };
     let groups: Vec<Gid> = user.groups.iter().copied().map(Gid::from_raw).collect();
     if let Err(errno) = nix::unistd::setgroups(&groups) {
         // With a single mapped id, setgroups is denied in the namespace
@@ -381,6 +405,16 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
                 errno.desc()
             ),
         );
+    }
+    // The seccomp filter goes on last of what needs privilege: installing
+    // it without no_new_privs (setuid programs work in a step, as under
+    // docker) takes CAP_SYS_ADMIN in the sandbox's user namespace, which
+    // the switch to a user other than root gives up. What runs after it
+    // (setresuid, umask, sigaction, close_range, execve) is all allowed.
+    if let Some(programs) = &filter
+        && let Err(error) = seccomp::install(programs)
+    {
+        return fail(Stage::Setup, error.to_string());
     }
     if let Err(errno) = nix::unistd::setresuid(uid, uid, uid) {
         return fail(

@@ -15,6 +15,7 @@
 mod copy;
 mod helper;
 mod mount;
+mod seccomp;
 mod tty;
 mod user;
 pub mod userns;
@@ -694,6 +695,24 @@ impl Sandbox {
                 Some(reader)
             }
         };
+        // Without a terminal of its own the command gets none of strata's
+        // either: a stdout or stderr that is one is copied from a pipe
+        // (as `docker run` without -t), so the command cannot read what
+        // the user types from it, nor set it up.
+        let mut relayed = Vec::new();
+        if matches!(output, Output::Inherit) && !spec.tty {
+            for stream in [tty::Stream::Stdout, tty::Stream::Stderr] {
+                if stream.is_terminal() {
+                    let (reader, writer) =
+                        std::io::pipe().map_err(ExecError::os("create a pipe"))?;
+                    match stream {
+                        tty::Stream::Stdout => command.stdout(writer),
+                        tty::Stream::Stderr => command.stderr(writer),
+                    };
+                    relayed.push((stream, reader));
+                }
+            }
+        }
         // The helper puts a terminal in raw mode; whatever becomes of the
         // helper, the terminal is put back.
         let terminal = spec.tty.then(tty::save);
@@ -702,6 +721,10 @@ impl Sandbox {
             .map_err(ExecError::io("start", &self.helper))?;
         // Our copies of the pipe's write end must go, or reading never ends.
         drop(command);
+        let relays: Vec<_> = relayed
+            .into_iter()
+            .map(|(stream, reader)| std::thread::spawn(move || stream.copy_from(reader)))
+            .collect();
         let pid = child.id() as i32;
         register_helper(pid);
         let mut tail = Tail::default();
@@ -720,6 +743,9 @@ impl Sandbox {
             }
         }
         let status = child.wait();
+        for relay in relays {
+            let _ = relay.join();
+        }
         unregister_helper(pid);
         if let Some(terminal) = terminal {
             terminal.restore();

@@ -27,7 +27,7 @@ fn io_failed(what: String) -> impl FnOnce(std::io::Error) -> SetupError {
 
 /// Device nodes bind-mounted from the host (mknod is refused in a user
 /// namespace; a bind mount of the host's node works).
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// /proc entries made read-only (writable ones that reach the host kernel).
 const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];

@@ -1,13 +1,17 @@
 //! A terminal for the sandboxed command, when strata's standard input is
-//! one (`strata run` from a shell).
+//! one (`strata run` from a shell), and none otherwise.
 //!
-//! The host's terminal is not handed in: its /dev/pts name would not exist
-//! in the sandbox's own devpts, and a command could push input into it
-//! (TIOCSTI). Instead the sandbox's pid 1 opens a pseudo-terminal in the
-//! sandbox's devpts, makes its other end the command's controlling
-//! terminal and stdio, and passes the master over a socket to the helper,
-//! which copies between it and strata's stdio with the host terminal in
-//! raw mode, so keys like ^C reach the command as they would at a console.
+//! The host's terminal is never handed in: a command holding it, or having
+//! it as its controlling terminal, could push input into the user's shell
+//! (TIOCSTI) or read what the user types. So the command always starts a
+//! session of its own ([`attach`] or [`detach`]), the sandbox has no
+//! /dev/tty from the host, and pid 1 lets go of strata's stdio
+//! ([`release_stdio`]). With a terminal, the sandbox's pid 1 opens a
+//! pseudo-terminal in the sandbox's devpts, makes its other end the
+//! command's controlling terminal, stdio and /dev/tty, and passes the
+//! master over a socket to the helper, which copies between it and
+//! strata's stdio with the host terminal in raw mode, so keys like ^C
+//! reach the command as they would at a console.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -35,8 +39,44 @@ pub(crate) fn open() -> Result<(OwnedFd, OwnedFd), String> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|errno| fail(&format!("open {name}"), errno))?;
+    // /dev/tty: the sandbox's own terminal (what the command's /dev/tty
+    // would name anyway, as its controlling terminal).
+    let dev_tty = std::path::Path::new("/dev/tty");
+    std::fs::File::create(dev_tty).map_err(|error| format!("create /dev/tty: {error}"))?;
+    nix::mount::mount(
+        Some(name.as_str()),
+        dev_tty,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|errno| fail(&format!("bind {name} on /dev/tty"), errno))?;
     let master: OwnedFd = master.into();
     Ok((master, slave))
+}
+
+/// Start a session of its own with no controlling terminal (in the
+/// command's process, before exec): the terminal strata was started from
+/// is then out of reach.
+pub(crate) fn detach() -> Result<(), String> {
+    nix::unistd::setsid()
+        .map(drop)
+        .map_err(|errno| format!("start a session of its own (setsid): {}", errno.desc()))
+}
+
+/// Point this process's stdio at /dev/null (pid 1, once the command has its
+/// own copies).
+pub(crate) fn release_stdio() -> Result<(), String> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| format!("open /dev/null: {}", errno.desc()))?;
+    nix::unistd::dup2_stdin(&null)
+        .and_then(|()| nix::unistd::dup2_stdout(&null))
+        .and_then(|()| nix::unistd::dup2_stderr(&null))
+        .map_err(|errno| format!("let go of strata's stdio: {}", errno.desc()))
 }
 
 /// Send `fd` over `socket`.
@@ -79,7 +119,7 @@ pub(crate) fn receive(socket: &UnixStream) -> Option<OwnedFd> {
 /// Make the new session's controlling terminal `slave` and point stdio at
 /// it (in the command's process, before exec).
 pub(crate) fn attach(slave: &OwnedFd) -> Result<(), String> {
-    nix::unistd::setsid().map_err(|errno| format!("setsid: {}", errno.desc()))?;
+    detach()?;
     sys::set_controlling_terminal(slave.as_raw_fd())
         .map_err(|error| format!("set the controlling terminal: {error}"))?;
     let attached = nix::unistd::dup2_stdin(slave)
@@ -183,4 +223,48 @@ fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> nix::Result<(
         }
     }
     Ok(())
+}
+
+/// strata's stdout or stderr, when a terminal: the command gets a pipe,
+/// copied to it by strata (see `Sandbox::spawn_helper`).
+#[derive(Clone, Copy)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub(crate) fn is_terminal(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Copy everything from `reader` to this stream, as it comes.
+    pub(crate) fn copy_from(self, mut reader: std::io::PipeReader) {
+        use std::io::{Read, Write};
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = match reader.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(read) => read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let written = match self {
+                Stream::Stdout => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(&buffer[..read])
+                        .and_then(|()| stdout.flush())
+                }
+                Stream::Stderr => std::io::stderr().write_all(&buffer[..read]),
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod mount;
 mod network;
 mod poison;
 mod reads;
+mod sandbox;
 mod store;
 
 use std::os::unix::fs::MetadataExt;

@@ -67,6 +67,16 @@ const HELPER_FAILED: i32 = 125;
 
 /// The helper's `main`. Never returns.
 pub fn helper_main() -> ! {
+    // Whatever strata inherited (a CI runner's sockets, make's jobserver,
+    // a directory a caller left open) stops here: no process of the
+    // sandbox holds a descriptor of the host's beyond 0, 1 and 2.
+    if let Err(error) = sys::close_fds_above_stdio(2) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "strata: the sandbox helper could not close inherited descriptors: {error}"
+        );
+        std::process::exit(HELPER_FAILED)
+    }
     let spec = match std::env::var(SPEC_VARIABLE)
         .map_err(|error| error.to_string())
         .and_then(|text| serde_json::from_str::<HelperSpec>(&text).map_err(|e| e.to_string()))
@@ -281,6 +291,17 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
         }
         None => None,
     };
+    // Pid 1 is strata's own binary. Not dumpable, its /proc entries belong
+    // to the host's root: the command cannot open /proc/1/exe (to rewrite
+    // strata, CVE-2019-5736's way out of runc), /proc/1/fd or /proc/1/mem.
+    // The command's own flag is reset by its execve.
+    if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
+        return report(
+            &error_pipe,
+            Stage::Setup,
+            format!("make the sandbox's init undumpable: {}", errno.desc()),
+        );
+    }
     let command = match sys::fork() {
         Ok(ForkResult::Child) => {
             // A session of its own: with a terminal, the sandbox's pty

@@ -640,3 +640,66 @@ fn without_seccomp_filters_a_step_fails_clearly_instead_of_running_unconfined() 
         );
     }
 }
+
+/// CVE-2019-5736's way out: the sandbox's pid 1 is strata's own binary,
+/// and a step that could open `/proc/1/exe` could rewrite strata on the
+/// host (once it stopped running). pid 1 is not dumpable, so its exe, fds
+/// and memory are out of the step's reach.
+const PID1: &str = r#"FROM base
+RUN head -c 1 /proc/1/exe >/dev/null 2>&1 && echo 'check: exe readable' || echo 'check: exe closed'; \
+    ls -l /proc/1/fd/ 2>/dev/null | grep -q -- '->' && echo 'check: fds followed' || echo 'check: fds closed'; \
+    readlink /proc/1/cwd >/dev/null 2>&1 && echo 'check: cwd readable' || echo 'check: cwd closed'; \
+    head -c 1 /proc/1/mem >/dev/null 2>&1 && echo 'check: mem readable' || echo 'check: mem closed'
+RUN --security=insecure \
+    head -c 1 /proc/1/exe >/dev/null 2>&1 && echo 'check: insecure: exe readable' || echo 'check: insecure: exe closed'; \
+    ls -l /proc/1/fd/ 2>/dev/null | grep -q -- '->' && echo 'check: insecure: fds followed' || echo 'check: insecure: fds closed'; \
+    ls /proc/1/fd/9/ >/dev/null 2>&1 && echo 'check: insecure: inherited fd 9 open' || echo 'check: insecure: no fd 9'
+"#;
+
+#[test]
+fn the_sandboxs_pid_1_is_out_of_the_steps_reach() {
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", PID1.to_owned())]);
+        // strata starts with a host directory open on fd 9, as a CI
+        // runner's or make's descriptors are.
+        let build = env.command(&[
+            "build",
+            "--progress",
+            "plain",
+            "--allow",
+            "security.insecure",
+            context.path().to_str().unwrap(),
+        ]);
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec 9</tmp; exec {}", command_line(&build)))
+            .current_dir(context.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+        assert_eq!(
+            checks(&run.stderr),
+            [
+                "check: exe closed",
+                "check: fds closed",
+                "check: cwd closed",
+                "check: mem closed",
+                // Every capability of the user namespace does not reach a
+                // process of the host's: strata's pid 1, with the
+                // directory strata inherited on fd 9.
+                "check: insecure: exe closed",
+                "check: insecure: fds closed",
+                "check: insecure: no fd 9",
+            ],
+            "{tier:?}: {}",
+            run.stderr
+        );
+    }
+}

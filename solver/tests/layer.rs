@@ -817,3 +817,136 @@ fn a_stream_that_goes_on_after_the_archive_gets_no_digest() {
     assert_eq!(report.diff_id, None);
     assert_eq!(std::fs::read(target.path().join("a")).unwrap(), b"a");
 }
+
+/// One raw header block (with its checksum) and its data, padded.
+fn block(header: &mut tar::Header, data: &[u8]) -> Vec<u8> {
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    let mut bytes = header.as_bytes().to_vec();
+    bytes.extend_from_slice(data);
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    bytes
+}
+
+/// A PAX record giving `size`.
+fn pax_size_record(size: u64) -> Vec<u8> {
+    let body = format!(" size={size}\n");
+    let mut length = body.len() + 1;
+    while format!("{length}{body}").len() != length {
+        length += 1;
+    }
+    format!("{length}{body}").into_bytes()
+}
+
+/// A GNU long name header claiming 2 MiB (its data is not there: the
+/// guard must refuse it from the header alone).
+fn huge_long_name() -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.set_path("././@LongLink").unwrap();
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_size(2 << 20);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+fn regular(name: &str, size_field: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(size_field);
+    header
+}
+
+fn refused_long_name(bytes: &[u8]) {
+    let target = tempfile::tempdir().unwrap();
+    let error = unpack(bytes, target.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid layer archive: a GNU long name of 2097152 bytes is over the limit of 1048576 bytes"
+    );
+}
+
+/// The three ways found to make the guard read the stream differently from
+/// the crate, each used to slip a huge long name past it.
+#[test]
+fn the_guard_cannot_be_desynchronised_from_the_tar_crate() {
+    // A GNU sparse header with `isextended` 2: the crate reads no
+    // extension header (it wants exactly 1).
+    let mut sparse = tar::Header::new_gnu();
+    sparse.set_path("s").unwrap();
+    sparse.set_entry_type(tar::EntryType::GNUSparse);
+    sparse.set_mode(0o644);
+    sparse.set_uid(0);
+    sparse.set_gid(0);
+    sparse.set_mtime(0);
+    sparse.as_gnu_mut().unwrap().isextended[0] = 2;
+    sparse.as_gnu_mut().unwrap().realsize = *b"00000000000\0";
+    let mut bytes = block(&mut sparse, b"");
+    bytes.extend(huge_long_name());
+    refused_long_name(&bytes);
+    // An old-style (v7) `x` header is a plain entry to the crate: the size
+    // its record gives applies to nothing.
+    let mut old = tar::Header::new_old();
+    old.as_old_mut().name[..4].copy_from_slice(b"pax1");
+    old.set_entry_type(tar::EntryType::XHeader);
+    old.set_mode(0o644);
+    old.set_uid(0);
+    old.set_gid(0);
+    old.set_mtime(0);
+    let mut bytes = block(&mut old, &pax_size_record(1024));
+    bytes.extend(block(&mut regular("f", 0), b""));
+    bytes.extend(huge_long_name());
+    refused_long_name(&bytes);
+    // A ustar `x` record spent on an old-style `L` entry after it.
+    let mut pax = tar::Header::new_ustar();
+    pax.set_path("pax2").unwrap();
+    pax.set_entry_type(tar::EntryType::XHeader);
+    let mut bytes = block(&mut pax, &pax_size_record(1024));
+    let mut old_long = tar::Header::new_old();
+    old_long.as_old_mut().name[..5].copy_from_slice(b"long1");
+    old_long.set_entry_type(tar::EntryType::GNULongName);
+    old_long.set_mode(0o644);
+    old_long.set_uid(0);
+    old_long.set_gid(0);
+    old_long.set_mtime(0);
+    bytes.extend(block(&mut old_long, b"x"));
+    bytes.extend(block(&mut regular("g", 0), b""));
+    bytes.extend(huge_long_name());
+    refused_long_name(&bytes);
+}
+
+#[test]
+fn sparse_holes_are_bounded_per_archive() {
+    let mut sparse = tar::Header::new_gnu();
+    sparse.set_path("bomb").unwrap();
+    sparse.set_entry_type(tar::EntryType::GNUSparse);
+    sparse.set_mode(0o644);
+    sparse.set_uid(0);
+    sparse.set_gid(0);
+    sparse.set_mtime(0);
+    // 8 GiB long, its last 512 bytes data, the rest a hole.
+    let real: u64 = 8 << 30;
+    {
+        let gnu = sparse.as_gnu_mut().unwrap();
+        gnu.realsize = *format!("{real:011o}\0").as_bytes().first_chunk().unwrap();
+        gnu.sparse[0].offset = *format!("{:011o}\0", real - 512)
+            .as_bytes()
+            .first_chunk()
+            .unwrap();
+        gnu.sparse[0].numbytes = *format!("{:011o}\0", 512).as_bytes().first_chunk().unwrap();
+    }
+    let mut bytes = block(&mut sparse, &[b'x'; 512]);
+    bytes.extend([0u8; 1024]);
+    let target = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let error = unpack(&bytes[..], target.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid layer archive: sparse files with more than 4294967296 bytes of holes (this one is 8589934592 bytes long)"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -5,7 +5,8 @@
 //! gigabytes. [`Guard`] sits between the stream and the crate, follows the
 //! archive's structure (headers, data, GNU sparse extension headers) and
 //! fails the read that completes a header asking for more than
-//! [`MAX_EXTENSION`], or naming a path longer than Linux's `PATH_MAX`.
+//! [`MAX_EXTENSION`], naming a path longer than Linux's `PATH_MAX`, or
+//! bringing the archive's sparse holes over [`MAX_HOLES`].
 //! Go's `archive/tar` (which BuildKit and containerd use) has the same 1 MiB
 //! limit on these records.
 
@@ -13,6 +14,12 @@ use std::io::{self, Read};
 
 /// The largest PAX record, GNU long name or long link accepted.
 pub(super) const MAX_EXTENSION: u64 = 1 << 20;
+
+/// The most bytes of holes in the GNU sparse files of one archive. The
+/// `tar` crate hands a hole to its reader as zeros, so a 1.5 KiB archive
+/// can otherwise make the unpacker read (and the layer writer write)
+/// terabytes.
+pub(super) const MAX_HOLES: u64 = 4 << 30;
 
 const BLOCK: usize = 512;
 
@@ -38,6 +45,8 @@ pub(super) struct Guard<R> {
     pax: Vec<u8>,
     /// The size a PAX record gave the next entry.
     pax_size: Option<u64>,
+    /// Bytes of holes in the sparse files so far.
+    holes: u64,
 }
 
 fn invalid(message: String) -> io::Error {
@@ -92,6 +101,7 @@ impl<R: Read> Guard<R> {
             filled: 0,
             pax: Vec::new(),
             pax_size: None,
+            holes: 0,
         }
     }
 
@@ -108,11 +118,17 @@ impl<R: Read> Guard<R> {
         }
         let kind = block[156];
         let size = number(&block[124..136])?;
+        // The crate takes `x`, `L` and `K` for extension headers only with
+        // ustar or GNU magic; an old-style one is a plain entry, which
+        // consumes the PAX record before it as any entry does.
+        let magic = (&block[257..263], &block[263..265]);
+        let recognized = magic == (b"ustar\0", b"00") || magic == (b"ustar ", b" \0");
+        let gnu = magic == (b"ustar ", b" \0");
         match kind {
-            b'x' | b'g' | b'L' | b'K' => {
+            b'x' | b'L' | b'K' if recognized => {
                 if size > MAX_EXTENSION {
                     let what = match kind {
-                        b'x' | b'g' => "PAX record",
+                        b'x' => "PAX record",
                         b'L' => "GNU long name",
                         _ => "GNU long link name",
                     };
@@ -120,20 +136,26 @@ impl<R: Read> Guard<R> {
                         "a {what} of {size} bytes is over the limit of {MAX_EXTENSION} bytes"
                     )));
                 }
-                if (kind == b'L' || kind == b'K') && size > 4096 {
+                if kind != b'x' && size > 4096 {
                     return Err(invalid(format!(
                         "a name of {size} bytes is longer than PATH_MAX (4096)"
                     )));
                 }
                 self.pax.clear();
-                if kind == b'g' {
-                    // The crate hands a global header the local record
-                    // before it, which then applies to nothing else.
-                    self.pax_size = None;
-                }
                 Ok(State::Data {
                     remaining: padded(size),
                     keep: kind == b'x',
+                })
+            }
+            b'x' | b'g' | b'L' | b'K' => {
+                // Returned as an entry (a global header, or an old-style
+                // one): its own size, and the PAX record before it is
+                // spent on it. The crate never buffers its data.
+                self.pax.clear();
+                self.pax_size = None;
+                Ok(State::Data {
+                    remaining: padded(size),
+                    keep: false,
                 })
             }
             _ => {
@@ -141,8 +163,17 @@ impl<R: Read> Guard<R> {
                 // `tar` crate. A GNU sparse header's size is its data's.
                 let size = self.pax_size.take().unwrap_or(size);
                 self.pax.clear();
-                let extended = kind == b'S' && block[482] != 0;
-                if extended {
+                if kind == b'S' && gnu {
+                    // Its holes are read back as zeros: bound them.
+                    let real = number(&block[483..495])?;
+                    self.holes = self.holes.saturating_add(real.saturating_sub(size));
+                    if self.holes > MAX_HOLES {
+                        return Err(invalid(format!(
+                            "sparse files with more than {MAX_HOLES} bytes of holes (this one is {real} bytes long)"
+                        )));
+                    }
+                }
+                if kind == b'S' && gnu && block[482] == 1 {
                     // The data follows the extension headers.
                     self.pax_size = Some(size);
                     Ok(State::SparseExtension)
@@ -172,7 +203,7 @@ impl<R: Read> Read for Guard<R> {
                 if self.filled == BLOCK {
                     self.filled = 0;
                     self.state = match self.state {
-                        State::SparseExtension if self.block[504] != 0 => State::SparseExtension,
+                        State::SparseExtension if self.block[504] == 1 => State::SparseExtension,
                         State::SparseExtension => State::Data {
                             remaining: padded(self.pax_size.take().unwrap_or(0)),
                             keep: false,

@@ -73,11 +73,12 @@ pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
             std::env::set_current_dir(links)
                 .map_err(|error| (Stage::Setup, format!("enter {}: {error}", links.display())))?;
             let lower: Vec<String> = (0..*layers).map(|index| index.to_string()).collect();
+            let mut paths = OptionPaths::default();
             let options = format!(
                 "lowerdir={},upperdir={},workdir={},userxattr",
                 lower.join(":"),
-                upper.display(),
-                work.display()
+                paths.add(upper)?,
+                paths.add(work)?
             );
             mount(
                 Some("overlay"),
@@ -127,16 +128,45 @@ pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
 
 /// Overlay options: lower directories (top first), and an upper one when
 /// writes are allowed (and thrown away with the run directory).
+/// Directories named in mount options by descriptor. overlayfs splits its
+/// options at `,` and its layers at `:`: a path written into them as text
+/// (a context directory named `x:/etc`, or `d,upperdir=/tmp/u`) would add
+/// a layer or an option of the attacker's choosing. `/proc/self/fd/N` of a
+/// descriptor opened here holds neither, whatever the path.
+#[derive(Default)]
+struct OptionPaths {
+    held: Vec<std::os::fd::OwnedFd>,
+}
+
+impl OptionPaths {
+    /// `path` (a directory) as option text.
+    fn add(&mut self, path: &Path) -> Result<String, SetupError> {
+        use nix::fcntl::{OFlag, open};
+        let fd = open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(failed(Stage::Setup, format!("open {}", path.display())))?;
+        let text = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        self.held.push(fd);
+        Ok(text)
+    }
+}
+
+/// Overlay options: lower directories (top first), and an upper one when
+/// writes are allowed (and thrown away with the run directory).
 fn overlay(
     target: &Path,
     lowers: &[PathBuf],
     scratch: &Path,
     writable: bool,
 ) -> Result<(), SetupError> {
-    let lower: Vec<String> = lowers
+    let mut paths = OptionPaths::default();
+    let lower = lowers
         .iter()
-        .map(|path| path.display().to_string())
-        .collect();
+        .map(|path| paths.add(path))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut options = format!("lowerdir={},userxattr", lower.join(":"));
     if writable {
         let (upper, work) = (scratch.join("upper"), scratch.join("work"));
@@ -145,8 +175,8 @@ fn overlay(
         }
         options.push_str(&format!(
             ",upperdir={},workdir={}",
-            upper.display(),
-            work.display()
+            paths.add(&upper)?,
+            paths.add(&work)?
         ));
     }
     mount(

@@ -288,3 +288,40 @@ fn a_context_bind_hides_what_dockerignore_excludes() {
         run.stderr
     );
 }
+
+/// overlayfs splits its options at `,` and its layers at `:`. A context
+/// directory named so must not add a host directory as a layer, nor an
+/// upper or work directory of the attacker's choosing (which overlayfs
+/// would empty).
+#[test]
+fn context_paths_cannot_inject_overlay_options() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let host = canary.path().display().to_string();
+    let up = canary.path().join("dir").display().to_string();
+    // The canary's `dir` would be the upper, its root the work directory.
+    let injected_layer = format!("x:{host}");
+    let injected_options = format!("d,upperdir={up},workdir={host}");
+    let context = Context::new()
+        .file("x/inside", "x")
+        .file(&format!("{injected_layer}/inside"), "ctx")
+        .file(&format!("{injected_options}/inside"), "ctx")
+        .file(".dockerignore", "**/hide\n")
+        .file(&format!("{injected_options}/hide"), "hidden");
+    let dockerfile = format!(
+        "FROM base\n\
+         RUN --mount=type=bind,source={injected_layer},target=/h,rw ls /h > /layer\n\
+         RUN --mount=type=bind,source=l,target=/h ls /h > /options\n"
+    );
+    let context = context.dockerfile(&dockerfile);
+    // The mount flag cannot hold a `,`; a link to that directory can.
+    std::os::unix::fs::symlink(&injected_options, context.path().join("l")).unwrap();
+    let run = build(&store, &context, &["-t", "options"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    canary.untouched();
+    // Each mount shows the context directory of that name, and only it.
+    assert_eq!(
+        crate::build::read_in(&store, "options", "cat /layer /options"),
+        "inside\ninside\n"
+    );
+}

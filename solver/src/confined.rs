@@ -264,6 +264,17 @@ impl Root {
     /// file (a device, a fifo: never read) or is larger.
     pub fn read_file(&self, relative: &Path, limit: u64) -> Result<Option<Vec<u8>>, PathError> {
         let shown = self.shown(relative);
+        Ok(match self.open_regular(relative)? {
+            Some(file) => Some(read_bounded(file, &shown, limit)?),
+            None => None,
+        })
+    }
+
+    /// Open the regular file `relative` for reading, following symlinks
+    /// inside the root: `None` if it does not exist, an error if it is not
+    /// a regular file (a fifo or a device is never read).
+    pub fn open_regular(&self, relative: &Path) -> Result<Option<File>, PathError> {
+        let shown = self.shown(relative);
         let file = match self.inner.open_subpath(
             relative,
             // O_NDELAY is O_NONBLOCK: a fifo planted there never blocks.
@@ -281,7 +292,15 @@ impl Root {
                 return Err(fail("open", shown)(error));
             }
         };
-        read_bounded(file, &shown, limit).map(Some)
+        let meta = file.metadata().map_err(fail("inspect", shown.clone()))?;
+        if !meta.is_file() {
+            return Err(PathError {
+                operation: "read",
+                path: shown,
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        Ok(Some(file))
     }
 }
 

@@ -324,44 +324,44 @@ pub fn import(
     from: &Location,
     options: &RegistryOptions,
 ) -> Result<Imported, RegistryError> {
-    let (manifest, source, name) =
-        match from {
-            Location::Registry(text) => {
-                let (reference, repository, client) = registry::open(text, options)?;
-                let wanted = registry::manifest_reference(&reference);
-                let fetched = registry::pull::fetch_manifest(&client, &repository, &wanted)?;
-                (
-                    fetched.bytes,
-                    Source::Registry {
-                        client: Box::new(client),
-                        repository,
-                    },
-                    text.clone(),
-                )
-            }
-            Location::Local(dir) => {
-                let index_path = dir.join("index.json");
-                let index: registry::Manifest = serde_json::from_slice(
-                    &std::fs::read(&index_path)
-                        .map_err(PathError::at::<RegistryError>("read", &index_path))?,
-                )
-                .map_err(|error| {
-                    RegistryError::Image(crate::image::ImageError::Format(format!(
-                        "`{}` is not an OCI index: {error}",
-                        index_path.display()
-                    )))
-                })?;
-                let entry = index.manifests.first().ok_or_else(|| {
-                    RegistryError::Image(crate::image::ImageError::Format(format!(
-                        "`{}` lists no cache",
-                        index_path.display()
-                    )))
-                })?;
-                let digest = entry.digest(&dir.display().to_string())?;
-                let bytes = read_verified(dir, &digest)?;
-                (bytes, Source::Local(dir.clone()), dir.display().to_string())
-            }
-        };
+    let (manifest, source, name) = match from {
+        Location::Registry(text) => {
+            let (reference, repository, client) = registry::open(text, options)?;
+            let wanted = registry::manifest_reference(&reference);
+            let fetched = registry::pull::fetch_manifest(&client, &repository, &wanted)?;
+            (
+                fetched.bytes,
+                Source::Registry {
+                    client: Box::new(client),
+                    repository,
+                },
+                text.clone(),
+            )
+        }
+        Location::Local(dir) => {
+            let index_path = dir.join("index.json");
+            let index: registry::Manifest = serde_json::from_slice(&read_local(
+                dir,
+                Path::new("index.json"),
+                MAX_LOCAL_DOCUMENT,
+            )?)
+            .map_err(|error| {
+                RegistryError::Image(crate::image::ImageError::Format(format!(
+                    "`{}` is not an OCI index: {error}",
+                    index_path.display()
+                )))
+            })?;
+            let entry = index.manifests.first().ok_or_else(|| {
+                RegistryError::Image(crate::image::ImageError::Format(format!(
+                    "`{}` lists no cache",
+                    index_path.display()
+                )))
+            })?;
+            let digest = entry.digest(&dir.display().to_string())?;
+            let bytes = read_verified(dir, &digest)?;
+            (bytes, Source::Local(dir.clone()), dir.display().to_string())
+        }
+    };
     let manifest: registry::Manifest =
         serde_json::from_slice(&manifest).map_err(|error| RegistryError::Protocol {
             reference: name.clone(),
@@ -416,9 +416,26 @@ pub fn import(
     })
 }
 
+/// The largest index or cache record blob read from a local cache.
+const MAX_LOCAL_DOCUMENT: u64 = 64 << 20;
+
+/// Read `relative` in the local cache `dir`: resolved inside it (a link in
+/// it never reaches a host file), a regular file (a fifo never blocks the
+/// build), at most `limit` bytes.
+fn read_local(dir: &Path, relative: &Path, limit: u64) -> Result<Vec<u8>, RegistryError> {
+    let root = crate::confined::Root::open(dir)?;
+    root.read_file(relative, limit)?.ok_or_else(|| {
+        RegistryError::from(PathError {
+            operation: "read",
+            path: dir.join(relative),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        })
+    })
+}
+
 fn read_verified(dir: &Path, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
-    let path = dir.join("blobs/sha256").join(digest.hex());
-    let bytes = std::fs::read(&path).map_err(PathError::at::<RegistryError>("read", &path))?;
+    let relative = Path::new("blobs/sha256").join(digest.hex());
+    let bytes = read_local(dir, &relative, MAX_LOCAL_DOCUMENT)?;
     let found = Digest::of(&bytes);
     if &found != digest {
         return Err(RegistryError::DigestMismatch {
@@ -468,9 +485,20 @@ impl Imported {
                 )
                 .map(drop),
                 Source::Local(dir) => {
-                    let path = dir.join("blobs/sha256").join(layer.digest.hex());
-                    std::fs::File::open(&path)
-                        .map_err(PathError::at::<RegistryError>("open", &path))
+                    let relative = Path::new("blobs/sha256").join(layer.digest.hex());
+                    let path = dir.join(&relative);
+                    crate::confined::Root::open(dir)
+                        .and_then(|root| root.open_regular(&relative))
+                        .map_err(RegistryError::from)
+                        .and_then(|file| {
+                            file.ok_or_else(|| {
+                                RegistryError::from(PathError {
+                                    operation: "open",
+                                    path,
+                                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                                })
+                            })
+                        })
                         .and_then(|mut file| {
                             store
                                 .put_blob_expecting(&mut file, &layer.digest)

@@ -26,6 +26,10 @@ use crate::digest::Digest;
 use crate::layer::{self, MEDIA_TYPE_TAR};
 use crate::store::{ImageRecord, LayerRecord, Store};
 
+/// The largest JSON document read from an archive (the registry client's
+/// limit for configs).
+const MAX_DOCUMENT: u64 = 8 << 20;
+
 /// What was loaded: each image with the tags it was given.
 pub type Loaded = Vec<(ImageRecord, Vec<String>)>;
 
@@ -143,18 +147,16 @@ impl ArchiveDir {
             .expect("a missing file that is not optional is an error"))
     }
 
+    /// Read a JSON document of the archive (`manifest.json`, an index, a
+    /// config), at most [`MAX_DOCUMENT`] bytes: a sparse or huge one is
+    /// refused rather than read into memory.
     fn read(&self, name: &str, what: &str) -> Result<Vec<u8>, ImageError> {
-        let mut bytes = Vec::new();
-        self.file(name, what)?
-            .read_to_end(&mut bytes)
-            .map_err(|source| {
-                ImageError::Io(crate::error::PathError {
-                    operation: "read (inside the archive)",
-                    path: PathBuf::from(name),
-                    source,
-                })
-            })?;
-        Ok(bytes)
+        let file = self.file(name, what)?;
+        Ok(crate::confined::read_bounded(
+            file,
+            Path::new(name),
+            MAX_DOCUMENT,
+        )?)
     }
 }
 

@@ -3,6 +3,7 @@
 //! change, read or hang the host. `docs/security.md` maps the known CVE
 //! classes to these tests.
 
+mod cache;
 mod copy;
 mod mount;
 mod network;

@@ -852,6 +852,20 @@ fn confined(error: crate::error::PathError) -> Failure {
     }
 }
 
+/// The xattrs of a source (overlayfs's own left out), for its copy.
+fn source_xattrs(host: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let Ok(names) = xattr::list(host) else {
+        return Vec::new();
+    };
+    names
+        .filter(|key| !crate::layer::is_overlay_xattr(key.as_encoded_bytes()))
+        .filter_map(|key| match xattr::get(host, &key) {
+            Ok(Some(value)) => Some((key, value)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Writes a plan into a staging directory. Staging is an untrusted root:
 /// a source may have put a symlink anywhere in it (pointing at a host path
 /// even), so every write goes through [`crate::confined`] and acts on the
@@ -862,6 +876,8 @@ struct Writer<'a> {
     chown: Option<(u32, u32)>,
     chmod: Option<&'a str>,
     dir_times: Vec<(PathBuf, Times)>,
+    /// The directory the last entry went in (see [`Writer::place`]).
+    last: Option<(Vec<String>, Dir)>,
 }
 
 impl Writer<'_> {
@@ -922,12 +938,21 @@ impl Writer<'_> {
         Ok(current)
     }
 
-    /// The directory `dest` goes in, made, and its name there.
-    fn place(&mut self, dest: &[String]) -> Result<(Dir, std::ffi::OsString), Failure> {
+    /// The directory `dest` goes in, made, and its name there. The last
+    /// one is kept: a directory's entries come one after another. Writing
+    /// an entry removes at most that entry, never the directory it is in,
+    /// so the one kept stays the right one until another is asked for.
+    fn place(&mut self, dest: &[String]) -> Result<(&Dir, std::ffi::OsString), Failure> {
         let Some((name, parent)) = dest.split_last() else {
             return Err("the destination names no file".to_owned());
         };
-        Ok((self.ensure_dir(parent)?, name.into()))
+        if !matches!(&self.last, Some((kept, _)) if kept.as_slice() == parent) {
+            self.last = None;
+            let dir = self.ensure_dir(parent)?;
+            self.last = Some((parent.to_vec(), dir));
+        }
+        let (_, dir) = self.last.as_ref().expect("just kept");
+        Ok((dir, name.into()))
     }
 
     /// Write one planned entry (its parents made first).
@@ -936,6 +961,8 @@ impl Writer<'_> {
         let host = &entry.host;
         let dest = &entry.dest;
         if entry.extract {
+            // The archive may replace any directory below: keep none.
+            self.last = None;
             let target = Root::from_dir(self.ensure_dir(dest)?);
             let file = std::fs::File::open(host).map_err(io("open", host))?;
             let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|error| {
@@ -951,6 +978,34 @@ impl Writer<'_> {
             // Sockets, devices and fifos are not copied, as BuildKit.
             return Ok(());
         }
+        let (uid, gid) = match (self.chown, from_context) {
+            (Some(owner), _) => owner,
+            (None, true) => (0, 0),
+            (None, false) => (meta.uid(), meta.gid()),
+        };
+        let mode = match entry.origin {
+            // Downloads are private to root, as in BuildKit.
+            Origin::Download(_) => 0o600,
+            _ => meta.mode() & 0o7777,
+        };
+        let mode = match self.chmod {
+            Some(spec) => apply_chmod(spec, mode, kind.is_dir()),
+            None => mode,
+        };
+        let (accessed, mut modified) = times_of(&meta);
+        if let Origin::Download(Download {
+            modified: Some(time),
+            ..
+        }) = &entry.origin
+        {
+            modified = unix_time(*time);
+        }
+        let owner_error = |error: std::io::Error| {
+            format!(
+                "failed to give `/{}` the owner {uid}:{gid}: {error}",
+                dest.join("/")
+            )
+        };
         let (dir, name) = self.place(dest)?;
         let existing = dir.stat(&name).map_err(confined)?;
         let existing_dir = existing
@@ -978,53 +1033,38 @@ impl Writer<'_> {
             // `io::copy` of file to file is `copy_file_range`: a reflink
             // where the filesystem can.
             std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
-        }
-        let (uid, gid) = match (self.chown, from_context) {
-            (Some(owner), _) => owner,
-            (None, true) => (0, 0),
-            (None, false) => (meta.uid(), meta.gid()),
-        };
-        dir.chown(&name, uid, gid).map_err(|error| {
-            format!(
-                "failed to give `/{}` the owner {uid}:{gid}: {error}",
-                dest.join("/")
-            )
-        })?;
-        if !kind.is_symlink() {
-            let original = match entry.origin {
-                // Downloads are private to root, as in BuildKit.
-                Origin::Download(_) => 0o600,
-                _ => meta.mode() & 0o7777,
-            };
-            let mode = match self.chmod {
-                Some(spec) => apply_chmod(spec, original, kind.is_dir()),
-                None => original,
-            };
-            dir.chmod(&name, mode).map_err(confined)?;
-            if let Ok(names) = xattr::list(host) {
-                for key in names {
-                    if crate::layer::is_overlay_xattr(key.as_encoded_bytes()) {
-                        continue;
-                    }
-                    if let Ok(Some(value)) = xattr::get(host, &key) {
-                        let _ = dir.set_xattr(&name, &key, &value);
-                    }
-                }
+            // The rest on the descriptor just written: one call each.
+            let shown = dir.path(&name);
+            std::os::unix::fs::fchown(&target, Some(uid), Some(gid)).map_err(owner_error)?;
+            use std::os::unix::fs::PermissionsExt;
+            target
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(io("set the mode of", &shown))?;
+            for (key, value) in source_xattrs(host) {
+                use xattr::FileExt;
+                let _ = target.set_xattr(&key, &value);
             }
+            let time = |(seconds, nanoseconds): (i64, i64)| {
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::new(seconds.max(0) as u64, nanoseconds as u32)
+            };
+            target
+                .set_times(
+                    std::fs::FileTimes::new()
+                        .set_accessed(time(accessed))
+                        .set_modified(time(modified)),
+                )
+                .map_err(io("set the times of", &shown))?;
+            return Ok(());
         }
-        let (accessed, mut modified) = times_of(&meta);
-        if let Origin::Download(Download {
-            modified: Some(time),
-            ..
-        }) = &entry.origin
-        {
-            modified = unix_time(*time);
-        }
+        dir.chown(&name, uid, gid).map_err(owner_error)?;
         if kind.is_dir() {
-            self.dir_times
-                .push((dest.iter().collect(), (accessed, modified)));
-        } else if kind.is_file() {
-            dir.set_times(&name, accessed, modified).map_err(confined)?;
+            dir.chmod(&name, mode).map_err(confined)?;
+            for (key, value) in source_xattrs(host) {
+                let _ = dir.set_xattr(&name, &key, &value);
+            }
+            let relative = dest.iter().collect();
+            self.dir_times.push((relative, (accessed, modified)));
         }
         Ok(())
     }
@@ -1036,19 +1076,23 @@ impl Writer<'_> {
         file: &strata_frontend::graph::InlineFile,
     ) -> Result<(), Failure> {
         use std::io::Write as _;
-        let (dir, name) = self.place(dest)?;
-        dir.remove(&name).map_err(confined)?;
-        let mut out = dir.create_file(&name, 0o600).map_err(confined)?;
-        out.write_all(file.content.as_bytes())
-            .map_err(io("write", &dir.path(&name)))?;
+        use std::os::unix::fs::PermissionsExt;
         let mode = match self.chmod {
             Some(spec) => apply_chmod(spec, file.mode, false),
             None => file.mode,
         };
-        dir.chmod(&name, mode).map_err(confined)?;
         let (uid, gid) = self.chown.unwrap_or((0, 0));
-        dir.chown(&name, uid, gid)
-            .map_err(|error| format!("failed to set the owner of `/{}`: {error}", dest.join("/")))
+        let (dir, name) = self.place(dest)?;
+        let shown = dir.path(&name);
+        dir.remove(&name).map_err(confined)?;
+        let mut out = dir.create_file(&name, 0o600).map_err(confined)?;
+        out.write_all(file.content.as_bytes())
+            .map_err(io("write", &shown))?;
+        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|error| {
+            format!("failed to set the owner of `/{}`: {error}", dest.join("/"))
+        })?;
+        out.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io("set the mode of", &shown))
     }
 
     /// Directory times, last (deepest first), on whatever is a directory
@@ -1087,6 +1131,7 @@ pub(crate) fn write_layer(
             chown: plan.chown,
             chmod: plan.copy.chmod.as_deref(),
             dir_times: Vec::new(),
+            last: None,
         };
         if plan.into_dir {
             writer.ensure_dir(&plan.dest)?;

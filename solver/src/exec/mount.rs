@@ -321,17 +321,10 @@ fn read_only_remount(at: &crate::confined::Pinned) -> Result<(), SetupError> {
 }
 
 /// A bind mount of a path strata chose itself (/proc's entries, /dev's
-/// nodes, /etc files), with `extra` flags applied by a remount.
+/// nodes), with `extra` flags applied by a remount.
 fn bind_own(source: &Path, target: &Path, extra: MsFlags) -> Result<(), SetupError> {
+    bind(source, target, target)?;
     let what = format!("bind {} on {}", source.display(), target.display());
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(failed(Stage::Setup, what.clone()))?;
     if !extra.is_empty() {
         mount(
             None::<&str>,

@@ -313,6 +313,38 @@ pub fn unpack_into(
                     io::copy(&mut entry, &mut file).map(drop)
                 };
                 copied.map_err(UnpackError::Archive)?;
+                // The rest on the descriptor just written: one call each.
+                let shown = dir.path(&name);
+                let (uid, gid) = owner_of(&header)?;
+                if let Some((uid, gid)) = uid.zip(gid) {
+                    match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {
+                        Ok(()) => {}
+                        Err(error) if unapplied(&error, as_root) => {
+                            report.unapplied_owners.insert(relative.clone(), (uid, gid));
+                        }
+                        Err(error) => return Err(io_error("set the owner of", &shown)(error)),
+                    }
+                }
+                for (key, value) in xattrs_of(&mut entry)? {
+                    use xattr::FileExt;
+                    if let Err(error) = file.set_xattr(&key, &value)
+                        && as_root
+                    {
+                        return Err(io_error("set an xattr on", &shown)(error));
+                    }
+                }
+                let time = mtime_of(&header)?;
+                file.set_times(
+                    std::fs::FileTimes::new()
+                        .set_accessed(time)
+                        .set_modified(time),
+                )
+                .map_err(io_error("set the times of", &shown))?;
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(mode))
+                    .map_err(io_error("set the mode of", &shown))?;
+                report.entries += 1;
+                continue;
             }
             tar::EntryType::Symlink => {
                 let link = entry
@@ -382,45 +414,28 @@ pub fn unpack_into(
                 ))));
             }
         }
-        // Ownership, xattrs, mode, times: each on the entry itself.
-        let uid = header.uid().map_err(UnpackError::Archive)?;
-        let gid = header.gid().map_err(UnpackError::Archive)?;
-        if let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) {
+        // Ownership and xattrs on the entry itself (a directory or a
+        // symlink), by name; a directory's mode and times at the end.
+        let (uid, gid) = owner_of(&header)?;
+        if let Some((uid, gid)) = uid.zip(gid) {
             match dir.chown(&name, uid, gid) {
                 Ok(()) => {}
-                // Without privileges (EPERM), or in a user namespace that
-                // does not map the id (EINVAL): keep ours, and say so.
-                Err(error)
-                    if (!as_root && error.raw_os_error() == Some(nix::libc::EPERM))
-                        || error.raw_os_error() == Some(nix::libc::EINVAL) =>
-                {
+                Err(error) if unapplied(&error, as_root) => {
                     report.unapplied_owners.insert(relative.clone(), (uid, gid));
                 }
                 Err(error) => return Err(io_error("set the owner of", &dir.path(&name))(error)),
             }
         }
-        if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? {
-            for extension in extensions {
-                let extension = extension.map_err(UnpackError::Archive)?;
-                let Some(key) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
-                    continue;
-                };
-                let key = std::ffi::OsStr::from_bytes(key);
-                if let Err(error) = dir.set_xattr(&name, key, extension.value_bytes())
-                    && as_root
-                {
-                    return Err(io_error("set an xattr on", &dir.path(&name))(error));
-                }
+        for (key, value) in xattrs_of(&mut entry)? {
+            if let Err(error) = dir.set_xattr(&name, &key, &value)
+                && as_root
+            {
+                return Err(io_error("set an xattr on", &dir.path(&name))(error));
             }
         }
-        if kind != tar::EntryType::Symlink {
+        if kind.is_dir() {
             let mtime = header.mtime().map_err(UnpackError::Archive)?;
-            if kind.is_dir() {
-                directories.push((relative.clone(), mode, mtime));
-            } else {
-                set_mtime(dir, &name, mtime)?;
-                dir.chmod(&name, mode)?;
-            }
+            directories.push((relative.clone(), mode, mtime));
         }
         report.entries += 1;
     }
@@ -448,6 +463,46 @@ pub fn unpack_into(
         .map_err(UnpackError::Archive)?
         .map(|(digest, _)| digest);
     Ok(report)
+}
+
+/// The owner an entry gives, where it fits in an id.
+fn owner_of(header: &tar::Header) -> Result<(Option<u32>, Option<u32>), UnpackError> {
+    let uid = header.uid().map_err(UnpackError::Archive)?;
+    let gid = header.gid().map_err(UnpackError::Archive)?;
+    Ok((u32::try_from(uid).ok(), u32::try_from(gid).ok()))
+}
+
+/// Whether a failed chown only means the owner cannot be given here:
+/// without privileges (EPERM), or in a user namespace that does not map
+/// the id (EINVAL). The files keep ours, and the report says so.
+fn unapplied(error: &io::Error, as_root: bool) -> bool {
+    (!as_root && error.raw_os_error() == Some(nix::libc::EPERM))
+        || error.raw_os_error() == Some(nix::libc::EINVAL)
+}
+
+/// The xattrs an entry's PAX records carry.
+fn xattrs_of(
+    entry: &mut tar::Entry<'_, impl Read>,
+) -> Result<Vec<(std::ffi::OsString, Vec<u8>)>, UnpackError> {
+    let mut xattrs = Vec::new();
+    if let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? {
+        for extension in extensions {
+            let extension = extension.map_err(UnpackError::Archive)?;
+            if let Some(key) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                xattrs.push((
+                    std::ffi::OsStr::from_bytes(key).to_owned(),
+                    extension.value_bytes().to_vec(),
+                ));
+            }
+        }
+    }
+    Ok(xattrs)
+}
+
+/// An entry's mtime as a time.
+fn mtime_of(header: &tar::Header) -> Result<std::time::SystemTime, UnpackError> {
+    let seconds = header.mtime().map_err(UnpackError::Archive)?;
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
 }
 
 fn set_mtime(dir: &Dir, name: &std::ffi::OsStr, mtime: u64) -> Result<(), UnpackError> {

@@ -643,8 +643,10 @@ fn without_seccomp_filters_a_step_fails_clearly_instead_of_running_unconfined() 
 
 /// CVE-2019-5736's way out: the sandbox's pid 1 is strata's own binary,
 /// and a step that could open `/proc/1/exe` could rewrite strata on the
-/// host (once it stopped running). pid 1 is not dumpable, so its exe, fds
-/// and memory are out of the step's reach.
+/// host (once it stopped running), and its descriptors are the host's.
+/// pid 1 is not dumpable, so its exe, fds and memory are out of the
+/// step's reach even with every capability of the user namespace; and the
+/// helper closed what strata inherited before pid 1 was born.
 const PID1: &str = r#"FROM base
 RUN head -c 1 /proc/1/exe >/dev/null 2>&1 && echo 'check: exe readable' || echo 'check: exe closed'; \
     ls -l /proc/1/fd/ 2>/dev/null | grep -q -- '->' && echo 'check: fds followed' || echo 'check: fds closed'; \

@@ -26,7 +26,7 @@ pub(crate) enum Tier {
 pub(crate) const TIERS: [Tier; 3] = [Tier::Root, Tier::Subordinate, Tier::Single];
 
 impl Tier {
-    fn user(self) -> Option<&'static str> {
+    pub(crate) fn user(self) -> Option<&'static str> {
         match self {
             Tier::Root => None,
             Tier::Subordinate => Some(SUBORDINATE_USER),

@@ -11,6 +11,7 @@ mod poison;
 mod reads;
 mod sandbox;
 mod store;
+mod tiers;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

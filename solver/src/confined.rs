@@ -503,20 +503,6 @@ impl Dir {
         Ok(File::from(fd))
     }
 
-    /// Open the regular file or directory `name` for reading, never
-    /// through a symlink; `O_NONBLOCK` so that a fifo never blocks.
-    pub fn open_read(&self, name: &OsStr) -> Result<File, PathError> {
-        self.checked("open", name)?;
-        let fd = openat(
-            &self.fd,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|errno| fail("open", self.path(name))(errno.into()))?;
-        Ok(File::from(fd))
-    }
-
     /// Make the symlink `name` pointing at `target` (never followed here).
     pub fn symlink(&self, name: &OsStr, target: &Path) -> Result<(), PathError> {
         self.checked("create the symlink", name)?;

@@ -41,7 +41,7 @@ use std::os::unix::net::UnixStream;
 
 /// Capabilities a command keeps (docker's default set; everything else,
 /// CAP_SYS_ADMIN first, is dropped from the bounding set).
-const DEFAULT_CAPABILITIES: [u32; 14] = [
+pub(super) const DEFAULT_CAPABILITIES: [u32; 14] = [
     0,  // CAP_CHOWN
     1,  // CAP_DAC_OVERRIDE
     3,  // CAP_FOWNER

@@ -98,7 +98,8 @@ pub fn check_name(name: &OsStr) -> io::Result<()> {
     Ok(())
 }
 
-fn from_pathrs(error: pathrs::error::Error) -> io::Error {
+/// A libpathrs error as the `io::Error` it carries.
+pub(crate) fn from_pathrs(error: pathrs::error::Error) -> io::Error {
     match error.kind() {
         pathrs::error::ErrorKind::OsError(Some(errno)) => io::Error::from_raw_os_error(errno),
         _ => io::Error::other(error.to_string()),
@@ -264,44 +265,59 @@ impl Root {
     /// file (a device, a fifo: never read) or is larger.
     pub fn read_file(&self, relative: &Path, limit: u64) -> Result<Option<Vec<u8>>, PathError> {
         let shown = self.shown(relative);
-        Ok(match self.open_regular(relative)? {
-            Some(file) => Some(read_bounded(file, &shown, limit)?),
-            None => None,
-        })
+        match self.open_regular(relative)? {
+            Regular::File(file) => Ok(Some(read_bounded(file, &shown, limit)?)),
+            Regular::Missing => Ok(None),
+            Regular::Other => Err(PathError {
+                operation: "read",
+                path: shown,
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            }),
+        }
     }
 
     /// Open the regular file `relative` for reading, following symlinks
-    /// inside the root: `None` if it does not exist, an error if it is not
-    /// a regular file (a fifo or a device is never read).
-    pub fn open_regular(&self, relative: &Path) -> Result<Option<File>, PathError> {
+    /// inside the root. What it resolves to is checked on an `O_PATH`
+    /// descriptor first: a fifo (which would block) or a device (the
+    /// host's) is never opened.
+    pub fn open_regular(&self, relative: &Path) -> Result<Regular, PathError> {
         let shown = self.shown(relative);
-        let file = match self.inner.open_subpath(
-            relative,
-            // O_NDELAY is O_NONBLOCK: a fifo planted there never blocks.
-            pathrs::flags::OpenFlags::O_RDONLY
-                | pathrs::flags::OpenFlags::O_NDELAY
-                | pathrs::flags::OpenFlags::O_NOCTTY
-                | pathrs::flags::OpenFlags::O_CLOEXEC,
-        ) {
-            Ok(file) => file,
+        let handle = match self.inner.resolve(relative) {
+            Ok(handle) => handle,
             Err(error) => {
                 let error = from_pathrs(error);
                 if error.kind() == io::ErrorKind::NotFound {
-                    return Ok(None);
+                    return Ok(Regular::Missing);
                 }
                 return Err(fail("open", shown)(error));
             }
         };
-        let meta = file.metadata().map_err(fail("inspect", shown.clone()))?;
-        if !meta.is_file() {
-            return Err(PathError {
-                operation: "read",
-                path: shown,
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            });
+        let stat = nix::sys::stat::fstat(&handle)
+            .map_err(|errno| fail("inspect", shown.clone())(errno.into()))?;
+        if kind(&stat) != nix::libc::S_IFREG {
+            return Ok(Regular::Other);
         }
-        Ok(Some(file))
+        handle
+            .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_CLOEXEC)
+            .map(Regular::File)
+            .map_err(|error| fail("open", shown)(from_pathrs(error)))
     }
+
+    /// The target of the symlink `relative`, if it is one (for messages:
+    /// never to be resolved by the caller).
+    pub fn read_link(&self, relative: &Path) -> Option<PathBuf> {
+        self.inner.readlink(relative).ok()
+    }
+}
+
+/// What [`Root::open_regular`] found.
+pub enum Regular {
+    /// A regular file, open for reading.
+    File(File),
+    /// Nothing there.
+    Missing,
+    /// Something else (a directory, a fifo, a device): not opened.
+    Other,
 }
 
 /// An entry resolved inside a root and held by an `O_PATH` descriptor, for

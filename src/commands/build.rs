@@ -242,12 +242,12 @@ fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
 
 /// Read the Dockerfile at `path` as BuildKit does: its directory (the
 /// context, or the directory `-f` names) is the root, and the file is
-/// resolved inside it, symbolic links included (`pathrs`, `openat2` with
+/// resolved inside it, symbolic links included (`strata_solver::confined`: `openat2` with
 /// `RESOLVE_IN_ROOT`): `Dockerfile -> /etc/shadow` names the directory's own
 /// `etc/shadow`, never the host's, and `..` stops at the directory. Only a
 /// regular file is read. The directory itself is the user's to name.
 fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
-    use std::os::fd::OwnedFd;
+    use strata_solver::confined::{Regular, Root};
     let Some(name) = path.file_name() else {
         bail!("it is not a file name");
     };
@@ -255,39 +255,33 @@ fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let dir_file = std::fs::File::open(dir)
+    let root = Root::open(dir)
+        .map_err(|error| error.source)
         .with_context(|| format!("failed to open its directory `{}`", dir.display()))?;
-    let root = pathrs::Root::from_fd(OwnedFd::from(dir_file));
-    let to_io = |error: pathrs::error::Error| match error.kind() {
-        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
-        _ => std::io::Error::other(error.to_string()),
-    };
-    let handle = match root.resolve(name) {
-        Ok(handle) => handle,
-        Err(error) => {
-            let error = to_io(error);
-            if let Ok(target) = root.readlink(name) {
-                return Err(anyhow::Error::new(error).context(format!(
-                    "it is a symbolic link to `{}`, which is resolved inside `{}` (the Dockerfile's \
-                     directory), as BuildKit resolves it, and is not there",
-                    target.display(),
-                    dir.display()
-                )));
-            }
-            return Err(error.into());
+    let missing = |error: std::io::Error| -> anyhow::Error {
+        match root.read_link(Path::new(name)) {
+            Some(target) => anyhow::Error::new(error).context(format!(
+                "it is a symbolic link to `{}`, which is resolved inside `{}` (the Dockerfile's \
+                 directory), as BuildKit resolves it, and is not there",
+                target.display(),
+                dir.display()
+            )),
+            None => error.into(),
         }
     };
-    // Checked before reading: a fifo would wait forever, a device would be
-    // the host's.
-    let inode = std::fs::File::from(OwnedFd::from(handle.try_clone().map_err(to_io)?));
-    if !inode.metadata()?.is_file() {
-        bail!("it is not a regular file");
-    }
+    let mut file = match root.open_regular(Path::new(name)) {
+        Ok(Regular::File(file)) => file,
+        Ok(Regular::Missing) => {
+            // ENOENT, as a missing Dockerfile has always been reported.
+            return Err(missing(std::io::Error::from_raw_os_error(2)));
+        }
+        // Checked before it is opened: a fifo would wait forever, a device
+        // would be the host's.
+        Ok(Regular::Other) => bail!("it is not a regular file"),
+        Err(error) => return Err(missing(error.source)),
+    };
     let mut bytes = Vec::new();
-    handle
-        .reopen(pathrs::flags::OpenFlags::O_RDONLY)
-        .map_err(to_io)?
-        .read_to_end(&mut bytes)?;
+    file.read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

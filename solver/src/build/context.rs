@@ -238,37 +238,23 @@ impl BuildContext {
     }
 }
 
-/// The text of the regular file `name` resolved inside `dir` (`pathrs`,
-/// `RESOLVE_IN_ROOT`: links and `..` stay in `dir`); `None` when it is not
+/// The text of the regular file `name` resolved inside `dir` (links and
+/// `..` stay in `dir`, see [`crate::confined`]); `None` when it is not
 /// there or is not a regular file (which docker ignores too).
 fn read_inside(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<Option<String>> {
     use std::io::Read;
-    use std::os::fd::OwnedFd;
-    let to_io = |error: pathrs::error::Error| match error.kind() {
-        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
-        _ => std::io::Error::other(error.to_string()),
-    };
-    let root = pathrs::Root::from_fd(OwnedFd::from(std::fs::File::open(dir)?));
-    let handle = match root.resolve(name) {
-        Ok(handle) => handle,
-        Err(error) => {
-            let error = to_io(error);
-            return match error.kind() {
-                std::io::ErrorKind::NotFound => Ok(None),
-                _ => Err(error),
-            };
+    let root = crate::confined::Root::open(dir).map_err(|error| error.source)?;
+    match root
+        .open_regular(Path::new(name))
+        .map_err(|error| error.source)?
+    {
+        crate::confined::Regular::File(mut file) => {
+            let mut text = String::new();
+            file.read_to_string(&mut text)?;
+            Ok(Some(text))
         }
-    };
-    let inode = std::fs::File::from(OwnedFd::from(handle.try_clone().map_err(to_io)?));
-    if !inode.metadata()?.is_file() {
-        return Ok(None);
+        crate::confined::Regular::Missing | crate::confined::Regular::Other => Ok(None),
     }
-    let mut text = String::new();
-    handle
-        .reopen(pathrs::flags::OpenFlags::O_RDONLY)
-        .map_err(to_io)?
-        .read_to_string(&mut text)?;
-    Ok(Some(text))
 }
 
 #[cfg(test)]

@@ -490,14 +490,16 @@ impl Imported {
                     crate::confined::Root::open(dir)
                         .and_then(|root| root.open_regular(&relative))
                         .map_err(RegistryError::from)
-                        .and_then(|file| {
-                            file.ok_or_else(|| {
-                                RegistryError::from(PathError {
-                                    operation: "open",
-                                    path,
-                                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                                })
-                            })
+                        .and_then(|found| match found {
+                            crate::confined::Regular::File(file) => Ok(file),
+                            _ => Err(RegistryError::from(PathError {
+                                operation: "open",
+                                path,
+                                source: std::io::Error::new(
+                                    std::io::ErrorKind::NotFound,
+                                    "not a regular file there",
+                                ),
+                            })),
                         })
                         .and_then(|mut file| {
                             store

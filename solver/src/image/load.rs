@@ -60,25 +60,15 @@ pub enum LoadSource<'a> {
 /// An archive's directory (unpacked, or an OCI layout), whose files are
 /// opened inside it only (see the module documentation).
 struct ArchiveDir {
-    root: pathrs::Root,
+    root: crate::confined::Root,
 }
 
 impl ArchiveDir {
     fn open(dir: &Path) -> Result<ArchiveDir, ImageError> {
         // The directory itself is the caller's (a layout the user named may
         // be reached through a link); only what is inside is confined.
-        use nix::fcntl::OFlag;
-        let fd = nix::fcntl::open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|errno| {
-            io_error("open the image directory", dir)(std::io::Error::from_raw_os_error(
-                errno as i32,
-            ))
-        })?;
-        let root = pathrs::Root::from_fd(fd);
+        let root = crate::confined::Root::open(dir)
+            .map_err(|error| io_error("open the image directory", dir)(error.source))?;
         Ok(ArchiveDir { root })
     }
 
@@ -102,42 +92,25 @@ impl ArchiveDir {
                 "{what} `{name}` is not a path inside the archive (it is empty, absolute or climbs with `..`): refusing to read it"
             )));
         }
-        let fail = |operation: &'static str, source: std::io::Error| {
-            ImageError::Io(crate::error::PathError {
-                operation,
+        match self.root.open_regular(Path::new(name)) {
+            Ok(crate::confined::Regular::File(file)) => Ok(Some(file)),
+            Ok(crate::confined::Regular::Missing) if optional => Ok(None),
+            Ok(crate::confined::Regular::Missing) => Err(ImageError::Io(crate::error::PathError {
+                operation: "open (inside the archive)",
                 path: PathBuf::from(name),
-                source,
-            })
-        };
-        let handle = match self.root.resolve(name) {
-            Ok(handle) => handle,
-            Err(error) => {
-                let error = pathrs_io(error);
-                if optional && error.kind() == std::io::ErrorKind::NotFound {
-                    return Ok(None);
-                }
-                return Err(fail("open (inside the archive)", error));
-            }
-        };
-        // Checked before it is opened for reading: opening a fifo would
-        // wait forever, and a device node would read the host's device.
-        let stat = nix::sys::stat::fstat(&handle).map_err(|errno| {
-            fail(
-                "inspect (inside the archive)",
-                std::io::Error::from_raw_os_error(errno as i32),
-            )
-        })?;
-        let kind =
-            nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
-        if kind != nix::sys::stat::SFlag::S_IFREG {
-            return Err(ImageError::Format(format!(
+                source: std::io::Error::from_raw_os_error(nix::libc::ENOENT),
+            })),
+            // Checked before it is opened: opening a fifo would wait
+            // forever, and a device node would read the host's device.
+            Ok(crate::confined::Regular::Other) => Err(ImageError::Format(format!(
                 "{what} `{name}` is not a regular file in the archive: refusing to read it"
-            )));
+            ))),
+            Err(error) => Err(ImageError::Io(crate::error::PathError {
+                operation: "open (inside the archive)",
+                path: PathBuf::from(name),
+                source: error.source,
+            })),
         }
-        let file = handle
-            .reopen(pathrs::flags::OpenFlags::O_RDONLY)
-            .map_err(|error| fail("open (inside the archive)", pathrs_io(error)))?;
-        Ok(Some(file))
     }
 
     /// [`ArchiveDir::open_file`] of a file that must be there.
@@ -157,14 +130,6 @@ impl ArchiveDir {
             Path::new(name),
             MAX_DOCUMENT,
         )?)
-    }
-}
-
-/// A `pathrs` error as the `io::Error` it carries.
-fn pathrs_io(error: pathrs::error::Error) -> std::io::Error {
-    match error.kind() {
-        pathrs::error::ErrorKind::OsError(Some(code)) => std::io::Error::from_raw_os_error(code),
-        _ => std::io::Error::other(error.to_string()),
     }
 }
 

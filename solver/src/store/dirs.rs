@@ -421,12 +421,7 @@ impl StoreDir {
         match pathrs::Root::from_fd(fd).remove_all(name) {
             Ok(()) => Ok(()),
             Err(error) => {
-                let source = match error.kind() {
-                    pathrs::error::ErrorKind::OsError(Some(code)) => {
-                        io::Error::from_raw_os_error(code)
-                    }
-                    _ => io::Error::other(error.to_string()),
-                };
+                let source = crate::confined::from_pathrs(error);
                 if source.kind() == io::ErrorKind::NotFound {
                     return Ok(());
                 }

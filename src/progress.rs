@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use strata_frontend::graph::{BuildGraph, Vertex};
-use strata_solver::build::Event;
+use strata_solver::solve::Event;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +121,7 @@ impl<'g> Progress<'g> {
         }
         let number = Self::number(state, vertex);
         let root_number = match event {
-            Event::Missed(_, strata_solver::build::cache::Cause::After(root)) => {
+            Event::Missed(_, strata_solver::solve::cache::Cause::After(root)) => {
                 state.numbers.get(root).copied()
             }
             _ => None,
@@ -173,7 +173,7 @@ impl<'g> Progress<'g> {
             Event::Missed(vertex, cause) => {
                 let number = Self::number(&mut state, vertex);
                 let root = match cause {
-                    strata_solver::build::cache::Cause::After(root) => {
+                    strata_solver::solve::cache::Cause::After(root) => {
                         *state.followers.entry(*root).or_default() += 1;
                         state.numbers.get(root).copied()
                     }

@@ -12,11 +12,9 @@ use strata_frontend::graph::{
 };
 use strata_frontend::span::Span;
 
-use strata_solver::build::{
-    self as solver_build, BuildError, BuildOptions, Event, PullingResolver, remote,
-};
 use strata_solver::exec::{self, Network, Sandbox};
 use strata_solver::layer::Compression;
+use strata_solver::solve::{self, BuildError, BuildOptions, Event, PullingResolver, remote};
 
 use super::Rendered;
 use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
@@ -580,17 +578,15 @@ fn run_build(
         for field in spec.split(',') {
             match field.split_once('=') {
                 Some(("id", value)) => id = Some(value.to_owned()),
-                Some(("src" | "source", value)) => {
-                    secret = Some(solver_build::Secret::File(value.into()))
-                }
-                Some(("env", value)) => secret = Some(solver_build::Secret::Env(value.to_owned())),
+                Some(("src" | "source", value)) => secret = Some(solve::Secret::File(value.into())),
+                Some(("env", value)) => secret = Some(solve::Secret::Env(value.to_owned())),
                 Some(("type", "file" | "env")) => {}
                 _ => bail!("invalid --secret `{spec}`: expected id=ID,src=FILE or id=ID,env=VAR"),
             }
         }
         let id = id.with_context(|| format!("invalid --secret `{spec}`: id= is missing"))?;
         // docker: without src or env, the variable named like the id.
-        let secret = secret.unwrap_or_else(|| solver_build::Secret::Env(id.clone()));
+        let secret = secret.unwrap_or_else(|| solve::Secret::Env(id.clone()));
         secrets.insert(id, secret);
     }
     let mut ssh = BTreeMap::new();
@@ -674,7 +670,7 @@ fn run_build(
         .file
         .as_deref()
         .filter(|path| *path != std::path::Path::new("-"));
-    let context = solver_build::BuildContext::open(&args.context, dockerfile)
+    let context = solve::BuildContext::open(&args.context, dockerfile)
         .map_err(|message| anyhow::anyhow!(message))?;
     if explain {
         let mode = match args.progress {
@@ -684,7 +680,7 @@ fn run_build(
         let progress = progress::Progress::new(mode, graph);
         let on_event = |event: Event<'_>| progress.event(event);
         let started = std::time::Instant::now();
-        solver_build::explain(store, graph, &context, &options, &on_event)
+        solve::explain(store, graph, &context, &options, &on_event)
             .map_err(|error| Rendered(render_build_error(&error, graph, source)))?;
         progress.summary("", 0, started.elapsed());
         return Ok(());
@@ -705,7 +701,7 @@ fn run_build(
     let progress = progress::Progress::new(mode, graph);
     let on_event = |event: Event<'_>| progress.event(event);
     let started = std::time::Instant::now();
-    let built = solver_build::build(store, &sandbox, graph, &context, &options, &on_event);
+    let built = solve::build(store, &sandbox, graph, &context, &options, &on_event);
     super::print_notices(&sandbox)?;
     let built = match built {
         Ok(built) => built,

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use strata_solver::build::cache::{self, PruneFilter};
+use strata_solver::solve::cache::{self, PruneFilter};
 
 use super::{human_size, open_store};
 use crate::cli::CachePruneArgs;

@@ -652,7 +652,7 @@ fn blobs_in_use(store: &Store) -> Result<std::collections::BTreeSet<Digest>, Ima
 
 /// The layers the build cache refers to.
 fn cached_layers(store: &Store) -> Vec<LayerRecord> {
-    crate::build::cache::records(store)
+    crate::solve::cache::records(store)
         .into_iter()
         .filter_map(|record| record.layer)
         .collect()

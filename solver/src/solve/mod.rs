@@ -1,12 +1,12 @@
-//! Running a build graph: each needed step in dependency order (see
+//! Solving a build graph: each needed step in dependency order (see
 //! [`schedule`]), RUN steps in the sandbox, then the target stage's image
 //! assembled from its layers, config edits and history.
 //!
-//! What runs: `FROM` an image in the store (or `scratch`), `RUN`, `COPY`
-//! and `ADD` (see `files`; URLs through `fetch`), `WORKDIR` and every
-//! config instruction, independent steps in parallel, each step cached
-//! (see [`cache`]). `RUN --mount` and RUN heredoc files with their own
-//! interpreter are refused with a clear error until they land.
+//! Every op the graph has runs here: sources (`FROM` an image in the store,
+//! `scratch`, the context), `RUN` with its `--mount`s (see `mounts`) and
+//! heredoc files, `COPY` and `ADD` (see `files`; URLs through `fetch`),
+//! `WORKDIR` and every config instruction. Independent steps run in
+//! parallel, and each step is cached (see [`cache`]).
 
 pub mod cache;
 mod config;

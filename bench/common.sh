@@ -13,7 +13,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --quiet
-strata="$PWD/target/release/strata"
+strata="${STRATA_BIN:-$PWD/target/release/strata}"
 export STRATA_ROOT="$work/strata"
 
 # The base: busybox-static, its applets, root in /etc/passwd.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use strata_solver::solve;
 
 /// strata: a daemonless, rootless builder for Dockerfiles.
 #[derive(Debug, Parser)]
@@ -379,7 +380,7 @@ pub(crate) struct BuildArgs {
 
     /// A build argument, NAME=VALUE (or NAME to take VALUE from the environment).
     #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
-    pub(crate) build_args: Vec<String>,
+    pub(crate) build_args: Vec<BuildArg>,
 
     /// The target platform, os/arch[/variant] (default: this machine's).
     #[arg(long, value_name = "PLATFORM")]
@@ -391,7 +392,7 @@ pub(crate) struct BuildArgs {
 
     /// Set a label on the image, KEY=VALUE (repeatable; applied last).
     #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub(crate) labels: Vec<String>,
+    pub(crate) labels: Vec<solve::Label>,
 
     /// The network of RUN steps that do not choose with `RUN --network`.
     #[arg(long, value_enum, default_value = "host")]
@@ -411,7 +412,7 @@ pub(crate) struct BuildArgs {
     /// (uncompressed by default).
     /// `-o DIR` alone is `type=local,dest=DIR`. Repeatable.
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
-    pub(crate) outputs: Vec<String>,
+    pub(crate) outputs: Vec<solve::OutputSpec>,
 
     /// When to pull base images: always, missing (default) or never. `--pull` alone is always.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_value = "missing", default_missing_value = "always", value_name = "POLICY")]
@@ -423,11 +424,11 @@ pub(crate) struct BuildArgs {
 
     /// Export the build cache: type=registry,ref=REF or type=local,dest=DIR, with mode=min (the image's steps, the default) or mode=max (every step).
     #[arg(long = "cache-to", value_name = "SPEC")]
-    pub(crate) cache_to: Vec<String>,
+    pub(crate) cache_to: Vec<solve::remote::CacheTo>,
 
     /// Import a build cache: type=registry,ref=REF or type=local,src=DIR (repeatable).
     #[arg(long = "cache-from", value_name = "SPEC")]
-    pub(crate) cache_from: Vec<String>,
+    pub(crate) cache_from: Vec<solve::CacheFrom>,
 
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
@@ -438,15 +439,15 @@ pub(crate) struct BuildArgs {
 
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable).
     #[arg(long = "secret", value_name = "SPEC")]
-    pub(crate) secrets: Vec<String>,
+    pub(crate) secrets: Vec<solve::SecretSpec>,
 
     /// Allow an entitlement: `security.insecure` lets RUN --security=insecure keep every capability (of the sandbox's own user namespace).
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
-    pub(crate) allow: Vec<String>,
+    pub(crate) allow: Vec<solve::Entitlement>,
 
     /// An ssh agent for RUN --mount=type=ssh: `default` ($SSH_AUTH_SOCK), or ID=SOCKET (repeatable).
     #[arg(long = "ssh", value_name = "ID[=SOCKET]")]
-    pub(crate) ssh: Vec<String>,
+    pub(crate) ssh: Vec<solve::SshSpec>,
 
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
@@ -567,4 +568,36 @@ pub(crate) struct RmArgs {
     /// The containers: names, IDs or ID prefixes.
     #[arg(required = true)]
     pub(crate) containers: Vec<String>,
+}
+
+/// `--build-arg NAME=VALUE`, or `NAME` to take the value from the
+/// environment (none when unset), as docker does.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildArg {
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+}
+
+/// A `--build-arg` that names nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid build argument `{0}`: expected NAME=VALUE or NAME")]
+pub(crate) struct BuildArgError(String);
+
+impl std::str::FromStr for BuildArg {
+    type Err = BuildArgError;
+
+    fn from_str(entry: &str) -> Result<BuildArg, BuildArgError> {
+        match entry.split_once('=') {
+            Some(("", _)) => Err(BuildArgError(entry.to_owned())),
+            Some((name, value)) => Ok(BuildArg {
+                name: name.to_owned(),
+                value: Some(value.to_owned()),
+            }),
+            None if entry.is_empty() => Err(BuildArgError(String::new())),
+            None => Ok(BuildArg {
+                name: entry.to_owned(),
+                value: std::env::var(entry).ok(),
+            }),
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 mod cli;
 mod commands;
+mod dockerfile;
+mod plan;
 mod progress;
 
 use std::io::Write;
@@ -27,7 +29,10 @@ fn main() -> ExitCode {
     {
         strata_solver::exec::helper_main();
     }
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return flag_error(error),
+    };
     // Commands that run sandboxes or delete what they made work in strata's
     // user namespace (see strata_solver::exec::userns); entering it forks,
     // so it happens here, before any thread exists.
@@ -83,6 +88,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(error),
+    }
+}
+
+/// A command line clap refuses. A value one of our own parsers refused
+/// (`--output`, `--secret`, `--build-arg`...) is reported as strata always
+/// has, `error: MESSAGE` and exit code 1, where the message names the flag
+/// and the value; everything else as clap reports it.
+fn flag_error(error: clap::Error) -> ExitCode {
+    use std::error::Error as _;
+    let ours = error.source().filter(|source| {
+        source.is::<strata_solver::solve::FlagError>() || source.is::<cli::BuildArgError>()
+    });
+    match ours {
+        Some(source) if error.kind() == clap::error::ErrorKind::ValueValidation => {
+            let _ = writeln!(std::io::stderr(), "error: {source}");
+            ExitCode::FAILURE
+        }
+        _ => error.exit(),
     }
 }
 

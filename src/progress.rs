@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use strata_frontend::graph::{BuildGraph, Vertex};
-use strata_solver::solve::Event;
+use strata_solver::registry::Transfer;
+use strata_solver::solve::{Event, Notice, Phase, Reporter};
+
+use crate::commands::registry::TransferProgress;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,5 +404,73 @@ impl<'g> Progress<'g> {
         if self.mode == Mode::Json {
             self.json("error", json!({ "message": message }));
         }
+    }
+}
+
+/// The CLI's [`Reporter`]: steps go to [`Progress`], transfers to one
+/// [`TransferProgress`] per phase (a push's per destination), notices to
+/// stderr as docker words them.
+pub(crate) struct CliReporter<'g> {
+    /// The steps' progress.
+    pub(crate) progress: Progress<'g>,
+    /// No transfer lines or push messages (`-q`, json progress).
+    quiet_transfers: bool,
+    transfers: Mutex<Option<(Phase, TransferProgress)>>,
+}
+
+impl<'g> CliReporter<'g> {
+    pub(crate) fn new(progress: Progress<'g>, quiet_transfers: bool) -> CliReporter<'g> {
+        CliReporter {
+            progress,
+            quiet_transfers,
+            transfers: Mutex::new(None),
+        }
+    }
+}
+
+impl Reporter for CliReporter<'_> {
+    fn event(&self, event: Event<'_>) {
+        self.progress.event(event);
+    }
+
+    fn transfer(&self, phase: Phase, transfer: Transfer<'_>) {
+        let mut current = self.transfers.lock().expect("transfers lock");
+        if current.as_ref().is_none_or(|(open, _)| *open != phase) {
+            let (verb, quiet) = match phase {
+                Phase::Pull => ("Pulling", self.quiet_transfers),
+                Phase::Push => ("Pushing", self.quiet_transfers),
+                // The cache's blobs are the image's: not listed again.
+                Phase::CacheExport => ("Exporting cache", true),
+            };
+            *current = Some((phase, TransferProgress::new(verb, quiet)));
+        }
+        if let Some((_, progress)) = current.as_ref() {
+            progress.event(transfer);
+        }
+    }
+
+    fn transfers_done(&self, phase: Phase) {
+        let mut current = self.transfers.lock().expect("transfers lock");
+        if current.as_ref().is_some_and(|(open, _)| *open == phase)
+            && let Some((_, progress)) = current.take()
+        {
+            progress.finish();
+        }
+    }
+
+    fn notice(&self, notice: Notice<'_>) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = match notice {
+            Notice::Warning(text) => writeln!(stderr, "warning: {text}"),
+            Notice::Pushed { .. } | Notice::CacheExported(_) if self.quiet_transfers => Ok(()),
+            Notice::Pushed { reference, digest } => {
+                writeln!(stderr, "pushed {reference} (digest: {digest})")
+            }
+            Notice::CacheExported(exported) => writeln!(
+                stderr,
+                "exported the cache: {} records, {} layers ({})",
+                exported.records, exported.layers, exported.digest
+            ),
+        };
     }
 }

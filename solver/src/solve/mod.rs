@@ -14,10 +14,18 @@ pub mod context;
 mod fetch;
 mod files;
 mod mounts;
+pub mod output;
 pub mod remote;
+pub mod request;
 pub mod schedule;
+mod session;
 
 pub use context::{BuildContext, Ignore};
+pub use output::{OutputError, OutputKind, OutputSpec};
+pub use request::{BuildRequest, CacheFrom, Entitlement, FlagError, Label, SecretSpec, SshSpec};
+pub use session::{
+    Notice, Phase, Reporter, Session, SolveError, Solved, check_platform, explain, solve,
+};
 
 use std::time::{Duration, Instant};
 
@@ -351,7 +359,7 @@ pub struct Built {
 }
 
 /// Build `graph`'s target stage into the store.
-pub fn build(
+pub(crate) fn build_graph(
     store: &Store,
     sandbox: &Sandbox,
     graph: &BuildGraph,
@@ -367,7 +375,7 @@ pub fn build(
 /// would come from the cache, which would run and why), computing every
 /// key and running nothing. A step after one that would run is predicted
 /// from its key too: keys do not depend on what a step makes.
-pub fn explain(
+pub(crate) fn explain_graph(
     store: &Store,
     graph: &BuildGraph,
     context: &BuildContext,

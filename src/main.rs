@@ -8,6 +8,7 @@ mod commands;
 mod dockerfile;
 mod plan;
 mod progress;
+mod report;
 
 use std::io::Write;
 use std::process::ExitCode;

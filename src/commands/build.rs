@@ -163,7 +163,9 @@ fn build_in(
     let started = std::time::Instant::now();
     if explain {
         solve::explain(&session, graph, &request, &reporter).map_err(|error| match error {
-            SolveError::Build(error) => Rendered(render_build_error(&error, graph, &source)).into(),
+            SolveError::Build(error) => {
+                Rendered(crate::report::build_error(&error, graph, &source)).into()
+            }
             other => anyhow::Error::new(other),
         })?;
         reporter.progress.summary("", 0, started.elapsed());
@@ -180,30 +182,7 @@ fn build_in(
         started.elapsed(),
     );
     if let Some(path) = &args.metadata_file {
-        // docs/metadata.schema.json describes this document; buildx's
-        // three keys come first for tools that read those.
-        let names: Vec<String> = solved
-            .tags
-            .iter()
-            .filter_map(|tag| strata_solver::image::Reference::parse(tag).ok())
-            .map(|reference| reference.qualified())
-            .collect();
-        let metadata = serde_json::json!({
-            "containerimage.digest": image.manifest.to_string(),
-            "containerimage.config.digest": image.config.to_string(),
-            "image.name": names.join(","),
-            "strata.version": METADATA_VERSION,
-            "image": {
-                "id": image.id.to_string(),
-                "manifest": image.manifest.to_string(),
-                "config": image.config.to_string(),
-                "tags": names,
-            },
-            "steps": progress.steps(),
-        });
-        let text = serde_json::to_string_pretty(&metadata)? + "\n";
-        std::fs::write(path, text)
-            .with_context(|| format!("failed to write the metadata to `{}`", path.display()))?;
+        crate::report::write_metadata(path, &solved, progress.steps())?;
     }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
@@ -276,39 +255,8 @@ fn failed(
         .into(),
         SolveError::Build(error) => {
             reporter.progress.failed(&error.to_string());
-            Rendered(render_build_error(&error, graph, source)).into()
+            Rendered(crate::report::build_error(&error, graph, source)).into()
         }
         other => other.into(),
     }
-}
-
-/// The version of the `--metadata-file` document (docs/metadata.schema.json).
-const METADATA_VERSION: u64 = 1;
-
-/// A failed build's error: the message, the Dockerfile lines of the step
-/// and, for a RUN that failed, the last lines it printed.
-fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -> String {
-    let mut message = error.to_string();
-    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        message.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    let origin = error
-        .vertex()
-        .and_then(|id| graph.vertices.get(id))
-        .and_then(|vertex| vertex.origin);
-    let mut out = match origin {
-        Some(origin) => diagnostic::render_message("error", &message, origin.span, None, source),
-        None => format!("error: {message}\n"),
-    };
-    if let BuildError::StepFailed { tail, .. } = error
-        && !tail.is_empty()
-    {
-        out.push_str(&format!("\nlast {} lines of its output:\n", tail.len()));
-        for line in tail {
-            out.push_str(&format!("  > {line}\n"));
-        }
-    }
-    out
 }

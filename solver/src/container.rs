@@ -280,7 +280,7 @@ pub fn commit(
     // The container stays (docker's commit keeps it too).
     let layer = changes.layer(store, compression, epoch)?;
     let config = image::read_config(store, &base)?;
-    let created = image::rfc3339(epoch.unwrap_or_else(now));
+    let created = crate::time::rfc3339(epoch.unwrap_or_else(crate::time::now));
     let mut value = serde_json::to_value(&config).expect("configs serialize");
     value["created"] = created.clone().into();
     let mut history = serde_json::json!({
@@ -313,14 +313,6 @@ pub fn commit(
             source,
         })?;
     Ok(image::commit_image(store, &config, layers, &tags)?)
-}
-
-/// Seconds since 1970, now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -179,11 +179,11 @@ pub fn prune(
         .values()
         .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
         .collect();
-    let now = crate::container::now();
+    let now = crate::time::now();
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
     for record in records(store) {
         let used = record.last_used.as_deref().unwrap_or(&record.created);
-        let age = now.saturating_sub(parse_rfc3339(used).unwrap_or(0));
+        let age = now.saturating_sub(crate::time::parse_rfc3339(used).unwrap_or(0));
         let size = record.layer.as_ref().map_or(0, |layer| layer.size);
         let in_image = record
             .layer
@@ -221,21 +221,9 @@ pub fn prune(
             }
         }
     }
-    let reclaimed = crate::image::collect_garbage(store)?;
+    let collecting = store.collecting()?;
+    let reclaimed = store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
-}
-
-/// Seconds since 1970 of an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).
-pub fn parse_rfc3339(text: &str) -> Option<u64> {
-    let (date, time) = text.split_once('T')?;
-    let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
-    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
-    let mut time = time
-        .trim_end_matches('Z')
-        .split(':')
-        .map(|part| part.parse::<i64>().ok());
-    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
-    crate::image::unix_seconds(year, month, day, hour, minute, second)
 }
 
 /// One file a COPY or ADD read, for comparing builds.
@@ -511,6 +499,18 @@ pub(crate) fn put(store: &Store, record: &CacheRecord) -> std::io::Result<()> {
     std::fs::rename(&temp, &path)
 }
 
+/// What the build cache holds, for garbage collection: its records' layers.
+pub fn roots(store: &Store) -> crate::store::Roots {
+    let mut roots = crate::store::Roots::new();
+    for layer in records(store)
+        .iter()
+        .filter_map(|record| record.layer.as_ref())
+    {
+        roots.hold_layer(layer);
+    }
+    roots
+}
+
 /// Every record (for `image prune`, which keeps their layers).
 pub fn records(store: &Store) -> Vec<CacheRecord> {
     let Ok(entries) = std::fs::read_dir(dir(store)) else {
@@ -634,7 +634,7 @@ mod tests {
     fn times_round_trip_and_causes_read_well() {
         for seconds in [0, 784_111_777, 1_700_000_000, 4_102_444_800] {
             assert_eq!(
-                parse_rfc3339(&crate::image::rfc3339(seconds)),
+                crate::time::parse_rfc3339(&crate::time::rfc3339(seconds)),
                 Some(seconds)
             );
         }

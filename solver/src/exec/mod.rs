@@ -763,7 +763,7 @@ impl Sandbox {
 
     /// The stub lower directory (see `mount::write_stub`), made once.
     fn stub(&self) -> Result<PathBuf, ExecError> {
-        let path = self.store.root().join("stub");
+        let path = self.store.path(crate::store::layout::STUB);
         if path.is_dir() {
             return Ok(path);
         }

@@ -106,7 +106,7 @@ pub struct PruneFilter {
 
 /// Remove the cache mounts no running step holds: the bytes reclaimed.
 fn prune_mounts(store: &Store) -> u64 {
-    let base = store.root().join("cache-mounts");
+    let base = store.path(crate::store::layout::CACHE_MOUNTS);
     let Ok(entries) = std::fs::read_dir(&base) else {
         return 0;
     };
@@ -129,7 +129,7 @@ fn prune_mounts(store: &Store) -> u64 {
         }
         reclaimed += directory_size(&path);
         // Through the checked directory (never a link; see `store::dirs`).
-        let Ok(Some(mounts)) = store.open_dir("cache-mounts") else {
+        let Ok(Some(mounts)) = store.open_dir(crate::store::layout::CACHE_MOUNTS) else {
             return reclaimed;
         };
         if mounts.remove(&entry.file_name()).is_ok()
@@ -212,7 +212,7 @@ pub fn prune(
     }
     let mut removed = 0;
     // Through the checked directory (never a link; see `store::dirs`).
-    if let Some(records) = store.open_dir("cache")? {
+    if let Some(records) = store.open_dir(crate::store::layout::CACHE)? {
         for (_, _, path) in &candidates {
             if let Some(name) = path.file_name()
                 && records.remove(name).is_ok()
@@ -469,7 +469,7 @@ pub(crate) fn previous(store: &Store, identity: &str, text: &str) -> Option<Cach
 }
 
 fn dir(store: &Store) -> PathBuf {
-    store.root().join("cache")
+    store.path(crate::store::layout::CACHE)
 }
 
 fn record_path(store: &Store, key: &str) -> PathBuf {

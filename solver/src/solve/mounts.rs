@@ -84,7 +84,7 @@ fn cache_dir(
     seed: Option<Seed<'_>>,
 ) -> std::io::Result<PathBuf> {
     let name = super::cache::key(&["cache-mount", id]);
-    let base = store.root().join("cache-mounts");
+    let base = store.path(crate::store::layout::CACHE_MOUNTS);
     let dir = if instance == 0 {
         base.join(&name[..32])
     } else {

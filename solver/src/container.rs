@@ -188,7 +188,7 @@ pub fn keep(store: &Store, container: &Container, changes: Changes) -> Result<()
     changes.keep(&target)?;
     let path = target.join(RECORD);
     let text = serde_json::to_vec_pretty(container).expect("records serialize");
-    std::fs::write(&path, text).map_err(io("write", &path))?;
+    crate::atomic::write(&path, &text, Default::default())?;
     Ok(())
 }
 

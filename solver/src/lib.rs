@@ -24,6 +24,7 @@
 //! confined  digest  error  time  sys
 //! ```
 
+mod atomic;
 pub mod confined;
 pub mod container;
 pub mod digest;

@@ -446,13 +446,7 @@ pub(crate) fn remember(store: &Store, identity: &str, text: &str, key: &str) {
         if let Some(parent) = path.parent()
             && std::fs::create_dir_all(parent).is_ok()
         {
-            let temp = path.with_extension(format!("{}.tmp", std::process::id()));
-            if std::fs::write(&temp, key)
-                .and_then(|()| std::fs::rename(&temp, &path))
-                .is_err()
-            {
-                let _ = std::fs::remove_file(&temp);
-            }
+            let _ = crate::atomic::write(&path, key.as_bytes(), Default::default());
         }
     }
 }
@@ -491,12 +485,8 @@ pub(crate) fn put(store: &Store, record: &CacheRecord) -> std::io::Result<()> {
     let dir = dir(store);
     std::fs::create_dir_all(&dir)?;
     let path = record_path(store, &record.key);
-    let temp = dir.join(format!(".{}.{}.tmp", record.key, std::process::id()));
-    std::fs::write(
-        &temp,
-        serde_json::to_vec(record).expect("records serialize"),
-    )?;
-    std::fs::rename(&temp, &path)
+    let bytes = serde_json::to_vec(record).expect("records serialize");
+    crate::atomic::write(&path, &bytes, Default::default()).map_err(std::io::Error::other)
 }
 
 /// What the build cache holds, for garbage collection: its records' layers.
@@ -611,17 +601,8 @@ impl StatCache {
         if let Some(parent) = self.path.parent()
             && std::fs::create_dir_all(parent).is_ok()
         {
-            let temp = self
-                .path
-                .with_extension(format!("{}.tmp", std::process::id()));
-            let written = std::fs::write(
-                &temp,
-                serde_json::to_vec(&self.entries).expect("stats serialize"),
-            )
-            .and_then(|()| std::fs::rename(&temp, &self.path));
-            if written.is_err() {
-                let _ = std::fs::remove_file(&temp);
-            }
+            let bytes = serde_json::to_vec(&self.entries).expect("stats serialize");
+            let _ = crate::atomic::write(&self.path, &bytes, Default::default());
         }
     }
 }

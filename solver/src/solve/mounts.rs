@@ -92,7 +92,7 @@ fn cache_dir(
     };
     if !dir.is_dir() {
         std::fs::create_dir_all(&base)?;
-        let staging = base.join(format!(".{}.{}", &name[..32], std::process::id()));
+        let staging = base.join(format!(".{}.{}", &name[..32], crate::atomic::unique_name()));
         let _ = std::fs::remove_dir_all(&staging);
         match seed {
             // `from=`: the first content is a directory of a stage or image.

@@ -49,7 +49,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
 use fs_err::os::unix::fs::OpenOptionsExt;
@@ -167,8 +166,6 @@ pub enum Ownership {
     /// still all be real directories owned by the root's owner.
     Any,
 }
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
     /// Open (creating if needed) the store at `root`, whoever owns it (for
@@ -291,12 +288,7 @@ impl Store {
     /// A new, unique temporary file in the store's `tmp/` (made relative to
     /// the checked directory: never through a link).
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
-        let name = format!(
-            "{}-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
-            crate::time::subsec_nanos()
-        );
+        let name = crate::atomic::unique_name();
         let tmp = self.layout_dir(TMP)?;
         let file = tmp.create_new(&name)?;
         let path = tmp.path().join(&name);

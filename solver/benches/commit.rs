@@ -134,7 +134,7 @@ fn main() {
     let store = strata_solver::store::Store::open(work.path().join("store")).unwrap();
     let time_strata = |compression: Compression| {
         let start = Instant::now();
-        let (layer, _) = strata_solver::image::store_layer(
+        let (layer, _) = strata_solver::layer::store_layer(
             &store,
             &tree,
             compression,

@@ -1,9 +1,10 @@
 //! One-shot runs of images (`strata run`) and the containers they leave
 //! when asked to (`--rm=false`), which `strata commit` turns into images.
 //!
-//! A kept container is its run directory moved to `containers/<id>/`, with
-//! `container.json` beside the changes. Images that containers use count as
-//! in use: `rmi` refuses them without force and `prune` keeps them.
+//! A kept container is its run directory moved to `containers/<id>/`
+//! ([`layout::CONTAINERS`]), with `container.json` beside the changes.
+//! Images that containers use count as in use: `rmi` refuses them without
+//! force and `prune` keeps them.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -14,9 +15,8 @@ use crate::digest::Digest;
 use crate::exec::{Changes, ChangesRecord, ExecError, Network, RunSpec};
 use crate::image::{self, ImageError};
 use crate::layer::Compression;
-use crate::store::{ImageRecord, Store};
+use crate::store::{ImageRecord, Store, layout};
 
-const CONTAINERS: &str = "containers";
 const RECORD: &str = "container.json";
 
 /// A kept container.
@@ -173,7 +173,7 @@ fn io<'a>(
 }
 
 fn dir(store: &Store, id: &str) -> PathBuf {
-    store.root().join(CONTAINERS).join(id)
+    store.path(layout::CONTAINERS).join(id)
 }
 
 /// Keep `changes` as the container `container`.
@@ -188,13 +188,13 @@ pub fn keep(store: &Store, container: &Container, changes: Changes) -> Result<()
     changes.keep(&target)?;
     let path = target.join(RECORD);
     let text = serde_json::to_vec_pretty(container).expect("records serialize");
-    std::fs::write(&path, text).map_err(io("write", &path))?;
+    crate::atomic::write(&path, &text, Default::default())?;
     Ok(())
 }
 
 /// Every kept container, oldest first.
 pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
-    let root = store.root().join(CONTAINERS);
+    let root = store.path(layout::CONTAINERS);
     let entries = match std::fs::read_dir(&root) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -280,7 +280,7 @@ pub fn commit(
     // The container stays (docker's commit keeps it too).
     let layer = changes.layer(store, compression, epoch)?;
     let config = image::read_config(store, &base)?;
-    let created = image::rfc3339(epoch.unwrap_or_else(now));
+    let created = crate::time::rfc3339(epoch.unwrap_or_else(crate::time::now));
     let mut value = serde_json::to_value(&config).expect("configs serialize");
     value["created"] = created.clone().into();
     let mut history = serde_json::json!({
@@ -313,14 +313,6 @@ pub fn commit(
             source,
         })?;
     Ok(image::commit_image(store, &config, layers, &tags)?)
-}
-
-/// Seconds since 1970, now.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

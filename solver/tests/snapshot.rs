@@ -58,7 +58,7 @@ fn snapshots_stack_into_the_merged_tree() {
     xattr::set(upper.join("gone"), "user.overlay.whiteout", b"y").unwrap();
     xattr::set(&upper, "user.overlay.opaque", b"x").unwrap();
     std::fs::write(upper.join("added"), "added").unwrap();
-    let (second, _) = image::store_layer(
+    let (second, _) = strata_solver::layer::store_layer(
         &store,
         &upper,
         Compression::Zstd,

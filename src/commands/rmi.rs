@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use strata_solver::image::{self, Removal};
+use strata_solver::gc::{self, Removal};
 
 use super::open_store;
 use crate::cli::RmiArgs;
@@ -12,7 +12,7 @@ pub(crate) fn rmi(root: Option<std::path::PathBuf>, args: RmiArgs) -> anyhow::Re
     let mut stdout = std::io::stdout().lock();
     let mut failed = None;
     for wanted in &args.images {
-        match image::remove(&store, wanted, args.force) {
+        match gc::remove_image(&store, wanted, args.force) {
             Ok(removals) => {
                 for removal in removals {
                     match removal {

@@ -115,7 +115,7 @@ pub(crate) fn run(root: Option<std::path::PathBuf>, args: RunArgs) -> anyhow::Re
             image: image.id.clone(),
             image_name: args.image.clone(),
             args: spec.args.clone(),
-            created: image::rfc3339(container::now()),
+            created: strata_solver::time::rfc3339(strata_solver::time::now()),
             exit_code: code,
             changes: finished.changes.record().clone(),
         };

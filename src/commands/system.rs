@@ -60,7 +60,7 @@ pub(crate) fn prune(
             return Ok(());
         }
     }
-    let report = strata_solver::image::prune(&store, args.all)?;
+    let report = strata_solver::gc::prune_images(&store, args.all)?;
     let mut stdout = std::io::stdout().lock();
     if !report.images.is_empty() {
         writeln!(stdout, "Deleted Images:")?;

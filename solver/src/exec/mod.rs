@@ -34,9 +34,8 @@ pub use helper::helper_main;
 pub(crate) use user::read_account_file;
 pub(crate) use user::resolve_in as resolve_user;
 
-use crate::image::ImageError;
-use crate::layer::Compression;
-use crate::store::{LayerRecord, Store};
+use crate::layer::{Compression, LayerError};
+use crate::store::{LayerRecord, Store, StoreError};
 
 /// The first argument that makes strata's `main` run the sandbox helper.
 pub const HELPER_ARGUMENT: &str = "__strata-sandbox";
@@ -80,9 +79,12 @@ pub enum ExecError {
     /// strata was told to stop.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
-    /// A store or layer operation failed.
+    /// A store operation failed.
     #[error(transparent)]
-    Image(#[from] Box<ImageError>),
+    Store(#[from] Box<StoreError>),
+    /// A layer could not be written.
+    #[error(transparent)]
+    Layer(#[from] Box<LayerError>),
 }
 
 impl ExecError {
@@ -98,15 +100,15 @@ impl ExecError {
     }
 }
 
-impl From<ImageError> for ExecError {
-    fn from(error: ImageError) -> Self {
-        ExecError::Image(Box::new(error))
+impl From<StoreError> for ExecError {
+    fn from(error: StoreError) -> Self {
+        ExecError::Store(Box::new(error))
     }
 }
 
-impl From<crate::store::StoreError> for ExecError {
-    fn from(error: crate::store::StoreError) -> Self {
-        ExecError::Image(Box::new(error.into()))
+impl From<LayerError> for ExecError {
+    fn from(error: LayerError) -> Self {
+        ExecError::Layer(Box::new(error))
     }
 }
 
@@ -377,7 +379,7 @@ impl Changes {
             return Ok(None);
         }
         let _writing = store.writing()?;
-        let (layer, _skipped) = crate::image::store_layer(
+        let (layer, _skipped) = crate::layer::store_layer(
             store,
             upper,
             compression,
@@ -761,7 +763,7 @@ impl Sandbox {
 
     /// The stub lower directory (see `mount::write_stub`), made once.
     fn stub(&self) -> Result<PathBuf, ExecError> {
-        let path = self.store.root().join("stub");
+        let path = self.store.path(crate::store::layout::STUB);
         if path.is_dir() {
             return Ok(path);
         }

@@ -345,17 +345,11 @@ fn write_archive_file(
 /// save never leaves a truncated archive where a good one was expected.
 fn write_file_atomically(
     destination: &Path,
-    write: impl FnOnce(io::BufWriter<std::fs::File>) -> Result<(), ImageError>,
+    write: impl FnOnce(io::BufWriter<&mut std::fs::File>) -> Result<(), ImageError>,
 ) -> Result<(), ImageError> {
-    let temp = destination.with_extension("strata-partial");
-    let file = std::fs::File::create(&temp).map_err(io_error("create", &temp))?;
-    match write(io::BufWriter::with_capacity(1 << 20, file)) {
-        Ok(()) => std::fs::rename(&temp, destination).map_err(io_error("write", destination)),
-        Err(error) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(error)
-        }
-    }
+    crate::atomic::write_with(destination, Default::default(), |file| {
+        write(io::BufWriter::with_capacity(1 << 20, file))
+    })
 }
 
 /// [`save_docker_archive`] into the file `destination`, atomically.

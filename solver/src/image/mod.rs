@@ -21,13 +21,10 @@ use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::layer::{self, Compression, LayerError, UnpackError};
-use crate::store::{BackgroundWriter, ImageRecord, LayerRecord, Store, StoreError};
-
-/// Bytes a layer write goes between syncs to disk.
-const SYNC_EVERY: u64 = 64 << 20;
+use crate::store::{ImageRecord, LayerRecord, Store, StoreError};
 
 /// OCI's manifest media type.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub use crate::store::MEDIA_TYPE_MANIFEST;
 /// OCI's config media type.
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// OCI's index media type.
@@ -153,106 +150,6 @@ impl Default for ImportOptions {
     }
 }
 
-/// Seconds since 1970 of a UTC civil time (Howard Hinnant's
-/// days_from_civil), `None` before 1970.
-pub fn unix_seconds(
-    year: i64,
-    month: i64,
-    day: i64,
-    hour: i64,
-    minute: i64,
-    second: i64,
-) -> Option<u64> {
-    let (year, month) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
-}
-
-/// RFC 3339 UTC time of a Unix timestamp.
-pub fn rfc3339(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Write the tree under `dir` as a layer blob in the store.
-///
-/// `owners` overrides the owners read from disk (see
-/// [`layer::write_layer_with_owners`]). Also returns what tar cannot hold
-/// (sockets), left out.
-pub fn store_layer(
-    store: &Store,
-    dir: &Path,
-    compression: Compression,
-    epoch: Option<u64>,
-    owners: &layer::Owners,
-) -> Result<(LayerRecord, Vec<PathBuf>), ImageError> {
-    let (file, temp) = store.temp_file()?;
-    // Hash and compress here; copy to disk on another thread, which also
-    // starts the disk writing every 64 MiB instead of all at the final sync.
-    let sink = BackgroundWriter::with_checkpoint(
-        file,
-        SYNC_EVERY,
-        Box::new(|file: &mut fs_err::File| file.sync_data()),
-    );
-    let outcome = layer::write_layer_with_owners(dir, compression, epoch, owners, sink);
-    let (written, background) = match outcome {
-        Ok(result) => result,
-        Err(error) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(error.into());
-        }
-    };
-    let file = match background.finish() {
-        Ok(file) => file,
-        Err(source) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(ImageError::Io(crate::error::PathError {
-                operation: "write a layer",
-                path: temp,
-                source,
-            }));
-        }
-    };
-    store.commit_temp(file, &temp, &written.digest)?;
-    let record = LayerRecord {
-        digest: written.digest,
-        diff_id: written.diff_id,
-        size: written.size,
-        media_type: written.media_type.to_owned(),
-        diff_size: Some(written.diff_size),
-    };
-    Ok((record, written.skipped))
-}
-
 /// [`commit_image`] of a config given as JSON, kept as it is (docker's
 /// extensions, such as `Healthcheck` and `OnBuild`, included) once it
 /// parses as an OCI config.
@@ -344,7 +241,7 @@ fn import_config(
     options: &ImportOptions,
 ) -> Result<ImageConfiguration, ImageError> {
     let (os, architecture, variant) = &options.platform;
-    let created = options.epoch.map(rfc3339);
+    let created = options.epoch.map(crate::time::rfc3339);
     let mut history =
         serde_json::json!({ "created_by": options.created_by, "comment": "imported" });
     let mut config = serde_json::json!({
@@ -402,7 +299,8 @@ fn import_tree(
             source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
         }));
     }
-    let (layer, skipped) = store_layer(store, dir, options.compression, options.epoch, owners)?;
+    let (layer, skipped) =
+        layer::store_layer(store, dir, options.compression, options.epoch, owners)?;
     let config = import_config(&layer, options)?;
     let image = commit_image(store, &config, vec![layer], &tags)?;
     Ok(Imported {
@@ -558,217 +456,6 @@ pub fn tag(store: &Store, image: &ImageRecord, name: &str) -> Result<String, Ima
         Ok::<_, StoreError>(())
     })?;
     Ok(tag)
-}
-
-/// What `remove` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
-    /// A tag was removed.
-    Untagged(String),
-    /// An image record was removed.
-    Deleted(Digest),
-}
-
-/// Remove `wanted` as `docker rmi` does: a tag is untagged, and the image
-/// goes when no tag is left; an image named by ID goes with its tags, which
-/// needs `force` when it has several. Blobs no other image uses are deleted.
-pub fn remove(store: &Store, wanted: &str, force: bool) -> Result<Vec<Removal>, ImageError> {
-    let image = resolve(store, wanted)?;
-    if !force {
-        let containers = crate::container::list(store).map_err(container_error)?;
-        if let Some(container) = containers
-            .iter()
-            .find(|container| container.image == image.id)
-        {
-            return Err(ImageError::UsedByContainer {
-                id: image.id.hex()[..12].to_owned(),
-                container: container.name.clone(),
-            });
-        }
-    }
-    let by_tag = Reference::parse(wanted)
-        .ok()
-        .filter(|reference| reference.digest.is_none())
-        .map(|reference| reference.to_string())
-        .filter(|tag| {
-            store
-                .index()
-                .map(|index| index.tags.get(tag) == Some(&image.id))
-                .unwrap_or(false)
-        });
-    let removals = store.update(
-        |index: &mut crate::store::Index| -> Result<Vec<Removal>, ImageError> {
-            let tags: Vec<String> = index
-                .tags
-                .iter()
-                .filter(|(_, id)| **id == image.id)
-                .map(|(tag, _)| tag.clone())
-                .collect();
-            let mut removals = Vec::new();
-            let untag: Vec<String> = match &by_tag {
-                Some(tag) => vec![tag.clone()],
-                None if tags.len() > 1 && !force => {
-                    return Err(ImageError::InUse {
-                        id: image.id.hex()[..12].to_owned(),
-                        tags,
-                    });
-                }
-                None => tags.clone(),
-            };
-            for tag in &untag {
-                index.tags.remove(tag);
-                removals.push(Removal::Untagged(tag.clone()));
-            }
-            let still_tagged = index.tags.values().any(|id| *id == image.id);
-            if !still_tagged {
-                index.images.remove(&image.id);
-                removals.push(Removal::Deleted(image.id.clone()));
-            }
-            Ok(removals)
-        },
-    );
-    let removals = removals?;
-    if removals
-        .iter()
-        .any(|removal| matches!(removal, Removal::Deleted(_)))
-    {
-        remove_unused_blobs(store, &image)?;
-    }
-    Ok(removals)
-}
-
-/// Every blob an image or the build cache refers to. (The build cache's
-/// layers count: `image prune` is not a cache prune.)
-fn blobs_in_use(store: &Store) -> Result<std::collections::BTreeSet<Digest>, ImageError> {
-    let index = store.index()?;
-    Ok(index
-        .images
-        .values()
-        .flat_map(ImageRecord::blobs)
-        .cloned()
-        .chain(cached_layers(store).into_iter().map(|layer| layer.digest))
-        .collect())
-}
-
-/// The layers the build cache refers to.
-fn cached_layers(store: &Store) -> Vec<LayerRecord> {
-    crate::solve::cache::records(store)
-        .into_iter()
-        .filter_map(|record| record.layer)
-        .collect()
-}
-
-/// A container listing error as an image error (the listing only reads
-/// files).
-fn container_error(error: crate::container::ContainerError) -> ImageError {
-    match error {
-        crate::container::ContainerError::Io(error) => ImageError::Io(error),
-        other => ImageError::Format(other.to_string()),
-    }
-}
-
-/// Delete the blobs of `image` that no remaining image refers to.
-fn remove_unused_blobs(store: &Store, image: &ImageRecord) -> Result<(), ImageError> {
-    let used = blobs_in_use(store)?;
-    // Through the checked directory: a `blobs` replaced by a link is
-    // refused, and nothing is removed through one.
-    let Some(blobs) = store.open_dir(crate::store::BLOBS)? else {
-        return Ok(());
-    };
-    for digest in image.blobs() {
-        if !used.contains(digest) {
-            blobs.remove(std::ffi::OsStr::new(&digest.hex()))?;
-        }
-    }
-    Ok(())
-}
-
-/// What `prune` removed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PruneReport {
-    /// Image records removed.
-    pub images: Vec<Digest>,
-    /// Bytes of blobs and temporary files deleted.
-    pub reclaimed: u64,
-}
-
-/// Remove untagged images (`all`: every image, as `docker image prune -a`
-/// does when no container uses them), then every blob no image refers to and
-/// the temporary files of interrupted writes.
-pub fn prune(store: &Store, all: bool) -> Result<PruneReport, ImageError> {
-    // No writer is between writing its blobs and recording its image while
-    // we hold this: every unreferenced blob and temporary file is garbage.
-    let _collecting = store.collecting()?;
-    let used_by_containers = crate::container::images_in_use(store).map_err(container_error)?;
-    let images = store.update(
-        |index: &mut crate::store::Index| -> Result<Vec<Digest>, ImageError> {
-            if all {
-                index.tags.clear();
-            }
-            let tagged: std::collections::BTreeSet<Digest> = index.tags.values().cloned().collect();
-            let removed: Vec<Digest> = index
-                .images
-                .keys()
-                .filter(|id| !tagged.contains(*id) && !used_by_containers.contains(*id))
-                .cloned()
-                .collect();
-            for id in &removed {
-                index.images.remove(id);
-            }
-            Ok(removed)
-        },
-    )?;
-    let reclaimed = collect_garbage_locked(store)?;
-    Ok(PruneReport { images, reclaimed })
-}
-
-/// Delete every blob, snapshot and temporary file that no image, container
-/// or cache record refers to; the bytes reclaimed.
-pub fn collect_garbage(store: &Store) -> Result<u64, ImageError> {
-    let _collecting = store.collecting()?;
-    collect_garbage_locked(store)
-}
-
-fn collect_garbage_locked(store: &Store) -> Result<u64, ImageError> {
-    let mut report = PruneReport::default();
-    let index = store.index()?;
-    let cached = cached_layers(store);
-    let used = blobs_in_use(store)?;
-    // Every removal goes through a directory of the store opened without
-    // following links and checked to be the owner's (see `store::dirs`):
-    // a store whose `tmp` or `snapshots` another user replaced with a link
-    // to their victim's files is refused, and removals never follow one.
-    if let Some(blobs) = store.open_dir(crate::store::BLOBS)? {
-        for (digest, name) in store.digests_in(crate::store::BLOBS)? {
-            if used.contains(&digest) {
-                continue;
-            }
-            let size = blobs.size(&name);
-            blobs.remove(&name)?;
-            report.reclaimed += size;
-        }
-    }
-    let layers_in_use: std::collections::BTreeSet<&Digest> = index
-        .images
-        .values()
-        .flat_map(|image| image.layers.iter().map(|layer| &layer.diff_id))
-        .chain(cached.iter().map(|layer| &layer.diff_id))
-        .collect();
-    if let Some(snapshots) = store.open_dir(crate::store::SNAPSHOTS)? {
-        for (diff_id, name) in store.digests_in(crate::store::SNAPSHOTS)? {
-            if !layers_in_use.contains(&diff_id) {
-                snapshots.remove(&name)?;
-            }
-        }
-    }
-    if let Some(tmp) = store.open_dir(crate::store::TMP)? {
-        for name in tmp.entries()? {
-            let size = tmp.size(&name);
-            tmp.remove(&name)?;
-            report.reclaimed += size;
-        }
-    }
-    Ok(report.reclaimed)
 }
 
 /// The snapshot directory of `layer`: its content unpacked once, whiteouts

@@ -25,10 +25,12 @@
 //! entry itself is never followed (see `unpack.rs`). The stream's digest is
 //! computed on the way, for the caller to check against the diff_id.
 
+mod blob;
 mod guard;
 mod unpack;
 mod write;
 
+pub use blob::store_layer;
 pub use unpack::{
     OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, UnpackError, UnpackReport, Whiteouts, unpack,
     unpack_into, unpack_with,

@@ -68,6 +68,9 @@ pub enum LayerError {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] crate::error::PathError),
+    /// The store failed (writing the blob, see [`super::store_layer`]).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 fn io_error<'a>(

@@ -241,22 +241,14 @@ fn write_config(path: &Path, config: &serde_json::Value) -> Result<(), RegistryE
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(fail)?;
-        let mut bytes = serde_json::to_vec_pretty(config).expect("JSON values serialize");
-        bytes.push(b'\n');
-        file.write_all(&bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-    }
-    std::fs::rename(&temp, path).map_err(fail)
+    let mut bytes = serde_json::to_vec_pretty(config).expect("JSON values serialize");
+    bytes.push(b'\n');
+    // Private, and synced: credentials must survive a crash whole.
+    let options = crate::atomic::Options {
+        sync: true,
+        mode: 0o600,
+    };
+    crate::atomic::write(path, &bytes, options).map_err(|error| fail(error.source))
 }
 
 /// Keep `credentials` for `host`: with its credential helper if the file

@@ -106,7 +106,7 @@ pub struct PruneFilter {
 
 /// Remove the cache mounts no running step holds: the bytes reclaimed.
 fn prune_mounts(store: &Store) -> u64 {
-    let base = store.root().join("cache-mounts");
+    let base = store.path(crate::store::layout::CACHE_MOUNTS);
     let Ok(entries) = std::fs::read_dir(&base) else {
         return 0;
     };
@@ -129,7 +129,7 @@ fn prune_mounts(store: &Store) -> u64 {
         }
         reclaimed += directory_size(&path);
         // Through the checked directory (never a link; see `store::dirs`).
-        let Ok(Some(mounts)) = store.open_dir("cache-mounts") else {
+        let Ok(Some(mounts)) = store.open_dir(crate::store::layout::CACHE_MOUNTS) else {
             return reclaimed;
         };
         if mounts.remove(&entry.file_name()).is_ok()
@@ -179,11 +179,11 @@ pub fn prune(
         .values()
         .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
         .collect();
-    let now = crate::container::now();
+    let now = crate::time::now();
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
     for record in records(store) {
         let used = record.last_used.as_deref().unwrap_or(&record.created);
-        let age = now.saturating_sub(parse_rfc3339(used).unwrap_or(0));
+        let age = now.saturating_sub(crate::time::parse_rfc3339(used).unwrap_or(0));
         let size = record.layer.as_ref().map_or(0, |layer| layer.size);
         let in_image = record
             .layer
@@ -212,7 +212,7 @@ pub fn prune(
     }
     let mut removed = 0;
     // Through the checked directory (never a link; see `store::dirs`).
-    if let Some(records) = store.open_dir("cache")? {
+    if let Some(records) = store.open_dir(crate::store::layout::CACHE)? {
         for (_, _, path) in &candidates {
             if let Some(name) = path.file_name()
                 && records.remove(name).is_ok()
@@ -221,21 +221,9 @@ pub fn prune(
             }
         }
     }
-    let reclaimed = crate::image::collect_garbage(store)?;
+    let collecting = store.collecting()?;
+    let reclaimed = store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
-}
-
-/// Seconds since 1970 of an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SSZ`).
-pub fn parse_rfc3339(text: &str) -> Option<u64> {
-    let (date, time) = text.split_once('T')?;
-    let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
-    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
-    let mut time = time
-        .trim_end_matches('Z')
-        .split(':')
-        .map(|part| part.parse::<i64>().ok());
-    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
-    crate::image::unix_seconds(year, month, day, hour, minute, second)
 }
 
 /// One file a COPY or ADD read, for comparing builds.
@@ -458,13 +446,7 @@ pub(crate) fn remember(store: &Store, identity: &str, text: &str, key: &str) {
         if let Some(parent) = path.parent()
             && std::fs::create_dir_all(parent).is_ok()
         {
-            let temp = path.with_extension(format!("{}.tmp", std::process::id()));
-            if std::fs::write(&temp, key)
-                .and_then(|()| std::fs::rename(&temp, &path))
-                .is_err()
-            {
-                let _ = std::fs::remove_file(&temp);
-            }
+            let _ = crate::atomic::write(&path, key.as_bytes(), Default::default());
         }
     }
 }
@@ -481,7 +463,7 @@ pub(crate) fn previous(store: &Store, identity: &str, text: &str) -> Option<Cach
 }
 
 fn dir(store: &Store) -> PathBuf {
-    store.root().join("cache")
+    store.path(crate::store::layout::CACHE)
 }
 
 fn record_path(store: &Store, key: &str) -> PathBuf {
@@ -503,12 +485,20 @@ pub(crate) fn put(store: &Store, record: &CacheRecord) -> std::io::Result<()> {
     let dir = dir(store);
     std::fs::create_dir_all(&dir)?;
     let path = record_path(store, &record.key);
-    let temp = dir.join(format!(".{}.{}.tmp", record.key, std::process::id()));
-    std::fs::write(
-        &temp,
-        serde_json::to_vec(record).expect("records serialize"),
-    )?;
-    std::fs::rename(&temp, &path)
+    let bytes = serde_json::to_vec(record).expect("records serialize");
+    crate::atomic::write(&path, &bytes, Default::default()).map_err(std::io::Error::other)
+}
+
+/// What the build cache holds, for garbage collection: its records' layers.
+pub fn roots(store: &Store) -> crate::store::Roots {
+    let mut roots = crate::store::Roots::new();
+    for layer in records(store)
+        .iter()
+        .filter_map(|record| record.layer.as_ref())
+    {
+        roots.hold_layer(layer);
+    }
+    roots
 }
 
 /// Every record (for `image prune`, which keeps their layers).
@@ -611,17 +601,8 @@ impl StatCache {
         if let Some(parent) = self.path.parent()
             && std::fs::create_dir_all(parent).is_ok()
         {
-            let temp = self
-                .path
-                .with_extension(format!("{}.tmp", std::process::id()));
-            let written = std::fs::write(
-                &temp,
-                serde_json::to_vec(&self.entries).expect("stats serialize"),
-            )
-            .and_then(|()| std::fs::rename(&temp, &self.path));
-            if written.is_err() {
-                let _ = std::fs::remove_file(&temp);
-            }
+            let bytes = serde_json::to_vec(&self.entries).expect("stats serialize");
+            let _ = crate::atomic::write(&self.path, &bytes, Default::default());
         }
     }
 }
@@ -634,7 +615,7 @@ mod tests {
     fn times_round_trip_and_causes_read_well() {
         for seconds in [0, 784_111_777, 1_700_000_000, 4_102_444_800] {
             assert_eq!(
-                parse_rfc3339(&crate::image::rfc3339(seconds)),
+                crate::time::parse_rfc3339(&crate::time::rfc3339(seconds)),
                 Some(seconds)
             );
         }

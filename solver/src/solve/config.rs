@@ -342,14 +342,14 @@ pub(crate) fn mkdir_layer(
         Ok(())
     })();
     let result = made.and_then(|()| {
-        image::store_layer(
+        crate::layer::store_layer(
             store,
             &staging,
             options.compression,
             options.epoch,
             &crate::layer::Owners::new(),
         )
-        .map_err(BuildError::from)
+        .map_err(|error| BuildError::from(image::ImageError::from(error)))
     });
     let _ = std::fs::remove_dir_all(&staging);
     Ok(Some(result?.0))

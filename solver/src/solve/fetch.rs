@@ -234,7 +234,7 @@ fn parse_http_date(text: &str) -> Option<SystemTime> {
         .split(':')
         .map(|part| part.parse::<i64>().ok());
     let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    let seconds = crate::image::unix_seconds(year, month, day, hour, minute, second)?;
+    let seconds = crate::time::unix_seconds(year, month, day, hour, minute, second)?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
 }
 

@@ -1151,7 +1151,7 @@ pub(crate) fn write_layer(
         let _ = std::fs::remove_dir_all(&staging);
         return Err(fail(message));
     }
-    let stored = image::store_layer(
+    let stored = crate::layer::store_layer(
         store,
         &staging,
         options.compression,
@@ -1162,7 +1162,7 @@ pub(crate) fn write_layer(
         Ok((layer, _)) => layer,
         Err(error) => {
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(error.into());
+            return Err(ImageError::from(error).into());
         }
     };
     // The staging directory is the layer's snapshot already.

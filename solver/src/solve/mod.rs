@@ -415,7 +415,7 @@ fn run(
         stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
         fetcher: fetch::Fetcher::new(store),
         outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
-        now: image::rfc3339(options.epoch.unwrap_or_else(crate::container::now)),
+        now: crate::time::rfc3339(options.epoch.unwrap_or_else(crate::time::now)),
         dry,
     };
     let jobs = if dry { 1 } else { options.jobs.max(1) };
@@ -1151,7 +1151,7 @@ fn assemble(
     // for a cached one), and for a config instruction the time of the step
     // before it, so that a rebuild where everything hits makes the same
     // image, ID included.
-    let now = image::rfc3339(options.epoch.unwrap_or_else(crate::container::now));
+    let now = crate::time::rfc3339(options.epoch.unwrap_or_else(crate::time::now));
     let mut time = match options.epoch {
         Some(_) => now.clone(),
         None => chain

@@ -84,7 +84,7 @@ fn cache_dir(
     seed: Option<Seed<'_>>,
 ) -> std::io::Result<PathBuf> {
     let name = super::cache::key(&["cache-mount", id]);
-    let base = store.root().join("cache-mounts");
+    let base = store.path(crate::store::layout::CACHE_MOUNTS);
     let dir = if instance == 0 {
         base.join(&name[..32])
     } else {
@@ -92,16 +92,22 @@ fn cache_dir(
     };
     if !dir.is_dir() {
         std::fs::create_dir_all(&base)?;
-        let staging = base.join(format!(".{}.{}", &name[..32], std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        match seed {
+        // A name of its own: another build (or thread) making the same
+        // mount at once stages beside it, never in it.
+        let staging = base.join(format!(".{}.{}", &name[..32], crate::atomic::unique_name()));
+        let made = match seed {
             // `from=`: the first content is a directory of a stage or image.
-            Some(seed) => seed(&staging)?,
-            None => {
-                std::fs::create_dir(&staging)?;
-                std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))?;
-                std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))?;
-            }
+            Some(seed) => seed(&staging),
+            None => std::fs::create_dir(&staging)
+                .and_then(|()| {
+                    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
+                })
+                .and_then(|()| std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))),
+        };
+        if let Err(error) = made {
+            // Nobody else will ever look for this name.
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
         }
         if std::fs::rename(&staging, &dir).is_err() {
             // Made by another build meanwhile.

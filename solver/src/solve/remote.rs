@@ -255,20 +255,21 @@ fn write_layout(
     std::fs::create_dir_all(&blob_dir)
         .map_err(PathError::at::<RegistryError>("create", &blob_dir))?;
     let write_atomically = |path: &Path, bytes: &[u8]| -> Result<(), RegistryError> {
-        let temp = path.with_extension("strata-tmp");
-        std::fs::write(&temp, bytes).map_err(PathError::at::<RegistryError>("write", &temp))?;
-        std::fs::rename(&temp, path).map_err(PathError::at::<RegistryError>("rename", path))
+        Ok(crate::atomic::write(path, bytes, Default::default())?)
     };
     for (blob, _) in blobs {
         let target = blob_dir.join(blob.hex());
         if target.is_file() {
             continue;
         }
-        let temp = blob_dir.join(format!("{}.strata-tmp", blob.hex()));
-        std::fs::copy(store.blob_path(blob), &temp)
-            .map_err(PathError::at::<RegistryError>("copy a blob to", &temp))?;
-        std::fs::rename(&temp, &target)
-            .map_err(PathError::at::<RegistryError>("rename", &target))?;
+        let source = store.blob_path(blob);
+        crate::atomic::write_with(&target, Default::default(), |file| {
+            let mut blob = std::fs::File::open(&source)
+                .map_err(PathError::at::<RegistryError>("copy a blob from", &source))?;
+            std::io::copy(&mut blob, file)
+                .map_err(PathError::at::<RegistryError>("copy a blob to", &target))?;
+            Ok::<(), RegistryError>(())
+        })?;
     }
     write_atomically(&blob_dir.join(digest.hex()), manifest)?;
     write_atomically(

@@ -34,23 +34,12 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag};
 
+use super::layout::DIRECTORIES;
 use super::{Store, StoreError};
 use crate::error::PathError;
 
 /// The mode of every directory of the layout.
 pub(crate) const PRIVATE: u32 = 0o700;
-
-/// The directories of the layout, made when a store is opened (parents
-/// before children).
-pub(crate) const LAYOUT: [&str; 7] = [
-    "blobs",
-    "blobs/sha256",
-    "tmp",
-    "snapshots",
-    "cache",
-    "cache-mounts",
-    "containers",
-];
 
 /// A directory of the store, opened without following links and checked:
 /// a real directory owned by the store's owner. Operations on its entries
@@ -231,7 +220,7 @@ pub(crate) fn open_root(root: &Path, any_owner: bool) -> Result<Opened, StoreErr
     if ours && let Some(mode) = tighten(&fd, root)? {
         tightened.push((root.to_owned(), mode));
     }
-    for name in LAYOUT {
+    for name in DIRECTORIES {
         let path = root.join(name);
         let (parent, leaf) = match name.rsplit_once('/') {
             Some((parent, leaf)) => (Some(parent), leaf),
@@ -456,7 +445,7 @@ mod tests {
         let root = dir.path().join("a/store");
         Store::open(&root).unwrap();
         assert_eq!(mode(&root), 0o700);
-        for name in LAYOUT {
+        for name in DIRECTORIES {
             assert_eq!(mode(&root.join(name)), 0o700, "{name}");
         }
     }
@@ -488,11 +477,14 @@ mod tests {
         let root = dir.path().join("store");
         let store = Store::open(&root).unwrap();
         // Opened and checked; now someone swaps `tmp` and `snapshots`.
-        for name in [super::super::TMP, super::super::SNAPSHOTS] {
+        for name in [super::super::layout::TMP, super::super::layout::SNAPSHOTS] {
             std::fs::remove_dir(root.join(name)).unwrap();
             std::os::unix::fs::symlink(&canary, root.join(name)).unwrap();
         }
-        let error = crate::image::collect_garbage(&store).unwrap_err();
+        let collecting = store.collecting().unwrap();
+        let error = store
+            .collect_garbage(&collecting, &super::super::Roots::new())
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             format!(
@@ -521,7 +513,7 @@ mod tests {
         let root = dir.path().join("store");
         let store = Store::open(&root).unwrap();
         let digest = store.put_bytes(b"before").unwrap();
-        for name in [super::super::TMP, super::super::BLOBS] {
+        for name in [super::super::layout::TMP, super::super::layout::BLOBS] {
             let moved = dir.path().join("moved");
             std::fs::rename(root.join(name), &moved).unwrap();
             std::os::unix::fs::symlink(&canary, root.join(name)).unwrap();
@@ -530,7 +522,7 @@ mod tests {
                 matches!(&error, StoreError::UnsafeDir { path, .. } if *path == root.join(name)),
                 "{error}"
             );
-            if name == super::super::TMP {
+            if name == super::super::layout::TMP {
                 let error = store.update(|_| Ok::<_, StoreError>(())).unwrap_err();
                 assert!(matches!(error, StoreError::UnsafeDir { .. }), "{error}");
             }
@@ -552,7 +544,7 @@ mod tests {
         std::fs::create_dir(&canary).unwrap();
         std::fs::write(canary.join("precious"), "keep").unwrap();
         let store = Store::open(dir.path().join("store")).unwrap();
-        let tmp = store.open_dir(super::super::TMP).unwrap().unwrap();
+        let tmp = store.open_dir(super::super::layout::TMP).unwrap().unwrap();
         std::os::unix::fs::symlink(&canary, tmp.path().join("link")).unwrap();
         tmp.remove(OsStr::new("link")).unwrap();
         assert!(!tmp.path().join("link").exists());

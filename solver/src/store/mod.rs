@@ -2,15 +2,9 @@
 //!
 //! # Layout
 //!
-//! ```text
-//! ROOT/
-//!   blobs/sha256/<hex>   content, immutable once there
-//!   tmp/                 blobs being written (collected by prune)
-//!   snapshots/<hex>      a layer unpacked (by diff_id), an overlay lower dir
-//!   images.json          image records and tags, replaced atomically
-//!   lock                 held (flock) while images.json is updated
-//!   cache/ cache-mounts/ containers/   build cache, RUN cache mounts, kept containers
-//! ```
+//! [`layout`] names every path under the root: blobs, snapshots, `tmp/`,
+//! the image index and its locks, and the directories of the build cache,
+//! cache mounts and kept containers.
 //!
 //! # Privacy
 //!
@@ -33,15 +27,21 @@
 //!   their first blob to their record ([`Store::writing`]), and whatever
 //!   deletes blobs holds it exclusively ([`Store::collecting`]): a blob
 //!   unreferenced then is garbage.
+//! - What else holds blobs (the build cache) is above the store: garbage
+//!   collection takes it from its caller as [`Roots`] (see [`gc`]).
 
 mod background;
 mod dirs;
 mod error;
+pub mod gc;
+pub mod layout;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
 pub use dirs::StoreDir;
 pub use error::StoreError;
+pub use gc::{Collecting, Roots};
+pub use layout::{BLOBS, SNAPSHOTS, TMP};
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
@@ -49,7 +49,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fs_err as fs;
 use fs_err::os::unix::fs::OpenOptionsExt;
@@ -57,15 +56,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, VerifyingReader};
 
-/// Where blobs are, below the root.
-pub const BLOBS: &str = "blobs/sha256";
-/// Where snapshots are, below the root.
-pub const SNAPSHOTS: &str = "snapshots";
-/// Where temporary files are, below the root.
-pub const TMP: &str = "tmp";
-const INDEX: &str = "images.json";
-const LOCK: &str = "lock";
-const GC_LOCK: &str = "gc.lock";
+use layout::{GC_LOCK, INDEX, LOCK};
+
+/// OCI's manifest media type: the type of every manifest strata writes.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// One layer of an image, as recorded in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +118,7 @@ impl ImageRecord {
     pub fn manifest_type(&self) -> &str {
         self.manifest_media_type
             .as_deref()
-            .unwrap_or(crate::image::MEDIA_TYPE_MANIFEST)
+            .unwrap_or(MEDIA_TYPE_MANIFEST)
     }
 
     /// Sum of the layer blob sizes.
@@ -172,8 +166,6 @@ pub enum Ownership {
     /// still all be real directories owned by the root's owner.
     Any,
 }
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
     /// Open (creating if needed) the store at `root`, whoever owns it (for
@@ -296,15 +288,7 @@ impl Store {
     /// A new, unique temporary file in the store's `tmp/` (made relative to
     /// the checked directory: never through a link).
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
-        let name = format!(
-            "{}-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|time| time.subsec_nanos())
-                .unwrap_or(0)
-        );
+        let name = crate::atomic::unique_name();
         let tmp = self.layout_dir(TMP)?;
         let file = tmp.create_new(&name)?;
         let path = tmp.path().join(&name);
@@ -478,7 +462,7 @@ impl Store {
         Ok(outcome)
     }
 
-    fn gc_lock(&self, exclusive: bool) -> Result<GcGuard, StoreError> {
+    pub(crate) fn gc_lock(&self, exclusive: bool) -> Result<GcGuard, StoreError> {
         let path = self.root.join(GC_LOCK);
         let file = fs::OpenOptions::new()
             .create(true)
@@ -499,11 +483,6 @@ impl Store {
     /// Held while writing blobs that an image record will refer to.
     pub fn writing(&self) -> Result<GcGuard, StoreError> {
         self.gc_lock(false)
-    }
-
-    /// Held while deleting blobs: no writer is half-way then.
-    pub fn collecting(&self) -> Result<GcGuard, StoreError> {
-        self.gc_lock(true)
     }
 
     /// Record `image` and point `tags` (normalized `name:tag`) at it, in one

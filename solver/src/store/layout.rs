@@ -1,0 +1,69 @@
+//! Every path under a store's root, named once. Other modules ask
+//! [`Store::path`] or [`Store::open_dir`] for one of these, never spell
+//! one out.
+//!
+//! ```text
+//! ROOT/
+//!   blobs/sha256/<hex>   content, immutable once there          BLOBS
+//!   tmp/                 files being written (collected by GC)  TMP
+//!   snapshots/<hex>      a layer unpacked (by diff_id)          SNAPSHOTS
+//!   images.json          image records and tags                 INDEX
+//!   lock                 held while images.json is updated      LOCK
+//!   gc.lock              shared by writers, exclusive for GC    GC_LOCK
+//!   cache/               build cache records (solve::cache)     CACHE
+//!   cache-mounts/        RUN --mount=type=cache directories     CACHE_MOUNTS
+//!   containers/<id>/     kept containers (container)            CONTAINERS
+//!   stub                 the empty tree RUN mounts stand on     STUB
+//! ```
+//!
+//! What is inside `cache/`, `cache-mounts/` and `containers/<id>/` is the
+//! format of the module named beside it.
+
+use std::path::PathBuf;
+
+use super::Store;
+
+/// Where blobs are: `blobs/sha256/<hex>`.
+pub const BLOBS: &str = "blobs/sha256";
+/// The parent of [`BLOBS`] (one directory per digest algorithm).
+pub const BLOBS_PARENT: &str = "blobs";
+/// Where temporary files are, while written or left by a crash: all of it
+/// is garbage to a collection ([`Store::collect_garbage`]).
+pub const TMP: &str = "tmp";
+/// Where snapshots are: `snapshots/<diff_id hex>`.
+pub const SNAPSHOTS: &str = "snapshots";
+/// The image index: records and tags, replaced atomically.
+pub const INDEX: &str = "images.json";
+/// The lock held (flock) while [`INDEX`] is updated.
+pub const LOCK: &str = "lock";
+/// The lock writers hold shared and garbage collection exclusively.
+pub const GC_LOCK: &str = "gc.lock";
+/// The build cache's records and indexes.
+pub const CACHE: &str = "cache";
+/// `RUN --mount=type=cache` directories, by id.
+pub const CACHE_MOUNTS: &str = "cache-mounts";
+/// Kept containers, by id.
+pub const CONTAINERS: &str = "containers";
+/// The empty tree a sandbox mounts stand on.
+pub const STUB: &str = "stub";
+
+/// The directories of the layout, made when a store is opened (parents
+/// before children).
+pub(crate) const DIRECTORIES: [&str; 7] = [
+    BLOBS_PARENT,
+    BLOBS,
+    TMP,
+    SNAPSHOTS,
+    CACHE,
+    CACHE_MOUNTS,
+    CONTAINERS,
+];
+
+impl Store {
+    /// Where `relative` (one of this module's names) is under the root; it
+    /// may not exist. For a directory to work in, prefer
+    /// [`Store::open_dir`], which checks it.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root().join(relative)
+    }
+}

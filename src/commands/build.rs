@@ -670,8 +670,9 @@ fn run_build(
         .file
         .as_deref()
         .filter(|path| *path != std::path::Path::new("-"));
+    // On one line with its causes (`{:#}`), as it has always been worded.
     let context = solve::BuildContext::open(&args.context, dockerfile)
-        .map_err(|message| anyhow::anyhow!(message))?;
+        .map_err(|error| anyhow::anyhow!("{:#}", anyhow::Error::new(error)))?;
     if explain {
         let mode = match args.progress {
             ProgressArg::Json => progress::Mode::Json,
@@ -717,7 +718,7 @@ fn run_build(
                 }
                 .into());
             }
-            progress.failed(&error.to_string());
+            progress.failed(&build_error_message(&error));
             return Err(Rendered(render_build_error(&error, graph, source)).into());
         }
     };
@@ -827,12 +828,7 @@ fn run_build(
 /// A failed build's error: the message, the Dockerfile lines of the step
 /// and, for a RUN that failed, the last lines it printed.
 fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -> String {
-    let mut message = error.to_string();
-    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        message.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
+    let message = build_error_message(error);
     let origin = error
         .vertex()
         .and_then(|id| graph.vertices.get(id))
@@ -850,6 +846,17 @@ fn render_build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -
         }
     }
     out
+}
+
+/// A failed build's error and its causes on one line: `a: b: c`.
+fn build_error_message(error: &BuildError) -> String {
+    let mut message = error.to_string();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    message
 }
 
 /// The version of the `--metadata-file` document (docs/metadata.schema.json).

@@ -171,3 +171,48 @@ pub enum WorkdirError {
         symlink: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::one_line;
+    use crate::solve::BuildError;
+
+    #[test]
+    fn a_step_error_reads_as_its_kind_with_its_causes() {
+        let missing = PathError {
+            operation: "inspect",
+            path: PathBuf::from("/context/a"),
+            source: std::io::Error::from_raw_os_error(2),
+        };
+        let error = BuildError::from(StepError::new(
+            7,
+            StepErrorKind::Copy {
+                add: true,
+                source: CopyError::Path(missing),
+            },
+        ));
+        assert_eq!(error.vertex(), Some(7));
+        assert_eq!(error.to_string(), "ADD failed");
+        assert_eq!(
+            one_line(&error),
+            "ADD failed: failed to inspect `/context/a`: No such file or directory (os error 2)"
+        );
+        let error = BuildError::from(StepError::new(3, MountError::LeavesContext("..".into())));
+        assert_eq!(
+            one_line(&error),
+            "RUN --mount: `..` leaves the build context"
+        );
+        let error = BuildError::from(StepError::new(
+            3,
+            StepErrorKind::SecretUnset {
+                id: "token".into(),
+                name: "TOKEN".into(),
+            },
+        ));
+        assert_eq!(
+            one_line(&error),
+            "the secret `token` comes from $TOKEN, which is not set"
+        );
+    }
+}

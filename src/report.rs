@@ -48,12 +48,7 @@ pub(crate) fn write_metadata(
 /// A failed build's error: the message, the Dockerfile lines of the step
 /// and, for a RUN that failed, the last lines it printed.
 pub(crate) fn build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -> String {
-    let mut message = error.to_string();
-    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        message.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
+    let message = build_error_message(error);
     let origin = error
         .vertex()
         .and_then(|id| graph.vertices.get(id))
@@ -71,4 +66,9 @@ pub(crate) fn build_error(error: &BuildError, graph: &BuildGraph, source: &Sourc
         }
     }
     out
+}
+
+/// A failed build's error and its causes on one line: `a: b: c`.
+pub(crate) fn build_error_message(error: &BuildError) -> String {
+    strata_solver::error::one_line(error)
 }

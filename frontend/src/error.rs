@@ -178,7 +178,7 @@ pub enum ErrorKind {
     StagesTooDeep(usize),
     /// A `--mount` option that does not parse.
     #[error("invalid mount: {0}")]
-    InvalidMount(String),
+    InvalidMount(MountError),
     /// A `--network` value that does not parse.
     #[error("invalid network mode `{0}`: expected `default`, `none` or `host`")]
     InvalidNetwork(String),
@@ -214,4 +214,63 @@ pub struct Warning {
     pub message: String,
     /// Where, when the finding is about a place in the Dockerfile.
     pub span: Option<Span>,
+}
+
+/// Why a `RUN --mount` value does not parse: what follows `invalid mount: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    /// A `"` that is not closed.
+    #[error("unterminated quote")]
+    UnterminatedQuote,
+    /// An option that takes a value, given none.
+    #[error("`{0}` needs a value: {0}=<value>")]
+    NeedsValue(String),
+    /// A numeric option given none.
+    #[error("`{0}` needs a value")]
+    NoNumber(String),
+    /// A boolean option that is not true or false.
+    #[error("invalid value `{value}` for `{key}`: expected true or false")]
+    NotBoolean {
+        /// The option.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// A numeric option that is not a number.
+    #[error("invalid value `{value}` for `{key}`: expected a number")]
+    NotNumber {
+        /// The option.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// A `type=` strata does not know.
+    #[error("unsupported mount type `{0}`: expected bind, cache, secret, ssh or tmpfs")]
+    UnsupportedType(String),
+    /// A `sharing=` other than shared, private or locked.
+    #[error("invalid sharing `{0}`: expected shared, private or locked")]
+    InvalidSharing(String),
+    /// A `mode=` that is not an octal mode.
+    #[error("invalid mode `{0}`: expected octal, e.g. 0755")]
+    InvalidMode(String),
+    /// A `size=` that is not a size.
+    #[error("invalid size `{0}`")]
+    InvalidSize(String),
+    /// An option strata does not know.
+    #[error("unexpected key `{0}`")]
+    UnexpectedKey(String),
+    /// An option of another mount type.
+    #[error("`{key}` does not apply to a {} mount", format!("{kind:?}").to_lowercase())]
+    NotApplicable {
+        /// The option.
+        key: String,
+        /// The mount's type.
+        kind: crate::graph::MountType,
+    },
+    /// A secret mount with neither `id` nor `target`.
+    #[error("a secret mount needs `id` or `target`")]
+    SecretNeedsId,
+    /// A mount without `target`.
+    #[error("`target` is required: target=<path in the container>")]
+    NoTarget,
 }

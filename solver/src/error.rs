@@ -34,4 +34,27 @@ impl PathError {
             .into()
         }
     }
+
+    /// [`PathError::at`] where the error wanted is the `PathError` itself
+    /// (which `at` cannot infer when several conversions apply).
+    pub fn of<'a>(
+        operation: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(io::Error) -> PathError + 'a {
+        Self::at(operation, path)
+    }
+}
+
+/// `error` and its causes on one line, `a: b: c`: how an error is worded
+/// where it must travel as text (the sandbox helper's error pipe), the way
+/// the CLI words a failed build.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }

@@ -7,11 +7,8 @@ use std::path::{Path, PathBuf};
 
 use strata_solver::layer::{Compression, UnpackError, unpack, write_layer};
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|meta| meta.uid() == 0)
-        .unwrap_or(false)
-}
+mod support;
+use support::{block, gnu_header, is_root, sparse_tail};
 
 /// A tree with every kind of entry the writer must keep.
 fn sample_tree(root: &Path) {
@@ -818,16 +815,6 @@ fn a_stream_that_goes_on_after_the_archive_gets_no_digest() {
     assert_eq!(std::fs::read(target.path().join("a")).unwrap(), b"a");
 }
 
-/// One raw header block (with its checksum) and its data, padded.
-fn block(header: &mut tar::Header, data: &[u8]) -> Vec<u8> {
-    header.set_size(data.len() as u64);
-    header.set_cksum();
-    let mut bytes = header.as_bytes().to_vec();
-    bytes.extend_from_slice(data);
-    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
-    bytes
-}
-
 /// A PAX record giving `size`.
 fn pax_size_record(size: u64) -> Vec<u8> {
     let body = format!(" size={size}\n");
@@ -850,13 +837,7 @@ fn huge_long_name() -> Vec<u8> {
 }
 
 fn regular(name: &str, size_field: u64) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.set_path(name).unwrap();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_mode(0o644);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
+    let mut header = gnu_header(name, tar::EntryType::Regular);
     header.set_size(size_field);
     header
 }
@@ -876,13 +857,7 @@ fn refused_long_name(bytes: &[u8]) {
 fn the_guard_cannot_be_desynchronised_from_the_tar_crate() {
     // A GNU sparse header with `isextended` 2: the crate reads no
     // extension header (it wants exactly 1).
-    let mut sparse = tar::Header::new_gnu();
-    sparse.set_path("s").unwrap();
-    sparse.set_entry_type(tar::EntryType::GNUSparse);
-    sparse.set_mode(0o644);
-    sparse.set_uid(0);
-    sparse.set_gid(0);
-    sparse.set_mtime(0);
+    let mut sparse = gnu_header("s", tar::EntryType::GNUSparse);
     sparse.as_gnu_mut().unwrap().isextended[0] = 2;
     sparse.as_gnu_mut().unwrap().realsize = *b"00000000000\0";
     let mut bytes = block(&mut sparse, b"");
@@ -921,24 +896,8 @@ fn the_guard_cannot_be_desynchronised_from_the_tar_crate() {
 
 #[test]
 fn sparse_holes_are_bounded_per_archive() {
-    let mut sparse = tar::Header::new_gnu();
-    sparse.set_path("bomb").unwrap();
-    sparse.set_entry_type(tar::EntryType::GNUSparse);
-    sparse.set_mode(0o644);
-    sparse.set_uid(0);
-    sparse.set_gid(0);
-    sparse.set_mtime(0);
     // 8 GiB long, its last 512 bytes data, the rest a hole.
-    let real: u64 = 8 << 30;
-    {
-        let gnu = sparse.as_gnu_mut().unwrap();
-        gnu.realsize = *format!("{real:011o}\0").as_bytes().first_chunk().unwrap();
-        gnu.sparse[0].offset = *format!("{:011o}\0", real - 512)
-            .as_bytes()
-            .first_chunk()
-            .unwrap();
-        gnu.sparse[0].numbytes = *format!("{:011o}\0", 512).as_bytes().first_chunk().unwrap();
-    }
+    let mut sparse = sparse_tail("bomb", 8 << 30);
     let mut bytes = block(&mut sparse, &[b'x'; 512]);
     bytes.extend([0u8; 1024]);
     let target = tempfile::tempdir().unwrap();

@@ -8,12 +8,8 @@ use strata_solver::image::{self, ImportOptions};
 use strata_solver::layer::{Compression, unpack};
 use strata_solver::store::Store;
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|meta| meta.uid() == 0)
-        .unwrap_or(false)
-}
+mod support;
+use support::is_root;
 
 /// `find`-style listing: path, type, and content for files.
 fn listing(root: &Path) -> Vec<String> {

@@ -254,7 +254,9 @@ fn failed(
         }
         .into(),
         SolveError::Build(error) => {
-            reporter.progress.failed(&error.to_string());
+            reporter
+                .progress
+                .failed(&crate::report::build_error_message(&error));
             Rendered(crate::report::build_error(&error, graph, source)).into()
         }
         other => other.into(),

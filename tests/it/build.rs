@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{Context, StoreDir, busybox_rootfs, strata_in};
+use crate::support::{Context, StoreDir, build_json, busybox_rootfs, strata_in};
 
 /// A store holding the busybox base as `base`, with a user `app` (1000)
 /// in group `staff` (50).
@@ -1078,31 +1078,6 @@ fn a_terminal_gets_live_progress() {
             .to_string()
         )
     );
-}
-
-/// Build with `--progress json`; the events.
-fn build_json(
-    store: &StoreDir,
-    context: &Context,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> Vec<serde_json::Value> {
-    let root = store.root();
-    let mut args = vec![
-        "--root",
-        root.to_str().unwrap(),
-        "build",
-        "--progress",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    args.push(".");
-    let run = strata_in(context.path(), &args, None, env);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
-        .collect()
 }
 
 fn done(events: &[serde_json::Value]) -> &serde_json::Value {

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{Context, Run, StoreDir, busybox_rootfs, require, run_ok, strata_in};
+use crate::support::{
+    Context, Run, StoreDir, build_json_output, busybox_rootfs, require, run_ok, strata_in,
+};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -722,38 +724,24 @@ fn a_credential_helper_keeps_the_login() {
     assert!(!kept.exists());
 }
 
-/// Build `dockerfile` in `store` with json progress; (image ID, events).
 /// Build `context` in `store` with json progress: the image ID, the
 /// manifest digest (from --metadata-file) and the events.
-fn build_json(
+fn build_with_metadata(
     store: &StoreDir,
     context: &Context,
     extra: &[&str],
 ) -> (String, String, Vec<serde_json::Value>) {
     let metadata = store.dir.path().join("metadata.json");
-    let mut args = vec![
-        "build",
-        "--progress",
-        "json",
-        "--metadata-file",
-        metadata.to_str().unwrap(),
-    ];
+    let mut args = vec!["--metadata-file", metadata.to_str().unwrap()];
     args.extend_from_slice(extra);
-    args.push(".");
-    let run = strata_env(store, context.path(), &args, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let events = run
-        .stderr
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
+    let (stdout, events) = build_json_output(store, context, &args, &[]);
     let metadata: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
     let manifest = metadata["containerimage.digest"]
         .as_str()
         .unwrap()
         .to_owned();
-    (last_line(&run.stdout), manifest, events)
+    (last_line(&stdout), manifest, events)
 }
 
 fn events_named<'e>(events: &'e [serde_json::Value], name: &str) -> Vec<&'e str> {
@@ -780,7 +768,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
     let cache = format!("{host}/cache:main");
     let local = tempfile::tempdir().unwrap();
     let local_dir = local.path().join("cache");
-    let (id_a, manifest_a, _) = build_json(
+    let (id_a, manifest_a, _) = build_with_metadata(
         &a,
         &context,
         &[
@@ -835,7 +823,8 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
         // An empty store: every step comes from the imported cache, and
         // the image is the same.
         let b = StoreDir::new();
-        let (id_b, manifest_b, events) = build_json(&b, &context, &["--cache-from", &from]);
+        let (id_b, manifest_b, events) =
+            build_with_metadata(&b, &context, &["--cache-from", &from]);
         let mut cached = events_named(&events, "cached");
         cached.sort();
         let mut expected = runs.to_vec();
@@ -857,7 +846,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
     // mode=min exports only the image's own steps; a changed file runs
     // what depends on it and takes the rest from the cache.
     let min = format!("{host}/cache:min");
-    build_json(
+    build_with_metadata(
         &a,
         &context,
         &["--cache-to", &format!("type=registry,ref={min}")],
@@ -873,7 +862,7 @@ fn a_cache_exported_by_one_store_gives_hits_in_an_empty_one() {
     );
     let changed = Context::new().dockerfile(&dockerfile).file("a", "b\n");
     let c = StoreDir::new();
-    let (_, _, events) = build_json(
+    let (_, _, events) = build_with_metadata(
         &c,
         &changed,
         &["--cache-from", &format!("type=registry,ref={cache}")],

@@ -90,13 +90,11 @@ impl Context {
     }
 }
 
-/// Whether the tests run as root.
-pub(crate) fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|meta| meta.uid() == 0)
-        .unwrap_or(false)
-}
+// `is_root` and the tar header builders, shared with the solver's own
+// integration tests (see that file for why a file).
+#[path = "../../solver/tests/support/mod.rs"]
+mod shared;
+pub(crate) use shared::{block, is_root, sparse_tail};
 
 /// The path of a tool the tests need; a clear failure when it is missing.
 pub(crate) fn require(tool: &str) -> PathBuf {
@@ -187,6 +185,45 @@ impl StoreDir {
         assert_eq!(run.code, 0, "strata {args:?} failed:\n{}", run.stderr);
         run.stdout
     }
+}
+
+/// Build `context` in `store` with `--progress json`, the flags `extra`
+/// and the environment `env`, expecting success: the events (every line of
+/// standard error is one).
+pub(crate) fn build_json(
+    store: &StoreDir,
+    context: &Context,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    build_json_output(store, context, extra, env).1
+}
+
+/// [`build_json`], with standard output too.
+pub(crate) fn build_json_output(
+    store: &StoreDir,
+    context: &Context,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (String, Vec<serde_json::Value>) {
+    let root = store.root();
+    let mut args = vec![
+        "--root",
+        root.to_str().unwrap(),
+        "build",
+        "--progress",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let run = strata_in(context.path(), &args, None, env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events = run
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    (run.stdout, events)
 }
 
 /// Every entry below `root`: type, mode, owner, content (or link target),

@@ -1162,7 +1162,7 @@ impl<'a> Lowerer<'a> {
         for flag in &run.mounts {
             let text = self.expand_in(&flag.value, state)?;
             let mut mount = mount::parse(&text)
-                .map_err(|message| Error::new(ErrorKind::InvalidMount(message), flag.value.span))?;
+                .map_err(|error| Error::new(ErrorKind::InvalidMount(error), flag.value.span))?;
             if !mount.target.starts_with('/') {
                 mount.target = join_path(&state.workdir, &mount.target);
             }

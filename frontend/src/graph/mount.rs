@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::error::MountError;
+
 /// The kind of a RUN mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,7 +68,7 @@ pub struct Mount {
 }
 
 /// Split a mount value on commas, honouring double quotes as CSV does.
-fn fields(value: &str) -> Result<Vec<String>, String> {
+fn fields(value: &str) -> Result<Vec<String>, MountError> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -83,27 +85,29 @@ fn fields(value: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("unterminated quote".to_owned());
+        return Err(MountError::UnterminatedQuote);
     }
     fields.push(field);
     Ok(fields)
 }
 
-fn boolean(key: &str, value: Option<&str>) -> Result<bool, String> {
+fn boolean(key: &str, value: Option<&str>) -> Result<bool, MountError> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(format!(
-            "invalid value `{other}` for `{key}`: expected true or false"
-        )),
+        Some(other) => Err(MountError::NotBoolean {
+            key: key.to_owned(),
+            value: other.to_owned(),
+        }),
     }
 }
 
-fn number(key: &str, value: Option<&str>) -> Result<u32, String> {
-    let value = value.ok_or_else(|| format!("`{key}` needs a value"))?;
-    value
-        .parse()
-        .map_err(|_| format!("invalid value `{value}` for `{key}`: expected a number"))
+fn number(key: &str, value: Option<&str>) -> Result<u32, MountError> {
+    let value = value.ok_or_else(|| MountError::NoNumber(key.to_owned()))?;
+    value.parse().map_err(|_| MountError::NotNumber {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
 /// Parse a size such as `64m`, `1g` or `4096`.
@@ -121,7 +125,7 @@ fn size(value: &str) -> Option<u64> {
 }
 
 /// Parse one `--mount` value (already expanded).
-pub(crate) fn parse(value: &str) -> Result<Mount, String> {
+pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
     let fields = fields(value)?;
     let mut kind = MountType::Bind;
     let mut pairs = Vec::new();
@@ -137,11 +141,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                 "secret" => MountType::Secret,
                 "ssh" => MountType::Ssh,
                 "tmpfs" => MountType::Tmpfs,
-                other => {
-                    return Err(format!(
-                        "unsupported mount type `{other}`: expected bind, cache, secret, ssh or tmpfs"
-                    ));
-                }
+                other => return Err(MountError::UnsupportedType(other.to_owned())),
             };
         } else if !key.is_empty() {
             pairs.push((key, value));
@@ -167,7 +167,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
         let needs = |value: Option<&str>| {
             value
                 .map(str::to_owned)
-                .ok_or_else(|| format!("`{key}` needs a value: {key}=<value>"))
+                .ok_or_else(|| MountError::NeedsValue(key.clone()))
         };
         match key.as_str() {
             "target" | "dst" | "destination" => mount.target = needs(value)?,
@@ -182,10 +182,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                     Some("private") => Sharing::Private,
                     Some("locked") => Sharing::Locked,
                     other => {
-                        return Err(format!(
-                            "invalid sharing `{}`: expected shared, private or locked",
-                            other.unwrap_or("")
-                        ));
+                        return Err(MountError::InvalidSharing(other.unwrap_or("").to_owned()));
                     }
                 }
             }
@@ -195,9 +192,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                     u32::from_str_radix(&text, 8)
                         .ok()
                         .filter(|mode| *mode <= 0o7777)
-                        .ok_or_else(|| {
-                            format!("invalid mode `{text}`: expected octal, e.g. 0755")
-                        })?,
+                        .ok_or_else(|| MountError::InvalidMode(text.clone()))?,
                 );
             }
             "uid" => mount.uid = Some(number(&key, value)?),
@@ -206,9 +201,10 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
             "env" => mount.env = Some(needs(value)?),
             "size" => {
                 let text = needs(value)?;
-                mount.size = Some(size(&text).ok_or_else(|| format!("invalid size `{text}`"))?);
+                mount.size =
+                    Some(size(&text).ok_or_else(|| MountError::InvalidSize(text.clone()))?);
             }
-            _ => return Err(format!("unexpected key `{key}`")),
+            _ => return Err(MountError::UnexpectedKey(key)),
         }
         let applies = match key.as_str() {
             "sharing" => kind == MountType::Cache,
@@ -223,7 +219,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
             _ => true,
         };
         if !applies {
-            return Err(format!("`{key}` does not apply to a {kind:?} mount").to_lowercase());
+            return Err(MountError::NotApplicable { key, kind });
         }
     }
     match kind {
@@ -239,7 +235,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
                         .filter(|name| !name.is_empty())
                         .map(str::to_owned)
                 })
-                .ok_or("a secret mount needs `id` or `target`")?;
+                .ok_or(MountError::SecretNeedsId)?;
             if mount.target.is_empty() && mount.env.is_none() {
                 mount.target = format!("/run/secrets/{id}");
             }
@@ -253,7 +249,7 @@ pub(crate) fn parse(value: &str) -> Result<Mount, String> {
         }
         _ => {
             if mount.target.is_empty() {
-                return Err("`target` is required: target=<path in the container>".to_owned());
+                return Err(MountError::NoTarget);
             }
         }
     }
@@ -292,23 +288,25 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(
-            parse("type=cache").unwrap_err(),
+            parse("type=cache").unwrap_err().to_string(),
             "`target` is required: target=<path in the container>"
         );
         assert_eq!(
-            parse("type=volume,target=/x").unwrap_err(),
+            parse("type=volume,target=/x").unwrap_err().to_string(),
             "unsupported mount type `volume`: expected bind, cache, secret, ssh or tmpfs"
         );
         assert_eq!(
-            parse("target=/x,foo=bar").unwrap_err(),
+            parse("target=/x,foo=bar").unwrap_err().to_string(),
             "unexpected key `foo`"
         );
         assert_eq!(
-            parse("type=cache,target=/x,sharing=all").unwrap_err(),
+            parse("type=cache,target=/x,sharing=all")
+                .unwrap_err()
+                .to_string(),
             "invalid sharing `all`: expected shared, private or locked"
         );
         assert_eq!(
-            parse("type=bind,target=/x,size=1").unwrap_err(),
+            parse("type=bind,target=/x,size=1").unwrap_err().to_string(),
             "`size` does not apply to a bind mount"
         );
     }

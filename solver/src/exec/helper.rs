@@ -286,7 +286,9 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
             });
             match opened {
                 Ok(slave) => Some(slave),
-                Err(message) => return report(&error_pipe, Stage::Setup, message),
+                Err(error) => {
+                    return report(&error_pipe, Stage::Setup, crate::error::one_line(&error));
+                }
             }
         }
         None => None,
@@ -312,7 +314,8 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
                 Some(slave) => tty::attach(slave),
                 None => tty::detach(),
             };
-            if let Err(message) = session {
+            if let Err(error) = session {
+                let message = crate::error::one_line(&error);
                 sys::exit_child(report(&error_pipe, Stage::Setup, message));
             }
             drop(slave);
@@ -325,9 +328,9 @@ fn init(spec: &HelperSpec, error_pipe: OwnedFd, tty: Option<UnixStream>) -> i32 
     // pid 1 needs no stdio from here on: let go of strata's (a terminal,
     // with `strata run -it`), so nothing in the sandbox can reach it
     // through this process either.
-    if let Err(message) = tty::release_stdio() {
+    if let Err(error) = tty::release_stdio() {
         let _ = nix::sys::signal::kill(command, Signal::SIGKILL);
-        return report(&error_pipe, Stage::Setup, message);
+        return report(&error_pipe, Stage::Setup, crate::error::one_line(&error));
     }
     drop((error_pipe, slave));
     // Reap everything until the command itself ends.
@@ -349,7 +352,7 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
     let fail = |stage, message: String| report(error_pipe, stage, message);
     let user = match user::resolve(Path::new("/"), &spec.user) {
         Ok(user) => user,
-        Err(message) => return fail(Stage::Setup, message),
+        Err(error) => return fail(Stage::Setup, crate::error::one_line(&error)),
     };
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     if let Err(error) = std::fs::create_dir_all(cwd) {
@@ -380,7 +383,7 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
     };
     let path = match find_executable(program, &env) {
         Ok(path) => path,
-        Err(message) => return fail(Stage::Exec, message),
+        Err(error) => return fail(Stage::Exec, error.to_string()),
     };
     // `RUN --security=insecure` (allowed with --allow security.insecure)
     // keeps every capability of the sandbox's own user namespace (still no
@@ -457,10 +460,10 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
             format!("close inherited file descriptors: {error}"),
         );
     }
-    let to_c = |text: &str| CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"));
-    let converted = (|| -> Result<_, String> {
+    let to_c = |text: &str| CString::new(text).map_err(|_| CommandError::Nul(text.to_owned()));
+    let converted = (|| -> Result<_, CommandError> {
         let path = CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| "the program path contains a NUL byte".to_owned())?;
+            .map_err(|_| CommandError::NulInProgram)?;
         let args = spec
             .args
             .iter()
@@ -474,7 +477,7 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
     })();
     let (c_path, args, env) = match converted {
         Ok(converted) => converted,
-        Err(message) => return fail(Stage::Exec, message),
+        Err(error) => return fail(Stage::Exec, error.to_string()),
     };
     let errno = match nix::unistd::execve(&c_path, &args, &env) {
         Err(errno) => errno,
@@ -488,7 +491,7 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
 
 /// The program to execute: `name` itself when it has a slash, else the
 /// first executable file of that name in the command's `PATH`, as execvp.
-fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, String> {
+fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, CommandError> {
     use std::os::unix::fs::PermissionsExt;
     if name.contains('/') {
         return Ok(PathBuf::from(name));
@@ -504,5 +507,19 @@ fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, String> {
             std::fs::metadata(candidate)
                 .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
         })
-        .ok_or_else(|| format!("exec: \"{name}\": executable file not found in $PATH"))
+        .ok_or_else(|| CommandError::NotFound(name.to_owned()))
+}
+
+/// Why the command cannot be executed (before execve itself fails).
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// No executable file of that name in `PATH`.
+    #[error("exec: \"{0}\": executable file not found in $PATH")]
+    NotFound(String),
+    /// The program's path has a NUL byte.
+    #[error("the program path contains a NUL byte")]
+    NulInProgram,
+    /// An argument or environment entry has a NUL byte.
+    #[error("{0:?} contains a NUL byte")]
+    Nul(String),
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use copy::lookup as copy_lookup;
 pub(crate) use copy::merge as merge_layers;
 pub use helper::helper_main;
+pub use user::UserError;
 pub(crate) use user::read_account_file;
 pub(crate) use user::resolve_in as resolve_user;
 

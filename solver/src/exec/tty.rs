@@ -24,25 +24,57 @@ use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 use crate::sys;
 
+/// A terminal operation that failed in the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TtyError {
+    /// A call that failed. The errno is worded by its description alone
+    /// (nix's `Display` prefixes its name), as every message of the
+    /// sandbox's setup is.
+    #[error("{operation}: {}", errno.desc())]
+    Call {
+        /// What was being done.
+        operation: String,
+        /// Why.
+        errno: nix::errno::Errno,
+    },
+    /// A file operation that failed.
+    #[error("{operation}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A failed call's error, for `map_err`.
+fn call(operation: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> TtyError {
+    let operation = operation.into();
+    move |errno| TtyError::Call { operation, errno }
+}
+
 /// Open a pseudo-terminal in this mount namespace's /dev/ptmx: (master,
 /// slave).
-pub(crate) fn open() -> Result<(OwnedFd, OwnedFd), String> {
-    let fail = |what: &str, errno: nix::errno::Errno| format!("{what}: {}", errno.desc());
+pub(crate) fn open() -> Result<(OwnedFd, OwnedFd), TtyError> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(|errno| fail("open /dev/ptmx", errno))?;
-    nix::pty::grantpt(&master).map_err(|errno| fail("grantpt", errno))?;
-    nix::pty::unlockpt(&master).map_err(|errno| fail("unlockpt", errno))?;
-    let name = nix::pty::ptsname_r(&master).map_err(|errno| fail("ptsname", errno))?;
+        .map_err(call("open /dev/ptmx"))?;
+    nix::pty::grantpt(&master).map_err(call("grantpt"))?;
+    nix::pty::unlockpt(&master).map_err(call("unlockpt"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(call("ptsname"))?;
     let slave = nix::fcntl::open(
         name.as_str(),
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|errno| fail(&format!("open {name}"), errno))?;
+    .map_err(call(format!("open {name}")))?;
     // /dev/tty: the sandbox's own terminal (what the command's /dev/tty
     // would name anyway, as its controlling terminal).
     let dev_tty = std::path::Path::new("/dev/tty");
-    std::fs::File::create(dev_tty).map_err(|error| format!("create /dev/tty: {error}"))?;
+    std::fs::File::create(dev_tty).map_err(|source| TtyError::Io {
+        operation: "create /dev/tty",
+        source,
+    })?;
     nix::mount::mount(
         Some(name.as_str()),
         dev_tty,
@@ -50,7 +82,7 @@ pub(crate) fn open() -> Result<(OwnedFd, OwnedFd), String> {
         nix::mount::MsFlags::MS_BIND,
         None::<&str>,
     )
-    .map_err(|errno| fail(&format!("bind {name} on /dev/tty"), errno))?;
+    .map_err(call(format!("bind {name} on /dev/tty")))?;
     let master: OwnedFd = master.into();
     Ok((master, slave))
 }
@@ -58,29 +90,29 @@ pub(crate) fn open() -> Result<(OwnedFd, OwnedFd), String> {
 /// Start a session of its own with no controlling terminal (in the
 /// command's process, before exec): the terminal strata was started from
 /// is then out of reach.
-pub(crate) fn detach() -> Result<(), String> {
+pub(crate) fn detach() -> Result<(), TtyError> {
     nix::unistd::setsid()
         .map(drop)
-        .map_err(|errno| format!("start a session of its own (setsid): {}", errno.desc()))
+        .map_err(call("start a session of its own (setsid)"))
 }
 
 /// Point this process's stdio at /dev/null (pid 1, once the command has its
 /// own copies).
-pub(crate) fn release_stdio() -> Result<(), String> {
+pub(crate) fn release_stdio() -> Result<(), TtyError> {
     let null = nix::fcntl::open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|errno| format!("open /dev/null: {}", errno.desc()))?;
+    .map_err(call("open /dev/null"))?;
     nix::unistd::dup2_stdin(&null)
         .and_then(|()| nix::unistd::dup2_stdout(&null))
         .and_then(|()| nix::unistd::dup2_stderr(&null))
-        .map_err(|errno| format!("let go of strata's stdio: {}", errno.desc()))
+        .map_err(call("let go of strata's stdio"))
 }
 
 /// Send `fd` over `socket`.
-pub(crate) fn send(socket: &UnixStream, fd: &OwnedFd) -> Result<(), String> {
+pub(crate) fn send(socket: &UnixStream, fd: &OwnedFd) -> Result<(), TtyError> {
     let fds = [fd.as_raw_fd()];
     sendmsg::<()>(
         socket.as_raw_fd(),
@@ -90,7 +122,7 @@ pub(crate) fn send(socket: &UnixStream, fd: &OwnedFd) -> Result<(), String> {
         None,
     )
     .map(drop)
-    .map_err(|errno| format!("pass the terminal to the helper: {}", errno.desc()))
+    .map_err(call("pass the terminal to the helper"))
 }
 
 /// Receive a descriptor sent with [`send`]; `None` when the other end
@@ -118,14 +150,16 @@ pub(crate) fn receive(socket: &UnixStream) -> Option<OwnedFd> {
 
 /// Make the new session's controlling terminal `slave` and point stdio at
 /// it (in the command's process, before exec).
-pub(crate) fn attach(slave: &OwnedFd) -> Result<(), String> {
+pub(crate) fn attach(slave: &OwnedFd) -> Result<(), TtyError> {
     detach()?;
-    sys::set_controlling_terminal(slave.as_raw_fd())
-        .map_err(|error| format!("set the controlling terminal: {error}"))?;
+    sys::set_controlling_terminal(slave.as_raw_fd()).map_err(|source| TtyError::Io {
+        operation: "set the controlling terminal",
+        source,
+    })?;
     let attached = nix::unistd::dup2_stdin(slave)
         .and_then(|()| nix::unistd::dup2_stdout(slave))
         .and_then(|()| nix::unistd::dup2_stderr(slave));
-    attached.map_err(|errno| format!("attach the terminal: {}", errno.desc()))
+    attached.map_err(call("attach the terminal"))
 }
 
 /// The host terminal's settings, to restore.

@@ -4,6 +4,31 @@
 
 use std::path::Path;
 
+use crate::error::PathError;
+
+/// Why a user or group cannot be resolved in an image.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The image's root cannot be opened.
+    #[error(transparent)]
+    Root(#[from] PathError),
+    /// Its /etc/passwd or /etc/group exists but cannot be read.
+    #[error("cannot read the image's /{file}")]
+    AccountFile {
+        /// `etc/passwd` or `etc/group`.
+        file: &'static str,
+        /// Why (what the path names is in `file` already).
+        #[source]
+        source: std::io::Error,
+    },
+    /// A user name that /etc/passwd does not have.
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    NoUser(String),
+    /// A group name that /etc/group does not have (and is no number).
+    #[error("unable to find group {0}: no matching entries in group file")]
+    NoGroup(String),
+}
+
 /// Who the command runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ExecUser {
@@ -73,9 +98,10 @@ fn groups(text: &str) -> Vec<GroupEntry> {
 
 /// Resolve `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`, ...) in the
 /// filesystem at `root`. A missing file is an empty database, as for docker.
-pub(crate) fn resolve(root: &Path, spec: &str) -> Result<ExecUser, String> {
-    let root = crate::confined::Root::open(root).map_err(|error| error.to_string())?;
-    let read = |file: &str| read_account_file(|path, limit| root.read_file(path, limit), file);
+pub(crate) fn resolve(root: &Path, spec: &str) -> Result<ExecUser, UserError> {
+    let root = crate::confined::Root::open(root)?;
+    let read =
+        |file: &'static str| read_account_file(|path, limit| root.read_file(path, limit), file);
     resolve_in(&read("etc/passwd")?, &read("etc/group")?, spec)
 }
 
@@ -88,17 +114,16 @@ pub(crate) const MAX_ACCOUNT_FILE: u64 = 4 << 20;
 /// text, empty when it is missing (docker's rule), an error naming the
 /// file otherwise.
 pub(crate) fn read_account_file(
-    read: impl Fn(&Path, u64) -> Result<Option<Vec<u8>>, crate::error::PathError>,
-    file: &str,
-) -> Result<String, String> {
+    read: impl Fn(&Path, u64) -> Result<Option<Vec<u8>>, PathError>,
+    file: &'static str,
+) -> Result<String, UserError> {
     match read(Path::new(file), MAX_ACCOUNT_FILE) {
         Ok(Some(bytes)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
         Ok(None) => Ok(String::new()),
-        Err(error) => {
-            use std::error::Error as _;
-            let cause = error.source().map(ToString::to_string).unwrap_or_default();
-            Err(format!("cannot read the image's /{file}: {cause}"))
-        }
+        Err(error) => Err(UserError::AccountFile {
+            file,
+            source: error.source,
+        }),
     }
 }
 
@@ -107,7 +132,7 @@ pub(crate) fn resolve_in(
     passwd_text: &str,
     group_text: &str,
     spec: &str,
-) -> Result<ExecUser, String> {
+) -> Result<ExecUser, UserError> {
     let (user, group) = match spec.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
@@ -127,9 +152,7 @@ pub(crate) fn resolve_in(
         ),
         (None, Ok(uid)) => (uid, 0, "/".to_owned(), None),
         (None, Err(_)) => {
-            return Err(format!(
-                "unable to find user {user}: no matching entries in passwd file"
-            ));
+            return Err(UserError::NoUser(user.to_owned()));
         }
     };
     let all_groups = groups(group_text);
@@ -138,9 +161,9 @@ pub(crate) fn resolve_in(
         Some(group) if !group.is_empty() => {
             gid = match all_groups.iter().find(|entry| entry.name == group) {
                 Some(entry) => entry.gid,
-                None => group.parse().map_err(|_| {
-                    format!("unable to find group {group}: no matching entries in group file")
-                })?,
+                None => group
+                    .parse()
+                    .map_err(|_| UserError::NoGroup(group.to_owned()))?,
             };
         }
         // Without an explicit group the user's memberships apply.
@@ -217,11 +240,11 @@ mod tests {
         assert_eq!((explicit.gid, explicit.groups.clone()), (50, vec![50]));
         assert_eq!(resolve("5:7").unwrap().groups, vec![7]);
         assert_eq!(
-            resolve("bob").unwrap_err(),
+            resolve("bob").unwrap_err().to_string(),
             "unable to find user bob: no matching entries in passwd file"
         );
         assert_eq!(
-            resolve("alice:nope").unwrap_err(),
+            resolve("alice:nope").unwrap_err().to_string(),
             "unable to find group nope: no matching entries in group file"
         );
     }

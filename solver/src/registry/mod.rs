@@ -24,6 +24,7 @@ pub(crate) mod pull;
 pub(crate) mod push;
 
 pub use client::{Client, RegistryOptions, Scope};
+pub use net::ReadError;
 pub use pull::{PullPolicy, pull, pull_manifest};
 pub use push::{push, push_manifest};
 

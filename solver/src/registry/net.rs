@@ -514,7 +514,7 @@ pub(crate) enum Expect {
 
 /// Why reading a body failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// The transport failed (a timeout, a reset).
     #[error("{reason}")]
     Transport {

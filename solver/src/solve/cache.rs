@@ -558,7 +558,11 @@ impl StatCache {
     }
 
     /// The sha256 of the file at `path`, whose metadata is `meta`.
-    pub fn digest(&mut self, path: &Path, meta: &std::fs::Metadata) -> Result<String, String> {
+    pub fn digest(
+        &mut self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Result<String, crate::error::PathError> {
         let name = path.display().to_string();
         let stat = |digest: String| Stat {
             size: meta.size(),
@@ -573,14 +577,14 @@ impl StatCache {
         {
             return Ok(known.digest.clone());
         }
-        let mut file = std::fs::File::open(path)
-            .map_err(|error| format!("failed to open `{}`: {error}", path.display()))?;
+        let mut file =
+            std::fs::File::open(path).map_err(crate::error::PathError::of("open", path))?;
         let mut hasher = sha2::Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         loop {
             let read = file
                 .read(&mut buffer)
-                .map_err(|error| format!("failed to read `{}`: {error}", path.display()))?;
+                .map_err(crate::error::PathError::of("read", path))?;
             if read == 0 {
                 break;
             }

@@ -12,7 +12,7 @@ use oci_spec::image::ImageConfiguration;
 use serde_json::{Map, Value, json};
 use strata_frontend::graph::{ConfigEdit, Platform};
 
-use super::{BuildError, BuildOptions};
+use super::{BuildError, BuildOptions, WorkdirError};
 use crate::exec::{copy_lookup, resolve_user};
 use crate::image;
 use crate::store::{LayerRecord, Store};
@@ -254,10 +254,13 @@ pub(crate) fn mkdir_layer(
     {
         return Ok(None);
     }
-    let (passwd, group) = super::files::account_files(lowers)
-        .map_err(|message| BuildError::Config(format!("WORKDIR {path}: {message}")))?;
-    let owner = resolve_user(&passwd, &group, user)
-        .map_err(|message| BuildError::Config(format!("WORKDIR {path}: {message}")))?;
+    let workdir = |source: WorkdirError| BuildError::Workdir {
+        path: path.to_owned(),
+        source,
+    };
+    let (passwd, group) =
+        super::files::account_files(lowers).map_err(|error| workdir(error.into()))?;
+    let owner = resolve_user(&passwd, &group, user).map_err(|error| workdir(error.into()))?;
     let staging = store
         .staging_dir("mkdir")
         .map_err(image::ImageError::from)?;
@@ -286,15 +289,10 @@ pub(crate) fn mkdir_layer(
                     let meta =
                         std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
                     if !meta.is_dir() {
-                        return Err(BuildError::Config(format!(
-                            "WORKDIR {path}: /{} is not a directory{}",
-                            ancestor.display(),
-                            if meta.file_type().is_symlink() {
-                                " (a symlink, which this version of strata does not follow)"
-                            } else {
-                                ""
-                            }
-                        )));
+                        return Err(workdir(WorkdirError::NotADirectory {
+                            ancestor,
+                            symlink: meta.file_type().is_symlink(),
+                        }));
                     }
                     // Kept as it is: its owner, mode and times.
                     current

@@ -123,9 +123,43 @@ fn translate(pattern: &str) -> String {
     out
 }
 
+/// A `.dockerignore` (or `--exclude`) pattern that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid pattern `{line}`")]
+pub struct IgnoreError {
+    /// The line, trimmed.
+    pub line: String,
+    /// Why.
+    #[source]
+    pub source: regex::Error,
+}
+
+/// Why the build context cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// Its `.dockerignore` exists but cannot be read.
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its `.dockerignore` has an invalid pattern.
+    #[error("{}", path.display())]
+    Ignore {
+        /// The file.
+        path: PathBuf,
+        /// Which pattern, and why.
+        #[source]
+        source: IgnoreError,
+    },
+}
+
 impl Ignore {
     /// Parse `.dockerignore` text. Invalid patterns are errors.
-    pub fn parse(text: &str) -> Result<Ignore, String> {
+    pub fn parse(text: &str) -> Result<Ignore, IgnoreError> {
         let mut patterns = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -143,8 +177,10 @@ impl Ignore {
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            let regex = Regex::new(&translate(&cleaned))
-                .map_err(|error| format!("invalid pattern `{line}`: {error}"))?;
+            let regex = Regex::new(&translate(&cleaned)).map_err(|source| IgnoreError {
+                line: line.to_owned(),
+                source,
+            })?;
             patterns.push(Pattern { regex, exception });
         }
         Ok(Ignore { patterns })
@@ -196,7 +232,7 @@ pub struct BuildContext {
 impl BuildContext {
     /// The context at `root`, ignoring what `dockerfile.dockerignore` (when
     /// the Dockerfile has one beside it) or `root/.dockerignore` says.
-    pub fn open(root: &Path, dockerfile: Option<&Path>) -> Result<BuildContext, String> {
+    pub fn open(root: &Path, dockerfile: Option<&Path>) -> Result<BuildContext, ContextError> {
         // Each is read inside its own directory, as BuildKit reads them (a
         // `.dockerignore -> /etc/shadow` names the context's own file): its
         // patterns are printed in cache reports.
@@ -207,8 +243,9 @@ impl BuildContext {
                 let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
                 let dir = dir.unwrap_or(Path::new("."));
                 read_inside(dir, &name)
-                    .map_err(|error| {
-                        format!("failed to read `{}`: {error}", dir.join(&name).display())
+                    .map_err(|source| ContextError::Read {
+                        path: dir.join(&name),
+                        source,
                     })?
                     .map(|text| (dir.join(&name), text))
             }
@@ -217,17 +254,15 @@ impl BuildContext {
         let found = match specific {
             Some(found) => Some(found),
             None => read_inside(root, std::ffi::OsStr::new(".dockerignore"))
-                .map_err(|error| {
-                    format!(
-                        "failed to read `{}`: {error}",
-                        root.join(".dockerignore").display()
-                    )
+                .map_err(|source| ContextError::Read {
+                    path: root.join(".dockerignore"),
+                    source,
                 })?
                 .map(|text| (root.join(".dockerignore"), text)),
         };
         let ignore = match found {
-            Some((file, text)) => {
-                Ignore::parse(&text).map_err(|error| format!("{}: {error}", file.display()))?
+            Some((path, text)) => {
+                Ignore::parse(&text).map_err(|source| ContextError::Ignore { path, source })?
             }
             None => Ignore::default(),
         };

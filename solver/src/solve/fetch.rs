@@ -16,8 +16,58 @@ use std::time::{Duration, SystemTime};
 use sha2::Digest as _;
 
 use super::files::Download;
+use crate::error::PathError;
 use crate::registry::net::{self, Expect, ReadError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Why `ADD URL` cannot fetch its file.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The store's directory for downloads cannot be made (worded as the
+    /// store's error alone, as it always was).
+    #[error("{0}")]
+    Staging(StoreError),
+    /// The request or the transfer failed.
+    #[error("failed to fetch {url}")]
+    Transfer {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: ReadError,
+    },
+    /// The server answered with an error status.
+    #[error(
+        "failed to fetch {url}: http status: {status}{}",
+        reason.map(|reason| format!(" {reason}")).unwrap_or_default()
+    )]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Its canonical reason phrase.
+        reason: Option<&'static str>,
+    },
+    /// The downloaded file cannot be written.
+    #[error(transparent)]
+    File(#[from] PathError),
+    /// A `--checksum` of another algorithm than sha256.
+    #[error("--checksum={0}: only sha256:HEX checksums are supported")]
+    UnsupportedChecksum(String),
+    /// Content that does not match `--checksum`.
+    #[error(
+        "the content of {url} does not match --checksum: expected sha256:{expected}, got sha256:{found}"
+    )]
+    ChecksumMismatch {
+        /// The URL.
+        url: String,
+        /// The hex digest `--checksum` gives.
+        expected: String,
+        /// The hex digest of what arrived.
+        found: String,
+    },
+}
 
 /// Fetches for one build.
 pub(crate) struct Fetcher {
@@ -36,7 +86,7 @@ impl Fetcher {
     }
 
     /// The file at `url`, fetched once per build.
-    pub(crate) fn fetch(&self, url: &str, checksum: Option<&str>) -> Result<Download, String> {
+    pub(crate) fn fetch(&self, url: &str, checksum: Option<&str>) -> Result<Download, FetchError> {
         if let Some(known) = self.done.lock().expect("fetch lock").get(url) {
             verify(url, &known.digest, checksum)?;
             return Ok(known.clone());
@@ -47,32 +97,35 @@ impl Fetcher {
                 *dir = Some(
                     self.store
                         .staging_dir("downloads")
-                        .map_err(|error| error.to_string())?,
+                        .map_err(FetchError::Staging)?,
                 );
             }
             dir.clone().expect("made above")
         };
         let count = self.done.lock().expect("fetch lock").len();
         let path = dir.join(count.to_string());
-        let fail = |reason: String| format!("failed to fetch {url}: {reason}");
+        let fail = |source: ReadError| FetchError::Transfer {
+            url: url.to_owned(),
+            source,
+        };
         let agent = net::agent(ureq::tls::TlsConfig::default());
         let _watch = net::watch(&agent);
         let response = agent.get(url).call().map_err(|error| {
             fail(match crate::exec::interrupted() {
-                Some(signal) => ReadError::Interrupted(signal).to_string(),
-                None => net::describe(&error),
+                Some(signal) => ReadError::Interrupted(signal),
+                None => ReadError::Transport {
+                    reason: net::describe(&error),
+                    retryable: net::retryable(&error),
+                },
             })
         })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(fail(format!(
-                "http status: {}{}",
-                status.as_u16(),
-                status
-                    .canonical_reason()
-                    .map(|reason| format!(" {reason}"))
-                    .unwrap_or_default()
-            )));
+            return Err(FetchError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                reason: status.canonical_reason(),
+            });
         }
         let modified = response
             .headers()
@@ -81,13 +134,10 @@ impl Fetcher {
             .and_then(parse_http_date);
         let expect = match net::content_length(&response) {
             Some(length) if length > net::MAX_DOWNLOAD => {
-                return Err(fail(
-                    ReadError::TooLarge {
-                        limit: net::MAX_DOWNLOAD,
-                        what: "downloads",
-                    }
-                    .to_string(),
-                ));
+                return Err(fail(ReadError::TooLarge {
+                    limit: net::MAX_DOWNLOAD,
+                    what: "downloads",
+                }));
             }
             Some(length) => Expect::Exactly(length),
             None => Expect::AtMost {
@@ -95,8 +145,8 @@ impl Fetcher {
                 what: "downloads",
             },
         };
-        let file = std::fs::File::create(&path)
-            .map_err(|error| format!("failed to create `{}`: {error}", path.display()))?;
+        let file =
+            std::fs::File::create(&path).map_err(PathError::at::<FetchError>("create", &path))?;
         let mut out = Hashing {
             file,
             hasher: sha2::Sha256::new(),
@@ -104,9 +154,9 @@ impl Fetcher {
         match net::copy(response, &mut out, expect) {
             Ok(_) => {}
             Err(ReadError::Write(error)) => {
-                return Err(format!("failed to write `{}`: {error}", path.display()));
+                return Err(PathError::at::<FetchError>("write", &path)(error));
             }
-            Err(error) => return Err(fail(error.to_string())),
+            Err(error) => return Err(fail(error)),
         }
         let hasher = out.hasher;
         let digest = format!("{:x}", hasher.finalize());
@@ -150,19 +200,19 @@ impl Write for Hashing {
     }
 }
 
-fn verify(url: &str, digest: &str, checksum: Option<&str>) -> Result<(), String> {
+fn verify(url: &str, digest: &str, checksum: Option<&str>) -> Result<(), FetchError> {
     let Some(checksum) = checksum else {
         return Ok(());
     };
     let Some(expected) = checksum.strip_prefix("sha256:") else {
-        return Err(format!(
-            "--checksum={checksum}: only sha256:HEX checksums are supported"
-        ));
+        return Err(FetchError::UnsupportedChecksum(checksum.to_owned()));
     };
     if expected != digest {
-        return Err(format!(
-            "the content of {url} does not match --checksum: expected sha256:{expected}, got sha256:{digest}"
-        ));
+        return Err(FetchError::ChecksumMismatch {
+            url: url.to_owned(),
+            expected: expected.to_owned(),
+            found: digest.to_owned(),
+        });
     }
     Ok(())
 }

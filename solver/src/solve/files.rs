@@ -21,13 +21,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
-use strata_frontend::graph::{CopySource, FileCopy};
+use strata_frontend::graph::{CopySource, FileCopy, VertexId};
 
-use super::context::{BuildContext, Ignore};
-use super::{BuildError, BuildOptions};
+use super::context::{BuildContext, Ignore, IgnoreError};
+use super::fetch::FetchError;
+use super::{BuildError, BuildOptions, StepError, StepErrorKind};
 use crate::confined::{Dir, Make, Root};
-use crate::exec::{copy_lookup, resolve_user};
+use crate::error::PathError;
+use crate::exec::{UserError, copy_lookup, resolve_user};
 use crate::image::{self, ImageError};
+use crate::layer::UnpackError;
 use crate::store::{LayerRecord, Store};
 
 /// Symlinks followed while resolving one path, at most (as Linux's 40).
@@ -41,8 +44,136 @@ pub(crate) enum Tree<'a> {
     Layers(Vec<PathBuf>),
 }
 
-/// A failure, with the message the user sees.
-type Failure = String;
+/// Why a COPY or ADD cannot do what it says: what follows `COPY failed: `
+/// (the cause, when there is one, after another `: `).
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// A file operation on a source or in staging failed.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// A source path whose symlinks go round in circles.
+    #[error("`{shown}`: too many levels of symbolic links")]
+    SymlinkLoop {
+        /// The source as written.
+        shown: String,
+    },
+    /// A source in the build context reached through a symlink that
+    /// points outside it.
+    #[error("`{shown}` leaves the build context: `{link}` is a symlink to `{target}`")]
+    LeavesContext {
+        /// The source as written.
+        shown: String,
+        /// The symlink, in the context.
+        link: String,
+        /// Where it points.
+        target: String,
+    },
+    /// A source glob that is not a valid pattern.
+    #[error("invalid pattern `{pattern}`")]
+    Pattern {
+        /// The path element.
+        pattern: String,
+        /// Why.
+        #[source]
+        source: regex::Error,
+    },
+    /// A bind mount of a directory that `.dockerignore` hides entirely.
+    #[error("`{}` is excluded by .dockerignore", .0.display())]
+    Excluded(PathBuf),
+    /// A source above the build context's root.
+    #[error("`{0}` is outside the build context")]
+    OutsideContext(String),
+    /// `--chown` names a user or group the destination does not have.
+    #[error("--chown={spec}")]
+    Chown {
+        /// The flag's value.
+        spec: String,
+        /// Why it does not resolve.
+        #[source]
+        source: UserError,
+    },
+    /// An `--exclude` pattern that does not parse.
+    #[error("--exclude")]
+    Exclude(#[source] IgnoreError),
+    /// A source that names an input the step does not have.
+    #[error("no input {input} for `{path}`")]
+    NoInput {
+        /// The input's index.
+        input: usize,
+        /// The source.
+        path: String,
+    },
+    /// A source that matches nothing in the build context.
+    #[error("`{0}`: not found in the build context (or excluded by .dockerignore)")]
+    NotInContext(String),
+    /// A source that matches nothing in a stage or image.
+    #[error("`{0}`: not found")]
+    NotFound(String),
+    /// A source that was matched and then was not there.
+    #[error("`{0}` vanished")]
+    Vanished(String),
+    /// ADD of a URL that could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Several sources for a destination that is not a directory.
+    #[error(
+        "when copying more than one source, the destination must be a directory and end with a /: `{0}`"
+    )]
+    SeveralSources(String),
+    /// A destination below a symlink of the image.
+    #[error(
+        "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
+        .0.display()
+    )]
+    SymlinkInImage(PathBuf),
+    /// A destination below a file of the image.
+    #[error("cannot copy to `/{}`: it is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// Setting a new directory's or an inline file's owner failed.
+    #[error("failed to set the owner of `/{path}`")]
+    SetOwner {
+        /// The path below the destination's root.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Giving a copied entry its owner failed.
+    #[error("failed to give `/{path}` the owner {uid}:{gid}")]
+    GiveOwner {
+        /// The path below the destination's root.
+        path: String,
+        /// The owner.
+        uid: u32,
+        /// The group.
+        gid: u32,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An entry with an empty destination path.
+    #[error("the destination names no file")]
+    NoName,
+    // The two below show their cause's own message only, not its causes
+    // (which would add the path and system error a second time): the text
+    // users have always seen.
+    /// An archive ADD cannot decompress.
+    #[error("failed to read the archive `{}`: {reason}", path.display())]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        reason: ImageError,
+    },
+    /// An archive ADD cannot extract.
+    #[error("failed to extract `{}`: {reason}", path.display())]
+    Extract {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        reason: UnpackError,
+    },
+}
 
 impl Tree<'_> {
     /// The host path of `parts` (already resolved), if the entry exists.
@@ -110,15 +241,13 @@ impl Tree<'_> {
     }
 
     /// The names in directory `parts`, sorted.
-    fn children(&self, parts: &[String]) -> Result<Vec<String>, Failure> {
+    fn children(&self, parts: &[String]) -> Result<Vec<String>, CopyError> {
         let mut names = std::collections::BTreeSet::new();
         let read =
-            |dir: &Path, names: &mut std::collections::BTreeSet<String>| -> Result<(), Failure> {
-                let entries = std::fs::read_dir(dir)
-                    .map_err(|error| format!("failed to read `{}`: {error}", dir.display()))?;
+            |dir: &Path, names: &mut std::collections::BTreeSet<String>| -> Result<(), CopyError> {
+                let entries = std::fs::read_dir(dir).map_err(io("read", dir))?;
                 for entry in entries {
-                    let entry = entry
-                        .map_err(|error| format!("failed to read `{}`: {error}", dir.display()))?;
+                    let entry = entry.map_err(io("read", dir))?;
                     names.insert(entry.file_name().to_string_lossy().into_owned());
                 }
                 Ok(())
@@ -160,7 +289,7 @@ impl Tree<'_> {
         parts: &[String],
         follow_last: bool,
         shown: &str,
-    ) -> Result<Option<Vec<String>>, Failure> {
+    ) -> Result<Option<Vec<String>>, CopyError> {
         let mut pending: std::collections::VecDeque<String> = parts.iter().cloned().collect();
         let mut resolved: Vec<String> = Vec::new();
         let mut hops = 0;
@@ -170,8 +299,7 @@ impl Tree<'_> {
             let Some(host) = self.host(&candidate) else {
                 return Ok(None);
             };
-            let meta = std::fs::symlink_metadata(&host)
-                .map_err(|error| format!("failed to inspect `{}`: {error}", host.display()))?;
+            let meta = std::fs::symlink_metadata(&host).map_err(io("inspect", &host))?;
             let last = pending.is_empty();
             if !meta.file_type().is_symlink() || (last && !follow_last) {
                 resolved = candidate;
@@ -179,18 +307,20 @@ impl Tree<'_> {
             }
             hops += 1;
             if hops > MAX_SYMLINKS {
-                return Err(format!("`{shown}`: too many levels of symbolic links"));
+                return Err(CopyError::SymlinkLoop {
+                    shown: shown.to_owned(),
+                });
             }
-            let target = std::fs::read_link(&host).map_err(|error| {
-                format!("failed to read the link `{}`: {error}", host.display())
-            })?;
+            let target = std::fs::read_link(&host).map_err(io("read the link", &host))?;
             let target_text = target.to_string_lossy().into_owned();
+            let leaves = || CopyError::LeavesContext {
+                shown: shown.to_owned(),
+                link: candidate.join("/"),
+                target: target_text.clone(),
+            };
             let mut base = if target.is_absolute() {
                 if self.is_context() {
-                    return Err(format!(
-                        "`{shown}` leaves the build context: `{}` is a symlink to `{target_text}`",
-                        candidate.join("/")
-                    ));
+                    return Err(leaves());
                 }
                 Vec::new()
             } else {
@@ -201,10 +331,7 @@ impl Tree<'_> {
                     "" | "." => {}
                     ".." => {
                         if base.pop().is_none() && self.is_context() {
-                            return Err(format!(
-                                "`{shown}` leaves the build context: `{}` is a symlink to `{target_text}`",
-                                candidate.join("/")
-                            ));
+                            return Err(leaves());
                         }
                     }
                     other => base.push(other.to_owned()),
@@ -225,7 +352,7 @@ fn has_glob(text: &str) -> bool {
 }
 
 /// One path element pattern as a regex (`*` and `?` within the element).
-fn element_regex(pattern: &str) -> Result<Regex, Failure> {
+fn element_regex(pattern: &str) -> Result<Regex, CopyError> {
     let mut out = String::from("^");
     let mut chars = pattern.chars().peekable();
     while let Some(ch) = chars.next() {
@@ -255,14 +382,17 @@ fn element_regex(pattern: &str) -> Result<Regex, Failure> {
         }
     }
     out.push('$');
-    Regex::new(&out).map_err(|error| format!("invalid pattern `{pattern}`: {error}"))
+    Regex::new(&out).map_err(|source| CopyError::Pattern {
+        pattern: pattern.to_owned(),
+        source,
+    })
 }
 
 /// What `.dockerignore` hides below `dir` (a directory of the context,
 /// resolved inside it): paths relative to `dir`, each hidden whole. A bind
 /// mount of the context shows none of them, as BuildKit's does (it mounts
 /// the context it was sent, which never held them).
-pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<PathBuf>, CopyError> {
     let mut hidden = Vec::new();
     if context.ignore.is_empty() {
         return Ok(hidden);
@@ -275,10 +405,7 @@ pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<Pa
         .collect();
     let tree = Tree::Context(context);
     if tree.hidden(&parts) {
-        return Err(format!(
-            "`{}` is excluded by .dockerignore",
-            below.display()
-        ));
+        return Err(CopyError::Excluded(below.to_owned()));
     }
     let mut stack = vec![parts];
     while let Some(parts) = stack.pop() {
@@ -301,10 +428,10 @@ pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<Pa
 }
 
 /// Every entry of `tree` that `source` names (globs expanded), resolved.
-fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, Failure> {
+fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, CopyError> {
     let cleaned = super::context::clean(source.trim_start_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
-        return Err(format!("`{source}` is outside the build context"));
+        return Err(CopyError::OutsideContext(source.to_owned()));
     }
     let elements: Vec<String> = if cleaned == "." {
         Vec::new()
@@ -373,10 +500,10 @@ pub(crate) fn read_layered(
         .filter(|part| part != "/")
         .collect();
     let shown = relative.display().to_string();
-    let unresolved = |message: String| crate::error::PathError {
+    let unresolved = |error: CopyError| PathError {
         operation: "resolve",
         path: relative.to_owned(),
-        source: std::io::Error::other(message),
+        source: std::io::Error::other(error),
     };
     let Some(resolved) = tree.resolve(&parts, true, &shown).map_err(unresolved)? else {
         return Ok(None);
@@ -388,14 +515,14 @@ pub(crate) fn read_layered(
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(&host)
-        .map_err(crate::error::PathError::at("open", relative))?;
+        .map_err(PathError::of("open", relative))?;
     crate::confined::read_bounded(file, relative, limit).map(Some)
 }
 
 /// The image's /etc/passwd and /etc/group, for `--chown` and WORKDIR's
 /// owner: read through the layers, bounded.
-pub(crate) fn account_files(lowers: &[PathBuf]) -> Result<(String, String), Failure> {
-    let read = |file: &str| {
+pub(crate) fn account_files(lowers: &[PathBuf]) -> Result<(String, String), UserError> {
+    let read = |file: &'static str| {
         crate::exec::read_account_file(|path, limit| read_layered(lowers, path, limit), file)
     };
     Ok((read("etc/passwd")?, read("etc/group")?))
@@ -474,7 +601,7 @@ pub(crate) struct Download {
 }
 
 /// Fetches a URL for ADD (once per build), checking `--checksum`.
-pub(crate) type Fetch<'f> = &'f dyn Fn(&str, Option<&str>) -> Result<Download, Failure>;
+pub(crate) type Fetch<'f> = &'f dyn Fn(&str, Option<&str>) -> Result<Download, FetchError>;
 
 /// One entry a COPY writes: where it comes from and where it goes.
 #[derive(Debug)]
@@ -533,9 +660,12 @@ pub(crate) struct Plan<'a> {
     lowers: Vec<PathBuf>,
 }
 
-fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Failure {
-    let text = format!("failed to {what} `{}`", path.display());
-    move |error| format!("{text}: {error}")
+/// A file operation on `path` that failed, as a [`CopyError`].
+fn io<'a>(
+    operation: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> CopyError + 'a {
+    PathError::at(operation, path)
 }
 
 /// Lists what one matched source copies.
@@ -555,7 +685,7 @@ impl Lister<'_, '_> {
         relative: &mut Vec<String>,
         host: PathBuf,
         dest: Vec<String>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), CopyError> {
         let is_dir = std::fs::symlink_metadata(&host)
             .map_err(io("inspect", &host))?
             .is_dir();
@@ -581,7 +711,7 @@ impl Lister<'_, '_> {
         parts: &mut Vec<String>,
         relative: &mut Vec<String>,
         dest: &[String],
-    ) -> Result<(), Failure> {
+    ) -> Result<(), CopyError> {
         for name in self.tree.children(parts)? {
             parts.push(name.clone());
             relative.push(name.clone());
@@ -604,7 +734,7 @@ pub(crate) fn plan<'a>(
     trees: &[Tree<'_>],
     destination_lowers: &[PathBuf],
     fetch: Fetch<'_>,
-) -> Result<Plan<'a>, Failure> {
+) -> Result<Plan<'a>, CopyError> {
     // --link: the layer does not depend on what is below it.
     let lowers: Vec<PathBuf> = if copy.link {
         Vec::new()
@@ -613,39 +743,39 @@ pub(crate) fn plan<'a>(
     };
     let chown = match &copy.chown {
         Some(spec) => {
-            let (passwd, group) = account_files(destination_lowers)
-                .map_err(|message| format!("--chown={spec}: {message}"))?;
-            let user = resolve_user(&passwd, &group, spec)
-                .map_err(|message| format!("--chown={spec}: {message}"))?;
+            let chown = |source| CopyError::Chown {
+                spec: spec.clone(),
+                source,
+            };
+            let (passwd, group) = account_files(destination_lowers).map_err(chown)?;
+            let user = resolve_user(&passwd, &group, spec).map_err(chown)?;
             Some((user.uid, user.gid))
         }
         None => None,
     };
-    let exclude =
-        Ignore::parse(&copy.exclude.join("\n")).map_err(|error| format!("--exclude: {error}"))?;
+    let exclude = Ignore::parse(&copy.exclude.join("\n")).map_err(CopyError::Exclude)?;
     let mut matched: Vec<(usize, Vec<String>, PathBuf, bool)> = Vec::new();
     let mut inline = Vec::new();
     let mut downloads: Vec<Download> = Vec::new();
     for source in &copy.sources {
         match source {
             CopySource::Path { input, path } => {
-                let tree = trees
-                    .get(*input)
-                    .ok_or_else(|| format!("no input {input} for `{path}`"))?;
+                let tree = trees.get(*input).ok_or_else(|| CopyError::NoInput {
+                    input: *input,
+                    path: path.clone(),
+                })?;
                 let found = matches(tree, path)?;
                 if found.is_empty() {
                     return Err(if tree.is_context() {
-                        format!(
-                            "`{path}`: not found in the build context (or excluded by .dockerignore)"
-                        )
+                        CopyError::NotInContext(path.clone())
                     } else {
-                        format!("`{path}`: not found")
+                        CopyError::NotFound(path.clone())
                     });
                 }
                 for parts in found {
                     let host = tree
                         .host(&parts)
-                        .ok_or_else(|| format!("`{path}` vanished"))?;
+                        .ok_or_else(|| CopyError::Vanished(path.clone()))?;
                     let is_dir = std::fs::metadata(&host).is_ok_and(|meta| meta.is_dir());
                     matched.push((*input, parts, host, is_dir));
                 }
@@ -668,10 +798,7 @@ pub(crate) fn plan<'a>(
     let several = matched.len() + inline.len() + downloads.len() > 1;
     let into_dir = copy.destination.ends_with('/') || exists_as_dir;
     if several && !into_dir {
-        return Err(format!(
-            "when copying more than one source, the destination must be a directory and end with a /: `{}`",
-            copy.destination
-        ));
+        return Err(CopyError::SeveralSources(copy.destination.clone()));
     }
     let mut entries = Vec::new();
     let mut make = Vec::new();
@@ -753,8 +880,8 @@ pub(crate) fn plan<'a>(
 pub(crate) fn content_digest(
     plan: &Plan<'_>,
     context_root: &Path,
-    hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, Failure>,
-) -> Result<(String, super::cache::Files), Failure> {
+    hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, PathError>,
+) -> Result<(String, super::cache::Files), CopyError> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     let mut files = super::cache::Files::new();
@@ -844,14 +971,6 @@ fn unix_time(time: std::time::SystemTime) -> (i64, i64) {
     }
 }
 
-fn confined(error: crate::error::PathError) -> Failure {
-    use std::error::Error as _;
-    match error.source() {
-        Some(cause) => format!("{error}: {cause}"),
-        None => error.to_string(),
-    }
-}
-
 /// The xattrs of a source (overlayfs's own left out), for its copy.
 fn source_xattrs(host: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
     let Ok(names) = xattr::list(host) else {
@@ -885,17 +1004,17 @@ impl Writer<'_> {
     /// destination has them, new ones 0755 (owned by `--chown`'s user).
     /// Anything else in the way (a file, a symlink a source copied) is
     /// replaced, never followed.
-    fn ensure_dir(&mut self, parts: &[String]) -> Result<Dir, Failure> {
-        let mut current = self.staging.top().map_err(confined)?;
+    fn ensure_dir(&mut self, parts: &[String]) -> Result<Dir, CopyError> {
+        let mut current = self.staging.top()?;
         for count in 1..=parts.len() {
             let relative: PathBuf = parts[..count].iter().collect();
             let name = std::ffi::OsStr::new(&parts[count - 1]);
-            match current.stat(name).map_err(confined)? {
+            match current.stat(name)? {
                 Some(stat) if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR => {
-                    current = current.open_dir(name).map_err(confined)?;
+                    current = current.open_dir(name)?;
                     continue;
                 }
-                Some(_) => current.remove(name).map_err(confined)?,
+                Some(_) => current.remove(name)?,
                 None => {}
             }
             match copy_lookup(self.lowers, &relative) {
@@ -903,37 +1022,29 @@ impl Writer<'_> {
                     let meta =
                         std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
                     if meta.file_type().is_symlink() {
-                        return Err(format!(
-                            "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
-                            relative.display()
-                        ));
+                        return Err(CopyError::SymlinkInImage(relative));
                     }
                     if !meta.is_dir() {
-                        return Err(format!(
-                            "cannot copy to `/{}`: it is not a directory",
-                            relative.display()
-                        ));
+                        return Err(CopyError::NotADirectory(relative));
                     }
-                    current.mkdir(name, 0o700).map_err(confined)?;
+                    current.mkdir(name, 0o700)?;
                     let _ = current.chown(name, meta.uid(), meta.gid());
-                    current
-                        .chmod(name, meta.mode() & 0o7777)
-                        .map_err(confined)?;
+                    current.chmod(name, meta.mode() & 0o7777)?;
                     self.dir_times.push((relative, times_of(&meta)));
                 }
                 None => {
-                    current.mkdir(name, 0o700).map_err(confined)?;
-                    current.chmod(name, 0o755).map_err(confined)?;
+                    current.mkdir(name, 0o700)?;
+                    current.chmod(name, 0o755)?;
                     let (uid, gid) = self.chown.unwrap_or((0, 0));
-                    current.chown(name, uid, gid).map_err(|error| {
-                        format!(
-                            "failed to set the owner of `/{}`: {error}",
-                            relative.display()
-                        )
-                    })?;
+                    current
+                        .chown(name, uid, gid)
+                        .map_err(|source| CopyError::SetOwner {
+                            path: relative.display().to_string(),
+                            source,
+                        })?;
                 }
             }
-            current = current.open_dir(name).map_err(confined)?;
+            current = current.open_dir(name)?;
         }
         Ok(current)
     }
@@ -942,9 +1053,9 @@ impl Writer<'_> {
     /// one is kept: a directory's entries come one after another. Writing
     /// an entry removes at most that entry, never the directory it is in,
     /// so the one kept stays the right one until another is asked for.
-    fn place(&mut self, dest: &[String]) -> Result<(&Dir, std::ffi::OsString), Failure> {
+    fn place(&mut self, dest: &[String]) -> Result<(&Dir, std::ffi::OsString), CopyError> {
         let Some((name, parent)) = dest.split_last() else {
-            return Err("the destination names no file".to_owned());
+            return Err(CopyError::NoName);
         };
         if !matches!(&self.last, Some((kept, _)) if kept.as_slice() == parent) {
             self.last = None;
@@ -956,7 +1067,7 @@ impl Writer<'_> {
     }
 
     /// Write one planned entry (its parents made first).
-    fn write(&mut self, entry: &Entry) -> Result<(), Failure> {
+    fn write(&mut self, entry: &Entry) -> Result<(), CopyError> {
         let from_context = !matches!(entry.origin, Origin::Layers);
         let host = &entry.host;
         let dest = &entry.dest;
@@ -965,11 +1076,18 @@ impl Writer<'_> {
             self.last = None;
             let target = Root::from_dir(self.ensure_dir(dest)?);
             let file = std::fs::File::open(host).map_err(io("open", host))?;
-            let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|error| {
-                format!("failed to read the archive `{}`: {error}", host.display())
+            let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|reason| {
+                CopyError::Archive {
+                    path: host.clone(),
+                    reason,
+                }
             })?;
-            crate::layer::unpack_into(reader, &target, crate::layer::Whiteouts::Apply)
-                .map_err(|error| format!("failed to extract `{}`: {error}", host.display()))?;
+            crate::layer::unpack_into(reader, &target, crate::layer::Whiteouts::Apply).map_err(
+                |reason| CopyError::Extract {
+                    path: host.clone(),
+                    reason,
+                },
+            )?;
             return Ok(());
         }
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
@@ -1000,27 +1118,27 @@ impl Writer<'_> {
         {
             modified = unix_time(*time);
         }
-        let owner_error = |error: std::io::Error| {
-            format!(
-                "failed to give `/{}` the owner {uid}:{gid}: {error}",
-                dest.join("/")
-            )
+        let owner_error = |source| CopyError::GiveOwner {
+            path: dest.join("/"),
+            uid,
+            gid,
+            source,
         };
         let (dir, name) = self.place(dest)?;
-        let existing = dir.stat(&name).map_err(confined)?;
+        let existing = dir.stat(&name)?;
         let existing_dir = existing
             .as_ref()
             .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
         if existing.is_some() && !(kind.is_dir() && existing_dir) {
-            dir.remove(&name).map_err(confined)?;
+            dir.remove(&name)?;
         }
         if kind.is_dir() {
             if !existing_dir {
-                dir.mkdir(&name, 0o700).map_err(confined)?;
+                dir.mkdir(&name, 0o700)?;
             }
         } else if kind.is_symlink() {
             let link = std::fs::read_link(host).map_err(io("read the link", host))?;
-            dir.symlink(&name, &link).map_err(confined)?;
+            dir.symlink(&name, &link)?;
         } else {
             use std::os::unix::fs::OpenOptionsExt;
             // The source was resolved to a file; `O_NOFOLLOW` keeps it one.
@@ -1029,7 +1147,7 @@ impl Writer<'_> {
                 .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
                 .open(host)
                 .map_err(io("open", host))?;
-            let mut target = dir.create_file(&name, 0o600).map_err(confined)?;
+            let mut target = dir.create_file(&name, 0o600)?;
             // `io::copy` of file to file is `copy_file_range`: a reflink
             // where the filesystem can.
             std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
@@ -1059,7 +1177,7 @@ impl Writer<'_> {
         }
         dir.chown(&name, uid, gid).map_err(owner_error)?;
         if kind.is_dir() {
-            dir.chmod(&name, mode).map_err(confined)?;
+            dir.chmod(&name, mode)?;
             for (key, value) in source_xattrs(host) {
                 let _ = dir.set_xattr(&name, &key, &value);
             }
@@ -1074,7 +1192,7 @@ impl Writer<'_> {
         &mut self,
         dest: &[String],
         file: &strata_frontend::graph::InlineFile,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), CopyError> {
         use std::io::Write as _;
         use std::os::unix::fs::PermissionsExt;
         let mode = match self.chmod {
@@ -1084,12 +1202,15 @@ impl Writer<'_> {
         let (uid, gid) = self.chown.unwrap_or((0, 0));
         let (dir, name) = self.place(dest)?;
         let shown = dir.path(&name);
-        dir.remove(&name).map_err(confined)?;
-        let mut out = dir.create_file(&name, 0o600).map_err(confined)?;
+        dir.remove(&name)?;
+        let mut out = dir.create_file(&name, 0o600)?;
         out.write_all(file.content.as_bytes())
             .map_err(io("write", &shown))?;
-        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|error| {
-            format!("failed to set the owner of `/{}`: {error}", dest.join("/"))
+        std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| {
+            CopyError::SetOwner {
+                path: dest.join("/"),
+                source,
+            }
         })?;
         out.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io("set the mode of", &shown))
@@ -1097,36 +1218,31 @@ impl Writer<'_> {
 
     /// Directory times, last (deepest first), on whatever is a directory
     /// there now; never through a symlink.
-    fn finish(&mut self) -> Result<(), Failure> {
+    fn finish(&mut self) -> Result<(), CopyError> {
         for (relative, (accessed, modified)) in self.dir_times.drain(..).rev() {
-            if let Some((dir, name)) = self
-                .staging
-                .parent(&relative, Make::Never)
-                .map_err(confined)?
+            if let Some((dir, name)) = self.staging.parent(&relative, Make::Never)?
                 && dir
-                    .stat(&name)
-                    .map_err(confined)?
+                    .stat(&name)?
                     .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
             {
-                dir.set_times(&name, accessed, modified).map_err(confined)?;
+                dir.set_times(&name, accessed, modified)?;
             }
         }
         Ok(())
     }
 }
 
-/// Write a plan as a layer (and its snapshot).
+/// Write a plan, step `vertex`'s, as a layer (and its snapshot).
 pub(crate) fn write_layer(
     store: &Store,
+    vertex: VertexId,
     plan: &Plan<'_>,
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
-    let instruction = if plan.copy.add { "ADD" } else { "COPY" };
-    let fail = |message: String| BuildError::Config(format!("{instruction} failed: {message}"));
     let staging = store.staging_dir("copy").map_err(ImageError::from)?;
-    let written = (|| -> Result<(), Failure> {
+    let written = (|| -> Result<(), CopyError> {
         let mut writer = Writer {
-            staging: Root::open(&staging).map_err(confined)?,
+            staging: Root::open(&staging)?,
             lowers: &plan.lowers,
             chown: plan.chown,
             chmod: plan.copy.chmod.as_deref(),
@@ -1147,9 +1263,16 @@ pub(crate) fn write_layer(
         }
         writer.finish()
     })();
-    if let Err(message) = written {
+    if let Err(source) = written {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(fail(message));
+        return Err(StepError::new(
+            vertex,
+            StepErrorKind::Copy {
+                add: plan.copy.add,
+                source,
+            },
+        )
+        .into());
     }
     let stored = crate::layer::store_layer(
         store,

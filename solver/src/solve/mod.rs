@@ -11,6 +11,7 @@
 pub mod cache;
 mod config;
 pub mod context;
+mod error;
 mod fetch;
 mod files;
 mod mounts;
@@ -21,6 +22,9 @@ pub mod schedule;
 mod session;
 
 pub use context::{BuildContext, Ignore};
+pub use error::{MountError, StepError, StepErrorKind, WorkdirError};
+pub use fetch::FetchError;
+pub use files::CopyError;
 pub use output::{OutputError, OutputKind, OutputSpec};
 pub use request::{BuildRequest, CacheFrom, Entitlement, FlagError, Label, SecretSpec, SshSpec};
 pub use session::{
@@ -140,18 +144,19 @@ pub enum BuildError {
     /// A store or image operation failed.
     #[error(transparent)]
     Image(#[from] ImageError),
-    /// An invalid config edit (say, a USER of WORKDIR that cannot be
+    /// A WORKDIR whose directory cannot be made (say, its USER cannot be
     /// resolved).
-    #[error("{0}")]
-    Config(String),
-    /// A step that cannot do what it says (a COPY source that is missing).
-    #[error("{message}")]
-    Step {
-        /// The step.
-        vertex: VertexId,
-        /// What is wrong.
-        message: String,
+    #[error("WORKDIR {path}")]
+    Workdir {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: WorkdirError,
     },
+    /// A step that cannot do what it says (a COPY source that is missing).
+    #[error(transparent)]
+    Step(#[from] StepError),
 }
 
 impl BuildError {
@@ -160,7 +165,7 @@ impl BuildError {
         match self {
             BuildError::StepFailed { vertex, .. }
             | BuildError::Unsupported { vertex, .. }
-            | BuildError::Step { vertex, .. }
+            | BuildError::Step(StepError { vertex, .. })
             | BuildError::Exec { vertex, .. } => Some(*vertex),
             _ => None,
         }
@@ -770,12 +775,8 @@ impl<'a> Build<'a> {
                             let path = self.context_path(vertex, mount.source.as_deref())?;
                             let mut stats = self.stats.lock().expect("stat cache lock");
                             let (digest, files) =
-                                tree_digest(&path, &self.context.root, &mut stats).map_err(
-                                    |message| BuildError::Step {
-                                        vertex: vertex.id,
-                                        message,
-                                    },
-                                )?;
+                                tree_digest(&path, &self.context.root, &mut stats)
+                                    .map_err(|kind| StepError::new(vertex.id, kind))?;
                             inputs.files.extend(files);
                             mounted.push(digest);
                         }
@@ -887,22 +888,14 @@ impl<'a> Build<'a> {
         source: Option<&str>,
     ) -> Result<std::path::PathBuf, BuildError> {
         let source = source.unwrap_or(".");
-        let root = std::fs::canonicalize(&self.context.root).map_err(|error| BuildError::Step {
-            vertex: vertex.id,
-            message: format!("failed to open the build context: {error}"),
-        })?;
-        let path =
-            std::fs::canonicalize(root.join(source.trim_start_matches('/'))).map_err(|_| {
-                BuildError::Step {
-                    vertex: vertex.id,
-                    message: format!("RUN --mount: `{source}` is not in the build context"),
-                }
-            })?;
+        let root = std::fs::canonicalize(&self.context.root)
+            .map_err(|error| StepError::new(vertex.id, StepErrorKind::OpenContext(error)))?;
+        let path = std::fs::canonicalize(root.join(source.trim_start_matches('/')))
+            .map_err(|_| StepError::new(vertex.id, MountError::NotInContext(source.to_owned())))?;
         if !path.starts_with(&root) {
-            return Err(BuildError::Step {
-                vertex: vertex.id,
-                message: format!("RUN --mount: `{source}` leaves the build context"),
-            });
+            return Err(
+                StepError::new(vertex.id, MountError::LeavesContext(source.to_owned())).into(),
+            );
         }
         Ok(path)
     }
@@ -925,12 +918,8 @@ impl<'a> Build<'a> {
             &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
                 Some((_, Op::Source(Source::Context { .. }))) | None => {
                     let path = self.context_path(vertex, source)?;
-                    let hidden = files::ignored_below(self.context, &path).map_err(|message| {
-                        BuildError::Step {
-                            vertex: vertex.id,
-                            message: format!("RUN --mount: {message}"),
-                        }
-                    })?;
+                    let hidden = files::ignored_below(self.context, &path)
+                        .map_err(|error| StepError::new(vertex.id, MountError::from(error)))?;
                     Ok(mounts::BindSource::Host { path, hidden })
                 }
                 Some((input, _)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
@@ -966,13 +955,7 @@ impl<'a> Build<'a> {
                 let fetch = |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
                 let plan = files::plan(copy, &trees, &lowers, &fetch)
                     .map_err(|message| step_error(vertex, copy.add, message))?;
-                files::write_layer(self.store, &plan, self.options).map_err(|error| match error {
-                    BuildError::Config(message) => BuildError::Step {
-                        vertex: vertex.id,
-                        message,
-                    },
-                    other => other,
-                })
+                files::write_layer(self.store, vertex.id, &plan, self.options)
             }
             Op::File(FileOp::Mkdir { path, user }) => {
                 config::mkdir_layer(self.store, &lowers, path, user, self.options)
@@ -1027,7 +1010,7 @@ fn tree_digest(
     path: &std::path::Path,
     root: &std::path::Path,
     stats: &mut cache::StatCache,
-) -> Result<(String, cache::Files), String> {
+) -> Result<(String, cache::Files), StepErrorKind> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     let mut files = cache::Files::new();
@@ -1035,7 +1018,7 @@ fn tree_digest(
     let mut stack = vec![path.to_path_buf()];
     while let Some(current) = stack.pop() {
         let meta = std::fs::symlink_metadata(&current)
-            .map_err(|error| format!("failed to inspect `{}`: {error}", current.display()))?;
+            .map_err(crate::error::PathError::of("inspect", &current))?;
         let shown = current
             .strip_prefix(&root)
             .unwrap_or(&current)
@@ -1043,7 +1026,7 @@ fn tree_digest(
             .to_string();
         let (kind, digest) = if meta.is_dir() {
             let mut children: Vec<_> = std::fs::read_dir(&current)
-                .map_err(|error| format!("failed to read `{}`: {error}", current.display()))?
+                .map_err(crate::error::PathError::of("read", &current))?
                 .flatten()
                 .map(|entry| entry.path())
                 .collect();
@@ -1051,7 +1034,7 @@ fn tree_digest(
             stack.extend(children.into_iter().rev());
             ("dir", String::new())
         } else if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(&current).map_err(|error| error.to_string())?;
+            let link = std::fs::read_link(&current).map_err(StepErrorKind::ContextLink)?;
             ("symlink", link.display().to_string())
         } else {
             ("file", stats.digest(&current, &meta)?)
@@ -1123,11 +1106,8 @@ fn copy_instruction(copy: &strata_frontend::graph::FileCopy) -> String {
 }
 
 /// A COPY or ADD that cannot do what it says.
-fn step_error(vertex: &Vertex, add: bool, message: String) -> BuildError {
-    BuildError::Step {
-        vertex: vertex.id,
-        message: format!("{} failed: {message}", if add { "ADD" } else { "COPY" }),
-    }
+fn step_error(vertex: &Vertex, add: bool, source: CopyError) -> BuildError {
+    StepError::new(vertex.id, StepErrorKind::Copy { add, source }).into()
 }
 
 /// The target stage's image: its layers, its base's config with the

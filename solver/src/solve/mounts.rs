@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use strata_frontend::graph::{Exec, MountType, Sharing, Vertex, VertexId};
 
-use super::{BuildError, Secret};
+use super::{BuildError, MountError, Secret, StepError, StepErrorKind};
 use crate::exec::SandboxMount;
 use crate::image::ImageError;
 use crate::store::Store;
@@ -63,11 +63,8 @@ impl Drop for Prepared {
     }
 }
 
-fn step_error(vertex: &Vertex, message: String) -> BuildError {
-    BuildError::Step {
-        vertex: vertex.id,
-        message,
-    }
+fn step_error(vertex: &Vertex, kind: impl Into<StepErrorKind>) -> BuildError {
+    StepError::new(vertex.id, kind).into()
 }
 
 /// Fills a new cache directory (at the path given) from a stage or image.
@@ -187,8 +184,8 @@ pub(crate) fn prepare(
         _locks: Vec::new(),
         secret_dirs: Vec::new(),
     };
-    let io = |what: &str, error: std::io::Error| {
-        step_error(vertex, format!("RUN --mount: failed to {what}: {error}"))
+    let io = |operation: &'static str, source: std::io::Error| {
+        step_error(vertex, MountError::Io { operation, source })
     };
     for mount in &exec.mounts {
         let target = mount.target.clone();
@@ -230,19 +227,14 @@ pub(crate) fn prepare(
                     let seed = seed_from
                         .as_ref()
                         .map(|_| &seed as &dyn Fn(&std::path::Path) -> std::io::Result<()>);
-                    let dir = cache_dir(store, &id, instance, mode, uid, gid, seed).map_err(|error| {
-                        if error.raw_os_error() == Some(22) {
-                            step_error(
-                                vertex,
-                                format!(
-                                    "RUN --mount=type=cache: the cache cannot be owned by {uid}:{gid}: \
-                                     that id is not mapped in strata's user namespace (see the warning above)"
-                                ),
-                            )
-                        } else {
-                            io("make the cache directory", error)
-                        }
-                    })?;
+                    let dir =
+                        cache_dir(store, &id, instance, mode, uid, gid, seed).map_err(|error| {
+                            if error.raw_os_error() == Some(22) {
+                                step_error(vertex, StepErrorKind::CacheOwner { uid, gid })
+                            } else {
+                                io("make the cache directory", error)
+                            }
+                        })?;
                     if mount.sharing == Sharing::Shared {
                         break dir;
                     }
@@ -281,30 +273,29 @@ pub(crate) fn prepare(
                 let id = mount.id.clone().unwrap_or_default();
                 let Some(secret) = secrets.get(&id) else {
                     if mount.required {
-                        return Err(step_error(
-                            vertex,
-                            format!(
-                                "RUN --mount=type=secret: the secret `{id}` is required: pass it with --secret id={id},src=FILE"
-                            ),
-                        ));
+                        return Err(step_error(vertex, StepErrorKind::SecretRequired { id }));
                     }
                     continue;
                 };
                 let content = match secret {
-                    Secret::File(path) => std::fs::read(path).map_err(|error| {
+                    Secret::File(path) => std::fs::read(path).map_err(|source| {
                         step_error(
                             vertex,
-                            format!(
-                                "failed to read the secret `{id}` from `{}`: {error}",
-                                path.display()
-                            ),
+                            StepErrorKind::SecretRead {
+                                id: id.clone(),
+                                path: path.clone(),
+                                source,
+                            },
                         )
                     })?,
                     Secret::Env(name) => std::env::var_os(name)
                         .ok_or_else(|| {
                             step_error(
                                 vertex,
-                                format!("the secret `{id}` comes from ${name}, which is not set"),
+                                StepErrorKind::SecretUnset {
+                                    id: id.clone(),
+                                    name: name.clone(),
+                                },
                             )
                         })?
                         .into_encoded_bytes(),
@@ -364,9 +355,8 @@ pub(crate) fn prepare(
                         // holds a whiteout for each.
                         let mask = store.staging_dir("mask").map_err(ImageError::from)?;
                         prepared.secret_dirs.push(mask.clone());
-                        write_mask(&mask, &hidden).map_err(|error| {
-                            step_error(vertex, format!("RUN --mount: {error}: {}", error.source))
-                        })?;
+                        write_mask(&mask, &hidden)
+                            .map_err(|error| step_error(vertex, MountError::from(error)))?;
                         prepared.mounts.push(SandboxMount::Layers {
                             lowers: vec![mask, path],
                             source: "/".to_owned(),
@@ -396,12 +386,7 @@ pub(crate) fn prepare(
                 let id = mount.id.clone().unwrap_or_else(|| "default".to_owned());
                 let Some(socket) = agents.get(&id) else {
                     if mount.required {
-                        return Err(step_error(
-                            vertex,
-                            format!(
-                                "RUN --mount=type=ssh: the ssh agent `{id}` is required: pass it with --ssh {id}[=SOCKET]"
-                            ),
-                        ));
+                        return Err(step_error(vertex, StepErrorKind::SshRequired { id }));
                     }
                     continue;
                 };

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use super::cache::CacheRecord;
 use crate::digest::Digest;
 use crate::error::PathError;
-use crate::image::{Reference, canonical_json};
+use crate::image::{ImageError, Reference, canonical_json};
 use crate::registry::{self, Client, Progress, RegistryError, RegistryOptions};
 use crate::store::Store;
 
@@ -58,12 +58,65 @@ pub struct CacheTo {
     pub max: bool,
 }
 
-fn spec_fields(spec: &str) -> Result<BTreeMap<String, String>, String> {
+/// A `--cache-to` or `--cache-from` value that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheSpecError {
+    /// A field without `=`.
+    #[error("invalid cache spec `{spec}`: `{field}` is not KEY=VALUE")]
+    NotKeyValue {
+        /// The whole value.
+        spec: String,
+        /// The field.
+        field: String,
+    },
+    /// A `mode=` other than min or max.
+    #[error("invalid --cache-to `{spec}`: mode is min or max, not `{mode}`")]
+    Mode {
+        /// The whole value.
+        spec: String,
+        /// The mode given.
+        mode: String,
+    },
+    /// A key the flag does not know.
+    #[error("invalid {flag} `{spec}`: unknown key `{key}`")]
+    UnknownKey {
+        /// `--cache-to` or `--cache-from`.
+        flag: &'static str,
+        /// The whole value.
+        spec: String,
+        /// The key.
+        key: String,
+    },
+    /// A key the type needs (`type=`, `ref=`, `dest=` or `src=`).
+    #[error("invalid cache spec `{spec}`: {key}= is missing")]
+    Missing {
+        /// The whole value.
+        spec: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// A `type=` other than registry or local.
+    #[error("invalid cache spec `{spec}`: type is registry or local, not `{kind}`")]
+    Type {
+        /// The whole value.
+        spec: String,
+        /// The type given.
+        kind: String,
+    },
+    /// A `ref=` that is not an image reference.
+    #[error(transparent)]
+    Reference(ImageError),
+}
+
+fn spec_fields(spec: &str) -> Result<BTreeMap<String, String>, CacheSpecError> {
     let mut fields = BTreeMap::new();
     for field in spec.split(',') {
         let (key, value) = field
             .split_once('=')
-            .ok_or_else(|| format!("invalid cache spec `{spec}`: `{field}` is not KEY=VALUE"))?;
+            .ok_or_else(|| CacheSpecError::NotKeyValue {
+                spec: spec.to_owned(),
+                field: field.to_owned(),
+            })?;
         fields.insert(key.to_owned(), value.to_owned());
     }
     Ok(fields)
@@ -72,15 +125,16 @@ fn spec_fields(spec: &str) -> Result<BTreeMap<String, String>, String> {
 impl CacheTo {
     /// Parse `type=registry,ref=REF[,mode=min|max]` or
     /// `type=local,dest=DIR[,mode=...]`.
-    pub fn parse(spec: &str) -> Result<CacheTo, String> {
+    pub fn parse(spec: &str) -> Result<CacheTo, CacheSpecError> {
         let fields = spec_fields(spec)?;
         let max = match fields.get("mode").map(String::as_str) {
             None | Some("min") => false,
             Some("max") => true,
             Some(other) => {
-                return Err(format!(
-                    "invalid --cache-to `{spec}`: mode is min or max, not `{other}`"
-                ));
+                return Err(CacheSpecError::Mode {
+                    spec: spec.to_owned(),
+                    mode: other.to_owned(),
+                });
             }
         };
         let location = location(spec, &fields, "dest")?;
@@ -95,7 +149,11 @@ impl CacheTo {
             ]
             .contains(&key.as_str())
             {
-                return Err(format!("invalid --cache-to `{spec}`: unknown key `{key}`"));
+                return Err(CacheSpecError::UnknownKey {
+                    flag: "--cache-to",
+                    spec: spec.to_owned(),
+                    key: key.clone(),
+                });
             }
         }
         Ok(CacheTo { location, max })
@@ -103,7 +161,7 @@ impl CacheTo {
 }
 
 /// Parse a `--cache-from` spec.
-pub fn parse_from(spec: &str) -> Result<Location, String> {
+pub fn parse_from(spec: &str) -> Result<Location, CacheSpecError> {
     // buildx accepts a bare reference too.
     if !spec.contains('=') {
         return Ok(Location::Registry(spec.to_owned()));
@@ -111,9 +169,11 @@ pub fn parse_from(spec: &str) -> Result<Location, String> {
     let fields = spec_fields(spec)?;
     for key in fields.keys() {
         if !["type", "ref", "src"].contains(&key.as_str()) {
-            return Err(format!(
-                "invalid --cache-from `{spec}`: unknown key `{key}`"
-            ));
+            return Err(CacheSpecError::UnknownKey {
+                flag: "--cache-from",
+                spec: spec.to_owned(),
+                key: key.clone(),
+            });
         }
     }
     location(spec, &fields, "src")
@@ -122,24 +182,27 @@ pub fn parse_from(spec: &str) -> Result<Location, String> {
 fn location(
     spec: &str,
     fields: &BTreeMap<String, String>,
-    path_key: &str,
-) -> Result<Location, String> {
+    path_key: &'static str,
+) -> Result<Location, CacheSpecError> {
+    let missing = |key| CacheSpecError::Missing {
+        spec: spec.to_owned(),
+        key,
+    };
     match fields.get("type").map(String::as_str) {
         Some("registry") => {
-            let reference = fields
-                .get("ref")
-                .ok_or_else(|| format!("invalid cache spec `{spec}`: ref= is missing"))?;
-            Reference::parse(reference).map_err(|error| error.to_string())?;
+            let reference = fields.get("ref").ok_or_else(|| missing("ref"))?;
+            Reference::parse(reference).map_err(CacheSpecError::Reference)?;
             Ok(Location::Registry(reference.clone()))
         }
         Some("local") => fields
             .get(path_key)
             .map(|path| Location::Local(PathBuf::from(path)))
-            .ok_or_else(|| format!("invalid cache spec `{spec}`: {path_key}= is missing")),
-        Some(other) => Err(format!(
-            "invalid cache spec `{spec}`: type is registry or local, not `{other}`"
-        )),
-        None => Err(format!("invalid cache spec `{spec}`: type= is missing")),
+            .ok_or_else(|| missing(path_key)),
+        Some(other) => Err(CacheSpecError::Type {
+            spec: spec.to_owned(),
+            kind: other.to_owned(),
+        }),
+        None => Err(missing("type")),
     }
 }
 

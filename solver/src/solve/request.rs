@@ -43,8 +43,8 @@ pub enum FlagError {
     #[error("--allow {0}: the only entitlement is security.insecure")]
     Entitlement(String),
     /// A `--cache-to` or `--cache-from` spec.
-    #[error("{0}")]
-    Cache(String),
+    #[error(transparent)]
+    Cache(#[from] super::remote::CacheSpecError),
     /// A name to push to (`--output type=registry,name=`).
     #[error(transparent)]
     Reference(#[from] crate::image::ImageError),
@@ -175,7 +175,7 @@ impl FromStr for CacheTo {
     type Err = FlagError;
 
     fn from_str(spec: &str) -> Result<CacheTo, FlagError> {
-        CacheTo::parse(spec).map_err(FlagError::Cache)
+        Ok(CacheTo::parse(spec)?)
     }
 }
 
@@ -195,7 +195,7 @@ impl FromStr for CacheFrom {
     fn from_str(spec: &str) -> Result<CacheFrom, FlagError> {
         Ok(CacheFrom {
             spec: spec.to_owned(),
-            location: super::remote::parse_from(spec).map_err(FlagError::Cache)?,
+            location: super::remote::parse_from(spec)?,
         })
     }
 }

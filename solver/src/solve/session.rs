@@ -108,9 +108,10 @@ pub enum SolveError {
     /// `--no-cache-filter` names no stage.
     #[error("--no-cache-filter: no stage named `{0}`")]
     NoStage(String),
-    /// The context cannot be read.
-    #[error("{0}")]
-    Context(String),
+    /// The context cannot be read: worded on one line with its causes, as
+    /// it always has been.
+    #[error("{}", crate::error::one_line(.0))]
+    Context(super::context::ContextError),
     /// The sandbox cannot start.
     #[error(transparent)]
     Sandbox(#[from] ExecError),

@@ -3,7 +3,7 @@
 //! only so much of them.
 
 use crate::build::store_with_base;
-use crate::support::Context;
+use crate::support::{Context, block, sparse_tail};
 
 #[test]
 fn a_local_cache_is_read_inside_its_directory_and_never_from_a_fifo() {
@@ -54,27 +54,7 @@ fn a_loaded_archives_documents_are_bounded() {
     let store = store_with_base();
     // A sparse manifest.json of 1 GiB: a few bytes in the archive.
     let work = tempfile::tempdir().unwrap();
-    let mut header = tar::Header::new_gnu();
-    header.set_path("manifest.json").unwrap();
-    header.set_entry_type(tar::EntryType::GNUSparse);
-    header.set_mode(0o644);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    let real: u64 = 1 << 30;
-    {
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.realsize = *format!("{real:011o}\0").as_bytes().first_chunk().unwrap();
-        gnu.sparse[0].offset = *format!("{:011o}\0", real - 512)
-            .as_bytes()
-            .first_chunk()
-            .unwrap();
-        gnu.sparse[0].numbytes = *format!("{:011o}\0", 512).as_bytes().first_chunk().unwrap();
-    }
-    header.set_size(512);
-    header.set_cksum();
-    let mut bytes = header.as_bytes().to_vec();
-    bytes.extend([b' '; 512]);
+    let mut bytes = block(&mut sparse_tail("manifest.json", 1 << 30), &[b' '; 512]);
     bytes.extend([0u8; 1024]);
     let archive = work.path().join("sparse.tar");
     std::fs::write(&archive, bytes).unwrap();

@@ -204,7 +204,7 @@ fn target_prunes_unneeded_stages() {
         !graph
             .vertices
             .iter()
-            .any(|vertex| vertex.description.contains("echo test"))
+            .any(|vertex| vertex.description().contains("echo test"))
     );
 
     let options = Options {
@@ -565,4 +565,48 @@ fn history_entries_as_docker_writes_them() {
             "CMD [\"x\"]",
         ]
     );
+}
+
+#[test]
+fn a_run_carries_its_build_args_as_pairs_and_its_label_as_data() {
+    let options = Options {
+        build_args: args(&[("GREETING", "hello  world"), ("SHADOWED", "arg")]),
+        ..Options::default()
+    };
+    let graph = compile_with(
+        "FROM busybox AS build\nARG GREETING\nARG SHADOWED\nENV SHADOWED=env\nRUN echo \"$GREETING\"\n",
+        &options,
+    );
+    let run = graph
+        .vertices
+        .iter()
+        .find(|vertex| matches!(vertex.op, Op::Exec(_)))
+        .unwrap();
+    let Op::Exec(exec) = &run.op else {
+        unreachable!()
+    };
+    // ENV shadows SHADOWED: only GREETING reaches the RUN as a build arg.
+    assert_eq!(
+        exec.build_args,
+        [("GREETING".to_owned(), "hello  world".to_owned())]
+    );
+    assert_eq!(env_of(exec, "GREETING"), Some("hello  world"));
+    assert_eq!(env_of(exec, "SHADOWED"), Some("env"));
+    assert_eq!(
+        run.created_by.as_deref(),
+        Some("RUN |1 GREETING=hello  world /bin/sh -c echo \"$GREETING\" # buildkit")
+    );
+    let strata_frontend::graph::Label::Step(label) = &run.label else {
+        panic!("a RUN has a step label: {:?}", run.label)
+    };
+    assert_eq!(
+        (
+            label.stage.as_str(),
+            label.number,
+            label.total,
+            label.keyword()
+        ),
+        ("build", 5, 5, "RUN")
+    );
+    assert_eq!(run.description(), "[build 5/5] RUN echo \"$GREETING\"");
 }

@@ -414,7 +414,7 @@ fn text_plan(graph: &BuildGraph, source: &Source) -> String {
                 out,
                 "  #{id:<3} {kind:<6} {}  {}{needs}",
                 short_digest(&vertex.digest),
-                one_line(&vertex.description, 100)
+                one_line(&vertex.description(), 100)
             );
             if let Op::Exec(exec) = &vertex.op {
                 for mount in &exec.mounts {
@@ -514,7 +514,7 @@ fn dot_plan(graph: &BuildGraph) -> String {
             "  v{} [label=\"#{} {}\"{shape}];",
             vertex.id,
             vertex.id,
-            escape(&one_line(&vertex.description, 60))
+            escape(&one_line(&vertex.description(), 60))
         );
         for input in &vertex.inputs {
             let _ = writeln!(out, "  v{input} -> v{};", vertex.id);

@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 
 use super::mount::{self, MountType};
 use super::{
-    BuildGraph, ConfigEdit, CopySource, Exec, FileCopy, FileOp, HealthConfig, InlineFile, Network,
-    Op, Origin, Security, Source, StageInfo, Vertex, VertexId,
+    BuildGraph, ConfigEdit, CopySource, Exec, FileCopy, FileOp, HealthConfig, InlineFile, Label,
+    Network, Op, Origin, Security, Source, StageInfo, StepLabel, Vertex, VertexId,
 };
 use crate::ast::{Heredoc, KeyValue, Word};
 use crate::error::{Error, ErrorKind, Warning};
@@ -634,7 +634,7 @@ impl<'a> Lowerer<'a> {
         source: Source,
         stage: usize,
         origin: Option<Origin>,
-        description: String,
+        label: Label,
     ) -> VertexId {
         self.add_vertex(Vertex {
             id: 0,
@@ -645,7 +645,7 @@ impl<'a> Lowerer<'a> {
             stage,
             origin,
             created_by: None,
-            description,
+            label,
         })
     }
 
@@ -661,7 +661,7 @@ impl<'a> Lowerer<'a> {
         created_by: Option<String>,
     ) -> VertexId {
         let edits_filesystem = !matches!(op, Op::Config(_));
-        let description = self.describe(step);
+        let label = self.label(step);
         let id = self.add_vertex(Vertex {
             id: 0,
             digest: String::new(),
@@ -671,7 +671,7 @@ impl<'a> Lowerer<'a> {
             stage: step.stage,
             origin: Some(step.origin()),
             created_by,
-            description,
+            label,
         });
         if edits_filesystem {
             state.fs = id;
@@ -690,7 +690,7 @@ impl<'a> Lowerer<'a> {
             },
             0,
             None,
-            "[context] load build context".to_owned(),
+            Label::Context,
         );
         self.context = Some(id);
         id
@@ -711,11 +711,13 @@ impl<'a> Lowerer<'a> {
                 platform: platform.to_string(),
             }
         };
-        let description = match &source {
-            Source::Scratch => "[internal] scratch".to_owned(),
-            _ => format!("[internal] load image {reference}"),
+        let label = match &source {
+            Source::Scratch => Label::Scratch,
+            _ => Label::Image {
+                reference: reference.to_owned(),
+            },
         };
-        self.source_vertex(source, stage, origin, description)
+        self.source_vertex(source, stage, origin, label)
     }
 
     /// Lower stage `index` (once) and return its final state.
@@ -1014,20 +1016,13 @@ impl<'a> Lowerer<'a> {
         Ok(())
     }
 
-    fn describe(&self, step: &Step<'_>) -> String {
-        use std::fmt::Write as _;
-        let original = &step.located.original;
-        let mut out = String::with_capacity(original.len() + 24);
-        let _ = match &self.infos[step.stage].name {
-            Some(name) => write!(out, "[{name} {}/{}] ", step.number, step.total),
-            None => write!(
-                out,
-                "[stage-{} {}/{}] ",
-                step.stage, step.number, step.total
-            ),
-        };
-        out.push_str(original);
-        out
+    fn label(&self, step: &Step<'_>) -> Label {
+        Label::Step(StepLabel {
+            stage: self.infos[step.stage].label(),
+            number: step.number,
+            total: step.total,
+            instruction: step.located.original.clone(),
+        })
     }
 
     fn config(&mut self, step: &Step<'_>, state: &mut State, edit: ConfigEdit) {
@@ -1072,8 +1067,9 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// The environment a RUN sees: ENV, then declared build args not shadowed.
-    fn run_env(&self, state: &State) -> (Vec<String>, Vec<String>, Vec<String>) {
+    /// The environment a RUN sees: ENV, then declared build args not
+    /// shadowed; its proxy variables; and those build args, as pairs.
+    fn run_env(&self, state: &State) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
         let mut env = state.env.clone();
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
@@ -1082,7 +1078,7 @@ impl<'a> Lowerer<'a> {
                 continue;
             }
             env.push(format!("{name}={value}"));
-            args_used.push(format!("{name}={value}"));
+            args_used.push((name.clone(), value.clone()));
         }
         let proxy = PROXY_ARGS
             .iter()
@@ -1179,16 +1175,24 @@ impl<'a> Lowerer<'a> {
             }
             mounts.push(mount);
         }
-        let (env, proxy_env, args_used) = self.run_env(state);
-        let shown_args = if args_used.is_empty() {
+        let (env, proxy_env, build_args) = self.run_env(state);
+        // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
+        // for people (and `docker history`): the cache report reads the
+        // pairs from `Exec::build_args`, since a value may hold spaces.
+        let shown_args = if build_args.is_empty() {
             String::new()
         } else {
-            format!("|{} {} ", args_used.len(), args_used.join(" "))
+            let pairs: Vec<String> = build_args
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            format!("|{} {} ", build_args.len(), pairs.join(" "))
         };
         let created_by = format!("RUN {shown_args}{} # buildkit", args.join(" "));
         let exec = Exec {
             args,
             env,
+            build_args,
             proxy_env,
             user: state.user.clone(),
             cwd: state.workdir.clone(),

@@ -9,10 +9,12 @@
 //! parallel, and each step is cached (see [`cache`]).
 
 pub mod cache;
+pub mod cause;
 mod config;
 pub mod context;
 mod fetch;
 mod files;
+pub mod key;
 mod mounts;
 pub mod remote;
 pub mod schedule;
@@ -88,7 +90,7 @@ pub enum Event<'a> {
     Cached(&'a Vertex),
     /// A step will run: why the cache could not answer (for a base image,
     /// that it changed).
-    Missed(&'a Vertex, &'a cache::Cause),
+    Missed(&'a Vertex, &'a cause::Cause),
 }
 
 /// Why a build failed.
@@ -345,9 +347,9 @@ pub struct Built {
     pub files_hashed: usize,
     /// The cache keys of the steps the image is made of (what
     /// `--cache-to mode=min` exports).
-    pub image_keys: Vec<String>,
+    pub image_keys: Vec<key::Key>,
     /// The cache keys of every step of the build (`mode=max`).
-    pub all_keys: Vec<String>,
+    pub all_keys: Vec<key::Key>,
 }
 
 /// Build `graph`'s target stage into the store.
@@ -526,12 +528,16 @@ impl<'a> Build<'a> {
             .unwrap_or_default()
     }
 
+    /// The key of the step's parent (its first input), as the hex its
+    /// key and inputs hold; empty when it has none.
     fn parent_key(&self, vertex: &Vertex) -> String {
-        vertex
-            .inputs
-            .first()
-            .and_then(|&input| self.outcome(input).key)
-            .unwrap_or_default()
+        self.input_key(vertex.inputs.first().copied())
+    }
+
+    /// The key of `input`, as the hex keys hold; empty when there is none.
+    fn input_key(&self, input: Option<VertexId>) -> String {
+        let key = input.and_then(|input| self.outcome(input).key);
+        key::hex_or_empty(key.as_ref()).to_owned()
     }
 
     /// Whether the cache may answer for `vertex`.
@@ -576,7 +582,7 @@ impl<'a> Build<'a> {
                 }
                 let cause = self.cause(vertex, &inputs, &identity, &text);
                 let missed = match cause {
-                    cache::Cause::After(root) => root,
+                    cause::Cause::After(root) => root,
                     _ => vertex.id,
                 };
                 events(Event::Missed(vertex, &cause));
@@ -600,7 +606,7 @@ impl<'a> Build<'a> {
                     key: key.clone(),
                     layer: layer.clone(),
                     created: self.now.clone(),
-                    description: vertex.description.clone(),
+                    description: vertex.description(),
                     inputs,
                     last_used: None,
                     hits: 0,
@@ -630,13 +636,13 @@ impl<'a> Build<'a> {
     ) -> Result<Outcome, BuildError> {
         match source {
             Source::Scratch => Ok(Outcome {
-                key: Some(cache::key(&["scratch"])),
+                key: Some(key::source::scratch()),
                 ..Outcome::default()
             }),
             // Read in place by the COPY and ADD steps that use it, which
             // hash what they read.
             Source::Context { .. } => Ok(Outcome {
-                key: Some(cache::key(&["context"])),
+                key: Some(key::source::context()),
                 ..Outcome::default()
             }),
             Source::Image { reference, .. } => {
@@ -655,20 +661,15 @@ impl<'a> Build<'a> {
                 }
                 // The base is recorded too: when it changes, that is the
                 // cause of every miss that follows from it.
-                let key = cache::key(&["image", &record.manifest.to_string()]);
-                let inputs = cache::StepInputs {
-                    instruction: format!("FROM {reference}"),
-                    base: Some(record.manifest.to_string()),
-                    ..cache::StepInputs::default()
-                };
+                let (key, inputs) = key::source::image(reference, &record.manifest.to_string());
                 let (identity, text) = self.identity(vertex);
                 let previous = cache::previous(self.store, &identity, &text);
                 let mut missed = None;
                 if let Some(previous) = previous
                     && let Some(change) =
-                        cache::own_change(&previous.inputs, &inputs, &|_: &str| false)
+                        cause::own_change(&previous.inputs, &inputs, &|_: &str| false)
                 {
-                    events(Event::Missed(vertex, &cache::Cause::Changed(change)));
+                    events(Event::Missed(vertex, &cause::Cause::Changed(change)));
                     missed = Some(vertex.id);
                 }
                 if self.dry {
@@ -689,7 +690,7 @@ impl<'a> Build<'a> {
                         key: key.clone(),
                         layer: None,
                         created: self.now.clone(),
-                        description: vertex.description.clone(),
+                        description: vertex.description(),
                         inputs,
                         last_used: None,
                         hits: 0,
@@ -725,70 +726,26 @@ impl<'a> Build<'a> {
         Ok(trees)
     }
 
-    /// The step's cache key (see [`cache`]) and its inputs, comparable.
-    fn key(&self, vertex: &Vertex) -> Result<(cache::Key, cache::StepInputs), BuildError> {
+    /// The step's cache key and its inputs, comparable: each op kind's
+    /// key is made in [`key`] from its typed fields; this reads what those
+    /// need from outside the graph (the keys of inputs, the content of
+    /// what a step reads from the context).
+    fn key(&self, vertex: &Vertex) -> Result<(key::Key, cache::StepInputs), BuildError> {
         let parent = self.parent_key(vertex);
-        let mut inputs = cache::StepInputs {
-            parent: parent.clone(),
-            ..cache::StepInputs::default()
-        };
-        let key = match &vertex.op {
+        match &vertex.op {
             Op::Exec(exec) => {
-                inputs.instruction = exec.args.join(" ");
-                inputs.args = build_args_of(vertex);
-                inputs.env = exec
-                    .env
-                    .iter()
-                    .filter_map(|entry| entry.split_once('='))
-                    .filter(|(name, _)| !inputs.args.contains_key(*name))
-                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                    .collect();
-                inputs.user = exec.user.clone();
-                inputs.workdir = exec.cwd.clone();
-                let network = format!("{:?}", self.network(vertex));
-                // What bind mounts show is read: their content is part of
-                // the key (cache, tmpfs and secret mounts are not).
-                let mut mounted = Vec::new();
-                for mount in &exec.mounts {
-                    if mount.kind != strata_frontend::graph::MountType::Bind {
-                        continue;
-                    }
-                    let input = mount
-                        .input
-                        .and_then(|index| vertex.inputs.get(index))
-                        .copied();
-                    match input.map(|input| &self.graph.vertices[input].op) {
-                        Some(Op::Source(Source::Context { .. })) | None => {
-                            let path = self.context_path(vertex, mount.source.as_deref())?;
-                            let mut stats = self.stats.lock().expect("stat cache lock");
-                            let (digest, files) =
-                                tree_digest(&path, &self.context.root, &mut stats).map_err(
-                                    |message| BuildError::Step {
-                                        vertex: vertex.id,
-                                        message,
-                                    },
-                                )?;
-                            inputs.files.extend(files);
-                            mounted.push(digest);
-                        }
-                        Some(_) => mounted.push(
-                            input
-                                .and_then(|input| self.outcome(input).key)
-                                .unwrap_or_default(),
-                        ),
-                    }
-                }
-                let mut parts: Vec<&str> = vec![&vertex.digest, &network, &parent];
-                parts.extend(mounted.iter().map(String::as_str));
-                cache::key(&parts)
+                let mut inputs = key::exec::inputs(exec, &parent);
+                let mounted = self.bind_mount_parts(vertex, exec, &mut inputs.files)?;
+                let key =
+                    key::exec::key_of(&vertex.digest, self.network(vertex), &parent, &mounted);
+                Ok((key, inputs))
             }
-            Op::File(FileOp::Mkdir { path, user }) => {
-                inputs.instruction = format!("WORKDIR {path}");
-                inputs.user = user.clone();
-                cache::key(&[&vertex.digest, &parent])
-            }
+            Op::File(FileOp::Mkdir { path, user }) => Ok((
+                key::file::mkdir(&vertex.digest, &parent),
+                key::file::mkdir_inputs(path, user, &parent),
+            )),
             Op::File(FileOp::Copy(copy)) => {
-                inputs.instruction = copy_instruction(copy);
+                let mut inputs = key::file::copy_inputs(copy, &parent);
                 let (content, files) = {
                     let trees = self.trees(vertex)?;
                     let destination =
@@ -807,37 +764,62 @@ impl<'a> Build<'a> {
                 let input_keys: Vec<String> = vertex
                     .inputs
                     .iter()
-                    .map(|&input| self.outcome(input).key.unwrap_or_default())
+                    .map(|&input| self.input_key(Some(input)))
                     .collect();
-                let mut parts: Vec<&str> = vec![&vertex.digest, &content];
-                parts.extend(input_keys.iter().map(String::as_str));
-                cache::key(&parts)
+                let input_keys: Vec<&str> = input_keys.iter().map(String::as_str).collect();
+                Ok((
+                    key::file::copy(&vertex.digest, &content, &input_keys),
+                    inputs,
+                ))
             }
             _ => unreachable!("sources and config instructions have no step key"),
-        };
-        Ok((key, inputs))
+        }
     }
 
-    /// How the cache report knows this step from one build to the next: the
-    /// Dockerfile, the stage, the position in it and the instruction's kind;
-    /// and, when the step moved, the Dockerfile and its text.
+    /// The key parts of a RUN's bind mounts, in order: what a mount of the
+    /// context shows is read (its files go to `files`, for the report);
+    /// a mount of a stage or image is its key. Cache, tmpfs, secret and
+    /// ssh mounts have none.
+    fn bind_mount_parts(
+        &self,
+        vertex: &Vertex,
+        exec: &strata_frontend::graph::Exec,
+        files: &mut cache::Files,
+    ) -> Result<Vec<String>, BuildError> {
+        let mut mounted = Vec::new();
+        for mount in &exec.mounts {
+            if mount.kind != strata_frontend::graph::MountType::Bind {
+                continue;
+            }
+            let input = mount
+                .input
+                .and_then(|index| vertex.inputs.get(index))
+                .copied();
+            match input.map(|input| &self.graph.vertices[input].op) {
+                Some(Op::Source(Source::Context { .. })) | None => {
+                    let path = self.context_path(vertex, mount.source.as_deref())?;
+                    let mut stats = self.stats.lock().expect("stat cache lock");
+                    let (digest, tree) = tree_digest(&path, &self.context.root, &mut stats)
+                        .map_err(|message| BuildError::Step {
+                            vertex: vertex.id,
+                            message,
+                        })?;
+                    files.extend(tree);
+                    mounted.push(digest);
+                }
+                Some(_) => mounted.push(self.input_key(input)),
+            }
+        }
+        Ok(mounted)
+    }
+
+    /// How the cache index knows this step from one build to the next (see
+    /// [`cause::identity`]).
     fn identity(&self, vertex: &Vertex) -> (String, String) {
-        let (position, text) = match vertex.description.split_once("] ") {
-            Some((prefix, text)) => (prefix.rsplit(' ').next().unwrap_or_default(), text),
-            None => ("", vertex.description.as_str()),
-        };
-        let position = position.split('/').next().unwrap_or_default();
-        let kind = text.split_whitespace().next().unwrap_or_default();
-        let stage = self
-            .graph
-            .stages
-            .get(vertex.stage)
-            .map(|stage| stage.label())
-            .unwrap_or_default();
-        let dockerfile = &self.options.dockerfile;
-        (
-            format!("{dockerfile}\0{stage}\0{position}\0{kind}"),
-            format!("{dockerfile}\0{text}"),
+        cause::identity(
+            &self.options.dockerfile,
+            self.graph.stages.get(vertex.stage),
+            &vertex.label,
         )
     }
 
@@ -848,16 +830,16 @@ impl<'a> Build<'a> {
         inputs: &cache::StepInputs,
         identity: &str,
         text: &str,
-    ) -> cache::Cause {
+    ) -> cause::Cause {
         if !self.may_use_cache(vertex) {
-            return cache::Cause::NoCache;
+            return cause::Cause::NoCache;
         }
         let Some(previous) = cache::previous(self.store, identity, text) else {
-            return cache::Cause::NoPrevious;
+            return cause::Cause::NoPrevious;
         };
         let ignored = |path: &str| self.context.ignore.excluded(path);
-        if let Some(change) = cache::own_change(&previous.inputs, inputs, &ignored) {
-            return cache::Cause::Changed(change);
+        if let Some(change) = cause::own_change(&previous.inputs, inputs, &ignored) {
+            return cause::Cause::Changed(change);
         }
         // Only what it stands on changed: name the step upstream that did.
         vertex
@@ -866,8 +848,8 @@ impl<'a> Build<'a> {
             .find_map(|&input| self.outcome(input).missed)
             .map_or_else(
                 // A record from before inputs were kept, say.
-                || cache::Cause::Changed("its inputs changed".to_owned()),
-                cache::Cause::After,
+                || cause::Cause::Changed(cause::Change::Inputs),
+                cause::Cause::After,
             )
     }
 
@@ -1063,55 +1045,6 @@ fn tree_digest(
         );
     }
     Ok((format!("{:x}", hasher.finalize()), files))
-}
-
-/// The build arguments a RUN used, from its history text (`RUN |2 A=1
-/// B=2 ...`, BuildKit's form).
-fn build_args_of(vertex: &Vertex) -> std::collections::BTreeMap<String, String> {
-    let mut args = std::collections::BTreeMap::new();
-    let Some(rest) = vertex
-        .created_by
-        .as_deref()
-        .and_then(|text| text.strip_prefix("RUN |"))
-    else {
-        return args;
-    };
-    let mut words = rest.split(' ');
-    let count: usize = words
-        .next()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(0);
-    for word in words.take(count) {
-        if let Some((name, value)) = word.split_once('=') {
-            args.insert(name.to_owned(), value.to_owned());
-        }
-    }
-    args
-}
-
-/// A COPY or ADD as it runs, for the cache report.
-fn copy_instruction(copy: &strata_frontend::graph::FileCopy) -> String {
-    use strata_frontend::graph::CopySource;
-    let sources: Vec<String> = copy
-        .sources
-        .iter()
-        .map(|source| match source {
-            CopySource::Path { input, path } => format!("{input}:{path}"),
-            CopySource::Url { url } => url.clone(),
-            CopySource::Inline(file) => format!("<<{}", file.path),
-        })
-        .collect();
-    format!(
-        "{} {} {} chown={:?} chmod={:?} link={} parents={} exclude={:?}",
-        if copy.add { "ADD" } else { "COPY" },
-        sources.join(" "),
-        copy.destination,
-        copy.chown,
-        copy.chmod,
-        copy.link,
-        copy.parents,
-        copy.exclude
-    )
 }
 
 /// A COPY or ADD that cannot do what it says.

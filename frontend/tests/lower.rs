@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use strata_frontend::graph::{
     BuildGraph, ConfigEdit, CopySource, Exec, FileOp, ImageConfig, ImageResolver, Op, Options,
-    Platform, Source,
+    Platform, ResolveError, Resolved, Source,
 };
 
 fn compile_with(dockerfile: &str, options: &Options<'_>) -> BuildGraph {
@@ -453,8 +453,11 @@ fn mounts_resolve_their_sources() {
 struct FakeRegistry;
 
 impl ImageResolver for FakeRegistry {
-    fn resolve(&self, reference: &str, _platform: &Platform) -> Option<ImageConfig> {
-        (reference == "base:onbuild").then(|| ImageConfig {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Resolved, ResolveError> {
+        if reference != "base:onbuild" {
+            return Err(ResolveError::Unknown(reference.to_owned()));
+        }
+        let config = ImageConfig {
             env: vec!["PATH=/opt/bin:/bin".to_owned(), "LANG=C.UTF-8".to_owned()],
             user: "builder".to_owned(),
             workdir: "/src".to_owned(),
@@ -463,6 +466,11 @@ impl ImageResolver for FakeRegistry {
                 "RUN echo triggered".to_owned(),
                 "ENV FROM_TRIGGER=yes".to_owned(),
             ],
+        };
+        Ok(Resolved {
+            reference: reference.to_owned(),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            config,
         })
     }
 }

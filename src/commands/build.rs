@@ -175,22 +175,20 @@ fn build_in(
             .as_ref()
             .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
     };
-    let compiled = strata_frontend::compile(&text, &options)
-        .map_err(|error| Rendered(diagnostic::render(&error, &source)))?;
+    let compiled = strata_frontend::compile(&text, &options);
+    // Every image the Dockerfile names was pulled (or not) while lowering.
+    transfers.finish();
+    let compiled = compiled.map_err(|error| match error.kind {
+        // A pull that failed is reported as the registry's error, as it is.
+        strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
+        _ => Rendered(diagnostic::render(&error, &source)).into(),
+    })?;
     let mut stderr = std::io::stderr().lock();
     for warning in &compiled.warnings {
         write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
     }
     drop(stderr);
     if let Some(store) = &store {
-        if let Some(resolver) = &resolver {
-            let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-            resolver.ensure_graph(&compiled.graph, &wanted);
-            transfers.finish();
-            if let Some(failure) = resolver.take_failure() {
-                return Err(failure.into());
-            }
-        }
         if let Some(platform) = options.platform.as_ref().filter(|_| foreign) {
             bail!(
                 "building for {} is not supported: strata runs steps on this machine, which is {}",
@@ -354,6 +352,7 @@ fn text_plan(graph: &BuildGraph, source: &Source) -> String {
             GraphSource::Image {
                 reference,
                 platform,
+                ..
             } => format!("image {reference} ({platform})"),
             GraphSource::Context { name } => format!("build context `{name}`"),
         };

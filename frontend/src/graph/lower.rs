@@ -12,8 +12,13 @@
 //!
 //! What the frontend cannot know alone, the config of a base image (its ENV,
 //! USER, WORKDIR and ONBUILD triggers), it asks an [`ImageResolver`] for; the
-//! solver provides one that reads the image store. Without one, a base image
-//! is assumed to have an empty config with the default `PATH`.
+//! solver provides one that reads the image store (pulling first, as
+//! `--pull` says). Each image reference is resolved once per build, and its
+//! [`Source::Image`] pins the digest it was lowered with, which is what the
+//! solver runs: a tag that moves meanwhile changes nothing (BuildKit pins
+//! `ref@digest` the same way). Without a resolver, or for an image the
+//! resolver does not know, the image is lowered unpinned with an empty
+//! config and the default `PATH`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -149,10 +154,64 @@ pub struct ImageConfig {
     pub onbuild: Vec<String>,
 }
 
-/// Looks up the config of base images.
+/// A base image, as an [`ImageResolver`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The reference it resolved, as the resolver names it.
+    pub reference: String,
+    /// The digest the graph pins (`sha256:...`, the manifest's): what the
+    /// solver runs, whatever the name points to by then.
+    pub digest: String,
+    /// What lowering needs of its config.
+    pub config: ImageConfig,
+}
+
+/// Why an [`ImageResolver`] gave no image.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The resolver has no such image and does not fetch it (`--pull=never`
+    /// without it in the store). Not an error of the Dockerfile: the image
+    /// is lowered unpinned with an empty config, and the solver reports it
+    /// missing when the step runs.
+    #[error("image `{0}` is unknown")]
+    Unknown(String),
+    /// Resolving failed (a pull that failed): lowering stops with
+    /// [`ErrorKind::ResolveImage`] at the line that names the image.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The error of a resolver that failed, carried by
+/// [`ErrorKind::ResolveImage`]: shared, so that frontend errors stay
+/// `Clone`; two are equal when they are the same error.
+#[derive(Debug, Clone)]
+pub struct ResolveFailure(pub std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for ResolveFailure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, formatter)
+    }
+}
+
+impl std::error::Error for ResolveFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for ResolveFailure {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ResolveFailure {}
+
+/// Looks up base images: their digest and config.
 pub trait ImageResolver {
-    /// The config of `reference` for `platform`, or `None` when unknown.
-    fn resolve(&self, reference: &str, platform: &Platform) -> Option<ImageConfig>;
+    /// The image `reference` names for `platform`. Called once per
+    /// reference and platform in a build.
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Resolved, ResolveError>;
 }
 
 /// What the lowering needs besides the Dockerfile.
@@ -271,6 +330,9 @@ struct Lowerer<'a> {
     nesting: usize,
     /// Reused buffer for the canonical encoding of each vertex.
     encoding: Vec<u8>,
+    /// Images resolved so far, by reference and platform: one answer per
+    /// build, so that every step naming an image gets the same one.
+    resolved: HashMap<(String, String), (Option<String>, ImageConfig)>,
 }
 
 /// Hashes a `(digest, previous)` key by the digest's first eight bytes: a
@@ -346,6 +408,7 @@ impl<'a> Lowerer<'a> {
             warned: BTreeSet::new(),
             nesting: 0,
             encoding: Vec::new(),
+            resolved: HashMap::new(),
         };
         lowerer.meta = lowerer.platform_args();
         lowerer.meta_args()?;
@@ -696,20 +759,56 @@ impl<'a> Lowerer<'a> {
         id
     }
 
+    /// The pinned digest and the config of image `reference` (the
+    /// resolver is asked once per reference and platform). `span` is where
+    /// it is named, for a resolver that fails.
+    fn resolve_image(
+        &mut self,
+        reference: &str,
+        platform: &Platform,
+        span: Span,
+    ) -> Result<(Option<String>, ImageConfig), Error> {
+        let memo = (reference.to_owned(), platform.to_string());
+        if let Some(known) = self.resolved.get(&memo) {
+            return Ok(known.clone());
+        }
+        let answer = match self.options.resolver {
+            None => (None, ImageConfig::default()),
+            Some(resolver) => match resolver.resolve(reference, platform) {
+                Ok(resolved) => (Some(resolved.digest), resolved.config),
+                Err(ResolveError::Unknown(_)) => (None, ImageConfig::default()),
+                Err(ResolveError::Failed(error)) => {
+                    return Err(Error::new(
+                        ErrorKind::ResolveImage(ResolveFailure(error.into())),
+                        span,
+                    ));
+                }
+            },
+        };
+        self.resolved.insert(memo, answer.clone());
+        Ok(answer)
+    }
+
+    /// The vertex of image `reference` (or scratch), pinned to what the
+    /// resolver gives, with that image's config.
     fn image_vertex(
         &mut self,
         reference: &str,
         platform: &Platform,
         stage: usize,
         origin: Option<Origin>,
-    ) -> VertexId {
-        let source = if reference.eq_ignore_ascii_case("scratch") {
-            Source::Scratch
+        span: Span,
+    ) -> Result<(VertexId, ImageConfig), Error> {
+        let (source, config) = if reference.eq_ignore_ascii_case("scratch") {
+            (Source::Scratch, ImageConfig::default())
         } else {
-            Source::Image {
+            let (pinned, config) = self.resolve_image(reference, platform, span)?;
+            let source = Source::Image {
                 reference: reference.to_owned(),
                 platform: platform.to_string(),
-            }
+                pinned,
+            };
+            (source, config)
         };
         let label = match &source {
             Source::Scratch => Label::Scratch,
@@ -717,7 +816,7 @@ impl<'a> Lowerer<'a> {
                 reference: reference.to_owned(),
             },
         };
-        self.source_vertex(source, stage, origin, label)
+        Ok((self.source_vertex(source, stage, origin, label), config))
     }
 
     /// Lower stage `index` (once) and return its final state.
@@ -766,15 +865,8 @@ impl<'a> Lowerer<'a> {
         let mut state = match self.base_stage(index) {
             Some(base_index) => self.lower_stage(base_index, stage.from.image.span)?,
             None => {
-                let config = if base.eq_ignore_ascii_case("scratch") {
-                    None
-                } else {
-                    self.options
-                        .resolver
-                        .and_then(|resolver| resolver.resolve(&base, &platform))
-                };
-                let config = config.unwrap_or_default();
-                let fs = self.image_vertex(&base, &platform, index, origin);
+                let (fs, config) =
+                    self.image_vertex(&base, &platform, index, origin, stage.from.image.span)?;
                 let mut state = State {
                     env: config
                         .env
@@ -1263,7 +1355,14 @@ impl<'a> Lowerer<'a> {
             );
         }
         let platform = self.target_platform.clone();
-        Ok(self.image_vertex(from, &platform, current, Some(step.origin())))
+        let (vertex, _) = self.image_vertex(
+            from,
+            &platform,
+            current,
+            Some(step.origin()),
+            flag.value.span,
+        )?;
+        Ok(vertex)
     }
 
     fn copy(&mut self, step: &Step<'_>, copy: &Copy, state: &mut State) -> Result<(), Error> {

@@ -41,7 +41,10 @@ pub mod canonical;
 mod lower;
 mod mount;
 
-pub use lower::{DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, lower};
+pub use lower::{
+    DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
+    Resolved, lower,
+};
 pub use mount::{Mount, MountType, Sharing};
 
 use crate::Warning;
@@ -239,6 +242,14 @@ pub enum Source {
         reference: String,
         /// The platform to resolve it for.
         platform: String,
+        /// The digest (`sha256:...`, the manifest's) the resolver gave when
+        /// the graph was lowered: the image the solver runs, whatever
+        /// `reference` names by then. `None` when lowered without a
+        /// resolver, or for an image it did not know: the solver then looks
+        /// the name up. Not in the digest: the step's cache key has the
+        /// image's own digest, and leaving it out keeps existing digests.
+        #[serde(skip)]
+        pinned: Option<String>,
     },
     /// The build context.
     Context {

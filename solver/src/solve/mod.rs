@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use oci_spec::image::ImageConfiguration;
 use strata_frontend::graph::{
-    BuildGraph, FileOp, ImageConfig, ImageResolver, Network as StepNetwork, Op, Platform, Security,
-    Source, Vertex, VertexId,
+    BuildGraph, FileOp, ImageConfig, ImageResolver, Network as StepNetwork, Op, Platform,
+    ResolveError, Resolved, Security, Source, Vertex, VertexId,
 };
 
 use crate::exec::{ExecError, Network, Output, RunSpec, Sandbox};
@@ -162,15 +162,21 @@ impl BuildError {
 }
 
 /// Looks base images up in the store, for the frontend (their ENV, USER,
-/// WORKDIR, SHELL and ONBUILD shape the steps built on them).
+/// WORKDIR, SHELL and ONBUILD shape the steps built on them), and gives the
+/// digest the graph pins.
 pub struct StoreResolver<'a>(pub &'a Store);
 
-impl ImageResolver for StoreResolver<'_> {
-    fn resolve(&self, reference: &str, _platform: &Platform) -> Option<ImageConfig> {
-        let record = image::resolve(self.0, reference).ok()?;
+impl StoreResolver<'_> {
+    /// What the store has of `reference`. Whatever fails here is
+    /// [`ResolveError::Unknown`]: the image is lowered unpinned and the
+    /// solver, looking the name up when the step runs, reports the store's
+    /// own error there (the step that needs the image names it).
+    fn find(&self, reference: &str) -> Result<Resolved, ResolveError> {
+        let unknown = || ResolveError::Unknown(reference.to_owned());
+        let record = image::resolve(self.0, reference).map_err(|_| unknown())?;
         // The raw JSON: `Shell` and `OnBuild` are docker's, not OCI's.
-        let config: serde_json::Value =
-            serde_json::from_slice(&self.0.read_blob(&record.config).ok()?).ok()?;
+        let bytes = self.0.read_blob(&record.config).map_err(|_| unknown())?;
+        let config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
         let inner = &config["config"];
         let strings = |key: &str| -> Vec<String> {
             inner[key]
@@ -184,19 +190,31 @@ impl ImageResolver for StoreResolver<'_> {
                 .unwrap_or_default()
         };
         let text = |key: &str| inner[key].as_str().unwrap_or_default().to_owned();
-        Some(ImageConfig {
-            env: strings("Env"),
-            user: text("User"),
-            workdir: text("WorkingDir"),
-            shell: strings("Shell"),
-            onbuild: strings("OnBuild"),
+        Ok(Resolved {
+            reference: reference.to_owned(),
+            digest: record.manifest.to_string(),
+            config: ImageConfig {
+                env: strings("Env"),
+                user: text("User"),
+                workdir: text("WorkingDir"),
+                shell: strings("Shell"),
+                onbuild: strings("OnBuild"),
+            },
         })
     }
 }
 
+impl ImageResolver for StoreResolver<'_> {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Resolved, ResolveError> {
+        self.find(reference)
+    }
+}
+
 /// [`StoreResolver`] that first pulls base images, as `--pull` says: the
-/// frontend asks for each base image's config while it lowers the
-/// Dockerfile, which is when a missing one must arrive.
+/// frontend asks for every image the Dockerfile names (`FROM`, `COPY
+/// --from`, `RUN --mount from=`) while it lowers it, which is when a
+/// missing one must arrive. A pull that fails is the resolver's error, so
+/// the build stops there.
 pub struct PullingResolver<'a> {
     /// The store.
     pub store: &'a Store,
@@ -206,9 +224,6 @@ pub struct PullingResolver<'a> {
     pub options: crate::registry::RegistryOptions,
     /// Where transfer progress goes.
     pub progress: crate::registry::Progress<'a>,
-    /// References pulled (or found) already, and the failures.
-    seen: std::sync::Mutex<Vec<String>>,
-    failures: std::sync::Mutex<Vec<crate::registry::RegistryError>>,
 }
 
 impl<'a> PullingResolver<'a> {
@@ -224,25 +239,17 @@ impl<'a> PullingResolver<'a> {
             policy,
             options,
             progress,
-            seen: std::sync::Mutex::new(Vec::new()),
-            failures: std::sync::Mutex::new(Vec::new()),
         }
     }
 
     /// Make sure `reference` is in the store, pulling it as the policy
-    /// says (once per build). A failure is kept for [`Self::take_failure`].
-    pub fn ensure(&self, reference: &str, platform: &Platform) {
+    /// says. The frontend asks once per reference and platform.
+    fn ensure(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<(), crate::registry::RegistryError> {
         use crate::registry::PullPolicy;
-        if reference == "scratch" {
-            return;
-        }
-        {
-            let mut seen = self.seen.lock().expect("resolver lock");
-            if seen.iter().any(|known| known == reference) {
-                return;
-            }
-            seen.push(reference.to_owned());
-        }
         let found = image::resolve(self.store, reference).ok();
         let present = found.is_some();
         // An ID or ID prefix names an image of the store only.
@@ -254,44 +261,24 @@ impl<'a> PullingResolver<'a> {
                 PullPolicy::Missing => !present,
                 PullPolicy::Never => false,
             };
-        if pull
-            && let Err(error) = crate::registry::pull(
+        if pull {
+            crate::registry::pull(
                 self.store,
                 reference,
                 platform,
                 &self.options,
                 self.progress,
-            )
-        {
-            self.failures.lock().expect("resolver lock").push(error);
+            )?;
         }
-    }
-
-    /// The first pull that failed, if any.
-    pub fn take_failure(&self) -> Option<crate::registry::RegistryError> {
-        let mut failures = self.failures.lock().expect("resolver lock");
-        if failures.is_empty() {
-            None
-        } else {
-            Some(failures.remove(0))
-        }
-    }
-
-    /// Pull the images the graph reads that the frontend did not ask
-    /// about (`COPY --from=IMAGE`, `RUN --mount=from=IMAGE`).
-    pub fn ensure_graph(&self, graph: &BuildGraph, platform: &Platform) {
-        for vertex in &graph.vertices {
-            if let Op::Source(Source::Image { reference, .. }) = &vertex.op {
-                self.ensure(reference, platform);
-            }
-        }
+        Ok(())
     }
 }
 
 impl ImageResolver for PullingResolver<'_> {
-    fn resolve(&self, reference: &str, platform: &Platform) -> Option<ImageConfig> {
-        self.ensure(reference, platform);
-        StoreResolver(self.store).resolve(reference, platform)
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Resolved, ResolveError> {
+        self.ensure(reference, platform)
+            .map_err(|error| ResolveError::Failed(Box::new(error)))?;
+        StoreResolver(self.store).find(reference)
     }
 }
 
@@ -645,16 +632,14 @@ impl<'a> Build<'a> {
                 key: Some(key::source::context()),
                 ..Outcome::default()
             }),
-            Source::Image { reference, .. } => {
+            Source::Image {
+                reference, pinned, ..
+            } => {
                 if !self.dry {
                     events(Event::Started(vertex));
                 }
                 let start = Instant::now();
-                let record =
-                    image::resolve(self.store, reference).map_err(|error| match error {
-                        ImageError::UnknownImage(_) => BuildError::MissingImage(reference.clone()),
-                        other => other.into(),
-                    })?;
+                let record = self.base_image(reference, pinned.as_deref())?;
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
                     events(Event::Finished(vertex, None, start.elapsed()));
@@ -709,6 +694,29 @@ impl<'a> Build<'a> {
                 })
             }
         }
+    }
+
+    /// The image a source runs: exactly the one the graph pinned when it
+    /// was lowered (by manifest digest, never by its name again: a tag that
+    /// moved meanwhile changes nothing), or, for an unpinned source (a graph
+    /// lowered without a resolver), what `reference` names now.
+    fn base_image(&self, reference: &str, pinned: Option<&str>) -> Result<ImageRecord, BuildError> {
+        let missing = || BuildError::MissingImage(reference.to_owned());
+        let Some(pinned) = pinned else {
+            return image::resolve(self.store, reference).map_err(|error| match error {
+                ImageError::UnknownImage(_) => missing(),
+                other => other.into(),
+            });
+        };
+        let pinned: crate::digest::Digest = pinned.parse().map_err(|_| missing())?;
+        self.store
+            .index()
+            .map_err(ImageError::from)?
+            .images
+            .into_values()
+            .find(|image| image.manifest == pinned)
+            // Pruned since the graph was lowered.
+            .ok_or_else(missing)
     }
 
     /// The trees a COPY reads, by input.

@@ -10,7 +10,7 @@
 //! Each record also keeps the inputs of its key in a comparable form
 //! ([`StepInputs`]), and an index knows the latest record of each step (by
 //! Dockerfile, stage, position and instruction kind; or, for a step that
-//! moved, by its text: [`super::cause::identity`]). When a step misses,
+//! moved, by its text: `cause::identity`). When a step misses,
 //! [`super::cause::own_change`] compares the two and gives the first
 //! difference, which the reporter words.
 //!

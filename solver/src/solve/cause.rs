@@ -2,7 +2,7 @@
 //! `DirtyReason`): the solver finds the cause, and the reporter words it.
 //!
 //! When a step's key is new, the index (see [`super::cache`]) gives the
-//! latest record of the same step, found by [`identity`]; [`own_change`]
+//! latest record of the same step, found by `identity`; [`own_change`]
 //! compares the inputs of the two keys and returns the first difference.
 //! A step that missed only because an earlier one did is [`Cause::After`]
 //! that one.

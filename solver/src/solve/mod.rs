@@ -6,7 +6,9 @@
 //! `scratch`, the context), `RUN` with its `--mount`s (see `mounts`) and
 //! heredoc files, `COPY` and `ADD` (see `files`; URLs through `fetch`),
 //! `WORKDIR` and every config instruction. Independent steps run in
-//! parallel, and each step is cached (see [`cache`]).
+//! parallel, and each step is cached: what goes into each op's key is in
+//! [`key`], what a key gives back in [`cache`], and why a step missed in
+//! [`cause`] (worded by the caller).
 
 pub mod cache;
 pub mod cause;

@@ -2,17 +2,17 @@
 //! does it (BuildKit's `CacheMap`: an op computes its cache key from its
 //! typed fields and the keys of its inputs; nothing is parsed from text).
 //!
-//! A key is sha256 over [`VERSION`] and, each after a NUL byte, the parts
-//! its op gives, in this order:
+//! A key is sha256 over the version tag `strata-cache-v1` and, each after
+//! a NUL byte, the parts its op gives, in this order:
 //!
 //! | op | parts of its key | module |
 //! | --- | --- | --- |
-//! | `FROM image` | `image`, the image's manifest digest (what was pinned, not the name) | [`source`] |
-//! | `FROM scratch` | `scratch` | [`source`] |
-//! | the build context | `context`: the COPY and ADD that read it hash what they read | [`source`] |
-//! | `RUN` | the step's definition digest¹, the effective network², the parent's key, then per bind mount in order: the digest of the context tree it shows, or the key of the step it mounts | [`exec`] |
-//! | `WORKDIR` | the definition digest¹, the parent's key | [`file`] |
-//! | `COPY`, `ADD` | the definition digest¹, the content digest³ of what it copies, then the key of each input (parent first, then the `--from` source) | [`file`] |
+//! | `FROM image` | `image`, the image's manifest digest (what was pinned, not the name) | `source` |
+//! | `FROM scratch` | `scratch` | `source` |
+//! | the build context | `context`: the COPY and ADD that read it hash what they read | `source` |
+//! | `RUN` | the step's definition digest¹, the effective network², the parent's key, then per bind mount in order: the digest of the context tree it shows, or the key of the step it mounts | `exec` |
+//! | `WORKDIR` | the definition digest¹, the parent's key | `file` |
+//! | `COPY`, `ADD` | the definition digest¹, the content digest³ of what it copies, then the key of each input (parent first, then the `--from` source) | `file` |
 //! | config instructions | not cached: they cost nothing | |
 //!
 //! 1. [`Vertex::digest`](strata_frontend::graph::Vertex::digest): the op's
@@ -21,7 +21,7 @@
 //!    destination, `--chown`, `--chmod`, `--exclude`, ...) and the digests
 //!    of its inputs. Proxy variables are not in it, as in BuildKit.
 //! 2. The network the step gets once `--network` of the build is applied,
-//!    as a fixed word per mode ([`exec::network_part`]): renaming a type
+//!    as a fixed word per mode (`exec::network_part`): renaming a type
 //!    never changes a key.
 //! 3. For build-context sources every entry copied: destination path,
 //!    type, mode, link target, xattrs and content digest; never owners or
@@ -32,7 +32,7 @@
 //! what changed (see [`super::cause`]).
 //!
 //! On disk and in exported caches a key is its 64 hex digits (no
-//! `sha256:`), the name of its record `cache/<hex>.json`; [`hex_form`]
+//! `sha256:`), the name of its record `cache/<hex>.json`; `hex_form`
 //! keeps that form.
 
 pub(crate) mod exec;

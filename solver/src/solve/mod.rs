@@ -226,6 +226,9 @@ pub struct PullingResolver<'a> {
     pub options: crate::registry::RegistryOptions,
     /// Where transfer progress goes.
     pub progress: crate::registry::Progress<'a>,
+    /// References pulled (or found) already: each is pulled once per build,
+    /// whatever platforms ask for it (the store keeps one image per name).
+    seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl<'a> PullingResolver<'a> {
@@ -241,17 +244,26 @@ impl<'a> PullingResolver<'a> {
             policy,
             options,
             progress,
+            seen: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
     /// Make sure `reference` is in the store, pulling it as the policy
-    /// says. The frontend asks once per reference and platform.
+    /// says (once per build).
     fn ensure(
         &self,
         reference: &str,
         platform: &Platform,
     ) -> Result<(), crate::registry::RegistryError> {
         use crate::registry::PullPolicy;
+        if !self
+            .seen
+            .lock()
+            .expect("resolver lock")
+            .insert(reference.to_owned())
+        {
+            return Ok(());
+        }
         let found = image::resolve(self.store, reference).ok();
         let present = found.is_some();
         // An ID or ID prefix names an image of the store only.

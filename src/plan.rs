@@ -50,6 +50,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
             GraphSource::Image {
                 reference,
                 platform,
+                ..
             } => format!("image {reference} ({platform})"),
             GraphSource::Context { name } => format!("build context `{name}`"),
         };
@@ -110,7 +111,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
                 out,
                 "  #{id:<3} {kind:<6} {}  {}{needs}",
                 short_digest(&vertex.digest),
-                one_line(&vertex.description, 100)
+                one_line(&vertex.description(), 100)
             );
             if let Op::Exec(exec) = &vertex.op {
                 for mount in &exec.mounts {
@@ -210,7 +211,7 @@ pub(crate) fn dot(graph: &BuildGraph) -> String {
             "  v{} [label=\"#{} {}\"{shape}];",
             vertex.id,
             vertex.id,
-            escape(&one_line(&vertex.description, 60))
+            escape(&one_line(&vertex.description(), 60))
         );
         for input in &vertex.inputs {
             let _ = writeln!(out, "  v{input} -> v{};", vertex.id);

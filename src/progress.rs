@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use strata_frontend::graph::{BuildGraph, Vertex};
 use strata_solver::registry::Transfer;
+use strata_solver::solve::cause::{Cause, Change, ValueChange};
 use strata_solver::solve::{Event, Notice, Phase, Reporter};
 
 use crate::commands::registry::TransferProgress;
@@ -87,7 +88,7 @@ impl<'g> Progress<'g> {
             "step": number,
             "vertex": vertex.id,
             "stage": self.graph.stages.get(vertex.stage).map(|stage| stage.label()),
-            "description": vertex.description,
+            "description": vertex.description(),
             "line": vertex.origin.map(|origin| origin.line),
         })
     }
@@ -124,9 +125,7 @@ impl<'g> Progress<'g> {
         }
         let number = Self::number(state, vertex);
         let root_number = match event {
-            Event::Missed(_, strata_solver::solve::cache::Cause::After(root)) => {
-                state.numbers.get(root).copied()
-            }
+            Event::Missed(_, Cause::After(root)) => state.numbers.get(root).copied(),
             _ => None,
         };
         let entry = state.steps.entry(number).or_insert_with(|| {
@@ -134,10 +133,7 @@ impl<'g> Progress<'g> {
                 "step": number,
                 "vertex": vertex.id,
                 "stage": self.graph.stages.get(vertex.stage).map(|stage| stage.label()),
-                "instruction": vertex
-                    .description
-                    .split_once("] ")
-                    .map_or(vertex.description.as_str(), |(_, text)| text),
+                "instruction": vertex.label.text(),
                 "line": vertex.origin.map(|origin| origin.line),
                 "cached": false,
                 "cause": null,
@@ -151,7 +147,7 @@ impl<'g> Progress<'g> {
             Event::Missed(_, cause) => {
                 entry["cause"] = json!(match root_number {
                     Some(_) => "an earlier step changed".to_owned(),
-                    None => cause.to_string(),
+                    None => cause_text(cause),
                 });
                 entry["caused_by"] = json!(root_number);
             }
@@ -176,33 +172,33 @@ impl<'g> Progress<'g> {
             Event::Missed(vertex, cause) => {
                 let number = Self::number(&mut state, vertex);
                 let root = match cause {
-                    strata_solver::solve::cache::Cause::After(root) => {
+                    Cause::After(root) => {
                         *state.followers.entry(*root).or_default() += 1;
                         state.numbers.get(root).copied()
                     }
                     _ => {
-                        let text = cause.to_string();
+                        let text = cause_text(cause);
                         state
                             .misses
-                            .push((vertex.id, number, vertex.description.clone(), text));
+                            .push((vertex.id, number, vertex.description(), text));
                         None
                     }
                 };
                 if self.mode == Mode::Explain {
                     let cause = match root {
                         Some(root) => format!("an earlier step changed (#{root})"),
-                        None => cause.to_string(),
+                        None => cause_text(cause),
                     };
                     self.write(&format!(
                         "#{number} RUN    {}: {cause}\n",
-                        vertex.description
+                        vertex.description()
                     ));
                 }
                 if self.mode == Mode::Json {
                     let mut fields = self.step_fields(number, vertex);
                     fields["cause"] = json!(match root {
                         Some(_) => "an earlier step changed".to_owned(),
-                        None => cause.to_string(),
+                        None => cause_text(cause),
                     });
                     fields["caused_by"] = json!(root);
                     self.json("missed", fields);
@@ -223,12 +219,12 @@ impl<'g> Progress<'g> {
                             .expect("a valid template"),
                         )
                         .with_prefix(number.to_string())
-                        .with_message(vertex.description.clone());
+                        .with_message(vertex.description());
                         let bar = self.multi.add(bar);
                         bar.enable_steady_tick(Duration::from_millis(100));
                         state.bars.insert(vertex.id, bar);
                     }
-                    Mode::Plain => self.write(&format!("#{number} {}\n", vertex.description)),
+                    Mode::Plain => self.write(&format!("#{number} {}\n", vertex.description())),
                     Mode::Json => self.json("started", self.step_fields(number, vertex)),
                     Mode::Quiet | Mode::Explain => {}
                 }
@@ -237,12 +233,12 @@ impl<'g> Progress<'g> {
                 let number = Self::number(&mut state, vertex);
                 state.cached += 1;
                 match self.mode {
-                    Mode::Tty => self.above(format!("#{number} CACHED {}", vertex.description)),
+                    Mode::Tty => self.above(format!("#{number} CACHED {}", vertex.description())),
                     Mode::Explain => {
-                        self.write(&format!("#{number} CACHED {}\n", vertex.description));
+                        self.write(&format!("#{number} CACHED {}\n", vertex.description()));
                     }
                     Mode::Plain => {
-                        self.write(&format!("#{number} CACHED {}\n", vertex.description));
+                        self.write(&format!("#{number} CACHED {}\n", vertex.description()));
                     }
                     Mode::Json => {
                         let mut fields = self.step_fields(number, vertex);
@@ -264,7 +260,7 @@ impl<'g> Progress<'g> {
                         ) {
                             bar.set_message(format!(
                                 "{} │ {}",
-                                vertex.description,
+                                vertex.description(),
                                 last.trim_end()
                             ));
                         }
@@ -306,7 +302,7 @@ impl<'g> Progress<'g> {
                         self.above(format!(
                             "#{number} DONE {:.1}s {}{size}",
                             elapsed.as_secs_f64(),
-                            vertex.description
+                            vertex.description()
                         ));
                     }
                     Mode::Plain => {
@@ -407,6 +403,70 @@ impl<'g> Progress<'g> {
     }
 }
 
+/// Why a step ran, in words: the one place a [`Cause`] becomes text (the
+/// progress report, `strata cache explain`, `--metadata-file`).
+fn cause_text(cause: &Cause) -> String {
+    match cause {
+        Cause::NoCache => "--no-cache".to_owned(),
+        Cause::NoPrevious => "no previous build of this step".to_owned(),
+        Cause::After(_) => "an earlier step changed".to_owned(),
+        Cause::Changed(change) => change_text(change),
+    }
+}
+
+fn change_text(change: &Change) -> String {
+    match change {
+        Change::BaseImage { before, now } => {
+            let short = |digest: &Option<String>| {
+                digest
+                    .as_deref()
+                    .map(|digest| digest.chars().take(14).collect::<String>() + "…")
+                    .unwrap_or_else(|| "none".to_owned())
+            };
+            format!("base image changed ({} → {})", short(before), short(now))
+        }
+        Change::Instruction => "instruction changed".to_owned(),
+        Change::BuildArg(value) => value_text("build arg", value),
+        Change::Env(value) => value_text("ENV", value),
+        Change::User { before, now } => format!("USER changed ({before} → {now})"),
+        Change::Workdir { before, now } => format!("WORKDIR changed ({before} → {now})"),
+        Change::FilesChanged(paths) => counted("file changed", "files changed", paths),
+        Change::FileMode { path, before, now } => {
+            format!("file mode changed: {path} ({before:o} → {now:o})")
+        }
+        Change::FilesAdded(paths) => counted("file added", "files added", paths),
+        Change::NowIgnored(paths) => format!(".dockerignore now includes {}", some_of(paths)),
+        Change::FilesRemoved(paths) => counted("file removed", "files removed", paths),
+        Change::Inputs => "its inputs changed".to_owned(),
+    }
+}
+
+fn value_text(what: &str, value: &ValueChange) -> String {
+    let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "unset".to_owned());
+    format!(
+        "{what} {} changed ({} → {})",
+        value.name,
+        show(&value.before),
+        show(&value.now)
+    )
+}
+
+/// `a, b, +N more` of the first two of `items`.
+fn some_of(items: &[String]) -> String {
+    let mut shown: Vec<String> = items.iter().take(2).cloned().collect();
+    if items.len() > 2 {
+        shown.push(format!("+{} more", items.len() - 2));
+    }
+    shown.join(", ")
+}
+
+fn counted(one: &str, many: &str, items: &[String]) -> String {
+    match items {
+        [item] => format!("{one}: {item}"),
+        _ => format!("{} {many}: {}", items.len(), some_of(items)),
+    }
+}
+
 /// The CLI's [`Reporter`]: steps go to [`Progress`], transfers to one
 /// [`TransferProgress`] per phase (a push's per destination), notices to
 /// stderr as docker words them.
@@ -472,5 +532,60 @@ impl Reporter for CliReporter<'_> {
                 exported.records, exported.layers, exported.digest
             ),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use strata_solver::solve::cache::{FileSummary, Files, StepInputs};
+    use strata_solver::solve::cause::own_change;
+
+    use super::change_text;
+
+    // Moved from the solver's cache module with the wording.
+    #[test]
+    fn causes_read_well() {
+        let files = |entries: &[(&str, &str, u32)]| -> Files {
+            entries
+                .iter()
+                .map(|(path, digest, mode)| {
+                    (
+                        path.to_string(),
+                        FileSummary {
+                            kind: "file".into(),
+                            digest: digest.to_string(),
+                            mode: *mode,
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let before = StepInputs {
+            files: files(&[
+                ("a", "1", 0o644),
+                ("b", "2", 0o644),
+                ("c", "3", 0o644),
+                ("d", "4", 0o644),
+            ]),
+            ..StepInputs::default()
+        };
+        let now = StepInputs {
+            files: files(&[
+                ("a", "9", 0o644),
+                ("b", "8", 0o644),
+                ("c", "7", 0o644),
+                ("d", "4", 0o644),
+            ]),
+            ..StepInputs::default()
+        };
+        assert_eq!(
+            own_change(&before, &now, &|_: &str| false)
+                .map(|change| change_text(&change))
+                .as_deref(),
+            Some("3 files changed: a, b, +1 more")
+        );
+        assert_eq!(own_change(&before, &before, &|_: &str| false), None);
     }
 }

@@ -200,6 +200,10 @@ pub enum ErrorKind {
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),
+    /// The image resolver failed to give an image (a pull that failed):
+    /// its own error, at the line that names the image.
+    #[error(transparent)]
+    ResolveImage(crate::graph::ResolveFailure),
     /// ADD --checksum on a local source, and similar misuse.
     #[error("{0}")]
     Unsupported(&'static str),

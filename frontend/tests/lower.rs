@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use strata_frontend::graph::{
     BuildGraph, ConfigEdit, CopySource, Exec, FileOp, ImageConfig, ImageResolver, Op, Options,
-    Platform, Source,
+    Platform, ResolveError, Resolved, Source,
 };
 
 fn compile_with(dockerfile: &str, options: &Options<'_>) -> BuildGraph {
@@ -204,7 +204,7 @@ fn target_prunes_unneeded_stages() {
         !graph
             .vertices
             .iter()
-            .any(|vertex| vertex.description.contains("echo test"))
+            .any(|vertex| vertex.description().contains("echo test"))
     );
 
     let options = Options {
@@ -453,8 +453,11 @@ fn mounts_resolve_their_sources() {
 struct FakeRegistry;
 
 impl ImageResolver for FakeRegistry {
-    fn resolve(&self, reference: &str, _platform: &Platform) -> Option<ImageConfig> {
-        (reference == "base:onbuild").then(|| ImageConfig {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Resolved, ResolveError> {
+        if reference != "base:onbuild" {
+            return Err(ResolveError::Unknown(reference.to_owned()));
+        }
+        let config = ImageConfig {
             env: vec!["PATH=/opt/bin:/bin".to_owned(), "LANG=C.UTF-8".to_owned()],
             user: "builder".to_owned(),
             workdir: "/src".to_owned(),
@@ -463,6 +466,11 @@ impl ImageResolver for FakeRegistry {
                 "RUN echo triggered".to_owned(),
                 "ENV FROM_TRIGGER=yes".to_owned(),
             ],
+        };
+        Ok(Resolved {
+            reference: reference.to_owned(),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            config,
         })
     }
 }
@@ -565,4 +573,48 @@ fn history_entries_as_docker_writes_them() {
             "CMD [\"x\"]",
         ]
     );
+}
+
+#[test]
+fn a_run_carries_its_build_args_as_pairs_and_its_label_as_data() {
+    let options = Options {
+        build_args: args(&[("GREETING", "hello  world"), ("SHADOWED", "arg")]),
+        ..Options::default()
+    };
+    let graph = compile_with(
+        "FROM busybox AS build\nARG GREETING\nARG SHADOWED\nENV SHADOWED=env\nRUN echo \"$GREETING\"\n",
+        &options,
+    );
+    let run = graph
+        .vertices
+        .iter()
+        .find(|vertex| matches!(vertex.op, Op::Exec(_)))
+        .unwrap();
+    let Op::Exec(exec) = &run.op else {
+        unreachable!()
+    };
+    // ENV shadows SHADOWED: only GREETING reaches the RUN as a build arg.
+    assert_eq!(
+        exec.build_args,
+        [("GREETING".to_owned(), "hello  world".to_owned())]
+    );
+    assert_eq!(env_of(exec, "GREETING"), Some("hello  world"));
+    assert_eq!(env_of(exec, "SHADOWED"), Some("env"));
+    assert_eq!(
+        run.created_by.as_deref(),
+        Some("RUN |1 GREETING=hello  world /bin/sh -c echo \"$GREETING\" # buildkit")
+    );
+    let strata_frontend::graph::Label::Step(label) = &run.label else {
+        panic!("a RUN has a step label: {:?}", run.label)
+    };
+    assert_eq!(
+        (
+            label.stage.as_str(),
+            label.number,
+            label.total,
+            label.keyword()
+        ),
+        ("build", 5, 5, "RUN")
+    );
+    assert_eq!(run.description(), "[build 5/5] RUN echo \"$GREETING\"");
 }

@@ -118,8 +118,14 @@ fn build_in(
             .as_ref()
             .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
     };
-    let compiled = strata_frontend::compile(&text, &options)
-        .map_err(|error| Rendered(diagnostic::render(&error, &source)))?;
+    let compiled = strata_frontend::compile(&text, &options);
+    // Every image the Dockerfile names was pulled (or not) while lowering.
+    transfers.finish();
+    let compiled = compiled.map_err(|error| match error.kind {
+        // A pull that failed is reported as the registry's error, as it is.
+        strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
+        _ => Rendered(diagnostic::render(&error, &source)).into(),
+    })?;
     let mut stderr = std::io::stderr().lock();
     for warning in &compiled.warnings {
         write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
@@ -134,14 +140,6 @@ fn build_in(
         std::io::stdout().lock().write_all(plan.as_bytes())?;
         return Ok(());
     };
-    if let Some(resolver) = &resolver {
-        let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-        resolver.ensure_graph(&compiled.graph, &wanted);
-        transfers.finish();
-        if let Some(failure) = resolver.take_failure() {
-            return Err(failure.into());
-        }
-    }
     let session = Session { store, registry };
     let request = request(&args, options.platform.clone())?;
     let graph = &compiled.graph;

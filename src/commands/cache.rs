@@ -35,7 +35,7 @@ pub(crate) fn ls(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         writeln!(
             stdout,
             "{:<14}{:<11}{:<22}{:<22}{:<6}{}",
-            &record.key[..12],
+            &record.key.hex()[..12],
             size,
             record.created,
             record.last_used.as_deref().unwrap_or("never"),

@@ -1528,6 +1528,74 @@ fn cache_explain_predicts_the_build_and_cache_commands_manage_records() {
     );
 }
 
+/// A build arg's value is reported as it is, spaces and all: the report
+/// reads the step's build args, not its history text (`RUN |1 K=V ...`,
+/// which a value with a space makes ambiguous). Issue 14.
+#[test]
+fn a_build_arg_with_spaces_is_reported_exactly() {
+    let store = store_with_base();
+    let context = Context::new()
+        .dockerfile("FROM base\nARG GREETING\nARG N=1\nRUN echo \"$GREETING\" > /greeting\n");
+    let build = |value: &str| {
+        let argument = format!("GREETING={value}");
+        store.ok(
+            context.path(),
+            &[
+                "build",
+                "-q",
+                "--build-arg",
+                &argument,
+                "--build-arg",
+                "N=2",
+                ".",
+            ],
+        );
+    };
+    build("hello world");
+    let explained = store.strata(
+        context.path(),
+        &[
+            "cache",
+            "explain",
+            "--build-arg",
+            "GREETING=hi  there, you",
+            "--build-arg",
+            "N=2",
+            ".",
+        ],
+    );
+    assert_eq!(explained.code, 0, "{}", explained.stderr);
+    assert_eq!(
+        explained.stderr,
+        "#1 RUN    [stage-0 4/4] RUN echo \"$GREETING\" > /greeting: \
+         build arg GREETING changed (hello world → hi  there, you)\n\
+         1 steps: 0 would come from the cache, 1 would run\n"
+    );
+    // The build's own report says the same.
+    let run = store.strata(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--build-arg",
+            "GREETING=hi  there, you",
+            "--build-arg",
+            "N=2",
+            ".",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "  #2 [stage-0 4/4] RUN echo \"$GREETING\" > /greeting: \
+             build arg GREETING changed (hello world → hi  there, you)\n"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn the_metadata_file_follows_its_documented_schema() {
     let schema: serde_json::Value = serde_json::from_str(

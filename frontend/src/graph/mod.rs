@@ -26,18 +26,25 @@
 //!
 //! # Digests
 //!
-//! [`Vertex::digest`] is `sha256` over a canonical JSON encoding of the op
-//! and the digests of its inputs (and of `previous`, for config edits). The
-//! same Dockerfile and arguments give the same digests; any change that
-//! alters what a step does alters its digest and those of its dependents.
-//! Spans and descriptions are not part of it: moving an instruction to
-//! another line changes nothing.
+//! [`Vertex::digest`] is `sha256` over the [`canonical`] binary encoding (a
+//! tag byte before every value, a length before every string: unambiguous
+//! without JSON's escaping) of the op and the digests of its inputs (and of
+//! `previous`, for config edits). The same Dockerfile and arguments give the
+//! same digests; any change that alters what a step does alters its digest
+//! and those of its dependents. Spans and labels are not part of it: moving
+//! an instruction to another line changes nothing. Fields marked
+//! `#[serde(skip)]` are not in it either (proxy variables, and the build
+//! args, which `env` already holds); the same `Serialize` gives the plan's
+//! JSON (`strata build --dry-run --format json`).
 
 pub mod canonical;
 mod lower;
 mod mount;
 
-pub use lower::{DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, lower};
+pub use lower::{
+    DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
+    Resolved, lower,
+};
 pub use mount::{Mount, MountType, Sharing};
 
 use crate::Warning;
@@ -119,8 +126,94 @@ pub struct Vertex {
     pub origin: Option<Origin>,
     /// For the image history: the `created_by` text, if the step adds an entry.
     pub created_by: Option<String>,
-    /// Human-readable, e.g. `[build 2/4] RUN make`.
-    pub description: String,
+    /// What the step is, for people; its [`Display`](std::fmt::Display) is
+    /// the description progress shows, e.g. `[build 2/4] RUN make` (and the
+    /// plan's JSON `description`).
+    #[serde(rename = "description")]
+    pub label: Label,
+}
+
+impl Vertex {
+    /// The description shown for the step: its [`Label`], as text.
+    pub fn description(&self) -> String {
+        self.label.to_string()
+    }
+}
+
+/// What a vertex is, as data: text is made from it at the edges (progress,
+/// the plan, cache records) and nothing parses it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// The build context: `[context] load build context`.
+    Context,
+    /// `FROM scratch`: `[internal] scratch`.
+    Scratch,
+    /// A base image (`FROM`, `COPY --from`, `RUN --mount from=`):
+    /// `[internal] load image REF`.
+    Image {
+        /// The reference, as written after expansion.
+        reference: String,
+    },
+    /// A Dockerfile instruction: `[build 2/4] RUN make`.
+    Step(StepLabel),
+}
+
+/// A Dockerfile instruction's place in its stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepLabel {
+    /// The stage's [`StageInfo::label`]: its name, or `stage-N`.
+    pub stage: String,
+    /// 1-based position in the stage, FROM being 1 (an ONBUILD trigger is
+    /// 1 of 1).
+    pub number: usize,
+    /// Instructions in the stage, FROM included.
+    pub total: usize,
+    /// The instruction as written (continuation lines joined).
+    pub instruction: String,
+}
+
+impl StepLabel {
+    /// The instruction's keyword as written (`RUN`, `copy`, ...).
+    pub fn keyword(&self) -> &str {
+        self.instruction
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+    }
+}
+
+impl Label {
+    /// The text after the bracket: the instruction for a step, what is
+    /// loaded for a source.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Label::Context => "load build context".into(),
+            Label::Scratch => "scratch".into(),
+            Label::Image { reference } => format!("load image {reference}").into(),
+            Label::Step(step) => step.instruction.as_str().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Context => formatter.write_str("[context] ")?,
+            Label::Scratch | Label::Image { .. } => formatter.write_str("[internal] ")?,
+            Label::Step(step) => write!(
+                formatter,
+                "[{} {}/{}] ",
+                step.stage, step.number, step.total
+            )?,
+        }
+        formatter.write_str(&self.text())
+    }
+}
+
+impl Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// The operation of a vertex.
@@ -149,6 +242,14 @@ pub enum Source {
         reference: String,
         /// The platform to resolve it for.
         platform: String,
+        /// The digest (`sha256:...`, the manifest's) the resolver gave when
+        /// the graph was lowered: the image the solver runs, whatever
+        /// `reference` names by then. `None` when lowered without a
+        /// resolver, or for an image it did not know: the solver then looks
+        /// the name up. Not in the digest: the step's cache key has the
+        /// image's own digest, and leaving it out keeps existing digests.
+        #[serde(skip)]
+        pinned: Option<String>,
     },
     /// The build context.
     Context {
@@ -188,6 +289,13 @@ pub struct Exec {
     pub args: Vec<String>,
     /// `KEY=value` environment: image env, ENV, then the build args in scope.
     pub env: Vec<String>,
+    /// The build args in scope that reach the step (those ENV does not
+    /// shadow), in declaration order: also the tail of `env`, and the
+    /// `|N K=V ...` of its history text. Not in the digest on its own:
+    /// `env` already carries every one of them, and leaving it out keeps
+    /// the digests (and so the cache keys) of existing builds.
+    #[serde(skip)]
+    pub build_args: Vec<(String, String)>,
     /// Proxy variables from `--build-arg` (not part of the digest, as BuildKit).
     #[serde(skip)]
     pub proxy_env: Vec<String>,

@@ -1,16 +1,5 @@
-//! The build cache: each step's key, and what a key gives back.
-//!
-//! A key is sha256 over a version tag and, in this order:
-//!
-//! | step | what goes into its key |
-//! | --- | --- |
-//! | `FROM image` | the image's manifest digest (what the name points to now, not the name) |
-//! | `FROM scratch` | nothing more |
-//! | the build context | nothing: the COPY and ADD that read it hash what they read |
-//! | `RUN` | the step's definition digest (argv, env with the build args and ENV that reach it, user, workdir, network, mounts; proxy variables are not in it, as BuildKit), the effective network, and the parent's key |
-//! | `WORKDIR` | its definition digest and the parent's key |
-//! | `COPY`, `ADD` | the definition digest (sources, destination, `--chown`, `--chmod`, `--exclude`, ...), the parent's key, the keys of `--from` inputs, and for build-context sources every entry copied: destination path, type, mode, link target, xattrs and content digest; never owners or mtimes |
-//! | config instructions | not cached: they cost nothing |
+//! The build cache: what a key gives back. What goes into each op's key
+//! is in [`super::key`]; why a step missed, in [`super::cause`].
 //!
 //! A record (`cache/<key>.json` in the store) holds the layer the step
 //! made (none for a step that changed nothing) and when it was made, which
@@ -21,10 +10,9 @@
 //! Each record also keeps the inputs of its key in a comparable form
 //! ([`StepInputs`]), and an index knows the latest record of each step (by
 //! Dockerfile, stage, position and instruction kind; or, for a step that
-//! moved, by its text). When a step misses, [`own_change`] compares the two
-//! and names the first cause (`build arg VERSION changed (1 → 2)`,
-//! `file changed: src/main.rs`, `base image changed (...)`, ...); a step
-//! that missed only because an earlier one did is grouped under it.
+//! moved, by its text: `cause::identity`). When a step misses,
+//! [`super::cause::own_change`] compares the two and gives the first
+//! difference, which the reporter words.
 //!
 //! File contents are hashed once and remembered by the stat cache
 //! ([`StatCache`]): path, size, mtime, ctime, inode and mode → digest, per
@@ -38,29 +26,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+// Records keep these, so that a miss can say what changed.
+pub use super::key::{FileSummary, Files, Key, StepInputs};
+use super::key::{hex_form, key};
 use crate::store::{LayerRecord, Store};
-
-/// Bumped when what goes into keys changes.
-const VERSION: &str = "strata-cache-v1";
-
-/// A cache key: sha256 hex.
-pub(crate) type Key = String;
-
-/// Hash `parts` into a key.
-pub(crate) fn key(parts: &[&str]) -> Key {
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(VERSION.as_bytes());
-    for part in parts {
-        hasher.update([0u8]);
-        hasher.update(part.as_bytes());
-    }
-    format!("{:x}", hasher.finalize())
-}
 
 /// What a cached step gives back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheRecord {
-    /// The key.
+    /// The key (its hex digits on disk).
+    #[serde(with = "hex_form")]
     pub key: Key,
     /// The layer the step made, if any.
     pub layer: Option<LayerRecord>,
@@ -226,227 +201,19 @@ pub fn prune(
     Ok((removed, reclaimed + mounts_reclaimed))
 }
 
-/// One file a COPY or ADD read, for comparing builds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileSummary {
-    /// `file`, `dir`, `symlink`, `url` or `other`.
-    pub kind: String,
-    /// Content digest (file, url) or link target (symlink).
-    pub digest: String,
-    /// Permission bits.
-    pub mode: u32,
-}
-
-/// Files by their path in the build context.
-pub type Files = BTreeMap<String, FileSummary>;
-
-/// The inputs of a step's key, comparable between builds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepInputs {
-    /// The instruction as it runs (expanded): argv for RUN, sources and
-    /// destination for COPY and ADD, the path for WORKDIR.
-    #[serde(default)]
-    pub instruction: String,
-    /// Build arguments that reached it.
-    #[serde(default)]
-    pub args: BTreeMap<String, String>,
-    /// ENV that reached it.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// USER it runs as.
-    #[serde(default)]
-    pub user: String,
-    /// WORKDIR it runs in.
-    #[serde(default)]
-    pub workdir: String,
-    /// The parent's key.
-    #[serde(default)]
-    pub parent: String,
-    /// For FROM: the image's manifest digest.
-    #[serde(default)]
-    pub base: Option<String>,
-    /// What it read from the build context (or fetched).
-    #[serde(default)]
-    pub files: Files,
-}
-
-/// Why a step ran instead of coming from the cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cause {
-    /// `--no-cache` or `--no-cache-filter`.
-    NoCache,
-    /// Nothing is known of this step.
-    NoPrevious,
-    /// Something of its own changed (the text says what).
-    Changed(String),
-    /// Only its parent changed: the step that missed first, upstream.
-    After(strata_frontend::graph::VertexId),
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cause::NoCache => formatter.write_str("--no-cache"),
-            Cause::NoPrevious => formatter.write_str("no previous build of this step"),
-            Cause::Changed(text) => formatter.write_str(text),
-            Cause::After(_) => formatter.write_str("an earlier step changed"),
-        }
-    }
-}
-
-/// `a, b, +N more` of the first two of `items`.
-fn some_of(items: &[&String]) -> String {
-    let mut shown: Vec<String> = items.iter().take(2).map(|item| item.to_string()).collect();
-    if items.len() > 2 {
-        shown.push(format!("+{} more", items.len() - 2));
-    }
-    shown.join(", ")
-}
-
-fn counted(count: usize, one: &str, many: &str, items: &[&String]) -> String {
-    if count == 1 {
-        format!("{one}: {}", items[0])
-    } else {
-        format!("{count} {many}: {}", some_of(items))
-    }
-}
-
-fn changed_values(
-    what: &str,
-    before: &BTreeMap<String, String>,
-    now: &BTreeMap<String, String>,
-) -> Option<String> {
-    let keys: std::collections::BTreeSet<&String> = before.keys().chain(now.keys()).collect();
-    for key in keys {
-        let (old, new) = (before.get(key), now.get(key));
-        if old != new {
-            let show = |value: Option<&String>| value.map_or("unset".to_owned(), String::clone);
-            return Some(format!(
-                "{what} {key} changed ({} → {})",
-                show(old),
-                show(new)
-            ));
-        }
-    }
-    None
-}
-
-/// What of its own changed between `before` and `now`, if anything.
-/// `ignored` says whether `.dockerignore` excludes a context path now.
-pub fn own_change(
-    before: &StepInputs,
-    now: &StepInputs,
-    ignored: &dyn Fn(&str) -> bool,
-) -> Option<String> {
-    if before.base != now.base {
-        let short = |digest: &Option<String>| {
-            digest
-                .as_deref()
-                .map(|digest| digest.chars().take(14).collect::<String>() + "…")
-                .unwrap_or_else(|| "none".to_owned())
-        };
-        return Some(format!(
-            "base image changed ({} → {})",
-            short(&before.base),
-            short(&now.base)
-        ));
-    }
-    if before.instruction != now.instruction {
-        return Some("instruction changed".to_owned());
-    }
-    if let Some(change) = changed_values("build arg", &before.args, &now.args) {
-        return Some(change);
-    }
-    if let Some(change) = changed_values("ENV", &before.env, &now.env) {
-        return Some(change);
-    }
-    if before.user != now.user {
-        return Some(format!("USER changed ({} → {})", before.user, now.user));
-    }
-    if before.workdir != now.workdir {
-        return Some(format!(
-            "WORKDIR changed ({} → {})",
-            before.workdir, now.workdir
-        ));
-    }
-    if before.files != now.files {
-        let changed: Vec<&String> = now
-            .files
-            .iter()
-            .filter(|(path, summary)| {
-                before
-                    .files
-                    .get(*path)
-                    .is_some_and(|old| old.kind != summary.kind || old.digest != summary.digest)
-            })
-            .map(|(path, _)| path)
-            .collect();
-        if !changed.is_empty() {
-            return Some(counted(
-                changed.len(),
-                "file changed",
-                "files changed",
-                &changed,
-            ));
-        }
-        if let Some((path, summary)) = now.files.iter().find(|(path, summary)| {
-            before
-                .files
-                .get(*path)
-                .is_some_and(|old| old.mode != summary.mode)
-        }) {
-            let old = before.files[path].mode;
-            return Some(format!(
-                "file mode changed: {path} ({old:o} → {:o})",
-                summary.mode
-            ));
-        }
-        let added: Vec<&String> = now
-            .files
-            .keys()
-            .filter(|path| !before.files.contains_key(*path))
-            .collect();
-        if !added.is_empty() {
-            return Some(counted(added.len(), "file added", "files added", &added));
-        }
-        let removed: Vec<&String> = before
-            .files
-            .keys()
-            .filter(|path| !now.files.contains_key(*path))
-            .collect();
-        let excluded: Vec<&String> = removed
-            .iter()
-            .copied()
-            .filter(|path| ignored(path))
-            .collect();
-        if !excluded.is_empty() {
-            return Some(format!(".dockerignore now includes {}", some_of(&excluded)));
-        }
-        if !removed.is_empty() {
-            return Some(counted(
-                removed.len(),
-                "file removed",
-                "files removed",
-                &removed,
-            ));
-        }
-    }
-    None
-}
-
 fn index_path(store: &Store, kind: &str, identity: &str) -> PathBuf {
-    dir(store).join(kind).join(&key(&[identity])[..32])
+    dir(store).join(kind).join(&key(&[identity]).hex()[..32])
 }
 
 /// Remember `key` as the latest record of the step known by `identity`
 /// (and by `text`, the fallback when the step moved).
-pub(crate) fn remember(store: &Store, identity: &str, text: &str, key: &str) {
+pub(crate) fn remember(store: &Store, identity: &str, text: &str, key: &Key) {
     for (kind, name) in [("steps", identity), ("texts", text)] {
         let path = index_path(store, kind, name);
         if let Some(parent) = path.parent()
             && std::fs::create_dir_all(parent).is_ok()
         {
-            let _ = crate::atomic::write(&path, key.as_bytes(), Default::default());
+            let _ = crate::atomic::write(&path, key.hex().as_bytes(), Default::default());
         }
     }
 }
@@ -456,8 +223,9 @@ pub(crate) fn previous(store: &Store, identity: &str, text: &str) -> Option<Cach
     [("steps", identity), ("texts", text)]
         .iter()
         .find_map(|(kind, name)| {
-            let key = std::fs::read_to_string(index_path(store, kind, name)).ok()?;
-            let bytes = std::fs::read(record_path(store, key.trim())).ok()?;
+            let hex = std::fs::read_to_string(index_path(store, kind, name)).ok()?;
+            let key: Key = format!("sha256:{}", hex.trim()).parse().ok()?;
+            let bytes = std::fs::read(record_path(store, &key)).ok()?;
             serde_json::from_slice(&bytes).ok()
         })
 }
@@ -466,12 +234,12 @@ fn dir(store: &Store) -> PathBuf {
     store.path(crate::store::layout::CACHE)
 }
 
-fn record_path(store: &Store, key: &str) -> PathBuf {
-    dir(store).join(format!("{key}.json"))
+fn record_path(store: &Store, key: &Key) -> PathBuf {
+    dir(store).join(format!("{}.json", key.hex()))
 }
 
 /// The record of `key`, if there is one whose layer is still in the store.
-pub(crate) fn get(store: &Store, key: &str) -> Option<CacheRecord> {
+pub(crate) fn get(store: &Store, key: &Key) -> Option<CacheRecord> {
     let bytes = std::fs::read(record_path(store, key)).ok()?;
     let record: CacheRecord = serde_json::from_slice(&bytes).ok()?;
     match &record.layer {
@@ -544,7 +312,7 @@ impl StatCache {
         let name = key(&[&root.display().to_string()]);
         let path = dir(store)
             .join("stat")
-            .join(format!("{}.json", &name[..32]));
+            .join(format!("{}.json", &name.hex()[..32]));
         let entries = std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -608,58 +376,5 @@ impl StatCache {
             let bytes = serde_json::to_vec(&self.entries).expect("stats serialize");
             let _ = crate::atomic::write(&self.path, &bytes, Default::default());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_round_trip_and_causes_read_well() {
-        for seconds in [0, 784_111_777, 1_700_000_000, 4_102_444_800] {
-            assert_eq!(
-                crate::time::parse_rfc3339(&crate::time::rfc3339(seconds)),
-                Some(seconds)
-            );
-        }
-        let files = |entries: &[(&str, &str, u32)]| -> Files {
-            entries
-                .iter()
-                .map(|(path, digest, mode)| {
-                    (
-                        path.to_string(),
-                        FileSummary {
-                            kind: "file".into(),
-                            digest: digest.to_string(),
-                            mode: *mode,
-                        },
-                    )
-                })
-                .collect()
-        };
-        let before = StepInputs {
-            files: files(&[
-                ("a", "1", 0o644),
-                ("b", "2", 0o644),
-                ("c", "3", 0o644),
-                ("d", "4", 0o644),
-            ]),
-            ..StepInputs::default()
-        };
-        let now = StepInputs {
-            files: files(&[
-                ("a", "9", 0o644),
-                ("b", "8", 0o644),
-                ("c", "7", 0o644),
-                ("d", "4", 0o644),
-            ]),
-            ..StepInputs::default()
-        };
-        assert_eq!(
-            own_change(&before, &now, &|_: &str| false).as_deref(),
-            Some("3 files changed: a, b, +1 more")
-        );
-        assert_eq!(own_change(&before, &before, &|_: &str| false), None);
     }
 }

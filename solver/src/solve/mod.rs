@@ -6,14 +6,18 @@
 //! `scratch`, the context), `RUN` with its `--mount`s (see `mounts`) and
 //! heredoc files, `COPY` and `ADD` (see `files`; URLs through `fetch`),
 //! `WORKDIR` and every config instruction. Independent steps run in
-//! parallel, and each step is cached (see [`cache`]).
+//! parallel, and each step is cached: what goes into each op's key is in
+//! [`key`], what a key gives back in [`cache`], and why a step missed in
+//! [`cause`] (worded by the caller).
 
 pub mod cache;
+pub mod cause;
 mod config;
 pub mod context;
 mod error;
 mod fetch;
 mod files;
+pub mod key;
 mod mounts;
 pub mod output;
 pub mod remote;
@@ -35,8 +39,8 @@ use std::time::{Duration, Instant};
 
 use oci_spec::image::ImageConfiguration;
 use strata_frontend::graph::{
-    BuildGraph, FileOp, ImageConfig, ImageResolver, Network as StepNetwork, Op, Platform, Security,
-    Source, Vertex, VertexId,
+    BuildGraph, FileOp, ImageConfig, ImageResolver, Network as StepNetwork, Op, Platform,
+    ResolveError, Resolved, Security, Source, Vertex, VertexId,
 };
 
 use crate::exec::{ExecError, Network, Output, RunSpec, Sandbox};
@@ -100,7 +104,7 @@ pub enum Event<'a> {
     Cached(&'a Vertex),
     /// A step will run: why the cache could not answer (for a base image,
     /// that it changed).
-    Missed(&'a Vertex, &'a cache::Cause),
+    Missed(&'a Vertex, &'a cause::Cause),
 }
 
 /// Why a build failed.
@@ -173,15 +177,21 @@ impl BuildError {
 }
 
 /// Looks base images up in the store, for the frontend (their ENV, USER,
-/// WORKDIR, SHELL and ONBUILD shape the steps built on them).
+/// WORKDIR, SHELL and ONBUILD shape the steps built on them), and gives the
+/// digest the graph pins.
 pub struct StoreResolver<'a>(pub &'a Store);
 
-impl ImageResolver for StoreResolver<'_> {
-    fn resolve(&self, reference: &str, _platform: &Platform) -> Option<ImageConfig> {
-        let record = image::resolve(self.0, reference).ok()?;
+impl StoreResolver<'_> {
+    /// What the store has of `reference`. Whatever fails here is
+    /// [`ResolveError::Unknown`]: the image is lowered unpinned and the
+    /// solver, looking the name up when the step runs, reports the store's
+    /// own error there (the step that needs the image names it).
+    fn find(&self, reference: &str) -> Result<Resolved, ResolveError> {
+        let unknown = || ResolveError::Unknown(reference.to_owned());
+        let record = image::resolve(self.0, reference).map_err(|_| unknown())?;
         // The raw JSON: `Shell` and `OnBuild` are docker's, not OCI's.
-        let config: serde_json::Value =
-            serde_json::from_slice(&self.0.read_blob(&record.config).ok()?).ok()?;
+        let bytes = self.0.read_blob(&record.config).map_err(|_| unknown())?;
+        let config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
         let inner = &config["config"];
         let strings = |key: &str| -> Vec<String> {
             inner[key]
@@ -195,19 +205,31 @@ impl ImageResolver for StoreResolver<'_> {
                 .unwrap_or_default()
         };
         let text = |key: &str| inner[key].as_str().unwrap_or_default().to_owned();
-        Some(ImageConfig {
-            env: strings("Env"),
-            user: text("User"),
-            workdir: text("WorkingDir"),
-            shell: strings("Shell"),
-            onbuild: strings("OnBuild"),
+        Ok(Resolved {
+            reference: reference.to_owned(),
+            digest: record.manifest.to_string(),
+            config: ImageConfig {
+                env: strings("Env"),
+                user: text("User"),
+                workdir: text("WorkingDir"),
+                shell: strings("Shell"),
+                onbuild: strings("OnBuild"),
+            },
         })
     }
 }
 
+impl ImageResolver for StoreResolver<'_> {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Resolved, ResolveError> {
+        self.find(reference)
+    }
+}
+
 /// [`StoreResolver`] that first pulls base images, as `--pull` says: the
-/// frontend asks for each base image's config while it lowers the
-/// Dockerfile, which is when a missing one must arrive.
+/// frontend asks for every image the Dockerfile names (`FROM`, `COPY
+/// --from`, `RUN --mount from=`) while it lowers it, which is when a
+/// missing one must arrive. A pull that fails is the resolver's error, so
+/// the build stops there.
 pub struct PullingResolver<'a> {
     /// The store.
     pub store: &'a Store,
@@ -217,9 +239,9 @@ pub struct PullingResolver<'a> {
     pub options: crate::registry::RegistryOptions,
     /// Where transfer progress goes.
     pub progress: crate::registry::Progress<'a>,
-    /// References pulled (or found) already, and the failures.
-    seen: std::sync::Mutex<Vec<String>>,
-    failures: std::sync::Mutex<Vec<crate::registry::RegistryError>>,
+    /// References pulled (or found) already: each is pulled once per build,
+    /// whatever platforms ask for it (the store keeps one image per name).
+    seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl<'a> PullingResolver<'a> {
@@ -235,24 +257,25 @@ impl<'a> PullingResolver<'a> {
             policy,
             options,
             progress,
-            seen: std::sync::Mutex::new(Vec::new()),
-            failures: std::sync::Mutex::new(Vec::new()),
+            seen: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
     /// Make sure `reference` is in the store, pulling it as the policy
-    /// says (once per build). A failure is kept for [`Self::take_failure`].
-    pub fn ensure(&self, reference: &str, platform: &Platform) {
+    /// says (once per build).
+    fn ensure(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<(), crate::registry::RegistryError> {
         use crate::registry::PullPolicy;
-        if reference == "scratch" {
-            return;
-        }
+        if !self
+            .seen
+            .lock()
+            .expect("resolver lock")
+            .insert(reference.to_owned())
         {
-            let mut seen = self.seen.lock().expect("resolver lock");
-            if seen.iter().any(|known| known == reference) {
-                return;
-            }
-            seen.push(reference.to_owned());
+            return Ok(());
         }
         let found = image::resolve(self.store, reference).ok();
         let present = found.is_some();
@@ -265,44 +288,24 @@ impl<'a> PullingResolver<'a> {
                 PullPolicy::Missing => !present,
                 PullPolicy::Never => false,
             };
-        if pull
-            && let Err(error) = crate::registry::pull(
+        if pull {
+            crate::registry::pull(
                 self.store,
                 reference,
                 platform,
                 &self.options,
                 self.progress,
-            )
-        {
-            self.failures.lock().expect("resolver lock").push(error);
+            )?;
         }
-    }
-
-    /// The first pull that failed, if any.
-    pub fn take_failure(&self) -> Option<crate::registry::RegistryError> {
-        let mut failures = self.failures.lock().expect("resolver lock");
-        if failures.is_empty() {
-            None
-        } else {
-            Some(failures.remove(0))
-        }
-    }
-
-    /// Pull the images the graph reads that the frontend did not ask
-    /// about (`COPY --from=IMAGE`, `RUN --mount=from=IMAGE`).
-    pub fn ensure_graph(&self, graph: &BuildGraph, platform: &Platform) {
-        for vertex in &graph.vertices {
-            if let Op::Source(Source::Image { reference, .. }) = &vertex.op {
-                self.ensure(reference, platform);
-            }
-        }
+        Ok(())
     }
 }
 
 impl ImageResolver for PullingResolver<'_> {
-    fn resolve(&self, reference: &str, platform: &Platform) -> Option<ImageConfig> {
-        self.ensure(reference, platform);
-        StoreResolver(self.store).resolve(reference, platform)
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Resolved, ResolveError> {
+        self.ensure(reference, platform)
+            .map_err(|error| ResolveError::Failed(Box::new(error)))?;
+        StoreResolver(self.store).find(reference)
     }
 }
 
@@ -358,9 +361,9 @@ pub struct Built {
     pub files_hashed: usize,
     /// The cache keys of the steps the image is made of (what
     /// `--cache-to mode=min` exports).
-    pub image_keys: Vec<String>,
+    pub image_keys: Vec<key::Key>,
     /// The cache keys of every step of the build (`mode=max`).
-    pub all_keys: Vec<String>,
+    pub all_keys: Vec<key::Key>,
 }
 
 /// Build `graph`'s target stage into the store.
@@ -539,12 +542,16 @@ impl<'a> Build<'a> {
             .unwrap_or_default()
     }
 
+    /// The key of the step's parent (its first input), as the hex its
+    /// key and inputs hold; empty when it has none.
     fn parent_key(&self, vertex: &Vertex) -> String {
-        vertex
-            .inputs
-            .first()
-            .and_then(|&input| self.outcome(input).key)
-            .unwrap_or_default()
+        self.input_key(vertex.inputs.first().copied())
+    }
+
+    /// The key of `input`, as the hex keys hold; empty when there is none.
+    fn input_key(&self, input: Option<VertexId>) -> String {
+        let key = input.and_then(|input| self.outcome(input).key);
+        key::hex_or_empty(key.as_ref()).to_owned()
     }
 
     /// Whether the cache may answer for `vertex`.
@@ -589,7 +596,7 @@ impl<'a> Build<'a> {
                 }
                 let cause = self.cause(vertex, &inputs, &identity, &text);
                 let missed = match cause {
-                    cache::Cause::After(root) => root,
+                    cause::Cause::After(root) => root,
                     _ => vertex.id,
                 };
                 events(Event::Missed(vertex, &cause));
@@ -613,7 +620,7 @@ impl<'a> Build<'a> {
                     key: key.clone(),
                     layer: layer.clone(),
                     created: self.now.clone(),
-                    description: vertex.description.clone(),
+                    description: vertex.description(),
                     inputs,
                     last_used: None,
                     hits: 0,
@@ -643,45 +650,38 @@ impl<'a> Build<'a> {
     ) -> Result<Outcome, BuildError> {
         match source {
             Source::Scratch => Ok(Outcome {
-                key: Some(cache::key(&["scratch"])),
+                key: Some(key::source::scratch()),
                 ..Outcome::default()
             }),
             // Read in place by the COPY and ADD steps that use it, which
             // hash what they read.
             Source::Context { .. } => Ok(Outcome {
-                key: Some(cache::key(&["context"])),
+                key: Some(key::source::context()),
                 ..Outcome::default()
             }),
-            Source::Image { reference, .. } => {
+            Source::Image {
+                reference, pinned, ..
+            } => {
                 if !self.dry {
                     events(Event::Started(vertex));
                 }
                 let start = Instant::now();
-                let record =
-                    image::resolve(self.store, reference).map_err(|error| match error {
-                        ImageError::UnknownImage(_) => BuildError::MissingImage(reference.clone()),
-                        other => other.into(),
-                    })?;
+                let record = self.base_image(reference, pinned.as_deref())?;
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
                     events(Event::Finished(vertex, None, start.elapsed()));
                 }
                 // The base is recorded too: when it changes, that is the
                 // cause of every miss that follows from it.
-                let key = cache::key(&["image", &record.manifest.to_string()]);
-                let inputs = cache::StepInputs {
-                    instruction: format!("FROM {reference}"),
-                    base: Some(record.manifest.to_string()),
-                    ..cache::StepInputs::default()
-                };
+                let (key, inputs) = key::source::image(reference, &record.manifest.to_string());
                 let (identity, text) = self.identity(vertex);
                 let previous = cache::previous(self.store, &identity, &text);
                 let mut missed = None;
                 if let Some(previous) = previous
                     && let Some(change) =
-                        cache::own_change(&previous.inputs, &inputs, &|_: &str| false)
+                        cause::own_change(&previous.inputs, &inputs, &|_: &str| false)
                 {
-                    events(Event::Missed(vertex, &cache::Cause::Changed(change)));
+                    events(Event::Missed(vertex, &cause::Cause::Changed(change)));
                     missed = Some(vertex.id);
                 }
                 if self.dry {
@@ -702,7 +702,7 @@ impl<'a> Build<'a> {
                         key: key.clone(),
                         layer: None,
                         created: self.now.clone(),
-                        description: vertex.description.clone(),
+                        description: vertex.description(),
                         inputs,
                         last_used: None,
                         hits: 0,
@@ -723,6 +723,29 @@ impl<'a> Build<'a> {
         }
     }
 
+    /// The image a source runs: exactly the one the graph pinned when it
+    /// was lowered (by manifest digest, never by its name again: a tag that
+    /// moved meanwhile changes nothing), or, for an unpinned source (a graph
+    /// lowered without a resolver), what `reference` names now.
+    fn base_image(&self, reference: &str, pinned: Option<&str>) -> Result<ImageRecord, BuildError> {
+        let missing = || BuildError::MissingImage(reference.to_owned());
+        let Some(pinned) = pinned else {
+            return image::resolve(self.store, reference).map_err(|error| match error {
+                ImageError::UnknownImage(_) => missing(),
+                other => other.into(),
+            });
+        };
+        let pinned: crate::digest::Digest = pinned.parse().map_err(|_| missing())?;
+        self.store
+            .index()
+            .map_err(ImageError::from)?
+            .images
+            .into_values()
+            .find(|image| image.manifest == pinned)
+            // Pruned since the graph was lowered.
+            .ok_or_else(missing)
+    }
+
     /// The trees a COPY reads, by input.
     fn trees(&self, vertex: &Vertex) -> Result<Vec<files::Tree<'a>>, BuildError> {
         let mut trees = Vec::new();
@@ -738,66 +761,26 @@ impl<'a> Build<'a> {
         Ok(trees)
     }
 
-    /// The step's cache key (see [`cache`]) and its inputs, comparable.
-    fn key(&self, vertex: &Vertex) -> Result<(cache::Key, cache::StepInputs), BuildError> {
+    /// The step's cache key and its inputs, comparable: each op kind's
+    /// key is made in [`key`] from its typed fields; this reads what those
+    /// need from outside the graph (the keys of inputs, the content of
+    /// what a step reads from the context).
+    fn key(&self, vertex: &Vertex) -> Result<(key::Key, cache::StepInputs), BuildError> {
         let parent = self.parent_key(vertex);
-        let mut inputs = cache::StepInputs {
-            parent: parent.clone(),
-            ..cache::StepInputs::default()
-        };
-        let key = match &vertex.op {
+        match &vertex.op {
             Op::Exec(exec) => {
-                inputs.instruction = exec.args.join(" ");
-                inputs.args = build_args_of(vertex);
-                inputs.env = exec
-                    .env
-                    .iter()
-                    .filter_map(|entry| entry.split_once('='))
-                    .filter(|(name, _)| !inputs.args.contains_key(*name))
-                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                    .collect();
-                inputs.user = exec.user.clone();
-                inputs.workdir = exec.cwd.clone();
-                let network = format!("{:?}", self.network(vertex));
-                // What bind mounts show is read: their content is part of
-                // the key (cache, tmpfs and secret mounts are not).
-                let mut mounted = Vec::new();
-                for mount in &exec.mounts {
-                    if mount.kind != strata_frontend::graph::MountType::Bind {
-                        continue;
-                    }
-                    let input = mount
-                        .input
-                        .and_then(|index| vertex.inputs.get(index))
-                        .copied();
-                    match input.map(|input| &self.graph.vertices[input].op) {
-                        Some(Op::Source(Source::Context { .. })) | None => {
-                            let path = self.context_path(vertex, mount.source.as_deref())?;
-                            let mut stats = self.stats.lock().expect("stat cache lock");
-                            let (digest, files) =
-                                tree_digest(&path, &self.context.root, &mut stats)
-                                    .map_err(|kind| StepError::new(vertex.id, kind))?;
-                            inputs.files.extend(files);
-                            mounted.push(digest);
-                        }
-                        Some(_) => mounted.push(
-                            input
-                                .and_then(|input| self.outcome(input).key)
-                                .unwrap_or_default(),
-                        ),
-                    }
-                }
-                let mut parts: Vec<&str> = vec![&vertex.digest, &network, &parent];
-                parts.extend(mounted.iter().map(String::as_str));
-                cache::key(&parts)
+                let mut inputs = key::exec::inputs(exec, &parent);
+                let mounted = self.bind_mount_parts(vertex, exec, &mut inputs.files)?;
+                let key =
+                    key::exec::key_of(&vertex.digest, self.network(vertex), &parent, &mounted);
+                Ok((key, inputs))
             }
-            Op::File(FileOp::Mkdir { path, user }) => {
-                inputs.instruction = format!("WORKDIR {path}");
-                inputs.user = user.clone();
-                cache::key(&[&vertex.digest, &parent])
-            }
+            Op::File(FileOp::Mkdir { path, user }) => Ok((
+                key::file::mkdir(&vertex.digest, &parent),
+                key::file::mkdir_inputs(path, user, &parent),
+            )),
             Op::File(FileOp::Copy(copy)) => {
-                inputs.instruction = copy_instruction(copy);
+                let mut inputs = key::file::copy_inputs(copy, &parent);
                 let (content, files) = {
                     let trees = self.trees(vertex)?;
                     let destination =
@@ -816,37 +799,59 @@ impl<'a> Build<'a> {
                 let input_keys: Vec<String> = vertex
                     .inputs
                     .iter()
-                    .map(|&input| self.outcome(input).key.unwrap_or_default())
+                    .map(|&input| self.input_key(Some(input)))
                     .collect();
-                let mut parts: Vec<&str> = vec![&vertex.digest, &content];
-                parts.extend(input_keys.iter().map(String::as_str));
-                cache::key(&parts)
+                let input_keys: Vec<&str> = input_keys.iter().map(String::as_str).collect();
+                Ok((
+                    key::file::copy(&vertex.digest, &content, &input_keys),
+                    inputs,
+                ))
             }
             _ => unreachable!("sources and config instructions have no step key"),
-        };
-        Ok((key, inputs))
+        }
     }
 
-    /// How the cache report knows this step from one build to the next: the
-    /// Dockerfile, the stage, the position in it and the instruction's kind;
-    /// and, when the step moved, the Dockerfile and its text.
+    /// The key parts of a RUN's bind mounts, in order: what a mount of the
+    /// context shows is read (its files go to `files`, for the report);
+    /// a mount of a stage or image is its key. Cache, tmpfs, secret and
+    /// ssh mounts have none.
+    fn bind_mount_parts(
+        &self,
+        vertex: &Vertex,
+        exec: &strata_frontend::graph::Exec,
+        files: &mut cache::Files,
+    ) -> Result<Vec<String>, BuildError> {
+        let mut mounted = Vec::new();
+        for mount in &exec.mounts {
+            if mount.kind != strata_frontend::graph::MountType::Bind {
+                continue;
+            }
+            let input = mount
+                .input
+                .and_then(|index| vertex.inputs.get(index))
+                .copied();
+            match input.map(|input| &self.graph.vertices[input].op) {
+                Some(Op::Source(Source::Context { .. })) | None => {
+                    let path = self.context_path(vertex, mount.source.as_deref())?;
+                    let mut stats = self.stats.lock().expect("stat cache lock");
+                    let (digest, tree) = tree_digest(&path, &self.context.root, &mut stats)
+                        .map_err(|kind| StepError::new(vertex.id, kind))?;
+                    files.extend(tree);
+                    mounted.push(digest);
+                }
+                Some(_) => mounted.push(self.input_key(input)),
+            }
+        }
+        Ok(mounted)
+    }
+
+    /// How the cache index knows this step from one build to the next (see
+    /// [`cause::identity`]).
     fn identity(&self, vertex: &Vertex) -> (String, String) {
-        let (position, text) = match vertex.description.split_once("] ") {
-            Some((prefix, text)) => (prefix.rsplit(' ').next().unwrap_or_default(), text),
-            None => ("", vertex.description.as_str()),
-        };
-        let position = position.split('/').next().unwrap_or_default();
-        let kind = text.split_whitespace().next().unwrap_or_default();
-        let stage = self
-            .graph
-            .stages
-            .get(vertex.stage)
-            .map(|stage| stage.label())
-            .unwrap_or_default();
-        let dockerfile = &self.options.dockerfile;
-        (
-            format!("{dockerfile}\0{stage}\0{position}\0{kind}"),
-            format!("{dockerfile}\0{text}"),
+        cause::identity(
+            &self.options.dockerfile,
+            self.graph.stages.get(vertex.stage),
+            &vertex.label,
         )
     }
 
@@ -857,16 +862,16 @@ impl<'a> Build<'a> {
         inputs: &cache::StepInputs,
         identity: &str,
         text: &str,
-    ) -> cache::Cause {
+    ) -> cause::Cause {
         if !self.may_use_cache(vertex) {
-            return cache::Cause::NoCache;
+            return cause::Cause::NoCache;
         }
         let Some(previous) = cache::previous(self.store, identity, text) else {
-            return cache::Cause::NoPrevious;
+            return cause::Cause::NoPrevious;
         };
         let ignored = |path: &str| self.context.ignore.excluded(path);
-        if let Some(change) = cache::own_change(&previous.inputs, inputs, &ignored) {
-            return cache::Cause::Changed(change);
+        if let Some(change) = cause::own_change(&previous.inputs, inputs, &ignored) {
+            return cause::Cause::Changed(change);
         }
         // Only what it stands on changed: name the step upstream that did.
         vertex
@@ -875,8 +880,8 @@ impl<'a> Build<'a> {
             .find_map(|&input| self.outcome(input).missed)
             .map_or_else(
                 // A record from before inputs were kept, say.
-                || cache::Cause::Changed("its inputs changed".to_owned()),
-                cache::Cause::After,
+                || cause::Cause::Changed(cause::Change::Inputs),
+                cause::Cause::After,
             )
     }
 
@@ -1054,55 +1059,6 @@ fn tree_digest(
         );
     }
     Ok((format!("{:x}", hasher.finalize()), files))
-}
-
-/// The build arguments a RUN used, from its history text (`RUN |2 A=1
-/// B=2 ...`, BuildKit's form).
-fn build_args_of(vertex: &Vertex) -> std::collections::BTreeMap<String, String> {
-    let mut args = std::collections::BTreeMap::new();
-    let Some(rest) = vertex
-        .created_by
-        .as_deref()
-        .and_then(|text| text.strip_prefix("RUN |"))
-    else {
-        return args;
-    };
-    let mut words = rest.split(' ');
-    let count: usize = words
-        .next()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(0);
-    for word in words.take(count) {
-        if let Some((name, value)) = word.split_once('=') {
-            args.insert(name.to_owned(), value.to_owned());
-        }
-    }
-    args
-}
-
-/// A COPY or ADD as it runs, for the cache report.
-fn copy_instruction(copy: &strata_frontend::graph::FileCopy) -> String {
-    use strata_frontend::graph::CopySource;
-    let sources: Vec<String> = copy
-        .sources
-        .iter()
-        .map(|source| match source {
-            CopySource::Path { input, path } => format!("{input}:{path}"),
-            CopySource::Url { url } => url.clone(),
-            CopySource::Inline(file) => format!("<<{}", file.path),
-        })
-        .collect();
-    format!(
-        "{} {} {} chown={:?} chmod={:?} link={} parents={} exclude={:?}",
-        if copy.add { "ADD" } else { "COPY" },
-        sources.join(" "),
-        copy.destination,
-        copy.chown,
-        copy.chmod,
-        copy.link,
-        copy.parents,
-        copy.exclude
-    )
 }
 
 /// A COPY or ADD that cannot do what it says.

@@ -80,7 +80,7 @@ fn cache_dir(
     gid: u32,
     seed: Option<Seed<'_>>,
 ) -> std::io::Result<PathBuf> {
-    let name = super::cache::key(&["cache-mount", id]);
+    let name = super::key::key(&["cache-mount", id]).hex().to_owned();
     let base = store.path(crate::store::layout::CACHE_MOUNTS);
     let dir = if instance == 0 {
         base.join(&name[..32])

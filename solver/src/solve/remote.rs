@@ -226,7 +226,7 @@ pub struct Exported {
 /// Export the records of `keys` (those the store has) to `to`.
 pub fn export(
     store: &Store,
-    keys: &[String],
+    keys: &[super::key::Key],
     to: &CacheTo,
     options: &RegistryOptions,
     progress: Progress<'_>,
@@ -365,7 +365,7 @@ enum Source {
 /// A cache read by `--cache-from`: its records, and how to fetch a
 /// layer when a build uses one.
 pub struct Imported {
-    records: BTreeMap<String, CacheRecord>,
+    records: BTreeMap<super::key::Key, CacheRecord>,
     source: Source,
     /// What it was read from, for messages.
     pub name: String,
@@ -524,13 +524,13 @@ impl Imported {
     }
 
     /// The record of `key`, as it is (for `strata cache explain`).
-    pub(crate) fn peek(&self, key: &str) -> Option<CacheRecord> {
+    pub(crate) fn peek(&self, key: &super::key::Key) -> Option<CacheRecord> {
         self.records.get(key).cloned()
     }
 
     /// The record of `key`, with its layer brought into the store; `None`
     /// if there is none or the layer cannot be had (the step then runs).
-    pub(crate) fn take(&self, store: &Store, key: &str) -> Option<CacheRecord> {
+    pub(crate) fn take(&self, store: &Store, key: &super::key::Key) -> Option<CacheRecord> {
         let record = self.records.get(key)?;
         // A prune must not take the layer between its arrival and the
         // record that keeps it.

@@ -120,7 +120,7 @@ mod tests {
     }
 
     fn describe(graph: &BuildGraph, id: VertexId) -> String {
-        graph.vertices[id].description.clone()
+        graph.vertices[id].description()
     }
 
     #[test]
@@ -165,7 +165,7 @@ mod tests {
         let unused = graph
             .vertices
             .iter()
-            .find(|vertex| vertex.description.contains("never"));
+            .find(|vertex| vertex.description().contains("never"));
         if let Some(unused) = unused {
             assert!(!scheduler.needs(unused.id));
         }

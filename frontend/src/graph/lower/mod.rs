@@ -1,0 +1,534 @@
+//! Stages to build graph (BuildKit `dockerfile2llb/convert.go`).
+//!
+//! 1. The ARGs before the first FROM ("meta args") are evaluated, with the
+//!    predefined platform args, and expand every FROM line.
+//! 2. The target stage is lowered; a stage it needs (as its base, as a
+//!    `COPY --from` or `RUN --mount from=` source) is lowered first, on
+//!    demand. Stages the target does not need are never lowered, which is
+//!    `--target` pruning; a stage that needs itself is a cycle and an error.
+//! 3. Each instruction is dispatched with the stage's state: its ENV, the ARGs
+//!    declared in it, USER, WORKDIR and SHELL. Words are expanded where
+//!    BuildKit expands them, with ENV winning over ARG.
+//!
+//! The code follows BuildKit's split of `dockerfile2llb` by concern:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `mod.rs` | the state, vertices and their digests, expansion, [`lower`] |
+//! | `args.rs` | build args: the platform args and the ARGs before FROM |
+//! | `stage.rs` | stages: names, what the target needs, lowering one, ONBUILD, `--from` |
+//! | `image.rs` | base images: the [`ImageResolver`] and pinning |
+//! | `dispatch.rs` | one instruction at a time; the config instructions |
+//! | `run.rs` | RUN: its argv, environment, flags and mounts (`convert_runmount.go`) |
+//! | `copy.rs` | COPY and ADD (`convert_copy.go`) |
+//! | `platform.rs` | [`Platform`] |
+//!
+//! What the frontend cannot know alone, the config of a base image (its ENV,
+//! USER, WORKDIR and ONBUILD triggers), it asks an [`ImageResolver`] for; the
+//! solver provides one that reads the image store (pulling first, as
+//! `--pull` says). Each image reference is resolved once per build, and its
+//! [`Source::Image`] pins the digest it was lowered with, which is what the
+//! solver runs: a tag that moves meanwhile changes nothing (BuildKit pins
+//! `ref@digest` the same way). Without a resolver, or for an image the
+//! resolver does not know, the image is lowered unpinned with an empty
+//! config and the default `PATH`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::{BuildGraph, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId};
+use crate::ast::{Heredoc, Word};
+use crate::error::{Error, ErrorKind, Warning};
+use crate::expand::{Lexer, Lookup};
+use crate::instructions::{Located, Stages};
+use crate::span::Span;
+
+mod args;
+mod copy;
+mod dispatch;
+mod image;
+mod platform;
+mod run;
+mod stage;
+
+pub use image::{ImageConfig, ImageResolver, ResolveError, ResolveFailure, Resolved};
+pub use platform::Platform;
+
+/// `PATH` for images whose config has none (BuildKit `system.DefaultPathEnv`).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Build args every build knows without an ARG line in the global scope.
+const PLATFORM_ARGS: &[&str] = &[
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+];
+
+/// Proxy args: usable without declaration, kept out of digests and history.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// What the lowering needs besides the Dockerfile.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// `--target`: the stage to build (default: the last one).
+    pub target: Option<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--platform`: the target platform (default: the host's).
+    pub platform: Option<Platform>,
+    /// Where base image configs come from.
+    pub resolver: Option<&'a dyn ImageResolver>,
+}
+
+/// Lower typed stages to a build graph.
+pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
+    let mut lowerer = Lowerer::new(stages, options)?;
+    let target = lowerer.target()?;
+    // Lower the stages the target needs by name, dependencies first, without
+    // recursion: a chain of thousands of `FROM previous` stages must not
+    // exhaust the stack. References that need expansion (`--from=$STAGE`)
+    // are resolved during lowering, with bounded recursion.
+    for index in lowerer.static_order(target) {
+        let span = stages.stages[index].from_span;
+        lowerer.lower_stage(index, span)?;
+    }
+    lowerer.finish(target)
+}
+
+/// Stage references deeper than this (through `--from=$VARIABLE`) are refused.
+const MAX_STAGE_NESTING: usize = 128;
+
+/// Per-stage dispatch state (BuildKit's `dispatchState`).
+#[derive(Debug, Clone)]
+struct State {
+    /// `KEY=value` entries, in the form the image config and every RUN need
+    /// them (kept formatted: most steps copy the list, few change it).
+    env: Vec<String>,
+    args: Vec<(String, Option<String>)>,
+    user: String,
+    workdir: String,
+    shell: Vec<String>,
+    fs: VertexId,
+    last: VertexId,
+}
+
+/// The key of a `KEY=value` entry.
+fn env_key(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(key, _)| key)
+}
+
+impl State {
+    fn set_env(&mut self, key: &str, value: &str) {
+        let entry = format!("{key}={value}");
+        match self
+            .env
+            .iter_mut()
+            .find(|existing| env_key(existing) == key)
+        {
+            Some(slot) => *slot = entry,
+            None => self.env.push(entry),
+        }
+    }
+
+    fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|entry| env_key(entry) == key)
+            .map(|entry| &entry[key.len() + 1..])
+    }
+}
+
+/// The variables visible to word expansion: ENV wins over ARG.
+struct Scope<'a> {
+    state: &'a State,
+}
+
+impl Lookup for Scope<'_> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.state.env_value(name).or_else(|| {
+            self.state
+                .args
+                .iter()
+                .rev()
+                .find(|(arg, _)| arg == name)
+                .and_then(|(_, value)| value.as_deref())
+        })
+    }
+}
+
+enum StageStatus {
+    Pending,
+    InProgress,
+    Done(Box<State>),
+}
+
+struct Lowerer<'a> {
+    stages: &'a Stages,
+    options: &'a Options<'a>,
+    escape: char,
+    target_platform: Platform,
+    build_platform: Platform,
+    meta: BTreeMap<String, String>,
+    infos: Vec<StageInfo>,
+    /// Stage name to index.
+    names: HashMap<String, usize>,
+    status: Vec<StageStatus>,
+    vertices: Vec<Vertex>,
+    /// Dedupes vertices: the same op on the same inputs after the same step.
+    known: HashMap<([u8; 32], Option<VertexId>), VertexId, DigestHash>,
+    context: Option<VertexId>,
+    used_args: BTreeSet<String>,
+    warnings: Vec<Warning>,
+    warned: BTreeSet<(String, Span)>,
+    nesting: usize,
+    /// Reused buffer for the canonical encoding of each vertex.
+    encoding: Vec<u8>,
+    /// Images resolved so far, by reference and platform: one answer per
+    /// build, so that every step naming an image gets the same one.
+    resolved: HashMap<(String, String), (Option<String>, ImageConfig)>,
+}
+
+/// Hashes a `(digest, previous)` key by the digest's first eight bytes: a
+/// SHA-256 output is already uniformly random, so running SipHash over it
+/// again (the default) only costs time.
+#[derive(Default, Clone, Copy)]
+struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Writes come as: the array's length (a constant), the 32 digest
+        // bytes (the first eight are used), then the previous step's id.
+        let mut word = [0u8; 8];
+        let take = bytes.len().min(8);
+        word[..take].copy_from_slice(&bytes[..take]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+}
+
+/// `sha256:<hex>` of a raw digest.
+fn digest_string(digest: &[u8; 32]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for byte in digest {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(stages: &'a Stages, options: &'a Options<'a>) -> Result<Self, Error> {
+        let build_platform = Platform::host();
+        let target_platform = options
+            .platform
+            .clone()
+            .unwrap_or_else(|| build_platform.clone());
+        let mut lowerer = Lowerer {
+            stages,
+            options,
+            escape: stages.escape,
+            target_platform,
+            build_platform,
+            meta: BTreeMap::new(),
+            infos: Vec::new(),
+            names: HashMap::new(),
+            status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
+            vertices: Vec::with_capacity(
+                stages
+                    .stages
+                    .iter()
+                    .map(|stage| stage.instructions.len() + 2)
+                    .sum::<usize>()
+                    + 1,
+            ),
+            known: HashMap::default(),
+            context: None,
+            used_args: BTreeSet::new(),
+            warnings: stages.warnings.clone(),
+            warned: BTreeSet::new(),
+            nesting: 0,
+            encoding: Vec::new(),
+            resolved: HashMap::new(),
+        };
+        lowerer.meta = lowerer.platform_args();
+        lowerer.meta_args()?;
+        lowerer.stage_infos()?;
+        Ok(lowerer)
+    }
+
+    fn warn_once(&mut self, rule: &'static str, key: String, message: String, span: Span) {
+        if self.warned.insert((key, span)) {
+            self.warnings.push(Warning {
+                rule,
+                message,
+                span: Some(span),
+            });
+        }
+    }
+
+    /// Expand `word` in `env`, warning on undefined variables.
+    fn expand(&mut self, word: &Word, env: &dyn Lookup) -> Result<String, Error> {
+        let expansion = Lexer::new(self.escape)
+            .expand(&word.value, env)
+            .map_err(|error| Error::new(ErrorKind::Expand(error), word.span))?;
+        for name in expansion.unmatched {
+            if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_') {
+                continue;
+            }
+            self.warn_once(
+                "UndefinedVar",
+                name.clone(),
+                format!("usage of undefined variable `${name}`"),
+                word.span,
+            );
+        }
+        Ok(expansion.result)
+    }
+
+    fn expand_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
+        self.expand(word, &Scope { state })
+    }
+
+    fn add_vertex(&mut self, mut vertex: Vertex) -> VertexId {
+        #[derive(serde::Serialize)]
+        struct Definition<'d> {
+            op: &'d Op,
+            inputs: Vec<&'d str>,
+            previous: Option<&'d str>,
+        }
+        let inputs: Vec<&str> = vertex
+            .inputs
+            .iter()
+            .map(|input| self.vertices[*input].digest.as_str())
+            .collect();
+        // Only config edits depend on the step before them; filesystem ops
+        // depend on their inputs alone (see the module docs of `graph`).
+        let previous = match vertex.op {
+            Op::Config(_) => vertex
+                .previous
+                .map(|previous| self.vertices[previous].digest.as_str()),
+            _ => None,
+        };
+        let definition = Definition {
+            op: &vertex.op,
+            inputs,
+            previous,
+        };
+        // Encode into one reused buffer, then hash it in a single call:
+        // cheaper than many small hash updates or a fresh buffer per vertex.
+        self.encoding.clear();
+        super::canonical::encode(&definition, &mut self.encoding)
+            .expect("graph types always encode");
+        let raw: [u8; 32] = Sha256::digest(&self.encoding).into();
+        let key = (raw, vertex.previous);
+        if let Some(existing) = self.known.get(&key) {
+            return *existing;
+        }
+        vertex.digest = digest_string(&raw);
+        let id = self.vertices.len();
+        vertex.id = id;
+        self.known.insert(key, id);
+        self.vertices.push(vertex);
+        id
+    }
+
+    /// Add a source (no inputs, no previous step).
+    fn source_vertex(
+        &mut self,
+        source: Source,
+        stage: usize,
+        origin: Option<Origin>,
+        label: Label,
+    ) -> VertexId {
+        self.add_vertex(Vertex {
+            id: 0,
+            digest: String::new(),
+            op: Op::Source(source),
+            inputs: Vec::new(),
+            previous: None,
+            stage,
+            origin,
+            created_by: None,
+            label,
+        })
+    }
+
+    /// Add the vertex of a Dockerfile step after the stage's last one and
+    /// advance the state: `last` always, the filesystem `fs` unless the step
+    /// only edits the config.
+    fn step_vertex(
+        &mut self,
+        step: &Step<'_>,
+        state: &mut State,
+        op: Op,
+        inputs: Vec<VertexId>,
+        created_by: Option<String>,
+    ) -> VertexId {
+        let edits_filesystem = !matches!(op, Op::Config(_));
+        let label = self.label(step);
+        let id = self.add_vertex(Vertex {
+            id: 0,
+            digest: String::new(),
+            op,
+            inputs,
+            previous: Some(state.last),
+            stage: step.stage,
+            origin: Some(step.origin()),
+            created_by,
+            label,
+        });
+        if edits_filesystem {
+            state.fs = id;
+        }
+        state.last = id;
+        id
+    }
+
+    fn context_vertex(&mut self) -> VertexId {
+        if let Some(context) = self.context {
+            return context;
+        }
+        let id = self.source_vertex(
+            Source::Context {
+                name: "context".to_owned(),
+            },
+            0,
+            None,
+            Label::Context,
+        );
+        self.context = Some(id);
+        id
+    }
+
+    fn label(&self, step: &Step<'_>) -> Label {
+        Label::Step(StepLabel {
+            stage: self.infos[step.stage].label(),
+            number: step.number,
+            total: step.total,
+            instruction: step.located.original.clone(),
+        })
+    }
+
+    fn finish(mut self, target: usize) -> Result<BuildGraph, Error> {
+        let unused: Vec<&String> = self
+            .options
+            .build_args
+            .keys()
+            .filter(|name| {
+                !self.used_args.contains(*name)
+                    && !PROXY_ARGS.contains(&name.as_str())
+                    && !PLATFORM_ARGS.contains(&name.as_str())
+            })
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|name| name.as_str()).collect();
+            self.warnings.push(Warning {
+                rule: "UnusedBuildArg",
+                message: format!(
+                    "one or more build args were not consumed: {}",
+                    names.join(", ")
+                ),
+                span: None,
+            });
+        }
+        Ok(BuildGraph {
+            vertices: self.vertices,
+            stages: self.infos,
+            target,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// A step being dispatched, for descriptions and origins.
+struct Step<'s> {
+    stage: usize,
+    number: usize,
+    total: usize,
+    located: &'s Located,
+}
+
+impl Step<'_> {
+    fn origin(&self) -> Origin {
+        Origin {
+            span: self.located.span,
+            line: self.located.lines.0,
+            end_line: self.located.lines.1,
+        }
+    }
+}
+
+/// `base` joined with `path` and cleaned, as an absolute path.
+fn join_path(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// A heredoc's body, leading tabs removed for `<<-`.
+fn heredoc_content(heredoc: &Heredoc) -> String {
+    if !heredoc.chomp {
+        return heredoc.content.clone();
+    }
+    heredoc
+        .content
+        .split_inclusive('\n')
+        .map(|line| line.trim_start_matches('\t'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(join_path("/", "app"), "/app");
+        assert_eq!(join_path("/a/b", "../c/./d"), "/a/c/d");
+        assert_eq!(join_path("/a", "/x/"), "/x");
+        assert_eq!(join_path("/", ".."), "/");
+    }
+}

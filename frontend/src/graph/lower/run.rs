@@ -1,0 +1,164 @@
+//! RUN: its argv (shell form, exec form, heredocs), its environment and
+//! build args, `--network`, `--security` and `--mount`s (BuildKit's
+//! `dispatchRun` and `convert_runmount.go`).
+
+use super::{Lowerer, PROXY_ARGS, State, Step, heredoc_content, join_path};
+use crate::error::{Error, ErrorKind};
+use crate::graph::mount::{self, MountType};
+use crate::graph::{Exec, InlineFile, Network, Op, Security};
+use crate::instructions::{Command, Run};
+
+impl Lowerer<'_> {
+    /// The environment a RUN sees: ENV, then declared build args not
+    /// shadowed; its proxy variables; and those build args, as pairs.
+    pub(super) fn run_env(
+        &self,
+        state: &State,
+    ) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
+        let mut env = state.env.clone();
+        let mut args_used = Vec::new();
+        for (name, value) in &state.args {
+            let Some(value) = value else { continue };
+            if state.env_value(name).is_some() {
+                continue;
+            }
+            env.push(format!("{name}={value}"));
+            args_used.push((name.clone(), value.clone()));
+        }
+        let proxy = PROXY_ARGS
+            .iter()
+            .filter_map(|name| {
+                self.options
+                    .build_args
+                    .get(*name)
+                    .map(|value| format!("{name}={value}"))
+            })
+            .collect();
+        (env, proxy, args_used)
+    }
+
+    pub(super) fn run(
+        &mut self,
+        step: &Step<'_>,
+        run: &Run,
+        state: &mut State,
+    ) -> Result<(), Error> {
+        let mut files = Vec::new();
+        let args = match (&run.command, run.heredocs.as_slice()) {
+            (Command::Shell(word), [heredoc]) if is_only_heredoc(&word.value) => {
+                let script = heredoc_content(heredoc);
+                if script.starts_with("#!") {
+                    // A script with its own interpreter runs as a file.
+                    let path = format!("/dev/pipes/{}", heredoc.name);
+                    files.push(InlineFile {
+                        path: path.clone(),
+                        content: script,
+                        mode: 0o755,
+                    });
+                    vec![path]
+                } else {
+                    let mut args = state.shell.clone();
+                    args.push(script);
+                    args
+                }
+            }
+            (Command::Shell(word), heredocs) if !heredocs.is_empty() => {
+                // The shell reads the heredocs itself: give it the whole text.
+                let mut script = word.value.clone();
+                for heredoc in heredocs {
+                    script.push('\n');
+                    script.push_str(&heredoc.content);
+                    script.push_str(&heredoc.name);
+                }
+                let mut args = state.shell.clone();
+                args.push(script);
+                args
+            }
+            (command, _) => self.command_args(command, state),
+        };
+        let network = match &run.network {
+            None => Network::Default,
+            Some(flag) => match flag.value.value.as_str() {
+                "default" => Network::Default,
+                "none" => Network::None,
+                "host" => Network::Host,
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidNetwork(other.to_owned()),
+                        flag.value.span,
+                    ));
+                }
+            },
+        };
+        let security = match &run.security {
+            None => Security::Sandbox,
+            Some(flag) => match flag.value.value.as_str() {
+                "sandbox" => Security::Sandbox,
+                "insecure" => Security::Insecure,
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidSecurity(other.to_owned()),
+                        flag.value.span,
+                    ));
+                }
+            },
+        };
+        let mut inputs = vec![state.fs];
+        let mut mounts = Vec::new();
+        for flag in &run.mounts {
+            let text = self.expand_in(&flag.value, state)?;
+            let mut mount = mount::parse(&text)
+                .map_err(|error| Error::new(ErrorKind::InvalidMount(error), flag.value.span))?;
+            if !mount.target.starts_with('/') {
+                mount.target = join_path(&state.workdir, &mount.target);
+            }
+            let source_input = match (mount.kind, &mount.from) {
+                (MountType::Bind | MountType::Cache, Some(from)) => {
+                    Some(self.resolve_from(from, flag, step)?)
+                }
+                (MountType::Bind, None) => Some(self.context_vertex()),
+                _ => None,
+            };
+            if let Some(input) = source_input {
+                mount.input = Some(inputs.len());
+                inputs.push(input);
+            }
+            mounts.push(mount);
+        }
+        let (env, proxy_env, build_args) = self.run_env(state);
+        // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
+        // for people (and `docker history`): the cache report reads the
+        // pairs from `Exec::build_args`, since a value may hold spaces.
+        let shown_args = if build_args.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = build_args
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            format!("|{} {} ", build_args.len(), pairs.join(" "))
+        };
+        let created_by = format!("RUN {shown_args}{} # buildkit", args.join(" "));
+        let exec = Exec {
+            args,
+            env,
+            build_args,
+            proxy_env,
+            user: state.user.clone(),
+            cwd: state.workdir.clone(),
+            network,
+            security,
+            mounts,
+            files,
+        };
+        self.step_vertex(step, state, Op::Exec(exec), inputs, Some(created_by));
+        Ok(())
+    }
+}
+
+/// Whether a RUN's shell form is nothing but a heredoc (`<<EOF`, `<<-"EOF"`).
+fn is_only_heredoc(text: &str) -> bool {
+    let text = text.trim();
+    let rest = text.trim_start_matches(|ch: char| ch.is_ascii_digit());
+    rest.starts_with("<<") && !text.contains(char::is_whitespace)
+}

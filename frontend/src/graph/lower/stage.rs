@@ -1,0 +1,381 @@
+//! Stages: their names and FROM lines, which stages the target needs, and
+//! lowering one (its base, its ONBUILD triggers, its instructions); and
+//! `--from` references to a stage or an image.
+
+use super::{Lowerer, MAX_STAGE_NESTING, Platform, StageStatus, State, Step};
+use crate::error::{Error, ErrorKind};
+use crate::graph::DEFAULT_PATH;
+use crate::graph::mount;
+use crate::graph::{Origin, StageInfo, VertexId};
+use crate::instructions::{self, FlagValue, Instruction, Located};
+use crate::span::Span;
+
+impl Lowerer<'_> {
+    /// Expand every FROM and check stage names.
+    pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
+        let meta = self.meta.clone();
+        for (index, stage) in self.stages.stages.iter().enumerate() {
+            let base = self.expand(&stage.from.image, &meta)?;
+            if base.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::BlankBaseName(stage.from.image.value.clone()),
+                    stage.from.image.span,
+                )
+                .with_hint("set the variable with `--build-arg` or give the ARG a default"));
+            }
+            let name = stage.from.name.as_ref().map(|word| word.value.clone());
+            if let Some(name_word) = &stage.from.name
+                && self.names.insert(name_word.value.clone(), index).is_some()
+            {
+                return Err(Error::new(
+                    ErrorKind::DuplicateStageName(name_word.value.clone()),
+                    name_word.span,
+                ));
+            }
+            self.infos.push(StageInfo {
+                index,
+                name,
+                base,
+                built: false,
+                rootfs: None,
+                last: None,
+                span: stage.from_span,
+            });
+        }
+        Ok(())
+    }
+
+    /// The stage a literal reference (name or index) names, if any.
+    pub(super) fn stage_by_reference(&self, reference: &str) -> Option<usize> {
+        self.names
+            .get(&reference.to_ascii_lowercase())
+            .copied()
+            .or_else(|| {
+                reference
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|index| *index < self.infos.len())
+            })
+    }
+
+    /// The earlier stage that stage `index` is built `FROM`, if any.
+    pub(super) fn base_stage(&self, index: usize) -> Option<usize> {
+        self.names
+            .get(&self.infos[index].base.to_ascii_lowercase())
+            .copied()
+            .filter(|base| *base < index)
+    }
+
+    /// Stages `index` needs, as far as is known without expanding anything.
+    pub(super) fn static_dependencies(&self, index: usize) -> Vec<usize> {
+        let mut dependencies: Vec<usize> = self.base_stage(index).into_iter().collect();
+        let literal = |value: &str| (!value.contains('$')).then(|| value.to_owned());
+        for located in &self.stages.stages[index].instructions {
+            let references: Vec<String> = match &located.instruction {
+                Instruction::Copy(copy) => copy
+                    .from
+                    .iter()
+                    .filter_map(|flag| literal(&flag.value.value))
+                    .collect(),
+                Instruction::Run(run) => run
+                    .mounts
+                    .iter()
+                    .filter_map(|flag| literal(&flag.value.value))
+                    .filter(|value| value.contains("from="))
+                    .filter_map(|value| mount::parse(&value).ok()?.from)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            dependencies.extend(
+                references
+                    .iter()
+                    .filter_map(|reference| self.stage_by_reference(reference))
+                    .filter(|dependency| *dependency != index),
+            );
+        }
+        dependencies
+    }
+
+    /// The stages `target` needs by literal reference, in an order where
+    /// each comes after what it needs (iterative depth-first post-order).
+    pub(super) fn static_order(&self, target: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut visited = vec![false; self.infos.len()];
+        let mut stack = vec![(target, false)];
+        while let Some((index, expanded)) = stack.pop() {
+            if expanded {
+                order.push(index);
+                continue;
+            }
+            if visited[index] {
+                continue;
+            }
+            visited[index] = true;
+            stack.push((index, true));
+            for dependency in self.static_dependencies(index).into_iter().rev() {
+                if !visited[dependency] {
+                    stack.push((dependency, false));
+                }
+            }
+        }
+        order
+    }
+
+    pub(super) fn stage_list(&self) -> String {
+        let names: Vec<String> = self
+            .infos
+            .iter()
+            .map(|info| match &info.name {
+                Some(name) => format!("`{name}` ({})", info.index),
+                None => format!("{} (unnamed)", info.index),
+            })
+            .collect();
+        names.join(", ")
+    }
+
+    pub(super) fn target(&self) -> Result<usize, Error> {
+        let Some(target) = &self.options.target else {
+            return Ok(self.infos.len() - 1);
+        };
+        let wanted = target.to_ascii_lowercase();
+        self.infos
+            .iter()
+            .position(|info| info.name.as_deref() == Some(wanted.as_str()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = self
+                    .infos
+                    .iter()
+                    .filter_map(|info| info.name.as_deref())
+                    .collect();
+                let error = Error::unplaced(ErrorKind::UnknownTarget(target.clone()));
+                match instructions::suggest(&wanted, &names) {
+                    Some(near) => error.with_hint(format!("did you mean `{near}`?")),
+                    None if names.is_empty() => {
+                        error.with_hint("no stage is named: name one with `FROM <image> AS <name>`")
+                    }
+                    None => error.with_hint(format!("the named stages are {}", names.join(", "))),
+                }
+            })
+    }
+
+    /// Lower stage `index` (once) and return its final state.
+    pub(super) fn lower_stage(
+        &mut self,
+        index: usize,
+        referenced_at: Span,
+    ) -> Result<State, Error> {
+        match &self.status[index] {
+            StageStatus::Done(state) => return Ok((**state).clone()),
+            StageStatus::InProgress => {
+                return Err(Error::new(
+                    ErrorKind::CircularDependency(self.infos[index].label()),
+                    referenced_at,
+                ));
+            }
+            StageStatus::Pending => {}
+        }
+        if self.nesting >= MAX_STAGE_NESTING {
+            return Err(Error::new(
+                ErrorKind::StagesTooDeep(MAX_STAGE_NESTING),
+                referenced_at,
+            ));
+        }
+        self.nesting += 1;
+        let outcome = self.lower_stage_inner(index);
+        self.nesting -= 1;
+        outcome
+    }
+
+    pub(super) fn lower_stage_inner(&mut self, index: usize) -> Result<State, Error> {
+        self.status[index] = StageStatus::InProgress;
+        let stages = self.stages;
+        let stage = &stages.stages[index];
+        let origin = Some(Origin {
+            span: stage.from_span,
+            line: stage.from_lines.0,
+            end_line: stage.from_lines.1,
+        });
+        let base = self.infos[index].base.clone();
+        let platform = match &stage.from.platform {
+            Some(flag) => {
+                let meta = self.meta.clone();
+                let text = self.expand(&flag.value, &meta)?;
+                Platform::parse(&text)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidPlatform(text), flag.value.span))?
+            }
+            None => self.target_platform.clone(),
+        };
+        let mut state = match self.base_stage(index) {
+            Some(base_index) => self.lower_stage(base_index, stage.from.image.span)?,
+            None => {
+                let (fs, config) =
+                    self.image_vertex(&base, &platform, index, origin, stage.from.image.span)?;
+                let mut state = State {
+                    env: config
+                        .env
+                        .iter()
+                        .map(|entry| {
+                            if entry.contains('=') {
+                                entry.clone()
+                            } else {
+                                format!("{entry}=")
+                            }
+                        })
+                        .collect(),
+                    args: Vec::new(),
+                    user: config.user.clone(),
+                    workdir: if config.workdir.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        config.workdir.clone()
+                    },
+                    shell: if config.shell.is_empty() {
+                        vec!["/bin/sh".to_owned(), "-c".to_owned()]
+                    } else {
+                        config.shell.clone()
+                    },
+                    fs,
+                    last: fs,
+                };
+                if state.env_value("PATH").is_none() {
+                    state.env.insert(0, format!("PATH={DEFAULT_PATH}"));
+                }
+                self.onbuild_triggers(&config.onbuild, index, &mut state, stage.from_span, origin)?;
+                state
+            }
+        };
+        // ARGs are scoped to the stage that declares them.
+        state.args.clear();
+        let total = stage.instructions.len() + 1;
+        for (position, located) in stage.instructions.iter().enumerate() {
+            let step = Step {
+                stage: index,
+                number: position + 2,
+                total,
+                located,
+            };
+            self.dispatch(&step, &located.instruction, &mut state)?;
+        }
+        self.infos[index].built = true;
+        self.infos[index].rootfs = Some(state.fs);
+        self.infos[index].last = Some(state.last);
+        self.status[index] = StageStatus::Done(Box::new(state.clone()));
+        Ok(state)
+    }
+
+    /// Run the ONBUILD triggers of a base image at the start of a stage.
+    pub(super) fn onbuild_triggers(
+        &mut self,
+        triggers: &[String],
+        index: usize,
+        state: &mut State,
+        span: Span,
+        origin: Option<Origin>,
+    ) -> Result<(), Error> {
+        for trigger in triggers {
+            let in_trigger = |error: Error| Error {
+                kind: error.kind,
+                span: Some(span),
+                hint: Some(format!("in the base image's ONBUILD trigger `{trigger}`")),
+            };
+            let file = crate::parser::parse(trigger).map_err(in_trigger)?;
+            for node in &file.nodes {
+                let mut warnings = Vec::new();
+                let instruction =
+                    instructions::parse_node(node, &mut warnings).map_err(in_trigger)?;
+                if matches!(instruction, Instruction::From(_) | Instruction::Onbuild(_)) {
+                    return Err(Error::new(
+                        ErrorKind::ForbiddenTrigger(instruction.name().to_owned()),
+                        span,
+                    ));
+                }
+                let located = Located {
+                    instruction: instruction.clone(),
+                    span,
+                    original: trigger.clone(),
+                    lines: origin
+                        .map(|origin| (origin.line, origin.end_line))
+                        .unwrap_or((0, 0)),
+                };
+                let step = Step {
+                    stage: index,
+                    number: 1,
+                    total: 1,
+                    located: &located,
+                };
+                // Spans inside the trigger refer to its own text: point at FROM.
+                self.dispatch(&step, &instruction, state)
+                    .map_err(in_trigger)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve `--from=` (COPY) or `from=` (RUN --mount) to a filesystem.
+    pub(super) fn resolve_from(
+        &mut self,
+        from: &str,
+        flag: &FlagValue,
+        step: &Step<'_>,
+    ) -> Result<VertexId, Error> {
+        let current = step.stage;
+        let lowered = from.to_ascii_lowercase();
+        let by_name = self.names.get(&lowered).copied();
+        let by_index = if !from.is_empty() && from.bytes().all(|byte| byte.is_ascii_digit()) {
+            match from
+                .parse::<usize>()
+                .ok()
+                .filter(|index| *index < self.infos.len())
+            {
+                Some(index) => Some(index),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::UnknownStage(from.to_owned()),
+                        flag.value.span,
+                    )
+                    .with_hint(format!("the stages are {}", self.stage_list())));
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(index) = by_name.or(by_index) {
+            if index == current {
+                return Err(Error::new(
+                    ErrorKind::CircularDependency(self.infos[index].label()),
+                    flag.value.span,
+                ));
+            }
+            return Ok(self.lower_stage(index, flag.value.span)?.fs);
+        }
+        // Not a stage: an image. A near-miss of a stage name with no registry,
+        // tag or digest is far likelier a typo than an image of that name, so
+        // it is an error instead of a pull that fails later.
+        let names: Vec<&str> = self
+            .infos
+            .iter()
+            .filter_map(|info| info.name.as_deref())
+            .collect();
+        if !from.contains(['/', ':', '@', '.'])
+            && let Some(near) = instructions::suggest(&lowered, &names)
+        {
+            return Err(
+                Error::new(ErrorKind::UnknownStage(from.to_owned()), flag.value.span).with_hint(
+                    format!(
+                        "did you mean stage `{near}`? the stages are {}",
+                        self.stage_list()
+                    ),
+                ),
+            );
+        }
+        let platform = self.target_platform.clone();
+        let (vertex, _) = self.image_vertex(
+            from,
+            &platform,
+            current,
+            Some(step.origin()),
+            flag.value.span,
+        )?;
+        Ok(vertex)
+    }
+}

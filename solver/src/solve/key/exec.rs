@@ -1,0 +1,59 @@
+//! The key of a RUN.
+//!
+//! | part | from |
+//! | --- | --- |
+//! | definition | [`Vertex::digest`]: argv, env (ENV and the build args that reach it), user, cwd, `--network` as written, `--security`, mounts, heredoc files; not proxy variables |
+//! | network | the effective network, as [`network_part`] words it |
+//! | parent | the parent step's key |
+//! | each bind mount, in order | the digest of the context tree it shows, or the key of the step (stage, image) it mounts |
+//!
+//! Cache, tmpfs, secret and ssh mounts are not in it: what they hold is
+//! not the step's input (BuildKit leaves them out too).
+//!
+//! [`Vertex::digest`]: strata_frontend::graph::Vertex::digest
+
+use strata_frontend::graph::Exec;
+
+use super::{Key, StepInputs, key};
+use crate::exec::Network;
+
+/// The word a network mode puts into keys. These are the words every RUN
+/// key has held so far (they were once the variants' `Debug`): changing
+/// one invalidates every cached RUN that used it.
+pub(crate) fn network_part(network: Network) -> &'static str {
+    match network {
+        Network::Host => "Host",
+        Network::None => "None",
+    }
+}
+
+/// The key of a RUN whose definition digest is `definition`, on the parent
+/// whose key is `parent`, with `mounted` the parts of its bind mounts.
+pub(crate) fn key_of(definition: &str, network: Network, parent: &str, mounted: &[String]) -> Key {
+    let mut parts: Vec<&str> = vec![definition, network_part(network), parent];
+    parts.extend(mounted.iter().map(String::as_str));
+    key(&parts)
+}
+
+/// What of a RUN the cache report compares (bind-mounted files are added
+/// by the caller, which reads them).
+pub(crate) fn inputs(exec: &Exec, parent: &str) -> StepInputs {
+    let args: std::collections::BTreeMap<String, String> =
+        exec.build_args.iter().cloned().collect();
+    let env = exec
+        .env
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .filter(|(name, _)| !args.contains_key(*name))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    StepInputs {
+        instruction: exec.args.join(" "),
+        args,
+        env,
+        user: exec.user.clone(),
+        workdir: exec.cwd.clone(),
+        parent: parent.to_owned(),
+        ..StepInputs::default()
+    }
+}

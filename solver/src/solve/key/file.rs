@@ -1,0 +1,72 @@
+//! Keys of file ops: WORKDIR's mkdir, COPY and ADD.
+//!
+//! | op | parts |
+//! | --- | --- |
+//! | mkdir (`WORKDIR`) | definition digest (path, owner), the parent's key |
+//! | `COPY`, `ADD` | definition digest (sources, destination, `--chown`, `--chmod`, `--link`, `--exclude`, `--parents`, ADD's options), the content digest of what is copied, the key of every input (the parent first, then the source) |
+//!
+//! The content digest covers, for each entry copied, its destination
+//! path, type, mode, link target, xattrs and content digest (or a URL's
+//! content); never owners or mtimes (`files::content_digest`).
+
+use strata_frontend::graph::{CopySource, FileCopy};
+
+use super::{Key, StepInputs, key};
+
+/// The key of a WORKDIR's mkdir.
+pub(crate) fn mkdir(definition: &str, parent: &str) -> Key {
+    key(&[definition, parent])
+}
+
+/// What of a WORKDIR the cache report compares.
+pub(crate) fn mkdir_inputs(path: &str, user: &str, parent: &str) -> StepInputs {
+    StepInputs {
+        instruction: format!("WORKDIR {path}"),
+        user: user.to_owned(),
+        parent: parent.to_owned(),
+        ..StepInputs::default()
+    }
+}
+
+/// The key of a COPY or ADD: `content` is the digest of what it copies,
+/// `inputs` the keys (hex, empty when unknown) of its inputs in order.
+pub(crate) fn copy(definition: &str, content: &str, inputs: &[&str]) -> Key {
+    let mut parts: Vec<&str> = vec![definition, content];
+    parts.extend_from_slice(inputs);
+    key(&parts)
+}
+
+/// What of a COPY or ADD the cache report compares (the files are added
+/// by the caller, which reads them).
+pub(crate) fn copy_inputs(copy: &FileCopy, parent: &str) -> StepInputs {
+    StepInputs {
+        instruction: instruction(copy),
+        parent: parent.to_owned(),
+        ..StepInputs::default()
+    }
+}
+
+/// A COPY or ADD as it runs: `instruction changed` is told when this
+/// differs between builds.
+fn instruction(copy: &FileCopy) -> String {
+    let sources: Vec<String> = copy
+        .sources
+        .iter()
+        .map(|source| match source {
+            CopySource::Path { input, path } => format!("{input}:{path}"),
+            CopySource::Url { url } => url.clone(),
+            CopySource::Inline(file) => format!("<<{}", file.path),
+        })
+        .collect();
+    format!(
+        "{} {} {} chown={:?} chmod={:?} link={} parents={} exclude={:?}",
+        if copy.add { "ADD" } else { "COPY" },
+        sources.join(" "),
+        copy.destination,
+        copy.chown,
+        copy.chmod,
+        copy.link,
+        copy.parents,
+        copy.exclude
+    )
+}

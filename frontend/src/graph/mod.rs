@@ -37,10 +37,12 @@
 //! args, which `env` already holds); the same `Serialize` gives the plan's
 //! JSON (`strata build --dry-run --format json`).
 
+mod builder;
 pub mod canonical;
 mod lower;
 mod mount;
 
+pub use builder::GraphBuilder;
 pub use lower::{
     DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
     Resolved, lower,

@@ -35,9 +35,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use sha2::{Digest, Sha256};
-
-use super::{BuildGraph, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId};
+use super::{
+    BuildGraph, GraphBuilder, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId,
+};
 use crate::ast::{Heredoc, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::expand::{Lexer, Lookup};
@@ -190,60 +190,16 @@ struct Lowerer<'a> {
     /// Stage name to index.
     names: HashMap<String, usize>,
     status: Vec<StageStatus>,
-    vertices: Vec<Vertex>,
-    /// Dedupes vertices: the same op on the same inputs after the same step.
-    known: HashMap<([u8; 32], Option<VertexId>), VertexId, DigestHash>,
+    /// The vertices so far, digested and deduplicated.
+    graph: GraphBuilder,
     context: Option<VertexId>,
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
     nesting: usize,
-    /// Reused buffer for the canonical encoding of each vertex.
-    encoding: Vec<u8>,
     /// Images resolved so far, by reference and platform: one answer per
     /// build, so that every step naming an image gets the same one.
     resolved: HashMap<(String, String), (Option<String>, ImageConfig)>,
-}
-
-/// Hashes a `(digest, previous)` key by the digest's first eight bytes: a
-/// SHA-256 output is already uniformly random, so running SipHash over it
-/// again (the default) only costs time.
-#[derive(Default, Clone, Copy)]
-struct DigestHash;
-
-impl std::hash::BuildHasher for DigestHash {
-    type Hasher = DigestHasher;
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
-    }
-}
-
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Writes come as: the array's length (a constant), the 32 digest
-        // bytes (the first eight are used), then the previous step's id.
-        let mut word = [0u8; 8];
-        let take = bytes.len().min(8);
-        word[..take].copy_from_slice(&bytes[..take]);
-        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-    }
-}
-
-/// `sha256:<hex>` of a raw digest.
-fn digest_string(digest: &[u8; 32]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for byte in digest {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    out
 }
 
 impl<'a> Lowerer<'a> {
@@ -263,7 +219,7 @@ impl<'a> Lowerer<'a> {
             infos: Vec::new(),
             names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
-            vertices: Vec::with_capacity(
+            graph: GraphBuilder::with_capacity(
                 stages
                     .stages
                     .iter()
@@ -271,13 +227,11 @@ impl<'a> Lowerer<'a> {
                     .sum::<usize>()
                     + 1,
             ),
-            known: HashMap::default(),
             context: None,
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
             nesting: 0,
-            encoding: Vec::new(),
             resolved: HashMap::new(),
         };
         lowerer.meta = lowerer.platform_args();
@@ -319,47 +273,8 @@ impl<'a> Lowerer<'a> {
         self.expand(word, &Scope { state })
     }
 
-    fn add_vertex(&mut self, mut vertex: Vertex) -> VertexId {
-        #[derive(serde::Serialize)]
-        struct Definition<'d> {
-            op: &'d Op,
-            inputs: Vec<&'d str>,
-            previous: Option<&'d str>,
-        }
-        let inputs: Vec<&str> = vertex
-            .inputs
-            .iter()
-            .map(|input| self.vertices[*input].digest.as_str())
-            .collect();
-        // Only config edits depend on the step before them; filesystem ops
-        // depend on their inputs alone (see the module docs of `graph`).
-        let previous = match vertex.op {
-            Op::Config(_) => vertex
-                .previous
-                .map(|previous| self.vertices[previous].digest.as_str()),
-            _ => None,
-        };
-        let definition = Definition {
-            op: &vertex.op,
-            inputs,
-            previous,
-        };
-        // Encode into one reused buffer, then hash it in a single call:
-        // cheaper than many small hash updates or a fresh buffer per vertex.
-        self.encoding.clear();
-        super::canonical::encode(&definition, &mut self.encoding)
-            .expect("graph types always encode");
-        let raw: [u8; 32] = Sha256::digest(&self.encoding).into();
-        let key = (raw, vertex.previous);
-        if let Some(existing) = self.known.get(&key) {
-            return *existing;
-        }
-        vertex.digest = digest_string(&raw);
-        let id = self.vertices.len();
-        vertex.id = id;
-        self.known.insert(key, id);
-        self.vertices.push(vertex);
-        id
+    fn add_vertex(&mut self, vertex: Vertex) -> VertexId {
+        self.graph.add(vertex)
     }
 
     /// Add a source (no inputs, no previous step).
@@ -461,12 +376,9 @@ impl<'a> Lowerer<'a> {
                 span: None,
             });
         }
-        Ok(BuildGraph {
-            vertices: self.vertices,
-            stages: self.infos,
-            target,
-            warnings: self.warnings,
-        })
+        let mut graph = self.graph.finish(self.infos, target);
+        graph.warnings = self.warnings;
+        Ok(graph)
     }
 }
 

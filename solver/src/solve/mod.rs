@@ -348,8 +348,9 @@ struct Build<'a> {
     dry: bool,
 }
 
-/// Where a build's events go: called from the threads steps run on.
-pub type Events<'e> = &'e (dyn Fn(Event<'_>) + Sync);
+/// Where a build's events go (the [`Reporter`] of the solve), called from
+/// the threads steps run on.
+type Events<'e> = &'e dyn Reporter;
 
 /// A finished build.
 #[derive(Debug, Clone)]
@@ -583,7 +584,7 @@ impl<'a> Build<'a> {
                         cache::remember(self.store, &identity, &text, &key);
                         cache::hit(self.store, &record, &self.now);
                     }
-                    events(Event::Cached(vertex));
+                    events.event(Event::Cached(vertex));
                     fs.layers.extend(record.layer.clone());
                     return Ok(Outcome {
                         fs,
@@ -599,7 +600,7 @@ impl<'a> Build<'a> {
                     cause::Cause::After(root) => root,
                     _ => vertex.id,
                 };
-                events(Event::Missed(vertex, &cause));
+                events.event(Event::Missed(vertex, &cause));
                 if self.dry {
                     // What it would make is unknown: what follows stands on
                     // its parent, which keys do not need.
@@ -612,10 +613,10 @@ impl<'a> Build<'a> {
                         missed: Some(missed),
                     });
                 }
-                events(Event::Started(vertex));
+                events.event(Event::Started(vertex));
                 let start = Instant::now();
                 let layer = self.execute(vertex, &fs, events)?;
-                events(Event::Finished(vertex, layer.as_ref(), start.elapsed()));
+                events.event(Event::Finished(vertex, layer.as_ref(), start.elapsed()));
                 let record = cache::CacheRecord {
                     key: key.clone(),
                     layer: layer.clone(),
@@ -663,13 +664,13 @@ impl<'a> Build<'a> {
                 reference, pinned, ..
             } => {
                 if !self.dry {
-                    events(Event::Started(vertex));
+                    events.event(Event::Started(vertex));
                 }
                 let start = Instant::now();
                 let record = self.base_image(reference, pinned.as_deref())?;
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
-                    events(Event::Finished(vertex, None, start.elapsed()));
+                    events.event(Event::Finished(vertex, None, start.elapsed()));
                 }
                 // The base is recorded too: when it changes, that is the
                 // cause of every miss that follows from it.
@@ -681,7 +682,7 @@ impl<'a> Build<'a> {
                     && let Some(change) =
                         cause::own_change(&previous.inputs, &inputs, &|_: &str| false)
                 {
-                    events(Event::Missed(vertex, &cause::Cause::Changed(change)));
+                    events.event(Event::Missed(vertex, &cause::Cause::Changed(change)));
                     missed = Some(vertex.id);
                 }
                 if self.dry {
@@ -979,7 +980,7 @@ impl<'a> Build<'a> {
                     mounts: prepared.mounts.clone(),
                     insecure: exec.security == Security::Insecure,
                 };
-                let mut on_output = |bytes: &[u8]| events(Event::Output(vertex, bytes));
+                let mut on_output = |bytes: &[u8]| events.event(Event::Output(vertex, bytes));
                 let finished = self
                     .sandbox
                     .expect("a real build has a sandbox")

@@ -258,8 +258,7 @@ pub fn solve(
     let (options, context) = prepare(session, graph, request, reporter)?;
     let sandbox = Sandbox::new(store)?;
     warn_notices(&sandbox, reporter);
-    let on_event = |event: Event<'_>| reporter.event(event);
-    let built = super::build_graph(store, &sandbox, graph, &context, &options, &on_event);
+    let built = super::build_graph(store, &sandbox, graph, &context, &options, reporter);
     warn_notices(&sandbox, reporter);
     let built = built?;
     let image = built.image;
@@ -333,7 +332,6 @@ pub fn explain(
 ) -> Result<(), SolveError> {
     check_platform(request.platform.as_ref())?;
     let (options, context) = prepare(session, graph, request, reporter)?;
-    let on_event = |event: Event<'_>| reporter.event(event);
-    super::explain_graph(session.store, graph, &context, &options, &on_event)?;
+    super::explain_graph(session.store, graph, &context, &options, reporter)?;
     Ok(())
 }

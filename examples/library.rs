@@ -113,18 +113,20 @@ fn graph() -> BuildGraph {
         Some(copy),
         step(3, "CMD [\"/hello\"]"),
     ));
-    graph.finish(
-        vec![StageInfo {
-            index: 0,
-            name: Some("hello".to_owned()),
-            base: "scratch".to_owned(),
-            built: true,
-            rootfs: Some(copy),
-            last: Some(cmd),
-            span: Span::new(0, 0),
-        }],
-        0,
-    )
+    graph
+        .finish(
+            vec![StageInfo {
+                index: 0,
+                name: Some("hello".to_owned()),
+                base: "scratch".to_owned(),
+                built: true,
+                rootfs: Some(copy),
+                last: Some(cmd),
+                span: Span::new(0, 0),
+            }],
+            0,
+        )
+        .expect("the graph holds together")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -392,7 +392,7 @@ pub(crate) struct BuildArgs {
 
     /// Set a label on the image, KEY=VALUE (repeatable; applied last).
     #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub(crate) labels: Vec<solve::Label>,
+    pub(crate) labels: Vec<solve::LabelSpec>,
 
     /// The network of RUN steps that do not choose with `RUN --network`.
     #[arg(long, value_enum, default_value = "host")]
@@ -599,5 +599,54 @@ impl std::str::FromStr for BuildArg {
                 value: std::env::var(entry).ok(),
             }),
         }
+    }
+}
+
+impl BuildArgs {
+    /// The solver's request from the command line's flags (already typed by
+    /// clap through the solver's own parsers).
+    pub(crate) fn request(
+        &self,
+        platform: Option<strata_frontend::graph::Platform>,
+    ) -> anyhow::Result<solve::BuildRequest> {
+        // How the cache report knows this Dockerfile next time.
+        let canonical = |path: &std::path::Path| {
+            std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+                .to_string()
+        };
+        let dockerfile_id = match &self.file {
+            Some(path) if path == std::path::Path::new("-") => "<stdin>".to_owned(),
+            Some(path) => canonical(path),
+            None => canonical(&self.context.join("Dockerfile")),
+        };
+        let mut request = solve::BuildRequest::new(&self.context);
+        request.dockerfile = self
+            .file
+            .clone()
+            .filter(|path| path != std::path::Path::new("-"));
+        request.dockerfile_id = dockerfile_id;
+        request.tags = self.tags.clone();
+        request.labels = self.labels.clone();
+        request.outputs = self.outputs.clone();
+        request.push = self.push;
+        request.secrets = self.secrets.clone();
+        request.ssh = self.ssh.clone();
+        request.entitlements = self.allow.clone();
+        request.cache_from = self.cache_from.clone();
+        request.cache_to = self.cache_to.clone();
+        request.network = match self.network {
+            NetworkArg::Host => strata_solver::exec::Network::Host,
+            NetworkArg::None => strata_solver::exec::Network::None,
+        };
+        request.no_cache = self.no_cache;
+        request.no_cache_filter = self.no_cache_filter.clone();
+        if let Some(jobs) = self.jobs {
+            request.jobs = jobs;
+        }
+        request.epoch = crate::commands::import::source_date_epoch()?;
+        request.platform = platform;
+        Ok(request)
     }
 }

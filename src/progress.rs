@@ -467,38 +467,33 @@ fn counted(one: &str, many: &str, items: &[String]) -> String {
     }
 }
 
-/// The CLI's [`Reporter`]: steps go to [`Progress`], transfers to one
-/// [`TransferProgress`] per phase (a push's per destination), notices to
-/// stderr as docker words them.
-pub(crate) struct CliReporter<'g> {
-    /// The steps' progress.
-    pub(crate) progress: Progress<'g>,
+/// Blob transfers on stderr: one [`TransferProgress`] per phase (a push's
+/// per destination). On its own it is the reporter of the pulls made while
+/// the Dockerfile is lowered, before there is a graph to show steps of.
+pub(crate) struct Transfers {
     /// No transfer lines or push messages (`-q`, json progress).
-    quiet_transfers: bool,
-    transfers: Mutex<Option<(Phase, TransferProgress)>>,
+    quiet: bool,
+    open: Mutex<Option<(Phase, TransferProgress)>>,
 }
 
-impl<'g> CliReporter<'g> {
-    pub(crate) fn new(progress: Progress<'g>, quiet_transfers: bool) -> CliReporter<'g> {
-        CliReporter {
-            progress,
-            quiet_transfers,
-            transfers: Mutex::new(None),
+impl Transfers {
+    pub(crate) fn new(quiet: bool) -> Transfers {
+        Transfers {
+            quiet,
+            open: Mutex::new(None),
         }
     }
 }
 
-impl Reporter for CliReporter<'_> {
-    fn event(&self, event: Event<'_>) {
-        self.progress.event(event);
-    }
+impl Reporter for Transfers {
+    fn event(&self, _: Event<'_>) {}
 
     fn transfer(&self, phase: Phase, transfer: Transfer<'_>) {
-        let mut current = self.transfers.lock().expect("transfers lock");
+        let mut current = self.open.lock().expect("transfers lock");
         if current.as_ref().is_none_or(|(open, _)| *open != phase) {
             let (verb, quiet) = match phase {
-                Phase::Pull => ("Pulling", self.quiet_transfers),
-                Phase::Push => ("Pushing", self.quiet_transfers),
+                Phase::Pull => ("Pulling", self.quiet),
+                Phase::Push => ("Pushing", self.quiet),
                 // The cache's blobs are the image's: not listed again.
                 Phase::CacheExport => ("Exporting cache", true),
             };
@@ -510,7 +505,7 @@ impl Reporter for CliReporter<'_> {
     }
 
     fn transfers_done(&self, phase: Phase) {
-        let mut current = self.transfers.lock().expect("transfers lock");
+        let mut current = self.open.lock().expect("transfers lock");
         if current.as_ref().is_some_and(|(open, _)| *open == phase)
             && let Some((_, progress)) = current.take()
         {
@@ -522,7 +517,7 @@ impl Reporter for CliReporter<'_> {
         let mut stderr = std::io::stderr().lock();
         let _ = match notice {
             Notice::Warning(text) => writeln!(stderr, "warning: {text}"),
-            Notice::Pushed { .. } | Notice::CacheExported(_) if self.quiet_transfers => Ok(()),
+            Notice::Pushed { .. } | Notice::CacheExported(_) if self.quiet => Ok(()),
             Notice::Pushed { reference, digest } => {
                 writeln!(stderr, "pushed {reference} (digest: {digest})")
             }
@@ -531,7 +526,54 @@ impl Reporter for CliReporter<'_> {
                 "exported the cache: {} records, {} layers ({})",
                 exported.records, exported.layers, exported.digest
             ),
+            // The steps' summary is the build's reporter's.
+            Notice::Built { .. } => Ok(()),
         };
+    }
+}
+
+/// The CLI's [`Reporter`] for a build: steps go to [`Progress`], which
+/// prints the summary when the image is built; transfers and the other
+/// notices to [`Transfers`].
+pub(crate) struct CliReporter<'g> {
+    /// The steps' progress.
+    pub(crate) progress: Progress<'g>,
+    transfers: Transfers,
+}
+
+impl<'g> CliReporter<'g> {
+    pub(crate) fn new(progress: Progress<'g>, quiet_transfers: bool) -> CliReporter<'g> {
+        CliReporter {
+            progress,
+            transfers: Transfers::new(quiet_transfers),
+        }
+    }
+}
+
+impl Reporter for CliReporter<'_> {
+    fn event(&self, event: Event<'_>) {
+        self.progress.event(event);
+    }
+
+    fn transfer(&self, phase: Phase, transfer: Transfer<'_>) {
+        self.transfers.transfer(phase, transfer);
+    }
+
+    fn transfers_done(&self, phase: Phase) {
+        self.transfers.transfers_done(phase);
+    }
+
+    fn notice(&self, notice: Notice<'_>) {
+        match notice {
+            Notice::Built {
+                image,
+                files_hashed,
+                elapsed,
+            } => self
+                .progress
+                .summary(&image.id.to_string(), files_hashed, elapsed),
+            other => self.transfers.notice(other),
+        }
     }
 }
 

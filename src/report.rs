@@ -48,7 +48,7 @@ pub(crate) fn write_metadata(
 /// A failed build's error: the message, the Dockerfile lines of the step
 /// and, for a RUN that failed, the last lines it printed.
 pub(crate) fn build_error(error: &BuildError, graph: &BuildGraph, source: &Source) -> String {
-    let message = build_error_message(error);
+    let message = strata_solver::error::one_line(error);
     let origin = error
         .vertex()
         .and_then(|id| graph.vertices.get(id))
@@ -66,9 +66,4 @@ pub(crate) fn build_error(error: &BuildError, graph: &BuildGraph, source: &Sourc
         }
     }
     out
-}
-
-/// A failed build's error and its causes on one line: `a: b: c`.
-pub(crate) fn build_error_message(error: &BuildError) -> String {
-    strata_solver::error::one_line(error)
 }

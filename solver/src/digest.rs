@@ -199,6 +199,17 @@ impl<R: Read> VerifyingReader<R> {
     }
 }
 
+/// What a [`VerifyingReader`]'s `InvalidData` error carries: the content
+/// is not what its digest says.
+#[derive(Debug, thiserror::Error)]
+#[error("digest mismatch: expected {expected}, found {found}")]
+pub struct Mismatch {
+    /// The digest asked for.
+    pub expected: Digest,
+    /// The digest of what was read.
+    pub found: Digest,
+}
+
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buffer)?;
@@ -209,7 +220,10 @@ impl<R: Read> Read for VerifyingReader<R> {
                 if found != self.expected {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("digest mismatch: expected {}, found {found}", self.expected),
+                        Mismatch {
+                            expected: self.expected.clone(),
+                            found,
+                        },
                     ));
                 }
             }

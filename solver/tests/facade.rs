@@ -134,18 +134,20 @@ fn graph() -> strata_frontend::graph::BuildGraph {
     let env = graph.add(env);
     assert_eq!(graph.vertices()[copy].id, copy);
     assert!(graph.vertices()[copy].digest.starts_with("sha256:"));
-    graph.finish(
-        vec![StageInfo {
-            index: 0,
-            name: Some("app".to_owned()),
-            base: "scratch".to_owned(),
-            built: true,
-            rootfs: Some(copy),
-            last: Some(env),
-            span: Span::new(0, 0),
-        }],
-        0,
-    )
+    graph
+        .finish(
+            vec![StageInfo {
+                index: 0,
+                name: Some("app".to_owned()),
+                base: "scratch".to_owned(),
+                built: true,
+                rootfs: Some(copy),
+                last: Some(env),
+                span: Span::new(0, 0),
+            }],
+            0,
+        )
+        .expect("the graph holds together")
 }
 
 #[test]
@@ -243,4 +245,57 @@ fn a_graph_made_by_hand_solves_through_the_facade() {
         "{heard:#?}"
     );
     assert_eq!(again.image.id, solved.image.id);
+}
+
+#[test]
+fn a_graph_that_does_not_hold_together_is_refused_before_anything_runs() {
+    // A COPY naming its input 1 while it has only its parent.
+    let broken = |last_offset: usize| {
+        let mut graph = GraphBuilder::new();
+        let scratch = graph.add(vertex(
+            Op::Source(Source::Scratch),
+            vec![],
+            None,
+            Label::Scratch,
+        ));
+        let copy = graph.add(vertex(
+            Op::File(FileOp::Copy(FileCopy {
+                add: false,
+                sources: vec![CopySource::Path {
+                    input: 1,
+                    path: "hello".to_owned(),
+                }],
+                destination: "/".to_owned(),
+                chown: None,
+                chmod: None,
+                link: false,
+                exclude: Vec::new(),
+                parents: false,
+                checksum: None,
+                keep_git_dir: false,
+                unpack: None,
+            })),
+            vec![scratch],
+            Some(scratch),
+            step(2, "COPY hello /"),
+        ));
+        let stage = StageInfo {
+            index: 0,
+            name: None,
+            base: "scratch".to_owned(),
+            built: true,
+            rootfs: Some(copy),
+            last: Some(copy + last_offset),
+            span: Span::new(0, 0),
+        };
+        graph.finish(vec![stage], 0).unwrap_err().to_string()
+    };
+    assert_eq!(
+        broken(1),
+        "stage stage-0 names vertex 2, which is not in the graph"
+    );
+    assert_eq!(
+        broken(0),
+        "vertex 1 reads its input 1, which it does not have"
+    );
 }

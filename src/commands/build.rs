@@ -10,11 +10,11 @@ use anyhow::{Context, bail};
 use strata_frontend::diagnostic::{self, Source};
 use strata_frontend::graph::{BuildGraph, Options, Platform};
 use strata_frontend::span::Span;
-use strata_solver::exec::{self, Network};
-use strata_solver::solve::{self, BuildError, BuildRequest, PullingResolver, Session, SolveError};
+use strata_solver::exec;
+use strata_solver::solve::{self, BuildError, PullingResolver, Session, SolveError};
 
 use super::Rendered;
-use crate::cli::{BuildArgs, NetworkArg, PlanFormat, ProgressArg};
+use crate::cli::{BuildArgs, PlanFormat, ProgressArg};
 use crate::dockerfile::{StdinContext, read_dockerfile};
 use crate::progress::{self, CliReporter};
 
@@ -94,8 +94,7 @@ fn build_in(
         Some(super::open_store(root)?)
     };
     let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
-    let transfers = super::registry::TransferProgress::new("Pulling", quiet_transfers);
-    let on_transfer = |transfer: strata_solver::registry::Transfer<'_>| transfers.event(transfer);
+    let pulls = progress::Transfers::new(quiet_transfers);
     // A build that will be refused pulls nothing first.
     let policy = if solve::check_platform(platform.as_ref()).is_err() {
         strata_solver::registry::PullPolicy::Never
@@ -105,7 +104,7 @@ fn build_in(
     let registry = super::registry::options(&args.registry)?;
     let resolver = store
         .as_ref()
-        .map(|store| PullingResolver::new(store, policy, registry.clone(), &on_transfer));
+        .map(|store| PullingResolver::new(store, policy, registry.clone(), &pulls));
     let options = Options {
         target: args.target.clone(),
         build_args: args
@@ -120,7 +119,7 @@ fn build_in(
     };
     let compiled = strata_frontend::compile(&text, &options);
     // Every image the Dockerfile names was pulled (or not) while lowering.
-    transfers.finish();
+    solve::Reporter::transfers_done(&pulls, solve::Phase::Pull);
     let compiled = compiled.map_err(|error| match error.kind {
         // A pull that failed is reported as the registry's error, as it is.
         strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
@@ -141,7 +140,7 @@ fn build_in(
         return Ok(());
     };
     let session = Session { store, registry };
-    let request = request(&args, options.platform.clone())?;
+    let request = args.request(options.platform.clone())?;
     let graph = &compiled.graph;
     let mode = match (args.quiet, args.progress, explain) {
         (_, ProgressArg::Json, true) => progress::Mode::Json,
@@ -158,8 +157,8 @@ fn build_in(
         (false, ProgressArg::Auto, false) => progress::Mode::Plain,
     };
     let reporter = CliReporter::new(progress::Progress::new(mode, graph), quiet_transfers);
-    let started = std::time::Instant::now();
     if explain {
+        let started = std::time::Instant::now();
         solve::explain(&session, graph, &request, &reporter).map_err(|error| match error {
             SolveError::Build(error) => {
                 Rendered(crate::report::build_error(&error, graph, &source)).into()
@@ -173,14 +172,8 @@ fn build_in(
     let solved = solve::solve(&session, graph, &request, &reporter)
         .map_err(|error| failed(error, &reporter, graph, &source))?;
     let image = &solved.image;
-    let progress = &reporter.progress;
-    progress.summary(
-        &image.id.to_string(),
-        solved.files_hashed,
-        started.elapsed(),
-    );
     if let Some(path) = &args.metadata_file {
-        crate::report::write_metadata(path, &solved, progress.steps())?;
+        crate::report::write_metadata(path, &solved, reporter.progress.steps())?;
     }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
@@ -193,47 +186,6 @@ fn build_in(
     Ok(())
 }
 
-/// The solver's request from the command line's flags (already typed by
-/// clap through the solver's own parsers).
-fn request(args: &BuildArgs, platform: Option<Platform>) -> anyhow::Result<BuildRequest> {
-    // How the cache report knows this Dockerfile next time.
-    let canonical = |path: &Path| {
-        std::fs::canonicalize(path)
-            .unwrap_or_else(|_| path.to_owned())
-            .display()
-            .to_string()
-    };
-    let dockerfile_id = match &args.file {
-        Some(path) if path == Path::new("-") => "<stdin>".to_owned(),
-        Some(path) => canonical(path),
-        None => canonical(&args.context.join("Dockerfile")),
-    };
-    let mut request = BuildRequest::new(&args.context);
-    request.dockerfile = args.file.clone().filter(|path| path != Path::new("-"));
-    request.dockerfile_id = dockerfile_id;
-    request.tags = args.tags.clone();
-    request.labels = args.labels.clone();
-    request.outputs = args.outputs.clone();
-    request.push = args.push;
-    request.secrets = args.secrets.clone();
-    request.ssh = args.ssh.clone();
-    request.entitlements = args.allow.clone();
-    request.cache_from = args.cache_from.clone();
-    request.cache_to = args.cache_to.clone();
-    request.network = match args.network {
-        NetworkArg::Host => Network::Host,
-        NetworkArg::None => Network::None,
-    };
-    request.no_cache = args.no_cache;
-    request.no_cache_filter = args.no_cache_filter.clone();
-    if let Some(jobs) = args.jobs {
-        request.jobs = jobs;
-    }
-    request.epoch = super::import::source_date_epoch()?;
-    request.platform = platform;
-    Ok(request)
-}
-
 /// What the user sees of a failed solve: a step's failure pointed at its
 /// Dockerfile line, an interrupt as 128 + the signal, the rest as errors.
 fn failed(
@@ -243,18 +195,19 @@ fn failed(
     source: &Source,
 ) -> anyhow::Error {
     match error {
-        SolveError::Build(BuildError::Exec {
-            source: exec::ExecError::Interrupted(signal),
-            ..
-        }) => super::Status {
+        SolveError::Interrupted(signal) => super::Status {
             code: (128 + signal) as u8,
             error: Some(anyhow::anyhow!("the build was interrupted")),
         }
         .into(),
         SolveError::Build(error) => {
-            reporter
-                .progress
-                .failed(&crate::report::build_error_message(&error));
+            // The JSON `error` event says what it always has: a step's
+            // failure with its causes, the others by their own message.
+            let message = match &error {
+                BuildError::Exec { .. } | BuildError::Image(_) => error.to_string(),
+                _ => strata_solver::error::one_line(&error),
+            };
+            reporter.progress.failed(&message);
             Rendered(crate::report::build_error(&error, graph, source)).into()
         }
         other => other.into(),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use super::{BuildGraph, Op, StageInfo, Vertex, VertexId};
+use super::{BuildGraph, CopySource, FileOp, Op, StageInfo, Vertex, VertexId};
 
 /// A graph under construction. Vertices are added in dependency order:
 /// every input (and `previous`) of a vertex must already be there.
@@ -90,15 +90,86 @@ impl GraphBuilder {
         id
     }
 
-    /// The graph, with its `stages` and the index of the `target` one.
-    pub fn finish(self, stages: Vec<StageInfo>, target: usize) -> BuildGraph {
-        BuildGraph {
+    /// The graph, with its `stages` and the index of the `target` one,
+    /// once it is checked to hold together: the target and every stage's
+    /// vertices exist, and every source a step names is one of its inputs.
+    pub fn finish(self, stages: Vec<StageInfo>, target: usize) -> Result<BuildGraph, GraphError> {
+        let count = self.vertices.len();
+        if target >= stages.len() {
+            return Err(GraphError::NoTarget {
+                target,
+                stages: stages.len(),
+            });
+        }
+        for stage in &stages {
+            for id in [stage.rootfs, stage.last].into_iter().flatten() {
+                if id >= count {
+                    return Err(GraphError::NoVertex {
+                        stage: stage.label(),
+                        id,
+                    });
+                }
+            }
+        }
+        for vertex in &self.vertices {
+            let named: Vec<usize> = match &vertex.op {
+                Op::File(FileOp::Copy(copy)) => copy
+                    .sources
+                    .iter()
+                    .filter_map(|source| match source {
+                        CopySource::Path { input, .. } => Some(*input),
+                        _ => None,
+                    })
+                    .collect(),
+                Op::Exec(exec) => exec.mounts.iter().filter_map(|mount| mount.input).collect(),
+                _ => Vec::new(),
+            };
+            if let Some(input) = named
+                .into_iter()
+                .find(|input| *input >= vertex.inputs.len())
+            {
+                return Err(GraphError::NoInput {
+                    vertex: vertex.id,
+                    input,
+                });
+            }
+        }
+        Ok(BuildGraph {
             vertices: self.vertices,
             stages,
             target,
             warnings: Vec::new(),
-        }
+        })
     }
+}
+
+/// A graph that does not hold together (one made by hand).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// The target is not a stage.
+    #[error("the target stage {target} does not exist: the graph has {stages} stages")]
+    NoTarget {
+        /// The target asked for.
+        target: usize,
+        /// How many stages there are.
+        stages: usize,
+    },
+    /// A stage names a vertex that is not in the graph.
+    #[error("stage {stage} names vertex {id}, which is not in the graph")]
+    NoVertex {
+        /// The stage.
+        stage: String,
+        /// The vertex it names.
+        id: VertexId,
+    },
+    /// A step reads an input it does not have.
+    #[error("vertex {vertex} reads its input {input}, which it does not have")]
+    NoInput {
+        /// The step.
+        vertex: VertexId,
+        /// The input index it names.
+        input: usize,
+    },
 }
 
 /// Hashes a `(digest, previous)` key by the digest's first eight bytes: a

@@ -42,7 +42,7 @@ pub mod canonical;
 mod lower;
 mod mount;
 
-pub use builder::GraphBuilder;
+pub use builder::{GraphBuilder, GraphError};
 pub use lower::{
     DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
     Resolved, lower,

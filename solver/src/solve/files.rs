@@ -908,15 +908,22 @@ pub(crate) fn content_digest(
         }
         let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
         let kind = meta.file_type();
-        let what = if kind.is_dir() {
-            "dir".to_owned()
+        // The kind and what identifies its content, kept apart for the
+        // cache report and joined for the digest.
+        let (kind_name, detail) = if kind.is_dir() {
+            ("dir", String::new())
         } else if kind.is_symlink() {
             let link = std::fs::read_link(&entry.host).map_err(io("read the link", &entry.host))?;
-            format!("symlink {}", link.display())
+            ("symlink", link.display().to_string())
         } else if kind.is_file() {
-            format!("file {}", hash(&entry.host, &meta)?)
+            ("file", hash(&entry.host, &meta)?)
         } else {
-            "other".to_owned()
+            ("other", String::new())
+        };
+        let what = if detail.is_empty() {
+            kind_name.to_owned()
+        } else {
+            format!("{kind_name} {detail}")
         };
         let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
         if !kind.is_symlink()
@@ -936,12 +943,11 @@ pub(crate) fn content_digest(
             .unwrap_or(&entry.host)
             .display()
             .to_string();
-        let (kind_name, digest) = what.split_once(' ').unwrap_or((what.as_str(), ""));
         files.insert(
             shown,
             super::cache::FileSummary {
                 kind: kind_name.to_owned(),
-                digest: digest.to_owned(),
+                digest: detail,
                 mode: meta.mode() & 0o7777,
             },
         );

@@ -30,7 +30,9 @@ pub use error::{MountError, StepError, StepErrorKind, WorkdirError};
 pub use fetch::FetchError;
 pub use files::CopyError;
 pub use output::{OutputError, OutputKind, OutputSpec};
-pub use request::{BuildRequest, CacheFrom, Entitlement, FlagError, Label, SecretSpec, SshSpec};
+pub use request::{
+    BuildRequest, CacheFrom, Entitlement, FlagError, LabelSpec, SecretSpec, SshSpec,
+};
 pub use session::{
     Notice, Phase, Reporter, Session, SolveError, Solved, check_platform, explain, solve,
 };
@@ -237,8 +239,8 @@ pub struct PullingResolver<'a> {
     pub policy: crate::registry::PullPolicy,
     /// How to reach registries.
     pub options: crate::registry::RegistryOptions,
-    /// Where transfer progress goes.
-    pub progress: crate::registry::Progress<'a>,
+    /// Where transfer progress goes ([`Phase::Pull`]).
+    pub reporter: &'a dyn Reporter,
     /// References pulled (or found) already: each is pulled once per build,
     /// whatever platforms ask for it (the store keeps one image per name).
     seen: std::sync::Mutex<std::collections::BTreeSet<String>>,
@@ -250,13 +252,13 @@ impl<'a> PullingResolver<'a> {
         store: &'a Store,
         policy: crate::registry::PullPolicy,
         options: crate::registry::RegistryOptions,
-        progress: crate::registry::Progress<'a>,
+        reporter: &'a dyn Reporter,
     ) -> PullingResolver<'a> {
         PullingResolver {
             store,
             policy,
             options,
-            progress,
+            reporter,
             seen: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
@@ -294,7 +296,7 @@ impl<'a> PullingResolver<'a> {
                 reference,
                 platform,
                 &self.options,
-                self.progress,
+                &|transfer| self.reporter.transfer(Phase::Pull, transfer),
             )?;
         }
         Ok(())
@@ -348,10 +350,6 @@ struct Build<'a> {
     dry: bool,
 }
 
-/// Where a build's events go (the [`Reporter`] of the solve), called from
-/// the threads steps run on.
-type Events<'e> = &'e dyn Reporter;
-
 /// A finished build.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -374,7 +372,7 @@ pub(crate) fn build_graph(
     graph: &BuildGraph,
     context: &BuildContext,
     options: &BuildOptions,
-    events: Events<'_>,
+    events: &dyn Reporter,
 ) -> Result<Built, BuildError> {
     run(store, Some(sandbox), graph, context, options, events, false)
         .map(|built| built.expect("a real build makes an image"))
@@ -389,7 +387,7 @@ pub(crate) fn explain_graph(
     graph: &BuildGraph,
     context: &BuildContext,
     options: &BuildOptions,
-    events: Events<'_>,
+    events: &dyn Reporter,
 ) -> Result<(), BuildError> {
     run(store, None, graph, context, options, events, true).map(drop)
 }
@@ -400,7 +398,7 @@ fn run(
     graph: &BuildGraph,
     context: &BuildContext,
     options: &BuildOptions,
-    events: Events<'_>,
+    events: &dyn Reporter,
     dry: bool,
 ) -> Result<Option<Built>, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
@@ -561,7 +559,7 @@ impl<'a> Build<'a> {
     }
 
     /// Run one step, from the cache when it can.
-    fn step(&self, vertex: &Vertex, events: Events<'_>) -> Result<Outcome, BuildError> {
+    fn step(&self, vertex: &Vertex, events: &dyn Reporter) -> Result<Outcome, BuildError> {
         match &vertex.op {
             Op::Config(_) => Ok(Outcome::default()),
             Op::Source(source) => self.source(vertex, source, events),
@@ -647,7 +645,7 @@ impl<'a> Build<'a> {
         &self,
         vertex: &Vertex,
         source: &Source,
-        events: Events<'_>,
+        events: &dyn Reporter,
     ) -> Result<Outcome, BuildError> {
         match source {
             Source::Scratch => Ok(Outcome {
@@ -952,7 +950,7 @@ impl<'a> Build<'a> {
         &self,
         vertex: &Vertex,
         fs: &Filesystem,
-        events: Events<'_>,
+        events: &dyn Reporter,
     ) -> Result<Option<LayerRecord>, BuildError> {
         let lowers = image::lower_dirs_of(self.store, &fs.layers)?;
         match &vertex.op {

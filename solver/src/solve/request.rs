@@ -132,19 +132,19 @@ impl FromStr for SshSpec {
 
 /// `--label KEY=VALUE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label {
+pub struct LabelSpec {
     /// The key; never empty.
     pub key: String,
     /// The value; may be empty.
     pub value: String,
 }
 
-impl FromStr for Label {
+impl FromStr for LabelSpec {
     type Err = FlagError;
 
-    fn from_str(spec: &str) -> Result<Label, FlagError> {
+    fn from_str(spec: &str) -> Result<LabelSpec, FlagError> {
         match spec.split_once('=') {
-            Some((key, value)) if !key.is_empty() => Ok(Label {
+            Some((key, value)) if !key.is_empty() => Ok(LabelSpec {
                 key: key.to_owned(),
                 value: value.to_owned(),
             }),
@@ -209,12 +209,13 @@ pub struct BuildRequest {
     /// its `.dockerignore` beside it wins, as BuildKit's does).
     pub dockerfile: Option<PathBuf>,
     /// How the cache report knows this Dockerfile from one build to the
-    /// next: its canonical path, or `<stdin>`.
+    /// next: its canonical path, or `<stdin>` (by default the context's
+    /// path: set it when one context serves several graphs).
     pub dockerfile_id: String,
     /// Names for the image (`-t`).
     pub tags: Vec<String>,
     /// Labels applied last (`--label`).
-    pub labels: Vec<Label>,
+    pub labels: Vec<LabelSpec>,
     /// Where the result also goes (`--output`).
     pub outputs: Vec<OutputSpec>,
     /// `--push`: push the image to each tag's registry.
@@ -248,10 +249,11 @@ impl BuildRequest {
     /// A request with defaults: no names, outputs or caches, the host
     /// network, one step per CPU.
     pub fn new(context: impl Into<PathBuf>) -> BuildRequest {
+        let context = context.into();
         BuildRequest {
-            context: context.into(),
+            dockerfile_id: context.display().to_string(),
+            context,
             dockerfile: None,
-            dockerfile_id: String::new(),
             tags: Vec::new(),
             labels: Vec::new(),
             outputs: Vec::new(),

@@ -49,6 +49,17 @@ pub enum Notice<'a> {
         /// The manifest's digest there.
         digest: &'a Digest,
     },
+    /// The image is built and recorded, before its outputs, pushes and
+    /// cache export: `files_hashed` context files were read (the rest were
+    /// known from the stat cache), in `elapsed`.
+    Built {
+        /// The image.
+        image: &'a ImageRecord,
+        /// Context files whose content was read.
+        files_hashed: usize,
+        /// How long the steps took.
+        elapsed: std::time::Duration,
+    },
     /// `--cache-to` was written.
     CacheExported(&'a Exported),
 }
@@ -92,6 +103,10 @@ pub struct Solved {
 /// Why a solve failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError {
+    /// A signal stopped the build (see `exec::stop_on_signals`): the
+    /// sandboxes were killed and cleaned up.
+    #[error("the build was interrupted")]
+    Interrupted(i32),
     /// A step failed, or the image could not be assembled.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -138,11 +153,14 @@ pub enum SolveError {
     CacheExport(#[source] Box<RegistryError>),
 }
 
-/// The text of a platform, `os/arch[/variant]`.
-fn platform_text(platform: &Platform) -> String {
-    match &platform.variant {
-        Some(variant) => format!("{}/{}/{variant}", platform.os, platform.architecture),
-        None => format!("{}/{}", platform.os, platform.architecture),
+/// A build error as the facade reports it: an interrupt is its own case.
+fn interrupted(error: BuildError) -> SolveError {
+    match error {
+        BuildError::Exec {
+            source: ExecError::Interrupted(signal),
+            ..
+        } => SolveError::Interrupted(signal),
+        other => SolveError::Build(other),
     }
 }
 
@@ -153,8 +171,8 @@ pub fn check_platform(wanted: Option<&Platform>) -> Result<(), SolveError> {
     match wanted {
         Some(wanted) if wanted.os != host.os || wanted.architecture != host.architecture => {
             Err(SolveError::ForeignPlatform {
-                wanted: platform_text(wanted),
-                host: platform_text(&host),
+                wanted: wanted.to_string(),
+                host: host.to_string(),
             })
         }
         _ => Ok(()),
@@ -256,12 +274,21 @@ pub fn solve(
     check_platform(request.platform.as_ref())?;
     let store = session.store;
     let (options, context) = prepare(session, graph, request, reporter)?;
+    if request.push && options.tags.is_empty() {
+        return Err(SolveError::PushWithoutName);
+    }
     let sandbox = Sandbox::new(store)?;
     warn_notices(&sandbox, reporter);
+    let started = std::time::Instant::now();
     let built = super::build_graph(store, &sandbox, graph, &context, &options, reporter);
     warn_notices(&sandbox, reporter);
-    let built = built?;
+    let built = built.map_err(interrupted)?;
     let image = built.image;
+    reporter.notice(Notice::Built {
+        image: &image,
+        files_hashed: built.files_hashed,
+        elapsed: started.elapsed(),
+    });
     for output in &request.outputs {
         output
             .write(store, &image, &options.tags, options.epoch)
@@ -273,9 +300,6 @@ pub fn solve(
     // --push sends every -t name; type=registry outputs their names.
     let mut destinations: Vec<&str> = Vec::new();
     if request.push {
-        if options.tags.is_empty() {
-            return Err(SolveError::PushWithoutName);
-        }
         destinations.extend(options.tags.iter().map(String::as_str));
     }
     for output in &request.outputs {
@@ -332,6 +356,5 @@ pub fn explain(
 ) -> Result<(), SolveError> {
     check_platform(request.platform.as_ref())?;
     let (options, context) = prepare(session, graph, request, reporter)?;
-    super::explain_graph(session.store, graph, &context, &options, reporter)?;
-    Ok(())
+    super::explain_graph(session.store, graph, &context, &options, reporter).map_err(interrupted)
 }

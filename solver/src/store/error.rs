@@ -82,15 +82,18 @@ impl StoreError {
 
     /// A failed verified read: corruption when the digest did not match.
     pub(crate) fn mismatch_or_io(source: io::Error, digest: &Digest) -> StoreError {
-        if source.kind() == io::ErrorKind::InvalidData {
-            let detail = source.to_string();
-            let detail = detail
-                .strip_prefix("digest mismatch: ")
-                .unwrap_or(&detail)
-                .to_owned();
+        let mismatch = source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::digest::Mismatch>());
+        if let Some(mismatch) = mismatch {
             StoreError::CorruptBlob {
                 digest: digest.clone(),
-                detail,
+                detail: format!("expected {}, found {}", mismatch.expected, mismatch.found),
+            }
+        } else if source.kind() == io::ErrorKind::InvalidData {
+            StoreError::CorruptBlob {
+                digest: digest.clone(),
+                detail: source.to_string(),
             }
         } else {
             StoreError::Io(crate::error::PathError {

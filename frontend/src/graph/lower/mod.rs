@@ -376,7 +376,10 @@ impl<'a> Lowerer<'a> {
                 span: None,
             });
         }
-        let mut graph = self.graph.finish(self.infos, target);
+        let mut graph = self
+            .graph
+            .finish(self.infos, target)
+            .expect("the lowering makes graphs that hold together");
         graph.warnings = self.warnings;
         Ok(graph)
     }

@@ -21,7 +21,7 @@
 //!    destination, `--chown`, `--chmod`, `--exclude`, ...) and the digests
 //!    of its inputs. Proxy variables are not in it, as in BuildKit.
 //! 2. The network the step gets once `--network` of the build is applied,
-//!    as a fixed word per mode (`exec::network_part`): renaming a type
+//!    as a fixed word per mode (`key::exec::network_part`): renaming a type
 //!    never changes a key.
 //! 3. For build-context sources every entry copied: destination path,
 //!    type, mode, link target, xattrs and content digest; never owners or

@@ -81,6 +81,26 @@ fn vertex(op: Op, inputs: Vec<usize>, previous: Option<usize>, label: Label) -> 
     }
 }
 
+/// `COPY hello DESTINATION`, `hello` being in input 1 (the context).
+fn copy_hello(destination: &str) -> Op {
+    Op::File(FileOp::Copy(FileCopy {
+        add: false,
+        sources: vec![CopySource::Path {
+            input: 1,
+            path: "hello".to_owned(),
+        }],
+        destination: destination.to_owned(),
+        chown: None,
+        chmod: None,
+        link: false,
+        exclude: Vec::new(),
+        parents: false,
+        checksum: None,
+        keep_git_dir: false,
+        unpack: None,
+    }))
+}
+
 /// `FROM scratch`, `COPY hello /greeting`, `ENV GREETING=hello`: by hand.
 fn graph() -> strata_frontend::graph::BuildGraph {
     let mut graph = GraphBuilder::new();
@@ -99,22 +119,7 @@ fn graph() -> strata_frontend::graph::BuildGraph {
         Label::Context,
     ));
     let mut copy = vertex(
-        Op::File(FileOp::Copy(FileCopy {
-            add: false,
-            sources: vec![CopySource::Path {
-                input: 1,
-                path: "hello".to_owned(),
-            }],
-            destination: "/greeting".to_owned(),
-            chown: None,
-            chmod: None,
-            link: false,
-            exclude: Vec::new(),
-            parents: false,
-            checksum: None,
-            keep_git_dir: false,
-            unpack: None,
-        })),
+        copy_hello("/greeting"),
         vec![scratch, context],
         Some(scratch),
         step(2, "COPY hello /greeting"),
@@ -259,22 +264,7 @@ fn a_graph_that_does_not_hold_together_is_refused_before_anything_runs() {
             Label::Scratch,
         ));
         let copy = graph.add(vertex(
-            Op::File(FileOp::Copy(FileCopy {
-                add: false,
-                sources: vec![CopySource::Path {
-                    input: 1,
-                    path: "hello".to_owned(),
-                }],
-                destination: "/".to_owned(),
-                chown: None,
-                chmod: None,
-                link: false,
-                exclude: Vec::new(),
-                parents: false,
-                checksum: None,
-                keep_git_dir: false,
-                unpack: None,
-            })),
+            copy_hello("/"),
             vec![scratch],
             Some(scratch),
             step(2, "COPY hello /"),

@@ -8,4 +8,5 @@ mod plan;
 mod registry;
 mod sandbox;
 mod security;
+mod store;
 mod support;

@@ -279,7 +279,14 @@ impl<'a> PullingResolver<'a> {
         {
             return Ok(());
         }
-        let found = image::resolve(self.store, reference).ok();
+        // An image the store does not have is pulled; a store that cannot
+        // say (a damaged index) is its own error, not a reason to ask a
+        // registry, which would blame the network for it.
+        let found = match image::resolve(self.store, reference) {
+            Ok(found) => Some(found),
+            Err(ImageError::Store(error)) => return Err(error.into()),
+            Err(_) => None,
+        };
         let present = found.is_some();
         // An ID or ID prefix names an image of the store only.
         let local_only = image::Reference::parse(reference).is_err()

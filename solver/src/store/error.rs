@@ -60,14 +60,19 @@ pub enum StoreError {
         /// What it is instead.
         what: String,
     },
-    /// The index file does not parse.
-    #[error("the image index `{}` is corrupt", path.display())]
+    /// The index file does not parse. The message ends with what to do, so
+    /// the parse error is part of it rather than a cause printed after it.
+    #[error(
+        "the image index `{}` is damaged ({error}): restore it from a backup, or remove \
+         it to start again with no images (their blobs stay in the store until a prune), \
+         then run `strata system check`",
+        path.display()
+    )]
     CorruptIndex {
         /// Its path.
         path: PathBuf,
         /// The parse error.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 

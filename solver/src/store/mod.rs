@@ -413,7 +413,7 @@ impl Store {
             });
         match read {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| StoreError::CorruptIndex { path, source }),
+                .map_err(|error| StoreError::CorruptIndex { path, error }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
             Err(source) => Err(StoreError::Io(crate::error::PathError {
                 operation: "read the image index",

@@ -34,7 +34,8 @@ fn foreign_store_allowed() -> bool {
 
 /// Open the store at `--root`, or the default root: only the user's own,
 /// unless `--allow-foreign-store` (as git refuses a repository another user
-/// owns). Says so when opening made the store private.
+/// owns). Says so when opening made the store private, and whenever one
+/// of its locks keeps the command waiting.
 pub(crate) fn open_store(root: Option<PathBuf>) -> anyhow::Result<Store> {
     use std::io::Write;
     let root = match root {
@@ -47,7 +48,12 @@ pub(crate) fn open_store(root: Option<PathBuf>) -> anyhow::Result<Store> {
     } else {
         Ownership::Mine
     };
-    let store = Store::open_as(root, ownership)?;
+    let mut store = Store::open_as(root, ownership)?;
+    // A lock another command holds (a prune, another build) is said once
+    // per wait, on stderr with the other notices, naming who holds it.
+    store.on_lock_wait(|wait| {
+        let _ = writeln!(std::io::stderr().lock(), "{wait}");
+    });
     let mut stderr = std::io::stderr().lock();
     for (path, mode) in store.tightened() {
         writeln!(

@@ -45,3 +45,61 @@ fn a_damaged_index_is_named_with_its_repair_not_blamed_on_the_network() {
     let run = store.strata(work.path(), &["images"]);
     assert_eq!(run.stderr, expected);
 }
+
+/// Hold the store lock `name` from another process (`flock(1)`, which
+/// keeps it while its `sleep` runs) until it is surely held; returns the
+/// child and its command line.
+fn hold(store: &StoreDir, name: &str, seconds: &str) -> (std::process::Child, String) {
+    let flock = crate::support::require("flock");
+    let path = store.root().join(name);
+    let child = std::process::Command::new(&flock)
+        .arg("-x")
+        .arg(&path)
+        .args(["sleep", seconds])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        if file.try_lock().is_err() {
+            break;
+        }
+        drop(file);
+        assert!(std::time::Instant::now() < deadline, "flock never took it");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let command = format!("{} -x {} sleep {seconds}", flock.display(), path.display());
+    (child, command)
+}
+
+#[test]
+fn a_command_kept_waiting_by_a_lock_says_once_who_holds_it() {
+    let (store, work) = store_with_base();
+    // The garbage-collection lock, as a prune holds it: the build waits
+    // before it writes its layer. Then the index lock: it waits to record.
+    for (name, what) in [
+        ("gc.lock", "the store's garbage-collection lock"),
+        ("lock", "the store's index lock"),
+    ] {
+        let (mut holder, command) = hold(&store, name, "2");
+        let run = store.strata(work.path(), &["build", "--no-cache", "-t", "app:1", "ctx"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let expected = format!(
+            "waiting for {what} `{}`, held by pid {} (`{command}`)",
+            store.root().join(name).display(),
+            holder.id()
+        );
+        let said: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("waiting"))
+            .collect();
+        assert_eq!(said, [expected.as_str()], "{}", run.stderr);
+        holder.wait().unwrap();
+    }
+    // Nobody holding it: not a word.
+    let run = store.strata(work.path(), &["build", "--no-cache", "-t", "app:1", "ctx"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("waiting"), "{}", run.stderr);
+    store.ok(work.path(), &["system", "check"]);
+}

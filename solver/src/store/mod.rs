@@ -35,6 +35,7 @@ mod dirs;
 mod error;
 pub mod gc;
 pub mod layout;
+pub mod lock;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
@@ -42,6 +43,7 @@ pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use gc::{Collecting, Roots};
 pub use layout::{BLOBS, SNAPSHOTS, TMP};
+pub use lock::{LockWait, LockWaits};
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
@@ -154,6 +156,8 @@ pub struct Store {
     /// Directories that were readable by others and were made 0700, with
     /// the mode they had.
     tightened: Vec<(PathBuf, u32)>,
+    /// Told when a lock keeps this store waiting (see [`lock`]).
+    lock_waits: LockWaits,
 }
 
 /// Whose store [`Store::open_as`] accepts.
@@ -194,6 +198,7 @@ impl Store {
             fd: Arc::new(opened.fd),
             owner: opened.owner,
             tightened: opened.tightened,
+            lock_waits: LockWaits::default(),
         })
     }
 
@@ -431,17 +436,7 @@ impl Store {
         &self,
         change: impl FnOnce(&mut Index) -> Result<T, E>,
     ) -> Result<T, E> {
-        let lock_path = self.root.join(LOCK);
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&lock_path)
-            .map_err(StoreError::io("open the store lock", &lock_path))?;
-        lock.file()
-            .lock()
-            .map_err(StoreError::io("lock the store", &lock_path))?;
+        let _lock = self.take_lock(LOCK, lock::Lock::Index, true)?;
         let mut index = self.index()?;
         let outcome = change(&mut index)?;
         let bytes = serde_json::to_vec_pretty(&index).expect("the index always serializes");
@@ -458,26 +453,14 @@ impl Store {
             std::ffi::OsStr::new(INDEX),
             "replace the image index",
         )?;
-        // The lock is released when `lock` is dropped.
+        // The lock is released when `_lock` is dropped.
         Ok(outcome)
     }
 
     pub(crate) fn gc_lock(&self, exclusive: bool) -> Result<GcGuard, StoreError> {
-        let path = self.root.join(GC_LOCK);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(StoreError::io("open the store lock", &path))?;
-        let locked = if exclusive {
-            file.file().lock()
-        } else {
-            file.file().lock_shared()
-        };
-        locked.map_err(StoreError::io("lock the store", &path))?;
-        Ok(GcGuard { _file: file })
+        Ok(GcGuard {
+            _file: self.take_lock(GC_LOCK, lock::Lock::Gc, exclusive)?,
+        })
     }
 
     /// Held while writing blobs that an image record will refer to.

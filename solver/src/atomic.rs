@@ -22,7 +22,10 @@
 //!   target as `.<name>.<unique>.tmp`: hidden, so that the listings that
 //!   skip dot-files (the build cache's records, cache mounts) never take
 //!   it for a finished one, and on the target's filesystem, so that the
-//!   rename is atomic.
+//!   rename is atomic. What a crash leaves there is known by its name: in
+//!   the store, `system check` lists those whose writer is gone
+//!   ([`abandoned`]) and garbage collection removes them
+//!   (`store::leftovers`).
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -53,6 +56,46 @@ pub(crate) fn temp_beside(path: &Path) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(format!(".{}.tmp", unique_name()));
     path.with_file_name(name)
+}
+
+/// How long a temporary file beside its target may stay untouched before
+/// it is taken for abandoned even though a process with its writer's pid
+/// is alive (pids are reused, and within containers soon): every such
+/// file is written in one go, in well under a second.
+pub(crate) const ABANDONED: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// The pid of the writer of `name`, when it is a temporary file
+/// [`temp_beside`] names (`.<name>.<pid>-<counter>-<nanos>.tmp`, or
+/// `.<name>.<pid>.tmp` as older versions named them).
+pub(crate) fn writer_of(name: &std::ffi::OsStr) -> Option<u32> {
+    let inner = name.to_str()?.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (target, unique) = inner.rsplit_once('.')?;
+    let pid = unique.split('-').next()?;
+    if target.is_empty() || pid.is_empty() || !pid.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether `name`, last modified at `modified`, is a temporary file beside
+/// its target that nobody will rename any more: its writer is no live
+/// process, or it has been left for [`ABANDONED`]. Such a file is garbage
+/// (a crash between creating it and renaming it left it).
+pub(crate) fn abandoned(name: &std::ffi::OsStr, modified: std::time::SystemTime) -> bool {
+    let Some(pid) = writer_of(name) else {
+        return false;
+    };
+    let alive = i32::try_from(pid).is_ok_and(|pid| {
+        // Signal 0 checks only: EPERM is another user's live process.
+        !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
+    });
+    let untouched = std::time::SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
+    !alive || untouched >= ABANDONED
 }
 
 /// How a file is replaced.
@@ -186,5 +229,36 @@ mod tests {
             name.starts_with(".record.json.") && name.ends_with(".tmp"),
             "{name}"
         );
+    }
+
+    #[test]
+    fn a_temporary_file_whose_writer_is_gone_is_abandoned() {
+        use std::ffi::OsStr;
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        let ours = temp_beside(Path::new("/cache/steps/0123abcd"));
+        let ours = ours.file_name().unwrap();
+        assert_eq!(writer_of(ours), Some(std::process::id()));
+        assert_eq!(writer_of(OsStr::new(".0123.json.77.tmp")), Some(77));
+        for other in [
+            "0123.json",
+            ".0123.json",
+            ".x.tmp",
+            "..1-2-3.tmp",
+            ".a.b-1.tmp",
+        ] {
+            assert_eq!(writer_of(OsStr::new(other)), None, "{other}");
+        }
+        // Our own, fresh: a live writer's. Left for a day: abandoned.
+        assert!(!abandoned(ours, now));
+        assert!(abandoned(ours, now - ABANDONED - Duration::from_secs(1)));
+        // A writer that exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        let name = format!(".0123.json.{gone}-0-0.tmp");
+        assert!(abandoned(OsStr::new(&name), now));
+        // Not a temporary file: never.
+        assert!(!abandoned(OsStr::new("0123.json"), now - ABANDONED * 2));
     }
 }

@@ -23,6 +23,16 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             report.leftovers
         )?;
     }
+    if !report.abandoned.is_empty() {
+        writeln!(
+            stdout,
+            "{} temporary files left beside their targets by interrupted writes (harmless; removed by prune):",
+            report.abandoned.len()
+        )?;
+        for path in &report.abandoned {
+            writeln!(stdout, "  {}", path.display())?;
+        }
+    }
     if !report.problems.is_empty() {
         for problem in &report.problems {
             writeln!(stdout, "problem: {problem}")?;

@@ -103,3 +103,72 @@ fn a_command_kept_waiting_by_a_lock_says_once_who_holds_it() {
     assert!(!run.stderr.contains("waiting"), "{}", run.stderr);
     store.ok(work.path(), &["system", "check"]);
 }
+
+#[test]
+fn temporary_files_left_beside_their_targets_are_listed_and_pruned_unless_their_writer_lives() {
+    let (store, work) = store_with_base();
+    store.ok(work.path(), &["build", "-t", "app:1", "ctx"]);
+    let cache = store.root().join("cache");
+    // A writer that crashed (its pid is no process now), as a crash
+    // between creating and renaming leaves them: a record, the step and
+    // text indexes, the stat cache, and the older `.KEY.PID.tmp` form.
+    let mut crashed = std::process::Command::new("true").spawn().unwrap();
+    let gone = crashed.id();
+    crashed.wait().unwrap();
+    let plant = || {
+        let planted = [
+            cache.join(format!(".{}.json.{gone}-0-12345.tmp", "ab".repeat(32))),
+            cache.join(format!(".{}.json.{gone}.tmp", "cd".repeat(32))),
+            cache.join(format!("steps/.{}.{gone}-1-678.tmp", "ef".repeat(16))),
+            cache.join(format!("texts/.{}.{gone}-2-9.tmp", "01".repeat(16))),
+            cache.join(format!("stat/.{}.json.{gone}-3-10.tmp", "23".repeat(16))),
+        ];
+        for path in &planted {
+            std::fs::write(path, "{\"partial").unwrap();
+        }
+        planted
+    };
+    // A writer that is still at it.
+    let mut live = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let writing = cache.join(format!(".{}.json.{}-0-1.tmp", "45".repeat(32), live.id()));
+    std::fs::write(&writing, "{\"being written").unwrap();
+
+    let planted = plant();
+    let mut listed = planted.to_vec();
+    listed.sort();
+    let check = store.ok(work.path(), &["system", "check"]);
+    let mut expected = String::from(
+        "checked 6 blobs and 2 images\n\
+         5 temporary files left beside their targets by interrupted writes (harmless; removed by prune):\n",
+    );
+    for path in &listed {
+        expected.push_str(&format!("  {}\n", path.display()));
+    }
+    assert_eq!(check, expected);
+
+    // Both prunes remove them, and leave the live writer's file.
+    for prune in [&["image", "prune", "-f"][..], &["cache", "prune"][..]] {
+        let planted = plant();
+        store.ok(work.path(), prune);
+        for path in &planted {
+            assert!(!path.exists(), "{prune:?} left {}", path.display());
+        }
+        assert!(writing.exists(), "{prune:?} removed a live writer's file");
+        let check = store.ok(work.path(), &["system", "check"]);
+        assert!(check.starts_with("checked "), "{check}");
+        assert!(!check.contains("temporary"), "{check}");
+    }
+    live.kill().unwrap();
+    live.wait().unwrap();
+    // Its writer gone, the last one goes too.
+    let check = store.ok(work.path(), &["system", "check"]);
+    assert!(
+        check.contains(&format!("  {}\n", writing.display())),
+        "{check}"
+    );
+    store.ok(work.path(), &["cache", "prune"]);
+    assert!(!writing.exists());
+}

@@ -351,6 +351,12 @@ impl StoreDir {
             .unwrap_or(0)
     }
 
+    /// What entry `name` is (its own stat, not following a link), if it
+    /// is there.
+    pub(crate) fn stat(&self, name: &OsStr) -> Option<nix::sys::stat::FileStat> {
+        nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()
+    }
+
     /// Create the new file `name` in it (never through a link; fails if
     /// anything is there), for writing.
     pub(crate) fn create_new(&self, name: &str) -> Result<std::fs::File, StoreError> {

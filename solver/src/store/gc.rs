@@ -117,6 +117,8 @@ impl Store {
                 reclaimed += size;
             }
         }
+        // And what interrupted writes left beside their targets.
+        reclaimed += self.remove_abandoned_temp_files()?;
         Ok(reclaimed)
     }
 

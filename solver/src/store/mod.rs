@@ -35,6 +35,7 @@ mod dirs;
 mod error;
 pub mod gc;
 pub mod layout;
+mod leftovers;
 pub mod lock;
 mod temp;
 
@@ -590,8 +591,11 @@ pub struct CheckReport {
     pub images: usize,
     /// Problems: corrupt blobs, missing blobs, dangling tags.
     pub problems: Vec<String>,
-    /// Leftover temporary files (from interrupted writes; harmless).
+    /// Leftover temporary files in `tmp/` (from interrupted writes; harmless).
     pub leftovers: usize,
+    /// Temporary files left beside their targets by interrupted writes
+    /// whose writer is gone (harmless; see `store::leftovers`).
+    pub abandoned: Vec<PathBuf>,
 }
 
 impl Store {
@@ -627,6 +631,7 @@ impl Store {
             }
         }
         report.leftovers = self.temp_files()?.len();
+        report.abandoned = self.abandoned_temp_files()?;
         Ok(report)
     }
 }

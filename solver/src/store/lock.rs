@@ -5,7 +5,7 @@
 //! exits, however it exits, so a crashed holder never leaves the store
 //! locked. Taking one first tries without waiting; when another process
 //! holds it and it is still held after [`PATIENCE`], the store tells its
-//! [`LockWaits`] hook once ([`LockWait`]: which lock, and who holds it),
+//! hook ([`Store::on_lock_wait`]) once ([`LockWait`]: which lock, and who holds it),
 //! then waits as long as it takes.
 //!
 //! # Who holds it
@@ -63,7 +63,7 @@ pub struct Holder {
     pub command: Option<String>,
 }
 
-/// A command waits for a lock: what [`LockWaits`] is told.
+/// A command waits for a lock: what the hook of [`Store::on_lock_wait`] is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockWait {
     /// Which lock.
@@ -106,7 +106,7 @@ type Hook = Arc<dyn Fn(&LockWait) + Send + Sync>;
 
 /// What a store calls when a lock keeps it waiting (see the module).
 #[derive(Clone, Default)]
-pub struct LockWaits(Option<Hook>);
+pub(crate) struct LockWaits(Option<Hook>);
 
 impl fmt::Debug for LockWaits {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -44,7 +44,7 @@ pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use gc::{Collecting, Roots};
 pub use layout::{BLOBS, SNAPSHOTS, TMP};
-pub use lock::{LockWait, LockWaits};
+pub use lock::LockWait;
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
@@ -158,7 +158,7 @@ pub struct Store {
     /// the mode they had.
     tightened: Vec<(PathBuf, u32)>,
     /// Told when a lock keeps this store waiting (see [`lock`]).
-    lock_waits: LockWaits,
+    lock_waits: lock::LockWaits,
 }
 
 /// Whose store [`Store::open_as`] accepts.
@@ -199,7 +199,7 @@ impl Store {
             fd: Arc::new(opened.fd),
             owner: opened.owner,
             tightened: opened.tightened,
-            lock_waits: LockWaits::default(),
+            lock_waits: lock::LockWaits::default(),
         })
     }
 

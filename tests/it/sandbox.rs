@@ -1050,3 +1050,60 @@ fn a_variable_over_the_kernels_limit_for_one_string_fails_saying_so() {
         );
     }
 }
+
+/// `command`, run under `ulimit -s STACK` (in KiB, or `unlimited`).
+fn with_stack(command: &Command, stack: &str) -> Command {
+    let mut wrapped = Command::new(require("sh"));
+    wrapped
+        .arg("-c")
+        .arg(format!("ulimit -s {stack} && exec \"$@\""))
+        .arg("sh")
+        .arg(command.get_program())
+        .args(command.get_args())
+        .current_dir(&shared().dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    wrapped
+}
+
+#[test]
+fn an_environment_over_a_quarter_of_the_stack_limit_fails_saying_so() {
+    // 24 variables of 100 KiB: each fits in one string, together 2.4 MiB
+    // are over the 2 MiB that an 8 MiB stack limit leaves them, and under
+    // the 6 MiB the kernel allows with no stack limit.
+    let names: Vec<String> = (0..24).map(|index| format!("V{index}")).collect();
+    let dockerfile = format!("FROM base\n{}RUN true\n", env_lines(&names, 100 << 10));
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", dockerfile.clone())]);
+        let args = ["build", "-q", "-t", "big", context.path().to_str().unwrap()];
+        let command = env.command(&args);
+        let run = wait(
+            with_stack(&command, "8192").spawn().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 1, "{tier:?}: {}", run.stderr);
+        let error = run
+            .stderr
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "error: failed to run the step: exec /bin/sh: argument list too long: the \
+                 arguments and environment take "
+            ) && error.ends_with(
+                "and the kernel takes at most 2097152 for them, pointers included: a quarter \
+                 of the stack size limit (RLIMIT_STACK, 8388608 bytes; `ulimit -s` raises it)"
+            ),
+            "{tier:?}: {}",
+            run.stderr
+        );
+        let run = wait(
+            with_stack(&command, "unlimited").spawn().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+    }
+}

@@ -119,7 +119,7 @@ pub(super) fn explain_too_big(
         let environment = env.iter().map(|entry| taken(entry)).sum::<u64>();
         return format!(
             "exec {shown}: argument list too long: the arguments and environment take {} \
-             bytes (the environment {environment}, {} variables), and the kernel takes at \
+             bytes ({} environment variables: {environment}), and the kernel takes at \
              most {total_max} for them, pointers included: {why}",
             strings + pointers,
             env.len(),

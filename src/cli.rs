@@ -462,8 +462,8 @@ pub(crate) struct BuildArgs {
     pub(crate) progress: ProgressArg,
 
     /// Steps to run at once, at most (default: the number of CPUs).
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(usize))]
-    pub(crate) jobs: Option<usize>,
+    #[arg(short = 'j', long, value_name = "N")]
+    pub(crate) jobs: Option<solve::Jobs>,
 
     /// Print the build plan instead of building.
     #[arg(long)]

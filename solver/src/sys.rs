@@ -7,7 +7,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::signal::{SigHandler, SigSet, Signal};
 use nix::unistd::ForkResult;
@@ -203,6 +203,52 @@ pub(crate) fn adopt_received_fd(fd: RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: the kernel installed `fd` in this process when the message
     // was received, and nothing else refers to it: it is ours to own.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// Give the program `command` starts the descriptor `fd` as its descriptor
+/// `target` (above 2), open across the exec; every other descriptor of
+/// strata's stays close-on-exec. `fd` stays open in strata until `command`
+/// is dropped.
+pub(crate) fn pass_fd(command: &mut std::process::Command, fd: OwnedFd, target: RawFd) {
+    use std::os::unix::process::CommandExt;
+    debug_assert!(target > 2, "0, 1 and 2 are the command's stdio");
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe functions may be called: it calls dup2 and fcntl,
+    // and allocates nothing. `fd` is owned by the closure, so it is open
+    // in strata (and so in the child) whenever the closure runs.
+    unsafe {
+        command.pre_exec(move || {
+            let source = fd.as_raw_fd();
+            // dup2 onto itself would keep close-on-exec: clear it instead.
+            let result = if source == target {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(source, target)
+            };
+            if result < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+}
+
+/// Take ownership of the descriptor `fd` this process inherited (the
+/// sandbox helper's spec, given by [`pass_fd`]).
+///
+/// Called once, at the start of the helper, when nothing in the process
+/// refers to `fd`: every inherited descriptor but it was just closed, and
+/// no code of ours opened any.
+pub(crate) fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails with
+    // EBADF when `fd` is not open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked above) and, as the caller states,
+    // nothing else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Install the classic-BPF seccomp filter `program` on this process

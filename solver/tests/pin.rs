@@ -124,7 +124,7 @@ fn a_tag_that_moves_after_lowering_does_not_change_the_image_that_runs() {
     let mut request = BuildRequest::new(&context_dir);
     request.tags = vec!["built".to_owned()];
     request.epoch = Some(0);
-    request.jobs = 1;
+    request.jobs = strata_solver::solve::Jobs::ONE;
     let session = Session {
         store: &store,
         registry: Default::default(),

@@ -2018,3 +2018,42 @@ fn cached_or_missed(events: Vec<serde_json::Value>) -> BTreeMap<String, bool> {
         .filter(|(description, _)| !description.contains("load image"))
         .collect()
 }
+
+#[test]
+fn no_jobs_and_an_empty_output_are_refused_before_anything_runs() {
+    let context = Context::new().dockerfile("FROM scratch\nLABEL a=b\n");
+    let root = context.path().join("store");
+    let root = root.to_str().unwrap();
+    for (flags, expected) in [
+        (&["-j", "0"][..], "error: --jobs must be at least 1\n"),
+        (&["--jobs=0"][..], "error: --jobs must be at least 1\n"),
+        (
+            &["--output", ""][..],
+            "error: --output is empty: give a directory, `-` for standard output, \
+             or type=KIND,dest=PATH\n",
+        ),
+        (
+            &["-o", "type=local,dest="][..],
+            "error: invalid --output `type=local,dest=`: dest= is empty\n",
+        ),
+    ] {
+        let mut args = vec!["--root", root, "build", "-t", "refused"];
+        args.extend_from_slice(flags);
+        args.push(".");
+        let run = strata_in(context.path(), &args, None, &[]);
+        assert_eq!(run.code, 1, "{flags:?}: {}", run.stderr);
+        assert_eq!(run.stderr, expected, "{flags:?}");
+        assert_eq!(run.stdout, "", "{flags:?}");
+        // Refused while the command line was read: no store was made.
+        assert!(!context.path().join("store").exists(), "{flags:?}");
+    }
+    // One job is a valid count, and builds.
+    let run = strata_in(
+        context.path(),
+        &["--root", root, "build", "-q", "-j", "1", "-t", "one", "."],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("sha256:"), "{}", run.stdout);
+}

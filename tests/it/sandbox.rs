@@ -959,3 +959,151 @@ fn pull_build_and_push_work_in_every_tier() {
         assert_eq!(owners, "0:0\n0:0\n", "{tier:?}");
     }
 }
+
+/// `ENV NAME=<size bytes>` lines, the values all `x`.
+fn env_lines(names: &[String], size: usize) -> String {
+    let value = "x".repeat(size);
+    names
+        .iter()
+        .map(|name| format!("ENV {name}={value}\n"))
+        .collect()
+}
+
+#[test]
+fn a_run_gets_an_environment_of_a_mebibyte_in_every_tier() {
+    // 16 variables of 64 KiB: each under the kernel's 128 KiB for one
+    // string, together eight times as much (the spec that carries them to
+    // the sandbox was once one variable itself, and failed over 128 KiB).
+    let names: Vec<String> = (0..16).map(|index| format!("V{index}")).collect();
+    let sum = names
+        .iter()
+        .map(|name| format!("${{#{name}}}"))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let dockerfile = format!(
+        "FROM base\n{}RUN echo $(( {sum} )) > /total\n",
+        env_lines(&names, 64 << 10)
+    );
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", dockerfile.clone())]);
+        let run = env.strata(&["build", "-q", "-t", "big", context.path().to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+        // The image's environment reaches `strata run` whole too.
+        let seen = env.ok(&[
+            "run",
+            "big",
+            "sh",
+            "-c",
+            &format!("cat /total; echo $(( {sum} ))"),
+        ]);
+        assert_eq!(seen, "1048576\n1048576\n", "{tier:?}");
+        assert!(
+            env.leftovers().is_empty(),
+            "{tier:?}: {:?}",
+            env.leftovers()
+        );
+    }
+}
+
+#[test]
+fn a_variable_over_the_kernels_limit_for_one_string_fails_saying_so() {
+    let dockerfile = format!(
+        "FROM base\n{}RUN true\n",
+        env_lines(&["BIG".to_owned()], 200 << 10)
+    );
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", dockerfile.clone())]);
+        let run = env.strata(&[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "big",
+            context.path().to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "{tier:?}: {}", run.stderr);
+        // Which limit, how big, and the step's line.
+        let error = run
+            .stderr
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_default();
+        assert_eq!(
+            error,
+            "error: failed to run the step: exec /bin/sh: argument list too long: the \
+             environment variable BIG is 204800 bytes long; the kernel takes at most 131072 \
+             bytes for one string of a command's environment or arguments, its NUL included \
+             (MAX_ARG_STRLEN), and BIG=... takes 204805",
+            "{tier:?}"
+        );
+        assert!(
+            run.stderr.contains("/Dockerfile:3:1\n") && run.stderr.contains("3 | RUN true\n"),
+            "{tier:?}: {}",
+            run.stderr
+        );
+        assert!(
+            env.leftovers().is_empty(),
+            "{tier:?}: {:?}",
+            env.leftovers()
+        );
+    }
+}
+
+/// `command`, run under `ulimit -s STACK` (in KiB, or `unlimited`).
+fn with_stack(command: &Command, stack: &str) -> Command {
+    let mut wrapped = Command::new(require("sh"));
+    wrapped
+        .arg("-c")
+        .arg(format!("ulimit -s {stack} && exec \"$@\""))
+        .arg("sh")
+        .arg(command.get_program())
+        .args(command.get_args())
+        .current_dir(&shared().dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    wrapped
+}
+
+#[test]
+fn an_environment_over_a_quarter_of_the_stack_limit_fails_saying_so() {
+    // 24 variables of 100 KiB: each fits in one string, together 2.4 MiB
+    // are over the 2 MiB that an 8 MiB stack limit leaves them, and under
+    // the 6 MiB the kernel allows with no stack limit.
+    let names: Vec<String> = (0..24).map(|index| format!("V{index}")).collect();
+    let dockerfile = format!("FROM base\n{}RUN true\n", env_lines(&names, 100 << 10));
+    for tier in TIERS {
+        let env = Env::new(tier);
+        let context = readable_context(&[("Dockerfile", dockerfile.clone())]);
+        let args = ["build", "-q", "-t", "big", context.path().to_str().unwrap()];
+        let command = env.command(&args);
+        let run = wait(
+            with_stack(&command, "8192").spawn().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 1, "{tier:?}: {}", run.stderr);
+        let error = run
+            .stderr
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "error: failed to run the step: exec /bin/sh: argument list too long: the \
+                 arguments and environment take "
+            ) && error.ends_with(
+                "and the kernel takes at most 2097152 for them, pointers included: a quarter \
+                 of the stack size limit (RLIMIT_STACK, 8388608 bytes; `ulimit -s` raises it)"
+            ),
+            "{tier:?}: {}",
+            run.stderr
+        );
+        let run = wait(
+            with_stack(&command, "unlimited").spawn().unwrap(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(run.code, 0, "{tier:?}: {}", run.stderr);
+    }
+}

@@ -2,8 +2,8 @@
 //! this code before it has any thread.
 //!
 //! Four processes take part:
-//! - the **helper** (started by strata with the spec in its environment)
-//!   stays in strata's namespaces. It forks
+//! - the **helper** (started by strata with the spec on a pipe, its
+//!   descriptor 3) stays in strata's namespaces. It forks
 //! - the **keeper**, which unshares the user, mount, pid, uts and ipc (and,
 //!   with `--network none`, net) namespaces, waits for the helper to write
 //!   its id maps, and forks
@@ -35,7 +35,9 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
-use super::{HelperResult, HelperSpec, SPEC_VARIABLE, Stage, mount, seccomp, tty, user};
+use super::{
+    HelperResult, HelperSpec, MAX_SPEC, SPEC_FD, Stage, limits, mount, seccomp, tty, user,
+};
 use crate::sys;
 use std::os::unix::net::UnixStream;
 
@@ -69,18 +71,16 @@ const HELPER_FAILED: i32 = 125;
 pub fn helper_main() -> ! {
     // Whatever strata inherited (a CI runner's sockets, make's jobserver,
     // a directory a caller left open) stops here: no process of the
-    // sandbox holds a descriptor of the host's beyond 0, 1 and 2.
-    if let Err(error) = sys::close_fds_above_stdio(2) {
+    // sandbox holds a descriptor of the host's beyond 0, 1 and 2. The
+    // spec's pipe is kept only until it is read.
+    if let Err(error) = sys::close_fds_above_stdio(SPEC_FD) {
         let _ = writeln!(
             std::io::stderr(),
             "strata: the sandbox helper could not close inherited descriptors: {error}"
         );
         std::process::exit(HELPER_FAILED)
     }
-    let spec = match std::env::var(SPEC_VARIABLE)
-        .map_err(|error| error.to_string())
-        .and_then(|text| serde_json::from_str::<HelperSpec>(&text).map_err(|e| e.to_string()))
-    {
+    let spec = match read_spec() {
         Ok(spec) => spec,
         Err(error) => {
             let _ = writeln!(
@@ -99,6 +99,37 @@ pub fn helper_main() -> ! {
         Err(_) => HELPER_FAILED,
     };
     std::process::exit(code)
+}
+
+/// Why the helper has no spec.
+#[derive(Debug, thiserror::Error)]
+enum SpecError {
+    /// Started by hand, not by strata.
+    #[error("descriptor {SPEC_FD} is not open: {0}")]
+    Missing(std::io::Error),
+    /// The pipe broke.
+    #[error("reading descriptor {SPEC_FD}: {0}")]
+    Read(std::io::Error),
+    /// Garbage, not a spec strata wrote.
+    #[error("more than {MAX_SPEC} bytes on descriptor {SPEC_FD}")]
+    TooLarge,
+    /// Not a spec of this version of strata.
+    #[error("an unreadable spec: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Read the spec strata writes to [`SPEC_FD`], to its end, and close the
+/// descriptor: after this the helper holds none but 0, 1 and 2.
+fn read_spec() -> Result<HelperSpec, SpecError> {
+    let pipe = std::fs::File::from(sys::take_inherited_fd(SPEC_FD).map_err(SpecError::Missing)?);
+    let mut text = Vec::new();
+    pipe.take(MAX_SPEC + 1)
+        .read_to_end(&mut text)
+        .map_err(SpecError::Read)?;
+    if text.len() as u64 > MAX_SPEC {
+        return Err(SpecError::TooLarge);
+    }
+    Ok(serde_json::from_slice(&text)?)
 }
 
 fn failure(stage: Stage, message: impl Into<String>) -> HelperResult {
@@ -475,18 +506,24 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((path, args, env))
     })();
-    let (c_path, args, env) = match converted {
+    let (c_path, c_args, c_env) = match converted {
         Ok(converted) => converted,
         Err(error) => return fail(Stage::Exec, error.to_string()),
     };
-    let errno = match nix::unistd::execve(&c_path, &args, &env) {
+    // What the limits are is looked up before execve, which may not
+    // return; only E2BIG needs them.
+    let limits = limits::Limits::current();
+    let errno = match nix::unistd::execve(&c_path, &c_args, &c_env) {
         Err(errno) => errno,
         Ok(never) => match never {},
     };
-    fail(
-        Stage::Exec,
-        format!("exec {}: {}", path.display(), errno.desc()),
-    )
+    let message = match errno {
+        nix::errno::Errno::E2BIG => {
+            limits::explain_too_big(limits, c_path.as_bytes(), &spec.args, &env)
+        }
+        _ => format!("exec {}: {}", path.display(), errno.desc()),
+    };
+    fail(Stage::Exec, message)
 }
 
 /// The program to execute: `name` itself when it has a slash, else the

@@ -3,6 +3,7 @@
 //!
 //! - [`userns`]: the user namespace strata works in, and sandbox id maps.
 //! - `helper`: the process that enters the namespaces and runs the command.
+//!   Its spec comes on a pipe; `limits` explains execve's E2BIG.
 //! - `mount`: the sandbox's root, /proc, /dev and /etc files.
 //! - `copy`: the snapshotter used where overlayfs cannot be mounted.
 //!
@@ -14,6 +15,7 @@
 
 mod copy;
 mod helper;
+mod limits;
 mod mount;
 mod seccomp;
 mod tty;
@@ -41,8 +43,15 @@ use crate::store::{LayerRecord, Store, StoreError};
 /// The first argument that makes strata's `main` run the sandbox helper.
 pub const HELPER_ARGUMENT: &str = "__strata-sandbox";
 
-/// The environment variable that carries the helper's spec.
-const SPEC_VARIABLE: &str = "STRATA_SANDBOX_SPEC";
+/// The descriptor the helper reads its spec from (JSON, to the end): a
+/// pipe strata writes. Not the environment: Linux takes at most 32 pages
+/// (MAX_ARG_STRLEN) for one variable, and a spec holds the step's whole
+/// environment and arguments.
+const SPEC_FD: i32 = 3;
+
+/// The most the helper reads of a spec: only a bound against garbage, far
+/// above what execve could take of environment and arguments.
+const MAX_SPEC: u64 = 1 << 30;
 
 /// The environment variable that chooses the snapshotter.
 pub const SNAPSHOTTER_VARIABLE: &str = "STRATA_SNAPSHOTTER";
@@ -683,10 +692,10 @@ impl Sandbox {
         output: &mut Output<'_>,
     ) -> Result<(i32, Vec<String>), ExecError> {
         let mut command = Command::new(&self.helper);
-        command.arg(HELPER_ARGUMENT).env_clear().env(
-            SPEC_VARIABLE,
-            serde_json::to_string(spec).expect("specs serialize"),
-        );
+        command.arg(HELPER_ARGUMENT).env_clear();
+        let (spec_reader, mut spec_writer) =
+            std::io::pipe().map_err(ExecError::os("create a pipe"))?;
+        crate::sys::pass_fd(&mut command, spec_reader.into(), SPEC_FD);
         let reader = match output {
             Output::Inherit => None,
             Output::Capture(_) => {
@@ -730,6 +739,13 @@ impl Sandbox {
             .collect();
         let pid = child.id() as i32;
         register_helper(pid);
+        // The helper reads all of it before anything else (and writes
+        // nothing before, but a line about a spec it cannot read), so this
+        // cannot block on its output. A helper that died early makes the
+        // write fail; its status and missing result then tell why.
+        let text = serde_json::to_vec(spec).expect("specs serialize");
+        let _ = std::io::Write::write_all(&mut spec_writer, &text);
+        drop(spec_writer);
         let mut tail = Tail::default();
         if let (Some(mut reader), Output::Capture(callback)) = (reader, output) {
             let mut buffer = vec![0u8; 64 * 1024];

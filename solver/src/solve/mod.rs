@@ -31,7 +31,7 @@ pub use fetch::FetchError;
 pub use files::CopyError;
 pub use output::{OutputError, OutputKind, OutputSpec};
 pub use request::{
-    BuildRequest, CacheFrom, Entitlement, FlagError, LabelSpec, SecretSpec, SshSpec,
+    BuildRequest, CacheFrom, Entitlement, FlagError, Jobs, LabelSpec, SecretSpec, SshSpec,
 };
 pub use session::{
     Notice, Phase, Reporter, Session, SolveError, Solved, check_platform, explain, solve,

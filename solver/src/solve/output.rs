@@ -82,6 +82,9 @@ impl FromStr for OutputSpec {
 
     fn from_str(spec: &str) -> Result<OutputSpec, FlagError> {
         let invalid = |reason: String| FlagError::invalid("--output", spec, reason);
+        if spec.is_empty() {
+            return Err(FlagError::EmptyOutput);
+        }
         if !spec.contains('=') {
             let kind = if spec == "-" {
                 OutputKind::Tar
@@ -109,6 +112,7 @@ impl FromStr for OutputSpec {
                 .ok_or_else(|| invalid(format!("`{field}` is not KEY=VALUE")))?;
             match key {
                 "type" => kind = Some(value.to_owned()),
+                "dest" if value.is_empty() => return Err(invalid("dest= is empty".to_owned())),
                 "dest" => dest = Some(PathBuf::from(value)),
                 "tar" => tar = boolean(spec, key, value)?,
                 "compression" => {

@@ -1,6 +1,6 @@
 //! What a caller asks of a build, as typed data: [`BuildRequest`] and one
 //! type per flag that is more than a word (`--output`, `--secret`, `--ssh`,
-//! `--label`, `--allow`, `--cache-from`, `--cache-to`).
+//! `--label`, `--allow`, `--cache-from`, `--cache-to`, `-j`).
 //!
 //! Each type parses its docker/buildx spelling in its own [`FromStr`], here
 //! beside the type, so the CLI hands them to clap as `value_parser`s and a
@@ -8,6 +8,7 @@
 //! (ripgrep's habit: flags become typed options once, in one place). A
 //! library caller builds the same values directly.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -45,6 +46,12 @@ pub enum FlagError {
     /// A `--cache-to` or `--cache-from` spec.
     #[error(transparent)]
     Cache(#[from] super::remote::CacheSpecError),
+    /// `-j 0`.
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+    /// `--output ''`.
+    #[error("--output is empty: give a directory, `-` for standard output, or type=KIND,dest=PATH")]
+    EmptyOutput,
     /// A name to push to (`--output type=registry,name=`).
     #[error(transparent)]
     Reference(#[from] crate::image::ImageError),
@@ -57,6 +64,41 @@ impl FlagError {
             spec: spec.to_owned(),
             reason: reason.into(),
         }
+    }
+}
+
+/// How many steps run at once, at most (`-j`): one or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jobs(NonZeroUsize);
+
+impl Jobs {
+    /// One step at a time.
+    pub const ONE: Jobs = Jobs(NonZeroUsize::MIN);
+
+    /// `count` steps at once; `None` for 0.
+    pub fn new(count: usize) -> Option<Jobs> {
+        NonZeroUsize::new(count).map(Jobs)
+    }
+
+    /// One step per CPU this process may use.
+    pub fn per_cpu() -> Jobs {
+        std::thread::available_parallelism().map_or(Jobs::ONE, Jobs)
+    }
+
+    /// The number.
+    pub fn get(self) -> usize {
+        self.0.get()
+    }
+}
+
+impl FromStr for Jobs {
+    type Err = FlagError;
+
+    fn from_str(text: &str) -> Result<Jobs, FlagError> {
+        let count: usize = text
+            .parse()
+            .map_err(|_| FlagError::invalid("--jobs", text, "not a whole number"))?;
+        Jobs::new(count).ok_or(FlagError::NoJobs)
     }
 }
 
@@ -237,7 +279,7 @@ pub struct BuildRequest {
     /// `--no-cache-filter`: stages by name or index.
     pub no_cache_filter: Vec<String>,
     /// Steps run at once, at most (`-j`).
-    pub jobs: usize,
+    pub jobs: Jobs,
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Option<u64>,
     /// `--platform`: the platform the graph was lowered for, when one was
@@ -266,7 +308,7 @@ impl BuildRequest {
             network: Network::Host,
             no_cache: false,
             no_cache_filter: Vec::new(),
-            jobs: std::thread::available_parallelism().map_or(1, usize::from),
+            jobs: Jobs::per_cpu(),
             epoch: None,
             platform: None,
         }

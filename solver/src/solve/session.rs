@@ -235,7 +235,7 @@ fn prepare(
         epoch: request.epoch,
         no_cache: request.no_cache,
         no_cache_stages,
-        jobs: request.jobs,
+        jobs: request.jobs.get(),
         dockerfile: request.dockerfile_id.clone(),
         secrets: request
             .secrets

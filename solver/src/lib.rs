@@ -25,6 +25,7 @@
 //! ```
 
 mod atomic;
+pub mod cancel;
 pub mod confined;
 pub mod container;
 pub mod digest;

@@ -26,7 +26,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -829,10 +828,9 @@ impl Tail {
 }
 
 static HELPERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
-static HANDLING: AtomicBool = AtomicBool::new(false);
 
 fn register_helper(pid: i32) {
+    crate::cancel::on_interrupt(stop_running);
     HELPERS.lock().expect("helpers lock").push(pid);
     // A signal that came just before registration still stops it.
     if interrupted().is_some() {
@@ -864,32 +862,11 @@ pub fn stop_running() {
     }
 }
 
-/// The signal that interrupted strata, if one did.
-pub fn interrupted() -> Option<i32> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        signal => Some(signal),
-    }
-}
+pub use crate::cancel::interrupted;
 
 /// On any of `signals`, kill every running sandbox and make [`interrupted`]
-/// say so; the runs then clean up and return [`ExecError::Interrupted`].
+/// say so; the runs then clean up and return [`ExecError::Interrupted`]
+/// (see [`crate::cancel`], where the interrupt lives).
 pub fn stop_on_signals(signals: &[i32]) -> Result<(), ExecError> {
-    if HANDLING.swap(true, Ordering::SeqCst) {
-        return Ok(());
-    }
-    let mut iterator = signal_hook::iterator::Signals::new(signals)
-        .map_err(ExecError::os("install signal handlers"))?;
-    std::thread::Builder::new()
-        .name("signals".to_owned())
-        .spawn(move || {
-            for signal in iterator.forever() {
-                SIGNAL.store(signal, Ordering::SeqCst);
-                for &pid in HELPERS.lock().expect("helpers lock").iter() {
-                    kill_helper(pid);
-                }
-            }
-        })
-        .map_err(ExecError::os("start the signal thread"))?;
-    Ok(())
+    crate::cancel::stop_on_signals(signals).map_err(ExecError::os("install signal handlers"))
 }

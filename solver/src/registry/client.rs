@@ -324,7 +324,7 @@ impl Client {
                     ))));
                 }
                 Err(error) => {
-                    if let Some(signal) = crate::exec::interrupted() {
+                    if let Some(signal) = crate::cancel::interrupted() {
                         return Err(PingError::Registry(Box::new(self.interrupted(signal))));
                     }
                     last = transport_reason(&error);
@@ -399,7 +399,7 @@ impl Client {
             let response = match request.call() {
                 Ok(response) => response,
                 Err(error) => {
-                    if let Some(signal) = crate::exec::interrupted() {
+                    if let Some(signal) = crate::cancel::interrupted() {
                         return Err(self.interrupted(signal));
                     }
                     last = transport_reason(&error);
@@ -557,7 +557,7 @@ impl Client {
             let response = match sent {
                 Ok(response) => response,
                 Err(error) => {
-                    if let Some(signal) = crate::exec::interrupted() {
+                    if let Some(signal) = crate::cancel::interrupted() {
                         return Err(self.interrupted(signal));
                     }
                     last = transport_reason(&error);

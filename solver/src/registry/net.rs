@@ -19,7 +19,7 @@
 //!   one.
 //! - **Cancellation.** Every agent is registered with [`watch`]; once
 //!   SIGINT, SIGTERM or SIGHUP has been caught (see
-//!   `exec::stop_on_signals`), a watcher shuts down every registered
+//!   `cancel::stop_on_signals`), a watcher shuts down every registered
 //!   agent, which makes blocked reads and writes return at once, and
 //!   [`copy`] checks between reads. TCP connects are polled in slices of
 //!   100 ms and end on a signal too.
@@ -329,7 +329,7 @@ fn connect_interruptibly(
     match connect(socket.as_raw_fd(), &SockaddrStorage::from(address)) {
         Ok(()) => {}
         Err(Errno::EINPROGRESS | Errno::EINTR) => loop {
-            if let Some(signal) = crate::exec::interrupted() {
+            if let Some(signal) = crate::cancel::interrupted() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::Interrupted,
                     format!("interrupted by signal {signal}"),
@@ -395,7 +395,7 @@ pub(crate) fn watch(agent: &ureq::Agent) -> Watch {
         let _ = std::thread::Builder::new()
             .name("net-cancel".to_owned())
             .spawn(|| {
-                while crate::exec::interrupted().is_none() {
+                while crate::cancel::interrupted().is_none() {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 let agents = {
@@ -422,7 +422,7 @@ pub(crate) fn watch(agent: &ureq::Agent) -> Watch {
 pub(crate) fn sleep(duration: Duration) -> Result<(), i32> {
     let end = Instant::now() + duration;
     loop {
-        if let Some(signal) = crate::exec::interrupted() {
+        if let Some(signal) = crate::cancel::interrupted() {
             return Err(signal);
         }
         let now = Instant::now();
@@ -480,7 +480,7 @@ pub(crate) fn describe_io(error: &std::io::Error) -> String {
 /// refused, reset or closed early; never a timeout (the next attempt would
 /// hang as long) nor anything after a signal.
 pub(crate) fn retryable(error: &ureq::Error) -> bool {
-    if crate::exec::interrupted().is_some() {
+    if crate::cancel::interrupted().is_some() {
         return false;
     }
     match error {
@@ -604,7 +604,7 @@ pub(crate) fn copy(
     let mut buffer = vec![0u8; 64 << 10];
     let mut total = 0u64;
     loop {
-        if let Some(signal) = crate::exec::interrupted() {
+        if let Some(signal) = crate::cancel::interrupted() {
             return Err(ReadError::Interrupted(signal));
         }
         // Never more than one byte past the limit.
@@ -615,7 +615,7 @@ pub(crate) fn copy(
             Ok(read) => read,
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(error) => {
-                if let Some(signal) = crate::exec::interrupted() {
+                if let Some(signal) = crate::cancel::interrupted() {
                     return Err(ReadError::Interrupted(signal));
                 }
                 // The connection closed before its Content-Length.
@@ -648,7 +648,7 @@ pub(crate) fn copy(
         }
     }
     // A shut-down connection may look like the end of the body.
-    if let Some(signal) = crate::exec::interrupted() {
+    if let Some(signal) = crate::cancel::interrupted() {
         return Err(ReadError::Interrupted(signal));
     }
     if exact && total < limit {

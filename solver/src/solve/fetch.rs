@@ -111,7 +111,7 @@ impl Fetcher {
         let agent = net::agent(ureq::tls::TlsConfig::default());
         let _watch = net::watch(&agent);
         let response = agent.get(url).call().map_err(|error| {
-            fail(match crate::exec::interrupted() {
+            fail(match crate::cancel::interrupted() {
                 Some(signal) => ReadError::Interrupted(signal),
                 None => ReadError::Transport {
                     reason: net::describe(&error),

@@ -618,8 +618,8 @@ pub(crate) struct Download {
     pub(crate) digest: String,
     /// The server's Last-Modified.
     pub(crate) modified: Option<std::time::SystemTime>,
-    /// The name it gets in a destination directory.
-    pub(crate) name: String,
+    /// The name it gets in a destination directory (bytes: `%E9` is 0xE9).
+    pub(crate) name: OsString,
 }
 
 /// Fetches a URL for ADD (once per build), checking `--checksum`.
@@ -903,7 +903,7 @@ pub(crate) fn plan<'a>(
     for download in downloads {
         let mut target = dest.clone();
         if into_dir {
-            target.push(OsString::from(&download.name));
+            target.push(download.name.clone());
         }
         entries.push(Entry {
             host: download.path.clone(),
@@ -955,7 +955,7 @@ pub(crate) fn content_digest(
                 hasher.update(joined(&entry.dest));
                 hasher.update(format!("\0url {}\n", download.digest));
                 files.insert(
-                    download.name.clone(),
+                    escape_os(&download.name).into_owned(),
                     super::cache::FileSummary {
                         kind: "url".to_owned(),
                         digest: download.digest.clone(),

@@ -2125,3 +2125,32 @@ fn names_that_are_not_utf8_are_copied_cached_explained_and_ignorable() {
         ]
     );
 }
+
+#[test]
+fn sources_that_cannot_be_copied_are_named_in_a_warning() {
+    // Sockets and fifos are not copied (as in BuildKit), never silently.
+    let store = store_with_base();
+    let context = Context::new()
+        .file("keep.txt", "k")
+        .dockerfile("FROM base\nCOPY . /c/\n");
+    let _socket = std::os::unix::net::UnixListener::bind(context.path().join("sock")).unwrap();
+    std::fs::create_dir(context.path().join("sub")).unwrap();
+    crate::support::run_ok(
+        std::process::Command::new(crate::support::require("mkfifo"))
+            .arg(context.path().join("sub/pipe")),
+    );
+    let run = store.strata(context.path(), &["build", "--progress", "plain", "."]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("warning:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: [stage-0 2/2] COPY . /c/: `sock` is a socket, which is not copied (as in BuildKit)",
+            "warning: [stage-0 2/2] COPY . /c/: `sub/pipe` is a fifo, which is not copied (as in BuildKit)",
+        ]
+    );
+}

@@ -92,7 +92,7 @@ pub fn check_name(name: &OsStr) -> io::Result<()> {
     if bytes.is_empty() || bytes == b"." || bytes == b".." || bytes.contains(&b'/') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("`{}` is not a file name", name.to_string_lossy()),
+            format!("`{}` is not a file name", crate::name::escape_os(name)),
         ));
     }
     Ok(())

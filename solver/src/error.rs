@@ -5,9 +5,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A file operation that failed.
+/// A file operation that failed (its path shown escaped where it is not
+/// UTF-8, see [`crate::name`]).
 #[derive(Debug, thiserror::Error)]
-#[error("failed to {operation} `{}`", path.display())]
+#[error("failed to {operation} `{}`", crate::name::Shown(path))]
 pub struct PathError {
     /// What was being done, e.g. "write a blob".
     pub operation: &'static str,

@@ -21,7 +21,7 @@
 //! exec                    the sandbox and the copy snapshotter
 //! layer                   trees <-> tar blobs (written into the store)
 //! store                   blobs, the image index, layout, GC by roots
-//! confined  digest  error  time  sys
+//! confined  digest  error  name  time  sys
 //! ```
 
 mod atomic;
@@ -34,6 +34,7 @@ pub mod exec;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod name;
 pub mod registry;
 pub mod solve;
 pub mod store;

@@ -909,3 +909,84 @@ fn sparse_holes_are_bounded_per_archive() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn names_that_are_not_utf8_survive_the_round_trip() {
+    // Paths are bytes: a Latin-1 name, a directory named by an invalid
+    // byte, a long name (a PAX `path` record) and a long link target (a
+    // PAX `linkpath`) that are not UTF-8, and an xattr whose name is not.
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let source = tempfile::tempdir().unwrap();
+    let root = source.path();
+    let latin = OsStr::from_bytes(b"caf\xe9.txt");
+    let odd = OsStr::from_bytes(b"d\xff");
+    let mut long = b"l\xe9".to_vec();
+    long.extend(std::iter::repeat_n(b'n', 150));
+    let long = OsStr::from_bytes(&long);
+    let mut target = b"t\xfe".to_vec();
+    target.extend(std::iter::repeat_n(b'x', 120));
+    let target = OsStr::from_bytes(&target);
+    std::fs::write(root.join(latin), b"latin").unwrap();
+    std::fs::create_dir(root.join(odd)).unwrap();
+    std::fs::write(root.join(odd).join(latin), b"inside").unwrap();
+    std::fs::write(root.join(odd).join(long), b"long").unwrap();
+    symlink(target, root.join(odd).join("link")).unwrap();
+    let xattr_name = OsStr::from_bytes(b"user.strata.\xe9");
+    let with_xattr = xattr::set(root.join(latin), xattr_name, b"v").is_ok();
+    assert!(with_xattr || !is_root(), "root can set user xattrs here");
+    let (_, tar_bytes) = layer_bytes(root, Compression::None, Some(0));
+
+    // The archive holds the exact bytes.
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if let Some(link) = entry.link_name_bytes() {
+            assert_eq!(&*link, target.as_bytes());
+        }
+        if &*entry.path_bytes() == b"caf\xe9.txt" && with_xattr {
+            let keys: Vec<Vec<u8>> = entry
+                .pax_extensions()
+                .unwrap()
+                .unwrap()
+                .map(|extension| extension.unwrap().key_bytes().to_vec())
+                .collect();
+            assert_eq!(keys, [b"SCHILY.xattr.user.strata.\xe9".to_vec()]);
+        }
+        names.push(entry.path_bytes().into_owned());
+    }
+    let mut long_path = b"d\xff/".to_vec();
+    long_path.extend_from_slice(long.as_bytes());
+    assert_eq!(
+        names,
+        [
+            b"caf\xe9.txt".to_vec(),
+            b"d\xff/".to_vec(),
+            b"d\xff/caf\xe9.txt".to_vec(),
+            b"d\xff/link".to_vec(),
+            long_path,
+        ]
+    );
+
+    // And unpacking gives the tree back.
+    let unpacked = tempfile::tempdir().unwrap();
+    unpack(&tar_bytes[..], unpacked.path()).unwrap();
+    assert_eq!(snapshot(root), snapshot(unpacked.path()));
+    let back = unpacked.path();
+    assert_eq!(
+        std::fs::read(back.join(odd).join(latin)).unwrap(),
+        b"inside"
+    );
+    assert_eq!(std::fs::read(back.join(odd).join(long)).unwrap(), b"long");
+    assert_eq!(
+        std::fs::read_link(back.join(odd).join("link")).unwrap(),
+        Path::new(target)
+    );
+    if with_xattr {
+        assert_eq!(
+            xattr::get(back.join(latin), xattr_name).unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+}

@@ -2057,3 +2057,139 @@ fn no_jobs_and_an_empty_output_are_refused_before_anything_runs() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("sha256:"), "{}", run.stdout);
 }
+
+/// The paths (exact bytes) of the entries of the layer whose diff_id is
+/// `diff_id`, read from the store's blob (a build's layers are stored
+/// uncompressed: the blob's digest is the diff_id).
+fn layer_paths(store: &StoreDir, diff_id: &str) -> Vec<Vec<u8>> {
+    let blob = store
+        .root()
+        .join("blobs/sha256")
+        .join(diff_id.strip_prefix("sha256:").unwrap());
+    let bytes = std::fs::read(&blob).unwrap();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    archive
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path_bytes().into_owned())
+        .collect()
+}
+
+#[test]
+fn names_that_are_not_utf8_are_copied_cached_explained_and_ignorable() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let store = store_with_base();
+    let context = Context::new().dockerfile(
+        "FROM base\n\
+         COPY . /c/\n\
+         RUN ls -1 /c/ /c/d*/ > /listing && find /c | sort > /found\n",
+    );
+    // `café.txt` in Latin-1, and a directory named by an invalid byte.
+    let latin = OsStr::from_bytes(b"caf\xe9.txt");
+    let odd = OsStr::from_bytes(b"d\xff");
+    std::fs::write(context.path().join(latin), "one").unwrap();
+    std::fs::create_dir(context.path().join(odd)).unwrap();
+    std::fs::write(context.path().join(odd).join("in"), "two").unwrap();
+    let build = || {
+        let run = store.strata(
+            context.path(),
+            &["build", "--progress", "plain", "-t", "odd", "."],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+        run
+    };
+    let copy_layer = || {
+        let inspect = config_of(&store, "odd");
+        let layers = inspect["RootFS"]["Layers"].as_array().unwrap().clone();
+        layers[1].as_str().unwrap().to_owned()
+    };
+    let first = build();
+    // Both are in the layer, with their exact bytes.
+    assert_eq!(
+        layer_paths(&store, &copy_layer()),
+        [
+            b"c/".to_vec(),
+            b"c/Dockerfile".to_vec(),
+            b"c/caf\xe9.txt".to_vec(),
+            b"c/d\xff/".to_vec(),
+            b"c/d\xff/in".to_vec(),
+        ]
+    );
+    // RUN sees them: `ls` (busybox's shows an unprintable byte as `?` in a
+    // name, but not in a directory's header, which comes back here as
+    // U+FFFD, standard output being read lossily), and `find`, read back
+    // as hex for the exact bytes.
+    assert_eq!(
+        read_in(&store, "odd", "cat /listing"),
+        "/c/:\nDockerfile\ncaf?.txt\nd?\n\n/c/d\u{fffd}/:\nin\n"
+    );
+    let found = read_in(&store, "odd", "od -An -v -tx1 /found | tr -d ' \\n'");
+    let expected: String = b"/c\n/c/Dockerfile\n/c/caf\xe9.txt\n/c/d\xff\n/c/d\xff/in\n"
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(found, expected);
+    assert_eq!(read_in(&store, "odd", "cat /c/d*/in /c/caf*"), "twoone");
+    // A rebuild comes from the cache, the same image.
+    let again = build();
+    assert!(
+        again.stderr.contains("2 cached, 0 executed"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(again.stdout, first.stdout);
+    // A change to the file misses, and the report names it escaped.
+    std::fs::write(context.path().join(latin), "changed").unwrap();
+    let explain = store.strata(context.path(), &["cache", "explain", "."]);
+    assert_eq!(explain.code, 0, "{}", explain.stderr);
+    assert_eq!(
+        format!("{}{}", explain.stdout, explain.stderr),
+        "#1 RUN    [stage-0 2/3] COPY . /c/: file changed: caf\\xe9.txt\n\
+         #2 RUN    [stage-0 3/3] RUN ls -1 /c/ /c/d*/ > /listing && find /c | sort > /found: an earlier step changed (#1)\n\
+         2 steps: 0 would come from the cache, 2 would run\n"
+    );
+    // `.dockerignore` excludes it by a glob (`?` is the invalid byte).
+    std::fs::write(context.path().join(".dockerignore"), "caf?.txt\n").unwrap();
+    build();
+    assert_eq!(
+        layer_paths(&store, &copy_layer()),
+        [
+            b"c/".to_vec(),
+            b"c/.dockerignore".to_vec(),
+            b"c/Dockerfile".to_vec(),
+            b"c/d\xff/".to_vec(),
+            b"c/d\xff/in".to_vec(),
+        ]
+    );
+}
+
+#[test]
+fn sources_that_cannot_be_copied_are_named_in_a_warning() {
+    // Sockets and fifos are not copied (as in BuildKit), never silently.
+    let store = store_with_base();
+    let context = Context::new()
+        .file("keep.txt", "k")
+        .dockerfile("FROM base\nCOPY . /c/\n");
+    let _socket = std::os::unix::net::UnixListener::bind(context.path().join("sock")).unwrap();
+    std::fs::create_dir(context.path().join("sub")).unwrap();
+    crate::support::run_ok(
+        std::process::Command::new(crate::support::require("mkfifo"))
+            .arg(context.path().join("sub/pipe")),
+    );
+    let run = store.strata(context.path(), &["build", "--progress", "plain", "."]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("warning:"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: [stage-0 2/2] COPY . /c/: `sock` is a socket, which is not copied (as in BuildKit)",
+            "warning: [stage-0 2/2] COPY . /c/: `sub/pipe` is a fifo, which is not copied (as in BuildKit)",
+        ]
+    );
+}

@@ -64,7 +64,8 @@ pub struct UnpackReport {
     pub entries: u64,
     /// Whiteouts applied.
     pub whiteouts: u64,
-    /// Device nodes and FIFOs not created (no privilege to make them).
+    /// Device nodes and FIFOs not created (no privilege to make them), by
+    /// their names in the archive (escaped, see [`crate::name`]).
     pub skipped_devices: Vec<String>,
     /// Owners that could not be set (not running as root), by path relative
     /// to the target: what the archive said, for a writer to use instead of
@@ -84,7 +85,9 @@ fn clean(raw: &Path) -> Result<PathBuf, UnpackError> {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
             Component::ParentDir => {
                 if parts.pop().is_none() {
-                    return Err(UnpackError::Escape(raw.display().to_string()));
+                    return Err(UnpackError::Escape(
+                        crate::name::escape_path(raw).into_owned(),
+                    ));
                 }
             }
             Component::Normal(part) => parts.push(part),
@@ -222,7 +225,7 @@ pub fn unpack_into(
     for entry in archive.entries().map_err(UnpackError::Archive)? {
         let mut entry = entry.map_err(UnpackError::Archive)?;
         let raw = entry.path().map_err(UnpackError::Archive)?.into_owned();
-        let display = raw.display().to_string();
+        let display = crate::name::escape_path(&raw).into_owned();
         if raw.as_os_str().len() > MAX_PATH {
             return Err(UnpackError::Archive(io::Error::other(format!(
                 "an entry's name is {} bytes long, over PATH_MAX ({MAX_PATH})",
@@ -369,7 +372,7 @@ pub fn unpack_into(
                     .into_owned();
                 let bad = |reason| UnpackError::BadHardlink {
                     entry: display.clone(),
-                    target: raw_target.display().to_string(),
+                    target: crate::name::escape_path(&raw_target).into_owned(),
                     reason,
                 };
                 let relative_target =

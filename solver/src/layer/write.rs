@@ -219,14 +219,16 @@ impl<W: Write> Writer<'_, W> {
             Some((data, size)) => (Some(data), size),
             None => (None, 0),
         };
-        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        // PAX records are bytes, keys too: a name or an xattr's name that
+        // is not UTF-8 goes in as it is.
+        let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         if name.len() > USTAR_NAME_LENGTH {
-            pax.push(("path".to_owned(), name.to_vec()));
+            pax.push((b"path".to_vec(), name.to_vec()));
         }
         if let Some(link) = link
             && link.len() > USTAR_NAME_LENGTH
         {
-            pax.push(("linkpath".to_owned(), link.to_vec()));
+            pax.push((b"linkpath".to_vec(), link.to_vec()));
         }
         let (uid, gid) = match (owner, meta) {
             (Some((uid, gid)), _) => (u64::from(uid), u64::from(gid)),
@@ -234,20 +236,18 @@ impl<W: Write> Writer<'_, W> {
             (None, None) => (0, 0),
         };
         if uid > USTAR_MAX_ID {
-            pax.push(("uid".to_owned(), uid.to_string().into_bytes()));
+            pax.push((b"uid".to_vec(), uid.to_string().into_bytes()));
         }
         if gid > USTAR_MAX_ID {
-            pax.push(("gid".to_owned(), gid.to_string().into_bytes()));
+            pax.push((b"gid".to_vec(), gid.to_string().into_bytes()));
         }
         for (key, value) in xattrs {
-            let key = format!("SCHILY.xattr.{}", String::from_utf8_lossy(key));
-            pax.push((key, value.clone()));
+            let mut record = b"SCHILY.xattr.".to_vec();
+            record.extend_from_slice(key);
+            pax.push((record, value.clone()));
         }
         if !pax.is_empty() {
-            self.builder.append_pax_extensions(
-                pax.iter()
-                    .map(|(key, value)| (key.as_str(), value.as_slice())),
-            )?;
+            self.append_pax(&pax)?;
         }
         let mut header = tar::Header::new_ustar();
         {
@@ -281,6 +281,34 @@ impl<W: Write> Writer<'_, W> {
             Some(data) => self.builder.append(&header, data),
             None => self.builder.append(&header, io::empty()),
         }
+    }
+
+    /// A PAX extended header holding `records`: what
+    /// `tar::Builder::append_pax_extensions` writes, byte for byte, with
+    /// keys that need not be UTF-8.
+    fn append_pax(&mut self, records: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
+        let mut data: Vec<u8> = Vec::new();
+        for (key, value) in records {
+            // `<length> <key>=<value>\n`, the length counting itself.
+            let rest = 3 + key.len() + value.len();
+            let mut digits = 1;
+            let mut bound = 10;
+            while rest + digits >= bound {
+                digits += 1;
+                bound *= 10;
+            }
+            data.extend_from_slice((rest + digits).to_string().as_bytes());
+            data.push(b' ');
+            data.extend_from_slice(key);
+            data.push(b'=');
+            data.extend_from_slice(value);
+            data.push(b'\n');
+        }
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_entry_type(tar::EntryType::XHeader);
+        header.set_cksum();
+        self.builder.append(&header, data.as_slice())
     }
 
     fn walk(&mut self, root: &Path) -> Result<(), LayerError> {
@@ -543,4 +571,46 @@ pub fn write_layer_with_owners<W: Write>(
         },
         out,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_records_are_what_the_tar_crate_writes() {
+        // UTF-8 keys give the bytes they always gave (layers stay
+        // byte-identical); other keys go in as they are.
+        let records: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"path".to_vec(), "n".repeat(150).into_bytes()),
+            (b"SCHILY.xattr.user.a".to_vec(), vec![0, 1, 2]),
+            (b"uid".to_vec(), b"99999999".to_vec()),
+            // Lengths around a power of ten.
+            (b"k".to_vec(), vec![b'v'; 3]),
+            (b"k".to_vec(), vec![b'v'; 4]),
+            (b"k".to_vec(), vec![b'v'; 93]),
+            (b"k".to_vec(), vec![b'v'; 94]),
+        ];
+        let owners = crate::layer::Owners::new();
+        let mut ours = Writer {
+            builder: tar::Builder::new(Vec::new()),
+            owners: &owners,
+            epoch: None,
+            links: HashMap::new(),
+            skipped: Vec::new(),
+        };
+        ours.append_pax(&records).unwrap();
+        let mut theirs = tar::Builder::new(Vec::new());
+        theirs
+            .append_pax_extensions(
+                records
+                    .iter()
+                    .map(|(key, value)| (std::str::from_utf8(key).unwrap(), value.as_slice())),
+            )
+            .unwrap();
+        assert_eq!(
+            ours.builder.into_inner().unwrap(),
+            theirs.into_inner().unwrap()
+        );
+    }
 }

@@ -297,7 +297,8 @@ struct Stat {
 }
 
 /// Content digests of a build context's files, remembered between builds
-/// by their stat.
+/// by their stat, each under its path's text (escaped where it is not
+/// UTF-8, see [`crate::name`]).
 pub struct StatCache {
     path: PathBuf,
     entries: BTreeMap<String, Stat>,
@@ -309,7 +310,7 @@ pub struct StatCache {
 impl StatCache {
     /// The stat cache of the context at `root` (empty when new or unreadable).
     pub fn open(store: &Store, root: &Path) -> StatCache {
-        let name = key(&[&root.display().to_string()]);
+        let name = key(&[&crate::name::escape_path(root)]);
         let path = dir(store)
             .join("stat")
             .join(format!("{}.json", &name.hex()[..32]));
@@ -331,7 +332,9 @@ impl StatCache {
         path: &Path,
         meta: &std::fs::Metadata,
     ) -> Result<String, crate::error::PathError> {
-        let name = path.display().to_string();
+        // By the path's escaped text: lossless, and for UTF-8 paths what
+        // it has always been.
+        let name = crate::name::escape_path(path).into_owned();
         let stat = |digest: String| Stat {
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),

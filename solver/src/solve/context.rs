@@ -197,6 +197,13 @@ impl Ignore {
         self.patterns.iter().any(|pattern| pattern.exception)
     }
 
+    /// [`Ignore::excluded`] of a path given as bytes (a name need not be
+    /// UTF-8): each invalid byte is one character that `*` and `?` match
+    /// (see [`crate::name::match_form`]).
+    pub fn excluded_bytes(&self, relative: &[u8]) -> bool {
+        !self.patterns.is_empty() && self.excluded(&crate::name::match_form(relative))
+    }
+
     /// Whether the context-relative path `relative` (slash-separated, no
     /// leading slash) is excluded.
     pub fn excluded(&self, relative: &str) -> bool {

@@ -223,8 +223,9 @@ fn verify(url: &str, digest: &str, checksum: Option<&str>) -> Result<(), FetchEr
 /// dropped, `..` taking the element before it away). What remains is never
 /// `.` or `..` and holds no `/`; a URL with no name left (`http://h/`,
 /// `http://h/..`, `http://h/a/%2e%2e`) gets BuildKit's `__unnamed__`, and
-/// so does a name with a NUL byte.
-fn file_name(url: &str) -> String {
+/// so does a name with a NUL byte. The name is bytes: `%E9` is the byte
+/// 0xE9, a name that is not UTF-8 (as Go keeps it).
+fn file_name(url: &str) -> std::ffi::OsString {
     const UNNAMED: &str = "__unnamed__";
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let path = path.split_once("://").map_or(path, |(_, rest)| rest);
@@ -240,10 +241,11 @@ fn file_name(url: &str) -> String {
             other => parts.push(other),
         }
     }
-    match parts.last() {
-        Some(name) if !name.contains(&0) => String::from_utf8_lossy(name).into_owned(),
-        _ => UNNAMED.to_owned(),
-    }
+    let name: &std::ffi::OsStr = match parts.last() {
+        Some(name) if !name.contains(&0) => std::os::unix::ffi::OsStrExt::from_bytes(name),
+        _ => std::ffi::OsStr::new(UNNAMED),
+    };
+    name.to_owned()
 }
 
 /// `%XX` escapes decoded; a `%` not followed by two hex digits is kept.
@@ -328,6 +330,10 @@ mod tests {
         assert_eq!(file_name("http://h/a%2Fb"), "b");
         assert_eq!(file_name("http://h/a%20b.txt"), "a b.txt");
         assert_eq!(file_name("http://h/100%"), "100%");
+        assert_eq!(
+            std::os::unix::ffi::OsStrExt::as_bytes(file_name("http://h/caf%E9.txt").as_os_str()),
+            b"caf\xe9.txt"
+        );
         assert_eq!(file_name("http://h/..a"), "..a");
     }
 }

@@ -16,7 +16,17 @@
 //! (which needs the `/`); files keep their mode and mtime and are owned by
 //! root, or by `--chown` (names looked up in the destination's
 //! /etc/passwd and /etc/group), and sources from a stage keep their owners.
+//!
+//! Names are bytes (`OsString`) from the directory listing to the layer: a
+//! name that is not UTF-8 is copied like any other, matched by globs and
+//! `.dockerignore` with each invalid byte as one character, hashed into the
+//! key as its bytes (UTF-8 names as they always were) and shown escaped
+//! (see [`crate::name`]). Nothing listed is left out without a word: an
+//! entry that vanishes is an error, and sockets, devices and fifos, which
+//! are not copied (as in BuildKit), are named in a warning.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +41,7 @@ use crate::error::PathError;
 use crate::exec::{UserError, copy_lookup, resolve_user};
 use crate::image::{self, ImageError};
 use crate::layer::UnpackError;
+use crate::name::{Shown, escape, escape_os, escape_path, match_form};
 use crate::store::{LayerRecord, Store};
 
 /// Symlinks followed while resolving one path, at most (as Linux's 40).
@@ -78,7 +89,7 @@ pub enum CopyError {
         source: regex::Error,
     },
     /// A bind mount of a directory that `.dockerignore` hides entirely.
-    #[error("`{}` is excluded by .dockerignore", .0.display())]
+    #[error("`{}` is excluded by .dockerignore", Shown(.0))]
     Excluded(PathBuf),
     /// A source above the build context's root.
     #[error("`{0}` is outside the build context")]
@@ -123,11 +134,11 @@ pub enum CopyError {
     /// A destination below a symlink of the image.
     #[error(
         "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
-        .0.display()
+        Shown(.0)
     )]
     SymlinkInImage(PathBuf),
     /// A destination below a file of the image.
-    #[error("cannot copy to `/{}`: it is not a directory", .0.display())]
+    #[error("cannot copy to `/{}`: it is not a directory", Shown(.0))]
     NotADirectory(PathBuf),
     /// Setting a new directory's or an inline file's owner failed.
     #[error("failed to set the owner of `/{path}`")]
@@ -158,7 +169,7 @@ pub enum CopyError {
     // (which would add the path and system error a second time): the text
     // users have always seen.
     /// An archive ADD cannot decompress.
-    #[error("failed to read the archive `{}`: {reason}", path.display())]
+    #[error("failed to read the archive `{}`: {reason}", Shown(path))]
     Archive {
         /// The archive.
         path: PathBuf,
@@ -166,7 +177,7 @@ pub enum CopyError {
         reason: ImageError,
     },
     /// An archive ADD cannot extract.
-    #[error("failed to extract `{}`: {reason}", path.display())]
+    #[error("failed to extract `{}`: {reason}", Shown(path))]
     Extract {
         /// The archive.
         path: PathBuf,
@@ -177,7 +188,7 @@ pub enum CopyError {
 
 impl Tree<'_> {
     /// The host path of `parts` (already resolved), if the entry exists.
-    fn host(&self, parts: &[String]) -> Option<PathBuf> {
+    fn host(&self, parts: &[OsString]) -> Option<PathBuf> {
         let relative: PathBuf = parts.iter().collect();
         match self {
             Tree::Context(context) => {
@@ -198,10 +209,10 @@ impl Tree<'_> {
     }
 
     /// Whether `.dockerignore` leaves `parts` out.
-    fn excluded(&self, parts: &[String]) -> bool {
+    fn excluded(&self, parts: &[OsString]) -> bool {
         match self {
             Tree::Context(context) => {
-                !parts.is_empty() && context.ignore.excluded(&parts.join("/"))
+                !parts.is_empty() && context.ignore.excluded_bytes(&joined(parts))
             }
             Tree::Layers(_) => false,
         }
@@ -209,7 +220,7 @@ impl Tree<'_> {
 
     /// Whether `.dockerignore` hides `parts` entirely: excluded, and for a
     /// directory, nothing below it let back in by an exception.
-    fn hidden(&self, parts: &[String]) -> bool {
+    fn hidden(&self, parts: &[OsString]) -> bool {
         let Tree::Context(context) = self else {
             return false;
         };
@@ -241,17 +252,20 @@ impl Tree<'_> {
     }
 
     /// The names in directory `parts`, sorted.
-    fn children(&self, parts: &[String]) -> Result<Vec<String>, CopyError> {
+    fn children(&self, parts: &[OsString]) -> Result<Vec<OsString>, CopyError> {
+        // Byte order (an `OsString` sorts by its bytes): names that are not
+        // UTF-8 are names like any other.
         let mut names = std::collections::BTreeSet::new();
-        let read =
-            |dir: &Path, names: &mut std::collections::BTreeSet<String>| -> Result<(), CopyError> {
-                let entries = std::fs::read_dir(dir).map_err(io("read", dir))?;
-                for entry in entries {
-                    let entry = entry.map_err(io("read", dir))?;
-                    names.insert(entry.file_name().to_string_lossy().into_owned());
-                }
-                Ok(())
-            };
+        let read = |dir: &Path,
+                    names: &mut std::collections::BTreeSet<OsString>|
+         -> Result<(), CopyError> {
+            let entries = std::fs::read_dir(dir).map_err(io("read", dir))?;
+            for entry in entries {
+                let entry = entry.map_err(io("read", dir))?;
+                names.insert(entry.file_name());
+            }
+            Ok(())
+        };
         match self {
             Tree::Context(context) => {
                 read(
@@ -286,12 +300,12 @@ impl Tree<'_> {
     /// too when `follow_last`): the canonical parts, or `None` when absent.
     fn resolve(
         &self,
-        parts: &[String],
+        parts: &[OsString],
         follow_last: bool,
         shown: &str,
-    ) -> Result<Option<Vec<String>>, CopyError> {
-        let mut pending: std::collections::VecDeque<String> = parts.iter().cloned().collect();
-        let mut resolved: Vec<String> = Vec::new();
+    ) -> Result<Option<Vec<OsString>>, CopyError> {
+        let mut pending: std::collections::VecDeque<OsString> = parts.iter().cloned().collect();
+        let mut resolved: Vec<OsString> = Vec::new();
         let mut hops = 0;
         while let Some(part) = pending.pop_front() {
             let mut candidate = resolved.clone();
@@ -312,11 +326,10 @@ impl Tree<'_> {
                 });
             }
             let target = std::fs::read_link(&host).map_err(io("read the link", &host))?;
-            let target_text = target.to_string_lossy().into_owned();
             let leaves = || CopyError::LeavesContext {
                 shown: shown.to_owned(),
-                link: candidate.join("/"),
-                target: target_text.clone(),
+                link: escape(&joined(&candidate)).into_owned(),
+                target: escape_os(target.as_os_str()).into_owned(),
             };
             let mut base = if target.is_absolute() {
                 if self.is_context() {
@@ -326,15 +339,15 @@ impl Tree<'_> {
             } else {
                 resolved.clone()
             };
-            for component in target_text.split('/') {
+            for component in target.as_os_str().as_bytes().split(|byte| *byte == b'/') {
                 match component {
-                    "" | "." => {}
-                    ".." => {
+                    b"" | b"." => {}
+                    b".." => {
                         if base.pop().is_none() && self.is_context() {
                             return Err(leaves());
                         }
                     }
-                    other => base.push(other.to_owned()),
+                    other => base.push(OsStr::from_bytes(other).to_owned()),
                 }
             }
             // Resolve the target's elements again (they may be links).
@@ -345,6 +358,18 @@ impl Tree<'_> {
         }
         Ok(Some(resolved))
     }
+}
+
+/// `parts` joined by `/`, as bytes.
+fn joined(parts: &[OsString]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
 }
 
 fn has_glob(text: &str) -> bool {
@@ -399,10 +424,7 @@ pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<Pa
     }
     let root = std::fs::canonicalize(&context.root).map_err(io("open", &context.root))?;
     let below = dir.strip_prefix(&root).unwrap_or(Path::new(""));
-    let parts: Vec<String> = below
-        .iter()
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect();
+    let parts: Vec<OsString> = below.iter().map(ToOwned::to_owned).collect();
     let tree = Tree::Context(context);
     if tree.hidden(&parts) {
         return Err(CopyError::Excluded(below.to_owned()));
@@ -428,7 +450,7 @@ pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<Pa
 }
 
 /// Every entry of `tree` that `source` names (globs expanded), resolved.
-fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, CopyError> {
+fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<OsString>>, CopyError> {
     let cleaned = super::context::clean(source.trim_start_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
         return Err(CopyError::OutsideContext(source.to_owned()));
@@ -438,7 +460,7 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, CopyError>
     } else {
         cleaned.split('/').map(str::to_owned).collect()
     };
-    let mut found: Vec<Vec<String>> = vec![Vec::new()];
+    let mut found: Vec<Vec<OsString>> = vec![Vec::new()];
     for element in &elements {
         let mut next = Vec::new();
         for prefix in &found {
@@ -455,7 +477,7 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, CopyError>
                     continue;
                 }
                 for name in tree.children(&dir)? {
-                    if regex.is_match(&name) {
+                    if regex.is_match(&match_form(name.as_bytes())) {
                         let mut path = prefix.clone();
                         path.push(name);
                         next.push(path);
@@ -463,7 +485,7 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<String>>, CopyError>
                 }
             } else {
                 let mut path = prefix.clone();
-                path.push(element.clone());
+                path.push(OsString::from(element));
                 next.push(path);
             }
         }
@@ -494,12 +516,12 @@ pub(crate) fn read_layered(
 ) -> Result<Option<Vec<u8>>, crate::error::PathError> {
     use std::os::unix::fs::OpenOptionsExt;
     let tree = Tree::Layers(lowers.to_vec());
-    let parts: Vec<String> = relative
+    let parts: Vec<OsString> = relative
         .iter()
-        .map(|part| part.to_string_lossy().into_owned())
-        .filter(|part| part != "/")
+        .filter(|part| *part != "/")
+        .map(ToOwned::to_owned)
         .collect();
-    let shown = relative.display().to_string();
+    let shown = escape_os(relative.as_os_str()).into_owned();
     let unresolved = |error: CopyError| PathError {
         operation: "resolve",
         path: relative.to_owned(),
@@ -596,8 +618,8 @@ pub(crate) struct Download {
     pub(crate) digest: String,
     /// The server's Last-Modified.
     pub(crate) modified: Option<std::time::SystemTime>,
-    /// The name it gets in a destination directory.
-    pub(crate) name: String,
+    /// The name it gets in a destination directory (bytes: `%E9` is 0xE9).
+    pub(crate) name: OsString,
 }
 
 /// Fetches a URL for ADD (once per build), checking `--checksum`.
@@ -612,7 +634,7 @@ struct Entry {
     host: PathBuf,
     /// Its path below the destination's root (for an archive ADD
     /// extracts: the directory it is extracted into).
-    dest: Vec<String>,
+    dest: Vec<OsString>,
     /// A tar archive that ADD extracts.
     extract: bool,
 }
@@ -642,6 +664,16 @@ fn is_tar_archive(path: &Path) -> bool {
     head.len() == 512 && &head[257..262] == b"ustar"
 }
 
+/// A source entry COPY does not copy: a socket, a device or a fifo (as
+/// BuildKit), which the build warns of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Skipped {
+    /// Its path in its tree (escaped, see [`crate::name`]).
+    pub(crate) path: String,
+    /// What it is: `a socket`, `a fifo`, `a device`.
+    pub(crate) what: &'static str,
+}
+
 /// Everything one COPY or ADD will write, found before anything is
 /// written: its cache key is computed from this, and a missing source fails
 /// the step with nothing done.
@@ -650,11 +682,14 @@ pub(crate) struct Plan<'a> {
     /// Whether the destination is a directory.
     into_dir: bool,
     /// Directories to make even if nothing goes in them.
-    make: Vec<Vec<String>>,
-    dest: Vec<String>,
+    make: Vec<Vec<OsString>>,
+    dest: Vec<OsString>,
     /// In copy order: a directory before its content.
     entries: Vec<Entry>,
-    inline: Vec<(Vec<String>, &'a strata_frontend::graph::InlineFile)>,
+    /// Entries that are not copied (sockets, devices, fifos), for a
+    /// warning.
+    pub(crate) skipped: Vec<Skipped>,
+    inline: Vec<(Vec<OsString>, &'a strata_frontend::graph::InlineFile)>,
     chown: Option<(u32, u32)>,
     /// The destination's layers (none with `--link`).
     lowers: Vec<PathBuf>,
@@ -673,6 +708,7 @@ struct Lister<'t, 'c> {
     tree: &'t Tree<'c>,
     exclude: &'t Ignore,
     entries: &'t mut Vec<Entry>,
+    skipped: &'t mut Vec<Skipped>,
 }
 
 impl Lister<'_, '_> {
@@ -681,14 +717,32 @@ impl Lister<'_, '_> {
     /// matched source, which `--exclude` patterns see.
     fn entry(
         &mut self,
-        parts: &mut Vec<String>,
-        relative: &mut Vec<String>,
+        parts: &mut Vec<OsString>,
+        relative: &mut Vec<OsString>,
         host: PathBuf,
-        dest: Vec<String>,
+        dest: Vec<OsString>,
     ) -> Result<(), CopyError> {
-        let is_dir = std::fs::symlink_metadata(&host)
+        let kind = std::fs::symlink_metadata(&host)
             .map_err(io("inspect", &host))?
-            .is_dir();
+            .file_type();
+        let is_dir = kind.is_dir();
+        if !(is_dir || kind.is_file() || kind.is_symlink()) {
+            // Sockets, devices and fifos are not copied, as in BuildKit
+            // (the writer passes them by); the build says which. They stay
+            // in the plan, whose key has always named them.
+            use std::os::unix::fs::FileTypeExt;
+            let what = if kind.is_socket() {
+                "a socket"
+            } else if kind.is_fifo() {
+                "a fifo"
+            } else {
+                "a device"
+            };
+            self.skipped.push(Skipped {
+                path: escape(&joined(parts)).into_owned(),
+                what,
+            });
+        }
         self.entries.push(Entry {
             origin: if self.tree.is_context() {
                 Origin::Context
@@ -708,15 +762,21 @@ impl Lister<'_, '_> {
     /// The content of directory `parts`, going into `dest`.
     fn children(
         &mut self,
-        parts: &mut Vec<String>,
-        relative: &mut Vec<String>,
-        dest: &[String],
+        parts: &mut Vec<OsString>,
+        relative: &mut Vec<OsString>,
+        dest: &[OsString],
     ) -> Result<(), CopyError> {
         for name in self.tree.children(parts)? {
             parts.push(name.clone());
             relative.push(name.clone());
-            let skip = self.tree.hidden(parts) || self.exclude.excluded(&relative.join("/"));
-            if !skip && let Some(host) = self.tree.host(parts) {
+            let skip = self.tree.hidden(parts) || self.exclude.excluded_bytes(&joined(relative));
+            if !skip {
+                // Listed a moment ago: gone now is an error, never a file
+                // left out without a word.
+                let host = self
+                    .tree
+                    .host(parts)
+                    .ok_or_else(|| CopyError::Vanished(escape(&joined(parts)).into_owned()))?;
                 let mut child_dest = dest.to_vec();
                 child_dest.push(name);
                 self.entry(parts, relative, host, child_dest)?;
@@ -754,7 +814,7 @@ pub(crate) fn plan<'a>(
         None => None,
     };
     let exclude = Ignore::parse(&copy.exclude.join("\n")).map_err(CopyError::Exclude)?;
-    let mut matched: Vec<(usize, Vec<String>, PathBuf, bool)> = Vec::new();
+    let mut matched: Vec<(usize, Vec<OsString>, PathBuf, bool)> = Vec::new();
     let mut inline = Vec::new();
     let mut downloads: Vec<Download> = Vec::new();
     for source in &copy.sources {
@@ -786,11 +846,11 @@ pub(crate) fn plan<'a>(
             }
         }
     }
-    let dest: Vec<String> = copy
+    let dest: Vec<OsString> = copy
         .destination
         .split('/')
         .filter(|part| !part.is_empty() && *part != ".")
-        .map(str::to_owned)
+        .map(OsString::from)
         .collect();
     let exists_as_dir = dest.is_empty()
         || copy_lookup(&lowers, &dest.iter().collect::<PathBuf>())
@@ -801,6 +861,7 @@ pub(crate) fn plan<'a>(
         return Err(CopyError::SeveralSources(copy.destination.clone()));
     }
     let mut entries = Vec::new();
+    let mut skipped = Vec::new();
     let mut make = Vec::new();
     for (input, parts, host, is_dir) in matched {
         let tree = &trees[input];
@@ -816,6 +877,7 @@ pub(crate) fn plan<'a>(
             tree,
             exclude: &exclude,
             entries: &mut entries,
+            skipped: &mut skipped,
         };
         if is_dir {
             // A directory's content goes into the destination, made even
@@ -834,7 +896,7 @@ pub(crate) fn plan<'a>(
                 dest: if copy.parents { target } else { dest.clone() },
                 extract: true,
             });
-        } else if !exclude.excluded(&name) {
+        } else if !exclude.excluded_bytes(name.as_bytes()) {
             lister.entry(&mut parts_buffer, &mut vec![name], host, target)?;
         }
     }
@@ -855,7 +917,7 @@ pub(crate) fn plan<'a>(
         .map(|file| {
             let mut target = dest.clone();
             if into_dir {
-                target.push(file.path.clone());
+                target.push(OsString::from(&file.path));
             }
             (target, file)
         })
@@ -866,6 +928,7 @@ pub(crate) fn plan<'a>(
         make,
         dest,
         entries,
+        skipped,
         inline,
         chown,
         lowers,
@@ -889,13 +952,10 @@ pub(crate) fn content_digest(
         match &entry.origin {
             Origin::Layers => continue,
             Origin::Download(download) => {
-                hasher.update(format!(
-                    "{}\0url {}\n",
-                    entry.dest.join("/"),
-                    download.digest
-                ));
+                hasher.update(joined(&entry.dest));
+                hasher.update(format!("\0url {}\n", download.digest));
                 files.insert(
-                    download.name.clone(),
+                    escape_os(&download.name).into_owned(),
                     super::cache::FileSummary {
                         kind: "url".to_owned(),
                         digest: download.digest.clone(),
@@ -909,40 +969,41 @@ pub(crate) fn content_digest(
         let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
         let kind = meta.file_type();
         // The kind and what identifies its content, kept apart for the
-        // cache report and joined for the digest.
-        let (kind_name, detail) = if kind.is_dir() {
-            ("dir", String::new())
+        // cache report (as text) and joined for the digest (as bytes: a
+        // link target is any bytes; UTF-8 ones are hashed as they always
+        // were).
+        let (kind_name, detail, detail_bytes) = if kind.is_dir() {
+            ("dir", String::new(), Vec::new())
         } else if kind.is_symlink() {
             let link = std::fs::read_link(&entry.host).map_err(io("read the link", &entry.host))?;
-            ("symlink", link.display().to_string())
+            let bytes = link.into_os_string().into_vec();
+            ("symlink", escape(&bytes).into_owned(), bytes)
         } else if kind.is_file() {
-            ("file", hash(&entry.host, &meta)?)
+            let digest = hash(&entry.host, &meta)?;
+            let bytes = digest.clone().into_bytes();
+            ("file", digest, bytes)
         } else {
-            ("other", String::new())
+            ("other", String::new(), Vec::new())
         };
-        let what = if detail.is_empty() {
-            kind_name.to_owned()
-        } else {
-            format!("{kind_name} {detail}")
-        };
-        let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut what = kind_name.as_bytes().to_vec();
+        if !detail_bytes.is_empty() {
+            what.push(b' ');
+            what.extend_from_slice(&detail_bytes);
+        }
+        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         if !kind.is_symlink()
             && let Ok(names) = xattr::list(&entry.host)
         {
             for name in names {
                 if let Ok(Some(value)) = xattr::get(&entry.host, &name) {
-                    xattrs.push((name.to_string_lossy().into_owned(), value));
+                    xattrs.push((name.into_vec(), value));
                 }
             }
             xattrs.sort();
         }
-        // What the cache report names: the path in the context.
-        let shown = entry
-            .host
-            .strip_prefix(context_root)
-            .unwrap_or(&entry.host)
-            .display()
-            .to_string();
+        // What the cache report names: the path in the context, escaped.
+        let shown =
+            escape_path(entry.host.strip_prefix(context_root).unwrap_or(&entry.host)).into_owned();
         files.insert(
             shown,
             super::cache::FileSummary {
@@ -951,13 +1012,30 @@ pub(crate) fn content_digest(
                 mode: meta.mode() & 0o7777,
             },
         );
+        hasher.update(joined(&entry.dest));
+        hasher.update(b"\0");
+        hasher.update(&what);
         hasher.update(format!(
-            "{}\0{what}\0{:o}\0{xattrs:?}\n",
-            entry.dest.join("/"),
-            meta.mode() & 0o7777
+            "\0{:o}\0{}\n",
+            meta.mode() & 0o7777,
+            xattrs_text(&xattrs)
         ));
     }
     Ok((format!("{:x}", hasher.finalize()), files))
+}
+
+/// The xattrs of a context entry as its key has them: the `Debug` text of
+/// their (name, value) list, a name as a quoted string when it is UTF-8
+/// (as it always was) and as its list of bytes when not.
+fn xattrs_text(xattrs: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let items: Vec<String> = xattrs
+        .iter()
+        .map(|(name, value)| match std::str::from_utf8(name) {
+            Ok(name) => format!("({name:?}, {value:?})"),
+            Err(_) => format!("({name:?}, {value:?})"),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// Access and modification times, to the nanosecond.
@@ -1002,7 +1080,7 @@ struct Writer<'a> {
     chmod: Option<&'a str>,
     dir_times: Vec<(PathBuf, Times)>,
     /// The directory the last entry went in (see [`Writer::place`]).
-    last: Option<(Vec<String>, Dir)>,
+    last: Option<(Vec<OsString>, Dir)>,
 }
 
 impl Writer<'_> {
@@ -1010,7 +1088,7 @@ impl Writer<'_> {
     /// destination has them, new ones 0755 (owned by `--chown`'s user).
     /// Anything else in the way (a file, a symlink a source copied) is
     /// replaced, never followed.
-    fn ensure_dir(&mut self, parts: &[String]) -> Result<Dir, CopyError> {
+    fn ensure_dir(&mut self, parts: &[OsString]) -> Result<Dir, CopyError> {
         let mut current = self.staging.top()?;
         for count in 1..=parts.len() {
             let relative: PathBuf = parts[..count].iter().collect();
@@ -1045,7 +1123,7 @@ impl Writer<'_> {
                     current
                         .chown(name, uid, gid)
                         .map_err(|source| CopyError::SetOwner {
-                            path: relative.display().to_string(),
+                            path: escape_path(&relative).into_owned(),
                             source,
                         })?;
                 }
@@ -1059,7 +1137,7 @@ impl Writer<'_> {
     /// one is kept: a directory's entries come one after another. Writing
     /// an entry removes at most that entry, never the directory it is in,
     /// so the one kept stays the right one until another is asked for.
-    fn place(&mut self, dest: &[String]) -> Result<(&Dir, std::ffi::OsString), CopyError> {
+    fn place(&mut self, dest: &[OsString]) -> Result<(&Dir, std::ffi::OsString), CopyError> {
         let Some((name, parent)) = dest.split_last() else {
             return Err(CopyError::NoName);
         };
@@ -1125,7 +1203,7 @@ impl Writer<'_> {
             modified = unix_time(*time);
         }
         let owner_error = |source| CopyError::GiveOwner {
-            path: dest.join("/"),
+            path: escape(&joined(dest)).into_owned(),
             uid,
             gid,
             source,
@@ -1196,7 +1274,7 @@ impl Writer<'_> {
     /// Write an inline (heredoc) file.
     fn write_inline(
         &mut self,
-        dest: &[String],
+        dest: &[OsString],
         file: &strata_frontend::graph::InlineFile,
     ) -> Result<(), CopyError> {
         use std::io::Write as _;
@@ -1214,7 +1292,7 @@ impl Writer<'_> {
             .map_err(io("write", &shown))?;
         std::os::unix::fs::fchown(&out, Some(uid), Some(gid)).map_err(|source| {
             CopyError::SetOwner {
-                path: dest.join("/"),
+                path: escape(&joined(dest)).into_owned(),
                 source,
             }
         })?;
@@ -1308,6 +1386,123 @@ pub(crate) fn write_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn copy_all() -> FileCopy {
+        FileCopy {
+            add: false,
+            sources: vec![CopySource::Path {
+                input: 0,
+                path: ".".to_owned(),
+            }],
+            destination: "/c/".to_owned(),
+            chown: None,
+            chmod: None,
+            link: false,
+            exclude: Vec::new(),
+            parents: false,
+            checksum: None,
+            keep_git_dir: false,
+            unpack: None,
+        }
+    }
+
+    fn plan_of<'a>(copy: &'a FileCopy, context: &BuildContext) -> Plan<'a> {
+        let trees = [Tree::Context(context)];
+        let fetch =
+            |_: &str, _: Option<&str>| -> Result<Download, FetchError> { unreachable!("no URL") };
+        plan(copy, &trees, &[], &fetch).unwrap()
+    }
+
+    #[test]
+    fn utf8_names_hash_as_they_always_did() {
+        // The content digest of a context of UTF-8 names is the one the
+        // text formula gave before names became bytes: caches still hit.
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/café.txt"), "x").unwrap();
+        std::fs::write(root.join("a\\b"), "y").unwrap();
+        std::os::unix::fs::symlink("sub/café.txt", root.join("link")).unwrap();
+        for name in ["sub", "sub/café.txt", "a\\b"] {
+            let mode = if name == "sub" { 0o755 } else { 0o644 };
+            std::fs::set_permissions(root.join(name), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+        }
+        let context = BuildContext {
+            root: root.to_owned(),
+            ignore: Ignore::default(),
+        };
+        let copy = copy_all();
+        let plan = plan_of(&copy, &context);
+        let (digest, files) = content_digest(&plan, root, &mut |path, _| {
+            Ok(format!("digest-of-{}", path.file_name().unwrap().display()))
+        })
+        .unwrap();
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let empty: Vec<(String, Vec<u8>)> = Vec::new();
+        for (dest, what, mode) in [
+            ("c/a\\b", "file digest-of-a\\b".to_owned(), 0o644),
+            ("c/link", "symlink sub/café.txt".to_owned(), 0o777),
+            ("c/sub", "dir".to_owned(), 0o755),
+            (
+                "c/sub/café.txt",
+                "file digest-of-café.txt".to_owned(),
+                0o644,
+            ),
+        ] {
+            hasher.update(format!("{dest}\0{what}\0{mode:o}\0{empty:?}\n"));
+        }
+        assert_eq!(digest, format!("{:x}", hasher.finalize()));
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(names, ["a\\b", "link", "sub", "sub/café.txt"]);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_planned_and_shown_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let latin = OsStr::from_bytes(b"caf\xe9.txt");
+        let odd_dir = OsStr::from_bytes(b"d\xff");
+        std::fs::write(root.join(latin), "x").unwrap();
+        std::fs::create_dir(root.join(odd_dir)).unwrap();
+        std::fs::write(root.join(odd_dir).join(latin), "y").unwrap();
+        let context = BuildContext {
+            root: root.to_owned(),
+            ignore: Ignore::default(),
+        };
+        let copy = copy_all();
+        let plan = plan_of(&copy, &context);
+        let dests: Vec<Vec<u8>> = plan
+            .entries
+            .iter()
+            .map(|entry| joined(&entry.dest))
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                b"c/caf\xe9.txt".to_vec(),
+                b"c/d\xff".to_vec(),
+                b"c/d\xff/caf\xe9.txt".to_vec()
+            ]
+        );
+        let (_, files) = content_digest(&plan, root, &mut |_, _| Ok("0".to_owned())).unwrap();
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(names, ["caf\\xe9.txt", "d\\xff", "d\\xff/caf\\xe9.txt"]);
+        // `.dockerignore` globs see an invalid byte as one character.
+        let context = BuildContext {
+            root: root.to_owned(),
+            ignore: Ignore::parse("d?/caf?.txt\n").unwrap(),
+        };
+        let plan = plan_of(&copy, &context);
+        let dests: Vec<Vec<u8>> = plan
+            .entries
+            .iter()
+            .map(|entry| joined(&entry.dest))
+            .collect();
+        assert_eq!(dests, [b"c/caf\xe9.txt".to_vec(), b"c/d\xff".to_vec()]);
+    }
 
     #[test]
     fn chmod_takes_octal_and_symbolic_modes() {

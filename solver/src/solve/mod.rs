@@ -875,7 +875,12 @@ impl<'a> Build<'a> {
         let Some(previous) = cache::previous(self.store, identity, text) else {
             return cause::Cause::NoPrevious;
         };
-        let ignored = |path: &str| self.context.ignore.excluded(path);
+        // Paths of the file map are escaped text (see `crate::name`).
+        let ignored = |path: &str| {
+            self.context
+                .ignore
+                .excluded_bytes(&crate::name::unescape(path))
+        };
         if let Some(change) = cause::own_change(&previous.inputs, inputs, &ignored) {
             return cause::Cause::Changed(change);
         }
@@ -966,6 +971,14 @@ impl<'a> Build<'a> {
                 let fetch = |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
                 let plan = files::plan(copy, &trees, &lowers, &fetch)
                     .map_err(|message| step_error(vertex, copy.add, message))?;
+                for skipped in &plan.skipped {
+                    events.notice(Notice::Warning(&format!(
+                        "{}: `{}` is {}, which is not copied (as in BuildKit)",
+                        vertex.description(),
+                        skipped.path,
+                        skipped.what
+                    )));
+                }
                 files::write_layer(self.store, vertex.id, &plan, self.options)
             }
             Op::File(FileOp::Mkdir { path, user }) => {
@@ -1030,33 +1043,37 @@ fn tree_digest(
     while let Some(current) = stack.pop() {
         let meta = std::fs::symlink_metadata(&current)
             .map_err(crate::error::PathError::of("inspect", &current))?;
-        let shown = current
-            .strip_prefix(&root)
-            .unwrap_or(&current)
-            .display()
-            .to_string();
-        let (kind, digest) = if meta.is_dir() {
-            let mut children: Vec<_> = std::fs::read_dir(&current)
+        // Hashed as bytes (UTF-8 names as they always were), shown escaped.
+        use std::os::unix::ffi::OsStrExt;
+        let relative = current.strip_prefix(&root).unwrap_or(&current);
+        let (kind, digest, digest_bytes) = if meta.is_dir() {
+            let mut children = Vec::new();
+            // Every entry, or an error: none is left out without a word.
+            for entry in std::fs::read_dir(&current)
                 .map_err(crate::error::PathError::of("read", &current))?
-                .flatten()
-                .map(|entry| entry.path())
-                .collect();
+            {
+                let entry = entry.map_err(crate::error::PathError::of("read", &current))?;
+                children.push(entry.path());
+            }
             children.sort();
             stack.extend(children.into_iter().rev());
-            ("dir", String::new())
+            ("dir", String::new(), Vec::new())
         } else if meta.file_type().is_symlink() {
             let link = std::fs::read_link(&current).map_err(StepErrorKind::ContextLink)?;
-            ("symlink", link.display().to_string())
+            let bytes = link.as_os_str().as_bytes().to_vec();
+            ("symlink", crate::name::escape(&bytes).into_owned(), bytes)
         } else {
-            ("file", stats.digest(&current, &meta)?)
+            let digest = stats.digest(&current, &meta)?;
+            let bytes = digest.clone().into_bytes();
+            ("file", digest, bytes)
         };
         use std::os::unix::fs::MetadataExt;
-        hasher.update(format!(
-            "{shown}\0{kind}\0{digest}\0{:o}\n",
-            meta.mode() & 0o7777
-        ));
+        hasher.update(relative.as_os_str().as_bytes());
+        hasher.update(format!("\0{kind}\0"));
+        hasher.update(&digest_bytes);
+        hasher.update(format!("\0{:o}\n", meta.mode() & 0o7777));
         files.insert(
-            shown,
+            crate::name::escape_path(relative).into_owned(),
             cache::FileSummary {
                 kind: kind.to_owned(),
                 digest,

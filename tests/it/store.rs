@@ -172,3 +172,53 @@ fn temporary_files_left_beside_their_targets_are_listed_and_pruned_unless_their_
     store.ok(work.path(), &["cache", "prune"]);
     assert!(!writing.exists());
 }
+
+#[test]
+fn a_base_image_whose_layer_is_gone_is_refused_before_anything_is_built_on_it() {
+    let (store, work) = store_with_base();
+    let inspect = store.ok(work.path(), &["inspect", "-f", "{{json .}}", "base:1"]);
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let id = inspect["Id"].as_str().unwrap().to_owned();
+    // The layer blob the image record names (import keeps it gzip'd: read
+    // the record, not the diff_id).
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.root().join("images.json")).unwrap())
+            .unwrap();
+    let text = index.to_string();
+    let image = index["images"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|image| image["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not in {text}"));
+    let digest = image["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let blob = store
+        .root()
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    std::fs::remove_file(&blob).unwrap();
+    for extra in [&[][..], &["--no-cache"][..]] {
+        let mut args = vec!["build", "-q", "-t", "on-a-damaged-base"];
+        args.extend_from_slice(extra);
+        args.push("ctx");
+        let run = store.strata(work.path(), &args);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with(&format!(
+                "error: image `base:1` is damaged: its layer `{digest}` is missing from the \
+                 store; pull it again (`strata pull base:1`), or remove it (`strata rmi \
+                 base:1`) and import or load it again\n"
+            )),
+            "{extra:?}: {}",
+            run.stderr
+        );
+        // Pointed at the FROM line.
+        assert!(run.stderr.contains("FROM base:1"), "{}", run.stderr);
+        assert!(
+            store
+                .strata(work.path(), &["inspect", "on-a-damaged-base"])
+                .code
+                != 0
+        );
+    }
+}

@@ -138,6 +138,22 @@ pub enum BuildError {
          --pull=missing), import it or load it"
     )]
     MissingImage(String),
+    /// A base image's layer is not in the store (deleted by hand, a damaged
+    /// store): refused before anything is built on it, since the result
+    /// could be neither saved nor pushed.
+    #[error(
+        "image `{reference}` is damaged: its layer `{digest}` is missing from the store; \
+         pull it again (`strata pull {reference}`), or remove it (`strata rmi {reference}`) \
+         and import or load it again"
+    )]
+    MissingLayer {
+        /// The image's source vertex (its FROM line).
+        vertex: VertexId,
+        /// The image as the Dockerfile names it.
+        reference: String,
+        /// The blob that is missing.
+        digest: crate::digest::Digest,
+    },
     /// A step failed to run (not a non-zero exit).
     #[error("failed to run the step")]
     Exec {
@@ -172,7 +188,8 @@ impl BuildError {
             BuildError::StepFailed { vertex, .. }
             | BuildError::Unsupported { vertex, .. }
             | BuildError::Step(StepError { vertex, .. })
-            | BuildError::Exec { vertex, .. } => Some(*vertex),
+            | BuildError::Exec { vertex, .. }
+            | BuildError::MissingLayer { vertex, .. } => Some(*vertex),
             _ => None,
         }
     }
@@ -673,6 +690,17 @@ impl<'a> Build<'a> {
                 }
                 let start = Instant::now();
                 let record = self.base_image(reference, pinned.as_deref())?;
+                if let Some(layer) = record
+                    .layers
+                    .iter()
+                    .find(|layer| !self.store.has_blob(&layer.digest))
+                {
+                    return Err(BuildError::MissingLayer {
+                        vertex: vertex.id,
+                        reference: reference.clone(),
+                        digest: layer.digest.clone(),
+                    });
+                }
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
                     events.event(Event::Finished(vertex, None, start.elapsed()));

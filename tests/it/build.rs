@@ -208,7 +208,7 @@ fn what_cannot_run_yet_is_refused_before_anything_runs() {
         ),
         (
             "FROM nothere:1\nRUN true\n",
-            "error: image `nothere:1` is not in the store: pull it (`strata pull`, or build with --pull=missing), import it or load it\n",
+            "error: image `nothere:1` is not in the store: pull it (`strata pull`, or build with --pull=missing), import it or load it\n --> Dockerfile:1:1\n  |\n1 | FROM nothere:1\n  | ^^^^^^^^^^^^^^\n",
         ),
     ]
     .into_iter()

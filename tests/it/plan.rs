@@ -277,6 +277,8 @@ fn building_without_a_base_image_says_where_to_get_it() {
         run.stderr,
         "#1 [internal] load image busybox:latest\n\
          error: image `busybox:latest` is not in the store: pull it (`strata pull`, \
-         or build with --pull=missing), import it or load it\n"
+         or build with --pull=missing), import it or load it\n \
+         --> examples/multistage/Dockerfile:6:1\n  |\n5 | \n6 | FROM ${BASE} AS build\n  \
+         | ^^^^^^^^^^^^^^^^^^^^^\n"
     );
 }

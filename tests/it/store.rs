@@ -222,3 +222,107 @@ fn a_base_image_whose_layer_is_gone_is_refused_before_anything_is_built_on_it() 
         );
     }
 }
+
+/// A tmpfs of `size` mounted at a fresh directory, unmounted when dropped.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn new(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mount.success(), "mount a tmpfs (the test needs root)");
+        SmallFs { dir }
+    }
+
+    fn resize(&self, size: &str) {
+        let remount = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(remount.success());
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_step_naming_enospc_and_the_next_build_succeeds_once_there_is_room() {
+    if !crate::support::is_root() {
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("skipped: mounting a tmpfs needs root");
+        }
+        return;
+    }
+    let fs = SmallFs::new("24m");
+    let root = fs.dir.path().join("store");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("base")).unwrap();
+    std::fs::write(work.path().join("base/f"), "base\n").unwrap();
+    std::fs::create_dir_all(work.path().join("ctx")).unwrap();
+    std::fs::write(
+        work.path().join("ctx/Dockerfile"),
+        "FROM base:1\nCOPY big /big\n",
+    )
+    .unwrap();
+    // 15 MB that do not compress: the COPY's staging fits, its layer does not.
+    let mut big = vec![0u8; 15_000_000];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for byte in big.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    std::fs::write(work.path().join("ctx/big"), &big).unwrap();
+    let strata = |args: &[&str]| {
+        let mut all = vec!["--root", root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        crate::support::strata_in(work.path(), &all, None, &[])
+    };
+    assert_eq!(strata(&["import", "base", "base:1"]).code, 0);
+
+    let run = strata(&["build", "-q", "-t", "big", "ctx"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let first = run.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "error: failed to write a layer `{}/tmp/",
+            root.display()
+        )) && first.ends_with("No space left on device (os error 28)"),
+        "{}",
+        run.stderr
+    );
+    // At the COPY's line.
+    assert!(
+        run.stderr
+            .contains(" --> ctx/Dockerfile:2:1\n  |\n1 | FROM base:1\n2 | COPY big /big\n"),
+        "{}",
+        run.stderr
+    );
+    // Nothing half-written stays: the store checks clean and holds no image.
+    let check = strata(&["system", "check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert_eq!(check.stdout, "checked 3 blobs and 1 images\n");
+    assert_ne!(strata(&["inspect", "big"]).code, 0);
+
+    fs.resize("64m");
+    let run = strata(&["build", "-q", "-t", "big", "ctx"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(strata(&["inspect", "big"]).code, 0);
+    let check = strata(&["system", "check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+}

@@ -154,6 +154,11 @@ pub enum BuildError {
         /// The blob that is missing.
         digest: crate::digest::Digest,
     },
+    /// Any other error, of the step that met it: what puts it at the step's
+    /// Dockerfile line (a full disk while a COPY's layer is written, a
+    /// store that went bad under a RUN).
+    #[error(transparent)]
+    InStep(Box<InStep>),
     /// A step failed to run (not a non-zero exit).
     #[error("failed to run the step")]
     Exec {
@@ -190,8 +195,31 @@ impl BuildError {
             | BuildError::Step(StepError { vertex, .. })
             | BuildError::Exec { vertex, .. }
             | BuildError::MissingLayer { vertex, .. } => Some(*vertex),
+            BuildError::InStep(in_step) => Some(in_step.vertex),
             _ => None,
         }
+    }
+}
+
+/// A [`BuildError`] and the step it happened in, for errors that do not
+/// say so themselves. It reads as the error it holds, causes included.
+#[derive(Debug)]
+pub struct InStep {
+    /// The step.
+    pub vertex: VertexId,
+    /// What went wrong.
+    pub error: BuildError,
+}
+
+impl std::fmt::Display for InStep {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, formatter)
+    }
+}
+
+impl std::error::Error for InStep {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 
@@ -491,7 +519,11 @@ fn run(
                 }
                 Err(error) => {
                     if failure.is_none() {
-                        failure = Some(error);
+                        // Every failure names its step.
+                        failure = Some(match error.vertex() {
+                            Some(_) => error,
+                            None => BuildError::InStep(Box::new(InStep { vertex: id, error })),
+                        });
                         // Stop the steps still running; their own errors
                         // are consequences of this one.
                         crate::exec::stop_running();

@@ -319,6 +319,35 @@ fn a_full_disk_fails_the_step_naming_enospc_and_the_next_build_succeeds_once_the
     assert_eq!(check.stdout, "checked 3 blobs and 1 images\n");
     assert_ne!(strata(&["inspect", "big"]).code, 0);
 
+    // An archive too big to import: the disk's fault, not the archive's.
+    std::fs::create_dir_all(work.path().join("bigdir")).unwrap();
+    std::fs::write(work.path().join("bigdir/big"), &big).unwrap();
+    std::fs::write(work.path().join("bigdir/more"), &big).unwrap();
+    let tar = std::process::Command::new(crate::support::require("tar"))
+        .arg("-C")
+        .arg(work.path().join("bigdir"))
+        .arg("-cf")
+        .arg(work.path().join("big.tar"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let run = strata(&["import", "big.tar", "big:archive"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No space left on device") && !run.stderr.contains("invalid"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("failed to write `{}/tmp/", root.display())),
+        "{}",
+        run.stderr
+    );
+    let check = strata(&["system", "check"]);
+    assert_eq!(check.stdout, "checked 3 blobs and 1 images\n");
+
     fs.resize("64m");
     let run = strata(&["build", "-q", "-t", "big", "ctx"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

@@ -315,9 +315,20 @@ pub fn unpack_into(
                 } else {
                     io::copy(&mut entry, &mut file).map(drop)
                 };
-                copied.map_err(UnpackError::Archive)?;
                 // The rest on the descriptor just written: one call each.
                 let shown = dir.path(&name);
+                copied.map_err(|error| match error.raw_os_error() {
+                    // Writing failed, not the archive: a full disk or
+                    // quota is the file's, and says so.
+                    Some(
+                        nix::libc::ENOSPC | nix::libc::EDQUOT | nix::libc::EFBIG | nix::libc::EROFS,
+                    ) => UnpackError::Io(crate::error::PathError {
+                        operation: "write",
+                        path: shown.clone(),
+                        source: error,
+                    }),
+                    _ => UnpackError::Archive(error),
+                })?;
                 let (uid, gid) = owner_of(&header)?;
                 if let Some((uid, gid)) = uid.zip(gid) {
                     match std::os::unix::fs::fchown(&file, Some(uid), Some(gid)) {

@@ -254,7 +254,16 @@ fn four_builds_and_racing_prunes_lose_nothing() {
                 spawn(
                     &store,
                     job.context.path(),
-                    &["build", "-q", "-t", &tag, "--output", &output, "."],
+                    &[
+                        "build",
+                        "-q",
+                        "--pull=never",
+                        "-t",
+                        &tag,
+                        "--output",
+                        &output,
+                        ".",
+                    ],
                 )
             })
             .collect();

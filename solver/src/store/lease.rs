@@ -538,3 +538,83 @@ impl Drop for Lease {
         let _ = self.release_now();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Roots;
+
+    #[test]
+    fn what_a_lease_holds_outlives_collections_until_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lease = store.lease("test").unwrap();
+        let leased = lease.store();
+        let digest = leased.put_bytes(b"made by the lease").unwrap();
+        let staging = leased.staging_dir("copy").unwrap();
+        let mut temp = leased.temp_blob().unwrap();
+        temp.write_all(b"half").unwrap();
+        let other = store.put_bytes(b"nobody's").unwrap();
+        let file = store
+            .path(layout::LEASES)
+            .join(format!("{}.lease", lease.id().unwrap()));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with('{'), "{text}");
+        assert_eq!(
+            text.matches(&format!("blob {digest}\n")).count(),
+            1,
+            "added once: {text}"
+        );
+        {
+            let collecting = store.collecting().unwrap();
+            store.collect_garbage(&collecting, &Roots::new()).unwrap();
+        }
+        assert!(store.has_blob(&digest));
+        assert!(staging.is_dir());
+        assert!(temp.path().is_file());
+        assert!(!store.has_blob(&other), "what no lease holds goes");
+        let report = store.check().unwrap();
+        assert_eq!((report.leases, report.stale_leases.len()), (1, 0));
+        drop(temp);
+        drop(lease);
+        assert!(!file.exists(), "released when dropped");
+        let collecting = store.collecting().unwrap();
+        store.collect_garbage(&collecting, &Roots::new()).unwrap();
+        assert!(!store.has_blob(&digest));
+        assert!(!staging.exists());
+    }
+
+    #[test]
+    fn a_lease_inside_another_is_that_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let outer = store.lease("build").unwrap();
+        let inner = outer.store().lease("pull").unwrap();
+        assert_eq!(inner.id(), outer.id());
+        inner.release().unwrap();
+        assert_eq!(store.leases().unwrap().len(), 1, "the outer one holds");
+        outer.release().unwrap();
+        assert!(store.leases().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_holder_is_alive_only_as_the_same_process() {
+        let me = Holder::current("test");
+        assert!(me.alive());
+        let reused = Holder {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert!(!reused.alive(), "another process with the same pid");
+        let gone = Holder {
+            pid: 4_194_304 + 17,
+            ..me.clone()
+        };
+        assert!(!gone.alive());
+        let elsewhere = Holder {
+            pid_namespace: "pid:[1]".to_owned(),
+            ..gone
+        };
+        assert!(elsewhere.alive(), "cannot be told dead from here");
+    }
+}

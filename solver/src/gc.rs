@@ -108,7 +108,8 @@ pub fn remove_image(store: &Store, wanted: &str, force: bool) -> Result<Vec<Remo
         .iter()
         .any(|removal| matches!(removal, Removal::Deleted(_)))
     {
-        store.remove_unused_blobs(&image, &held(store))?;
+        let collecting = store.collecting()?;
+        store.remove_unused_blobs(&collecting, &image, &held(store))?;
     }
     Ok(removals)
 }
@@ -121,15 +122,21 @@ pub fn prune_images(store: &Store, all: bool) -> Result<PruneReport, ImageError>
     // we hold this: every unreferenced blob and temporary file is garbage.
     let collecting = store.collecting()?;
     let used_by_containers = container::images_in_use(store).map_err(container_error)?;
+    // Images an operation in flight uses (a build's base) stay, tags and all.
+    let (leased, _) = store.leased(&collecting)?;
     let images = store.update(|index: &mut Index| -> Result<Vec<Digest>, ImageError> {
         if all {
-            index.tags.clear();
+            index.tags.retain(|_, id| leased.images.contains(id));
         }
         let tagged: BTreeSet<Digest> = index.tags.values().cloned().collect();
         let removed: Vec<Digest> = index
             .images
             .keys()
-            .filter(|id| !tagged.contains(*id) && !used_by_containers.contains(*id))
+            .filter(|id| {
+                !tagged.contains(*id)
+                    && !used_by_containers.contains(*id)
+                    && !leased.images.contains(*id)
+            })
             .cloned()
             .collect();
         for id in &removed {

@@ -41,12 +41,14 @@ fn build_or_explain(
             bail!("the build context and the Dockerfile cannot both come from standard input");
         }
         let store = super::open_store(root.clone())?;
-        let context = StdinContext::read(&store, args.file.is_none())?;
+        // The context's staging directory is held while the build runs.
+        let lease = store.lease("build")?;
+        let context = StdinContext::read(lease.store(), args.file.is_none())?;
         args.context = context.dir.clone();
         if let Some(dockerfile) = &context.dockerfile {
             args.file = Some(dockerfile.clone());
         }
-        stdin_context = Some(context);
+        stdin_context = Some((context, lease));
     }
     let result = build_in(root, args, explain);
     drop(stdin_context);
@@ -88,11 +90,15 @@ fn build_in(
     };
     // A real build reads base images' configs (ENV, USER, WORKDIR) from
     // the store; a plan needs no store.
-    let store = if args.dry_run && !explain {
+    // The build's lease, taken before the frontend resolves (and pulls)
+    // the base images: they, and all the build writes, stay until it ends
+    // whatever prunes run meanwhile.
+    let lease = if args.dry_run && !explain {
         None
     } else {
-        Some(super::open_store(root)?)
+        Some(super::open_store(root)?.lease("build")?)
     };
+    let store = lease.as_ref().map(|lease| lease.store().clone());
     let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
     let pulls = progress::Transfers::new(quiet_transfers);
     // A build that will be refused pulls nothing first.
@@ -178,6 +184,10 @@ fn build_in(
     if let Some(path) = &args.iidfile {
         std::fs::write(path, image.id.to_string())
             .with_context(|| format!("failed to write the image ID to `{}`", path.display()))?;
+    }
+    // The image is recorded (and its outputs written): nothing more to hold.
+    if let Some(lease) = lease {
+        lease.release()?;
     }
     // Standard output carries an archive when an output goes there.
     if !request.outputs.iter().any(|output| output.to_stdout()) {

@@ -52,8 +52,16 @@ fn resolve_or_pull(
 }
 
 pub(crate) fn run(root: Option<std::path::PathBuf>, args: RunArgs) -> anyhow::Result<()> {
-    let store = open_store(root).map_err(|error| fail(FAILED_TO_RUN, error))?;
+    // The image and the run's directory are held while it runs (a prune
+    // meanwhile leaves them, and does not wait for the command to end).
+    let lease = open_store(root)
+        .and_then(|store| Ok(store.lease("run")?))
+        .map_err(|error| fail(FAILED_TO_RUN, error))?;
+    let store = lease.store().clone();
     let image = resolve_or_pull(&store, &args).map_err(|error| fail(FAILED_TO_RUN, error))?;
+    store
+        .hold_image(&image)
+        .map_err(|error| fail(FAILED_TO_RUN, error))?;
     let config = image::read_config(&store, &image).map_err(|error| fail(FAILED_TO_RUN, error))?;
     let id = container::new_id().map_err(|error| fail(FAILED_TO_RUN, error))?;
     let env = args

@@ -11,7 +11,9 @@ use super::open_store;
 use crate::cli::{SaveArgs, SaveFormat};
 
 pub(crate) fn save(root: Option<std::path::PathBuf>, args: SaveArgs) -> anyhow::Result<()> {
-    let store = open_store(root)?;
+    // What is saved stays while it is read, whatever prunes run.
+    let lease = open_store(root)?.lease("save")?;
+    let store = lease.store().clone();
     let index = store.index()?;
     // Each image once, with the tags it was named by (none when named by ID,
     // as docker save does).
@@ -19,6 +21,7 @@ pub(crate) fn save(root: Option<std::path::PathBuf>, args: SaveArgs) -> anyhow::
     let mut order = Vec::new();
     for wanted in &args.images {
         let record = image::resolve(&store, wanted)?;
+        store.hold_image(&record)?;
         let tag = Reference::parse(wanted)
             .ok()
             .map(|reference| reference.to_string())

@@ -33,6 +33,19 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             writeln!(stdout, "  {}", path.display())?;
         }
     }
+    if report.leases > 0 {
+        writeln!(
+            stdout,
+            "{} leases of operations in flight (what they hold stays)",
+            report.leases
+        )?;
+    }
+    for stale in &report.stale_leases {
+        writeln!(
+            stdout,
+            "stale lease {stale}: its process is gone (harmless; removed by prune)"
+        )?;
+    }
     if !report.problems.is_empty() {
         for problem in &report.problems {
             writeln!(stdout, "problem: {problem}")?;

@@ -4,6 +4,7 @@
 
 mod build;
 mod images;
+mod leases;
 mod plan;
 mod registry;
 mod sandbox;

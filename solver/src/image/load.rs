@@ -35,6 +35,14 @@ pub type Loaded = Vec<(ImageRecord, Vec<String>)>;
 
 /// Load from a tar archive (`reader`) or an OCI layout directory (`path`).
 pub fn load(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageError> {
+    let lease = store.lease("load")?;
+    let loaded = load_leased(lease.store(), source)?;
+    // Recorded: the lease can go.
+    lease.release()?;
+    Ok(loaded)
+}
+
+fn load_leased(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageError> {
     let _writing = store.writing()?;
     match source {
         LoadSource::Directory(dir) => load_directory(store, dir),

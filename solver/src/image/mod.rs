@@ -280,7 +280,11 @@ pub fn import_dir(
     dir: &Path,
     options: &ImportOptions,
 ) -> Result<Imported, ImageError> {
-    import_tree(store, dir, options, &layer::Owners::new())
+    let lease = store.lease("import")?;
+    let imported = import_tree(lease.store(), dir, options, &layer::Owners::new())?;
+    // Recorded: the lease can go.
+    lease.release()?;
+    Ok(imported)
 }
 
 fn import_tree(
@@ -352,6 +356,8 @@ pub fn import_tar(
     reader: impl Read,
     options: &ImportOptions,
 ) -> Result<Imported, ImageError> {
+    let lease = store.lease("import")?;
+    let store = lease.store();
     let _writing = store.writing()?;
     let dir = store.staging_dir("rootfs")?;
     let outcome = layer::unpack(decompressed(reader)?, &dir)
@@ -364,7 +370,9 @@ pub fn import_tar(
             Ok(imported)
         });
     let _ = std::fs::remove_dir_all(&dir);
-    outcome
+    let imported = outcome?;
+    lease.release()?;
+    Ok(imported)
 }
 
 /// Read an image's config.
@@ -463,6 +471,9 @@ pub fn tag(store: &Store, image: &ImageRecord, name: &str) -> Result<String, Ima
 /// directory. Made on first use: unpacked into `tmp/`, then renamed into
 /// `snapshots/<diff_id hex>`, so a snapshot is either complete or absent.
 pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageError> {
+    // Held before it is looked for (a leased store's): what is there now
+    // stays, and a collection is not half-way through removing it.
+    store.hold_layer(layer)?;
     let path = store.snapshot_path(&layer.diff_id);
     if path.is_dir() {
         return Ok(path);

@@ -49,6 +49,9 @@ pub fn store_layer(
             }));
         }
     };
+    // Its snapshot is held (by a leased store's lease) before a caller
+    // moves the tree it was written from into place as one.
+    store.hold_snapshot(&written.diff_id)?;
     store.commit_temp(file, &temp, &written.digest)?;
     let record = LayerRecord {
         digest: written.digest,

@@ -309,6 +309,8 @@ pub(crate) fn download_all(
 ) -> Result<(), RegistryError> {
     let mut missing = Vec::new();
     for (digest, size) in blobs {
+        // Held first (by a leased store): one that is there now stays.
+        store.hold_blob(digest)?;
         let present = store.has_blob(digest);
         (progress)(Transfer::Blob {
             digest,
@@ -381,6 +383,20 @@ fn parse<T: serde::de::DeserializeOwned>(
 /// Pull `text` into the store for `platform` and tag it as named (a
 /// reference by digest only records the digest).
 pub fn pull(
+    store: &Store,
+    text: &str,
+    platform: &Platform,
+    options: &RegistryOptions,
+    progress: Progress<'_>,
+) -> Result<ImageRecord, RegistryError> {
+    // A build's pulls share its lease (the image stays until it ends).
+    let lease = store.lease("pull")?;
+    let record = pull_leased(lease.store(), text, platform, options, progress)?;
+    lease.release()?;
+    Ok(record)
+}
+
+fn pull_leased(
     store: &Store,
     text: &str,
     platform: &Platform,
@@ -470,6 +486,7 @@ pub fn pull(
         (Some(_), None) => vec![reference.to_string()],
         _ => Vec::new(),
     };
+    store.hold_image(&record)?;
     store.record(&record, &tags)?;
     Ok(record)
 }

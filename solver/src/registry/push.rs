@@ -270,6 +270,10 @@ pub fn push(
     progress: Progress<'_>,
 ) -> Result<Digest, RegistryError> {
     let (reference, repository, client) = super::open(text, options)?;
+    // What is pushed stays while it is read.
+    let lease = store.lease("push")?;
+    let store = lease.store();
+    store.hold_image(image)?;
     let host = client.host().to_owned();
     let mut blobs = vec![(image.config.clone(), image.config_size)];
     blobs.extend(
@@ -297,5 +301,6 @@ pub fn push(
         }
         Ok::<_, crate::store::StoreError>(())
     })?;
+    lease.release()?;
     Ok(digest)
 }

@@ -148,6 +148,11 @@ pub fn prune(
     if filter.only_mounts {
         return Ok((0, mounts_reclaimed));
     }
+    // Taken before the records are read: a build that holds a record in
+    // its lease (one it made or hit) has added it before this returns, or
+    // adds it after this collection.
+    let collecting = store.collecting()?;
+    let (leased, _) = store.leased(&collecting)?;
     let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
         .index()?
         .images
@@ -164,7 +169,8 @@ pub fn prune(
             .layer
             .as_ref()
             .is_some_and(|layer| in_images.contains(&layer.digest));
-        let selected = (filter.all || !in_image)
+        let selected = !leased.records.contains(&record.key)
+            && (filter.all || !in_image)
             && filter
                 .unused_for
                 .is_none_or(|duration| age >= duration.as_secs());
@@ -196,7 +202,6 @@ pub fn prune(
             }
         }
     }
-    let collecting = store.collecting()?;
     let reclaimed = store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
 }
@@ -238,10 +243,16 @@ fn record_path(store: &Store, key: &Key) -> PathBuf {
     dir(store).join(format!("{}.json", key.hex()))
 }
 
-/// The record of `key`, if there is one whose layer is still in the store.
+/// The record of `key`, if there is one whose layer is still in the store;
+/// on a leased store, the record and its layer are held by the lease
+/// (before the layer is looked for: what is found stays).
 pub(crate) fn get(store: &Store, key: &Key) -> Option<CacheRecord> {
     let bytes = std::fs::read(record_path(store, key)).ok()?;
     let record: CacheRecord = serde_json::from_slice(&bytes).ok()?;
+    store.hold_record(&record.key).ok()?;
+    if let Some(layer) = &record.layer {
+        store.hold_layer(layer).ok()?;
+    }
     match &record.layer {
         Some(layer) if !store.has_blob(&layer.digest) => None,
         _ => Some(record),
@@ -250,6 +261,10 @@ pub(crate) fn get(store: &Store, key: &Key) -> Option<CacheRecord> {
 
 /// Record a step (atomically: a reader sees the whole record or none).
 pub(crate) fn put(store: &Store, record: &CacheRecord) -> std::io::Result<()> {
+    // Held by a leased store's lease before it exists.
+    store
+        .hold_record(&record.key)
+        .map_err(std::io::Error::other)?;
     let dir = dir(store);
     std::fs::create_dir_all(&dir)?;
     let path = record_path(store, &record.key);

@@ -236,6 +236,9 @@ impl StoreResolver<'_> {
     fn find(&self, reference: &str) -> Result<Resolved, ResolveError> {
         let unknown = || ResolveError::Unknown(reference.to_owned());
         let record = image::resolve(self.0, reference).map_err(|_| unknown())?;
+        // A build's lease holds its bases from here on (and an image whose
+        // blobs are missing is not one to build on).
+        self.0.hold_image(&record).map_err(|_| unknown())?;
         // The raw JSON: `Shell` and `OnBuild` are docker's, not OCI's.
         let bytes = self.0.read_blob(&record.config).map_err(|_| unknown())?;
         let config: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| unknown())?;
@@ -733,6 +736,8 @@ impl<'a> Build<'a> {
                         digest: layer.digest.clone(),
                     });
                 }
+                // Held by the build's lease until it ends.
+                self.store.hold_image(&record).map_err(ImageError::from)?;
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
                     events.event(Event::Finished(vertex, None, start.elapsed()));
@@ -795,21 +800,24 @@ impl<'a> Build<'a> {
     /// lowered without a resolver), what `reference` names now.
     fn base_image(&self, reference: &str, pinned: Option<&str>) -> Result<ImageRecord, BuildError> {
         let missing = || BuildError::MissingImage(reference.to_owned());
-        let Some(pinned) = pinned else {
-            return image::resolve(self.store, reference).map_err(|error| match error {
+        let record = match pinned {
+            None => image::resolve(self.store, reference).map_err(|error| match error {
                 ImageError::UnknownImage(_) => missing(),
                 other => other.into(),
-            });
+            })?,
+            Some(pinned) => {
+                let pinned: crate::digest::Digest = pinned.parse().map_err(|_| missing())?;
+                self.store
+                    .index()
+                    .map_err(ImageError::from)?
+                    .images
+                    .into_values()
+                    .find(|image| image.manifest == pinned)
+                    // Pruned since the graph was lowered.
+                    .ok_or_else(missing)?
+            }
         };
-        let pinned: crate::digest::Digest = pinned.parse().map_err(|_| missing())?;
-        self.store
-            .index()
-            .map_err(ImageError::from)?
-            .images
-            .into_values()
-            .find(|image| image.manifest == pinned)
-            // Pruned since the graph was lowered.
-            .ok_or_else(missing)
+        Ok(record)
     }
 
     /// The trees a COPY reads, by input.

@@ -272,7 +272,20 @@ pub fn solve(
     reporter: &dyn Reporter,
 ) -> Result<Solved, SolveError> {
     check_platform(request.platform.as_ref())?;
-    let store = session.store;
+    // Everything the build writes and uses is held by its lease (the
+    // caller's, when it took one already: the CLI does, before the
+    // frontend resolves the base images) until the image is recorded and
+    // its outputs, pushes and cache exports are done.
+    let lease = session
+        .store
+        .lease("build")
+        .map_err(|error| SolveError::Build(BuildError::Image(error.into())))?;
+    let store = lease.store();
+    let leased = Session {
+        store,
+        registry: session.registry.clone(),
+    };
+    let session = &leased;
     let (options, context) = prepare(session, graph, request, reporter)?;
     if request.push && options.tags.is_empty() {
         return Err(SolveError::PushWithoutName);
@@ -336,6 +349,9 @@ pub fn solve(
         reporter.notice(Notice::CacheExported(&done));
         exported.push(done);
     }
+    lease
+        .release()
+        .map_err(|error| SolveError::Build(BuildError::Image(error.into())))?;
     Ok(Solved {
         image,
         tags: options.tags,

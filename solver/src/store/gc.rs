@@ -9,7 +9,10 @@
 //! Collecting is only safe while no writer is between writing its blobs
 //! and recording what uses them, so it takes the [`Collecting`] guard
 //! ([`Store::collecting`]), which the caller takes first, before it reads
-//! what its holders hold.
+//! what its holders hold. Writers with a lease (see [`super::lease`]) are
+//! never half-way in that sense: everything they made or use is in their
+//! lease, which collecting keeps (and the leases of dead processes, it
+//! removes).
 
 use std::collections::BTreeSet;
 
@@ -69,18 +72,27 @@ impl Store {
         })
     }
 
-    /// `held` and what every image record of the index holds.
-    fn roots_with_images(&self, held: &Roots) -> Result<Roots, StoreError> {
+    /// `held`, what every image record of the index holds and what live
+    /// leases hold (stale leases are removed), with the names in `tmp/`
+    /// those leases hold.
+    fn roots_with_images(
+        &self,
+        collecting: &Collecting,
+        held: &Roots,
+    ) -> Result<(Roots, BTreeSet<std::ffi::OsString>), StoreError> {
         let mut roots = held.clone();
+        let (leased, _stale) = self.leased(collecting)?;
+        roots.blobs.extend(leased.blobs);
+        roots.snapshots.extend(leased.snapshots);
         for image in self.index()?.images.values() {
             roots.hold_image(image);
         }
-        Ok(roots)
+        Ok((roots, leased.paths))
     }
 
     /// Delete every blob, snapshot and temporary file that neither an
-    /// image record nor `held` holds; the bytes reclaimed (blobs and
-    /// temporary files).
+    /// image record, a live lease nor `held` holds, and the leases of dead
+    /// processes; the bytes reclaimed (blobs and temporary files).
     ///
     /// Every removal goes through a directory of the store opened without
     /// following links and checked to be the owner's (see `store::dirs`):
@@ -88,10 +100,10 @@ impl Store {
     /// to their victim's files is refused, and removals never follow one.
     pub fn collect_garbage(
         &self,
-        _collecting: &Collecting,
+        collecting: &Collecting,
         held: &Roots,
     ) -> Result<u64, StoreError> {
-        let roots = self.roots_with_images(held)?;
+        let (roots, leased_temps) = self.roots_with_images(collecting, held)?;
         let mut reclaimed = 0;
         if let Some(blobs) = self.open_dir(layout::BLOBS)? {
             for (digest, name) in self.digests_in(layout::BLOBS)? {
@@ -111,7 +123,13 @@ impl Store {
             }
         }
         if let Some(tmp) = self.open_dir(layout::TMP)? {
+            // No index update is half-way (its temporary file is in no
+            // lease) while this is held.
+            let _index = self.index_lock()?;
             for name in tmp.entries()? {
+                if leased_temps.contains(&name) {
+                    continue;
+                }
                 let size = tmp.size(&name);
                 tmp.remove(&name)?;
                 reclaimed += size;
@@ -123,9 +141,14 @@ impl Store {
     }
 
     /// Delete the blobs of `image` (a record just removed) that neither an
-    /// image record nor `held` holds.
-    pub fn remove_unused_blobs(&self, image: &ImageRecord, held: &Roots) -> Result<(), StoreError> {
-        let roots = self.roots_with_images(held)?;
+    /// image record, a live lease nor `held` holds.
+    pub fn remove_unused_blobs(
+        &self,
+        collecting: &Collecting,
+        image: &ImageRecord,
+        held: &Roots,
+    ) -> Result<(), StoreError> {
+        let (roots, _) = self.roots_with_images(collecting, held)?;
         // Through the checked directory: a `blobs` replaced by a link is
         // refused, and nothing is removed through one.
         let Some(blobs) = self.open_dir(layout::BLOBS)? else {

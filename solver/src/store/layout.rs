@@ -10,6 +10,7 @@
 //!   images.json          image records and tags                 INDEX
 //!   lock                 held while images.json is updated      LOCK
 //!   gc.lock              shared by writers, exclusive for GC    GC_LOCK
+//!   leases/<id>.lease    what operations in flight hold (lease) LEASES
 //!   cache/               build cache records (solve::cache)     CACHE
 //!   cache-mounts/        RUN --mount=type=cache directories     CACHE_MOUNTS
 //!   containers/<id>/     kept containers (container)            CONTAINERS
@@ -38,6 +39,9 @@ pub const INDEX: &str = "images.json";
 pub const LOCK: &str = "lock";
 /// The lock writers hold shared and garbage collection exclusively.
 pub const GC_LOCK: &str = "gc.lock";
+/// Leases of operations in flight: one append-only file each (see
+/// [`super::lease`]).
+pub const LEASES: &str = "leases";
 /// The build cache's records and indexes.
 pub const CACHE: &str = "cache";
 /// `RUN --mount=type=cache` directories, by id.
@@ -49,11 +53,12 @@ pub const STUB: &str = "stub";
 
 /// The directories of the layout, made when a store is opened (parents
 /// before children).
-pub(crate) const DIRECTORIES: [&str; 7] = [
+pub(crate) const DIRECTORIES: [&str; 8] = [
     BLOBS_PARENT,
     BLOBS,
     TMP,
     SNAPSHOTS,
+    LEASES,
     CACHE,
     CACHE_MOUNTS,
     CONTAINERS,

@@ -29,12 +29,18 @@
 //!   unreferenced then is garbage.
 //! - What else holds blobs (the build cache) is above the store: garbage
 //!   collection takes it from its caller as [`Roots`] (see [`gc`]).
+//! - Operations in flight hold what they write and use with a [`Lease`]
+//!   (see [`lease`]): a store handle that carries one adds its temporary
+//!   files, staging directories and blobs to it by itself, needs no
+//!   `gc.lock` for its whole write ([`Store::writing`] is then a no-op), and
+//!   garbage collection keeps everything a live lease holds.
 
 mod background;
 mod dirs;
 mod error;
 pub mod gc;
 pub mod layout;
+pub mod lease;
 mod leftovers;
 pub mod lock;
 mod temp;
@@ -44,6 +50,7 @@ pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use gc::{Collecting, Roots};
 pub use layout::{BLOBS, SNAPSHOTS, TMP};
+pub use lease::{Held, Holder, Lease, LeaseInfo};
 pub use lock::LockWait;
 pub use temp::{TempBlob, WrittenTemp};
 
@@ -139,10 +146,11 @@ pub struct Index {
     pub tags: BTreeMap<String, Digest>,
 }
 
-/// A held `gc.lock`; released when dropped.
+/// A held `gc.lock` (or nothing, for a leased store's writer); released
+/// when dropped.
 #[derive(Debug)]
 pub struct GcGuard {
-    _file: fs::File,
+    _file: Option<fs::File>,
 }
 
 /// A store rooted at a directory.
@@ -159,6 +167,8 @@ pub struct Store {
     tightened: Vec<(PathBuf, u32)>,
     /// Told when a lock keeps this store waiting (see [`lock`]).
     lock_waits: lock::LockWaits,
+    /// The lease what this handle writes is added to (see [`Store::lease`]).
+    lease: Option<Arc<lease::Active>>,
 }
 
 /// Whose store [`Store::open_as`] accepts.
@@ -200,6 +210,7 @@ impl Store {
             owner: opened.owner,
             tightened: opened.tightened,
             lock_waits: lock::LockWaits::default(),
+            lease: None,
         })
     }
 
@@ -292,9 +303,17 @@ impl Store {
     }
 
     /// A new, unique temporary file in the store's `tmp/` (made relative to
-    /// the checked directory: never through a link).
+    /// the checked directory: never through a link); held by the store's
+    /// lease, if it has one, before it exists.
     pub fn temp_file(&self) -> Result<(fs::File, PathBuf), StoreError> {
         let name = crate::atomic::unique_name();
+        self.hold_temp(&name)?;
+        self.temp_file_named(name)
+    }
+
+    /// [`Store::temp_file`] named `name`, not added to a lease (the index's,
+    /// which collections keep by taking the index's lock).
+    fn temp_file_named(&self, name: String) -> Result<(fs::File, PathBuf), StoreError> {
         let tmp = self.layout_dir(TMP)?;
         let file = tmp.create_new(&name)?;
         let path = tmp.path().join(&name);
@@ -311,6 +330,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         file.sync_all().map_err(StoreError::io("sync", temp))?;
         drop(file);
+        // Held before it is in `blobs/`.
+        self.hold_blob(digest)?;
         let name = temp
             .file_name()
             .filter(|_| temp.parent() == Some(&self.root.join(TMP)));
@@ -346,6 +367,8 @@ impl Store {
         reader: &mut dyn Read,
         expected: &Digest,
     ) -> Result<u64, StoreError> {
+        // Held before it is looked for: if it is there now, it stays.
+        self.hold_blob(expected)?;
         if self.has_blob(expected) {
             // Still read it through, to verify what the caller offers.
             let mut verify = VerifyingReader::new(reader, expected.clone());
@@ -437,11 +460,14 @@ impl Store {
         &self,
         change: impl FnOnce(&mut Index) -> Result<T, E>,
     ) -> Result<T, E> {
-        let _lock = self.take_lock(LOCK, lock::Lock::Index, true)?;
+        let lock = self.index_lock()?;
         let mut index = self.index()?;
         let outcome = change(&mut index)?;
         let bytes = serde_json::to_vec_pretty(&index).expect("the index always serializes");
-        let (mut file, temp) = self.temp_file()?;
+        // Not added to a lease (an add takes `gc.lock`, which must never be
+        // waited for under the index's lock): a collection takes the index's
+        // lock before it sweeps `tmp/`.
+        let (mut file, temp) = self.temp_file_named(crate::atomic::unique_name())?;
         file.write_all(&bytes)
             .map_err(StoreError::io("write the image index", &temp))?;
         file.sync_all()
@@ -454,18 +480,28 @@ impl Store {
             std::ffi::OsStr::new(INDEX),
             "replace the image index",
         )?;
-        // The lock is released when `_lock` is dropped.
+        // The lock is released when `lock` is dropped.
+        drop(lock);
         Ok(outcome)
+    }
+
+    /// The index's lock (`lock`), held: no update is half-way while it is.
+    pub(crate) fn index_lock(&self) -> Result<fs::File, StoreError> {
+        self.take_lock(LOCK, lock::Lock::Index, true)
     }
 
     pub(crate) fn gc_lock(&self, exclusive: bool) -> Result<GcGuard, StoreError> {
         Ok(GcGuard {
-            _file: self.take_lock(GC_LOCK, lock::Lock::Gc, exclusive)?,
+            _file: Some(self.take_lock(GC_LOCK, lock::Lock::Gc, exclusive)?),
         })
     }
 
-    /// Held while writing blobs that an image record will refer to.
+    /// Held while writing blobs that an image record will refer to. A
+    /// leased store's writes are held by its lease: nothing is locked then.
     pub fn writing(&self) -> Result<GcGuard, StoreError> {
+        if self.lease.is_some() {
+            return Ok(GcGuard { _file: None });
+        }
         self.gc_lock(false)
     }
 
@@ -492,14 +528,15 @@ impl Store {
         })
     }
 
-    /// A fresh, empty directory in `tmp/` (`extension` says what it is for).
+    /// A fresh, empty directory in `tmp/` (`extension` says what it is
+    /// for), held by the store's lease, if it has one, before it exists.
     pub fn staging_dir(&self, extension: &str) -> Result<PathBuf, StoreError> {
-        // The temporary file's name is unique; the directory borrows it.
-        let (file, marker) = self.temp_file()?;
-        drop(file);
-        let dir = marker.with_extension(extension);
+        // A unique name (see `atomic::unique_name`); `mkdir` fails rather
+        // than reuse anything there.
+        let name = format!("{}.{extension}", crate::atomic::unique_name());
+        self.hold_temp(&name)?;
+        let dir = self.layout_dir(TMP)?.path().join(name);
         fs::create_dir(&dir).map_err(StoreError::io("make a staging directory", &dir))?;
-        fs::remove_file(&marker).map_err(StoreError::io("remove", &marker))?;
         Ok(dir)
     }
 
@@ -596,6 +633,11 @@ pub struct CheckReport {
     /// Temporary files left beside their targets by interrupted writes
     /// whose writer is gone (harmless; see `store::leftovers`).
     pub abandoned: Vec<PathBuf>,
+    /// Leases of processes that run.
+    pub leases: usize,
+    /// Leases whose holder is gone (harmless; the next prune removes
+    /// them), described.
+    pub stale_leases: Vec<String>,
 }
 
 impl Store {
@@ -632,6 +674,13 @@ impl Store {
         }
         report.leftovers = self.temp_files()?.len();
         report.abandoned = self.abandoned_temp_files()?;
+        for lease in self.leases()? {
+            if lease.alive() {
+                report.leases += 1;
+            } else {
+                report.stale_leases.push(lease.describe());
+            }
+        }
         Ok(report)
     }
 }

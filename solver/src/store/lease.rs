@@ -212,6 +212,10 @@ pub(crate) struct Active {
     id: String,
     /// `gc.lock`, opened once: locked shared for each add.
     gc_lock: std::fs::File,
+    /// Where it is, for messages.
+    gc_lock_path: std::path::PathBuf,
+    /// Told when that lock keeps an add waiting.
+    waits: super::lock::LockWaits,
     state: Mutex<State>,
 }
 
@@ -232,9 +236,12 @@ impl Active {
             return Ok(());
         }
         let path = Path::new(layout::LEASES).join(format!("{}.{EXTENSION}", self.id));
-        self.gc_lock
-            .lock_shared()
-            .map_err(StoreError::io("lock the store", Path::new(layout::GC_LOCK)))?;
+        self.waits.lock_file(
+            &self.gc_lock,
+            &self.gc_lock_path,
+            super::lock::Lock::Gc,
+            false,
+        )?;
         let written = state.file.write_all(line.as_bytes());
         let _ = self.gc_lock.unlock();
         written.map_err(StoreError::io("add to the lease", &path))?;
@@ -292,9 +299,8 @@ impl Store {
         let tmp = self.layout_dir(layout::TMP)?;
         // Shared while it is made: no collection runs between its file
         // appearing in tmp/ and its rename into leases/.
-        gc_lock
-            .lock_shared()
-            .map_err(StoreError::io("lock the store", &lock_path))?;
+        self.lock_waits
+            .lock_file(&gc_lock, &lock_path, super::lock::Lock::Gc, false)?;
         let made = (|| {
             let mut file = tmp.create_new(&id)?;
             file.write_all(&header)
@@ -318,6 +324,8 @@ impl Store {
         let mut store = self.clone();
         store.lease = Some(Arc::new(Active {
             id,
+            waits: self.lock_waits.clone(),
+            gc_lock_path: lock_path,
             gc_lock,
             state: Mutex::new(State {
                 file,

@@ -142,20 +142,37 @@ impl Store {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(StoreError::io("open the store lock", &path))?;
+        self.lock_waits
+            .lock_file(file.file(), &path, lock, exclusive)?;
+        Ok(file)
+    }
+}
+
+impl LockWaits {
+    /// Take `lock` on the open lock file `file` (at `path`), shared or
+    /// `exclusive`, telling the hook once if that takes longer than
+    /// [`PATIENCE`].
+    pub(crate) fn lock_file(
+        &self,
+        file: &std::fs::File,
+        path: &std::path::Path,
+        lock: Lock,
+        exclusive: bool,
+    ) -> Result<(), StoreError> {
         let attempt = || {
             if exclusive {
-                file.file().try_lock()
+                file.try_lock()
             } else {
-                file.file().try_lock_shared()
+                file.try_lock_shared()
             }
         };
         let start = Instant::now();
         loop {
             match attempt() {
-                Ok(()) => return Ok(file),
+                Ok(()) => return Ok(()),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(error)) => {
-                    return Err(StoreError::io("lock the store", &path)(error));
+                    return Err(StoreError::io("lock the store", path)(error));
                 }
             }
             if start.elapsed() >= PATIENCE {
@@ -163,27 +180,26 @@ impl Store {
             }
             std::thread::sleep(RETRY);
         }
-        if let Some(hook) = &self.lock_waits.0 {
+        if let Some(hook) = &self.0 {
             hook(&LockWait {
                 lock,
-                holders: holders(&file),
-                path: path.clone(),
+                holders: holders(file),
+                path: path.to_owned(),
             });
         }
         let locked = if exclusive {
-            file.file().lock()
+            file.lock()
         } else {
-            file.file().lock_shared()
+            file.lock_shared()
         };
-        locked.map_err(StoreError::io("lock the store", &path))?;
-        Ok(file)
+        locked.map_err(StoreError::io("lock the store", path))
     }
 }
 
 /// The processes holding a lock on `file` (an flock, whose table entry
 /// names the process that took it), from `/proc/locks`; waiters (`->`
 /// entries) are not holders.
-fn holders(file: &fs::File) -> Vec<Holder> {
+fn holders(file: &std::fs::File) -> Vec<Holder> {
     let Ok(meta) = file.metadata() else {
         return Vec::new();
     };

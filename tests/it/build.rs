@@ -1833,6 +1833,17 @@ fn locked_cache_mounts_serialise_parallel_steps_and_private_ones_do_not_share() 
              sh -c 'cut -d\" \" -f1 /proc/uptime > /start; touch /cache/{name}; sleep 0.5; ls /cache > /seen; cut -d\" \" -f1 /proc/uptime > /end'\n"
         )
     };
+    // The private steps meet in a shared cache before they look, so that
+    // they surely overlap however loaded the machine is (a private cache
+    // is a fresh one only while another is in use).
+    let private = |name: &str, other: &str| {
+        format!(
+            "FROM base AS {name}\n\
+             RUN --mount=type=cache,id=common-private,sharing=private,target=/cache \
+             --mount=type=cache,id=rendezvous,sharing=shared,target=/sync \
+             sh -c 'touch /cache/{name} /sync/{name}; i=0; while [ ! -e /sync/{other} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; ls /cache > /seen'\n"
+        )
+    };
     let dockerfile = format!(
         "{}{}{}{}FROM base\n\
          COPY --from=one /start /one-start\nCOPY --from=one /end /one-end\n\
@@ -1840,8 +1851,8 @@ fn locked_cache_mounts_serialise_parallel_steps_and_private_ones_do_not_share() 
          COPY --from=three /seen /three-seen\nCOPY --from=four /seen /four-seen\n",
         step("one", "locked"),
         step("two", "locked"),
-        step("three", "private"),
-        step("four", "private"),
+        private("three", "four"),
+        private("four", "three"),
     );
     let context = Context::new().dockerfile(&dockerfile);
     build_counting(&store, &context, &["-j", "4", "-t", "shared"]);
@@ -1865,6 +1876,14 @@ fn locked_cache_mounts_serialise_parallel_steps_and_private_ones_do_not_share() 
     // The private ones ran at once, each with a cache of its own.
     let rest = lines[4..].join("\n");
     assert_eq!(rest, "three\n--\nfour", "{out}");
+    // Two instances of the private cache and one of each other, with their
+    // locks: nothing made in a loop while the first was in use.
+    let mounts: Vec<String> = std::fs::read_dir(store.root().join("cache-mounts"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert_eq!(mounts.len(), 4, "{mounts:?}");
 }
 
 #[test]

@@ -238,7 +238,14 @@ pub(crate) fn prepare(
                     if mount.sharing == Sharing::Shared {
                         break dir;
                     }
-                    let lock_path = dir.with_extension("lock");
+                    // `NAME.lock`, `NAME.1.lock`...: appended, not put in
+                    // place of an extension (`with_extension` made every
+                    // instance share the first one's lock, so a private
+                    // mount in use made instance after instance, thousands
+                    // a second, until the first was free).
+                    let mut lock_name = dir.file_name().unwrap_or_default().to_owned();
+                    lock_name.push(".lock");
+                    let lock_path = dir.with_file_name(lock_name);
                     let lock = std::fs::File::options()
                         .create(true)
                         .truncate(false)

@@ -2004,23 +2004,7 @@ fn a_cache_mount_is_seeded_from_a_stage_the_first_time() {
 
 /// `strata cache explain --progress json`: the events.
 fn explain_json(store: &StoreDir, context: &Context, extra: &[&str]) -> Vec<serde_json::Value> {
-    let root = store.root();
-    let mut args = vec![
-        "--root",
-        root.to_str().unwrap(),
-        "cache",
-        "explain",
-        "--progress",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    args.push(".");
-    let run = strata_in(context.path(), &args, None, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
-        .collect()
+    crate::support::json_events(store, context, &["cache", "explain"], extra, &[]).1
 }
 
 /// Each step (but loading the base) → whether it came from the cache.

@@ -206,14 +206,23 @@ pub(crate) fn build_json_output(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (String, Vec<serde_json::Value>) {
+    json_events(store, context, &["build"], extra, env)
+}
+
+/// Run `command` (`build`, `cache explain`) on the context with
+/// `--progress json`, expecting success: its standard output and its
+/// events, every stderr line one of them.
+pub(crate) fn json_events(
+    store: &StoreDir,
+    context: &Context,
+    command: &[&str],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (String, Vec<serde_json::Value>) {
     let root = store.root();
-    let mut args = vec![
-        "--root",
-        root.to_str().unwrap(),
-        "build",
-        "--progress",
-        "json",
-    ];
+    let mut args = vec!["--root", root.to_str().unwrap()];
+    args.extend_from_slice(command);
+    args.extend_from_slice(&["--progress", "json"]);
     args.extend_from_slice(extra);
     args.push(".");
     let run = strata_in(context.path(), &args, None, env);

@@ -725,19 +725,23 @@ impl<'a> Build<'a> {
                 }
                 let start = Instant::now();
                 let record = self.base_image(reference, pinned.as_deref())?;
-                if let Some(layer) = record
-                    .layers
-                    .iter()
-                    .find(|layer| !self.store.has_blob(&layer.digest))
-                {
-                    return Err(BuildError::MissingLayer {
-                        vertex: vertex.id,
-                        reference: reference.clone(),
-                        digest: layer.digest.clone(),
-                    });
-                }
-                // Held by the build's lease until it ends.
-                self.store.hold_image(&record).map_err(ImageError::from)?;
+                // Held by the build's lease until it ends; a layer that is
+                // gone is refused here, at the FROM line, not found missing
+                // when the result is saved.
+                self.store
+                    .hold_image(&record)
+                    .map_err(|error| match error {
+                        crate::store::StoreError::MissingBlob(digest)
+                            if record.layers.iter().any(|layer| layer.digest == digest) =>
+                        {
+                            BuildError::MissingLayer {
+                                vertex: vertex.id,
+                                reference: reference.clone(),
+                                digest,
+                            }
+                        }
+                        other => ImageError::from(other).into(),
+                    })?;
                 let config = image::read_config(self.store, &record)?;
                 if !self.dry {
                     events.event(Event::Finished(vertex, None, start.elapsed()));
@@ -755,31 +759,21 @@ impl<'a> Build<'a> {
                     events.event(Event::Missed(vertex, &cause::Cause::Changed(change)));
                     missed = Some(vertex.id);
                 }
-                if self.dry {
-                    return Ok(Outcome {
-                        fs: Filesystem {
-                            layers: record.layers.clone(),
+                if !self.dry {
+                    let _ = cache::put(
+                        self.store,
+                        &cache::CacheRecord {
+                            key: key.clone(),
+                            layer: None,
+                            created: self.now.clone(),
+                            description: vertex.description(),
+                            inputs,
+                            last_used: None,
+                            hits: 0,
                         },
-                        layer: None,
-                        key: Some(key),
-                        created: config.created().clone(),
-                        config: Some(config),
-                        missed,
-                    });
+                    );
+                    cache::remember(self.store, &identity, &text, &key);
                 }
-                let _ = cache::put(
-                    self.store,
-                    &cache::CacheRecord {
-                        key: key.clone(),
-                        layer: None,
-                        created: self.now.clone(),
-                        description: vertex.description(),
-                        inputs,
-                        last_used: None,
-                        hits: 0,
-                    },
-                );
-                cache::remember(self.store, &identity, &text, &key);
                 Ok(Outcome {
                     fs: Filesystem {
                         layers: record.layers.clone(),

@@ -186,7 +186,7 @@ pub enum ErrorKind {
     #[error("invalid security mode `{0}`: expected `sandbox` or `insecure`")]
     InvalidSecurity(String),
     /// `--chmod` that is neither octal nor symbolic.
-    #[error("invalid chmod `{0}`")]
+    #[error("{}", chmod_message(.0))]
     InvalidChmod(String),
     /// A platform string that does not parse.
     #[error("invalid platform `{0}`: expected os/arch[/variant]")]
@@ -207,6 +207,23 @@ pub enum ErrorKind {
     /// ADD --checksum on a local source, and similar misuse.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// `COPY --from=$VAR`: BuildKit's words.
+    #[error(
+        "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"
+    )]
+    FromVariable,
+}
+
+/// BuildKit's words for a `--chmod` that looks numeric (`64a`, `10000`);
+/// ours for a symbolic mode that does not parse.
+fn chmod_message(value: &str) -> String {
+    if value.starts_with(|ch: char| ch.is_ascii_digit()) {
+        format!(
+            "invalid chmod parameter: '{value}'. it should be octal string and between 0 and 07777"
+        )
+    } else {
+        format!("invalid chmod `{value}`")
+    }
 }
 
 /// A non-fatal finding, printed to stderr.

@@ -126,11 +126,6 @@ pub enum CopyError {
     /// ADD of a URL that could not be fetched.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// Several sources for a destination that is not a directory.
-    #[error(
-        "when copying more than one source, the destination must be a directory and end with a /: `{0}`"
-    )]
-    SeveralSources(String),
     /// A destination below a symlink of the image.
     #[error(
         "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
@@ -449,8 +444,18 @@ pub(crate) fn ignored_below(context: &BuildContext, dir: &Path) -> Result<Vec<Pa
     Ok(hidden)
 }
 
+/// One entry a source names.
+struct Match {
+    /// Its path as the source names it (a glob expanded): what the copy
+    /// is named after, as in BuildKit (`COPY link /` makes `/link`, with
+    /// the content of what `link` points at).
+    named: Vec<OsString>,
+    /// Its path with every symlink resolved inside the tree: what is read.
+    resolved: Vec<OsString>,
+}
+
 /// Every entry of `tree` that `source` names (globs expanded), resolved.
-fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<OsString>>, CopyError> {
+fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Match>, CopyError> {
     let cleaned = super::context::clean(source.trim_start_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
         return Err(CopyError::OutsideContext(source.to_owned()));
@@ -500,7 +505,10 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Vec<OsString>>, CopyErro
             if tree.hidden(&canonical) {
                 continue;
             }
-            resolved.push(canonical);
+            resolved.push(Match {
+                named: path,
+                resolved: canonical,
+            });
         }
     }
     Ok(resolved)
@@ -664,13 +672,13 @@ fn is_tar_archive(path: &Path) -> bool {
     head.len() == 512 && &head[257..262] == b"ustar"
 }
 
-/// A source entry COPY does not copy: a socket, a device or a fifo (as
-/// BuildKit), which the build warns of.
+/// A source entry COPY does not copy: a device or a fifo (as BuildKit),
+/// which the build warns of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Skipped {
     /// Its path in its tree (escaped, see [`crate::name`]).
     pub(crate) path: String,
-    /// What it is: `a socket`, `a fifo`, `a device`.
+    /// What it is: `a fifo`, `a device`.
     pub(crate) what: &'static str,
 }
 
@@ -686,9 +694,11 @@ pub(crate) struct Plan<'a> {
     dest: Vec<OsString>,
     /// In copy order: a directory before its content.
     entries: Vec<Entry>,
-    /// Entries that are not copied (sockets, devices, fifos), for a
-    /// warning.
+    /// Entries that are not copied (devices, fifos), for a warning.
     pub(crate) skipped: Vec<Skipped>,
+    /// Several sources went to a destination that is not a directory, each
+    /// replacing the one before (BuildKit's way), for a warning.
+    pub(crate) replaced: bool,
     inline: Vec<(Vec<OsString>, &'a strata_frontend::graph::InlineFile)>,
     chown: Option<(u32, u32)>,
     /// The destination's layers (none with `--link`).
@@ -726,18 +736,13 @@ impl Lister<'_, '_> {
             .map_err(io("inspect", &host))?
             .file_type();
         let is_dir = kind.is_dir();
-        if !(is_dir || kind.is_file() || kind.is_symlink()) {
-            // Sockets, devices and fifos are not copied, as in BuildKit
-            // (the writer passes them by); the build says which. They stay
-            // in the plan, whose key has always named them.
-            use std::os::unix::fs::FileTypeExt;
-            let what = if kind.is_socket() {
-                "a socket"
-            } else if kind.is_fifo() {
-                "a fifo"
-            } else {
-                "a device"
-            };
+        use std::os::unix::fs::FileTypeExt;
+        if !(is_dir || kind.is_file() || kind.is_symlink() || kind.is_socket()) {
+            // Devices and fifos are not copied, as in BuildKit (the writer
+            // passes them by); the build says which. They stay in the
+            // plan, whose key has always named them. A socket becomes an
+            // empty file (see `Writer::write`).
+            let what = if kind.is_fifo() { "a fifo" } else { "a device" };
             self.skipped.push(Skipped {
                 path: escape(&joined(parts)).into_owned(),
                 what,
@@ -814,7 +819,7 @@ pub(crate) fn plan<'a>(
         None => None,
     };
     let exclude = Ignore::parse(&copy.exclude.join("\n")).map_err(CopyError::Exclude)?;
-    let mut matched: Vec<(usize, Vec<OsString>, PathBuf, bool)> = Vec::new();
+    let mut matched: Vec<(usize, Match, PathBuf, bool)> = Vec::new();
     let mut inline = Vec::new();
     let mut downloads: Vec<Download> = Vec::new();
     for source in &copy.sources {
@@ -825,19 +830,22 @@ pub(crate) fn plan<'a>(
                     path: path.clone(),
                 })?;
                 let found = matches(tree, path)?;
-                if found.is_empty() {
+                // A pattern that matches nothing copies nothing, as in
+                // BuildKit (`COPY package.json package-lock.json* ./`); a
+                // plain path must be there.
+                if found.is_empty() && !has_glob(path) {
                     return Err(if tree.is_context() {
                         CopyError::NotInContext(path.clone())
                     } else {
                         CopyError::NotFound(path.clone())
                     });
                 }
-                for parts in found {
+                for found in found {
                     let host = tree
-                        .host(&parts)
+                        .host(&found.resolved)
                         .ok_or_else(|| CopyError::Vanished(path.clone()))?;
                     let is_dir = std::fs::metadata(&host).is_ok_and(|meta| meta.is_dir());
-                    matched.push((*input, parts, host, is_dir));
+                    matched.push((*input, found, host, is_dir));
                 }
             }
             CopySource::Inline(file) => inline.push(file),
@@ -855,23 +863,27 @@ pub(crate) fn plan<'a>(
     let exists_as_dir = dest.is_empty()
         || copy_lookup(&lowers, &dest.iter().collect::<PathBuf>())
             .is_some_and(|found| found.is_dir());
-    let several = matched.len() + inline.len() + downloads.len() > 1;
     let into_dir = copy.destination.ends_with('/') || exists_as_dir;
-    if several && !into_dir {
-        return Err(CopyError::SeveralSources(copy.destination.clone()));
-    }
+    // Several sources and a destination that is not a directory: BuildKit
+    // copies each in turn to the destination, so a file replaces the one
+    // before, and once a directory is there the files after it go into it.
+    // strata does the same and says so.
+    let several = matched.len() + inline.len() + downloads.len() > 1;
+    let mut dest_is_dir = into_dir;
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     let mut make = Vec::new();
-    for (input, parts, host, is_dir) in matched {
+    for (input, found, host, is_dir) in matched {
         let tree = &trees[input];
-        let name = parts.last().cloned().unwrap_or_default();
+        let parts = found.resolved;
+        let name = found.named.last().cloned().unwrap_or_default();
         let mut target = dest.clone();
         if copy.parents {
-            target.extend(parts.iter().cloned());
-        } else if !is_dir && into_dir {
+            target.extend(found.named.iter().cloned());
+        } else if !is_dir && dest_is_dir {
             target.push(name.clone());
         }
+        dest_is_dir |= is_dir;
         let mut parts_buffer = parts.clone();
         let mut lister = Lister {
             tree,
@@ -929,6 +941,7 @@ pub(crate) fn plan<'a>(
         dest,
         entries,
         skipped,
+        replaced: several && !into_dir,
         inline,
         chown,
         lowers,
@@ -1085,7 +1098,8 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Make `parts` and its parents in staging: existing ones as the
-    /// destination has them, new ones 0755 (owned by `--chown`'s user).
+    /// destination has them, new ones with [`Writer::new_dir_mode`] (owned
+    /// by `--chown`'s user).
     /// Anything else in the way (a file, a symlink a source copied) is
     /// replaced, never followed.
     fn ensure_dir(&mut self, parts: &[OsString]) -> Result<Dir, CopyError> {
@@ -1118,7 +1132,7 @@ impl Writer<'_> {
                 }
                 None => {
                     current.mkdir(name, 0o700)?;
-                    current.chmod(name, 0o755)?;
+                    current.chmod(name, self.new_dir_mode())?;
                     let (uid, gid) = self.chown.unwrap_or((0, 0));
                     current
                         .chown(name, uid, gid)
@@ -1131,6 +1145,16 @@ impl Writer<'_> {
             current = current.open_dir(name)?;
         }
         Ok(current)
+    }
+
+    /// The mode of a directory the copy makes: an octal `--chmod`'s, as
+    /// BuildKit gives it (`COPY --chmod=770 f /new/f` makes `/new` 0770),
+    /// otherwise 0755 (a symbolic `--chmod` too).
+    fn new_dir_mode(&self) -> u32 {
+        self.chmod
+            .and_then(|spec| u32::from_str_radix(spec, 8).ok())
+            .filter(|mode| *mode <= 0o7777)
+            .unwrap_or(0o755)
     }
 
     /// The directory `dest` goes in, made, and its name there. The last
@@ -1176,8 +1200,13 @@ impl Writer<'_> {
         }
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
         let kind = meta.file_type();
-        if !(kind.is_dir() || kind.is_symlink() || kind.is_file()) {
-            // Sockets, devices and fifos are not copied, as BuildKit.
+        use std::os::unix::fs::FileTypeExt;
+        // A socket becomes an empty regular file with its mode, as in
+        // BuildKit (a layer cannot hold a socket, and a COPY that drops
+        // one would leave a path a program expects missing).
+        let socket = kind.is_socket();
+        if !(kind.is_dir() || kind.is_symlink() || kind.is_file() || socket) {
+            // Devices and fifos are not copied, as BuildKit.
             return Ok(());
         }
         let (uid, gid) = match (self.chown, from_context) {
@@ -1225,16 +1254,19 @@ impl Writer<'_> {
             dir.symlink(&name, &link)?;
         } else {
             use std::os::unix::fs::OpenOptionsExt;
-            // The source was resolved to a file; `O_NOFOLLOW` keeps it one.
-            let mut source = std::fs::File::options()
-                .read(true)
-                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-                .open(host)
-                .map_err(io("open", host))?;
             let mut target = dir.create_file(&name, 0o600)?;
-            // `io::copy` of file to file is `copy_file_range`: a reflink
-            // where the filesystem can.
-            std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
+            if !socket {
+                // The source was resolved to a file; `O_NOFOLLOW` keeps it
+                // one.
+                let mut source = std::fs::File::options()
+                    .read(true)
+                    .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                    .open(host)
+                    .map_err(io("open", host))?;
+                // `io::copy` of file to file is `copy_file_range`: a
+                // reflink where the filesystem can.
+                std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
+            }
             // The rest on the descriptor just written: one call each.
             let shown = dir.path(&name);
             std::os::unix::fs::fchown(&target, Some(uid), Some(gid)).map_err(owner_error)?;

@@ -1041,6 +1041,13 @@ impl<'a> Build<'a> {
                         skipped.what
                     )));
                 }
+                if plan.replaced {
+                    events.notice(Notice::Warning(&format!(
+                        "{}: several sources go to `{}`, which is not a directory, so each replaces the one before (as in BuildKit); end the destination with `/` to copy them into a directory",
+                        vertex.description(),
+                        copy.destination
+                    )));
+                }
                 files::write_layer(self.store, vertex.id, &plan, self.options)
             }
             Op::File(FileOp::Mkdir { path, user }) => {

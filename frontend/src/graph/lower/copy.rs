@@ -24,8 +24,19 @@ impl Lowerer<'_> {
             }
             let vertex = match &copy.from {
                 Some(flag) => {
-                    let from = lowerer.expand_in(&flag.value, state)?;
-                    lowerer.resolve_from(&from, flag, step)?
+                    // BuildKit expands `--from` with no variables set and
+                    // refuses it when that changes anything (a variable, or
+                    // quotes): the stage a COPY reads is known before the
+                    // build arguments are.
+                    let lexer = Lexer::new(lowerer.escape);
+                    let bare = lexer
+                        .expand_word(&flag.value.value, &std::collections::BTreeMap::new())
+                        .map_err(|error| Error::new(ErrorKind::Expand(error), flag.value.span))?;
+                    if bare != flag.value.value {
+                        return Err(Error::new(ErrorKind::FromVariable, flag.value.span)
+                            .with_hint("define a stage with `FROM ${VAR} AS name` (ARG before the first FROM) and use `--from=name`"));
+                    }
+                    lowerer.resolve_from(&bare, flag, step)?
                 }
                 None => lowerer.context_vertex(),
             };
@@ -85,7 +96,10 @@ impl Lowerer<'_> {
             destination_text.clone()
         } else {
             let mut joined = join_path(&state.workdir, &destination_text);
+            // An empty destination (`COPY f $empty`) is the working
+            // directory, as `.` is (BuildKit's pathRelativeToWorkingDir).
             let wants_dir = destination_text.ends_with('/')
+                || destination_text.is_empty()
                 || destination_text == "."
                 || destination_text.ends_with("/.");
             if wants_dir && !joined.ends_with('/') {

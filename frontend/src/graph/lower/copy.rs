@@ -18,7 +18,7 @@ impl Lowerer<'_> {
         let mut inputs = vec![state.fs];
         let mut sources = Vec::new();
         let mut path_input: Option<usize> = None;
-        let mut from_input = |lowerer: &mut Self, state: &State| -> Result<usize, Error> {
+        let mut from_input = |lowerer: &mut Self| -> Result<usize, Error> {
             if let Some(index) = path_input {
                 return Ok(index);
             }
@@ -80,7 +80,7 @@ impl Lowerer<'_> {
                 sources.push(CopySource::Url { url: path });
                 continue;
             }
-            let input = from_input(self, state)?;
+            let input = from_input(self)?;
             sources.push(CopySource::Path { input, path });
         }
         if let Some(checksum) = &copy.checksum

@@ -548,6 +548,16 @@ impl Dir {
             .map_err(|errno| fail("create the hardlink", self.path(name))(errno.into()))
     }
 
+    /// Move `name` to `to_name` in `to` (both names checked; neither is
+    /// followed, and whatever is at `to_name` is replaced as rename(2)
+    /// replaces it).
+    pub fn rename_to(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> Result<(), PathError> {
+        self.checked("move", name)?;
+        to.checked("move", to_name)?;
+        nix::fcntl::renameat(&self.fd, name, &to.fd, to_name)
+            .map_err(|errno| fail("move", self.path(name))(errno.into()))
+    }
+
     /// Remove whatever `name` is, a directory with all it holds; nothing
     /// there is fine.
     pub fn remove(&self, name: &OsStr) -> Result<(), PathError> {

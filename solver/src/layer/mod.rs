@@ -33,7 +33,7 @@ mod write;
 pub use blob::store_layer;
 pub use unpack::{
     OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, UnpackError, UnpackReport, Whiteouts, unpack,
-    unpack_into, unpack_with,
+    unpack_into, unpack_into_as, unpack_with,
 };
 pub use write::{Compression, LayerError, WrittenLayer, write_layer, write_layer_with_owners};
 pub(crate) use write::{is_opaque, is_overlay_xattr, is_xattr_whiteout};

@@ -215,6 +215,21 @@ pub fn unpack_into(
     root: &Root,
     whiteouts: Whiteouts,
 ) -> Result<UnpackReport, UnpackError> {
+    unpack_into_as(reader, root, whiteouts, None)
+}
+
+/// [`unpack_into`], every entry given `owner` (uid, gid) instead of the
+/// archive's when there is one: `ADD --chown` of a local archive.
+pub fn unpack_into_as(
+    reader: impl Read,
+    root: &Root,
+    whiteouts: Whiteouts,
+    owner: Option<(u32, u32)>,
+) -> Result<UnpackReport, UnpackError> {
+    let owner_of = |header: &tar::Header| match owner {
+        Some((uid, gid)) => Ok((Some(uid), Some(gid))),
+        None => owner_of(header),
+    };
     let mut report = UnpackReport::default();
     let as_root = is_root();
     let mut parents = Parents { root, last: None };

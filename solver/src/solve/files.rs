@@ -126,12 +126,6 @@ pub enum CopyError {
     /// ADD of a URL that could not be fetched.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// A destination below a symlink of the image.
-    #[error(
-        "cannot copy into `/{}`: it is a symlink in the image, which this version of strata does not follow",
-        Shown(.0)
-    )]
-    SymlinkInImage(PathBuf),
     /// A destination below a file of the image.
     #[error("cannot copy to `/{}`: it is not a directory", Shown(.0))]
     NotADirectory(PathBuf),
@@ -913,14 +907,17 @@ pub(crate) fn plan<'a>(
         }
     }
     for download in downloads {
+        // A download is extracted only when asked (`--unpack=true`), and
+        // only if it is an archive (BuildKit's AttemptUnpack).
+        let extract = copy.unpack == Some(true) && is_tar_archive(&download.path);
         let mut target = dest.clone();
-        if into_dir {
+        if into_dir && !extract {
             target.push(download.name.clone());
         }
         entries.push(Entry {
             host: download.path.clone(),
             dest: target,
-            extract: false,
+            extract,
             origin: Origin::Download(download),
         });
     }
@@ -1094,57 +1091,165 @@ struct Writer<'a> {
     dir_times: Vec<(PathBuf, Times)>,
     /// The directory the last entry went in (see [`Writer::place`]).
     last: Option<(Vec<OsString>, Dir)>,
+    /// Where archives are extracted before they are moved into staging
+    /// (see [`Writer::extract`]); made only for a copy that extracts one.
+    scratch: Option<Root>,
 }
 
 impl Writer<'_> {
     /// Make `parts` and its parents in staging: existing ones as the
     /// destination has them, new ones with [`Writer::new_dir_mode`] (owned
-    /// by `--chown`'s user).
-    /// Anything else in the way (a file, a symlink a source copied) is
-    /// replaced, never followed.
+    /// by `--chown`'s user). A symlink of the destination's layers on the
+    /// way is followed inside the root, as the container will see it (an
+    /// absolute target from the root, `..` never above it: BuildKit
+    /// resolves a destination so), so that `COPY f /var/run/` on an image
+    /// where `/var/run -> /run` writes `/run/f`. Anything else in the way
+    /// (a file, a symlink this copy wrote) is replaced, never followed.
     fn ensure_dir(&mut self, parts: &[OsString]) -> Result<Dir, CopyError> {
-        let mut current = self.staging.top()?;
-        for count in 1..=parts.len() {
-            let relative: PathBuf = parts[..count].iter().collect();
-            let name = std::ffi::OsStr::new(&parts[count - 1]);
-            match current.stat(name)? {
-                Some(stat) if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR => {
-                    current = current.open_dir(name)?;
-                    continue;
-                }
-                Some(_) => current.remove(name)?,
-                None => {}
-            }
-            match copy_lookup(self.lowers, &relative) {
-                Some(existing) => {
-                    let meta =
-                        std::fs::symlink_metadata(&existing).map_err(io("inspect", &existing))?;
-                    if meta.file_type().is_symlink() {
-                        return Err(CopyError::SymlinkInImage(relative));
+        self.ensure_dir_resolved(parts).map(|(dir, _)| dir)
+    }
+
+    /// [`Writer::ensure_dir`], with the path it made once symlinks are
+    /// followed.
+    fn ensure_dir_resolved(
+        &mut self,
+        parts: &[OsString],
+    ) -> Result<(Dir, Vec<OsString>), CopyError> {
+        let mut parts = parts.to_vec();
+        let mut hops = 0;
+        'resolve: loop {
+            let mut current = self.staging.top()?;
+            for count in 1..=parts.len() {
+                let relative: PathBuf = parts[..count].iter().collect();
+                let name = std::ffi::OsStr::new(&parts[count - 1]);
+                match current.stat(name)? {
+                    Some(stat) if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR => {
+                        current = current.open_dir(name)?;
+                        continue;
                     }
-                    if !meta.is_dir() {
-                        return Err(CopyError::NotADirectory(relative));
+                    Some(_) => current.remove(name)?,
+                    None => {}
+                }
+                match copy_lookup(self.lowers, &relative) {
+                    Some(existing) => {
+                        let meta = std::fs::symlink_metadata(&existing)
+                            .map_err(io("inspect", &existing))?;
+                        if meta.file_type().is_symlink() {
+                            hops += 1;
+                            if hops > MAX_SYMLINKS {
+                                return Err(CopyError::SymlinkLoop {
+                                    shown: escape_path(&relative).into_owned(),
+                                });
+                            }
+                            let target = std::fs::read_link(&existing)
+                                .map_err(io("read the link", &existing))?;
+                            let mut next = if target.is_absolute() {
+                                Vec::new()
+                            } else {
+                                parts[..count - 1].to_vec()
+                            };
+                            for component in
+                                target.as_os_str().as_bytes().split(|byte| *byte == b'/')
+                            {
+                                match component {
+                                    b"" | b"." => {}
+                                    b".." => {
+                                        next.pop();
+                                    }
+                                    other => next.push(OsStr::from_bytes(other).to_owned()),
+                                }
+                            }
+                            next.extend_from_slice(&parts[count..]);
+                            parts = next;
+                            continue 'resolve;
+                        }
+                        if !meta.is_dir() {
+                            return Err(CopyError::NotADirectory(relative));
+                        }
+                        current.mkdir(name, 0o700)?;
+                        let _ = current.chown(name, meta.uid(), meta.gid());
+                        current.chmod(name, meta.mode() & 0o7777)?;
+                        self.dir_times.push((relative, times_of(&meta)));
                     }
-                    current.mkdir(name, 0o700)?;
-                    let _ = current.chown(name, meta.uid(), meta.gid());
-                    current.chmod(name, meta.mode() & 0o7777)?;
-                    self.dir_times.push((relative, times_of(&meta)));
+                    None => {
+                        current.mkdir(name, 0o700)?;
+                        current.chmod(name, self.new_dir_mode())?;
+                        let (uid, gid) = self.chown.unwrap_or((0, 0));
+                        current
+                            .chown(name, uid, gid)
+                            .map_err(|source| CopyError::SetOwner {
+                                path: escape_path(&relative).into_owned(),
+                                source,
+                            })?;
+                    }
                 }
-                None => {
-                    current.mkdir(name, 0o700)?;
-                    current.chmod(name, self.new_dir_mode())?;
-                    let (uid, gid) = self.chown.unwrap_or((0, 0));
-                    current
-                        .chown(name, uid, gid)
-                        .map_err(|source| CopyError::SetOwner {
-                            path: escape_path(&relative).into_owned(),
-                            source,
-                        })?;
-                }
+                current = current.open_dir(name)?;
             }
-            current = current.open_dir(name)?;
+            return Ok((current, parts));
         }
-        Ok(current)
+    }
+
+    /// Extract the archive `host` into `dest`: into a scratch directory
+    /// first, then moved into staging entry by entry, each directory on
+    /// the way found as [`Writer::ensure_dir`] finds it. So an archive's
+    /// `var/run/x` goes where the image's `var/run` symlink points, as
+    /// BuildKit extracts on the image's own filesystem, instead of a
+    /// directory that would hide the link.
+    fn extract(&mut self, host: &Path, dest: &[OsString]) -> Result<(), CopyError> {
+        let scratch = self.scratch.as_ref().ok_or(CopyError::NoName)?;
+        let file = std::fs::File::open(host).map_err(io("open", host))?;
+        let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|reason| {
+            CopyError::Archive {
+                path: host.to_path_buf(),
+                reason,
+            }
+        })?;
+        let top = scratch.top()?;
+        for name in top.list()? {
+            top.remove(&name)?;
+        }
+        crate::layer::unpack_into_as(reader, scratch, crate::layer::Whiteouts::Apply, self.chown)
+            .map_err(|reason| CopyError::Extract {
+            path: host.to_path_buf(),
+            reason,
+        })?;
+        let (_, dest) = self.ensure_dir_resolved(dest)?;
+        self.graft(&top, &dest)
+    }
+
+    /// Move what `from` holds into the staging directory `dest` (already
+    /// resolved): files by rename (hardlinks stay one inode), directories
+    /// merged with what is there, with the archive's mode, owner and time.
+    fn graft(&mut self, from: &Dir, dest: &[OsString]) -> Result<(), CopyError> {
+        for name in from.list()? {
+            let Some(stat) = from.stat(&name)? else {
+                continue;
+            };
+            let mut target = dest.to_vec();
+            target.push(name.clone());
+            if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+                let (_, resolved) = self.ensure_dir_resolved(&target)?;
+                self.graft(&from.open_dir(&name)?, &resolved)?;
+                let relative: PathBuf = resolved.iter().collect();
+                if let Some((dir, last)) = self.staging.parent(&relative, Make::Never)? {
+                    let _ = dir.chown(&last, stat.st_uid, stat.st_gid);
+                    dir.chmod(&last, stat.st_mode & 0o7777)?;
+                }
+                self.dir_times.push((
+                    relative,
+                    (
+                        (stat.st_atime, stat.st_atime_nsec),
+                        (stat.st_mtime, stat.st_mtime_nsec),
+                    ),
+                ));
+            } else {
+                self.last = None;
+                let dir = self.ensure_dir(dest)?;
+                dir.remove(&name)?;
+                from.rename_to(&name, &dir, &name)?;
+            }
+        }
+        Ok(())
     }
 
     /// The mode of a directory the copy makes: an octal `--chmod`'s, as
@@ -1182,21 +1287,7 @@ impl Writer<'_> {
         if entry.extract {
             // The archive may replace any directory below: keep none.
             self.last = None;
-            let target = Root::from_dir(self.ensure_dir(dest)?);
-            let file = std::fs::File::open(host).map_err(io("open", host))?;
-            let reader = image::decompressed(std::io::BufReader::new(file)).map_err(|reason| {
-                CopyError::Archive {
-                    path: host.clone(),
-                    reason,
-                }
-            })?;
-            crate::layer::unpack_into(reader, &target, crate::layer::Whiteouts::Apply).map_err(
-                |reason| CopyError::Extract {
-                    path: host.clone(),
-                    reason,
-                },
-            )?;
-            return Ok(());
+            return self.extract(host, dest);
         }
         let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
         let kind = meta.file_type();
@@ -1356,6 +1447,12 @@ pub(crate) fn write_layer(
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
     let staging = store.staging_dir("copy").map_err(ImageError::from)?;
+    // On the same filesystem as staging: extracted entries move by rename.
+    let scratch = if plan.entries.iter().any(|entry| entry.extract) {
+        Some(store.staging_dir("extract").map_err(ImageError::from)?)
+    } else {
+        None
+    };
     let written = (|| -> Result<(), CopyError> {
         let mut writer = Writer {
             staging: Root::open(&staging)?,
@@ -1364,6 +1461,7 @@ pub(crate) fn write_layer(
             chmod: plan.copy.chmod.as_deref(),
             dir_times: Vec::new(),
             last: None,
+            scratch: scratch.as_deref().map(Root::open).transpose()?,
         };
         if plan.into_dir {
             writer.ensure_dir(&plan.dest)?;
@@ -1379,6 +1477,9 @@ pub(crate) fn write_layer(
         }
         writer.finish()
     })();
+    if let Some(scratch) = &scratch {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     if let Err(source) = written {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(StepError::new(

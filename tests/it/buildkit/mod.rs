@@ -12,6 +12,7 @@
 //! - A local export is `--output type=local,dest=DIR`.
 //! - Windows variants are left out.
 
+mod add;
 mod copy;
 
 use std::path::Path;
@@ -133,4 +134,118 @@ pub(crate) fn file_mode(context: &Context, path: &str, content: &str, mode: u32)
 pub(crate) fn lstat(out: &tempfile::TempDir, path: &str) -> std::fs::Metadata {
     let full: &Path = &out.path().join("out").join(path);
     std::fs::symlink_metadata(full).unwrap_or_else(|error| panic!("{}: {error}", full.display()))
+}
+
+/// One file an [`HttpServer`] serves.
+pub(crate) struct Served {
+    pub(crate) path: &'static str,
+    pub(crate) content: Vec<u8>,
+    /// `Last-Modified`, as HTTP writes it.
+    pub(crate) last_modified: Option<&'static str>,
+}
+
+/// An HTTP server on 127.0.0.1 (BuildKit's `httpserver.NewTestServer`):
+/// each path its content, with an ETag; anything else a 404. It records
+/// each request's method and path.
+pub(crate) struct HttpServer {
+    pub(crate) port: u16,
+    pub(crate) requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    pub(crate) fn new(files: Vec<Served>) -> HttpServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                }
+                let mut words = request.split_whitespace();
+                let method = words.next().unwrap_or_default().to_owned();
+                let path = words.next().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(format!("{method} {path}"));
+                let mut stream = stream;
+                let Some(file) = files.iter().find(|file| file.path == path) else {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                };
+                let mut head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{}\"\r\nConnection: close\r\n",
+                    file.content.len(),
+                    file.content.len()
+                );
+                if let Some(date) = file.last_modified {
+                    head.push_str(&format!("Last-Modified: {date}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                if method != "HEAD" {
+                    let _ = stream.write_all(&file.content);
+                }
+            }
+        });
+        HttpServer { port, requests }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// A tar archive of `entries`: (path, type, content or link target).
+pub(crate) fn tar_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, kind, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(*kind);
+        header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        match *kind {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                header.set_size(0);
+                builder
+                    .append_link(&mut header, path, std::str::from_utf8(data).unwrap())
+                    .unwrap();
+            }
+            _ => {
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, path, *data).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+/// `data` gzipped by Debian's gzip.
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::support::require("gzip"))
+        .args(["-c", "-n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success());
+    output.stdout
 }

@@ -134,3 +134,51 @@ fn chown_reads_the_images_account_files_bounded_and_inside_it() {
         run.stderr
     );
 }
+
+/// A destination through a symlink of the image is followed inside the
+/// image, never on the host: absolute (`/esc -> <canary>/dir`) and
+/// relative (`/up -> ../../../../<canary>/dir`) links land in the layer.
+#[test]
+fn a_destination_through_an_image_symlink_stays_in_the_image() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let target = canary.path().join("dir");
+    let relative = format!("../../../../../../../..{}", target.display());
+    let dockerfile = format!(
+        "FROM base AS evil\n\
+         RUN ln -s {} /esc && ln -s {relative} /up\n\
+         FROM evil\n\
+         COPY f /esc/f\n\
+         COPY f /up/g\n\
+         ADD t.tar /esc/\n",
+        target.display()
+    );
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(3);
+    builder
+        .append_data(&mut header, "from-tar", &b"tar"[..])
+        .unwrap();
+    let context = Context::new()
+        .file("f", "f")
+        .file("t.tar", builder.into_inner().unwrap())
+        .dockerfile(&dockerfile);
+    build(&store, &context, "dest-link");
+    canary.untouched();
+    let inside = target.display();
+    assert_eq!(
+        read_in(
+            &store,
+            "dest-link",
+            &format!(
+                "cat {inside}/f {inside}/g {inside}/from-tar; test -L /esc && test -L /up && echo links"
+            )
+        ),
+        "fftarlinks\n"
+    );
+}

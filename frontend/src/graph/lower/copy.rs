@@ -87,7 +87,7 @@ impl Lowerer<'_> {
             && !has_url
         {
             return Err(Error::new(
-                ErrorKind::Unsupported("--checksum can only be used with HTTP(S) sources"),
+                ErrorKind::Unsupported("checksum requires HTTP(S) or Git sources"),
                 checksum.span,
             ));
         }

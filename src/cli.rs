@@ -645,7 +645,20 @@ impl BuildArgs {
         if let Some(jobs) = self.jobs {
             request.jobs = jobs;
         }
-        request.epoch = crate::commands::import::source_date_epoch()?;
+        // `--build-arg SOURCE_DATE_EPOCH=...` sets the epoch as BuildKit
+        // takes it from its build argument; else the environment's, which
+        // buildx passes as that build argument.
+        let from_arg = self
+            .build_args
+            .iter()
+            .rev()
+            .find(|arg| arg.name == "SOURCE_DATE_EPOCH")
+            .and_then(|arg| arg.value.as_deref())
+            .filter(|value| !value.is_empty());
+        request.epoch = match from_arg {
+            Some(value) => Some(crate::commands::import::parse_epoch(value)?),
+            None => crate::commands::import::source_date_epoch()?,
+        };
         request.platform = platform;
         Ok(request)
     }

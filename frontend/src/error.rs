@@ -170,6 +170,19 @@ pub enum ErrorKind {
     /// `--target` naming a stage that does not exist.
     #[error("target stage `{0}` could not be found")]
     UnknownTarget(String),
+    /// `COPY --from` a stage defined further down: BuildKit's words.
+    #[error(
+        "cannot copy from stage \"{from}\", it needs to be defined before current stage \"{current}\""
+    )]
+    StageNotYetDefined {
+        /// The `--from` value.
+        from: String,
+        /// The stage the COPY is in.
+        current: String,
+    },
+    /// A Dockerfile without FROM: BuildKit's words.
+    #[error("dockerfile contains no stages to build")]
+    NoStages,
     /// A stage that copies from itself.
     #[error("circular dependency: stage `{0}` refers to itself")]
     CircularDependency(String),

@@ -11,11 +11,16 @@ use crate::cli::ImportArgs;
 /// `SOURCE_DATE_EPOCH`, when set.
 pub(crate) fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.is_empty() => value.parse().map(Some).with_context(|| {
-            format!("invalid SOURCE_DATE_EPOCH `{value}`: expected seconds since 1970")
-        }),
+        Ok(value) if !value.is_empty() => parse_epoch(&value).map(Some),
         _ => Ok(None),
     }
+}
+
+/// A `SOURCE_DATE_EPOCH` value: seconds since 1970.
+pub(crate) fn parse_epoch(value: &str) -> anyhow::Result<u64> {
+    value.parse().with_context(|| {
+        format!("invalid SOURCE_DATE_EPOCH `{value}`: expected seconds since 1970")
+    })
 }
 
 pub(crate) fn import(root: Option<std::path::PathBuf>, args: ImportArgs) -> anyhow::Result<()> {

@@ -269,14 +269,8 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
     }
     if stages.is_empty() {
         let span = file.nodes.last().map(|node| node.span).unwrap_or_default();
-        return Err(Error::new(
-            ErrorKind::MissingArguments {
-                instruction: "a Dockerfile",
-                what: "at least one FROM instruction",
-            },
-            span,
-        )
-        .with_hint("a Dockerfile starts with `FROM <image>`; only ARG may come before it"));
+        return Err(Error::new(ErrorKind::NoStages, span)
+            .with_hint("a Dockerfile starts with `FROM <image>`; only ARG may come before it"));
     }
     Ok(Stages {
         meta_args,

@@ -449,7 +449,10 @@ struct Match {
 }
 
 /// Every entry of `tree` that `source` names (globs expanded), resolved.
-fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Match>, CopyError> {
+/// With `double_star` (`--parents`, whose sources BuildKit matches as
+/// include patterns), an element `**` stands for any number of
+/// directories, none included.
+fn matches(tree: &Tree<'_>, source: &str, double_star: bool) -> Result<Vec<Match>, CopyError> {
     let cleaned = super::context::clean(source.trim_start_matches('/'));
     if cleaned == ".." || cleaned.starts_with("../") {
         return Err(CopyError::OutsideContext(source.to_owned()));
@@ -463,7 +466,30 @@ fn matches(tree: &Tree<'_>, source: &str) -> Result<Vec<Match>, CopyError> {
     for element in &elements {
         let mut next = Vec::new();
         for prefix in &found {
-            if has_glob(element) {
+            if double_star && element == "**" {
+                let Some(dir) = tree.resolve(prefix, true, source)? else {
+                    continue;
+                };
+                // Real directories only: a symlink below is matched, never
+                // walked into (no loops, nothing reached twice).
+                let mut stack: Vec<(Vec<OsString>, Vec<OsString>)> = vec![(prefix.clone(), dir)];
+                while let Some((named, real)) = stack.pop() {
+                    let is_dir = tree
+                        .host(&real)
+                        .and_then(|host| std::fs::symlink_metadata(host).ok())
+                        .is_some_and(|meta| meta.is_dir());
+                    if is_dir {
+                        for name in tree.children(&real)? {
+                            let mut child_named = named.clone();
+                            child_named.push(name.clone());
+                            let mut child_real = real.clone();
+                            child_real.push(name);
+                            stack.push((child_named, child_real));
+                        }
+                    }
+                    next.push(named);
+                }
+            } else if has_glob(element) {
                 let regex = element_regex(element)?;
                 let Some(dir) = tree.resolve(prefix, true, source)? else {
                     continue;
@@ -813,7 +839,7 @@ pub(crate) fn plan<'a>(
         None => None,
     };
     let exclude = Ignore::parse(&copy.exclude.join("\n")).map_err(CopyError::Exclude)?;
-    let mut matched: Vec<(usize, Match, PathBuf, bool)> = Vec::new();
+    let mut matched: Vec<(usize, Match, PathBuf, bool, usize)> = Vec::new();
     let mut inline = Vec::new();
     let mut downloads: Vec<Download> = Vec::new();
     for source in &copy.sources {
@@ -823,7 +849,18 @@ pub(crate) fn plan<'a>(
                     input: *input,
                     path: path.clone(),
                 })?;
-                let found = matches(tree, path)?;
+                // `--parents` keeps the path below the pivot, the first
+                // `/./` (all of it when there is none), as BuildKit does.
+                let keep_from = match path.split_once("/./") {
+                    Some((base, _)) if copy.parents => {
+                        super::context::clean(base.trim_start_matches('/'))
+                            .split('/')
+                            .filter(|part| !part.is_empty() && *part != ".")
+                            .count()
+                    }
+                    _ => 0,
+                };
+                let found = matches(tree, path, copy.parents)?;
                 // A pattern that matches nothing copies nothing, as in
                 // BuildKit (`COPY package.json package-lock.json* ./`); a
                 // plain path must be there.
@@ -839,7 +876,7 @@ pub(crate) fn plan<'a>(
                         .host(&found.resolved)
                         .ok_or_else(|| CopyError::Vanished(path.clone()))?;
                     let is_dir = std::fs::metadata(&host).is_ok_and(|meta| meta.is_dir());
-                    matched.push((*input, found, host, is_dir));
+                    matched.push((*input, found, host, is_dir, keep_from));
                 }
             }
             CopySource::Inline(file) => inline.push(file),
@@ -867,13 +904,13 @@ pub(crate) fn plan<'a>(
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     let mut make = Vec::new();
-    for (input, found, host, is_dir) in matched {
+    for (input, found, host, is_dir, keep_from) in matched {
         let tree = &trees[input];
         let parts = found.resolved;
         let name = found.named.last().cloned().unwrap_or_default();
         let mut target = dest.clone();
         if copy.parents {
-            target.extend(found.named.iter().cloned());
+            target.extend(found.named.iter().skip(keep_from).cloned());
         } else if !is_dir && dest_is_dir {
             target.push(name.clone());
         }

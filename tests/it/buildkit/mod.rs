@@ -14,6 +14,9 @@
 
 mod add;
 mod copy;
+mod multistage;
+mod parents;
+mod workdir;
 
 use std::path::Path;
 
@@ -64,6 +67,8 @@ impl Bk {
             store.dir.path(),
             &["import", rootfs.to_str().unwrap(), "busybox"],
         );
+        // The tests that use `alpine` need only its shell.
+        store.ok(store.dir.path(), &["tag", "busybox", "alpine"]);
         Bk { store }
     }
 

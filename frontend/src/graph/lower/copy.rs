@@ -36,7 +36,7 @@ impl Lowerer<'_> {
                         return Err(Error::new(ErrorKind::FromVariable, flag.value.span)
                             .with_hint("define a stage with `FROM ${VAR} AS name` (ARG before the first FROM) and use `--from=name`"));
                     }
-                    lowerer.resolve_from(&bare, flag, step)?
+                    lowerer.resolve_from(&bare, flag, step, true)?
                 }
                 None => lowerer.context_vertex(),
             };

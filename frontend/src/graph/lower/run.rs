@@ -114,7 +114,7 @@ impl Lowerer<'_> {
             }
             let source_input = match (mount.kind, &mount.from) {
                 (MountType::Bind | MountType::Cache, Some(from)) => {
-                    Some(self.resolve_from(from, flag, step)?)
+                    Some(self.resolve_from(from, flag, step, false)?)
                 }
                 (MountType::Bind, None) => Some(self.context_vertex()),
                 _ => None,

@@ -317,6 +317,7 @@ impl Lowerer<'_> {
         from: &str,
         flag: &FlagValue,
         step: &Step<'_>,
+        copying: bool,
     ) -> Result<VertexId, Error> {
         let current = step.stage;
         let lowered = from.to_ascii_lowercase();
@@ -340,6 +341,18 @@ impl Lowerer<'_> {
             None
         };
         if let Some(index) = by_name.or(by_index) {
+            // BuildKit dispatches stages in order and copies only from one
+            // already dispatched; a mount may name any stage.
+            if copying && index > current {
+                return Err(Error::new(
+                    ErrorKind::StageNotYetDefined {
+                        from: from.to_owned(),
+                        current: self.infos[current].label(),
+                    },
+                    flag.value.span,
+                )
+                .with_hint("move the stage it copies from above this one"));
+            }
             if index == current {
                 return Err(Error::new(
                     ErrorKind::CircularDependency(self.infos[index].label()),

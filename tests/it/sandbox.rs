@@ -78,8 +78,24 @@ pub(crate) fn shared() -> &'static Shared {
              {SINGLE_USER} none: run `bash .ci/users` as root"
         );
         require("newuidmap");
+        // A static is never dropped, so its directory would outlive every
+        // run (128 MB each): it is named after this process, and the ones
+        // of test processes that are gone are removed here.
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if let Some(pid) = name
+                .to_str()
+                .and_then(|name| name.strip_prefix("strata-sandbox-"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         let dir = tempfile::Builder::new()
-            .prefix("strata-sandbox-")
+            .prefix(&format!("strata-sandbox-{}", std::process::id()))
+            .rand_bytes(0)
             .tempdir()
             .unwrap();
         let path = dir.path().to_path_buf();

@@ -13,6 +13,7 @@
 //! - Windows variants are left out.
 
 mod add;
+mod args;
 mod copy;
 mod multistage;
 mod parents;

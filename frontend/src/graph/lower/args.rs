@@ -23,6 +23,22 @@ impl Lowerer<'_> {
                 platform.variant.clone().unwrap_or_default(),
             );
         }
+        // The stage being built: `--target` as given, else the last
+        // stage's name, else `default` (BuildKit's defaultArgs).
+        let target = self
+            .options
+            .target
+            .clone()
+            .filter(|target| !target.is_empty())
+            .or_else(|| {
+                self.stages
+                    .stages
+                    .last()
+                    .and_then(|stage| stage.from.name.as_ref())
+                    .map(|name| name.value.clone())
+            })
+            .unwrap_or_else(|| "default".to_owned());
+        args.insert("TARGETSTAGE".to_owned(), target);
         args
     }
 

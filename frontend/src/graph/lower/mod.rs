@@ -68,6 +68,7 @@ const PLATFORM_ARGS: &[&str] = &[
     "TARGETOS",
     "TARGETARCH",
     "TARGETVARIANT",
+    "TARGETSTAGE",
 ];
 
 /// Proxy args: usable without declaration, kept out of digests and history.

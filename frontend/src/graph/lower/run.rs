@@ -2,7 +2,7 @@
 //! build args, `--network`, `--security` and `--mount`s (BuildKit's
 //! `dispatchRun` and `convert_runmount.go`).
 
-use super::{Lowerer, PROXY_ARGS, State, Step, heredoc_content, join_path};
+use super::{Lowerer, State, Step, heredoc_content, join_path};
 use crate::error::{Error, ErrorKind};
 use crate::graph::mount::{self, MountType};
 use crate::graph::{Exec, InlineFile, Network, Op, Security};
@@ -25,15 +25,29 @@ impl Lowerer<'_> {
             env.push(format!("{name}={value}"));
             args_used.push((name.clone(), value.clone()));
         }
-        let proxy = PROXY_ARGS
-            .iter()
-            .filter_map(|name| {
-                self.options
-                    .build_args
-                    .get(*name)
-                    .map(|value| format!("{name}={value}"))
-            })
-            .collect();
+        // Each proxy a build arg names, whatever its case (the last in
+        // sorted order wins, as in BuildKit), is set in both cases, as
+        // BuildKit's executor sets them.
+        let mut proxy = Vec::new();
+        for kind in [
+            "http_proxy",
+            "https_proxy",
+            "ftp_proxy",
+            "no_proxy",
+            "all_proxy",
+        ] {
+            let value = self
+                .options
+                .build_args
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case(kind))
+                .map(|(_, value)| value)
+                .next_back();
+            if let Some(value) = value.filter(|value| !value.is_empty()) {
+                proxy.push(format!("{}={value}", kind.to_ascii_uppercase()));
+                proxy.push(format!("{kind}={value}"));
+            }
+        }
         (env, proxy, args_used)
     }
 

@@ -416,6 +416,9 @@ pub enum ConfigEdit {
     Healthcheck(HealthConfig),
     /// ONBUILD: a trigger for images built from this one.
     Onbuild(String),
+    /// The triggers a stage inherits from the stage it is built on, which
+    /// it runs instead of passing on (BuildKit clears them so).
+    ClearOnbuild,
     /// MAINTAINER: the author field.
     Maintainer(String),
 }
@@ -436,7 +439,7 @@ impl ConfigEdit {
             ConfigEdit::Label(values) => format!("LABEL {}", pairs(values)),
             ConfigEdit::Cmd(args) => format!("CMD {}", go_list(args)),
             ConfigEdit::Entrypoint(args) => format!("ENTRYPOINT {}", go_list(args)),
-            ConfigEdit::Workdir(_) => return None,
+            ConfigEdit::Workdir(_) | ConfigEdit::ClearOnbuild => return None,
             ConfigEdit::User(user) => format!("USER {user}"),
             ConfigEdit::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
             ConfigEdit::Volume(paths) => format!("VOLUME {}", go_list(paths)),

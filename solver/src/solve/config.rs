@@ -188,6 +188,9 @@ impl Assembly {
                 triggers.push(json!(trigger));
                 inner.insert("OnBuild".to_owned(), Value::Array(triggers));
             }
+            ConfigEdit::ClearOnbuild => {
+                self.inner().remove("OnBuild");
+            }
             ConfigEdit::Maintainer(name) => {
                 self.config["author"] = json!(name);
             }

@@ -186,3 +186,14 @@ fn env_values_are_not_formatted() {
         .dockerfile("FROM busybox AS build\nENV myenv foo%sbar\nRUN [ \"$myenv\" = 'foo%sbar' ]\n");
     bk.build_ok(&context, &[]);
 }
+
+/// Not a Go test of its own: BuildKit's `dispatchState.init` carries a
+/// base stage's build args into the stages built on it.
+#[test]
+fn a_stage_built_on_a_stage_inherits_its_args() {
+    let bk = Bk::new();
+    let context = Context::new().dockerfile(
+        "FROM busybox AS base\nARG NAME=joe\nFROM base AS child\nRUN echo -n \"hello [$NAME]\" > /out\nFROM scratch\nCOPY --from=child /out /\n",
+    );
+    assert_eq!(read(&bk.export(&context, &[]), "out"), "hello [joe]");
+}

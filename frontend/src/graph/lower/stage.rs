@@ -6,7 +6,7 @@ use super::{Lowerer, MAX_STAGE_NESTING, Platform, StageStatus, State, Step};
 use crate::error::{Error, ErrorKind};
 use crate::graph::DEFAULT_PATH;
 use crate::graph::mount;
-use crate::graph::{Origin, StageInfo, VertexId};
+use crate::graph::{ConfigEdit, Origin, StageInfo, VertexId};
 use crate::instructions::{self, FlagValue, Instruction, Located};
 use crate::span::Span;
 
@@ -206,7 +206,37 @@ impl Lowerer<'_> {
             None => self.target_platform.clone(),
         };
         let mut state = match self.base_stage(index) {
-            Some(base_index) => self.lower_stage(base_index, stage.from.image.span)?,
+            Some(base_index) => {
+                // Built on a stage: its state, its ARGs included (BuildKit
+                // carries a base stage's build args over), and the ONBUILD
+                // triggers written in it run here, not passed on.
+                let mut state = self.lower_stage(base_index, stage.from.image.span)?;
+                let triggers: Vec<String> = stages.stages[base_index]
+                    .instructions
+                    .iter()
+                    .filter_map(|located| match &located.instruction {
+                        Instruction::Onbuild(onbuild) => Some(onbuild.expression.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if !triggers.is_empty() {
+                    let from = Located {
+                        instruction: Instruction::From(stage.from.clone()),
+                        span: stage.from_span,
+                        original: String::new(),
+                        lines: stage.from_lines,
+                    };
+                    let step = Step {
+                        stage: index,
+                        number: 1,
+                        total: 1,
+                        located: &from,
+                    };
+                    self.config(&step, &mut state, ConfigEdit::ClearOnbuild);
+                    self.onbuild_triggers(&triggers, index, &mut state, stage.from_span, origin)?;
+                }
+                state
+            }
             None => {
                 let (fs, config) =
                     self.image_vertex(&base, &platform, index, origin, stage.from.image.span)?;
@@ -244,8 +274,6 @@ impl Lowerer<'_> {
                 state
             }
         };
-        // ARGs are scoped to the stage that declares them.
-        state.args.clear();
         let total = stage.instructions.len() + 1;
         for (position, located) in stage.instructions.iter().enumerate() {
             let step = Step {

@@ -321,7 +321,8 @@ fn run_heredocs() {
     );
     let execs = execs(&graph);
     assert_eq!(execs[0].args, ["/bin/sh", "-c", "echo one\necho two\n"]);
-    assert_eq!(execs[1].args, ["/dev/pipes/EOT"]);
+    // The shell runs the script, as BuildKit's `sh -c /dev/pipes/EOT`.
+    assert_eq!(execs[1].args, ["/bin/sh", "-c", "/dev/pipes/EOT"]);
     assert_eq!(execs[1].files[0].content, "#!/bin/sh\necho three\n");
     assert_eq!(execs[1].files[0].mode, 0o755);
     assert_eq!(

@@ -582,8 +582,22 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
             }
             let mut trigger_warnings = Vec::new();
             let typed = parse_node(trigger, &mut trigger_warnings)?;
+            // The trigger's text keeps its heredoc bodies, each followed by
+            // its terminator, as BuildKit's `parseOnBuild` writes it: the
+            // image built from this one parses the text again.
+            let mut expression = trigger.original.clone();
+            let heredocs = if trigger.heredocs.is_empty() {
+                &node.heredocs
+            } else {
+                &trigger.heredocs
+            };
+            for heredoc in heredocs {
+                expression.push('\n');
+                expression.push_str(&heredoc.content);
+                expression.push_str(&heredoc.name);
+            }
             Instruction::Onbuild(Onbuild {
-                expression: trigger.original.clone(),
+                expression,
                 trigger: Box::new(typed),
             })
         }

@@ -566,9 +566,6 @@ fn run(
 /// line.)
 fn unsupported(vertex: &Vertex, allow_insecure: bool) -> Option<String> {
     match &vertex.op {
-        Op::Exec(exec) if !exec.files.is_empty() => {
-            Some("a RUN heredoc with its own interpreter (#!)".to_owned())
-        }
         Op::Exec(exec) if exec.security == Security::Insecure && !allow_insecure => {
             Some("RUN --security=insecure without --allow security.insecure".to_owned())
         }

@@ -187,6 +187,30 @@ pub(crate) fn prepare(
     let io = |operation: &'static str, source: std::io::Error| {
         step_error(vertex, MountError::Io { operation, source })
     };
+    // A RUN heredoc with its own interpreter (`#!`): the script, as a
+    // read-only file at its path (`/dev/pipes/NAME`, as BuildKit mounts
+    // it), which the command runs.
+    for file in &exec.files {
+        let dir = store.staging_dir("heredoc").map_err(ImageError::from)?;
+        prepared.secret_dirs.push(dir.clone());
+        let path = dir.join("script");
+        let mut out = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|error| io("write a heredoc script", error))?;
+        out.write_all(file.content.as_bytes())
+            .map_err(|error| io("write a heredoc script", error))?;
+        out.set_permissions(std::fs::Permissions::from_mode(file.mode & 0o7777))
+            .map_err(|error| io("write a heredoc script", error))?;
+        prepared.mounts.push(SandboxMount::Bind {
+            source: path,
+            target: file.path.clone(),
+            read_only: true,
+            discard_writes: false,
+        });
+    }
     for mount in &exec.mounts {
         let target = mount.target.clone();
         match mount.kind {

@@ -15,6 +15,7 @@
 mod add;
 mod args;
 mod copy;
+mod heredoc;
 mod multistage;
 mod onbuild;
 mod parents;

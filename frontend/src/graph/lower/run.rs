@@ -69,7 +69,10 @@ impl Lowerer<'_> {
                         content: script,
                         mode: 0o755,
                     });
-                    vec![path]
+                    // The shell runs it, as in BuildKit (`sh -c PATH`).
+                    let mut args = state.shell.clone();
+                    args.push(path);
+                    args
                 } else {
                     let mut args = state.shell.clone();
                     args.push(script);

@@ -180,6 +180,9 @@ pub enum ErrorKind {
         /// The stage the COPY is in.
         current: String,
     },
+    /// `RUN --mount=from=$VAR`: BuildKit's words.
+    #[error("'from' doesn't support variable expansion, define alias stage instead")]
+    MountFromVariable,
     /// A Dockerfile without FROM: BuildKit's words.
     #[error("dockerfile contains no stages to build")]
     NoStages,

@@ -67,6 +67,45 @@ pub struct Mount {
     pub size: Option<u64>,
 }
 
+/// Every key a mount takes.
+const KEYS: &[&str] = &[
+    "type",
+    "target",
+    "dst",
+    "destination",
+    "source",
+    "src",
+    "from",
+    "ro",
+    "readonly",
+    "rw",
+    "readwrite",
+    "id",
+    "sharing",
+    "mode",
+    "uid",
+    "gid",
+    "required",
+    "env",
+    "size",
+];
+
+impl MountError {
+    /// What was likely meant (`typ` for `type`, `tmp` for `tmpfs`), as
+    /// BuildKit suggests it.
+    pub fn suggestion(&self) -> Option<&'static str> {
+        match self {
+            MountError::UnexpectedKey(key) => crate::instructions::suggest_within(key, KEYS, 2),
+            MountError::UnsupportedType(kind) => crate::instructions::suggest_within(
+                kind,
+                &["bind", "cache", "secret", "ssh", "tmpfs"],
+                2,
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Split a mount value on commas, honouring double quotes as CSV does.
 fn fields(value: &str) -> Result<Vec<String>, MountError> {
     let mut fields = Vec::new();

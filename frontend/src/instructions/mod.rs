@@ -675,8 +675,14 @@ pub fn is_valid_stage_name(name: &str) -> bool {
 /// The candidate nearest to `word` by edit distance, if near enough to be a
 /// plausible typo (BuildKit's `suggest` package uses the same idea).
 pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    suggest_within(word, candidates, (word.chars().count() / 3).clamp(1, 3))
+}
+
+/// [`suggest`] with the distance allowed given: BuildKit's own `suggest`
+/// allows 2 edits whatever the length (`tmp` for `tmpfs`), which mount
+/// options follow.
+pub fn suggest_within<'a>(word: &str, candidates: &[&'a str], limit: usize) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
-    let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .iter()
         .map(|candidate| {

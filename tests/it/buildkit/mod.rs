@@ -16,6 +16,7 @@ mod add;
 mod args;
 mod copy;
 mod heredoc;
+mod mount;
 mod multistage;
 mod onbuild;
 mod parents;

@@ -123,9 +123,27 @@ impl Lowerer<'_> {
         let mut inputs = vec![state.fs];
         let mut mounts = Vec::new();
         for flag in &run.mounts {
+            // BuildKit refuses a variable in `from=` before it expands the
+            // rest (a `$` at the very end is a plain character).
+            let from_variable = flag.value.value.split(',').any(|field| {
+                field.split_once('=').is_some_and(|(key, value)| {
+                    key.trim().eq_ignore_ascii_case("from")
+                        && value.find('$').is_some_and(|at| at + 1 != value.len())
+                })
+            });
+            if from_variable {
+                return Err(Error::new(ErrorKind::MountFromVariable, flag.value.span)
+                    .with_hint("name the stage with `FROM ... AS name` and use `from=name`"));
+            }
             let text = self.expand_in(&flag.value, state)?;
-            let mut mount = mount::parse(&text)
-                .map_err(|error| Error::new(ErrorKind::InvalidMount(error), flag.value.span))?;
+            let mut mount = mount::parse(&text).map_err(|error| {
+                let hint = error.suggestion();
+                let error = Error::new(ErrorKind::InvalidMount(error), flag.value.span);
+                match hint {
+                    Some(near) => error.with_hint(format!("did you mean `{near}`?")),
+                    None => error,
+                }
+            })?;
             if !mount.target.starts_with('/') {
                 mount.target = join_path(&state.workdir, &mount.target);
             }

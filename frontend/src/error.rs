@@ -180,6 +180,10 @@ pub enum ErrorKind {
         /// The stage the COPY is in.
         current: String,
     },
+    /// A mount at `/` (no `target`, and the WORKDIR is `/`): BuildKit's
+    /// words.
+    #[error("invalid mount target \"/\"")]
+    MountAtRoot,
     /// `RUN --mount=from=$VAR`: BuildKit's words.
     #[error("'from' doesn't support variable expansion, define alias stage instead")]
     MountFromVariable,
@@ -307,7 +311,4 @@ pub enum MountError {
     /// A secret mount with neither `id` nor `target`.
     #[error("a secret mount needs `id` or `target`")]
     SecretNeedsId,
-    /// A mount without `target`.
-    #[error("`target` is required: target=<path in the container>")]
-    NoTarget,
 }

@@ -286,14 +286,17 @@ pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
                 mount.target = "/run/buildkit/ssh_agent.0".to_owned();
             }
         }
-        _ => {
-            if mount.target.is_empty() {
-                return Err(MountError::NoTarget);
-            }
-        }
+        // No target: the WORKDIR, which the lowering fills in (BuildKit's
+        // dispatchRunMounts); `/` is refused there.
+        _ => {}
     }
     if kind == MountType::Cache && mount.id.is_none() {
-        mount.id = Some(mount.target.clone());
+        // BuildKit's `path.Clean(target)`, before the WORKDIR is added.
+        mount.id = Some(if mount.target.is_empty() {
+            ".".to_owned()
+        } else {
+            mount.target.clone()
+        });
     }
     Ok(mount)
 }
@@ -326,10 +329,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            parse("type=cache").unwrap_err().to_string(),
-            "`target` is required: target=<path in the container>"
-        );
+        assert_eq!(parse("type=cache").unwrap().target, "");
         assert_eq!(
             parse("type=volume,target=/x").unwrap_err().to_string(),
             "unsupported mount type `volume`: expected bind, cache, secret, ssh or tmpfs"

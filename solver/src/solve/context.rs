@@ -131,7 +131,18 @@ pub struct IgnoreError {
     pub line: String,
     /// Why.
     #[source]
-    pub source: regex::Error,
+    pub source: IgnoreReason,
+}
+
+/// Why an ignore pattern is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreReason {
+    /// It does not translate to a regular expression.
+    #[error(transparent)]
+    Regex(#[from] regex::Error),
+    /// `!` with nothing after it (moby/patternmatcher's words).
+    #[error("illegal exclusion pattern: \"!\"")]
+    LoneExclusion,
 }
 
 /// Why the build context cannot be opened.
@@ -171,6 +182,12 @@ impl Ignore {
                 None => (false, line),
             };
             if pattern.is_empty() {
+                if exception {
+                    return Err(IgnoreError {
+                        line: line.to_owned(),
+                        source: IgnoreReason::LoneExclusion,
+                    });
+                }
                 continue;
             }
             let mut cleaned = clean(pattern);
@@ -179,7 +196,7 @@ impl Ignore {
             }
             let regex = Regex::new(&translate(&cleaned)).map_err(|source| IgnoreError {
                 line: line.to_owned(),
-                source,
+                source: source.into(),
             })?;
             patterns.push(Pattern { regex, exception });
         }

@@ -331,9 +331,13 @@ pub(crate) fn prepare(
                         })?
                         .into_encoded_bytes(),
                 };
+                // `env=` alone: a variable only; with `target=` too, both
+                // (BuildKit's testSecretAsEnvironWithFileMount).
                 if let Some(name) = &mount.env {
                     env.push(format!("{name}={}", String::from_utf8_lossy(&content)));
-                    continue;
+                    if target.is_empty() {
+                        continue;
+                    }
                 }
                 // In a directory only strata can enter, created with its
                 // final mode: no other user can open it, not even for an

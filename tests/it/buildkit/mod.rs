@@ -15,11 +15,14 @@
 mod add;
 mod args;
 mod copy;
+mod dockerignore;
+mod exclude;
 mod heredoc;
 mod mount;
 mod multistage;
 mod onbuild;
 mod parents;
+mod secrets;
 mod workdir;
 
 use std::path::Path;

@@ -217,3 +217,24 @@ COPY --from=victim /etc/hostname /hostname
     );
     bk.build_err(&context, &["--no-cache"]);
 }
+
+/// Not a Go test of its own: a mount without `target` goes to the WORKDIR
+/// (BuildKit's dispatchRunMounts), and one that would cover `/` is refused.
+#[test]
+fn a_mount_without_a_target_goes_to_the_workdir() {
+    let bk = Bk::new();
+    let context = Context::new()
+        .dockerfile(
+            "FROM busybox\nWORKDIR /src\nRUN --mount=type=bind,source=dir cat /src/go.mod > /seen\nFROM scratch\nCOPY --from=0 /seen /\n",
+        )
+        .file("dir/go.mod", "module y\n");
+    assert_eq!(read(&bk.export(&context, &[]), "seen"), "module y\n");
+    let stderr = bk.build_err(
+        &Context::new().dockerfile("FROM busybox\nRUN --mount=type=cache true\n"),
+        &[],
+    );
+    assert!(
+        stderr.contains("error: invalid mount target \"/\"\n"),
+        "{stderr}"
+    );
+}

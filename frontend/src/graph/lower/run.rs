@@ -144,8 +144,15 @@ impl Lowerer<'_> {
                     None => error,
                 }
             })?;
-            if !mount.target.starts_with('/') {
+            // A relative target, or none, is in the WORKDIR (a secret with
+            // only `env=` has none and needs none).
+            let needs_target = !(mount.kind == MountType::Secret && mount.target.is_empty());
+            if needs_target && !mount.target.starts_with('/') {
                 mount.target = join_path(&state.workdir, &mount.target);
+            }
+            if needs_target && mount.target == "/" {
+                return Err(Error::new(ErrorKind::MountAtRoot, flag.value.span)
+                    .with_hint("name where it goes: target=<path in the container>"));
             }
             let source_input = match (mount.kind, &mount.from) {
                 (MountType::Bind | MountType::Cache, Some(from)) => {

@@ -3,6 +3,7 @@
 //! One test binary, one module per feature.
 
 mod build;
+mod faults;
 mod images;
 mod leases;
 mod plan;

@@ -92,7 +92,9 @@ fn prune_mounts(store: &Store) -> u64 {
             continue;
         }
         // A locked or private mount in use keeps its lock file locked.
-        let lock_path = path.with_extension("lock");
+        // (The mount's own lock: `with_extension` took instance 1's,
+        // `NAME.1`, for `NAME.lock`, the first instance's.)
+        let lock_path = super::mounts::lock_path(&path);
         let lock = std::fs::File::options()
             .create(true)
             .truncate(false)
@@ -113,7 +115,41 @@ fn prune_mounts(store: &Store) -> u64 {
             let _ = mounts.remove(lock_name);
         }
     }
+    remove_orphan_locks(store, &base);
     reclaimed
+}
+
+/// Remove the locks of cache mounts that are gone: a crash between a
+/// prune's removal of a mount and of its lock leaves the lock, which no
+/// prune looked at again (they go by the mounts). One nobody holds is
+/// removed; a held one is a step's that is making its mount.
+fn remove_orphan_locks(store: &Store, base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let Ok(Some(mounts)) = store.open_dir(crate::store::layout::CACHE_MOUNTS) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(mount) = name
+            .to_str()
+            .filter(|name| !name.starts_with('.'))
+            .and_then(|name| name.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        if base.join(mount).exists() || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::options().write(true).open(entry.path()) else {
+            continue;
+        };
+        // Held while it is removed.
+        if lock.try_lock().is_ok() {
+            let _ = mounts.remove(&name);
+        }
+    }
 }
 
 fn directory_size(path: &Path) -> u64 {

@@ -432,3 +432,37 @@ impl StatCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_prune_keeps_what_is_held_by_its_own_lock_and_removes_orphan_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let base = store.path(crate::store::layout::CACHE_MOUNTS);
+        std::fs::create_dir_all(&base).unwrap();
+        for mount in ["free", "busy", "busy.1"] {
+            std::fs::create_dir(base.join(mount)).unwrap();
+            std::fs::write(base.join(mount).join("file"), "x").unwrap();
+        }
+        // Instance 1 of `busy` is in use (its own lock, `busy.1.lock`);
+        // instance 0 is not.
+        let held = std::fs::File::create(base.join("busy.1.lock")).unwrap();
+        held.lock().unwrap();
+        // What a crash between a prune's two removals left; and the lock
+        // of a mount a step is making right now.
+        std::fs::write(base.join("gone.lock"), "").unwrap();
+        let making = std::fs::File::create(base.join("making.lock")).unwrap();
+        making.lock().unwrap();
+        prune_mounts(&store);
+        let mut left: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["busy.1", "busy.1.lock", "making.lock"]);
+        drop((held, making));
+    }
+}

@@ -8,7 +8,7 @@
 //! The points exist only with the `failpoints` feature, which the root
 //! package's dev-dependencies turn on: `cargo test` builds the binary with
 //! it, `cargo build` and `cargo build --release` without. Without it
-//! [`point`] and [`point_at`] are empty and inlined, and no label is ever
+//! `point` and `point_at` are empty and inlined, and no label is ever
 //! made (`point_at` joins its path only when the feature is on), so a
 //! release binary has neither the code nor the variable's name in it.
 //!

@@ -34,6 +34,10 @@
 //!   files, staging directories and blobs to it by itself, needs no
 //!   `gc.lock` for its whole write ([`Store::writing`] is then a no-op), and
 //!   garbage collection keeps everything a live lease holds.
+//! - All this is tested by crashing strata at each of its renames, syncs,
+//!   unlinks and writes ([`crate::fault`], the tests' `failpoints`
+//!   feature) in builds, pulls, loads, prunes and pushes
+//!   (`tests/it/faults.rs`).
 
 mod background;
 mod dirs;

@@ -128,6 +128,7 @@ pub(crate) fn write_with<E: From<PathError>>(
     write: impl FnOnce(&mut File) -> Result<(), E>,
 ) -> Result<(), E> {
     let temp = temp_beside(path);
+    crate::fault::point(crate::fault::Kind::Write, &temp);
     // `create_new` (O_EXCL): never through a link, never someone else's.
     let mut file = OpenOptions::new()
         .write(true)
@@ -137,14 +138,17 @@ pub(crate) fn write_with<E: From<PathError>>(
         .map_err(PathError::at::<E>("create", &temp))?;
     let written = write(&mut file).and_then(|()| {
         if options.sync {
+            crate::fault::point(crate::fault::Kind::Fsync, &temp);
             file.sync_all().map_err(PathError::at::<E>("sync", &temp))
         } else {
             Ok(())
         }
     });
     drop(file);
-    let replaced =
-        written.and_then(|()| std::fs::rename(&temp, path).map_err(PathError::at("replace", path)));
+    let replaced = written.and_then(|()| {
+        crate::fault::point(crate::fault::Kind::Rename, path);
+        std::fs::rename(&temp, path).map_err(PathError::at("replace", path))
+    });
     if replaced.is_err() {
         let _ = std::fs::remove_file(&temp);
     }

@@ -31,6 +31,7 @@ pub mod container;
 pub mod digest;
 pub mod error;
 pub mod exec;
+pub mod fault;
 pub mod gc;
 pub mod image;
 pub mod layer;

@@ -4,6 +4,7 @@
 
 mod build;
 mod buildkit;
+mod faults;
 mod images;
 mod leases;
 mod plan;

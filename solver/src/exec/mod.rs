@@ -417,6 +417,7 @@ impl Changes {
             {
                 std::fs::create_dir_all(parent).map_err(ExecError::io("create", parent))?;
                 // Another build may have made it meanwhile: theirs is as good.
+                crate::fault::point(crate::fault::Kind::Rename, &snapshot);
                 let _ = std::fs::rename(&upper, &snapshot);
             }
         }
@@ -430,6 +431,7 @@ impl Changes {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(ExecError::io("create", parent))?;
         }
+        crate::fault::point(crate::fault::Kind::Rename, target);
         std::fs::rename(&dir, target).map_err(ExecError::io("move", &dir))
     }
 
@@ -455,6 +457,7 @@ impl Drop for Changes {
 /// Remove a run directory. A sandbox killed a moment ago may still be
 /// writing into it while the kernel tears its processes down: retry briefly.
 fn remove_run_dir(dir: &Path) -> Result<(), ExecError> {
+    crate::fault::point(crate::fault::Kind::Unlink, dir);
     let mut attempts = 0;
     loop {
         match std::fs::remove_dir_all(dir) {
@@ -785,6 +788,7 @@ impl Sandbox {
         }
         let staging = self.store.staging_dir("stub")?;
         mount::write_stub(&staging).map_err(ExecError::io("write", &staging))?;
+        crate::fault::point(crate::fault::Kind::Rename, &path);
         match std::fs::rename(&staging, &path) {
             Ok(()) => Ok(path),
             Err(_) if path.is_dir() => {

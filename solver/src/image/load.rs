@@ -51,6 +51,7 @@ fn load_leased(store: &Store, source: LoadSource<'_>) -> Result<Loaded, ImageErr
             let outcome = layer::unpack(decompressed(reader)?, &dir)
                 .map_err(ImageError::from)
                 .and_then(|_| load_directory(store, &dir));
+            crate::fault::point(crate::fault::Kind::Unlink, &dir);
             let _ = std::fs::remove_dir_all(&dir);
             outcome
         }

@@ -369,6 +369,7 @@ pub fn import_tar(
             imported.skipped.extend(report.skipped_devices);
             Ok(imported)
         });
+    crate::fault::point(crate::fault::Kind::Unlink, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let imported = outcome?;
     lease.release()?;
@@ -505,6 +506,7 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error("create", parent))?;
     }
+    crate::fault::point(crate::fault::Kind::Rename, &path);
     match std::fs::rename(&staging, &path) {
         Ok(()) => Ok(path),
         // Another process made it first: theirs is as good as ours.
@@ -562,6 +564,7 @@ pub fn export_rootfs_tar(
             .map(drop)
             .map_err(ImageError::from)
     });
+    crate::fault::point(crate::fault::Kind::Unlink, &staging);
     let _ = std::fs::remove_dir_all(&staging);
     result
 }

@@ -38,6 +38,8 @@ pub fn store_layer(
             return Err(error);
         }
     };
+    // The last piece: the background writer's queue is drained now.
+    crate::fault::point(crate::fault::Kind::Write, &temp);
     let file = match background.finish() {
         Ok(file) => file,
         Err(source) => {

@@ -92,7 +92,9 @@ fn prune_mounts(store: &Store) -> u64 {
             continue;
         }
         // A locked or private mount in use keeps its lock file locked.
-        let lock_path = path.with_extension("lock");
+        // (The mount's own lock: `with_extension` took instance 1's,
+        // `NAME.1`, for `NAME.lock`, the first instance's.)
+        let lock_path = super::mounts::lock_path(&path);
         let lock = std::fs::File::options()
             .create(true)
             .truncate(false)
@@ -113,7 +115,41 @@ fn prune_mounts(store: &Store) -> u64 {
             let _ = mounts.remove(lock_name);
         }
     }
+    remove_orphan_locks(store, &base);
     reclaimed
+}
+
+/// Remove the locks of cache mounts that are gone: a crash between a
+/// prune's removal of a mount and of its lock leaves the lock, which no
+/// prune looked at again (they go by the mounts). One nobody holds is
+/// removed; a held one is a step's that is making its mount.
+fn remove_orphan_locks(store: &Store, base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let Ok(Some(mounts)) = store.open_dir(crate::store::layout::CACHE_MOUNTS) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(mount) = name
+            .to_str()
+            .filter(|name| !name.starts_with('.'))
+            .and_then(|name| name.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        if base.join(mount).exists() || !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::options().write(true).open(entry.path()) else {
+            continue;
+        };
+        // Held while it is removed.
+        if lock.try_lock().is_ok() {
+            let _ = mounts.remove(&name);
+        }
+    }
 }
 
 fn directory_size(path: &Path) -> u64 {
@@ -394,5 +430,39 @@ impl StatCache {
             let bytes = serde_json::to_vec(&self.entries).expect("stats serialize");
             let _ = crate::atomic::write(&self.path, &bytes, Default::default());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_prune_keeps_what_is_held_by_its_own_lock_and_removes_orphan_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let base = store.path(crate::store::layout::CACHE_MOUNTS);
+        std::fs::create_dir_all(&base).unwrap();
+        for mount in ["free", "busy", "busy.1"] {
+            std::fs::create_dir(base.join(mount)).unwrap();
+            std::fs::write(base.join(mount).join("file"), "x").unwrap();
+        }
+        // Instance 1 of `busy` is in use (its own lock, `busy.1.lock`);
+        // instance 0 is not.
+        let held = std::fs::File::create(base.join("busy.1.lock")).unwrap();
+        held.lock().unwrap();
+        // What a crash between a prune's two removals left; and the lock
+        // of a mount a step is making right now.
+        std::fs::write(base.join("gone.lock"), "").unwrap();
+        let making = std::fs::File::create(base.join("making.lock")).unwrap();
+        making.lock().unwrap();
+        prune_mounts(&store);
+        let mut left: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["busy.1", "busy.1.lock", "making.lock"]);
+        drop((held, making));
     }
 }

@@ -352,6 +352,7 @@ pub(crate) fn mkdir_layer(
         )
         .map_err(|error| BuildError::from(image::ImageError::from(error)))
     });
+    crate::fault::point(crate::fault::Kind::Unlink, &staging);
     let _ = std::fs::remove_dir_all(&staging);
     Ok(Some(result?.0))
 }

@@ -1547,6 +1547,7 @@ pub(crate) fn write_layer(
     if let Some(parent) = snapshot.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
+    crate::fault::point(crate::fault::Kind::Rename, &snapshot);
     if snapshot.exists() || std::fs::rename(&staging, &snapshot).is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }

@@ -70,6 +70,16 @@ fn step_error(vertex: &Vertex, kind: impl Into<StepErrorKind>) -> BuildError {
 /// Fills a new cache directory (at the path given) from a stage or image.
 type Seed<'s> = &'s dyn Fn(&std::path::Path) -> std::io::Result<()>;
 
+/// The lock of the cache mount `dir`: `NAME.lock`, `NAME.1.lock`...,
+/// appended, not put in place of an extension (`with_extension` made every
+/// instance share the first one's lock, so a private mount in use made
+/// instance after instance, thousands a second, until the first was free).
+pub(crate) fn lock_path(dir: &std::path::Path) -> PathBuf {
+    let mut lock_name = dir.file_name().unwrap_or_default().to_owned();
+    lock_name.push(".lock");
+    dir.with_file_name(lock_name)
+}
+
 /// A cache mount's directory: made with its mode and owner the first time.
 fn cache_dir(
     store: &Store,
@@ -90,8 +100,13 @@ fn cache_dir(
     if !dir.is_dir() {
         std::fs::create_dir_all(&base)?;
         // A name of its own: another build (or thread) making the same
-        // mount at once stages beside it, never in it.
-        let staging = base.join(format!(".{}.{}", &name[..32], crate::atomic::unique_name()));
+        // mount at once stages beside it, never in it. Named as a
+        // temporary file beside its target (`atomic::temp_beside`), so
+        // that what a crash before the rename leaves is known for garbage
+        // by `system check` and prune (`store::leftovers`); a name of
+        // another shape stayed in `cache-mounts/` for ever.
+        let staging = crate::atomic::temp_beside(&dir);
+        crate::fault::point(crate::fault::Kind::Write, &staging);
         let made = match seed {
             // `from=`: the first content is a directory of a stage or image.
             Some(seed) => seed(&staging),
@@ -106,6 +121,7 @@ fn cache_dir(
             let _ = std::fs::remove_dir_all(&staging);
             return Err(error);
         }
+        crate::fault::point(crate::fault::Kind::Rename, &dir);
         if std::fs::rename(&staging, &dir).is_err() {
             // Made by another build meanwhile.
             let _ = std::fs::remove_dir_all(&staging);
@@ -262,14 +278,7 @@ pub(crate) fn prepare(
                     if mount.sharing == Sharing::Shared {
                         break dir;
                     }
-                    // `NAME.lock`, `NAME.1.lock`...: appended, not put in
-                    // place of an extension (`with_extension` made every
-                    // instance share the first one's lock, so a private
-                    // mount in use made instance after instance, thousands
-                    // a second, until the first was free).
-                    let mut lock_name = dir.file_name().unwrap_or_default().to_owned();
-                    lock_name.push(".lock");
-                    let lock_path = dir.with_file_name(lock_name);
+                    let lock_path = lock_path(&dir);
                     let lock = std::fs::File::options()
                         .create(true)
                         .truncate(false)

@@ -360,6 +360,7 @@ impl StoreDir {
     /// Create the new file `name` in it (never through a link; fails if
     /// anything is there), for writing.
     pub(crate) fn create_new(&self, name: &str) -> Result<std::fs::File, StoreError> {
+        crate::fault::point_at(crate::fault::Kind::Write, &self.path, OsStr::new(name));
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(0o666))
@@ -380,6 +381,7 @@ impl StoreDir {
         new_name: &OsStr,
         operation: &'static str,
     ) -> Result<(), StoreError> {
+        crate::fault::point_at(crate::fault::Kind::Rename, &to.path, new_name);
         nix::fcntl::renameat(&self.fd, name, &to.fd, new_name).map_err(|error| {
             PathError {
                 operation,
@@ -406,6 +408,7 @@ impl StoreDir {
             }
             .into());
         }
+        crate::fault::point(crate::fault::Kind::Unlink, &path);
         let fd = self.fd.try_clone().map_err(|source| PathError {
             operation: "remove",
             path: path.clone(),

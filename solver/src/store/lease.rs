@@ -242,6 +242,7 @@ impl Active {
             super::lock::Lock::Gc,
             false,
         )?;
+        crate::fault::point(crate::fault::Kind::Write, &path);
         let written = state.file.write_all(line.as_bytes());
         let _ = self.gc_lock.unlock();
         written.map_err(StoreError::io("add to the lease", &path))?;

@@ -11,16 +11,18 @@
 //!
 //! Where: the directories whose content other modules replace in place,
 //! [`CACHE`] and each directory in it, and each directory in
-//! [`CONTAINERS`] (one level: nothing is written deeper). What those
-//! files mean is their modules' business; the name alone says it is a
-//! temporary file.
+//! [`CONTAINERS`] (one level: nothing is written deeper), and
+//! [`CACHE_MOUNTS`] itself, where a new cache mount is made as a
+//! temporary directory and renamed to its name (never inside a cache
+//! mount: that is a RUN's). What those files mean is their modules'
+//! business; the name alone says it is a temporary file (or directory).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use nix::sys::stat::SFlag;
 
-use super::layout::{CACHE, CONTAINERS};
+use super::layout::{CACHE, CACHE_MOUNTS, CONTAINERS};
 use super::{Store, StoreDir, StoreError};
 
 fn kind(dir: &StoreDir, name: &std::ffi::OsStr) -> Option<(SFlag, std::time::SystemTime)> {
@@ -58,6 +60,9 @@ impl Store {
                 dirs.push(dir);
             }
         }
+        if let Some(dir) = self.open_dir(CACHE_MOUNTS)? {
+            dirs.push(dir);
+        }
         Ok(dirs)
     }
 
@@ -71,7 +76,8 @@ impl Store {
                 .into_iter()
                 .filter(|name| {
                     kind(&dir, name).is_some_and(|(kind, modified)| {
-                        kind == SFlag::S_IFREG && crate::atomic::abandoned(name, modified)
+                        (kind == SFlag::S_IFREG || kind == SFlag::S_IFDIR)
+                            && crate::atomic::abandoned(name, modified)
                     })
                 })
                 .collect();
@@ -143,10 +149,22 @@ mod tests {
         for path in planted.iter().chain(&kept) {
             std::fs::write(path, "x").unwrap();
         }
+        // A cache mount a crash left before its rename, with a file in it;
+        // a cache mount's own files are a RUN's, never looked at.
+        let mounts = store.path(CACHE_MOUNTS);
+        let staged = mounts.join(format!(".0f.{gone}-5-6.tmp"));
+        std::fs::create_dir_all(&staged).unwrap();
+        std::fs::write(staged.join("kept"), "x").unwrap();
+        let inside = mounts.join(format!("0f/.0g.{gone}-7-8.tmp"));
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::write(&inside, "x").unwrap();
         let mut expected = planted.to_vec();
+        expected.push(staged.clone());
         expected.sort();
         assert_eq!(store.abandoned_temp_files().unwrap(), expected);
-        assert_eq!(store.remove_abandoned_temp_files().unwrap(), 3);
+        assert!(store.remove_abandoned_temp_files().unwrap() >= 3);
+        assert!(!staged.exists());
+        assert!(inside.exists());
         assert!(store.abandoned_temp_files().unwrap().is_empty());
         assert!(planted.iter().all(|path| !path.exists()));
         assert!(kept.iter().all(|path| path.exists()));

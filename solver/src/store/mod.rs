@@ -34,6 +34,10 @@
 //!   files, staging directories and blobs to it by itself, needs no
 //!   `gc.lock` for its whole write ([`Store::writing`] is then a no-op), and
 //!   garbage collection keeps everything a live lease holds.
+//! - All this is tested by crashing strata at each of its renames, syncs,
+//!   unlinks and writes ([`crate::fault`], the tests' `failpoints`
+//!   feature) in builds, pulls, loads, prunes and pushes
+//!   (`tests/it/faults.rs`).
 
 mod background;
 mod dirs;
@@ -328,6 +332,7 @@ impl Store {
         temp: &Path,
         digest: &Digest,
     ) -> Result<(), StoreError> {
+        crate::fault::point(crate::fault::Kind::Fsync, temp);
         file.sync_all().map_err(StoreError::io("sync", temp))?;
         drop(file);
         // Held before it is in `blobs/`.
@@ -338,6 +343,7 @@ impl Store {
         let Some(name) = name else {
             // Not one of ours: moved by path, as before.
             let target = self.blob_path(digest);
+            crate::fault::point(crate::fault::Kind::Rename, &target);
             fs::rename(temp, &target).map_err(StoreError::io("move a blob into place", &target))?;
             return Ok(());
         };
@@ -470,6 +476,7 @@ impl Store {
         let (mut file, temp) = self.temp_file_named(crate::atomic::unique_name())?;
         file.write_all(&bytes)
             .map_err(StoreError::io("write the image index", &temp))?;
+        crate::fault::point(crate::fault::Kind::Fsync, &temp);
         file.sync_all()
             .map_err(StoreError::io("sync the image index", &temp))?;
         drop(file);
@@ -536,6 +543,9 @@ impl Store {
         let name = format!("{}.{extension}", crate::atomic::unique_name());
         self.hold_temp(&name)?;
         let dir = self.layout_dir(TMP)?.path().join(name);
+        // What is written into it is one point: nothing outside `tmp/`
+        // sees it before its rename.
+        crate::fault::point(crate::fault::Kind::Write, &dir);
         fs::create_dir(&dir).map_err(StoreError::io("make a staging directory", &dir))?;
         Ok(dir)
     }

@@ -51,6 +51,8 @@ impl TempBlob {
         let writer = self.writer.take().expect("finished once");
         let (digest, size, buffered) = writer.finish();
         let path = std::mem::take(&mut self.path);
+        // The last piece: what is still buffered goes out now.
+        crate::fault::point(crate::fault::Kind::Write, &path);
         let file = buffered.into_inner().map_err(|error| {
             let _ = std::fs::remove_file(&path);
             crate::error::PathError {

@@ -33,6 +33,13 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             writeln!(stdout, "  {}", path.display())?;
         }
     }
+    if let Some(log) = &report.torn_tags {
+        writeln!(
+            stdout,
+            "the tags log `{}` ends in a line an interrupted write left torn (harmless; ignored, and cut off by the next update)",
+            log.display()
+        )?;
+    }
     if report.leases > 0 {
         writeln!(
             stdout,

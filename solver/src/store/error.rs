@@ -60,19 +60,18 @@ pub enum StoreError {
         /// What it is instead.
         what: String,
     },
-    /// The index file does not parse. The message ends with what to do, so
-    /// the parse error is part of it rather than a cause printed after it.
+    /// A part of the image index that cannot be read (see
+    /// `store::index`). The message ends with what to do, so what is wrong
+    /// is part of it rather than a cause printed after it.
     #[error(
-        "the image index `{}` is damaged ({error}): restore it from a backup, or remove \
-         it to start again with no images (their blobs stay in the store until a prune), \
-         then run `strata system check`",
+        "the image index `{}` is damaged ({detail}): run `strata system check --repair`",
         path.display()
     )]
     CorruptIndex {
-        /// Its path.
+        /// The damaged file.
         path: PathBuf,
-        /// The parse error.
-        error: serde_json::Error,
+        /// What is wrong with it.
+        detail: String,
     },
 }
 

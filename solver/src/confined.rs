@@ -498,6 +498,27 @@ impl Dir {
         })
     }
 
+    /// Open the file `name` for reading (a symlink there is refused, not
+    /// followed).
+    pub fn open_read(&self, name: &OsStr) -> Result<File, PathError> {
+        self.checked("open", name)?;
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| fail("open", self.path(name))(errno.into()))?;
+        Ok(File::from(fd))
+    }
+
+    /// Read the xattr `key` of `name` (of a symlink itself).
+    pub fn xattr(&self, name: &OsStr, key: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        check_name(name)?;
+        // `xattr::get` is `lgetxattr`: the last component is not followed.
+        xattr::get(self.proc_path(Some(name)), key)
+    }
+
     /// Make the directory `name`.
     pub fn mkdir(&self, name: &OsStr, mode: u32) -> Result<(), PathError> {
         self.checked("create the directory", name)?;

@@ -46,6 +46,7 @@ pub mod layout;
 pub mod lease;
 mod leftovers;
 pub mod lock;
+mod repair;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
@@ -594,9 +595,18 @@ impl Store {
         if loaded.torn {
             report.torn_tags = Some(self.path(layout::TAGS));
         }
-        let index = loaded.index;
+        // A tag of an image whose record is damaged is that damage's.
+        let damaged: std::collections::BTreeSet<&Digest> = loaded
+            .damage
+            .iter()
+            .filter_map(|damage| match &damage.kind {
+                DamageKind::Record(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        let index = &loaded.index;
         for (tag, id) in &index.tags {
-            if !index.images.contains_key(id) {
+            if !index.images.contains_key(id) && !damaged.contains(id) {
                 report.problems.push(format!(
                     "tag `{tag}` points to {id}, which is not an image in the store"
                 ));

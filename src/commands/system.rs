@@ -14,7 +14,8 @@ pub(crate) fn check(
     let store = open_store(root)?;
     let mut stdout = std::io::stdout().lock();
     if args.repair {
-        let mut repairs = store.repair_index()?;
+        let mut repairs = store.repair_blobs()?;
+        repairs.extend(store.repair_index()?);
         // Leased: what it unpacks into `tmp/` stays while it works.
         let lease = store.lease("system check")?;
         let snapshots = strata_solver::check::check_snapshots(lease.store(), true)?;

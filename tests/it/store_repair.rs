@@ -473,3 +473,62 @@ fn a_store_an_older_strata_wrote_is_read_then_migrated() {
     store.ok(store.dir.path(), &["tag", &base, "base"]);
     assert_eq!(build_cached(&store, &ctx, "app:1"), (id, true));
 }
+
+#[test]
+fn a_damaged_blob_is_named_by_the_build_that_meets_it_and_removed_by_repair() {
+    let store = crate::build::store_with_base();
+    let ctx = store.dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nRUN cat /etc/group > /g\n",
+    )
+    .unwrap();
+    let base = store.ok(store.dir.path(), &["inspect", "-f", "{{.Id}}", "base"]);
+    let base = base.trim().to_owned();
+    let (_, blob) = layers(&store, "base").remove(0);
+    let path = store
+        .root()
+        .join("blobs/sha256")
+        .join(blob.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let found = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes));
+    for snapshot in std::fs::read_dir(store.root().join("snapshots")).unwrap() {
+        std::fs::remove_dir_all(snapshot.unwrap().path()).unwrap();
+    }
+    let damaged = format!(
+        "the blob `{}` is damaged (expected {blob}, found sha256:{found:x}): run `strata system \
+         check --repair`, which removes it and the images that use it, then pull, load or build \
+         them again",
+        path.display()
+    );
+    let run = store.strata(store.dir.path(), &["build", "-q", ctx.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!("error: {damaged}\n")),
+        "{}",
+        run.stderr
+    );
+    let run = check(&store, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout,
+        format!("checked 3 blobs and 1 images\nproblem: {damaged}\n")
+    );
+    let repaired = store.ok(store.dir.path(), &["system", "check", "--repair"]);
+    assert_eq!(
+        repaired,
+        format!(
+            "removed the damaged blob `{}` (expected {blob}, found sha256:{found:x})\n\
+             removed image {base}: its blob {blob} is missing (pull, load or build it again)\n\
+             removed tag `base:latest`: it pointed to {base}, which is not an image in the \
+             store\n\
+             checked 2 blobs and 0 images\nchecked 0 snapshots\n",
+            path.display()
+        )
+    );
+    check_clean(&store, &[], "checked 2 blobs and 0 images\n");
+}

@@ -27,6 +27,19 @@ pub enum StoreError {
         /// What reading found.
         detail: String,
     },
+    /// A blob in the store whose content no longer matches its digest
+    /// (the disk, or a hand, changed it): named with what to do.
+    #[error(
+        "the blob `{}` is damaged ({detail}): run `strata system check --repair`, which \
+         removes it and the images that use it, then pull, load or build them again",
+        path.display()
+    )]
+    DamagedBlob {
+        /// Where it is.
+        path: PathBuf,
+        /// What reading it found.
+        detail: String,
+    },
     /// A blob the index refers to is missing.
     #[error("blob {0} is missing from the store")]
     MissingBlob(Digest),
@@ -82,6 +95,18 @@ impl StoreError {
         path: &'a Path,
     ) -> impl FnOnce(io::Error) -> StoreError + 'a {
         crate::error::PathError::at(operation, path)
+    }
+
+    /// A failed verified read of the stored blob at `path`: damage when
+    /// its digest did not match.
+    pub(crate) fn stored_blob(source: io::Error, digest: &Digest, path: &Path) -> StoreError {
+        match StoreError::mismatch_or_io(source, digest) {
+            StoreError::CorruptBlob { detail, .. } => StoreError::DamagedBlob {
+                path: path.to_owned(),
+                detail,
+            },
+            other => other,
+        }
     }
 
     /// A failed verified read: corruption when the digest did not match.

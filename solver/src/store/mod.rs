@@ -425,12 +425,21 @@ impl Store {
         ))
     }
 
+    /// Read blob `digest` through: an error if it is damaged
+    /// ([`StoreError::DamagedBlob`]) or cannot be read.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let mut reader = self.open_blob(digest)?;
+        io::copy(&mut reader, &mut io::sink())
+            .map(|_| ())
+            .map_err(|source| StoreError::stored_blob(source, digest, &self.blob_path(digest)))
+    }
+
     /// Read a whole (small) blob, verified.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
         self.open_blob(digest)?
             .read_to_end(&mut bytes)
-            .map_err(|source| StoreError::mismatch_or_io(source, digest))?;
+            .map_err(|source| StoreError::stored_blob(source, digest, &self.blob_path(digest)))?;
         Ok(bytes)
     }
 
@@ -508,7 +517,10 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "blob {digest} is corrupt: expected {digest}, found {}",
+                "the blob `{}` is damaged (expected {digest}, found {}): run `strata system \
+                 check --repair`, which removes it and the images that use it, then pull, load \
+                 or build them again",
+                store.blob_path(&digest).display(),
                 Digest::of(b"hellO")
             )
         );
@@ -575,11 +587,8 @@ impl Store {
         let mut report = CheckReport::default();
         for digest in self.blobs()? {
             report.blobs += 1;
-            let mut reader = self.open_blob(&digest)?;
-            if let Err(error) = io::copy(&mut reader, &mut io::sink()) {
-                report
-                    .problems
-                    .push(StoreError::mismatch_or_io(error, &digest).to_string());
+            if let Err(error) = self.verify_blob(&digest) {
+                report.problems.push(error.to_string());
             }
         }
         let loaded = self.load_index()?;

@@ -13,6 +13,8 @@
 //!   or removed is lost); a torn last line is cut off.
 //! - A tag that names no image, and an image whose blobs are not all in
 //!   the store, are removed.
+//! - A blob whose content no longer matches its digest is removed (what
+//!   used it is then dangling, and removed as such).
 //! - Stale leases are released, and what interrupted writes left in `tmp/`
 //!   and beside their targets is removed.
 //!
@@ -208,6 +210,27 @@ impl Store {
             self.write_whole(&index)?;
             if loaded.old {
                 self.root_dir()?.remove(std::ffi::OsStr::new(OLD_INDEX))?;
+            }
+        }
+        Ok(repairs)
+    }
+
+    /// Remove every blob whose content no longer matches its digest
+    /// (nothing can rebuild it: the images that use it are then dangling,
+    /// which [`Store::repair_index`] removes); a line per blob.
+    pub fn repair_blobs(&self) -> Result<Vec<String>, StoreError> {
+        let mut repairs = Vec::new();
+        let _collecting = self.collecting()?;
+        let Some(blobs) = self.open_dir(super::layout::BLOBS)? else {
+            return Ok(repairs);
+        };
+        for digest in self.blobs()? {
+            if let Err(StoreError::DamagedBlob { path, detail }) = self.verify_blob(&digest) {
+                blobs.remove(std::ffi::OsStr::new(&digest.hex()))?;
+                repairs.push(format!(
+                    "removed the damaged blob `{}` ({detail})",
+                    path.display()
+                ));
             }
         }
         Ok(repairs)

@@ -180,16 +180,39 @@ fn replace(store: &Store, diff_id: &Digest, staging: &Path) -> Result<(), ImageE
 /// Unpack `layer` into `staging` and compare the snapshot with it: the
 /// differences.
 fn verify(store: &Store, layer: &LayerRecord, staging: &Path) -> Result<Vec<String>, ImageError> {
+    let missing = |path: PathBuf| crate::error::PathError {
+        operation: "open the directory",
+        path,
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    };
+    // Both trees through the store's checked directories, never a link.
+    let tmp = store
+        .open_dir(TMP)?
+        .ok_or_else(|| missing(store.path(TMP)))?;
+    let staging_name = staging.file_name().unwrap_or_default();
+    let open_staging = || {
+        tmp.confined_dir(staging_name)?
+            .ok_or_else(|| ImageError::from(missing(staging.to_owned())))
+    };
     let reader = crate::image::decompressed(store.open_blob(&layer.digest)?)?;
-    let unpacked = layer::unpack_with(reader, staging, layer::Whiteouts::Overlay)?;
+    let unpacked = layer::unpack_into(
+        reader,
+        &Root::from_dir(open_staging()?),
+        layer::Whiteouts::Overlay,
+    )?;
     if unpacked.diff_id.as_ref() != Some(&layer.diff_id) {
         return Err(ImageError::Format(format!(
             "its blob does not unpack to diff_id {}",
             layer.diff_id
         )));
     }
-    let expected = Root::open(staging)?.top()?;
-    let snapshot = Root::open(&store.snapshot_path(&layer.diff_id))?.top()?;
+    let expected = open_staging()?;
+    let snapshots = store
+        .open_dir(SNAPSHOTS)?
+        .ok_or_else(|| missing(store.path(SNAPSHOTS)))?;
+    let snapshot = snapshots
+        .confined_dir(OsStr::new(&layer.diff_id.hex()))?
+        .ok_or_else(|| missing(store.snapshot_path(&layer.diff_id)))?;
     let mut differences = Vec::new();
     compare(expected, snapshot, &mut differences)?;
     Ok(differences)

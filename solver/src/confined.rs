@@ -458,6 +458,12 @@ pub fn read_bounded(file: File, shown: &Path, limit: u64) -> Result<Vec<u8>, Pat
 }
 
 impl Dir {
+    /// A directory the caller opened itself (through checked descriptors,
+    /// never following a link); `path` is for messages.
+    pub(crate) fn from_fd(fd: OwnedFd, path: PathBuf) -> Dir {
+        Dir { fd, path }
+    }
+
     /// Where `name` in this directory is, for messages.
     pub fn path(&self, name: &OsStr) -> PathBuf {
         self.path.join(name)

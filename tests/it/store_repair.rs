@@ -167,6 +167,8 @@ fn a_damaged_index_is_named_by_check_and_rebuilt_by_repair() {
             "{what}"
         );
         check_clean(&store, &[], blobs_and_images);
+        // Rebuilt as it was.
+        assert_eq!(std::fs::read(&record).unwrap(), original, "{what}");
         assert_eq!(images(&store), listed, "{what}");
         assert_eq!(
             store
@@ -180,7 +182,6 @@ fn a_damaged_index_is_named_by_check_and_rebuilt_by_repair() {
             (id.clone(), true),
             "{what}"
         );
-        assert_eq!(std::fs::read(&record).unwrap(), original, "{what}");
     }
 }
 
@@ -531,4 +532,40 @@ fn a_damaged_blob_is_named_by_the_build_that_meets_it_and_removed_by_repair() {
         )
     );
     check_clean(&store, &[], "checked 2 blobs and 0 images\n");
+}
+
+#[test]
+fn a_lost_record_a_tag_names_is_rebuilt_from_its_manifest() {
+    let (store, ctx, id) = store_with_app();
+    let listed = images(&store);
+    let record = record_path(&store, &id);
+    let original = std::fs::read(&record).unwrap();
+    std::fs::remove_file(&record).unwrap();
+    let run = check(&store, &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "checked 7 blobs and 1 images\nproblem: tag `app:1` points to {id}, which is not an \
+             image in the store\n"
+        )
+    );
+    let manifest = store.root().join("images");
+    let repaired = store.ok(store.dir.path(), &["system", "check", "--repair"]);
+    let manifest_digest =
+        serde_json::from_slice::<serde_json::Value>(&original).unwrap()["manifest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(
+        repaired,
+        format!(
+            "rebuilt the missing image record of {id}, which tags name, from its manifest \
+             {manifest_digest}\nchecked 7 blobs and 2 images\nchecked 3 snapshots\n"
+        )
+    );
+    assert!(manifest.join(record.file_name().unwrap()).is_file());
+    assert_eq!(std::fs::read(&record).unwrap(), original);
+    assert_eq!(images(&store), listed);
+    assert_eq!(build_cached(&store, &ctx, "app:1"), (id, true));
 }

@@ -401,6 +401,35 @@ impl StoreDir {
         Ok(Some(bytes))
     }
 
+    /// Its entry `name` as a [`crate::confined::Dir`] (opened without
+    /// following a link: a link there is refused), for walking a tree the
+    /// store keeps; `None` if nothing is there.
+    pub(crate) fn confined_dir(
+        &self,
+        name: &OsStr,
+    ) -> Result<Option<crate::confined::Dir>, StoreError> {
+        let path = self.path.join(name);
+        if !plain_name(name) {
+            return Err(PathError {
+                operation: "open the directory",
+                path,
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            }
+            .into());
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(crate::confined::Dir::from_fd(fd, path))),
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(error) => Err(PathError {
+                operation: "open the directory",
+                path,
+                source: errno(error),
+            }
+            .into()),
+        }
+    }
+
     /// Open its file `name` for appending (made 0600 if missing; never
     /// through a link), readable too.
     pub(crate) fn open_append(&self, name: &OsStr) -> Result<std::fs::File, StoreError> {

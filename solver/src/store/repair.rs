@@ -193,6 +193,33 @@ impl Store {
                 "removed image {id}: its blob {missing} is missing (pull, load or build it again)"
             ));
         }
+        // A tag whose image has no record (its file lost): rebuilt when a
+        // manifest in the store is that image's.
+        let unrecorded: Vec<Digest> = index
+            .tags
+            .values()
+            .filter(|id| !index.images.contains_key(*id))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for id in unrecorded {
+            if manifests.is_none() {
+                manifests = Some(self.records_from_manifests()?);
+            }
+            let found = manifests.as_ref().and_then(|found| found.get(&id));
+            if let Some(record) = found
+                && record.blobs().all(|digest| self.has_blob(digest))
+            {
+                index.images.insert(id.clone(), record.clone());
+                changed = true;
+                repairs.push(format!(
+                    "rebuilt the missing image record of {id}, which tags name, from its \
+                     manifest {}",
+                    record.manifest
+                ));
+            }
+        }
         let dangling: Vec<(String, Digest)> = index
             .tags
             .iter()
@@ -205,6 +232,21 @@ impl Store {
             repairs.push(format!(
                 "removed tag `{tag}`: it pointed to {id}, which is not an image in the store"
             ));
+        }
+        // What a rebuilt record cannot know from its blobs (the size of a
+        // compressed layer uncompressed), another image with that layer may.
+        let sizes: BTreeMap<Digest, u64> = index
+            .images
+            .values()
+            .flat_map(|image| &image.layers)
+            .filter_map(|layer| Some((layer.digest.clone(), layer.diff_size?)))
+            .collect();
+        for image in index.images.values_mut() {
+            for layer in &mut image.layers {
+                if layer.diff_size.is_none() {
+                    layer.diff_size = sizes.get(&layer.digest).copied();
+                }
+            }
         }
         if changed {
             self.write_whole(&index)?;

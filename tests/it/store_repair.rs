@@ -335,7 +335,7 @@ fn a_damaged_snapshot_is_found_by_snapshots_and_unpacked_again_by_repair() {
 }
 
 #[test]
-fn a_stale_lease_is_reported_and_released_by_repair() {
+fn a_stale_lease_and_a_torn_tag_line_are_reported_then_repaired() {
     let (store, _ctx, _id) = store_with_app();
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let gone = child.id();
@@ -356,24 +356,35 @@ fn a_stale_lease_is_reported_and_released_by_repair() {
         ),
     )
     .unwrap();
+    // And a tag line an interrupted append left torn.
+    let tags = store.root().join("tags.log");
+    let mut log = std::fs::read(&tags).unwrap();
+    let whole = log.len();
+    log.extend_from_slice(b"{\"tag\":\"app:2\",\"ima");
+    std::fs::write(&tags, &log).unwrap();
     let described = format!("crashed (pid {gone}, build, since 2026-12-01T00:00:00Z)");
     check_clean(
         &store,
         &[],
         &format!(
-            "checked 7 blobs and 2 images\nstale lease {described}: its process is gone \
-             (harmless; removed by prune)\n"
+            "checked 7 blobs and 2 images\nthe tags log `{}` ends in a line an interrupted write \
+             left torn (harmless; ignored, and cut off by the next update)\nstale lease \
+             {described}: its process is gone (harmless; removed by prune)\n",
+            tags.display()
         ),
     );
     let repaired = store.ok(store.dir.path(), &["system", "check", "--repair"]);
     assert_eq!(
         repaired,
         format!(
-            "released stale lease {described}: its process is gone\n\
-             checked 7 blobs and 2 images\nchecked 3 snapshots\n"
+            "cut off the torn last line of the tags log `{}` (an interrupted write)\n\
+             released stale lease {described}: its process is gone\n\
+             checked 7 blobs and 2 images\nchecked 3 snapshots\n",
+            tags.display()
         )
     );
     assert!(!lease.exists());
+    assert_eq!(std::fs::read(&tags).unwrap().len(), whole);
     let repaired = store.ok(store.dir.path(), &["system", "check", "--repair"]);
     assert_eq!(
         repaired,

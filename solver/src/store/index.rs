@@ -168,6 +168,9 @@ impl Store {
             }
             return Ok(loaded);
         }
+        // The log before the records: a record is in place before any
+        // line names it, so every image the tags read name is listed.
+        let log = root.read(OsStr::new(TAGS), u64::MAX)?.unwrap_or_default();
         let mut loaded = Loaded::default();
         if let Some(images) = self.open_dir(IMAGES)? {
             for name in images.entries()? {
@@ -196,7 +199,6 @@ impl Store {
                 }
             }
         }
-        let log = root.read(OsStr::new(TAGS), u64::MAX)?.unwrap_or_default();
         let whole = log
             .iter()
             .rposition(|byte| *byte == b'\n')

@@ -43,6 +43,24 @@ pub(crate) fn check(
         "checked {} blobs and {} images",
         report.blobs, report.images
     )?;
+    let mut problems = report.problems;
+    if args.snapshots || args.repair {
+        // Leased (after the check counted the leases): what it unpacks
+        // into `tmp/` to compare stays while it works.
+        let lease = store.lease("system check")?;
+        let snapshots = strata_solver::check::check_snapshots(lease.store(), false)?;
+        lease.release()?;
+        writeln!(stdout, "checked {} snapshots", snapshots.verified)?;
+        if !snapshots.unknown.is_empty() {
+            writeln!(
+                stdout,
+                "{} snapshots of layers no image or cache record has (not verified; removed by prune)",
+                snapshots.unknown.len()
+            )?;
+        }
+        problems.extend(snapshots.broken.iter().map(|broken| broken.problem()));
+        problems.extend(snapshots.unverifiable);
+    }
     if report.leftovers > 0 {
         writeln!(
             stdout,
@@ -79,22 +97,6 @@ pub(crate) fn check(
             stdout,
             "stale lease {stale}: its process is gone (harmless; removed by prune)"
         )?;
-    }
-    let mut problems = report.problems;
-    if args.snapshots || args.repair {
-        let lease = store.lease("system check")?;
-        let snapshots = strata_solver::check::check_snapshots(lease.store(), false)?;
-        lease.release()?;
-        writeln!(stdout, "checked {} snapshots", snapshots.verified)?;
-        if !snapshots.unknown.is_empty() {
-            writeln!(
-                stdout,
-                "{} snapshots of layers no image or cache record has (not verified; removed by prune)",
-                snapshots.unknown.len()
-            )?;
-        }
-        problems.extend(snapshots.broken.iter().map(|broken| broken.problem()));
-        problems.extend(snapshots.unverifiable);
     }
     if !problems.is_empty() {
         for problem in &problems {

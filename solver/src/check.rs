@@ -35,7 +35,7 @@ use crate::confined::{Dir, Root};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::ImageError;
 use crate::layer;
-use crate::store::{LayerRecord, SNAPSHOTS, Store, TMP};
+use crate::store::{LayerRecord, SNAPSHOTS, Store, StoreError, TMP};
 
 /// The most differences a problem lists.
 const SHOWN_DIFFERENCES: usize = 3;
@@ -210,9 +210,20 @@ fn verify(store: &Store, layer: &LayerRecord, staging: &Path) -> Result<Vec<Stri
     let snapshots = store
         .open_dir(SNAPSHOTS)?
         .ok_or_else(|| missing(store.path(SNAPSHOTS)))?;
-    let snapshot = snapshots
-        .confined_dir(OsStr::new(&layer.diff_id.hex()))?
-        .ok_or_else(|| missing(store.snapshot_path(&layer.diff_id)))?;
+    let snapshot = match snapshots.confined_dir(OsStr::new(&layer.diff_id.hex())) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Err(missing(store.snapshot_path(&layer.diff_id)).into()),
+        // A file or a link in its place (never followed).
+        Err(StoreError::Io(error))
+            if matches!(
+                error.source.raw_os_error(),
+                Some(nix::libc::ENOTDIR | nix::libc::ELOOP)
+            ) =>
+        {
+            return Ok(vec!["it is not a directory".to_owned()]);
+        }
+        Err(error) => return Err(error.into()),
+    };
     let mut differences = Vec::new();
     compare(expected, snapshot, &mut differences)?;
     Ok(differences)

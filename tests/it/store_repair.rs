@@ -580,3 +580,50 @@ fn a_lost_record_a_tag_names_is_rebuilt_from_its_manifest() {
     assert_eq!(images(&store), listed);
     assert_eq!(build_cached(&store, &ctx, "app:1"), (id, true));
 }
+
+#[test]
+fn a_snapshot_replaced_by_a_link_is_never_followed_and_is_unpacked_again() {
+    let (store, _ctx, _id) = store_with_app();
+    let layers = layers(&store, "app:1");
+    let (diff_id, blob) = &layers[1];
+    let snapshot = store
+        .root()
+        .join("snapshots")
+        .join(diff_id.strip_prefix("sha256:").unwrap());
+    let outside = store.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("f"), "precious\n").unwrap();
+    std::fs::remove_dir_all(&snapshot).unwrap();
+    std::os::unix::fs::symlink(&outside, &snapshot).unwrap();
+    let run = check(&store, &["--snapshots"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "checked 7 blobs and 2 images\nchecked 3 snapshots\nproblem: snapshot `{}` of layer \
+             {blob} does not match the layer (it is not a directory): run `strata system check \
+             --repair`\n",
+            snapshot.display()
+        )
+    );
+    let repaired = store.ok(store.dir.path(), &["system", "check", "--repair"]);
+    assert_eq!(
+        repaired,
+        format!(
+            "unpacked the snapshot `{}` of layer {blob} again from its blob\n\
+             checked 7 blobs and 2 images\nchecked 3 snapshots\n",
+            snapshot.display()
+        )
+    );
+    assert!(!snapshot.is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(snapshot.join("f")).unwrap(),
+        "from the context\n"
+    );
+    // What the link pointed to is untouched.
+    assert_eq!(
+        std::fs::read_to_string(outside.join("f")).unwrap(),
+        "precious\n"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+}

@@ -7,9 +7,9 @@
 //!   blobs/sha256/<hex>   content, immutable once there          BLOBS
 //!   tmp/                 files being written (collected by GC)  TMP
 //!   snapshots/<hex>      a layer unpacked (by diff_id)          SNAPSHOTS
-//!   images/<hex>.json    one image record (by image ID)         IMAGES
-//!   tags.log             tag changes, one JSON line each (index) TAGS
-//!   images.json          records and tags, as older strata kept  OLD_INDEX
+//!   images/<hex>.json    one image record (by image ID; index)  IMAGES
+//!   tags.log             tag changes, a JSON line each (index)  TAGS
+//!   images.json          records and tags as older strata kept  OLD_INDEX
 //!                        them (migrated by the first update)
 //!   lock                 held while the index is updated        LOCK
 //!   gc.lock              shared by writers, exclusive for GC    GC_LOCK
@@ -20,8 +20,8 @@
 //!   stub                 the empty tree RUN mounts stand on     STUB
 //! ```
 //!
-//! What is inside `cache/`, `cache-mounts/` and `containers/<id>/` is the
-//! format of the module named beside it.
+//! What is inside `cache/`, `cache-mounts/` and `containers/<id>/`, and
+//! the index's files, is the format of the module named beside it.
 
 use std::path::PathBuf;
 

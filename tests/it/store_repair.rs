@@ -524,6 +524,19 @@ fn a_damaged_blob_is_named_by_the_build_that_meets_it_and_removed_by_repair() {
         "{}",
         run.stderr
     );
+    let archive = store.dir.path().join("base.tar");
+    let run = store.strata(
+        store.dir.path(),
+        &["save", "-o", archive.to_str().unwrap(), "base"],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: failed to save to `{}`\n\nCaused by:\n  {damaged}\n",
+            archive.display()
+        )
+    );
     let run = check(&store, &[]);
     assert_eq!(run.code, 1);
     assert_eq!(

@@ -430,6 +430,19 @@ impl StoreDir {
         }
     }
 
+    /// Sync the directory itself: the renames into it survive a power
+    /// loss from now on.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        nix::unistd::fsync(&self.fd).map_err(|error| {
+            PathError {
+                operation: "sync the directory",
+                path: self.path.clone(),
+                source: errno(error),
+            }
+            .into()
+        })
+    }
+
     /// Open its file `name` for appending (made 0600 if missing; never
     /// through a link), readable too.
     pub(crate) fn open_append(&self, name: &OsStr) -> Result<std::fs::File, StoreError> {

@@ -23,14 +23,17 @@
 //!
 //! # Consistency
 //!
-//! - A record file is written in `tmp/`, synced and renamed into `images/`
-//!   under the index's lock: it is whole or absent. Records are written
+//! - A record file is written in `tmp/`, synced, renamed into `images/`
+//!   and the directory synced, under the index's lock: it is whole or
+//!   absent, and there before any tag line names it, even across a power
+//!   loss. Records are written
 //!   before the tags that name them and removed after them.
 //! - A log line is appended (one `write(2)`, then synced) under the lock.
 //!   A crash mid-append leaves a last line without its newline: readers
 //!   ignore it (`system check` reports it as a harmless leftover), and the
 //!   next writer cuts it off before it appends.
-//! - Readers take no lock: they list `images/` and read the log.
+//! - Readers take no lock: they read the log, then list `images/` (so
+//!   every image a tag they read names is listed).
 //! - A store written by an older strata has `images.json` (records and
 //!   tags in one document). Readers read it as long as it is there; the
 //!   first update migrates it (records, then the log, then `images.json`
@@ -426,7 +429,8 @@ impl Store {
         if moved.is_err() {
             let _ = tmp.remove(temp_name);
         }
-        moved
+        // Its name too, before anything (a tag line) refers to it.
+        moved.and_then(|()| dir.sync())
     }
 
     /// Append `lines` to the log in one write, synced; a torn last line

@@ -219,13 +219,25 @@ pub(crate) struct PruneArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum SystemCommand {
     /// Verify every blob's digest and every reference in the store.
-    Check,
+    Check(CheckArgs),
     /// Show disk use: images, shared layers counted once, and what prune would reclaim.
     Df {
         /// One line per image: its size, what it shares, what is its own.
         #[arg(short, long)]
         verbose: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Also compare every unpacked layer snapshot with its layer's blob.
+    #[arg(long)]
+    pub(crate) snapshots: bool,
+    /// Rebuild what can be rebuilt (the index from the image records and
+    /// blobs, snapshots from their blobs), remove dangling entries, release
+    /// stale leases and remove leftovers; then check (snapshots too).
+    #[arg(long)]
+    pub(crate) repair: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -81,7 +81,9 @@ fn main() -> ExitCode {
             commands::build::explain(root, *args)
         }
         cli::Command::Image(cli::ImageCommand::Prune(args)) => commands::system::prune(root, args),
-        cli::Command::System(cli::SystemCommand::Check) => commands::system::check(root),
+        cli::Command::System(cli::SystemCommand::Check(args)) => {
+            commands::system::check(root, args)
+        }
         cli::Command::System(cli::SystemCommand::Df { verbose }) => {
             commands::system::df(root, verbose)
         }

@@ -12,11 +12,11 @@
 //!
 //! Two shapes use it:
 //!
-//! - The store's own files (blobs, `images.json`) are written in the
+//! - The store's own files (blobs, image records) are written in the
 //!   store's `tmp/` as `<unique>` (and staging directories as
 //!   `<unique>.<purpose>`), then renamed into place through the store's
 //!   checked directories (`Store::temp_file`, `Store::commit_temp`,
-//!   `Store::update`). What a crash leaves is in `tmp/`, which `system
+//!   `store::index`). What a crash leaves is in `tmp/`, which `system
 //!   check` counts and garbage collection removes whole.
 //! - Any other file ([`write`], [`write_with`]) is written beside its
 //!   target as `.<name>.<unique>.tmp`: hidden, so that the listings that

@@ -458,6 +458,12 @@ pub fn read_bounded(file: File, shown: &Path, limit: u64) -> Result<Vec<u8>, Pat
 }
 
 impl Dir {
+    /// A directory the caller opened itself (through checked descriptors,
+    /// never following a link); `path` is for messages.
+    pub(crate) fn from_fd(fd: OwnedFd, path: PathBuf) -> Dir {
+        Dir { fd, path }
+    }
+
     /// Where `name` in this directory is, for messages.
     pub fn path(&self, name: &OsStr) -> PathBuf {
         self.path.join(name)
@@ -496,6 +502,27 @@ impl Dir {
             fd,
             path: self.path(name),
         })
+    }
+
+    /// Open the file `name` for reading (a symlink there is refused, not
+    /// followed).
+    pub fn open_read(&self, name: &OsStr) -> Result<File, PathError> {
+        self.checked("open", name)?;
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| fail("open", self.path(name))(errno.into()))?;
+        Ok(File::from(fd))
+    }
+
+    /// Read the xattr `key` of `name` (of a symlink itself).
+    pub fn xattr(&self, name: &OsStr, key: &OsStr) -> io::Result<Option<Vec<u8>>> {
+        check_name(name)?;
+        // `xattr::get` is `lgetxattr`: the last component is not followed.
+        xattr::get(self.proc_path(Some(name)), key)
     }
 
     /// Make the directory `name`.

@@ -26,6 +26,7 @@
 
 mod atomic;
 pub mod cancel;
+pub mod check;
 pub mod confined;
 pub mod container;
 pub mod digest;

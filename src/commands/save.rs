@@ -41,9 +41,34 @@ pub(crate) fn save(root: Option<std::path::PathBuf>, args: SaveArgs) -> anyhow::
         .into_iter()
         .filter_map(|key| images.remove(&key))
         .collect();
+    let saved = write(&store, &images, &args);
+    if saved.is_err() {
+        // A damaged blob is named as such, with its repair, rather than as
+        // an archive that could not be written.
+        for digest in images.iter().flat_map(|(image, _)| image.blobs()) {
+            if let Err(damaged @ strata_solver::store::StoreError::DamagedBlob { .. }) =
+                store.verify_blob(digest)
+            {
+                return Err(match &args.output {
+                    Some(path) => anyhow::Error::new(damaged)
+                        .context(format!("failed to save to `{}`", path.display())),
+                    None => damaged.into(),
+                });
+            }
+        }
+    }
+    saved
+}
+
+/// Write `images` as `args` say.
+fn write(
+    store: &strata_solver::store::Store,
+    images: &[(ImageRecord, Vec<String>)],
+    args: &SaveArgs,
+) -> anyhow::Result<()> {
     match (args.format, &args.output) {
         (SaveFormat::Docker, Some(path)) => {
-            image::save_docker_archive_file(&store, &images, path)
+            image::save_docker_archive_file(store, images, path)
                 .with_context(|| format!("failed to save to `{}`", path.display()))?;
         }
         (SaveFormat::Docker, None) => {
@@ -52,12 +77,12 @@ pub(crate) fn save(root: Option<std::path::PathBuf>, args: SaveArgs) -> anyhow::
                     "refusing to write an image archive to a terminal: use -o FILE or redirect standard output"
                 );
             }
-            image::save_docker_archive(&store, &images, std::io::stdout().lock())?;
+            image::save_docker_archive(store, images, std::io::stdout().lock())?;
         }
         (SaveFormat::Oci, Some(path)) => {
             let archive =
                 path.extension().is_some_and(|extension| extension == "tar") && !path.is_dir();
-            image::save_oci(&store, &images, path, archive)
+            image::save_oci(store, images, path, archive)
                 .with_context(|| format!("failed to save to `{}`", path.display()))?;
         }
         (SaveFormat::Oci, None) => {

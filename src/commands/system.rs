@@ -6,16 +6,61 @@ use anyhow::bail;
 
 use super::open_store;
 
-/// `strata system check`.
-pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+/// `strata system check [--snapshots] [--repair]`.
+pub(crate) fn check(
+    root: Option<std::path::PathBuf>,
+    args: crate::cli::CheckArgs,
+) -> anyhow::Result<()> {
     let store = open_store(root)?;
-    let report = store.check()?;
     let mut stdout = std::io::stdout().lock();
+    if args.repair {
+        let mut repairs = store.repair_blobs()?;
+        repairs.extend(store.repair_index()?);
+        // Leased: what it unpacks into `tmp/` stays while it works.
+        let lease = store.lease("system check")?;
+        let snapshots = strata_solver::check::check_snapshots(lease.store(), true)?;
+        for broken in &snapshots.broken {
+            if snapshots.repaired.contains(&broken.path) {
+                repairs.push(format!(
+                    "unpacked the snapshot `{}` of layer {} again from its blob",
+                    broken.path.display(),
+                    broken.layer
+                ));
+            }
+        }
+        lease.release()?;
+        repairs.extend(store.repair_leftovers()?);
+        for repair in &repairs {
+            writeln!(stdout, "{repair}")?;
+        }
+        if repairs.is_empty() {
+            writeln!(stdout, "nothing to repair")?;
+        }
+    }
+    let report = store.check()?;
     writeln!(
         stdout,
         "checked {} blobs and {} images",
         report.blobs, report.images
     )?;
+    let mut problems = report.problems;
+    if args.snapshots || args.repair {
+        // Leased (after the check counted the leases): what it unpacks
+        // into `tmp/` to compare stays while it works.
+        let lease = store.lease("system check")?;
+        let snapshots = strata_solver::check::check_snapshots(lease.store(), false)?;
+        lease.release()?;
+        writeln!(stdout, "checked {} snapshots", snapshots.verified)?;
+        if !snapshots.unknown.is_empty() {
+            writeln!(
+                stdout,
+                "{} snapshots of layers no image or cache record has (not verified; removed by prune)",
+                snapshots.unknown.len()
+            )?;
+        }
+        problems.extend(snapshots.broken.iter().map(|broken| broken.problem()));
+        problems.extend(snapshots.unverifiable);
+    }
     if report.leftovers > 0 {
         writeln!(
             stdout,
@@ -33,6 +78,13 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             writeln!(stdout, "  {}", path.display())?;
         }
     }
+    if let Some(log) = &report.torn_tags {
+        writeln!(
+            stdout,
+            "the tags log `{}` ends in a line an interrupted write left torn (harmless; ignored, and cut off by the next update)",
+            log.display()
+        )?;
+    }
     if report.leases > 0 {
         writeln!(
             stdout,
@@ -46,11 +98,11 @@ pub(crate) fn check(root: Option<std::path::PathBuf>) -> anyhow::Result<()> {
             "stale lease {stale}: its process is gone (harmless; removed by prune)"
         )?;
     }
-    if !report.problems.is_empty() {
-        for problem in &report.problems {
+    if !problems.is_empty() {
+        for problem in &problems {
             writeln!(stdout, "problem: {problem}")?;
         }
-        bail!("the store has {} problems", report.problems.len());
+        bail!("the store has {} problems", problems.len());
     }
     Ok(())
 }

@@ -12,4 +12,5 @@ mod registry;
 mod sandbox;
 mod security;
 mod store;
+mod store_repair;
 mod support;

@@ -640,7 +640,7 @@ fn the_sandbox_sees_nothing_of_the_host() {
             "ls /proc/self/fd | tr '\\n' ' '; echo
              ls {store} 2>&1 | sed 's/.*: //'
              cat {marker} 2>&1 | sed 's/.*: //'
-             find / -xdev \\( -name images.json -o -name strata-host-marker \\) 2>/dev/null | wc -l
+             find / -xdev \\( -name tags.log -o -name strata-host-marker \\) 2>/dev/null | wc -l
              cat /proc/1/root{marker} 2>&1 | sed 's/.*: //'
              test -e /proc/{host_pid} && echo host-pid-visible; cat /proc/1/comm
              mount -t tmpfs none /tmp 2>&1 | sed 's/.*: //'

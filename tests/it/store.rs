@@ -20,16 +20,26 @@ fn store_with_base() -> (StoreDir, tempfile::TempDir) {
     (store, work)
 }
 
+/// The record file of the image `reference` (`images/<id hex>.json`).
+pub(crate) fn record_file(
+    store: &StoreDir,
+    work: &std::path::Path,
+    reference: &str,
+) -> std::path::PathBuf {
+    let id = store.ok(work, &["inspect", "-f", "{{.Id}}", reference]);
+    let id = id.trim().strip_prefix("sha256:").unwrap().to_owned();
+    store.root().join("images").join(format!("{id}.json"))
+}
+
 #[test]
 fn a_damaged_index_is_named_with_its_repair_not_blamed_on_the_network() {
     let (store, work) = store_with_base();
-    let index = store.root().join("images.json");
-    std::fs::write(&index, "garbage").unwrap();
+    let record = record_file(&store, work.path(), "base:1");
+    std::fs::write(&record, "garbage").unwrap();
     let expected = format!(
         "error: the image index `{}` is damaged (expected value at line 1 column 1): \
-         restore it from a backup, or remove it to start again with no images (their \
-         blobs stay in the store until a prune), then run `strata system check`\n",
-        index.display()
+         run `strata system check --repair`\n",
+        record.display()
     );
     // With pulls allowed (the default, which used to ask the registry and
     // report that it could not be reached) and without.
@@ -42,8 +52,14 @@ fn a_damaged_index_is_named_with_its_repair_not_blamed_on_the_network() {
         assert_eq!(run.stderr, expected, "{extra:?}");
     }
     // Other commands say the same.
-    let run = store.strata(work.path(), &["images"]);
-    assert_eq!(run.stderr, expected);
+    for args in [
+        &["images"][..],
+        &["image", "prune", "-f"][..],
+        &["tag", "base:1", "b:2"][..],
+    ] {
+        let run = store.strata(work.path(), args);
+        assert_eq!(run.stderr, expected, "{args:?}");
+    }
 }
 
 /// Hold the store lock `name` from another process (`flock(1)`, which
@@ -181,16 +197,10 @@ fn a_base_image_whose_layer_is_gone_is_refused_before_anything_is_built_on_it() 
     let id = inspect["Id"].as_str().unwrap().to_owned();
     // The layer blob the image record names (import keeps it gzip'd: read
     // the record, not the diff_id).
-    let index: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(store.root().join("images.json")).unwrap())
-            .unwrap();
-    let text = index.to_string();
-    let image = index["images"]
-        .as_object()
-        .unwrap()
-        .values()
-        .find(|image| image["id"] == id.as_str())
-        .unwrap_or_else(|| panic!("{id} not in {text}"));
+    let record = record_file(&store, work.path(), "base:1");
+    let image: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(image["id"], id.as_str());
     let digest = image["layers"][0]["digest"].as_str().unwrap().to_owned();
     let blob = store
         .root()

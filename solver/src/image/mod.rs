@@ -501,6 +501,11 @@ pub fn snapshot(store: &Store, layer: &LayerRecord) -> Result<PathBuf, ImageErro
     });
     if let Err(error) = unpacked {
         let _ = std::fs::remove_dir_all(&staging);
+        // A damaged blob is named as such, with its repair, rather than as
+        // an archive that does not parse.
+        if let Err(damaged @ StoreError::DamagedBlob { .. }) = store.verify_blob(&layer.digest) {
+            return Err(damaged.into());
+        }
         return Err(error);
     }
     if let Some(parent) = path.parent() {

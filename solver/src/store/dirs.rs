@@ -372,6 +372,92 @@ impl StoreDir {
         Ok(std::fs::File::from(fd))
     }
 
+    /// The content of its regular file `name` (never through a link), at
+    /// most `limit` bytes; `None` if nothing is there.
+    pub(crate) fn read(&self, name: &OsStr, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        use std::io::Read;
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => return Ok(None),
+            Err(error) => {
+                return Err(PathError {
+                    operation: "read",
+                    path,
+                    source: errno(error),
+                }
+                .into());
+            }
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::from(fd)
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|source| PathError {
+                operation: "read",
+                path,
+                source,
+            })?;
+        Ok(Some(bytes))
+    }
+
+    /// Its entry `name` as a [`crate::confined::Dir`] (opened without
+    /// following a link: a link there is refused), for walking a tree the
+    /// store keeps; `None` if nothing is there.
+    pub(crate) fn confined_dir(
+        &self,
+        name: &OsStr,
+    ) -> Result<Option<crate::confined::Dir>, StoreError> {
+        let path = self.path.join(name);
+        if !plain_name(name) {
+            return Err(PathError {
+                operation: "open the directory",
+                path,
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            }
+            .into());
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(crate::confined::Dir::from_fd(fd, path))),
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(error) => Err(PathError {
+                operation: "open the directory",
+                path,
+                source: errno(error),
+            }
+            .into()),
+        }
+    }
+
+    /// Sync the directory itself: the renames into it survive a power
+    /// loss from now on.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        nix::unistd::fsync(&self.fd).map_err(|error| {
+            PathError {
+                operation: "sync the directory",
+                path: self.path.clone(),
+                source: errno(error),
+            }
+            .into()
+        })
+    }
+
+    /// Open its file `name` for appending (made 0600 if missing; never
+    /// through a link), readable too.
+    pub(crate) fn open_append(&self, name: &OsStr) -> Result<std::fs::File, StoreError> {
+        let flags =
+            OFlag::O_RDWR | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|error| PathError {
+                operation: "open for appending",
+                path: self.path.join(name),
+                source: errno(error),
+            })?;
+        Ok(std::fs::File::from(fd))
+    }
+
     /// Rename its entry `name` to `new_name` in `to`, both relative to the
     /// directories' descriptors.
     pub(crate) fn rename_into(
@@ -532,7 +618,19 @@ mod tests {
                 "{error}"
             );
             if name == super::super::layout::TMP {
-                let error = store.update(|_| Ok::<_, StoreError>(())).unwrap_err();
+                // An image record is written through `tmp/` too.
+                let record = super::super::ImageRecord {
+                    id: digest.clone(),
+                    manifest: digest.clone(),
+                    manifest_size: 6,
+                    config: digest.clone(),
+                    config_size: 6,
+                    layers: Vec::new(),
+                    created: None,
+                    manifest_media_type: None,
+                    repo_digests: Vec::new(),
+                };
+                let error = store.record(&record, &[]).unwrap_err();
                 assert!(matches!(error, StoreError::UnsafeDir { .. }), "{error}");
             }
             assert_eq!(

@@ -27,6 +27,19 @@ pub enum StoreError {
         /// What reading found.
         detail: String,
     },
+    /// A blob in the store whose content no longer matches its digest
+    /// (the disk, or a hand, changed it): named with what to do.
+    #[error(
+        "the blob `{}` is damaged ({detail}): run `strata system check --repair`, which \
+         removes it and the images that use it, then pull, load or build them again",
+        path.display()
+    )]
+    DamagedBlob {
+        /// Where it is.
+        path: PathBuf,
+        /// What reading it found.
+        detail: String,
+    },
     /// A blob the index refers to is missing.
     #[error("blob {0} is missing from the store")]
     MissingBlob(Digest),
@@ -60,19 +73,18 @@ pub enum StoreError {
         /// What it is instead.
         what: String,
     },
-    /// The index file does not parse. The message ends with what to do, so
-    /// the parse error is part of it rather than a cause printed after it.
+    /// A part of the image index that cannot be read (see
+    /// `store::index`). The message ends with what to do, so what is wrong
+    /// is part of it rather than a cause printed after it.
     #[error(
-        "the image index `{}` is damaged ({error}): restore it from a backup, or remove \
-         it to start again with no images (their blobs stay in the store until a prune), \
-         then run `strata system check`",
+        "the image index `{}` is damaged ({detail}): run `strata system check --repair`",
         path.display()
     )]
     CorruptIndex {
-        /// Its path.
+        /// The damaged file.
         path: PathBuf,
-        /// The parse error.
-        error: serde_json::Error,
+        /// What is wrong with it.
+        detail: String,
     },
 }
 
@@ -83,6 +95,18 @@ impl StoreError {
         path: &'a Path,
     ) -> impl FnOnce(io::Error) -> StoreError + 'a {
         crate::error::PathError::at(operation, path)
+    }
+
+    /// A failed verified read of the stored blob at `path`: damage when
+    /// its digest did not match.
+    pub(crate) fn stored_blob(source: io::Error, digest: &Digest, path: &Path) -> StoreError {
+        match StoreError::mismatch_or_io(source, digest) {
+            StoreError::CorruptBlob { detail, .. } => StoreError::DamagedBlob {
+                path: path.to_owned(),
+                detail,
+            },
+            other => other,
+        }
     }
 
     /// A failed verified read: corruption when the digest did not match.

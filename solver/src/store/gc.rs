@@ -2,7 +2,7 @@
 //! nothing holds.
 //!
 //! The store knows one kind of holder, its own image records (every blob
-//! and layer snapshot of every image in `images.json` is kept). The others
+//! and layer snapshot of every image in the index is kept). The others
 //! live above it (the build cache's records hold layers), so the caller
 //! names what they hold as [`Roots`]: the store imports none of them.
 //!

@@ -7,8 +7,11 @@
 //!   blobs/sha256/<hex>   content, immutable once there          BLOBS
 //!   tmp/                 files being written (collected by GC)  TMP
 //!   snapshots/<hex>      a layer unpacked (by diff_id)          SNAPSHOTS
-//!   images.json          image records and tags                 INDEX
-//!   lock                 held while images.json is updated      LOCK
+//!   images/<hex>.json    one image record (by image ID; index)  IMAGES
+//!   tags.log             tag changes, a JSON line each (index)  TAGS
+//!   images.json          records and tags as older strata kept  OLD_INDEX
+//!                        them (migrated by the first update)
+//!   lock                 held while the index is updated        LOCK
 //!   gc.lock              shared by writers, exclusive for GC    GC_LOCK
 //!   leases/<id>.lease    what operations in flight hold (lease) LEASES
 //!   cache/               build cache records (solve::cache)     CACHE
@@ -17,8 +20,8 @@
 //!   stub                 the empty tree RUN mounts stand on     STUB
 //! ```
 //!
-//! What is inside `cache/`, `cache-mounts/` and `containers/<id>/` is the
-//! format of the module named beside it.
+//! What is inside `cache/`, `cache-mounts/` and `containers/<id>/`, and
+//! the index's files, is the format of the module named beside it.
 
 use std::path::PathBuf;
 
@@ -33,9 +36,16 @@ pub const BLOBS_PARENT: &str = "blobs";
 pub const TMP: &str = "tmp";
 /// Where snapshots are: `snapshots/<diff_id hex>`.
 pub const SNAPSHOTS: &str = "snapshots";
-/// The image index: records and tags, replaced atomically.
-pub const INDEX: &str = "images.json";
-/// The lock held (flock) while [`INDEX`] is updated.
+/// Image records, one file each, `images/<id hex>.json` (see
+/// [`super::index`]).
+pub const IMAGES: &str = "images";
+/// The tags: an append-only log of JSON lines (see [`super::index`]).
+pub const TAGS: &str = "tags.log";
+/// The index as older strata wrote it: records and tags in one document,
+/// replaced whole on every update. Read while it is there; migrated by
+/// the first update.
+pub const OLD_INDEX: &str = "images.json";
+/// The lock held (flock) while the index ([`IMAGES`], [`TAGS`]) is updated.
 pub const LOCK: &str = "lock";
 /// The lock writers hold shared and garbage collection exclusively.
 pub const GC_LOCK: &str = "gc.lock";
@@ -53,11 +63,12 @@ pub const STUB: &str = "stub";
 
 /// The directories of the layout, made when a store is opened (parents
 /// before children).
-pub(crate) const DIRECTORIES: [&str; 8] = [
+pub(crate) const DIRECTORIES: [&str; 9] = [
     BLOBS_PARENT,
     BLOBS,
     TMP,
     SNAPSHOTS,
+    IMAGES,
     LEASES,
     CACHE,
     CACHE_MOUNTS,

@@ -47,7 +47,7 @@ const RETRY: Duration = Duration::from_millis(20);
 /// Which of the store's locks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
-    /// `lock`: held while `images.json` is updated.
+    /// `lock`: held while the image index is updated.
     Index,
     /// `gc.lock`: shared by writers, exclusive for garbage collection.
     Gc,

@@ -18,8 +18,10 @@
 //!   then renamed to its digest. A crash at any instant leaves either nothing
 //!   or a whole, correct blob in `blobs/`; a half-written file can only be in
 //!   `tmp/`. Renaming over an existing blob is harmless: same content.
-//! - `images.json` is only ever replaced by rename, under an exclusive lock,
-//!   after the blobs it references are in place. Readers need no lock.
+//! - The image index ([`index`]: a file per image record and a log of
+//!   tags) is changed only under an exclusive lock, after the blobs it
+//!   references are in place; records are renamed into place whole, tag
+//!   lines appended. Readers need no lock.
 //! - Several strata processes may share a root: blob writes never conflict,
 //!   and record updates are serialised by the lock.
 //! - Deleting blobs races with writers that have written blobs but not yet
@@ -43,34 +45,36 @@ mod background;
 mod dirs;
 mod error;
 pub mod gc;
+pub mod index;
 pub mod layout;
 pub mod lease;
 mod leftovers;
 pub mod lock;
+mod repair;
 mod temp;
 
 pub use background::{BackgroundWriter, Checkpoint};
 pub use dirs::StoreDir;
 pub use error::StoreError;
 pub use gc::{Collecting, Roots};
+pub use index::{Damage, DamageKind, Loaded};
 pub use layout::{BLOBS, SNAPSHOTS, TMP};
 pub use lease::{Held, Holder, Lease, LeaseInfo};
 pub use lock::LockWait;
 pub use temp::{TempBlob, WrittenTemp};
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fs_err as fs;
-use fs_err::os::unix::fs::OpenOptionsExt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, VerifyingReader};
 
-use layout::{GC_LOCK, INDEX, LOCK};
+use layout::{GC_LOCK, LOCK};
 
 /// OCI's manifest media type: the type of every manifest strata writes.
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -141,7 +145,8 @@ impl ImageRecord {
     }
 }
 
-/// The index file: image records by ID, and tags.
+/// The image index: image records by ID, and tags (see [`index`] for how
+/// it is kept).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {
     /// Records by image ID.
@@ -426,70 +431,22 @@ impl Store {
         ))
     }
 
+    /// Read blob `digest` through: an error if it is damaged
+    /// ([`StoreError::DamagedBlob`]) or cannot be read.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let mut reader = self.open_blob(digest)?;
+        io::copy(&mut reader, &mut io::sink())
+            .map(|_| ())
+            .map_err(|source| StoreError::stored_blob(source, digest, &self.blob_path(digest)))
+    }
+
     /// Read a whole (small) blob, verified.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let mut bytes = Vec::new();
         self.open_blob(digest)?
             .read_to_end(&mut bytes)
-            .map_err(|source| StoreError::mismatch_or_io(source, digest))?;
+            .map_err(|source| StoreError::stored_blob(source, digest, &self.blob_path(digest)))?;
         Ok(bytes)
-    }
-
-    /// The index as it is now.
-    pub fn index(&self) -> Result<Index, StoreError> {
-        let path = self.root.join(INDEX);
-        let read = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .and_then(|mut file| {
-                let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes).map(|_| bytes)
-            });
-        match read {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|error| StoreError::CorruptIndex { path, error }),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
-            Err(source) => Err(StoreError::Io(crate::error::PathError {
-                operation: "read the image index",
-                path,
-                source,
-            })),
-        }
-    }
-
-    /// Change the index under the store's lock, and replace it atomically.
-    ///
-    /// The closure may fail with its own error type; the index is then left
-    /// as it was.
-    pub fn update<T, E: From<StoreError>>(
-        &self,
-        change: impl FnOnce(&mut Index) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let lock = self.index_lock()?;
-        let mut index = self.index()?;
-        let outcome = change(&mut index)?;
-        let bytes = serde_json::to_vec_pretty(&index).expect("the index always serializes");
-        // Not added to a lease (an add takes `gc.lock`, which must never be
-        // waited for under the index's lock): a collection takes the index's
-        // lock before it sweeps `tmp/`.
-        let (mut file, temp) = self.temp_file_named(crate::atomic::unique_name())?;
-        file.write_all(&bytes)
-            .map_err(StoreError::io("write the image index", &temp))?;
-        crate::fault::point(crate::fault::Kind::Fsync, &temp);
-        file.sync_all()
-            .map_err(StoreError::io("sync the image index", &temp))?;
-        drop(file);
-        let name = temp.file_name().expect("a temporary file has a name");
-        self.layout_dir(TMP)?.rename_into(
-            name,
-            &self.root_dir()?,
-            std::ffi::OsStr::new(INDEX),
-            "replace the image index",
-        )?;
-        // The lock is released when `lock` is dropped.
-        drop(lock);
-        Ok(outcome)
     }
 
     /// The index's lock (`lock`), held: no update is half-way while it is.
@@ -510,29 +467,6 @@ impl Store {
             return Ok(GcGuard { _file: None });
         }
         self.gc_lock(false)
-    }
-
-    /// Record `image` and point `tags` (normalized `name:tag`) at it, in one
-    /// update: no moment exists when another process (a prune) could see the
-    /// image untagged. Its blobs must already be stored.
-    pub fn record(&self, image: &ImageRecord, tags: &[String]) -> Result<(), StoreError> {
-        let mut image = image.clone();
-        self.update(move |index| {
-            for tag in tags {
-                index.tags.insert(tag.clone(), image.id.clone());
-            }
-            // The same image made again (a rebuild, a reload) is still
-            // where it was pushed or pulled from.
-            if let Some(known) = index.images.get(&image.id) {
-                for digest in &known.repo_digests {
-                    if !image.repo_digests.contains(digest) {
-                        image.repo_digests.push(digest.clone());
-                    }
-                }
-            }
-            index.images.insert(image.id.clone(), image);
-            Ok::<_, StoreError>(())
-        })
     }
 
     /// A fresh, empty directory in `tmp/` (`extension` says what it is
@@ -592,7 +526,10 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "blob {digest} is corrupt: expected {digest}, found {}",
+                "the blob `{}` is damaged (expected {digest}, found {}): run `strata system \
+                 check --repair`, which removes it and the images that use it, then pull, load \
+                 or build them again",
+                store.blob_path(&digest).display(),
                 Digest::of(b"hellO")
             )
         );
@@ -648,6 +585,9 @@ pub struct CheckReport {
     /// Leases whose holder is gone (harmless; the next prune removes
     /// them), described.
     pub stale_leases: Vec<String>,
+    /// The tags log ends in a line an interrupted append left torn
+    /// (harmless: ignored, and cut off by the next update).
+    pub torn_tags: Option<PathBuf>,
 }
 
 impl Store {
@@ -656,16 +596,35 @@ impl Store {
         let mut report = CheckReport::default();
         for digest in self.blobs()? {
             report.blobs += 1;
-            let mut reader = self.open_blob(&digest)?;
-            if let Err(error) = io::copy(&mut reader, &mut io::sink()) {
-                report
-                    .problems
-                    .push(StoreError::mismatch_or_io(error, &digest).to_string());
+            if let Err(error) = self.verify_blob(&digest) {
+                report.problems.push(error.to_string());
             }
         }
-        let index = self.index()?;
+        let loaded = self.load_index()?;
+        for damage in &loaded.damage {
+            report.problems.push(
+                StoreError::CorruptIndex {
+                    path: damage.path.clone(),
+                    detail: damage.detail.clone(),
+                }
+                .to_string(),
+            );
+        }
+        if loaded.torn {
+            report.torn_tags = Some(self.path(layout::TAGS));
+        }
+        // A tag of an image whose record is damaged is that damage's.
+        let damaged: std::collections::BTreeSet<&Digest> = loaded
+            .damage
+            .iter()
+            .filter_map(|damage| match &damage.kind {
+                DamageKind::Record(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        let index = &loaded.index;
         for (tag, id) in &index.tags {
-            if !index.images.contains_key(id) {
+            if !index.images.contains_key(id) && !damaged.contains(id) {
                 report.problems.push(format!(
                     "tag `{tag}` points to {id}, which is not an image in the store"
                 ));

@@ -53,8 +53,8 @@ pub enum ErrorKind {
     /// The file is not text.
     #[error("the Dockerfile is not valid UTF-8")]
     NotUtf8,
-    /// Spans are 32-bit.
-    #[error("the Dockerfile is larger than 4 GiB")]
+    /// Longer than [`crate::MAX_DOCKERFILE_SIZE`] (BuildKit's limit).
+    #[error("the Dockerfile is larger than 16 MiB, the most strata (and BuildKit) reads")]
     TooLarge,
     /// No instruction at all.
     #[error("the Dockerfile has no instructions")]

@@ -224,8 +224,10 @@ impl Serialize for Label {
 pub enum Op {
     /// A filesystem to start from.
     Source(Source),
-    /// Run a command on the parent filesystem.
-    Exec(Exec),
+    /// Run a command on the parent filesystem. (Boxed, as [`FileOp::Copy`]
+    /// is: a graph holds a vertex per instruction, and an [`Op`] is as
+    /// large as its largest variant.)
+    Exec(Box<Exec>),
     /// Change files on the parent filesystem.
     File(FileOp),
     /// Change the image config.
@@ -351,7 +353,7 @@ pub enum CopySource {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileOp {
     /// COPY or ADD.
-    Copy(FileCopy),
+    Copy(Box<FileCopy>),
     /// Make a directory and its parents (WORKDIR).
     Mkdir {
         /// Absolute path.

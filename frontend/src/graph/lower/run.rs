@@ -151,7 +151,13 @@ impl Lowerer<'_> {
             mounts,
             files,
         };
-        self.step_vertex(step, state, Op::Exec(exec), inputs, Some(created_by));
+        self.step_vertex(
+            step,
+            state,
+            Op::Exec(Box::new(exec)),
+            inputs,
+            Some(created_by),
+        );
         Ok(())
     }
 }

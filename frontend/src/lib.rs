@@ -77,10 +77,10 @@ pub struct Compiled {
 /// Parse, type and lower a Dockerfile as [`compile`] does, keeping only
 /// the graph: its `warnings` are all of them, as [`Compiled::warnings`].
 ///
-/// Each instruction is typed as soon as it is parsed, and the typed stages
-/// are dropped once lowered, so the syntax tree is never held whole and
-/// memory stays in proportion to the Dockerfile: this is what the CLI
-/// uses. Errors are those of [`compile`], and in the same order: a parse
+/// Each instruction is typed as soon as it is parsed, and dropped as soon
+/// as it is lowered, so neither the syntax tree nor the typed stages are
+/// held whole beside the graph, and memory stays in proportion to the
+/// Dockerfile: this is what the CLI uses. Errors are those of [`compile`], and in the same order: a parse
 /// error anywhere comes before any instruction's error.
 pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::BuildGraph, Error> {
     let mut parser = parser::Parser::new(text)?;
@@ -100,8 +100,7 @@ pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::
         return Err(error);
     }
     let stages = splitter.finish(escape)?;
-    let mut graph = graph::lower(&stages, options)?;
-    drop(stages);
+    let mut graph = graph::lower_owned(stages, options)?;
     warnings.append(&mut graph.warnings);
     graph.warnings = warnings;
     Ok(graph)

@@ -34,6 +34,7 @@
 //! config and the default `PATH`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::{
     BuildGraph, GraphBuilder, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId,
@@ -99,7 +100,49 @@ pub struct Options<'a> {
 
 /// Lower typed stages to a build graph.
 pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
-    let mut lowerer = Lowerer::new(stages, options)?;
+    let instructions = stages
+        .stages
+        .iter()
+        .map(|stage| Instructions::Borrowed(&stage.instructions))
+        .collect();
+    lower_with(stages, instructions, options)
+}
+
+/// [`lower`], consuming the stages: each instruction is dropped once it is
+/// lowered, so the typed stages and the graph are not both held whole.
+pub(crate) fn lower_owned(mut stages: Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
+    let instructions = stages
+        .stages
+        .iter_mut()
+        .map(|stage| Instructions::Owned(std::mem::take(&mut stage.instructions)))
+        .collect();
+    lower_with(&stages, instructions, options)
+}
+
+/// A stage's instructions, until the stage is lowered.
+enum Instructions<'a> {
+    Borrowed(&'a [Located]),
+    Owned(Vec<Located>),
+    /// The stage is lowered (or being lowered).
+    Taken,
+}
+
+impl Instructions<'_> {
+    fn as_slice(&self) -> &[Located] {
+        match self {
+            Instructions::Borrowed(slice) => slice,
+            Instructions::Owned(vec) => vec,
+            Instructions::Taken => &[],
+        }
+    }
+}
+
+fn lower_with<'a>(
+    stages: &'a Stages,
+    instructions: Vec<Instructions<'a>>,
+    options: &'a Options<'a>,
+) -> Result<BuildGraph, Error> {
+    let mut lowerer = Lowerer::new(stages, instructions, options)?;
     let target = lowerer.target()?;
     // Lower the stages the target needs by name, dependencies first, without
     // recursion: a chain of thousands of `FROM previous` stages must not
@@ -121,6 +164,9 @@ struct State {
     /// `KEY=value` entries, in the form the image config and every RUN need
     /// them (kept formatted: most steps copy the list, few change it).
     env: Vec<String>,
+    /// `env` as RUN steps hold it, made once after each change (see
+    /// [`State::shared_env`]).
+    shared_env: Option<Arc<[String]>>,
     args: Vec<(String, Option<String>)>,
     user: String,
     workdir: String,
@@ -136,6 +182,7 @@ fn env_key(entry: &str) -> &str {
 
 impl State {
     fn set_env(&mut self, key: &str, value: &str) {
+        self.shared_env = None;
         let entry = format!("{key}={value}");
         match self
             .env
@@ -145,6 +192,15 @@ impl State {
             Some(slot) => *slot = entry,
             None => self.env.push(entry),
         }
+    }
+
+    /// The environment, shared by every RUN until it changes: a copy per
+    /// RUN would be as large as the environment times the RUNs.
+    fn shared_env(&mut self) -> Arc<[String]> {
+        let env = &self.env;
+        self.shared_env
+            .get_or_insert_with(|| env.as_slice().into())
+            .clone()
     }
 
     fn env_value(&self, key: &str) -> Option<&str> {
@@ -181,6 +237,8 @@ enum StageStatus {
 
 struct Lowerer<'a> {
     stages: &'a Stages,
+    /// Each stage's instructions, taken when it is lowered.
+    instructions: Vec<Instructions<'a>>,
     options: &'a Options<'a>,
     escape: char,
     target_platform: Platform,
@@ -203,7 +261,11 @@ struct Lowerer<'a> {
 }
 
 impl<'a> Lowerer<'a> {
-    fn new(stages: &'a Stages, options: &'a Options<'a>) -> Result<Self, Error> {
+    fn new(
+        stages: &'a Stages,
+        instructions: Vec<Instructions<'a>>,
+        options: &'a Options<'a>,
+    ) -> Result<Self, Error> {
         let build_platform = Platform::host();
         let target_platform = options
             .platform
@@ -220,13 +282,13 @@ impl<'a> Lowerer<'a> {
             names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
             graph: GraphBuilder::with_capacity(
-                stages
-                    .stages
+                instructions
                     .iter()
-                    .map(|stage| stage.instructions.len() + 2)
+                    .map(|list| list.as_slice().len() + 2)
                     .sum::<usize>()
                     + 1,
             ),
+            instructions,
             context: None,
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),

@@ -2,29 +2,44 @@
 //! build args, `--network`, `--security` and `--mount`s (BuildKit's
 //! `dispatchRun` and `convert_runmount.go`).
 
+use std::sync::Arc;
+
 use super::{Lowerer, PROXY_ARGS, State, Step, heredoc_content, join_path};
 use crate::error::{Error, ErrorKind};
 use crate::graph::mount::{self, MountType};
 use crate::graph::{Exec, InlineFile, Network, Op, Security};
 use crate::instructions::{Command, Run};
 
+/// The environment a RUN sees (see [`Lowerer::run_env`]).
+pub(super) struct RunEnv {
+    env: Arc<[String]>,
+    proxy: Vec<String>,
+    build_args: Vec<(String, String)>,
+}
+
 impl Lowerer<'_> {
     /// The environment a RUN sees: ENV, then declared build args not
     /// shadowed; its proxy variables; and those build args, as pairs.
-    pub(super) fn run_env(
-        &self,
-        state: &State,
-    ) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
-        let mut env = state.env.clone();
+    pub(super) fn run_env(&self, state: &mut State) -> RunEnv {
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
             let Some(value) = value else { continue };
             if state.env_value(name).is_some() {
                 continue;
             }
-            env.push(format!("{name}={value}"));
             args_used.push((name.clone(), value.clone()));
         }
+        let env = if args_used.is_empty() {
+            state.shared_env()
+        } else {
+            let mut env = state.env.clone();
+            env.extend(
+                args_used
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}")),
+            );
+            env.into()
+        };
         let proxy = PROXY_ARGS
             .iter()
             .filter_map(|name| {
@@ -34,7 +49,11 @@ impl Lowerer<'_> {
                     .map(|value| format!("{name}={value}"))
             })
             .collect();
-        (env, proxy, args_used)
+        RunEnv {
+            env,
+            proxy,
+            build_args: args_used,
+        }
     }
 
     pub(super) fn run(
@@ -125,7 +144,11 @@ impl Lowerer<'_> {
             }
             mounts.push(mount);
         }
-        let (env, proxy_env, build_args) = self.run_env(state);
+        let RunEnv {
+            env,
+            proxy: proxy_env,
+            build_args,
+        } = self.run_env(state);
         // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
         // for people (and `docker history`): the cache report reads the
         // pairs from `Exec::build_args`, since a value may hold spaces.

@@ -176,6 +176,13 @@ pub enum ErrorKind {
     /// Stages that reference each other too deeply through variables.
     #[error("stages refer to each other more than {0} levels deep")]
     StagesTooDeep(usize),
+    /// The RUN steps' environments, one per change, add up to more than
+    /// [`crate::graph::MAX_RUN_ENVIRONMENTS`] bytes.
+    #[error(
+        "the environments of the RUN steps up to here add up to more than {} MiB",
+        crate::graph::MAX_RUN_ENVIRONMENTS >> 20
+    )]
+    EnvironmentsTooLarge,
     /// A `--mount` option that does not parse.
     #[error("invalid mount: {0}")]
     InvalidMount(MountError),

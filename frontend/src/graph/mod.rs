@@ -45,8 +45,8 @@ mod mount;
 pub use builder::{GraphBuilder, GraphError};
 pub(crate) use lower::lower_owned;
 pub use lower::{
-    DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
-    Resolved, lower,
+    DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,
+    ResolveError, ResolveFailure, Resolved, lower,
 };
 pub use mount::{Mount, MountType, Sharing};
 

@@ -155,6 +155,25 @@ fn lower_with<'a>(
     lowerer.finish(target)
 }
 
+/// The most bytes the RUN steps' environments may add up to (each entry
+/// counted with one byte more, as `execve` counts it), in bytes: 256 MiB.
+///
+/// Each RUN holds its whole environment; RUNs share one until ENV (or a
+/// build arg) changes it, so what is counted is each new environment, once.
+/// A Dockerfile that sets a new variable before each RUN makes environments
+/// that grow with every step, quadratic in its size (16 MiB of `ENV` and
+/// `RUN` lines would need terabytes); BuildKit has no limit of its own
+/// here, and 256 MiB is thousands of times what real Dockerfiles reach.
+pub const MAX_RUN_ENVIRONMENTS: usize = 256 << 20;
+
+/// [`MAX_RUN_ENVIRONMENTS`]; 1 MiB in this crate's unit tests, which check
+/// the refusal without making (and hashing) 256 MiB of environments.
+const RUN_ENVIRONMENTS_LIMIT: usize = if cfg!(test) {
+    1 << 20
+} else {
+    MAX_RUN_ENVIRONMENTS
+};
+
 /// Stage references deeper than this (through `--from=$VARIABLE`) are refused.
 const MAX_STAGE_NESTING: usize = 128;
 
@@ -195,11 +214,15 @@ impl State {
     }
 
     /// The environment, shared by every RUN until it changes: a copy per
-    /// RUN would be as large as the environment times the RUNs.
-    fn shared_env(&mut self) -> Arc<[String]> {
+    /// RUN would be as large as the environment times the RUNs. `made`
+    /// says whether it is a new one.
+    fn shared_env(&mut self, made: &mut bool) -> Arc<[String]> {
         let env = &self.env;
         self.shared_env
-            .get_or_insert_with(|| env.as_slice().into())
+            .get_or_insert_with(|| {
+                *made = true;
+                env.as_slice().into()
+            })
             .clone()
     }
 
@@ -254,6 +277,9 @@ struct Lowerer<'a> {
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
+    /// The bytes of the RUN environments made so far (see
+    /// [`MAX_RUN_ENVIRONMENTS`]).
+    environments: usize,
     nesting: usize,
     /// Images resolved so far, by reference and platform: one answer per
     /// build, so that every step naming an image gets the same one.
@@ -293,6 +319,7 @@ impl<'a> Lowerer<'a> {
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
+            environments: 0,
             nesting: 0,
             resolved: HashMap::new(),
         };
@@ -500,6 +527,29 @@ fn heredoc_content(heredoc: &Heredoc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new variable before each RUN makes environments that grow with
+    /// every step, quadratic in the Dockerfile's size: lowering stops with
+    /// an error at the limit instead of running out of memory.
+    /// See: issue 16, "Memory in proportion".
+    #[test]
+    fn growing_environments_are_refused() {
+        let value = "v".repeat(10_000);
+        let mut dockerfile = String::from("FROM scratch\n");
+        for index in 0..100 {
+            dockerfile.push_str(&format!("ENV K{index}={value}\nRUN true\n"));
+        }
+        let error = crate::compile_graph(&dockerfile, &Options::default()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::EnvironmentsTooLarge);
+        // The 14th RUN, line 29: the environments of the first 13 (PATH
+        // and 1..13 variables of 10,004 bytes) are 911,222 bytes, and the
+        // 14th's 140,122 more pass 1,048,576.
+        let line = crate::LineIndex::new(&dockerfile).line(error.span.unwrap().start);
+        assert_eq!(line, 2 * 14 + 1);
+        // Shared, the same environment for many RUNs counts once.
+        let shared = format!("FROM scratch\nENV A={value}\n{}", "RUN true\n".repeat(1000));
+        assert!(crate::compile_graph(&shared, &Options::default()).is_ok());
+    }
 
     #[test]
     fn paths() {

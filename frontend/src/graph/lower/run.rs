@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Lowerer, PROXY_ARGS, State, Step, heredoc_content, join_path};
+use super::{Lowerer, PROXY_ARGS, RUN_ENVIRONMENTS_LIMIT, State, Step, heredoc_content, join_path};
 use crate::error::{Error, ErrorKind};
 use crate::graph::mount::{self, MountType};
 use crate::graph::{Exec, InlineFile, Network, Op, Security};
@@ -20,7 +20,7 @@ pub(super) struct RunEnv {
 impl Lowerer<'_> {
     /// The environment a RUN sees: ENV, then declared build args not
     /// shadowed; its proxy variables; and those build args, as pairs.
-    pub(super) fn run_env(&self, state: &mut State) -> RunEnv {
+    pub(super) fn run_env(&mut self, state: &mut State) -> RunEnv {
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
             let Some(value) = value else { continue };
@@ -29,8 +29,10 @@ impl Lowerer<'_> {
             }
             args_used.push((name.clone(), value.clone()));
         }
+        let mut made = true;
         let env = if args_used.is_empty() {
-            state.shared_env()
+            made = false;
+            state.shared_env(&mut made)
         } else {
             let mut env = state.env.clone();
             env.extend(
@@ -40,6 +42,11 @@ impl Lowerer<'_> {
             );
             env.into()
         };
+        if made {
+            self.environments = self
+                .environments
+                .saturating_add(env.iter().map(|entry| entry.len() + 1).sum());
+        }
         let proxy = PROXY_ARGS
             .iter()
             .filter_map(|name| {
@@ -149,6 +156,14 @@ impl Lowerer<'_> {
             proxy: proxy_env,
             build_args,
         } = self.run_env(state);
+        if self.environments > RUN_ENVIRONMENTS_LIMIT {
+            return Err(
+                Error::new(ErrorKind::EnvironmentsTooLarge, step.located.span).with_hint(
+                    "each RUN holds its whole environment, a new one after each change: \
+                     set the variables together, in fewer ENV instructions",
+                ),
+            );
+        }
         // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
         // for people (and `docker history`): the cache report reads the
         // pairs from `Exec::build_args`, since a value may hold spaces.

@@ -29,8 +29,7 @@ impl Lowerer<'_> {
                         // `ARG NAME` in a stage picks up the global value.
                         self.meta.get(&name).cloned()
                     };
-                    state.args.retain(|(existing, _)| *existing != name);
-                    state.args.push((name, value));
+                    state.set_arg(name, value);
                 }
             }
             Instruction::Env(pairs) => {

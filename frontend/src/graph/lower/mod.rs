@@ -183,8 +183,9 @@ struct State {
     /// `KEY=value` entries, in the form the image config and every RUN need
     /// them (kept formatted: most steps copy the list, few change it).
     env: Vec<String>,
-    /// `env` as RUN steps hold it, made once after each change (see
-    /// [`State::shared_env`]).
+    /// The environment RUN steps hold (`env`, then the build args in
+    /// scope), made once after each change of either (see
+    /// [`Lowerer::run_env`]).
     shared_env: Option<Arc<[String]>>,
     args: Vec<(String, Option<String>)>,
     user: String,
@@ -213,17 +214,16 @@ impl State {
         }
     }
 
-    /// The environment, shared by every RUN until it changes: a copy per
-    /// RUN would be as large as the environment times the RUNs. `made`
-    /// says whether it is a new one.
-    fn shared_env(&mut self, made: &mut bool) -> Arc<[String]> {
-        let env = &self.env;
-        self.shared_env
-            .get_or_insert_with(|| {
-                *made = true;
-                env.as_slice().into()
-            })
-            .clone()
+    /// Declare build arg `name` in the stage (again, it moves last).
+    fn set_arg(&mut self, name: String, value: Option<String>) {
+        self.shared_env = None;
+        self.args.retain(|(existing, _)| *existing != name);
+        self.args.push((name, value));
+    }
+
+    fn clear_args(&mut self) {
+        self.shared_env = None;
+        self.args.clear();
     }
 
     fn env_value(&self, key: &str) -> Option<&str> {
@@ -546,9 +546,22 @@ mod tests {
         // 14th's 140,122 more pass 1,048,576.
         let line = crate::LineIndex::new(&dockerfile).line(error.span.unwrap().start);
         assert_eq!(line, 2 * 14 + 1);
-        // Shared, the same environment for many RUNs counts once.
-        let shared = format!("FROM scratch\nENV A={value}\n{}", "RUN true\n".repeat(1000));
-        assert!(crate::compile_graph(&shared, &Options::default()).is_ok());
+        // Shared, the same environment (build args included) for many RUNs
+        // counts once: 1,000 copies would be 20 MB.
+        let runs = "RUN true\n".repeat(1000);
+        let shared = format!("FROM scratch\nENV A={value}\nARG B={value}\n{runs}");
+        let graph = crate::compile_graph(&shared, &Options::default()).unwrap();
+        let envs: Vec<&Arc<[String]>> = graph
+            .vertices
+            .iter()
+            .filter_map(|vertex| match &vertex.op {
+                crate::graph::Op::Exec(exec) => Some(&exec.env),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(envs.len(), 1000);
+        assert!(envs.iter().all(|env| Arc::ptr_eq(env, envs[0])));
+        assert_eq!(envs[0].len(), 3);
     }
 
     #[test]

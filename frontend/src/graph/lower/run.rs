@@ -29,24 +29,25 @@ impl Lowerer<'_> {
             }
             args_used.push((name.clone(), value.clone()));
         }
-        let mut made = true;
-        let env = if args_used.is_empty() {
-            made = false;
-            state.shared_env(&mut made)
-        } else {
-            let mut env = state.env.clone();
-            env.extend(
-                args_used
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}")),
-            );
-            env.into()
+        // Shared by every RUN until ENV or ARG changes it: a copy per RUN
+        // would be as large as the environment times the RUNs.
+        let env = match &state.shared_env {
+            Some(env) => env.clone(),
+            None => {
+                let mut env = state.env.clone();
+                env.extend(
+                    args_used
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}")),
+                );
+                let env: Arc<[String]> = env.into();
+                self.environments = self
+                    .environments
+                    .saturating_add(env.iter().map(|entry| entry.len() + 1).sum());
+                state.shared_env = Some(env.clone());
+                env
+            }
         };
-        if made {
-            self.environments = self
-                .environments
-                .saturating_add(env.iter().map(|entry| entry.len() + 1).sum());
-        }
         let proxy = PROXY_ARGS
             .iter()
             .filter_map(|name| {

@@ -246,7 +246,7 @@ impl Lowerer<'_> {
             }
         };
         // ARGs are scoped to the stage that declares them.
-        state.args.clear();
+        state.clear_args();
         // Owned instructions are dropped as they are lowered.
         let instructions = std::mem::replace(&mut self.instructions[index], Instructions::Taken);
         let total = instructions.as_slice().len() + 1;

@@ -42,7 +42,7 @@ use super::{
 use crate::ast::{Heredoc, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::expand::{Lexer, Lookup};
-use crate::instructions::{Located, Stages};
+use crate::instructions::{Instruction, Located, Stages};
 use crate::span::Span;
 
 mod args;
@@ -307,10 +307,23 @@ impl<'a> Lowerer<'a> {
             infos: Vec::new(),
             names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
+            // Room for every vertex, so that the list is never copied to a
+            // larger one (twice the size, with both held while it is): one per
+            // instruction, two for WORKDIR (its mkdir and its config edit),
+            // the stage's base, and the context.
             graph: GraphBuilder::with_capacity(
                 instructions
                     .iter()
-                    .map(|list| list.as_slice().len() + 2)
+                    .map(|list| {
+                        let workdirs = list
+                            .as_slice()
+                            .iter()
+                            .filter(|located| {
+                                matches!(located.instruction, Instruction::Workdir(_))
+                            })
+                            .count();
+                        list.as_slice().len() + workdirs + 2
+                    })
                     .sum::<usize>()
                     + 1,
             ),

@@ -2,7 +2,7 @@
 //! `dispatch`): the config instructions here, RUN in `run.rs`, COPY and ADD
 //! in `copy.rs`.
 
-use super::{Lowerer, State, Step, join_path};
+use super::{Lowerer, State, Step, join_path, shell_prefix};
 use crate::ast::KeyValue;
 use crate::error::{Error, ErrorKind};
 use crate::graph::{ConfigEdit, FileOp, HealthConfig, Op};
@@ -182,7 +182,7 @@ impl Lowerer<'_> {
     pub(super) fn command_args(&self, command: &Command, state: &State) -> Vec<String> {
         match command {
             Command::Shell(word) => {
-                let mut args = state.shell.clone();
+                let mut args = shell_prefix(&state.shell);
                 args.push(word.value.clone());
                 args
             }

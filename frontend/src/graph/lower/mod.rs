@@ -505,6 +505,14 @@ impl Step<'_> {
     }
 }
 
+/// The shell's argv with room for the command after it: a clone then a
+/// push would double the list (the vector of every shell-form RUN).
+fn shell_prefix(shell: &[String]) -> Vec<String> {
+    let mut args = Vec::with_capacity(shell.len() + 1);
+    args.extend_from_slice(shell);
+    args
+}
+
 /// `base` joined with `path` and cleaned, as an absolute path.
 fn join_path(base: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {

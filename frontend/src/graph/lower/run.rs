@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use super::{Lowerer, PROXY_ARGS, RUN_ENVIRONMENTS_LIMIT, State, Step, heredoc_content, join_path};
+use super::{
+    Lowerer, PROXY_ARGS, RUN_ENVIRONMENTS_LIMIT, State, Step, heredoc_content, join_path,
+    shell_prefix,
+};
 use crate::error::{Error, ErrorKind};
 use crate::graph::mount::{self, MountType};
 use crate::graph::{Exec, InlineFile, Network, Op, Security};
@@ -84,7 +87,7 @@ impl Lowerer<'_> {
                     });
                     vec![path]
                 } else {
-                    let mut args = state.shell.clone();
+                    let mut args = shell_prefix(&state.shell);
                     args.push(script);
                     args
                 }
@@ -97,7 +100,7 @@ impl Lowerer<'_> {
                     script.push_str(&heredoc.content);
                     script.push_str(&heredoc.name);
                 }
-                let mut args = state.shell.clone();
+                let mut args = shell_prefix(&state.shell);
                 args.push(script);
                 args
             }

@@ -87,7 +87,7 @@ fn graph() -> BuildGraph {
         Label::Context,
     ));
     let copy = graph.add(vertex(
-        Op::File(FileOp::Copy(FileCopy {
+        Op::File(FileOp::Copy(Box::new(FileCopy {
             add: false,
             sources: vec![CopySource::Path {
                 input: 1,
@@ -102,7 +102,7 @@ fn graph() -> BuildGraph {
             checksum: None,
             keep_git_dir: false,
             unpack: None,
-        })),
+        }))),
         vec![scratch, context],
         Some(scratch),
         step(2, "COPY --chmod=755 hello /hello"),

@@ -5,8 +5,10 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use strata_frontend::MAX_DOCKERFILE_SIZE;
 
 use crate::cli::BuildArgs;
+use crate::commands::Rendered;
 
 /// A build context read from standard input, removed when dropped.
 pub(crate) struct StdinContext {
@@ -41,11 +43,11 @@ impl StdinContext {
                 .context("failed to unpack the build context from standard input")?;
             Ok(context)
         } else if may_be_dockerfile {
-            let mut text = Vec::new();
-            let mut reader = reader;
-            reader
-                .read_to_end(&mut text)
-                .context("failed to read the Dockerfile from standard input")?;
+            let Some(text) = read_at_most(reader)
+                .context("failed to read the Dockerfile from standard input")?
+            else {
+                return Err(too_large("<stdin>", None));
+            };
             let dockerfile = dir.join(".strata-stdin.Dockerfile");
             std::fs::write(&dockerfile, text)
                 .with_context(|| format!("failed to write `{}`", dockerfile.display()))?;
@@ -63,26 +65,65 @@ impl Drop for StdinContext {
     }
 }
 
+/// The refusal of a Dockerfile over [`MAX_DOCKERFILE_SIZE`], before it is
+/// read (on its size) or as soon as a read passes the limit.
+fn too_large(name: &str, size: Option<u64>) -> anyhow::Error {
+    const MIB: f64 = (1 << 20) as f64;
+    let size = match size {
+        Some(size) => format!("{:.1} MiB ({size} bytes)", size as f64 / MIB),
+        None => "more than 16 MiB".to_owned(),
+    };
+    Rendered(format!(
+        "error: Dockerfile `{name}` is {size}; strata reads Dockerfiles up to 16 MiB\n\n\
+         hint: 16 MiB is BuildKit's limit too: its frontends read the Dockerfile in one \
+         gRPC message, and those stop at 16 MiB\n"
+    ))
+    .into()
+}
+
+/// Up to [`MAX_DOCKERFILE_SIZE`] bytes of `reader`; `None` when it has more.
+fn read_at_most(reader: impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_DOCKERFILE_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() <= MAX_DOCKERFILE_SIZE).then_some(bytes))
+}
+
 pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
     let path = match &args.file {
         Some(path) if path == Path::new("-") => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("failed to read the Dockerfile from standard input")?;
-            return Ok(("<stdin>".to_owned(), bytes));
+            let name = "<stdin>";
+            return match read_at_most(std::io::stdin().lock())
+                .context("failed to read the Dockerfile from standard input")?
+            {
+                Some(bytes) => Ok((name.to_owned(), bytes)),
+                None => Err(too_large(name, None)),
+            };
         }
         Some(path) => path.clone(),
         None => args.context.join("Dockerfile"),
     };
-    let bytes = read_inside_its_directory(&path)
-        .with_context(|| format!("failed to read Dockerfile `{}`", display_name(&path)))?;
     let name = if path.ends_with(".strata-stdin.Dockerfile") {
         "<stdin>".to_owned()
     } else {
         display_name(&path)
     };
-    Ok((name, bytes))
+    match read_inside_its_directory(&path) {
+        Ok(Contents::Whole(bytes)) => Ok((name, bytes)),
+        Ok(Contents::TooLarge(size)) => Err(too_large(&name, size)),
+        Err(error) => Err(error.context(format!(
+            "failed to read Dockerfile `{}`",
+            display_name(&path)
+        ))),
+    }
+}
+
+/// What [`read_inside_its_directory`] found.
+enum Contents {
+    Whole(Vec<u8>),
+    /// Over [`MAX_DOCKERFILE_SIZE`]: the size, when it was known before reading.
+    TooLarge(Option<u64>),
 }
 
 /// Read the Dockerfile at `path` as BuildKit does: its directory (the
@@ -90,8 +131,10 @@ pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u
 /// resolved inside it, symbolic links included (`strata_solver::confined`: `openat2` with
 /// `RESOLVE_IN_ROOT`): `Dockerfile -> /etc/shadow` names the directory's own
 /// `etc/shadow`, never the host's, and `..` stops at the directory. Only a
-/// regular file is read. The directory itself is the user's to name.
-fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// regular file is read, and only up to [`MAX_DOCKERFILE_SIZE`]: a larger
+/// one is refused on its size, unread. The directory itself is the user's
+/// to name.
+fn read_inside_its_directory(path: &Path) -> anyhow::Result<Contents> {
     use strata_solver::confined::{Regular, Root};
     let Some(name) = path.file_name() else {
         bail!("it is not a file name");
@@ -114,7 +157,7 @@ fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
             None => error.into(),
         }
     };
-    let mut file = match root.open_regular(Path::new(name)) {
+    let file = match root.open_regular(Path::new(name)) {
         Ok(Regular::File(file)) => file,
         Ok(Regular::Missing) => {
             // ENOENT, as a missing Dockerfile has always been reported.
@@ -125,9 +168,15 @@ fn read_inside_its_directory(path: &Path) -> anyhow::Result<Vec<u8>> {
         Ok(Regular::Other) => bail!("it is not a regular file"),
         Err(error) => return Err(missing(error.source)),
     };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    let size = file.metadata()?.len();
+    if size > MAX_DOCKERFILE_SIZE as u64 {
+        return Ok(Contents::TooLarge(Some(size)));
+    }
+    // The file may grow between the check and the read.
+    Ok(match read_at_most(file)? {
+        Some(bytes) => Contents::Whole(bytes),
+        None => Contents::TooLarge(None),
+    })
 }
 
 fn display_name(path: &Path) -> String {

@@ -1,17 +1,18 @@
 //! `strata build --dry-run`: the build plan, as text (one line per step,
 //! what it waits for, the parallel groups), JSON or Graphviz dot.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use strata_frontend::diagnostic::Source;
 use strata_frontend::graph::{
     BuildGraph, ConfigEdit, CopySource, FileOp, Op, Source as GraphSource,
 };
 
+// Each renderer writes as it goes: a plan is several times the size of its
+// Dockerfile (a line per step), and is never held whole.
+
 /// One line per step, with what it waits for, then the parallel groups.
-pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
-    let mut out = String::new();
+pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> io::Result<()> {
     let target = graph.target_stage();
     let built: Vec<String> = graph
         .stages
@@ -25,22 +26,22 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
         .filter(|stage| !stage.built)
         .map(|stage| stage.label())
         .collect();
-    let _ = writeln!(
+    writeln!(
         out,
         "target: {} ({} of {} stages built)",
         target.label(),
         built.len(),
         graph.stages.len()
-    );
+    )?;
     if !skipped.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "skipped (not needed by the target): {}",
             skipped.join(", ")
-        );
+        )?;
     }
     let levels = graph.levels();
-    let _ = writeln!(out, "\nsources:");
+    writeln!(out, "\nsources:")?;
     for vertex in &graph.vertices {
         let Op::Source(source) = &vertex.op else {
             continue;
@@ -54,17 +55,17 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
             } => format!("image {reference} ({platform})"),
             GraphSource::Context { name } => format!("build context `{name}`"),
         };
-        let _ = writeln!(out, "  #{:<3} {what}", vertex.id);
+        writeln!(out, "  #{:<3} {what}", vertex.id)?;
     }
     for stage in graph.stages.iter().filter(|stage| stage.built) {
         let line = source.line(stage.span.start);
-        let _ = write!(
+        write!(
             out,
             "\nstage {} FROM {} ({}:{line})",
             stage.label(),
             stage.base,
             source.name
-        );
+        )?;
         let Some(last) = stage.last else { continue };
         let chain = graph.chain(last);
         // Steps inherited from a base stage (or shared with another stage)
@@ -81,9 +82,9 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
             .or(chain.first());
         match start {
             Some(start) => {
-                let _ = writeln!(out, ", starts from #{start}");
+                writeln!(out, ", starts from #{start}")?;
             }
-            None => out.push('\n'),
+            None => writeln!(out)?,
         }
         for id in own {
             let vertex = &graph.vertices[id];
@@ -107,15 +108,15 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
             } else {
                 format!("  needs {}", needs.join(" "))
             };
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  #{id:<3} {kind:<6} {}  {}{needs}",
                 short_digest(&vertex.digest),
                 one_line(&vertex.description(), 100)
-            );
+            )?;
             if let Op::Exec(exec) = &vertex.op {
                 for mount in &exec.mounts {
-                    let _ = writeln!(out, "         mount {:?} at {}", mount.kind, mount.target);
+                    writeln!(out, "         mount {:?} at {}", mount.kind, mount.target)?;
                 }
             }
             if let Op::File(FileOp::Copy(copy)) = &vertex.op {
@@ -127,31 +128,37 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source) -> String {
                         CopySource::Url { url } => url.clone(),
                         CopySource::Inline(file) => format!("heredoc {}", file.path),
                     };
-                    let _ = writeln!(out, "         {from} -> {}", copy.destination);
+                    writeln!(out, "         {from} -> {}", copy.destination)?;
                 }
             }
             if let Op::Config(ConfigEdit::Onbuild(trigger)) = &vertex.op {
-                let _ = writeln!(out, "         trigger: {trigger}");
+                writeln!(out, "         trigger: {trigger}")?;
             }
         }
     }
     // Steps that touch the filesystem, grouped by depth: a group's steps do
-    // not depend on each other and can run at the same time.
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for vertex in &graph.vertices {
-        if !matches!(vertex.op, Op::Config(_)) {
-            groups.entry(levels[vertex.id]).or_default().push(vertex.id);
-        }
-    }
-    let _ = writeln!(
+    // not depend on each other and can run at the same time. One sorted
+    // list of (depth, id) pairs, not a list per depth: a chain of RUNs has
+    // as many depths as steps.
+    let mut steps: Vec<(usize, usize)> = graph
+        .vertices
+        .iter()
+        .filter(|vertex| !matches!(vertex.op, Op::Config(_)))
+        .map(|vertex| (levels[vertex.id], vertex.id))
+        .collect();
+    steps.sort_unstable();
+    writeln!(
         out,
         "\nparallel groups (steps in one group can run at once):"
-    );
-    for (level, ids) in groups {
-        let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
-        let _ = writeln!(out, "  {level}: {}", ids.join(" "));
+    )?;
+    for group in steps.chunk_by(|a, b| a.0 == b.0) {
+        write!(out, "  {}:", group[0].0)?;
+        for (_, id) in group {
+            write!(out, " #{id}")?;
+        }
+        writeln!(out)?;
     }
-    out
+    Ok(())
 }
 
 fn short_digest(digest: &str) -> &str {
@@ -172,7 +179,7 @@ fn one_line(text: &str, limit: usize) -> String {
     }
 }
 
-pub(crate) fn json(graph: &BuildGraph) -> anyhow::Result<String> {
+pub(crate) fn json(graph: &BuildGraph, out: &mut dyn Write) -> io::Result<()> {
     #[derive(serde::Serialize)]
     struct Plan<'g> {
         target: &'g str,
@@ -187,14 +194,12 @@ pub(crate) fn json(graph: &BuildGraph) -> anyhow::Result<String> {
         vertices: &graph.vertices,
         levels: graph.levels(),
     };
-    let mut text = serde_json::to_string_pretty(&plan)?;
-    text.push('\n');
-    Ok(text)
+    serde_json::to_writer_pretty(&mut *out, &plan)?;
+    writeln!(out)
 }
 
-pub(crate) fn dot(graph: &BuildGraph) -> String {
-    let mut out =
-        String::from("digraph build {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n");
+pub(crate) fn dot(graph: &BuildGraph, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"digraph build {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n")?;
     let escape = |text: &str| {
         text.replace('\\', "\\\\")
             .replace('"', "\\\"")
@@ -206,22 +211,21 @@ pub(crate) fn dot(graph: &BuildGraph) -> String {
             Op::Config(_) => ", style=dashed",
             _ => "",
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "  v{} [label=\"#{} {}\"{shape}];",
             vertex.id,
             vertex.id,
             escape(&one_line(&vertex.description(), 60))
-        );
+        )?;
         for input in &vertex.inputs {
-            let _ = writeln!(out, "  v{input} -> v{};", vertex.id);
+            writeln!(out, "  v{input} -> v{};", vertex.id)?;
         }
         if let Some(previous) = vertex.previous
             && !vertex.inputs.contains(&previous)
         {
-            let _ = writeln!(out, "  v{previous} -> v{} [style=dotted];", vertex.id);
+            writeln!(out, "  v{previous} -> v{} [style=dotted];", vertex.id)?;
         }
     }
-    out.push_str("}\n");
-    out
+    out.write_all(b"}\n")
 }

@@ -37,7 +37,15 @@ pub struct Source {
 impl Source {
     /// A source named `name`.
     pub fn new(name: impl Into<String>, text: &str) -> Self {
-        let text = crate::parser::strip_bom(text).to_owned();
+        Source::from_string(name, crate::parser::strip_bom(text).to_owned())
+    }
+
+    /// A source named `name` that keeps `text` itself instead of a copy
+    /// (the CLI compiles [`Source::text`], so a Dockerfile is held once).
+    pub fn from_string(name: impl Into<String>, mut text: String) -> Self {
+        if let Some(rest) = text.strip_prefix(crate::parser::BOM) {
+            text = rest.to_owned();
+        }
         let index = LineIndex::new(&text);
         Source {
             name: name.into(),

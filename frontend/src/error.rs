@@ -53,8 +53,8 @@ pub enum ErrorKind {
     /// The file is not text.
     #[error("the Dockerfile is not valid UTF-8")]
     NotUtf8,
-    /// Spans are 32-bit.
-    #[error("the Dockerfile is larger than 4 GiB")]
+    /// Longer than [`crate::MAX_DOCKERFILE_SIZE`] (BuildKit's limit).
+    #[error("the Dockerfile is larger than 16 MiB, the most strata (and BuildKit) reads")]
     TooLarge,
     /// No instruction at all.
     #[error("the Dockerfile has no instructions")]
@@ -196,6 +196,13 @@ pub enum ErrorKind {
     /// Stages that reference each other too deeply through variables.
     #[error("stages refer to each other more than {0} levels deep")]
     StagesTooDeep(usize),
+    /// The RUN steps' environments, one per change, add up to more than
+    /// [`crate::graph::MAX_RUN_ENVIRONMENTS`] bytes.
+    #[error(
+        "the environments of the RUN steps up to here add up to more than {} MiB",
+        crate::graph::MAX_RUN_ENVIRONMENTS >> 20
+    )]
+    EnvironmentsTooLarge,
     /// A `--mount` option that does not parse.
     #[error("invalid mount: {0}")]
     InvalidMount(MountError),

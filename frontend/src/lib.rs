@@ -52,6 +52,15 @@ pub use error::{Error, ErrorKind, Warning};
 pub use parser::parse;
 pub use span::{LineIndex, Span};
 
+/// The largest Dockerfile strata reads, in bytes: 16 MiB, BuildKit's own
+/// limit. A BuildKit frontend reads the Dockerfile through the gateway's
+/// `ReadFile` in one gRPC message, and both ends of that connection stop at
+/// containerd's `defaults.DefaultMaxRecvMsgSize` (`16 << 20`;
+/// `frontend/gateway/gateway.go`, `frontend/gateway/grpcclient/client.go`).
+/// [`parse`] refuses larger text, and the CLI refuses a larger file on its
+/// size, before reading it.
+pub const MAX_DOCKERFILE_SIZE: usize = 16 << 20;
+
 /// Everything [`compile`] produces.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -63,6 +72,38 @@ pub struct Compiled {
     pub graph: graph::BuildGraph,
     /// Every warning, in the order found (parse, instructions, lowering).
     pub warnings: Vec<Warning>,
+}
+
+/// Parse, type and lower a Dockerfile as [`compile`] does, keeping only
+/// the graph: its `warnings` are all of them, as [`Compiled::warnings`].
+///
+/// Each instruction is typed as soon as it is parsed, and dropped as soon
+/// as it is lowered, so neither the syntax tree nor the typed stages are
+/// held whole beside the graph, and memory stays in proportion to the
+/// Dockerfile: this is what the CLI uses. Errors are those of [`compile`], and in the same order: a parse
+/// error anywhere comes before any instruction's error.
+pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::BuildGraph, Error> {
+    let mut parser = parser::Parser::new(text)?;
+    let mut splitter = instructions::Splitter::default();
+    let mut typing_error = None;
+    while let Some(mut node) = parser.next_node()? {
+        if typing_error.is_none() {
+            let original = std::mem::take(&mut node.original);
+            if let Err(error) = splitter.push(&node, original) {
+                // Parsing goes on: a later parse error is the one reported.
+                typing_error = Some(error);
+            }
+        }
+    }
+    let (escape, mut warnings) = parser.finish()?;
+    if let Some(error) = typing_error {
+        return Err(error);
+    }
+    let stages = splitter.finish(escape)?;
+    let mut graph = graph::lower_owned(stages, options)?;
+    warnings.append(&mut graph.warnings);
+    graph.warnings = warnings;
+    Ok(graph)
 }
 
 /// Parse, type and lower a Dockerfile in one call.

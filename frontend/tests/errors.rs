@@ -174,10 +174,16 @@ fn render_case(case: &Case) -> String {
         ..Options::default()
     };
     let source = Source::new("Dockerfile", case.dockerfile);
-    match strata_frontend::compile(case.dockerfile, &options) {
+    let rendered = match strata_frontend::compile(case.dockerfile, &options) {
         Ok(_) => panic!("case `{}` compiled, but it must fail", case.name),
         Err(error) => render(&error, &source),
+    };
+    // The CLI's path (one node at a time) fails the same way.
+    match strata_frontend::compile_graph(case.dockerfile, &options) {
+        Ok(_) => panic!("case `{}` compiled one node at a time", case.name),
+        Err(error) => assert_eq!(render(&error, &source), rendered, "{}", case.name),
     }
+    rendered
 }
 
 #[test]
@@ -211,6 +217,8 @@ fn warning_messages() {
     let compiled =
         strata_frontend::compile(dockerfile, &options).expect("warnings do not fail the build");
     let source = Source::new("Dockerfile", dockerfile);
+    let graph = strata_frontend::compile_graph(dockerfile, &options).expect("it compiles");
+    assert_eq!(graph.warnings, compiled.warnings);
     let rendered: String = compiled
         .warnings
         .iter()

@@ -36,7 +36,7 @@ fn execs(graph: &BuildGraph) -> Vec<&Exec> {
         .chain(last)
         .into_iter()
         .filter_map(|id| match &graph.vertices[id].op {
-            Op::Exec(exec) => Some(exec),
+            Op::Exec(exec) => Some(&**exec),
             _ => None,
         })
         .collect()
@@ -372,7 +372,7 @@ fn paths_resolve_against_workdir() {
         .vertices
         .iter()
         .filter_map(|vertex| match &vertex.op {
-            Op::File(FileOp::Copy(copy)) => Some(copy),
+            Op::File(FileOp::Copy(copy)) => Some(&**copy),
             _ => None,
         })
         .collect();
@@ -440,7 +440,7 @@ fn mounts_resolve_their_sources() {
     let vertex = graph
         .vertices
         .iter()
-        .find(|vertex| matches!(&vertex.op, Op::Exec(e) if e == exec))
+        .find(|vertex| matches!(&vertex.op, Op::Exec(e) if **e == *exec))
         .unwrap();
     assert_eq!(exec.mounts.len(), 4);
     let tools = &graph.vertices[vertex.inputs[exec.mounts[0].input.unwrap()]];
@@ -622,4 +622,61 @@ fn a_run_carries_its_build_args_as_pairs_and_its_label_as_data() {
         ("build", 5, 5, "RUN")
     );
     assert_eq!(run.description(), "[build 5/5] RUN echo \"$GREETING\"");
+}
+
+/// A Dockerfile of 20,000 LABELs compiles in proportion to its size: each
+/// LABEL's vertex holds its own pair, not the image's labels so far (which
+/// would make the graph quadratic), and the CLI's one-node-at-a-time path
+/// makes the same graph.
+/// See: issue 16, "Memory in proportion".
+#[test]
+fn many_labels_stay_linear() {
+    const LABELS: usize = 20_000;
+    let mut dockerfile = String::from("FROM scratch\n");
+    for index in 0..LABELS {
+        dockerfile.push_str(&format!("LABEL k{index}=v{index}\n"));
+    }
+    let graph = compile(&dockerfile);
+    assert_eq!(graph.vertices.len(), LABELS + 1);
+    let pairs: usize = graph
+        .vertices
+        .iter()
+        .map(|vertex| match &vertex.op {
+            Op::Config(ConfigEdit::Label(pairs)) => pairs.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(pairs, LABELS);
+    let last = graph.vertices.last().unwrap();
+    assert_eq!(
+        last.op,
+        Op::Config(ConfigEdit::Label(vec![("k19999".into(), "v19999".into())]))
+    );
+    let streamed = strata_frontend::compile_graph(&dockerfile, &Options::default()).unwrap();
+    assert!(
+        streamed
+            .vertices
+            .iter()
+            .zip(&graph.vertices)
+            .all(|(a, b)| a.digest == b.digest)
+    );
+}
+
+/// Text over BuildKit's 16 MiB is refused before it is parsed.
+#[test]
+fn dockerfiles_over_16_mib_are_refused() {
+    let text = format!(
+        "FROM scratch\n{}",
+        "#".repeat(strata_frontend::MAX_DOCKERFILE_SIZE)
+    );
+    for error in [
+        strata_frontend::compile(&text, &Options::default()).unwrap_err(),
+        strata_frontend::compile_graph(&text, &Options::default()).unwrap_err(),
+    ] {
+        assert_eq!(error.kind, strata_frontend::ErrorKind::TooLarge);
+        assert_eq!(
+            error.to_string(),
+            "the Dockerfile is larger than 16 MiB, the most strata (and BuildKit) reads"
+        );
+    }
 }

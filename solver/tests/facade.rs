@@ -83,7 +83,7 @@ fn vertex(op: Op, inputs: Vec<usize>, previous: Option<usize>, label: Label) -> 
 
 /// `COPY hello DESTINATION`, `hello` being in input 1 (the context).
 fn copy_hello(destination: &str) -> Op {
-    Op::File(FileOp::Copy(FileCopy {
+    Op::File(FileOp::Copy(Box::new(FileCopy {
         add: false,
         sources: vec![CopySource::Path {
             input: 1,
@@ -98,7 +98,7 @@ fn copy_hello(destination: &str) -> Op {
         checksum: None,
         keep_git_dir: false,
         unpack: None,
-    }))
+    })))
 }
 
 /// `FROM scratch`, `COPY hello /greeting`, `ENV GREETING=hello`: by hand.

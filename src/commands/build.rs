@@ -81,7 +81,8 @@ fn build_in(
             return Err(Rendered(diagnostic::render(&error, &source)).into());
         }
     };
-    let source = Source::new(name, &text);
+    let source = Source::from_string(name, text);
+    let text = source.text.as_str();
     let platform = match &args.platform {
         Some(text) => Some(Platform::parse(text).with_context(|| {
             format!("invalid platform `{text}`: expected os/arch[/variant], e.g. linux/amd64")
@@ -123,31 +124,32 @@ fn build_in(
             .as_ref()
             .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
     };
-    let compiled = strata_frontend::compile(&text, &options);
+    let compiled = strata_frontend::compile_graph(text, &options);
     // Every image the Dockerfile names was pulled (or not) while lowering.
     solve::Reporter::transfers_done(&pulls, solve::Phase::Pull);
-    let compiled = compiled.map_err(|error| match error.kind {
+    let graph = compiled.map_err(|error| match error.kind {
         // A pull that failed is reported as the registry's error, as it is.
         strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
         _ => Rendered(diagnostic::render(&error, &source)).into(),
     })?;
     let mut stderr = std::io::stderr().lock();
-    for warning in &compiled.warnings {
+    for warning in &graph.warnings {
         write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
     }
     drop(stderr);
     let Some(store) = &store else {
-        let plan = match args.format {
-            PlanFormat::Text => crate::plan::text(&compiled.graph, &source),
-            PlanFormat::Json => crate::plan::json(&compiled.graph)?,
-            PlanFormat::Dot => crate::plan::dot(&compiled.graph),
-        };
-        std::io::stdout().lock().write_all(plan.as_bytes())?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        match args.format {
+            PlanFormat::Text => crate::plan::text(&graph, &source, &mut out)?,
+            PlanFormat::Json => crate::plan::json(&graph, &mut out)?,
+            PlanFormat::Dot => crate::plan::dot(&graph, &mut out)?,
+        }
+        out.flush()?;
         return Ok(());
     };
     let session = Session { store, registry };
     let request = args.request(options.platform.clone())?;
-    let graph = &compiled.graph;
+    let graph = &graph;
     let mode = match (args.quiet, args.progress, explain) {
         (_, ProgressArg::Json, true) => progress::Mode::Json,
         (_, _, true) => progress::Mode::Explain,

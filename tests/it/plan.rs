@@ -282,3 +282,37 @@ fn building_without_a_base_image_says_where_to_get_it() {
          | ^^^^^^^^^^^^^^^^^^^^^\n"
     );
 }
+
+/// A Dockerfile over BuildKit's 16 MiB limit is refused on its size, before
+/// it is read (the file here is sparse: nothing is written or read).
+/// See: issue 16, "Memory in proportion".
+#[test]
+fn dockerfiles_over_16_mib_are_refused_unread() {
+    let context = Context::new();
+    let path = context.path().join("big.Dockerfile");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(100 << 20).unwrap();
+    let run = context.strata(&["build", "--dry-run", "-f", "big.Dockerfile", "."]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "error: Dockerfile `big.Dockerfile` is 100.0 MiB (104857600 bytes); strata reads \
+         Dockerfiles up to 16 MiB\n\nhint: 16 MiB is BuildKit's limit too: its frontends read \
+         the Dockerfile in one gRPC message, and those stop at 16 MiB\n"
+    );
+    let over_stdin = strata_in(
+        context.path(),
+        &["build", "--dry-run", "-f", "-", "."],
+        Some("#".repeat((16 << 20) + 1).as_bytes()),
+        &[],
+    );
+    assert_eq!(over_stdin.code, 1);
+    assert!(
+        over_stdin
+            .stderr
+            .starts_with("error: Dockerfile `<stdin>` is more than 16 MiB; strata reads Dockerfiles up to 16 MiB\n"),
+        "{}",
+        over_stdin.stderr
+    );
+}

@@ -26,10 +26,13 @@ impl GraphBuilder {
         GraphBuilder::default()
     }
 
-    /// An empty graph with room for `vertices`.
+    /// An empty graph with room for `vertices`: neither the list nor the
+    /// table that shares identical vertices grows (and is copied, both
+    /// sizes held meanwhile) before that many.
     pub fn with_capacity(vertices: usize) -> GraphBuilder {
         GraphBuilder {
             vertices: Vec::with_capacity(vertices),
+            known: HashMap::with_capacity_and_hasher(vertices, DigestHash),
             ..GraphBuilder::default()
         }
     }

@@ -43,11 +43,14 @@ mod lower;
 mod mount;
 
 pub use builder::{GraphBuilder, GraphError};
+pub(crate) use lower::lower_owned;
 pub use lower::{
-    DEFAULT_PATH, ImageConfig, ImageResolver, Options, Platform, ResolveError, ResolveFailure,
-    Resolved, lower,
+    DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,
+    ResolveError, ResolveFailure, Resolved, lower,
 };
 pub use mount::{Mount, MountType, Sharing};
+
+use std::sync::Arc;
 
 use crate::Warning;
 use crate::span::Span;
@@ -224,8 +227,10 @@ impl Serialize for Label {
 pub enum Op {
     /// A filesystem to start from.
     Source(Source),
-    /// Run a command on the parent filesystem.
-    Exec(Exec),
+    /// Run a command on the parent filesystem. (Boxed, as [`FileOp::Copy`]
+    /// is: a graph holds a vertex per instruction, and an [`Op`] is as
+    /// large as its largest variant.)
+    Exec(Box<Exec>),
     /// Change files on the parent filesystem.
     File(FileOp),
     /// Change the image config.
@@ -290,7 +295,9 @@ pub struct Exec {
     /// The full argument vector (the shell already prepended for shell form).
     pub args: Vec<String>,
     /// `KEY=value` environment: image env, ENV, then the build args in scope.
-    pub env: Vec<String>,
+    /// Shared: the RUNs between two ENVs (with no build arg in scope) hold
+    /// one list, not a copy each.
+    pub env: Arc<[String]>,
     /// The build args in scope that reach the step (those ENV does not
     /// shadow), in declaration order: also the tail of `env`, and the
     /// `|N K=V ...` of its history text. Not in the digest on its own:
@@ -351,7 +358,7 @@ pub enum CopySource {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileOp {
     /// COPY or ADD.
-    Copy(FileCopy),
+    Copy(Box<FileCopy>),
     /// Make a directory and its parents (WORKDIR).
     Mkdir {
         /// Absolute path.

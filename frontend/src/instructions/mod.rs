@@ -141,22 +141,24 @@ pub struct Onbuild {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Instruction {
-    From(From),
-    Run(Run),
+    // The large variants are boxed: one [`Located`] per instruction is held
+    // until the graph is lowered, and the enum is as large as its largest.
+    From(Box<From>),
+    Run(Box<Run>),
     Cmd(Command),
     Entrypoint(Command),
     Label(Vec<KeyValue>),
     Maintainer(Word),
     Expose(Vec<Word>),
     Env(Vec<KeyValue>),
-    Copy(Copy),
+    Copy(Box<Copy>),
     Volume(Vec<Word>),
     User(Word),
     Workdir(Word),
     Arg(Vec<ArgDefinition>),
     Onbuild(Onbuild),
     StopSignal(Word),
-    Healthcheck(Healthcheck),
+    Healthcheck(Box<Healthcheck>),
     Shell(Vec<Word>),
 }
 
@@ -227,35 +229,51 @@ pub struct Stages {
 
 /// Type every instruction and split the file into stages.
 pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
-    let mut stages: Vec<Stage> = Vec::new();
-    let mut meta_args = Vec::new();
-    let mut warnings = Vec::new();
-    for (index, node) in file.nodes.iter().enumerate() {
-        let instruction = parse_node(node, &mut warnings)?;
+    let mut splitter = Splitter::default();
+    for node in &file.nodes {
+        splitter.push(node, node.original.clone())?;
+    }
+    splitter.finish(file.escape)
+}
+
+/// [`from_dockerfile`] one node at a time, so that a caller that parses
+/// one node at a time never holds the whole syntax tree
+/// ([`crate::compile_graph`]).
+#[derive(Default)]
+pub(crate) struct Splitter {
+    stages: Vec<Stage>,
+    meta_args: Vec<Located>,
+    warnings: Vec<Warning>,
+    last_span: Span,
+}
+
+impl Splitter {
+    /// Type `node`, whose joined line is `original`, and file it in its stage.
+    pub(crate) fn push(&mut self, node: &Node, original: String) -> Result<(), Error> {
+        self.last_span = node.span;
+        let instruction = parse_node(node, &mut self.warnings)?;
         let located = Located {
             instruction,
             span: node.span,
-            original: node.original.clone(),
+            original,
             lines: (node.start_line, node.end_line),
         };
         match located.instruction {
             Instruction::From(from) => {
-                // Size the stage's list once: instructions up to the next FROM.
-                let length = file.nodes[index + 1..]
-                    .iter()
-                    .position(|next| next.keyword.value.eq_ignore_ascii_case("from"))
-                    .unwrap_or(file.nodes.len() - index - 1);
-                stages.push(Stage {
-                    from,
+                if let Some(stage) = self.stages.last_mut() {
+                    stage.instructions.shrink_to_fit();
+                }
+                self.stages.push(Stage {
+                    from: *from,
                     from_span: node.span,
                     from_lines: (node.start_line, node.end_line),
-                    instructions: Vec::with_capacity(length),
+                    instructions: Vec::new(),
                 });
             }
-            _ => match stages.last_mut() {
+            _ => match self.stages.last_mut() {
                 Some(stage) => stage.instructions.push(located),
                 None if matches!(located.instruction, Instruction::Arg(_)) => {
-                    meta_args.push(located)
+                    self.meta_args.push(located)
                 }
                 None => {
                     return Err(Error::new(
@@ -266,18 +284,26 @@ pub fn from_dockerfile(file: &Dockerfile) -> Result<Stages, Error> {
                 }
             },
         }
+        Ok(())
     }
-    if stages.is_empty() {
-        let span = file.nodes.last().map(|node| node.span).unwrap_or_default();
-        return Err(Error::new(ErrorKind::NoStages, span)
-            .with_hint("a Dockerfile starts with `FROM <image>`; only ARG may come before it"));
+
+    /// The stages, once every node is in.
+    pub(crate) fn finish(mut self, escape: char) -> Result<Stages, Error> {
+        if self.stages.is_empty() {
+            return Err(Error::new(ErrorKind::NoStages, self.last_span).with_hint(
+                "a Dockerfile starts with `FROM <image>`; only ARG may come before it",
+            ));
+        }
+        if let Some(stage) = self.stages.last_mut() {
+            stage.instructions.shrink_to_fit();
+        }
+        Ok(Stages {
+            meta_args: self.meta_args,
+            stages: self.stages,
+            warnings: self.warnings,
+            escape,
+        })
     }
-    Ok(Stages {
-        meta_args,
-        stages,
-        warnings,
-        escape: file.escape,
-    })
 }
 
 const NO_FLAGS: flags::FlagSpec = &[];
@@ -417,24 +443,24 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
                 }
                 None => None,
             };
-            Instruction::From(From {
+            Instruction::From(Box::new(From {
                 image,
                 name,
                 platform: flags.string("platform"),
-            })
+            }))
         }
         "run" => {
             let command = match Command::from_args(&node.args) {
                 Some(command) => command,
                 None => return Err(missing(node, "RUN", "at least one argument")),
             };
-            Instruction::Run(Run {
+            Instruction::Run(Box::new(Run {
                 command,
                 heredocs: node.heredocs.clone(),
                 mounts: flags.list("mount"),
                 network: flags.string("network"),
                 security: flags.string("security"),
-            })
+            }))
         }
         "cmd" | "entrypoint" => {
             let command = Command::from_args(&node.args).unwrap_or(Command::Exec(Vec::new()));
@@ -601,7 +627,7 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
                 trigger: Box::new(typed),
             })
         }
-        "healthcheck" => Instruction::Healthcheck(health::parse(node, &flags)?),
+        "healthcheck" => Instruction::Healthcheck(Box::new(health::parse(node, &flags)?)),
         "shell" => match &node.args {
             Args::Json(words) if !words.is_empty() => Instruction::Shell(words.clone()),
             Args::None | Args::Json(_) => {
@@ -642,7 +668,7 @@ fn parse_copy(node: &Node, flags: &Flags, add: bool) -> Result<Instruction, Erro
     }
     let (destination, sources) = words.split_last().expect("two words at least");
     let checksum = flags.string("checksum");
-    Ok(Instruction::Copy(Copy {
+    Ok(Instruction::Copy(Box::new(Copy {
         add,
         sources: sources.to_vec(),
         destination: destination.clone(),
@@ -660,7 +686,7 @@ fn parse_copy(node: &Node, flags: &Flags, add: bool) -> Result<Instruction, Erro
             .iter()
             .any(|flag| flag.value.starts_with("--unpack"))
             .then(|| flags.bool("unpack")),
-    }))
+    })))
 }
 
 /// BuildKit's stage-name rule: `^[a-z][a-z0-9-_\.]*$` after lower-casing.

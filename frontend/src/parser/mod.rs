@@ -27,16 +27,13 @@ use crate::ast::{Args, Directive, Dockerfile, Node, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::span::Span;
 
-const BOM: &str = "\u{feff}";
+pub(crate) const BOM: &str = "\u{feff}";
 
 /// Parse a Dockerfile. A leading byte-order mark is ignored; spans are offsets
-/// into `text` with the mark removed (see [`strip_bom`]).
+/// into `text` with the mark removed (see [`strip_bom`]). Text longer than
+/// [`crate::MAX_DOCKERFILE_SIZE`] is refused.
 pub fn parse(text: &str) -> Result<Dockerfile, Error> {
-    let text = strip_bom(text);
-    if u32::try_from(text.len()).is_err() {
-        return Err(Error::new(ErrorKind::TooLarge, Span::default()));
-    }
-    Parser::new(text).run()
+    Parser::new(text)?.run()
 }
 
 /// `text` without a leading byte-order mark: the text spans refer to.
@@ -103,54 +100,109 @@ impl Logical {
     }
 }
 
-struct Parser<'a> {
+/// The parser, which reads physical lines as it goes (none is indexed
+/// ahead) and gives one [`Node`] at a time: [`parse`] collects them, and
+/// [`crate::compile_graph`] types each as it comes, so that the whole
+/// syntax tree is never held.
+pub(crate) struct Parser<'a> {
     text: &'a str,
-    lines: Vec<PhysicalLine<'a>>,
-    /// Index of the next physical line to read.
-    next: usize,
+    /// Offset of the next physical line.
+    offset: usize,
+    /// Physical lines read so far: the 1-based number of the last one.
+    line: usize,
     escape: char,
     directives: Vec<Directive>,
     directives_done: bool,
     warnings: Vec<Warning>,
+    /// Comment lines since the last instruction.
+    comments: Vec<String>,
+    /// Whether a node was given.
+    any: bool,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
-        let mut lines = Vec::new();
-        let mut start = 0;
-        for raw in text.split_inclusive('\n') {
-            lines.push(PhysicalLine {
-                start,
-                text: raw.trim_end_matches(['\r', '\n']),
-                raw,
-            });
-            start += raw.len();
+    /// A parser of `text` (a byte-order mark dropped); text longer than
+    /// [`crate::MAX_DOCKERFILE_SIZE`] is refused.
+    pub(crate) fn new(text: &'a str) -> Result<Self, Error> {
+        let text = strip_bom(text);
+        if text.len() > crate::MAX_DOCKERFILE_SIZE {
+            return Err(Error::new(ErrorKind::TooLarge, Span::default()));
         }
-        Parser {
+        Ok(Parser {
             text,
-            lines,
-            next: 0,
+            offset: 0,
+            line: 0,
             escape: '\\',
             directives: Vec::new(),
             directives_done: false,
             warnings: Vec::new(),
-        }
+            comments: Vec::new(),
+            any: false,
+        })
+    }
+
+    /// The next physical line, not consumed.
+    fn peek_line(&self) -> Option<PhysicalLine<'a>> {
+        let rest = self
+            .text
+            .get(self.offset..)
+            .filter(|rest| !rest.is_empty())?;
+        let raw = match rest.find('\n') {
+            Some(end) => &rest[..=end],
+            None => rest,
+        };
+        Some(PhysicalLine {
+            start: self.offset,
+            text: raw.trim_end_matches(['\r', '\n']),
+            raw,
+        })
+    }
+
+    /// The next physical line, consumed.
+    fn next_line(&mut self) -> Option<PhysicalLine<'a>> {
+        let line = self.peek_line()?;
+        self.offset += line.raw.len();
+        self.line += 1;
+        Some(line)
     }
 
     fn run(mut self) -> Result<Dockerfile, Error> {
         // Growing a vector of large nodes copies them each time: start near
         // the final size (most Dockerfiles have an instruction every 1-3 lines).
-        let mut nodes = Vec::with_capacity(self.lines.len() / 2 + 1);
-        let mut comments = Vec::new();
-        while self.next < self.lines.len() {
-            let first = self.lines[self.next];
-            self.next += 1;
-            let start_line = self.next;
+        let lines = self.text.bytes().filter(|byte| *byte == b'\n').count() + 1;
+        let mut nodes = Vec::with_capacity(lines / 2 + 1);
+        while let Some(node) = self.next_node()? {
+            nodes.push(node);
+        }
+        let (escape, warnings) = self.finish()?;
+        Ok(Dockerfile {
+            directives: self.directives,
+            escape,
+            nodes,
+            warnings,
+        })
+    }
+
+    /// After the last node: the escape character and the warnings, or the
+    /// error of a Dockerfile without instructions.
+    pub(crate) fn finish(&mut self) -> Result<(char, Vec<Warning>), Error> {
+        if !self.any {
+            let end = self.text.len();
+            return Err(Error::new(ErrorKind::NoInstructions, Span::new(end, end))
+                .with_hint("a Dockerfile starts with `FROM <image>`"));
+        }
+        Ok((self.escape, std::mem::take(&mut self.warnings)))
+    }
+
+    /// The next instruction, `None` at the end of the text.
+    pub(crate) fn next_node(&mut self) -> Result<Option<Node>, Error> {
+        while let Some(first) = self.next_line() {
+            let start_line = self.line;
             let trimmed = first.text.trim_start();
             let indent = first.text.len() - trimmed.len();
             self.directive(trimmed, first.start + indent)?;
             if let Some(comment) = trimmed.strip_prefix('#') {
-                comments.push(comment.trim().to_owned());
+                self.comments.push(comment.trim().to_owned());
                 continue;
             }
             let mut logical = Logical::default();
@@ -161,9 +213,8 @@ impl<'a> Parser<'a> {
             logical.push(piece, first.start + indent);
             let mut last = first;
             let mut empty_continuation = None;
-            while continues && self.next < self.lines.len() {
-                let line = self.lines[self.next];
-                self.next += 1;
+            while continues {
+                let Some(line) = self.next_line() else { break };
                 last = line;
                 let left_trimmed = line.text.trim_start();
                 if left_trimmed.starts_with('#') {
@@ -189,25 +240,16 @@ impl<'a> Parser<'a> {
             let mut node = line::node_from_logical(&logical, self.escape, 0)?;
             node.span = span;
             node.start_line = start_line;
-            node.comments = std::mem::take(&mut comments);
+            node.comments = std::mem::take(&mut self.comments);
             self.read_heredocs(&mut node, &logical)?;
-            node.end_line = self.next;
+            node.end_line = self.line;
             if let Some(heredoc) = node.heredocs.last() {
                 node.span = node.span.to(heredoc.content_span);
             }
-            nodes.push(node);
+            self.any = true;
+            return Ok(Some(node));
         }
-        if nodes.is_empty() {
-            let end = self.text.len();
-            return Err(Error::new(ErrorKind::NoInstructions, Span::new(end, end))
-                .with_hint("a Dockerfile starts with `FROM <image>`"));
-        }
-        Ok(Dockerfile {
-            directives: self.directives,
-            escape: self.escape,
-            nodes,
-            warnings: self.warnings,
-        })
+        Ok(None)
     }
 
     /// BuildKit's `possibleParserDirective`: `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`.
@@ -269,11 +311,9 @@ impl<'a> Parser<'a> {
         }
         let mut heredocs = heredoc::from_line(logical)?;
         for heredoc in &mut heredocs {
-            let body_start = self.lines.get(self.next).map(|line| line.start);
+            let body_start = self.peek_line().map(|line| line.start);
             let mut terminated = false;
-            while self.next < self.lines.len() {
-                let line = self.lines[self.next];
-                self.next += 1;
+            while let Some(line) = self.next_line() {
                 let candidate = if heredoc.chomp {
                     line.text.trim_start_matches('\t')
                 } else {

@@ -1051,7 +1051,7 @@ impl<'a> Build<'a> {
                 config::mkdir_layer(self.store, &lowers, path, user, self.options)
             }
             Op::Exec(exec) => {
-                let mut env = exec.env.clone();
+                let mut env = exec.env.to_vec();
                 env.extend(exec.proxy_env.iter().cloned());
                 let prepared = self.mounts(vertex, exec, &mut env)?;
                 let spec = RunSpec {

@@ -158,7 +158,7 @@ impl Lowerer<'_> {
         self.step_vertex(
             step,
             state,
-            Op::File(FileOp::Copy(file_copy)),
+            Op::File(FileOp::Copy(Box::new(file_copy))),
             inputs,
             Some(created_by),
         );

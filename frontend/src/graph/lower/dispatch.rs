@@ -2,7 +2,7 @@
 //! `dispatch`): the config instructions here, RUN in `run.rs`, COPY and ADD
 //! in `copy.rs`.
 
-use super::{Lowerer, State, Step, join_path};
+use super::{Lowerer, State, Step, join_path, shell_prefix};
 use crate::ast::KeyValue;
 use crate::error::{Error, ErrorKind};
 use crate::graph::{ConfigEdit, FileOp, HealthConfig, Op};
@@ -29,8 +29,7 @@ impl Lowerer<'_> {
                         // `ARG NAME` in a stage picks up the global value.
                         self.meta.get(&name).cloned()
                     };
-                    state.args.retain(|(existing, _)| *existing != name);
-                    state.args.push((name, value));
+                    state.set_arg(name, value);
                 }
             }
             Instruction::Env(pairs) => {
@@ -143,6 +142,10 @@ impl Lowerer<'_> {
             }
             Instruction::Onbuild(onbuild) => {
                 self.config(step, state, ConfigEdit::Onbuild(onbuild.expression.clone()));
+                // Also run by the stages built on this one (stage.rs).
+                if let Some(triggers) = self.stage_triggers.get_mut(step.stage) {
+                    triggers.push(onbuild.expression.clone());
+                }
             }
             Instruction::Copy(copy) => self.copy(step, copy, state)?,
         }
@@ -183,7 +186,7 @@ impl Lowerer<'_> {
     pub(super) fn command_args(&self, command: &Command, state: &State) -> Vec<String> {
         match command {
             Command::Shell(word) => {
-                let mut args = state.shell.clone();
+                let mut args = shell_prefix(&state.shell);
                 args.push(word.value.clone());
                 args
             }

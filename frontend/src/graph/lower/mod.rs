@@ -34,6 +34,7 @@
 //! config and the default `PATH`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::{
     BuildGraph, GraphBuilder, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId,
@@ -41,7 +42,7 @@ use super::{
 use crate::ast::{Heredoc, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::expand::{Lexer, Lookup};
-use crate::instructions::{Located, Stages};
+use crate::instructions::{Instruction, Located, Stages};
 use crate::span::Span;
 
 mod args;
@@ -100,7 +101,49 @@ pub struct Options<'a> {
 
 /// Lower typed stages to a build graph.
 pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
-    let mut lowerer = Lowerer::new(stages, options)?;
+    let instructions = stages
+        .stages
+        .iter()
+        .map(|stage| Instructions::Borrowed(&stage.instructions))
+        .collect();
+    lower_with(stages, instructions, options)
+}
+
+/// [`lower`], consuming the stages: each instruction is dropped once it is
+/// lowered, so the typed stages and the graph are not both held whole.
+pub(crate) fn lower_owned(mut stages: Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
+    let instructions = stages
+        .stages
+        .iter_mut()
+        .map(|stage| Instructions::Owned(std::mem::take(&mut stage.instructions)))
+        .collect();
+    lower_with(&stages, instructions, options)
+}
+
+/// A stage's instructions, until the stage is lowered.
+enum Instructions<'a> {
+    Borrowed(&'a [Located]),
+    Owned(Vec<Located>),
+    /// The stage is lowered (or being lowered).
+    Taken,
+}
+
+impl Instructions<'_> {
+    fn as_slice(&self) -> &[Located] {
+        match self {
+            Instructions::Borrowed(slice) => slice,
+            Instructions::Owned(vec) => vec,
+            Instructions::Taken => &[],
+        }
+    }
+}
+
+fn lower_with<'a>(
+    stages: &'a Stages,
+    instructions: Vec<Instructions<'a>>,
+    options: &'a Options<'a>,
+) -> Result<BuildGraph, Error> {
+    let mut lowerer = Lowerer::new(stages, instructions, options)?;
     let target = lowerer.target()?;
     // Lower the stages the target needs by name, dependencies first, without
     // recursion: a chain of thousands of `FROM previous` stages must not
@@ -113,6 +156,25 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
     lowerer.finish(target)
 }
 
+/// The most bytes the RUN steps' environments may add up to (each entry
+/// counted with one byte more, as `execve` counts it), in bytes: 256 MiB.
+///
+/// Each RUN holds its whole environment; RUNs share one until ENV (or a
+/// build arg) changes it, so what is counted is each new environment, once.
+/// A Dockerfile that sets a new variable before each RUN makes environments
+/// that grow with every step, quadratic in its size (16 MiB of `ENV` and
+/// `RUN` lines would need terabytes); BuildKit has no limit of its own
+/// here, and 256 MiB is thousands of times what real Dockerfiles reach.
+pub const MAX_RUN_ENVIRONMENTS: usize = 256 << 20;
+
+/// [`MAX_RUN_ENVIRONMENTS`]; 1 MiB in this crate's unit tests, which check
+/// the refusal without making (and hashing) 256 MiB of environments.
+const RUN_ENVIRONMENTS_LIMIT: usize = if cfg!(test) {
+    1 << 20
+} else {
+    MAX_RUN_ENVIRONMENTS
+};
+
 /// Stage references deeper than this (through `--from=$VARIABLE`) are refused.
 const MAX_STAGE_NESTING: usize = 128;
 
@@ -122,6 +184,10 @@ struct State {
     /// `KEY=value` entries, in the form the image config and every RUN need
     /// them (kept formatted: most steps copy the list, few change it).
     env: Vec<String>,
+    /// The environment RUN steps hold (`env`, then the build args in
+    /// scope), made once after each change of either (see
+    /// [`Lowerer::run_env`]).
+    shared_env: Option<Arc<[String]>>,
     args: Vec<(String, Option<String>)>,
     user: String,
     workdir: String,
@@ -137,6 +203,7 @@ fn env_key(entry: &str) -> &str {
 
 impl State {
     fn set_env(&mut self, key: &str, value: &str) {
+        self.shared_env = None;
         let entry = format!("{key}={value}");
         match self
             .env
@@ -146,6 +213,13 @@ impl State {
             Some(slot) => *slot = entry,
             None => self.env.push(entry),
         }
+    }
+
+    /// Declare build arg `name` in the stage (again, it moves last).
+    fn set_arg(&mut self, name: String, value: Option<String>) {
+        self.shared_env = None;
+        self.args.retain(|(existing, _)| *existing != name);
+        self.args.push((name, value));
     }
 
     fn env_value(&self, key: &str) -> Option<&str> {
@@ -182,12 +256,16 @@ enum StageStatus {
 
 struct Lowerer<'a> {
     stages: &'a Stages,
+    /// Each stage's instructions, taken when it is lowered.
+    instructions: Vec<Instructions<'a>>,
     options: &'a Options<'a>,
     escape: char,
     target_platform: Platform,
     build_platform: Platform,
     meta: BTreeMap<String, String>,
     infos: Vec<StageInfo>,
+    /// The ONBUILD triggers each stage writes, for the stages built on it.
+    stage_triggers: Vec<Vec<String>>,
     /// Stage name to index.
     names: HashMap<String, usize>,
     status: Vec<StageStatus>,
@@ -197,6 +275,9 @@ struct Lowerer<'a> {
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
+    /// The bytes of the RUN environments made so far (see
+    /// [`MAX_RUN_ENVIRONMENTS`]).
+    environments: usize,
     nesting: usize,
     /// Images resolved so far, by reference and platform: one answer per
     /// build, so that every step naming an image gets the same one.
@@ -204,7 +285,11 @@ struct Lowerer<'a> {
 }
 
 impl<'a> Lowerer<'a> {
-    fn new(stages: &'a Stages, options: &'a Options<'a>) -> Result<Self, Error> {
+    fn new(
+        stages: &'a Stages,
+        instructions: Vec<Instructions<'a>>,
+        options: &'a Options<'a>,
+    ) -> Result<Self, Error> {
         let build_platform = Platform::host();
         let target_platform = options
             .platform
@@ -218,20 +303,35 @@ impl<'a> Lowerer<'a> {
             build_platform,
             meta: BTreeMap::new(),
             infos: Vec::new(),
+            stage_triggers: vec![Vec::new(); stages.stages.len()],
             names: HashMap::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
+            // Room for every vertex, so that the list is never copied to a
+            // larger one (twice the size, with both held while it is): one per
+            // instruction, two for WORKDIR (its mkdir and its config edit),
+            // the stage's base, and the context.
             graph: GraphBuilder::with_capacity(
-                stages
-                    .stages
+                instructions
                     .iter()
-                    .map(|stage| stage.instructions.len() + 2)
+                    .map(|list| {
+                        let workdirs = list
+                            .as_slice()
+                            .iter()
+                            .filter(|located| {
+                                matches!(located.instruction, Instruction::Workdir(_))
+                            })
+                            .count();
+                        list.as_slice().len() + workdirs + 2
+                    })
                     .sum::<usize>()
                     + 1,
             ),
+            instructions,
             context: None,
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
+            environments: 0,
             nesting: 0,
             resolved: HashMap::new(),
         };
@@ -404,6 +504,14 @@ impl Step<'_> {
     }
 }
 
+/// The shell's argv with room for the command after it: a clone then a
+/// push would double the list (the vector of every shell-form RUN).
+fn shell_prefix(shell: &[String]) -> Vec<String> {
+    let mut args = Vec::with_capacity(shell.len() + 1);
+    args.extend_from_slice(shell);
+    args
+}
+
 /// `base` joined with `path` and cleaned, as an absolute path.
 fn join_path(base: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
@@ -439,6 +547,42 @@ fn heredoc_content(heredoc: &Heredoc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new variable before each RUN makes environments that grow with
+    /// every step, quadratic in the Dockerfile's size: lowering stops with
+    /// an error at the limit instead of running out of memory.
+    /// See: issue 16, "Memory in proportion".
+    #[test]
+    fn growing_environments_are_refused() {
+        let value = "v".repeat(10_000);
+        let mut dockerfile = String::from("FROM scratch\n");
+        for index in 0..100 {
+            dockerfile.push_str(&format!("ENV K{index}={value}\nRUN true\n"));
+        }
+        let error = crate::compile_graph(&dockerfile, &Options::default()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::EnvironmentsTooLarge);
+        // The 14th RUN, line 29: the environments of the first 13 (PATH
+        // and 1..13 variables of 10,004 bytes) are 911,222 bytes, and the
+        // 14th's 140,122 more pass 1,048,576.
+        let line = crate::LineIndex::new(&dockerfile).line(error.span.unwrap().start);
+        assert_eq!(line, 2 * 14 + 1);
+        // Shared, the same environment (build args included) for many RUNs
+        // counts once: 1,000 copies would be 20 MB.
+        let runs = "RUN true\n".repeat(1000);
+        let shared = format!("FROM scratch\nENV A={value}\nARG B={value}\n{runs}");
+        let graph = crate::compile_graph(&shared, &Options::default()).unwrap();
+        let envs: Vec<&Arc<[String]>> = graph
+            .vertices
+            .iter()
+            .filter_map(|vertex| match &vertex.op {
+                crate::graph::Op::Exec(exec) => Some(&exec.env),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(envs.len(), 1000);
+        assert!(envs.iter().all(|env| Arc::ptr_eq(env, envs[0])));
+        assert_eq!(envs[0].len(), 3);
+    }
 
     #[test]
     fn paths() {

@@ -2,29 +2,54 @@
 //! build args, `--network`, `--security` and `--mount`s (BuildKit's
 //! `dispatchRun` and `convert_runmount.go`).
 
-use super::{Lowerer, State, Step, heredoc_content, join_path};
+use std::sync::Arc;
+
+use super::{
+    Lowerer, RUN_ENVIRONMENTS_LIMIT, State, Step, heredoc_content, join_path, shell_prefix,
+};
 use crate::error::{Error, ErrorKind};
 use crate::graph::mount::{self, MountType};
 use crate::graph::{Exec, InlineFile, Network, Op, Security};
 use crate::instructions::{Command, Run};
 
+/// The environment a RUN sees (see [`Lowerer::run_env`]).
+pub(super) struct RunEnv {
+    env: Arc<[String]>,
+    proxy: Vec<String>,
+    build_args: Vec<(String, String)>,
+}
+
 impl Lowerer<'_> {
     /// The environment a RUN sees: ENV, then declared build args not
     /// shadowed; its proxy variables; and those build args, as pairs.
-    pub(super) fn run_env(
-        &self,
-        state: &State,
-    ) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
-        let mut env = state.env.clone();
+    pub(super) fn run_env(&mut self, state: &mut State) -> RunEnv {
         let mut args_used = Vec::new();
         for (name, value) in &state.args {
             let Some(value) = value else { continue };
             if state.env_value(name).is_some() {
                 continue;
             }
-            env.push(format!("{name}={value}"));
             args_used.push((name.clone(), value.clone()));
         }
+        // Shared by every RUN until ENV or ARG changes it: a copy per RUN
+        // would be as large as the environment times the RUNs.
+        let env = match &state.shared_env {
+            Some(env) => env.clone(),
+            None => {
+                let mut env = state.env.clone();
+                env.extend(
+                    args_used
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}")),
+                );
+                let env: Arc<[String]> = env.into();
+                self.environments = self
+                    .environments
+                    .saturating_add(env.iter().map(|entry| entry.len() + 1).sum());
+                state.shared_env = Some(env.clone());
+                env
+            }
+        };
         // Each proxy a build arg names, whatever its case (the last in
         // sorted order wins, as in BuildKit), is set in both cases, as
         // BuildKit's executor sets them.
@@ -48,7 +73,11 @@ impl Lowerer<'_> {
                 proxy.push(format!("{kind}={value}"));
             }
         }
-        (env, proxy, args_used)
+        RunEnv {
+            env,
+            proxy,
+            build_args: args_used,
+        }
     }
 
     pub(super) fn run(
@@ -74,7 +103,7 @@ impl Lowerer<'_> {
                     args.push(path);
                     args
                 } else {
-                    let mut args = state.shell.clone();
+                    let mut args = shell_prefix(&state.shell);
                     args.push(script);
                     args
                 }
@@ -87,7 +116,7 @@ impl Lowerer<'_> {
                     script.push_str(&heredoc.content);
                     script.push_str(&heredoc.name);
                 }
-                let mut args = state.shell.clone();
+                let mut args = shell_prefix(&state.shell);
                 args.push(script);
                 args
             }
@@ -167,7 +196,19 @@ impl Lowerer<'_> {
             }
             mounts.push(mount);
         }
-        let (env, proxy_env, build_args) = self.run_env(state);
+        let RunEnv {
+            env,
+            proxy: proxy_env,
+            build_args,
+        } = self.run_env(state);
+        if self.environments > RUN_ENVIRONMENTS_LIMIT {
+            return Err(
+                Error::new(ErrorKind::EnvironmentsTooLarge, step.located.span).with_hint(
+                    "each RUN holds its whole environment, a new one after each change: \
+                     set the variables together, in fewer ENV instructions",
+                ),
+            );
+        }
         // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
         // for people (and `docker history`): the cache report reads the
         // pairs from `Exec::build_args`, since a value may hold spaces.
@@ -193,7 +234,13 @@ impl Lowerer<'_> {
             mounts,
             files,
         };
-        self.step_vertex(step, state, Op::Exec(exec), inputs, Some(created_by));
+        self.step_vertex(
+            step,
+            state,
+            Op::Exec(Box::new(exec)),
+            inputs,
+            Some(created_by),
+        );
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! lowering one (its base, its ONBUILD triggers, its instructions); and
 //! `--from` references to a stage or an image.
 
-use super::{Lowerer, MAX_STAGE_NESTING, Platform, StageStatus, State, Step};
+use super::{Instructions, Lowerer, MAX_STAGE_NESTING, Platform, StageStatus, State, Step};
 use crate::error::{Error, ErrorKind};
 use crate::graph::DEFAULT_PATH;
 use crate::graph::mount;
@@ -70,7 +70,7 @@ impl Lowerer<'_> {
     pub(super) fn static_dependencies(&self, index: usize) -> Vec<usize> {
         let mut dependencies: Vec<usize> = self.base_stage(index).into_iter().collect();
         let literal = |value: &str| (!value.contains('$')).then(|| value.to_owned());
-        for located in &self.stages.stages[index].instructions {
+        for located in self.instructions[index].as_slice() {
             let references: Vec<String> = match &located.instruction {
                 Instruction::Copy(copy) => copy
                     .from
@@ -211,17 +211,12 @@ impl Lowerer<'_> {
                 // carries a base stage's build args over), and the ONBUILD
                 // triggers written in it run here, not passed on.
                 let mut state = self.lower_stage(base_index, stage.from.image.span)?;
-                let triggers: Vec<String> = stages.stages[base_index]
-                    .instructions
-                    .iter()
-                    .filter_map(|located| match &located.instruction {
-                        Instruction::Onbuild(onbuild) => Some(onbuild.expression.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                // (Recorded as the base stage was lowered: its
+                // instructions are gone by now.)
+                let triggers = self.stage_triggers[base_index].clone();
                 if !triggers.is_empty() {
                     let from = Located {
-                        instruction: Instruction::From(stage.from.clone()),
+                        instruction: Instruction::From(Box::new(stage.from.clone())),
                         span: stage.from_span,
                         original: String::new(),
                         lines: stage.from_lines,
@@ -252,6 +247,7 @@ impl Lowerer<'_> {
                             }
                         })
                         .collect(),
+                    shared_env: None,
                     args: Vec::new(),
                     user: config.user.clone(),
                     workdir: if config.workdir.is_empty() {
@@ -274,15 +270,39 @@ impl Lowerer<'_> {
                 state
             }
         };
-        let total = stage.instructions.len() + 1;
-        for (position, located) in stage.instructions.iter().enumerate() {
+        // Owned instructions are dropped as they are lowered. (ARGs are
+        // not cleared: a stage built on a stage inherits them, as above.)
+        let instructions = std::mem::replace(&mut self.instructions[index], Instructions::Taken);
+        let total = instructions.as_slice().len() + 1;
+        let mut dispatch = |position: usize, located: &Located| {
             let step = Step {
                 stage: index,
                 number: position + 2,
                 total,
                 located,
             };
-            self.dispatch(&step, &located.instruction, &mut state)?;
+            self.dispatch(&step, &located.instruction, &mut state)
+        };
+        match instructions {
+            Instructions::Borrowed(slice) => {
+                for (position, located) in slice.iter().enumerate() {
+                    dispatch(position, located)?;
+                }
+            }
+            Instructions::Owned(mut vec) => {
+                // Last first, so that each is popped and dropped once lowered,
+                // and the list shrinks as it empties.
+                vec.reverse();
+                let mut position = 0;
+                while let Some(located) = vec.pop() {
+                    dispatch(position, &located)?;
+                    position += 1;
+                    if vec.capacity() > 2 * vec.len() + 1024 {
+                        vec.shrink_to_fit();
+                    }
+                }
+            }
+            Instructions::Taken => {}
         }
         self.infos[index].built = true;
         self.infos[index].rootfs = Some(state.fs);

@@ -631,7 +631,7 @@ impl BuildArgs {
         let dockerfile_id = match &self.file {
             Some(path) if path == std::path::Path::new("-") => "<stdin>".to_owned(),
             Some(path) => canonical(path),
-            None => canonical(&self.context.join("Dockerfile")),
+            None => canonical(&crate::dockerfile::default_dockerfile(&self.context)),
         };
         let mut request = solve::BuildRequest::new(&self.context);
         request.dockerfile = self

@@ -90,6 +90,18 @@ fn read_at_most(reader: impl Read) -> std::io::Result<Option<Vec<u8>>> {
     Ok((bytes.len() <= MAX_DOCKERFILE_SIZE).then_some(bytes))
 }
 
+/// The Dockerfile of `context` when `-f` names none: `Dockerfile`, or
+/// `dockerfile` when only that one is there (as BuildKit falls back).
+pub(crate) fn default_dockerfile(context: &Path) -> std::path::PathBuf {
+    let upper = context.join("Dockerfile");
+    let lower = context.join("dockerfile");
+    if std::fs::symlink_metadata(&upper).is_err() && std::fs::symlink_metadata(&lower).is_ok() {
+        lower
+    } else {
+        upper
+    }
+}
+
 pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u8>)> {
     let path = match &args.file {
         Some(path) if path == Path::new("-") => {
@@ -102,7 +114,7 @@ pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u
             };
         }
         Some(path) => path.clone(),
-        None => args.context.join("Dockerfile"),
+        None => default_dockerfile(&args.context),
     };
     let name = if path.ends_with(".strata-stdin.Dockerfile") {
         "<stdin>".to_owned()

@@ -14,7 +14,9 @@
 
 mod add;
 mod args;
+mod cmd;
 mod copy;
+mod core;
 mod dockerignore;
 mod exclude;
 mod heredoc;
@@ -260,4 +262,15 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     writer.join().unwrap();
     assert!(output.status.success());
     output.stdout
+}
+
+impl Bk {
+    /// `strata inspect` of `image`, as docker's JSON.
+    pub(crate) fn inspect(&self, image: &str) -> serde_json::Value {
+        let text = self.store.ok(
+            self.store.dir.path(),
+            &["inspect", "-f", "{{json .}}", image],
+        );
+        serde_json::from_str(&text).unwrap()
+    }
 }

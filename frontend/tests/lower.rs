@@ -571,6 +571,8 @@ fn history_entries_as_docker_writes_them() {
         history,
         vec![
             "ENV A=1 B=2",
+            // BuildKit's ARG entry (testExportedHistoryFlattenArgs).
+            "ARG V=1",
             "WORKDIR /app",
             "RUN |1 V=1 /bin/sh -c echo hi # buildkit",
             "COPY a b # buildkit",

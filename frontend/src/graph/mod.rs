@@ -423,6 +423,8 @@ pub enum ConfigEdit {
     Healthcheck(HealthConfig),
     /// ONBUILD: a trigger for images built from this one.
     Onbuild(String),
+    /// ARG: no change to the config, only its history entry (`ARG a=1 b`).
+    Arg(String),
     /// The triggers a stage inherits from the stage it is built on, which
     /// it runs instead of passing on (BuildKit clears them so).
     ClearOnbuild,
@@ -448,12 +450,18 @@ impl ConfigEdit {
             ConfigEdit::Entrypoint(args) => format!("ENTRYPOINT {}", go_list(args)),
             ConfigEdit::Workdir(_) | ConfigEdit::ClearOnbuild => return None,
             ConfigEdit::User(user) => format!("USER {user}"),
-            ConfigEdit::Expose(ports) => format!("EXPOSE {}", ports.join(" ")),
+            // Go's `%v` of BuildKit's sorted port list.
+            ConfigEdit::Expose(ports) => {
+                let mut sorted = ports.clone();
+                sorted.sort();
+                format!("EXPOSE [{}]", sorted.join(" "))
+            }
             ConfigEdit::Volume(paths) => format!("VOLUME {}", go_list(paths)),
             ConfigEdit::Shell(args) => format!("SHELL {}", go_list(args)),
             ConfigEdit::StopSignal(signal) => format!("STOPSIGNAL {signal}"),
             ConfigEdit::Healthcheck(health) => format!("HEALTHCHECK {}", go_list(&health.test)),
             ConfigEdit::Onbuild(trigger) => format!("ONBUILD {trigger}"),
+            ConfigEdit::Arg(args) => format!("ARG {args}"),
             ConfigEdit::Maintainer(name) => format!("MAINTAINER {name}"),
         })
     }

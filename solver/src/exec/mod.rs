@@ -363,7 +363,8 @@ impl Changes {
         }
     }
 
-    /// Write the changes as a layer; `None` when nothing changed.
+    /// Write the changes as a layer (an empty one when nothing changed, as
+    /// BuildKit and `docker commit` write one: a RUN always has its layer).
     pub fn layer(
         &self,
         store: &Store,
@@ -380,13 +381,6 @@ impl Changes {
         compression: Compression,
         epoch: Option<u64>,
     ) -> Result<Option<LayerRecord>, ExecError> {
-        let empty = std::fs::read_dir(upper)
-            .map_err(ExecError::io("read", upper))?
-            .next()
-            .is_none();
-        if empty {
-            return Ok(None);
-        }
         let _writing = store.writing()?;
         let (layer, _skipped) = crate::layer::store_layer(
             store,

@@ -90,7 +90,8 @@ fn manifest_descriptor(
         // and docker write it); the full name goes where containerd reads it.
         descriptor["annotations"] = serde_json::json!({
             "org.opencontainers.image.ref.name": reference.tag.clone().unwrap_or_default(),
-            "io.containerd.image.name": reference.to_string(),
+            // Fully qualified, as BuildKit and docker write it.
+            "io.containerd.image.name": reference.qualified(),
         });
     }
     descriptor

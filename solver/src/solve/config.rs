@@ -34,10 +34,11 @@ impl Assembly {
             Some(base) => serde_json::to_value(base).expect("configs serialize"),
             None => {
                 let host = Platform::host();
+                // BuildKit's empty image: WorkingDir `/` (and PATH, below).
                 let mut config = json!({
                     "architecture": host.architecture,
                     "os": host.os,
-                    "config": {},
+                    "config": { "WorkingDir": "/" },
                     "rootfs": { "type": "layers", "diff_ids": [] },
                     "history": [],
                 });
@@ -188,6 +189,7 @@ impl Assembly {
                 triggers.push(json!(trigger));
                 inner.insert("OnBuild".to_owned(), Value::Array(triggers));
             }
+            ConfigEdit::Arg(_) => {}
             ConfigEdit::ClearOnbuild => {
                 self.inner().remove("OnBuild");
             }

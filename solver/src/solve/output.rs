@@ -106,7 +106,8 @@ impl FromStr for OutputSpec {
         let mut compression = None;
         let mut names = Vec::new();
         let mut push = None;
-        for field in spec.split(',') {
+        for field in csv_fields(spec) {
+            let field = field.as_str();
             let (key, value) = field
                 .split_once('=')
                 .ok_or_else(|| invalid(format!("`{field}` is not KEY=VALUE")))?;
@@ -120,7 +121,8 @@ impl FromStr for OutputSpec {
                         invalid("compression is gzip, zstd or uncompressed".to_owned())
                     })?)
                 }
-                "name" => names.push(value.to_owned()),
+                // `"name=a:1,a:2"`: one field, several names (buildx's).
+                "name" => names.extend(value.split(',').map(str::to_owned)),
                 "push" => push = Some(boolean(spec, key, value)?),
                 "oci-mediatypes" => {}
                 other => return Err(invalid(format!("unknown key `{other}`"))),
@@ -175,7 +177,14 @@ impl OutputSpec {
         tags: &[String],
         epoch: Option<u64>,
     ) -> Result<(), OutputError> {
-        let images = [(image.clone(), tags.to_vec())];
+        // The output's own `name=`s, else the build's tags (as buildx gives
+        // `-t` to the exporter).
+        let names = if self.names.is_empty() {
+            tags.to_vec()
+        } else {
+            self.names.clone()
+        };
+        let images = [(image.clone(), names)];
         let Some(dest) = &self.dest else {
             return Ok(());
         };
@@ -206,4 +215,27 @@ impl OutputSpec {
         }
         Ok(())
     }
+}
+
+/// The fields of a `--output` value, split on commas as CSV splits them: a
+/// field in double quotes may hold commas (`"name=a:1,a:2"`), and `""`
+/// inside it is one quote, as docker's CLI reads the flag.
+fn csv_fields(spec: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = spec.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            other => field.push(other),
+        }
+    }
+    fields.push(field);
+    fields
 }

@@ -20,6 +20,7 @@ mod core;
 mod dockerignore;
 mod exclude;
 mod heredoc;
+mod image;
 mod mount;
 mod multistage;
 mod onbuild;
@@ -272,5 +273,38 @@ impl Bk {
             &["inspect", "-f", "{{json .}}", image],
         );
         serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// What an OCI layout export holds: its index, the first manifest, and
+/// that manifest's config.
+pub(crate) struct OciLayout {
+    pub(crate) index: serde_json::Value,
+    pub(crate) config: serde_json::Value,
+}
+
+impl Bk {
+    /// Build with `--output type=oci,dest=DIR,tar=false` plus `extra`
+    /// output options, and read the layout.
+    pub(crate) fn oci(&self, context: &Context, output: &str, args: &[&str]) -> OciLayout {
+        let out = tempfile::tempdir().unwrap();
+        let layout = out.path().join("layout");
+        let dest = format!("type=oci,dest={},tar=false{output}", layout.display());
+        let mut all = vec!["--output", &dest];
+        all.extend_from_slice(args);
+        self.build_ok(context, &all);
+        let json = |path: std::path::PathBuf| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+        };
+        let blob = |digest: &serde_json::Value| {
+            let digest = digest.as_str().unwrap();
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"))
+        };
+        let index = json(layout.join("index.json"));
+        let manifest = json(blob(&index["manifests"][0]["digest"]));
+        let config = json(blob(&manifest["config"]["digest"]));
+        OciLayout { index, config }
     }
 }

@@ -18,6 +18,9 @@ impl Lowerer<'_> {
         match instruction {
             Instruction::From(_) => unreachable!("FROM starts a stage"),
             Instruction::Arg(definitions) => {
+                // Its history entry, `ARG a=1 b`, as BuildKit's dispatchArg
+                // commits it: each name with the value it took.
+                let mut shown = Vec::new();
                 for definition in definitions {
                     let name = definition.name.value.clone();
                     let value = if let Some(value) = self.options.build_args.get(&name) {
@@ -29,8 +32,13 @@ impl Lowerer<'_> {
                         // `ARG NAME` in a stage picks up the global value.
                         self.meta.get(&name).cloned()
                     };
+                    shown.push(match &value {
+                        Some(value) => format!("{name}={value}"),
+                        None => name.clone(),
+                    });
                     state.set_arg(name, value);
                 }
+                self.config(step, state, ConfigEdit::Arg(shown.join(" ")));
             }
             Instruction::Env(pairs) => {
                 let pairs = self.expand_pairs(pairs, state, "ENV")?;

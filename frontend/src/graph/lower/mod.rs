@@ -215,11 +215,16 @@ impl State {
         }
     }
 
-    /// Declare build arg `name` in the stage (again, it moves last).
+    /// Declare build arg `name` in the stage; declared again, it keeps its
+    /// place and takes the new value (BuildKit's runCommandString order:
+    /// `RUN |2 foo=bar2 bar=123` after `ARG foo=bar`, `ARG bar=123`, `ARG
+    /// foo=bar2`).
     fn set_arg(&mut self, name: String, value: Option<String>) {
         self.shared_env = None;
-        self.args.retain(|(existing, _)| *existing != name);
-        self.args.push((name, value));
+        match self.args.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(slot) => slot.1 = value,
+            None => self.args.push((name, value)),
+        }
     }
 
     fn env_value(&self, key: &str) -> Option<&str> {

@@ -3,6 +3,7 @@
 //! One test binary, one module per feature.
 
 mod build;
+mod costs;
 mod images;
 mod leases;
 mod plan;

@@ -341,10 +341,12 @@ impl StatCache {
         }
     }
 
-    /// The sha256 of the file at `path`, whose metadata is `meta`.
+    /// The sha256 of the file at `path` (its name here), opened at `at`
+    /// (without following a symlink there), whose metadata is `meta`.
     pub fn digest(
         &mut self,
         path: &Path,
+        at: &Path,
         meta: &std::fs::Metadata,
     ) -> Result<String, crate::error::PathError> {
         // By the path's escaped text: lossless, and for UTF-8 paths what
@@ -363,8 +365,12 @@ impl StatCache {
         {
             return Ok(known.digest.clone());
         }
-        let mut file =
-            std::fs::File::open(path).map_err(crate::error::PathError::of("open", path))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::File::options()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(at)
+            .map_err(crate::error::PathError::of("open", path))?;
         let mut hasher = sha2::Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         loop {

@@ -1357,9 +1357,11 @@ impl Writer<'_> {
                 .open(&at)
                 .map_err(io("open", host))?;
             let mut target = dir.create_file(&name, 0o600)?;
-            // `io::copy` of file to file is `copy_file_range`: a reflink
-            // where the filesystem can.
-            std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
+            // A file with holes keeps them (only its data is written); any
+            // other goes by `io::copy`, which is `copy_file_range` from
+            // file to file: a reflink where the filesystem can.
+            crate::layer::sparse::copy(&mut source, &mut target, meta.len())
+                .map_err(io("copy", host))?;
             // The rest on the descriptor just written: one call each.
             let shown = dir.path(&name);
             std::os::unix::fs::fchown(&target, Some(uid), Some(gid)).map_err(owner_error)?;

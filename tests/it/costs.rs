@@ -182,3 +182,130 @@ fn a_sparse_file_stays_sparse_in_the_layer_the_snapshot_and_a_run() {
     );
     assert_eq!(sha256sum(&extracted), digest);
 }
+
+/// The build cache's files under `cache/` by kind: records (`*.json` at
+/// the top), `steps`, `texts`, and the stat caches' entries.
+#[derive(Debug, PartialEq, Eq)]
+struct CacheFiles {
+    records: usize,
+    steps: usize,
+    texts: usize,
+    stat_entries: Vec<String>,
+}
+
+fn cache_files(store: &StoreDir) -> CacheFiles {
+    let cache = store.root().join("cache");
+    let count = |dir: &str| {
+        std::fs::read_dir(cache.join(dir))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    let records = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
+        .count();
+    let mut stat_entries = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(cache.join("stat")) {
+        for entry in entries {
+            let text = std::fs::read(entry.unwrap().path()).unwrap();
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&text).unwrap();
+            stat_entries.extend(map.keys().map(|key| {
+                // The context's path is a temporary directory: its last
+                // element is the file's name.
+                key.rsplit('/').next().unwrap().to_owned()
+            }));
+        }
+    }
+    stat_entries.sort();
+    CacheFiles {
+        records,
+        steps: count("steps"),
+        texts: count("texts"),
+        stat_entries,
+    }
+}
+
+#[test]
+fn prunes_leave_only_what_a_retained_image_or_build_needs() {
+    let store = store_with_base();
+    let context = Context::new()
+        .file("one", "first")
+        .file("two", "second")
+        .dockerfile(
+            "FROM base\n\
+             COPY . /c/\n\
+             RUN cat /c/one /c/t* > /all\n\
+             RUN true\n",
+        );
+    let build = || store.ok(context.path(), &["build", "-q", "-t", "app", "."]);
+    build();
+    // `two` becomes `three`, with other content: new COPY and RUN layers.
+    std::fs::remove_file(context.path().join("two")).unwrap();
+    std::fs::write(context.path().join("three"), "third").unwrap();
+    build();
+    let before = cache_files(&store);
+    assert_eq!(
+        before.stat_entries,
+        ["Dockerfile", "one", "three", "two"],
+        "{before:?}"
+    );
+    // The first build's image is dangling: `image prune` removes it, and
+    // `cache prune` every record its layers alone needed.
+    store.ok(context.path(), &["image", "prune", "-f"]);
+    store.ok(context.path(), &["cache", "prune", "-f"]);
+    let layers = diff_ids(&store, "app");
+    let after = cache_files(&store);
+    // Left: the COPY and the first RUN of `app` (its layers); `RUN true`
+    // made no layer, which no image holds. The stat cache keeps what those
+    // records read: not `two`.
+    assert_eq!(
+        after,
+        CacheFiles {
+            records: 2,
+            steps: 2,
+            texts: 2,
+            stat_entries: vec!["Dockerfile".into(), "one".into(), "three".into()],
+        }
+    );
+    let kept: Vec<serde_json::Value> = std::fs::read_dir(store.root().join("cache"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+        .collect();
+    for record in &kept {
+        let diff_id = record["layer"]["diff_id"].as_str().unwrap();
+        assert!(layers.iter().any(|layer| layer == diff_id), "{record}");
+    }
+    // Nothing retained: nothing left.
+    store.ok(context.path(), &["image", "prune", "-a", "-f"]);
+    store.ok(context.path(), &["cache", "prune", "-f"]);
+    assert_eq!(
+        cache_files(&store),
+        CacheFiles {
+            records: 0,
+            steps: 0,
+            texts: 0,
+            stat_entries: Vec::new(),
+        }
+    );
+    let blobs = std::fs::read_dir(store.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0, "every image and record is gone");
+    // And a rebuild (on the base imported again) works, and caches again.
+    let rootfs = store.dir.path().join("rootfs");
+    store.ok(
+        store.dir.path(),
+        &["import", rootfs.to_str().unwrap(), "base"],
+    );
+    build();
+    assert_eq!(cache_files(&store).records, 4, "FROM, COPY and both RUNs");
+    let sum = crate::build::read_in(&store, "app", "cat /all");
+    assert_eq!(sum, "firstthird");
+}

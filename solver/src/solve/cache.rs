@@ -134,8 +134,25 @@ fn directory_size(path: &Path) -> u64 {
     total
 }
 
-/// Remove cache records as `filter` says, then the blobs and snapshots
-/// nothing refers to any more: (records removed, bytes reclaimed).
+/// Remove cache records as `filter` says, then what nothing refers to any
+/// more: (records removed, bytes reclaimed).
+///
+/// **What a record is needed for, and so what stays.** A record is kept
+/// while one of these needs it, and removed otherwise:
+///
+/// 1. a live build, pull or load holds it in its lease (it made or hit
+///    it), whatever the filter says;
+/// 2. without `-a`, an image in the index has its layer: that image's
+///    rebuild hits it (docker's `builder prune` keeps such shared records
+///    unless `--all`); `--filter until=` and `--keep-storage` may still
+///    remove it.
+///
+/// A record whose layer's blob is no longer in the store gives nothing
+/// back ([`get`] refuses it) and goes whatever the filter says, unless
+/// leased. Then what the records refer to: the step indexes (`steps/`,
+/// `texts/`) that name no record left, the stat cache's entries (per
+/// context, `stat/`) whose digest no record left read, and the blobs and
+/// snapshots nothing holds.
 pub fn prune(
     store: &Store,
     filter: &PruneFilter,
@@ -161,7 +178,21 @@ pub fn prune(
         .collect();
     let now = crate::time::now();
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
+    let mut useless: Vec<PathBuf> = Vec::new();
+    let mut kept: Vec<CacheRecord> = Vec::new();
     for record in records(store) {
+        if leased.records.contains(&record.key) {
+            kept.push(record);
+            continue;
+        }
+        if record
+            .layer
+            .as_ref()
+            .is_some_and(|layer| !store.has_blob(&layer.digest))
+        {
+            useless.push(record_path(store, &record.key));
+            continue;
+        }
         let used = record.last_used.as_deref().unwrap_or(&record.created);
         let age = now.saturating_sub(crate::time::parse_rfc3339(used).unwrap_or(0));
         let size = record.layer.as_ref().map_or(0, |layer| layer.size);
@@ -169,22 +200,22 @@ pub fn prune(
             .layer
             .as_ref()
             .is_some_and(|layer| in_images.contains(&layer.digest));
-        let selected = !leased.records.contains(&record.key)
-            && (filter.all || !in_image)
+        let selected = (filter.all || !in_image)
             && filter
                 .unused_for
                 .is_none_or(|duration| age >= duration.as_secs());
         if selected {
             candidates.push((age, size, record_path(store, &record.key)));
         }
+        kept.push(record);
     }
     // With --keep-storage, the most recently used stay while they fit.
     if let Some(limit) = filter.keep_storage {
         candidates.sort_by_key(|(age, _, _)| *age);
-        let mut kept = 0u64;
+        let mut fits = 0u64;
         candidates.retain(|(_, size, _)| {
-            if kept + size <= limit {
-                kept += size;
+            if fits + size <= limit {
+                fits += size;
                 false
             } else {
                 true
@@ -192,21 +223,100 @@ pub fn prune(
         });
     }
     let mut removed = 0;
+    let mut gone = std::collections::BTreeSet::new();
     // Through the checked directory (never a link; see `store::dirs`).
     if let Some(records) = store.open_dir(crate::store::layout::CACHE)? {
-        for (_, _, path) in &candidates {
+        for path in candidates
+            .iter()
+            .map(|(_, _, path)| path)
+            .chain(useless.iter())
+        {
             if let Some(name) = path.file_name()
                 && records.remove(name).is_ok()
             {
+                gone.insert(path.clone());
                 removed += 1;
             }
         }
     }
-    let reclaimed = store.collect_garbage(&collecting, &roots(store))?;
+    kept.retain(|record| !gone.contains(&record_path(store, &record.key)));
+    let mut keys: std::collections::BTreeSet<String> = kept
+        .iter()
+        .map(|record| record.key.hex().to_owned())
+        .collect();
+    keys.extend(leased.records.iter().map(|key| key.hex().to_owned()));
+    prune_indexes(store, &keys)?;
+    let digests: std::collections::BTreeSet<&str> = kept
+        .iter()
+        .flat_map(|record| record.inputs.files.values())
+        .map(|file| file.digest.as_str())
+        .collect();
+    let reclaimed =
+        prune_stats(store, &digests)? + store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
 }
 
+/// The step indexes of the build cache (see [`remember`]).
+const INDEXES: [&str; 2] = ["steps", "texts"];
+/// The stat caches, one per build context (see [`StatCache`]).
+const STATS: &str = "stat";
+/// An index names one key (hex); more is not one of ours.
+const INDEX_LIMIT: u64 = 1024;
+/// A stat cache larger than this is left as it is.
+const STATS_LIMIT: u64 = 1 << 30;
+
+/// Remove the step indexes that name a record not in `keys` (hex).
+fn prune_indexes(
+    store: &Store,
+    keys: &std::collections::BTreeSet<String>,
+) -> Result<(), crate::image::ImageError> {
+    for kind in INDEXES {
+        let Some(dir) = store.open_dir(&format!("{}/{kind}", crate::store::layout::CACHE))? else {
+            continue;
+        };
+        for name in dir.entries()? {
+            let named = dir.read(&name, INDEX_LIMIT).unwrap_or_default();
+            if !keys.contains(String::from_utf8_lossy(&named).trim()) {
+                dir.remove(&name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drop the stat caches' entries whose digest is not in `digests` (what
+/// the records left read), and the files left empty: the bytes reclaimed.
+fn prune_stats(
+    store: &Store,
+    digests: &std::collections::BTreeSet<&str>,
+) -> Result<u64, crate::image::ImageError> {
+    let Some(dir) = store.open_dir(&format!("{}/{STATS}", crate::store::layout::CACHE))? else {
+        return Ok(0);
+    };
+    let mut reclaimed = 0;
+    for name in dir.entries()? {
+        let path = dir.path().join(&name);
+        let Some(bytes) = dir.read(&name, STATS_LIMIT) else {
+            continue;
+        };
+        let mut entries: BTreeMap<String, Stat> =
+            serde_json::from_slice(&bytes).unwrap_or_default();
+        let before = entries.len();
+        entries.retain(|_, stat| digests.contains(stat.digest.as_str()));
+        if entries.is_empty() {
+            dir.remove(&name)?;
+            reclaimed += bytes.len() as u64;
+        } else if entries.len() < before {
+            let smaller = serde_json::to_vec(&entries).expect("stats serialize");
+            reclaimed += (bytes.len() - smaller.len().min(bytes.len())) as u64;
+            crate::atomic::write(&path, &smaller, Default::default())?;
+        }
+    }
+    Ok(reclaimed)
+}
+
 fn index_path(store: &Store, kind: &str, identity: &str) -> PathBuf {
+    debug_assert!(INDEXES.contains(&kind));
     dir(store).join(kind).join(&key(&[identity]).hex()[..32])
 }
 
@@ -327,7 +437,7 @@ impl StatCache {
     pub fn open(store: &Store, root: &Path) -> StatCache {
         let name = key(&[&crate::name::escape_path(root)]);
         let path = dir(store)
-            .join("stat")
+            .join(STATS)
             .join(format!("{}.json", &name.hex()[..32]));
         let entries = std::fs::read(&path)
             .ok()

@@ -309,3 +309,58 @@ fn prunes_leave_only_what_a_retained_image_or_build_needs() {
     let sum = crate::build::read_in(&store, "app", "cat /all");
     assert_eq!(sum, "firstthird");
 }
+
+#[test]
+fn the_build_cache_keeps_within_its_budget_what_no_image_needs() {
+    let store = store_with_base();
+    let context = Context::new().file("f", "0").dockerfile(
+        "FROM base\n\
+         COPY f /f\n\
+         RUN true\n\
+         RUN cp /f /g\n",
+    );
+    let build = |budget: &[(&str, &str)]| {
+        store.ok_with_env(context.path(), &["build", "-q", "-t", "app", "."], budget);
+        store.ok_with_env(context.path(), &["image", "prune", "-f"], budget);
+    };
+    for round in 1..=3 {
+        std::fs::write(context.path().join("f"), round.to_string()).unwrap();
+        build(&[]);
+    }
+    // The default budget (10% of the disk) keeps every record.
+    assert_eq!(
+        cache_files(&store).records,
+        1 + 3 * 3,
+        "FROM, then 3 per build"
+    );
+    // A budget of one byte keeps only what `app` needs: its two layers'
+    // records, whatever was built before.
+    for round in 4..=6 {
+        std::fs::write(context.path().join("f"), round.to_string()).unwrap();
+        build(&[("STRATA_CACHE_KEEP_STORAGE", "1")]);
+        let layers = diff_ids(&store, "app");
+        let files = cache_files(&store);
+        assert_eq!(files.records, 2, "round {round}: {files:?}");
+        assert_eq!(files.steps, 2, "round {round}: {files:?}");
+        assert_eq!(files.stat_entries, ["f"], "round {round}: {files:?}");
+        // Blobs: base's and app's layers, configs and manifests only.
+        let blobs = std::fs::read_dir(store.root().join("blobs/sha256"))
+            .unwrap()
+            .count();
+        assert_eq!(blobs, layers.len() + 2 * 2, "round {round}");
+    }
+    assert_eq!(crate::build::read_in(&store, "app", "cat /g"), "6");
+    // A budget that does not parse is refused before anything runs.
+    let root = store.root();
+    let run = crate::support::strata_in(
+        context.path(),
+        &["--root", root.to_str().unwrap(), "build", "-q", "."],
+        None,
+        &[("STRATA_CACHE_KEEP_STORAGE", "lots")],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: invalid STRATA_CACHE_KEEP_STORAGE\n\nCaused by:\n  invalid size `lots`\n\nCaused by:\n  cannot parse float from empty string\n"
+    );
+}

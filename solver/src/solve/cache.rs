@@ -70,7 +70,8 @@ pub struct PruneFilter {
     pub all: bool,
     /// Only records last used (or made) longer ago than this.
     pub unused_for: Option<std::time::Duration>,
-    /// Keep the most recently used records up to this many bytes of layers.
+    /// Keep the most recently used records up to this many bytes (their
+    /// layers and their own files).
     pub keep_storage: Option<u64>,
     /// Remove cache mounts (`RUN --mount=type=cache` directories) too,
     /// those not in use.
@@ -180,7 +181,7 @@ pub fn prune(
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
     let mut useless: Vec<PathBuf> = Vec::new();
     let mut kept: Vec<CacheRecord> = Vec::new();
-    for record in records(store) {
+    for (record, bytes) in records_with_sizes(store) {
         if leased.records.contains(&record.key) {
             kept.push(record);
             continue;
@@ -195,7 +196,7 @@ pub fn prune(
         }
         let used = record.last_used.as_deref().unwrap_or(&record.created);
         let age = now.saturating_sub(crate::time::parse_rfc3339(used).unwrap_or(0));
-        let size = record.layer.as_ref().map_or(0, |layer| layer.size);
+        let size = record.layer.as_ref().map_or(0, |layer| layer.size) + bytes;
         let in_image = record
             .layer
             .as_ref()
@@ -396,6 +397,14 @@ pub fn roots(store: &Store) -> crate::store::Roots {
 
 /// Every record (for `image prune`, which keeps their layers).
 pub fn records(store: &Store) -> Vec<CacheRecord> {
+    records_with_sizes(store)
+        .into_iter()
+        .map(|(record, _)| record)
+        .collect()
+}
+
+/// Every record, with the bytes of its file.
+fn records_with_sizes(store: &Store) -> Vec<(CacheRecord, u64)> {
     let Ok(entries) = std::fs::read_dir(dir(store)) else {
         return Vec::new();
     };
@@ -406,8 +415,67 @@ pub fn records(store: &Store) -> Vec<CacheRecord> {
             name.ends_with(".json") && !name.starts_with('.')
         })
         .filter_map(|entry| std::fs::read(entry.path()).ok())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter_map(|bytes| {
+            let record = serde_json::from_slice(&bytes).ok()?;
+            Some((record, bytes.len() as u64))
+        })
         .collect()
+}
+
+/// [`trim`] frees this fraction of its budget more than it must.
+const TRIM_MARGIN: u64 = 5;
+
+/// What the build cache may keep of what no image needs when nothing says
+/// otherwise: BuildKit's default, 10% of the filesystem the store is on
+/// (2 GB when its size cannot be told).
+pub fn default_keep_storage(store: &Store) -> u64 {
+    const FALLBACK: u64 = 2_000_000_000;
+    match nix::sys::statvfs::statvfs(&store.path("")) {
+        Ok(stats) => stats.blocks().saturating_mul(stats.fragment_size()) / 10,
+        Err(_) => FALLBACK,
+    }
+}
+
+/// The build cache's own collection, after every build (BuildKit's garbage
+/// collection does the same, which `docker builder prune` need not be run
+/// for): when the records no image needs take more than `keep` bytes
+/// (their layers and their files), the least recently used go until the
+/// rest fit, with what only they referred to ([`prune`] with
+/// `--keep-storage`). Without it the cache grows by every step that ran,
+/// for ever: `image prune` removes images, never records. The records an
+/// image in the index needs are never counted nor removed, nor those a
+/// live build holds. (records removed, bytes reclaimed).
+pub fn trim(store: &Store, keep: u64) -> Result<(usize, u64), crate::image::ImageError> {
+    // A look without the lock first: most builds find the cache within
+    // its budget and take no lock.
+    let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
+        .index()?
+        .images
+        .values()
+        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
+        .collect();
+    let used: u64 = records_with_sizes(store)
+        .iter()
+        .filter(|(record, _)| {
+            !record
+                .layer
+                .as_ref()
+                .is_some_and(|layer| in_images.contains(&layer.digest))
+        })
+        .map(|(record, bytes)| record.layer.as_ref().map_or(0, |layer| layer.size) + bytes)
+        .sum();
+    if used <= keep {
+        return Ok((0, 0));
+    }
+    // Down to a little below: the next builds fit without a collection
+    // each.
+    prune(
+        store,
+        &PruneFilter {
+            keep_storage: Some(keep - keep / TRIM_MARGIN),
+            ..PruneFilter::default()
+        },
+    )
 }
 
 /// One remembered file: its stat, and its content's digest.

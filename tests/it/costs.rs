@@ -47,7 +47,11 @@ pub(crate) fn diff_ids(store: &StoreDir, image: &str) -> Vec<String> {
 fn a_context_a_thousand_directories_deep_is_copied_whole() {
     const DEPTH: usize = 1000;
     let store = store_with_base();
-    let context = Context::new().dockerfile("FROM base\nCOPY . /c/\n");
+    // `.dockerignore` is matched down the walk too (each pattern against
+    // each path once, not against every parent of each path again).
+    let context = Context::new()
+        .dockerfile("FROM base\nCOPY . /c/\n")
+        .file(".dockerignore", "**/*.log\n!**/keep.log\n");
     let mut deep = context.path().to_path_buf();
     let mut inside = String::from("c");
     for _ in 0..DEPTH {
@@ -56,6 +60,8 @@ fn a_context_a_thousand_directories_deep_is_copied_whole() {
     }
     std::fs::create_dir_all(&deep).unwrap();
     std::fs::write(deep.join("bottom.txt"), "at the bottom\n").unwrap();
+    std::fs::write(deep.join("skip.log"), "ignored\n").unwrap();
+    std::fs::write(deep.join("keep.log"), "let back in\n").unwrap();
     inside.push_str("/bottom.txt");
     let id = store.ok(context.path(), &["build", "-q", "-t", "deep", "."]);
     assert!(id.starts_with("sha256:"), "{id}");
@@ -70,6 +76,18 @@ fn a_context_a_thousand_directories_deep_is_copied_whole() {
     assert_eq!(String::from_utf8_lossy(path), inside);
     assert_eq!(*kind, tar::EntryType::Regular);
     assert_eq!(content, b"at the bottom\n");
+    let logs: Vec<_> = entries
+        .iter()
+        .filter(|(path, _, _)| path.ends_with(b".log"))
+        .map(|(path, _, _)| {
+            String::from_utf8_lossy(path)
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(logs, ["keep.log"]);
     // Every directory on the way is in the layer, once, in order.
     let dirs: Vec<_> = entries
         .iter()

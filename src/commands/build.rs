@@ -66,6 +66,8 @@ fn build_in(
             args.context.display()
         );
     }
+    // Read before anything runs: a budget that does not parse is refused.
+    let keep_storage = super::cache::keep_storage()?;
     let (name, bytes) = read_dockerfile(&args)?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -191,6 +193,7 @@ fn build_in(
     if let Some(lease) = lease {
         lease.release()?;
     }
+    super::cache::trim(store, keep_storage)?;
     // Standard output carries an archive when an output goes there.
     if !request.outputs.iter().any(|output| output.to_stdout()) {
         writeln!(std::io::stdout().lock(), "{}", image.id)?;

@@ -78,7 +78,7 @@ fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
 }
 
 /// `500MB`, `2GB`, `1.5GB`, `1024` (bytes), 1000-based as docker.
-fn parse_size(text: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_size(text: &str) -> anyhow::Result<u64> {
     let split = text
         .find(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
         .unwrap_or(text.len());
@@ -95,6 +95,35 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
         _ => bail!("invalid size `{text}`: use B, KB, MB, GB or TB"),
     };
     Ok((number * factor) as u64)
+}
+
+/// The build cache's budget from `STRATA_CACHE_KEEP_STORAGE` (a size, as
+/// `--keep-storage` takes), if it is set: read before anything runs, so
+/// that one that does not parse is refused.
+pub(crate) fn keep_storage() -> anyhow::Result<Option<u64>> {
+    match std::env::var("STRATA_CACHE_KEEP_STORAGE") {
+        Ok(text) => Ok(Some(
+            parse_size(&text).context("invalid STRATA_CACHE_KEEP_STORAGE")?,
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Keep the build cache within its budget (`cache::trim`), after a build
+/// or an image prune: `keep`, or BuildKit's default. A failure is a
+/// warning: the command has done its work. The bytes reclaimed.
+pub(crate) fn trim(store: &strata_solver::store::Store, keep: Option<u64>) -> anyhow::Result<u64> {
+    let keep = keep.unwrap_or_else(|| cache::default_keep_storage(store));
+    match cache::trim(store, keep) {
+        Ok((_, reclaimed)) => Ok(reclaimed),
+        Err(error) => {
+            writeln!(
+                std::io::stderr().lock(),
+                "warning: failed to keep the build cache within {keep} bytes: {error}"
+            )?;
+            Ok(0)
+        }
+    }
 }
 
 pub(crate) fn prune(root: Option<std::path::PathBuf>, args: CachePruneArgs) -> anyhow::Result<()> {

@@ -114,6 +114,7 @@ pub(crate) fn prune(
 ) -> anyhow::Result<()> {
     use std::io::{BufRead, IsTerminal};
     let store = open_store(root)?;
+    let keep_storage = super::cache::keep_storage()?;
     if !args.force {
         let what = if args.all {
             "all images"
@@ -135,7 +136,10 @@ pub(crate) fn prune(
             return Ok(());
         }
     }
-    let report = strata_solver::gc::prune_images(&store, args.all)?;
+    let mut report = strata_solver::gc::prune_images(&store, args.all)?;
+    // The images gone, the build cache's records of their layers count
+    // against its budget.
+    report.reclaimed += super::cache::trim(&store, keep_storage)?;
     let mut stdout = std::io::stdout().lock();
     if !report.images.is_empty() {
         writeln!(stdout, "Deleted Images:")?;

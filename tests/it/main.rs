@@ -4,6 +4,7 @@
 
 mod build;
 mod buildkit;
+mod costs;
 mod faults;
 mod images;
 mod leases;

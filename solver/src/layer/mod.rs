@@ -27,6 +27,7 @@
 
 mod blob;
 mod guard;
+pub(crate) mod sparse;
 mod unpack;
 mod write;
 

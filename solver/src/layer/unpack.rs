@@ -176,27 +176,6 @@ impl Parents<'_> {
     }
 }
 
-/// Copy an entry's data into `file`, leaving holes where a GNU sparse
-/// entry has them (whole blocks of zeros are skipped, not written).
-fn copy_sparse(entry: &mut impl Read, file: &mut std::fs::File) -> io::Result<()> {
-    use std::io::{Seek, Write};
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut length: u64 = 0;
-    loop {
-        let read = entry.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        if buffer[..read].iter().all(|byte| *byte == 0) {
-            file.seek(io::SeekFrom::Current(read as i64))?;
-        } else {
-            file.write_all(&buffer[..read])?;
-        }
-        length += read as u64;
-    }
-    file.set_len(length)
-}
-
 /// Unpack the uncompressed layer tar `reader` into `target`, handling
 /// whiteouts as `whiteouts` says. Every path is resolved inside `target`
 /// by [`crate::confined`]; the report carries the digest of the whole
@@ -326,7 +305,7 @@ pub fn unpack_into_as(
                 // `O_EXCL|O_NOFOLLOW`: fails if anything appeared there.
                 let mut file = dir.create_file(&name, 0o600)?;
                 let copied = if kind == tar::EntryType::GNUSparse {
-                    copy_sparse(&mut entry, &mut file)
+                    super::sparse::restore(&mut entry, &mut file)
                 } else {
                     io::copy(&mut entry, &mut file).map(drop)
                 };

@@ -1,16 +1,16 @@
 //! The deterministic layer writer.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use fs_err as fs;
-
 use super::{
     MEDIA_TYPE_TAR, MEDIA_TYPE_TAR_GZIP, MEDIA_TYPE_TAR_ZSTD, OPAQUE_MARKER, WHITEOUT_PREFIX,
 };
+use crate::confined::Chain;
 use crate::digest::{Digest, HashingWriter};
 
 /// How a layer blob is compressed.
@@ -313,17 +313,31 @@ impl<W: Write> Writer<'_, W> {
 
     fn walk(&mut self, root: &Path) -> Result<(), LayerError> {
         // Depth-first, children in byte order; an explicit stack so that a
-        // deep tree cannot exhaust the call stack.
-        let mut stack: Vec<PathBuf> = sorted_children(root, Path::new(""))?
+        // deep tree cannot exhaust the call stack. Each directory is opened
+        // once, in its parent (`crate::confined::Chain`), and each entry is
+        // reached through its parent's descriptor: no path is resolved from
+        // the root again (which cost the kernel a walk of the whole path per
+        // call, and failed past `PATH_MAX`), and nothing is followed.
+        let mut chain = Chain::new(crate::confined::Root::open(root)?.top()?);
+        let mut stack: Vec<PathBuf> = sorted_children(&mut chain, root, Path::new(""))?
             .into_iter()
             .rev()
             .collect();
         while let Some(relative) = stack.pop() {
             let path = root.join(&relative);
-            let meta = std::fs::symlink_metadata(&path).map_err(io_error("inspect", &path))?;
+            let parts: Vec<OsString> = relative.iter().map(OsStr::to_owned).collect();
+            let at = match chain.parent(&parts)? {
+                Some((dir, name)) => dir.at(name)?,
+                None => {
+                    return Err(io_error("inspect", &path)(io::Error::from(
+                        io::ErrorKind::NotFound,
+                    )));
+                }
+            };
+            let meta = std::fs::symlink_metadata(&at).map_err(io_error("inspect", &path))?;
             let kind = meta.file_type();
             let name = relative.as_os_str().as_bytes();
-            let xattrs = read_xattrs(&path)?;
+            let xattrs = read_xattrs(&at, &path)?;
             let owner = self.owners.get(&relative).copied();
             let written = if kind.is_dir() {
                 let mut name = name.to_vec();
@@ -333,17 +347,19 @@ impl<W: Write> Writer<'_, W> {
                     None,
                 )
                 .map_err(io_error("write the entry for", &path))?;
-                if is_opaque(&path) {
+                if is_opaque(&at) {
                     name.extend_from_slice(OPAQUE_MARKER.as_bytes());
                     self.entry(Item::new(&name, tar::EntryType::Regular, None, &[]), None)
                         .map_err(io_error("write the opaque marker for", &path))?;
                 }
-                for child in sorted_children(root, &relative)?.into_iter().rev() {
+                for child in sorted_children(&mut chain, root, &relative)?
+                    .into_iter()
+                    .rev()
+                {
                     stack.push(child);
                 }
                 Ok(())
-            } else if (kind.is_char_device() && meta.rdev() == 0) || is_xattr_whiteout(&path, &meta)
-            {
+            } else if (kind.is_char_device() && meta.rdev() == 0) || is_xattr_whiteout(&at, &meta) {
                 // An overlayfs whiteout: the file was deleted.
                 let whiteout = whiteout_name(&relative);
                 self.entry(
@@ -365,7 +381,12 @@ impl<W: Write> Writer<'_, W> {
                     if meta.nlink() > 1 {
                         self.links.insert(key, name.to_vec());
                     }
-                    let file = std::fs::File::open(&path).map_err(io_error("open", &path))?;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let file = std::fs::File::options()
+                        .read(true)
+                        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                        .open(&at)
+                        .map_err(io_error("open", &path))?;
                     // A large buffer makes `io::copy` inside tar move 1 MiB
                     // at a time (it reads straight from a BufReader's buffer),
                     // instead of 8 KiB: fewer, larger hash updates and writes.
@@ -379,7 +400,7 @@ impl<W: Write> Writer<'_, W> {
                     )
                 }
             } else if kind.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(io_error("read the link", &path))?;
+                let target = std::fs::read_link(&at).map_err(io_error("read the link", &path))?;
                 let target = target.as_os_str().as_bytes().to_vec();
                 self.entry(
                     Item::new(name, tar::EntryType::Symlink, Some(&meta), &xattrs)
@@ -432,28 +453,34 @@ fn whiteout_name(relative: &Path) -> Vec<u8> {
     name
 }
 
-fn sorted_children(root: &Path, relative: &Path) -> Result<Vec<PathBuf>, LayerError> {
-    let dir = root.join(relative);
-    let mut names: Vec<std::ffi::OsString> = Vec::new();
-    for entry in fs::read_dir(&dir).map_err(|error| {
-        LayerError::Io(crate::error::PathError {
-            operation: "list",
-            path: dir.clone(),
-            source: error,
-        })
-    })? {
-        let entry = entry.map_err(io_error("list", &dir))?;
-        names.push(entry.file_name());
-    }
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names.into_iter().map(|name| relative.join(name)).collect())
+/// The entries of directory `relative` (below `root`, for messages),
+/// sorted by their bytes.
+fn sorted_children(
+    chain: &mut Chain,
+    root: &Path,
+    relative: &Path,
+) -> Result<Vec<PathBuf>, LayerError> {
+    let parts: Vec<OsString> = relative.iter().map(OsStr::to_owned).collect();
+    let Some(dir) = chain.dir(&parts)? else {
+        return Err(io_error("list", &root.join(relative))(
+            io::Error::from_raw_os_error(nix::libc::ENOTDIR),
+        ));
+    };
+    // `Dir::list` sorts by bytes.
+    Ok(dir
+        .list()?
+        .into_iter()
+        .map(|name| relative.join(name))
+        .collect())
 }
 
 /// Extended attributes as (name, value) pairs, sorted by name.
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
-fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
-    let names = match xattr::list(path) {
+/// The xattrs of the entry at `at` (a path that does not follow it),
+/// `path` in messages.
+fn read_xattrs(at: &Path, path: &Path) -> Result<Xattrs, LayerError> {
+    let names = match xattr::list(at) {
         Ok(names) => names,
         // A filesystem without xattrs has none to keep.
         Err(error) if error.raw_os_error() == Some(95) => return Ok(Vec::new()),
@@ -465,9 +492,7 @@ fn read_xattrs(path: &Path) -> Result<Xattrs, LayerError> {
         if is_overlay_xattr(&key) {
             continue;
         }
-        if let Some(value) =
-            xattr::get(path, &name).map_err(io_error("read the xattrs of", path))?
-        {
+        if let Some(value) = xattr::get(at, &name).map_err(io_error("read the xattrs of", path))? {
             xattrs.push((key, value));
         }
     }

@@ -70,7 +70,8 @@ pub struct PruneFilter {
     pub all: bool,
     /// Only records last used (or made) longer ago than this.
     pub unused_for: Option<std::time::Duration>,
-    /// Keep the most recently used records up to this many bytes of layers.
+    /// Keep the most recently used records up to this many bytes (their
+    /// layers and their own files).
     pub keep_storage: Option<u64>,
     /// Remove cache mounts (`RUN --mount=type=cache` directories) too,
     /// those not in use.
@@ -170,8 +171,25 @@ fn directory_size(path: &Path) -> u64 {
     total
 }
 
-/// Remove cache records as `filter` says, then the blobs and snapshots
-/// nothing refers to any more: (records removed, bytes reclaimed).
+/// Remove cache records as `filter` says, then what nothing refers to any
+/// more: (records removed, bytes reclaimed).
+///
+/// **What a record is needed for, and so what stays.** A record is kept
+/// while one of these needs it, and removed otherwise:
+///
+/// 1. a live build, pull or load holds it in its lease (it made or hit
+///    it), whatever the filter says;
+/// 2. without `-a`, an image in the index has its layer: that image's
+///    rebuild hits it (docker's `builder prune` keeps such shared records
+///    unless `--all`); `--filter until=` and `--keep-storage` may still
+///    remove it.
+///
+/// A record whose layer's blob is no longer in the store gives nothing
+/// back ([`get`] refuses it) and goes whatever the filter says, unless
+/// leased. Then what the records refer to: the step indexes (`steps/`,
+/// `texts/`) that name no record left, the stat cache's entries (per
+/// context, `stat/`) whose digest no record left read, and the blobs and
+/// snapshots nothing holds.
 pub fn prune(
     store: &Store,
     filter: &PruneFilter,
@@ -197,30 +215,44 @@ pub fn prune(
         .collect();
     let now = crate::time::now();
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
-    for record in records(store) {
+    let mut useless: Vec<PathBuf> = Vec::new();
+    let mut kept: Vec<CacheRecord> = Vec::new();
+    for (record, bytes) in records_with_sizes(store) {
+        if leased.records.contains(&record.key) {
+            kept.push(record);
+            continue;
+        }
+        if record
+            .layer
+            .as_ref()
+            .is_some_and(|layer| !store.has_blob(&layer.digest))
+        {
+            useless.push(record_path(store, &record.key));
+            continue;
+        }
         let used = record.last_used.as_deref().unwrap_or(&record.created);
         let age = now.saturating_sub(crate::time::parse_rfc3339(used).unwrap_or(0));
-        let size = record.layer.as_ref().map_or(0, |layer| layer.size);
+        let size = record.layer.as_ref().map_or(0, |layer| layer.size) + bytes;
         let in_image = record
             .layer
             .as_ref()
             .is_some_and(|layer| in_images.contains(&layer.digest));
-        let selected = !leased.records.contains(&record.key)
-            && (filter.all || !in_image)
+        let selected = (filter.all || !in_image)
             && filter
                 .unused_for
                 .is_none_or(|duration| age >= duration.as_secs());
         if selected {
             candidates.push((age, size, record_path(store, &record.key)));
         }
+        kept.push(record);
     }
     // With --keep-storage, the most recently used stay while they fit.
     if let Some(limit) = filter.keep_storage {
         candidates.sort_by_key(|(age, _, _)| *age);
-        let mut kept = 0u64;
+        let mut fits = 0u64;
         candidates.retain(|(_, size, _)| {
-            if kept + size <= limit {
-                kept += size;
+            if fits + size <= limit {
+                fits += size;
                 false
             } else {
                 true
@@ -228,21 +260,100 @@ pub fn prune(
         });
     }
     let mut removed = 0;
+    let mut gone = std::collections::BTreeSet::new();
     // Through the checked directory (never a link; see `store::dirs`).
     if let Some(records) = store.open_dir(crate::store::layout::CACHE)? {
-        for (_, _, path) in &candidates {
+        for path in candidates
+            .iter()
+            .map(|(_, _, path)| path)
+            .chain(useless.iter())
+        {
             if let Some(name) = path.file_name()
                 && records.remove(name).is_ok()
             {
+                gone.insert(path.clone());
                 removed += 1;
             }
         }
     }
-    let reclaimed = store.collect_garbage(&collecting, &roots(store))?;
+    kept.retain(|record| !gone.contains(&record_path(store, &record.key)));
+    let mut keys: std::collections::BTreeSet<String> = kept
+        .iter()
+        .map(|record| record.key.hex().to_owned())
+        .collect();
+    keys.extend(leased.records.iter().map(|key| key.hex().to_owned()));
+    prune_indexes(store, &keys)?;
+    let digests: std::collections::BTreeSet<&str> = kept
+        .iter()
+        .flat_map(|record| record.inputs.files.values())
+        .map(|file| file.digest.as_str())
+        .collect();
+    let reclaimed =
+        prune_stats(store, &digests)? + store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
 }
 
+/// The step indexes of the build cache (see [`remember`]).
+const INDEXES: [&str; 2] = ["steps", "texts"];
+/// The stat caches, one per build context (see [`StatCache`]).
+const STATS: &str = "stat";
+/// An index names one key (hex); more is not one of ours.
+const INDEX_LIMIT: u64 = 1024;
+/// A stat cache larger than this is left as it is.
+const STATS_LIMIT: u64 = 1 << 30;
+
+/// Remove the step indexes that name a record not in `keys` (hex).
+fn prune_indexes(
+    store: &Store,
+    keys: &std::collections::BTreeSet<String>,
+) -> Result<(), crate::image::ImageError> {
+    for kind in INDEXES {
+        let Some(dir) = store.open_dir(&format!("{}/{kind}", crate::store::layout::CACHE))? else {
+            continue;
+        };
+        for name in dir.entries()? {
+            let named = dir.read_small(&name, INDEX_LIMIT).unwrap_or_default();
+            if !keys.contains(String::from_utf8_lossy(&named).trim()) {
+                dir.remove(&name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drop the stat caches' entries whose digest is not in `digests` (what
+/// the records left read), and the files left empty: the bytes reclaimed.
+fn prune_stats(
+    store: &Store,
+    digests: &std::collections::BTreeSet<&str>,
+) -> Result<u64, crate::image::ImageError> {
+    let Some(dir) = store.open_dir(&format!("{}/{STATS}", crate::store::layout::CACHE))? else {
+        return Ok(0);
+    };
+    let mut reclaimed = 0;
+    for name in dir.entries()? {
+        let path = dir.path().join(&name);
+        let Some(bytes) = dir.read_small(&name, STATS_LIMIT) else {
+            continue;
+        };
+        let mut entries: BTreeMap<String, Stat> =
+            serde_json::from_slice(&bytes).unwrap_or_default();
+        let before = entries.len();
+        entries.retain(|_, stat| digests.contains(stat.digest.as_str()));
+        if entries.is_empty() {
+            dir.remove(&name)?;
+            reclaimed += bytes.len() as u64;
+        } else if entries.len() < before {
+            let smaller = serde_json::to_vec(&entries).expect("stats serialize");
+            reclaimed += (bytes.len() - smaller.len().min(bytes.len())) as u64;
+            crate::atomic::write(&path, &smaller, Default::default())?;
+        }
+    }
+    Ok(reclaimed)
+}
+
 fn index_path(store: &Store, kind: &str, identity: &str) -> PathBuf {
+    debug_assert!(INDEXES.contains(&kind));
     dir(store).join(kind).join(&key(&[identity]).hex()[..32])
 }
 
@@ -322,6 +433,14 @@ pub fn roots(store: &Store) -> crate::store::Roots {
 
 /// Every record (for `image prune`, which keeps their layers).
 pub fn records(store: &Store) -> Vec<CacheRecord> {
+    records_with_sizes(store)
+        .into_iter()
+        .map(|(record, _)| record)
+        .collect()
+}
+
+/// Every record, with the bytes of its file.
+fn records_with_sizes(store: &Store) -> Vec<(CacheRecord, u64)> {
     let Ok(entries) = std::fs::read_dir(dir(store)) else {
         return Vec::new();
     };
@@ -332,8 +451,67 @@ pub fn records(store: &Store) -> Vec<CacheRecord> {
             name.ends_with(".json") && !name.starts_with('.')
         })
         .filter_map(|entry| std::fs::read(entry.path()).ok())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter_map(|bytes| {
+            let record = serde_json::from_slice(&bytes).ok()?;
+            Some((record, bytes.len() as u64))
+        })
         .collect()
+}
+
+/// [`trim`] frees this fraction of its budget more than it must.
+const TRIM_MARGIN: u64 = 5;
+
+/// What the build cache may keep of what no image needs when nothing says
+/// otherwise: BuildKit's default, 10% of the filesystem the store is on
+/// (2 GB when its size cannot be told).
+pub fn default_keep_storage(store: &Store) -> u64 {
+    const FALLBACK: u64 = 2_000_000_000;
+    match nix::sys::statvfs::statvfs(&store.path("")) {
+        Ok(stats) => stats.blocks().saturating_mul(stats.fragment_size()) / 10,
+        Err(_) => FALLBACK,
+    }
+}
+
+/// The build cache's own collection, after every build (BuildKit's garbage
+/// collection does the same, which `docker builder prune` need not be run
+/// for): when the records no image needs take more than `keep` bytes
+/// (their layers and their files), the least recently used go until the
+/// rest fit, with what only they referred to ([`prune`] with
+/// `--keep-storage`). Without it the cache grows by every step that ran,
+/// for ever: `image prune` removes images, never records. The records an
+/// image in the index needs are never counted nor removed, nor those a
+/// live build holds. (records removed, bytes reclaimed).
+pub fn trim(store: &Store, keep: u64) -> Result<(usize, u64), crate::image::ImageError> {
+    // A look without the lock first: most builds find the cache within
+    // its budget and take no lock.
+    let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
+        .index()?
+        .images
+        .values()
+        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
+        .collect();
+    let used: u64 = records_with_sizes(store)
+        .iter()
+        .filter(|(record, _)| {
+            !record
+                .layer
+                .as_ref()
+                .is_some_and(|layer| in_images.contains(&layer.digest))
+        })
+        .map(|(record, bytes)| record.layer.as_ref().map_or(0, |layer| layer.size) + bytes)
+        .sum();
+    if used <= keep {
+        return Ok((0, 0));
+    }
+    // Down to a little below: the next builds fit without a collection
+    // each.
+    prune(
+        store,
+        &PruneFilter {
+            keep_storage: Some(keep - keep / TRIM_MARGIN),
+            ..PruneFilter::default()
+        },
+    )
 }
 
 /// One remembered file: its stat, and its content's digest.
@@ -363,7 +541,7 @@ impl StatCache {
     pub fn open(store: &Store, root: &Path) -> StatCache {
         let name = key(&[&crate::name::escape_path(root)]);
         let path = dir(store)
-            .join("stat")
+            .join(STATS)
             .join(format!("{}.json", &name.hex()[..32]));
         let entries = std::fs::read(&path)
             .ok()
@@ -377,10 +555,12 @@ impl StatCache {
         }
     }
 
-    /// The sha256 of the file at `path`, whose metadata is `meta`.
+    /// The sha256 of the file at `path` (its name here), opened at `at`
+    /// (without following a symlink there), whose metadata is `meta`.
     pub fn digest(
         &mut self,
         path: &Path,
+        at: &Path,
         meta: &std::fs::Metadata,
     ) -> Result<String, crate::error::PathError> {
         // By the path's escaped text: lossless, and for UTF-8 paths what
@@ -399,8 +579,12 @@ impl StatCache {
         {
             return Ok(known.digest.clone());
         }
-        let mut file =
-            std::fs::File::open(path).map_err(crate::error::PathError::of("open", path))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::File::options()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+            .open(at)
+            .map_err(crate::error::PathError::of("open", path))?;
         let mut hasher = sha2::Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         loop {

@@ -224,24 +224,53 @@ impl Ignore {
     /// Whether the context-relative path `relative` (slash-separated, no
     /// leading slash) is excluded.
     pub fn excluded(&self, relative: &str) -> bool {
-        if self.patterns.is_empty() {
-            return false;
-        }
-        let parents: Vec<&str> = relative.split('/').collect();
-        let mut excluded = false;
-        for pattern in &self.patterns {
-            let mut matched = pattern.regex.is_match(relative);
-            if !matched && parents.len() > 1 {
-                // A pattern that matches a parent directory matches this.
-                matched = (1..parents.len())
-                    .any(|count| pattern.regex.is_match(&parents[..count].join("/")));
-            }
-            if matched {
-                excluded = !pattern.exception;
-            }
-        }
-        excluded
+        !self.patterns.is_empty() && self.decides(&self.matched(relative, None))
     }
+
+    /// What each pattern says of `relative` (in match form, see
+    /// [`Ignore::excluded_bytes`]): whether it matches it or one of its
+    /// parents (a pattern that matches a directory matches everything in
+    /// it). `parent` is what [`Ignore::matched`] gave for its parent
+    /// directory: a walk then matches each entry's own path once per
+    /// pattern, instead of each of its parents' again (which made a walk
+    /// of a deep tree cubic in its depth). With `None`, every parent of
+    /// `relative` is matched.
+    pub fn matched(&self, relative: &str, parent: Option<&Matched>) -> Matched {
+        let by_pattern = self
+            .patterns
+            .iter()
+            .enumerate()
+            .map(|(index, pattern)| {
+                let by_parent = match parent {
+                    Some(parent) => parent.by_pattern.get(index).copied().unwrap_or(false),
+                    // Each parent is a prefix of `relative`, up to a `/`.
+                    None => relative
+                        .match_indices('/')
+                        .any(|(end, _)| pattern.regex.is_match(&relative[..end])),
+                };
+                by_parent || pattern.regex.is_match(relative)
+            })
+            .collect();
+        Matched { by_pattern }
+    }
+
+    /// Whether what [`Ignore::matched`] gave excludes the path: the last
+    /// pattern that matches decides.
+    pub fn decides(&self, matched: &Matched) -> bool {
+        self.patterns
+            .iter()
+            .zip(&matched.by_pattern)
+            .rev()
+            .find(|(_, matched)| **matched)
+            .is_some_and(|(pattern, _)| !pattern.exception)
+    }
+}
+
+/// What each pattern of an [`Ignore`] says of a path and its parents, as
+/// [`Ignore::matched`] gives it, for its children.
+#[derive(Debug, Clone, Default)]
+pub struct Matched {
+    by_pattern: Vec<bool>,
 }
 
 /// The build context: a directory and what `.dockerignore` leaves out.
@@ -362,6 +391,30 @@ mod tests {
         assert!(!rules.excluded("filex.txt"));
         assert!(rules.excluded("q*"));
         assert!(!rules.excluded("qq"));
+    }
+
+    #[test]
+    fn a_walk_matches_as_each_path_alone_does() {
+        let rules = ignore("*\n!src\nsrc/secret\n**/cache\ndocs/**/*.tmp\n");
+        for path in [
+            "src/a/b/c",
+            "src/secret/x/y",
+            "docs/x/cache/y/z.tmp",
+            "Dockerfile",
+            "d/d/d/d/d",
+        ] {
+            let mut state: Option<Matched> = None;
+            let mut walked = String::new();
+            for part in path.split('/') {
+                if !walked.is_empty() {
+                    walked.push('/');
+                }
+                walked.push_str(part);
+                let next = rules.matched(&walked, state.as_ref());
+                assert_eq!(rules.decides(&next), rules.excluded(&walked), "{walked}");
+                state = Some(next);
+            }
+        }
     }
 
     #[test]

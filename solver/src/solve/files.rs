@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use strata_frontend::graph::{CopySource, FileCopy, VertexId};
 
-use super::context::{BuildContext, Ignore, IgnoreError};
+use super::context::{BuildContext, Ignore, IgnoreError, Matched};
 use super::fetch::FetchError;
 use super::{BuildError, BuildOptions, StepError, StepErrorKind};
-use crate::confined::{Dir, Make, Root};
+use crate::confined::{Chain, Dir, Root};
 use crate::error::PathError;
 use crate::exec::{UserError, copy_lookup, resolve_user};
 use crate::image::{self, ImageError};
@@ -658,8 +658,12 @@ pub(crate) type Fetch<'f> = &'f dyn Fn(&str, Option<&str>) -> Result<Download, F
 struct Entry {
     /// Where it is read from.
     origin: Origin,
-    /// Its host path.
+    /// Its host path (for an entry of the build context, only named in
+    /// messages and the stat cache: it is reached through `parts`).
     host: PathBuf,
+    /// Its path in the build context (empty for other entries), opened
+    /// one directory at a time from the context's root (see [`Chain`]).
+    parts: Vec<OsString>,
     /// Its path below the destination's root (for an archive ADD
     /// extracts: the directory it is extracted into).
     dest: Vec<OsString>,
@@ -739,75 +743,220 @@ struct Lister<'t, 'c> {
     exclude: &'t Ignore,
     entries: &'t mut Vec<Entry>,
     skipped: &'t mut Vec<Skipped>,
+    /// For the build context: the directories on the way to the entry
+    /// being listed, open (each listed and inspected through its parent's
+    /// descriptor, never resolved from the root again).
+    context: Option<(PathBuf, Chain)>,
 }
 
-impl Lister<'_, '_> {
-    /// Add `parts` (at `host`) and, for a directory, everything in it that
-    /// is not excluded, going to `dest`. `relative` is the path below the
-    /// matched source, which `--exclude` patterns see.
-    fn entry(
-        &mut self,
-        parts: &mut Vec<OsString>,
-        relative: &mut Vec<OsString>,
-        host: PathBuf,
-        dest: Vec<OsString>,
-    ) -> Result<(), CopyError> {
-        let kind = std::fs::symlink_metadata(&host)
-            .map_err(io("inspect", &host))?
-            .file_type();
-        let is_dir = kind.is_dir();
-        use std::os::unix::fs::FileTypeExt;
-        if !(is_dir || kind.is_file() || kind.is_symlink() || kind.is_socket()) {
-            // Devices and fifos are not copied, as in BuildKit (the writer
-            // passes them by); the build says which. They stay in the
-            // plan, whose key has always named them. A socket becomes an
-            // empty file (see `Writer::write`).
-            let what = if kind.is_fifo() { "a fifo" } else { "a device" };
-            self.skipped.push(Skipped {
-                path: escape(&joined(parts)).into_owned(),
-                what,
-            });
+/// An entry still to be listed: its path in the tree, its path below the
+/// matched source (which `--exclude` patterns see) and its destination;
+/// what `.dockerignore` and `--exclude` said of them, for its children
+/// (`None`: not known yet).
+struct Pending {
+    parts: Vec<OsString>,
+    relative: Vec<OsString>,
+    dest: Vec<OsString>,
+    ignored: Option<Matched>,
+    excluded: Option<Matched>,
+}
+
+impl Pending {
+    fn new(parts: Vec<OsString>, relative: Vec<OsString>, dest: Vec<OsString>) -> Pending {
+        Pending {
+            parts,
+            relative,
+            dest,
+            ignored: None,
+            excluded: None,
         }
-        self.entries.push(Entry {
-            origin: if self.tree.is_context() {
-                Origin::Context
-            } else {
-                Origin::Layers
-            },
-            host,
-            dest: dest.clone(),
-            extract: false,
-        });
-        if is_dir {
-            self.children(parts, relative, &dest)?;
+    }
+}
+
+impl<'t, 'c> Lister<'t, 'c> {
+    fn new(
+        tree: &'t Tree<'c>,
+        exclude: &'t Ignore,
+        entries: &'t mut Vec<Entry>,
+        skipped: &'t mut Vec<Skipped>,
+    ) -> Result<Lister<'t, 'c>, CopyError> {
+        let context = match tree {
+            Tree::Context(context) => Some((
+                context.root.clone(),
+                Chain::new(Root::open(&context.root)?.top()?),
+            )),
+            Tree::Layers(_) => None,
+        };
+        Ok(Lister {
+            tree,
+            exclude,
+            entries,
+            skipped,
+            context,
+        })
+    }
+
+    /// Where `parts` can be inspected (in the context, through its
+    /// parent's descriptor), if it exists.
+    fn locate(&mut self, parts: &[OsString]) -> Result<Option<PathBuf>, CopyError> {
+        let Some((_, chain)) = &mut self.context else {
+            return Ok(self.tree.host(parts));
+        };
+        let Some((dir, name)) = chain.parent(parts)? else {
+            return Ok(None);
+        };
+        let at = dir.at(name)?;
+        Ok(std::fs::symlink_metadata(&at).is_ok().then_some(at))
+    }
+
+    /// The names in directory `parts`, sorted by their bytes.
+    fn names(&mut self, parts: &[OsString]) -> Result<Vec<OsString>, CopyError> {
+        let Some((_, chain)) = &mut self.context else {
+            return self.tree.children(parts);
+        };
+        match chain.dir(parts)? {
+            Some(dir) => Ok(dir.list()?),
+            None => Err(CopyError::Vanished(escape(&joined(parts)).into_owned())),
+        }
+    }
+
+    /// Add `first` and, for a directory, everything in it that is not
+    /// excluded, depth first, children in byte order. An explicit stack:
+    /// a deep tree cannot exhaust the call stack.
+    fn entry(&mut self, first: Pending) -> Result<(), CopyError> {
+        let mut stack = vec![first];
+        while let Some(Pending {
+            parts,
+            relative,
+            dest,
+            ignored,
+            excluded,
+        }) = stack.pop()
+        {
+            // Listed a moment ago: gone now is an error, never a file left
+            // out without a word.
+            let vanished = || CopyError::Vanished(escape(&joined(&parts)).into_owned());
+            let at = self.locate(&parts)?.ok_or_else(vanished)?;
+            let kind = std::fs::symlink_metadata(&at)
+                .map_err(|_| vanished())?
+                .file_type();
+            let is_dir = kind.is_dir();
+            if !(is_dir || kind.is_file() || kind.is_symlink()) {
+                // Sockets, devices and fifos are not copied, as in BuildKit
+                // (the writer passes them by); the build says which. They
+                // stay in the plan, whose key has always named them.
+                use std::os::unix::fs::FileTypeExt;
+                let what = if kind.is_socket() {
+                    "a socket"
+                } else if kind.is_fifo() {
+                    "a fifo"
+                } else {
+                    "a device"
+                };
+                self.skipped.push(Skipped {
+                    path: escape(&joined(&parts)).into_owned(),
+                    what,
+                });
+            }
+            let (origin, host, entry_parts) = match &self.context {
+                Some((root, _)) => (
+                    Origin::Context,
+                    root.join(parts.iter().collect::<PathBuf>()),
+                    parts.clone(),
+                ),
+                None => (Origin::Layers, at, Vec::new()),
+            };
+            self.entries.push(Entry {
+                origin,
+                host,
+                parts: entry_parts,
+                dest: dest.clone(),
+                extract: false,
+            });
+            if is_dir {
+                let states = (ignored.as_ref(), excluded.as_ref());
+                let children = self.children(&parts, &relative, &dest, states)?;
+                stack.extend(children.into_iter().rev());
+            }
         }
         Ok(())
     }
 
-    /// The content of directory `parts`, going into `dest`.
+    /// What directory `parts` holds that is not excluded, going into
+    /// `dest`, in byte order. `states` are what `.dockerignore` and
+    /// `--exclude` said of `parts` and `relative` (`None`: found here).
     fn children(
         &mut self,
-        parts: &mut Vec<OsString>,
-        relative: &mut Vec<OsString>,
+        parts: &[OsString],
+        relative: &[OsString],
         dest: &[OsString],
-    ) -> Result<(), CopyError> {
-        for name in self.tree.children(parts)? {
-            parts.push(name.clone());
-            relative.push(name.clone());
-            let skip = self.tree.hidden(parts) || self.exclude.excluded_bytes(&joined(relative));
+        states: (Option<&Matched>, Option<&Matched>),
+    ) -> Result<Vec<Pending>, CopyError> {
+        let ignore = match self.tree {
+            Tree::Context(context) if !context.ignore.is_empty() => Some(&context.ignore),
+            _ => None,
+        };
+        // What was said of the directory itself; at the top of the walk,
+        // found with all its parents, once.
+        let said = |rules: &Ignore, path: &[OsString], known: Option<&Matched>| match known {
+            Some(known) => Some(known.clone()),
+            None if path.is_empty() => None,
+            None => Some(rules.matched(&match_form(&joined(path)), None)),
+        };
+        let parent_ignored = ignore.and_then(|rules| said(rules, parts, states.0));
+        let parent_excluded = if self.exclude.is_empty() {
+            None
+        } else {
+            said(self.exclude, relative, states.1)
+        };
+        let ignored_of = |child: &[OsString]| {
+            ignore.map(|rules| rules.matched(&match_form(&joined(child)), parent_ignored.as_ref()))
+        };
+        let excluded_of = |child: &[OsString]| {
+            (!self.exclude.is_empty()).then(|| {
+                self.exclude
+                    .matched(&match_form(&joined(child)), parent_excluded.as_ref())
+            })
+        };
+        let mut pending = Vec::new();
+        for name in self.names(parts)? {
+            let mut child = parts.to_vec();
+            child.push(name.clone());
+            let mut child_relative = relative.to_vec();
+            child_relative.push(name.clone());
+            let ignored = ignored_of(&child);
+            let excluded = excluded_of(&child_relative);
+            // Hidden: excluded, and (with exceptions) nothing below let
+            // back in, which only the slow look below can tell.
+            let hidden = match (ignore, &ignored) {
+                (Some(rules), Some(state)) => {
+                    rules.decides(state) && (!rules.has_exceptions() || self.tree.hidden(&child))
+                }
+                _ => false,
+            };
+            let skip = hidden
+                || excluded
+                    .as_ref()
+                    .is_some_and(|state| self.exclude.decides(state));
             if !skip {
-                // Listed a moment ago: gone now is an error, never a file
-                // left out without a word.
-                let host = self
-                    .tree
-                    .host(parts)
-                    .ok_or_else(|| CopyError::Vanished(escape(&joined(parts)).into_owned()))?;
                 let mut child_dest = dest.to_vec();
                 child_dest.push(name);
-                self.entry(parts, relative, host, child_dest)?;
+                pending.push(Pending {
+                    parts: child,
+                    relative: child_relative,
+                    dest: child_dest,
+                    ignored,
+                    excluded,
+                });
             }
-            relative.pop();
-            parts.pop();
+        }
+        Ok(pending)
+    }
+
+    /// Everything directory `parts` holds, going into `dest`.
+    fn content(&mut self, parts: &[OsString], dest: &[OsString]) -> Result<(), CopyError> {
+        for child in self.children(parts, &[], dest, (None, None))? {
+            self.entry(child)?;
         }
         Ok(())
     }
@@ -915,18 +1064,12 @@ pub(crate) fn plan<'a>(
             target.push(name.clone());
         }
         dest_is_dir |= is_dir;
-        let mut parts_buffer = parts.clone();
-        let mut lister = Lister {
-            tree,
-            exclude: &exclude,
-            entries: &mut entries,
-            skipped: &mut skipped,
-        };
+        let mut lister = Lister::new(tree, &exclude, &mut entries, &mut skipped)?;
         if is_dir {
             // A directory's content goes into the destination, made even
             // when the directory is empty.
             make.push(target.clone());
-            lister.children(&mut parts_buffer, &mut Vec::new(), &target)?;
+            lister.content(&parts, &target)?;
         } else if copy.add && copy.unpack != Some(false) && is_tar_archive(&host) {
             // ADD extracts a local tar archive into the destination.
             lister.entries.push(Entry {
@@ -936,11 +1079,12 @@ pub(crate) fn plan<'a>(
                     Origin::Layers
                 },
                 host,
+                parts: Vec::new(),
                 dest: if copy.parents { target } else { dest.clone() },
                 extract: true,
             });
         } else if !exclude.excluded_bytes(name.as_bytes()) {
-            lister.entry(&mut parts_buffer, &mut vec![name], host, target)?;
+            lister.entry(Pending::new(parts, vec![name], target))?;
         }
     }
     for download in downloads {
@@ -953,6 +1097,7 @@ pub(crate) fn plan<'a>(
         }
         entries.push(Entry {
             host: download.path.clone(),
+            parts: Vec::new(),
             dest: target,
             extract,
             origin: Origin::Download(download),
@@ -982,6 +1127,44 @@ pub(crate) fn plan<'a>(
     })
 }
 
+/// Where the entries of a plan are read: an entry of the build context
+/// through its parent directory's descriptor, the directories on the way
+/// opened once each as the entries come depth first ([`Chain`]); any other
+/// entry at its host path.
+struct Sources {
+    root: PathBuf,
+    chain: Option<Chain>,
+}
+
+impl Sources {
+    fn new(root: &Path) -> Sources {
+        Sources {
+            root: root.to_owned(),
+            chain: None,
+        }
+    }
+
+    /// A path for `lstat`, `readlink`, `l*xattr` and `open(O_NOFOLLOW)`
+    /// of `entry` (see [`Dir::at`]).
+    fn at(&mut self, entry: &Entry) -> Result<PathBuf, CopyError> {
+        if !matches!(entry.origin, Origin::Context) || entry.parts.is_empty() {
+            return Ok(entry.host.clone());
+        }
+        let chain = match &mut self.chain {
+            Some(chain) => chain,
+            None => self
+                .chain
+                .insert(Chain::new(Root::open(&self.root)?.top()?)),
+        };
+        match chain.parent(&entry.parts)? {
+            Some((dir, name)) => Ok(dir.at(name)?),
+            None => Err(CopyError::Vanished(
+                escape(&joined(&entry.parts)).into_owned(),
+            )),
+        }
+    }
+}
+
 /// What a [`Plan`] reads, for its cache key: each entry from the build
 /// context by destination path, type, mode, link target, xattrs and
 /// content digest (`hash` gives it, from the stat cache when it can);
@@ -990,11 +1173,12 @@ pub(crate) fn plan<'a>(
 pub(crate) fn content_digest(
     plan: &Plan<'_>,
     context_root: &Path,
-    hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> Result<String, PathError>,
+    hash: &mut dyn FnMut(&Path, &Path, &std::fs::Metadata) -> Result<String, PathError>,
 ) -> Result<(String, super::cache::Files), CopyError> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
     let mut files = super::cache::Files::new();
+    let mut sources = Sources::new(context_root);
     for entry in &plan.entries {
         match &entry.origin {
             Origin::Layers => continue,
@@ -1013,7 +1197,8 @@ pub(crate) fn content_digest(
             }
             Origin::Context => {}
         }
-        let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
+        let at = sources.at(entry)?;
+        let meta = std::fs::symlink_metadata(&at).map_err(io("inspect", &entry.host))?;
         let kind = meta.file_type();
         // The kind and what identifies its content, kept apart for the
         // cache report (as text) and joined for the digest (as bytes: a
@@ -1022,11 +1207,11 @@ pub(crate) fn content_digest(
         let (kind_name, detail, detail_bytes) = if kind.is_dir() {
             ("dir", String::new(), Vec::new())
         } else if kind.is_symlink() {
-            let link = std::fs::read_link(&entry.host).map_err(io("read the link", &entry.host))?;
+            let link = std::fs::read_link(&at).map_err(io("read the link", &entry.host))?;
             let bytes = link.into_os_string().into_vec();
             ("symlink", escape(&bytes).into_owned(), bytes)
         } else if kind.is_file() {
-            let digest = hash(&entry.host, &meta)?;
+            let digest = hash(&entry.host, &at, &meta)?;
             let bytes = digest.clone().into_bytes();
             ("file", digest, bytes)
         } else {
@@ -1039,10 +1224,10 @@ pub(crate) fn content_digest(
         }
         let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         if !kind.is_symlink()
-            && let Ok(names) = xattr::list(&entry.host)
+            && let Ok(names) = xattr::list(&at)
         {
             for name in names {
-                if let Ok(Some(value)) = xattr::get(&entry.host, &name) {
+                if let Ok(Some(value)) = xattr::get(&at, &name) {
                     xattrs.push((name.into_vec(), value));
                 }
             }
@@ -1121,13 +1306,15 @@ fn source_xattrs(host: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
 /// even), so every write goes through [`crate::confined`] and acts on the
 /// entry itself, never on what a symlink there points at.
 struct Writer<'a> {
-    staging: Root,
     lowers: &'a [PathBuf],
     chown: Option<(u32, u32)>,
     chmod: Option<&'a str>,
-    dir_times: Vec<(PathBuf, Times)>,
-    /// The directory the last entry went in (see [`Writer::place`]).
-    last: Option<(Vec<OsString>, Dir)>,
+    dir_times: Vec<(Vec<OsString>, Times)>,
+    /// The directories the last entry went in, kept open: entries come
+    /// depth first, so each directory is opened once (see [`Chain`]).
+    chain: Chain,
+    /// Where the entries are read.
+    sources: Sources,
     /// Where archives are extracted before they are moved into staging
     /// (see [`Writer::extract`]); made only for a copy that extracts one.
     scratch: Option<Root>,
@@ -1142,26 +1329,21 @@ impl Writer<'_> {
     /// resolves a destination so), so that `COPY f /var/run/` on an image
     /// where `/var/run -> /run` writes `/run/f`. Anything else in the way
     /// (a file, a symlink this copy wrote) is replaced, never followed.
-    fn ensure_dir(&mut self, parts: &[OsString]) -> Result<Dir, CopyError> {
-        self.ensure_dir_resolved(parts).map(|(dir, _)| dir)
-    }
-
-    /// [`Writer::ensure_dir`], with the path it made once symlinks are
-    /// followed.
-    fn ensure_dir_resolved(
-        &mut self,
-        parts: &[OsString],
-    ) -> Result<(Dir, Vec<OsString>), CopyError> {
+    /// The directory is [`Chain::last`] after; the path made, once
+    /// symlinks are followed, is returned.
+    fn ensure_dir(&mut self, parts: &[OsString]) -> Result<Vec<OsString>, CopyError> {
         let mut parts = parts.to_vec();
         let mut hops = 0;
         'resolve: loop {
-            let mut current = self.staging.top()?;
-            for count in 1..=parts.len() {
+            let shared = self.chain.keep(&parts);
+            for count in shared + 1..=parts.len() {
                 let relative: PathBuf = parts[..count].iter().collect();
                 let name = std::ffi::OsStr::new(&parts[count - 1]);
+                let current = self.chain.last();
                 match current.stat(name)? {
                     Some(stat) if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR => {
-                        current = current.open_dir(name)?;
+                        let dir = current.open_dir(name)?;
+                        self.chain.push(name, dir);
                         continue;
                     }
                     Some(_) => current.remove(name)?,
@@ -1206,7 +1388,8 @@ impl Writer<'_> {
                         current.mkdir(name, 0o700)?;
                         let _ = current.chown(name, meta.uid(), meta.gid());
                         current.chmod(name, meta.mode() & 0o7777)?;
-                        self.dir_times.push((relative, times_of(&meta)));
+                        self.dir_times
+                            .push((parts[..count].to_vec(), times_of(&meta)));
                     }
                     None => {
                         current.mkdir(name, 0o700)?;
@@ -1220,9 +1403,10 @@ impl Writer<'_> {
                             })?;
                     }
                 }
-                current = current.open_dir(name)?;
+                let dir = self.chain.last().open_dir(name)?;
+                self.chain.push(name, dir);
             }
-            return Ok((current, parts));
+            return Ok(parts);
         }
     }
 
@@ -1250,7 +1434,7 @@ impl Writer<'_> {
             path: host.to_path_buf(),
             reason,
         })?;
-        let (_, dest) = self.ensure_dir_resolved(dest)?;
+        let dest = self.ensure_dir(dest)?;
         self.graft(&top, &dest)
     }
 
@@ -1265,25 +1449,24 @@ impl Writer<'_> {
             let mut target = dest.to_vec();
             target.push(name.clone());
             if stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
-                let (_, resolved) = self.ensure_dir_resolved(&target)?;
+                let resolved = self.ensure_dir(&target)?;
                 self.graft(&from.open_dir(&name)?, &resolved)?;
-                let relative: PathBuf = resolved.iter().collect();
-                if let Some((dir, last)) = self.staging.parent(&relative, Make::Never)? {
-                    let _ = dir.chown(&last, stat.st_uid, stat.st_gid);
-                    dir.chmod(&last, stat.st_mode & 0o7777)?;
+                if let Some((dir, last)) = self.chain.parent(&resolved)? {
+                    let _ = dir.chown(last, stat.st_uid, stat.st_gid);
+                    dir.chmod(last, stat.st_mode & 0o7777)?;
                 }
                 self.dir_times.push((
-                    relative,
+                    resolved,
                     (
                         (stat.st_atime, stat.st_atime_nsec),
                         (stat.st_mtime, stat.st_mtime_nsec),
                     ),
                 ));
             } else {
-                self.last = None;
-                let dir = self.ensure_dir(dest)?;
+                self.ensure_dir(dest)?;
+                let dir = self.chain.last();
                 dir.remove(&name)?;
-                from.rename_to(&name, &dir, &name)?;
+                from.rename_to(&name, dir, &name)?;
             }
         }
         Ok(())
@@ -1299,21 +1482,15 @@ impl Writer<'_> {
             .unwrap_or(0o755)
     }
 
-    /// The directory `dest` goes in, made, and its name there. The last
-    /// one is kept: a directory's entries come one after another. Writing
-    /// an entry removes at most that entry, never the directory it is in,
-    /// so the one kept stays the right one until another is asked for.
+    /// The directory `dest` goes in, made, and its name there. Writing an
+    /// entry removes at most that entry, never a directory above it, so
+    /// the open ones stay the right ones.
     fn place(&mut self, dest: &[OsString]) -> Result<(&Dir, std::ffi::OsString), CopyError> {
         let Some((name, parent)) = dest.split_last() else {
             return Err(CopyError::NoName);
         };
-        if !matches!(&self.last, Some((kept, _)) if kept.as_slice() == parent) {
-            self.last = None;
-            let dir = self.ensure_dir(parent)?;
-            self.last = Some((parent.to_vec(), dir));
-        }
-        let (_, dir) = self.last.as_ref().expect("just kept");
-        Ok((dir, name.into()))
+        self.ensure_dir(parent)?;
+        Ok((self.chain.last(), name.into()))
     }
 
     /// Write one planned entry (its parents made first).
@@ -1323,10 +1500,10 @@ impl Writer<'_> {
         let dest = &entry.dest;
         if entry.extract {
             // The archive may replace any directory below: keep none.
-            self.last = None;
             return self.extract(host, dest);
         }
-        let meta = std::fs::symlink_metadata(host).map_err(io("inspect", host))?;
+        let at = self.sources.at(entry)?;
+        let meta = std::fs::symlink_metadata(&at).map_err(io("inspect", host))?;
         let kind = meta.file_type();
         use std::os::unix::fs::FileTypeExt;
         // A socket becomes an empty regular file with its mode, as in
@@ -1378,7 +1555,7 @@ impl Writer<'_> {
                 dir.mkdir(&name, 0o700)?;
             }
         } else if kind.is_symlink() {
-            let link = std::fs::read_link(host).map_err(io("read the link", host))?;
+            let link = std::fs::read_link(&at).map_err(io("read the link", host))?;
             dir.symlink(&name, &link)?;
         } else {
             use std::os::unix::fs::OpenOptionsExt;
@@ -1389,11 +1566,13 @@ impl Writer<'_> {
                 let mut source = std::fs::File::options()
                     .read(true)
                     .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-                    .open(host)
+                    .open(&at)
                     .map_err(io("open", host))?;
-                // `io::copy` of file to file is `copy_file_range`: a
-                // reflink where the filesystem can.
-                std::io::copy(&mut source, &mut target).map_err(io("copy", host))?;
+                // A file with holes keeps them (only its data is written);
+                // any other goes by `io::copy`, which is `copy_file_range`
+                // from file to file: a reflink where the filesystem can.
+                crate::layer::sparse::copy(&mut source, &mut target, meta.len())
+                    .map_err(io("copy", host))?;
             }
             // The rest on the descriptor just written: one call each.
             let shown = dir.path(&name);
@@ -1402,7 +1581,7 @@ impl Writer<'_> {
             target
                 .set_permissions(std::fs::Permissions::from_mode(mode))
                 .map_err(io("set the mode of", &shown))?;
-            for (key, value) in source_xattrs(host) {
+            for (key, value) in source_xattrs(&at) {
                 use xattr::FileExt;
                 let _ = target.set_xattr(&key, &value);
             }
@@ -1422,11 +1601,10 @@ impl Writer<'_> {
         dir.chown(&name, uid, gid).map_err(owner_error)?;
         if kind.is_dir() {
             dir.chmod(&name, mode)?;
-            for (key, value) in source_xattrs(host) {
+            for (key, value) in source_xattrs(&at) {
                 let _ = dir.set_xattr(&name, &key, &value);
             }
-            let relative = dest.iter().collect();
-            self.dir_times.push((relative, (accessed, modified)));
+            self.dir_times.push((dest.to_vec(), (accessed, modified)));
         }
         Ok(())
     }
@@ -1463,13 +1641,15 @@ impl Writer<'_> {
     /// Directory times, last (deepest first), on whatever is a directory
     /// there now; never through a symlink.
     fn finish(&mut self) -> Result<(), CopyError> {
-        for (relative, (accessed, modified)) in self.dir_times.drain(..).rev() {
-            if let Some((dir, name)) = self.staging.parent(&relative, Make::Never)?
+        for (relative, (accessed, modified)) in
+            std::mem::take(&mut self.dir_times).into_iter().rev()
+        {
+            if let Some((dir, name)) = self.chain.parent(&relative)?
                 && dir
-                    .stat(&name)?
+                    .stat(name)?
                     .is_some_and(|stat| stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR)
             {
-                dir.set_times(&name, accessed, modified)?;
+                dir.set_times(name, accessed, modified)?;
             }
         }
         Ok(())
@@ -1481,6 +1661,7 @@ pub(crate) fn write_layer(
     store: &Store,
     vertex: VertexId,
     plan: &Plan<'_>,
+    context_root: &Path,
     options: &BuildOptions,
 ) -> Result<Option<LayerRecord>, BuildError> {
     let staging = store.staging_dir("copy").map_err(ImageError::from)?;
@@ -1492,12 +1673,12 @@ pub(crate) fn write_layer(
     };
     let written = (|| -> Result<(), CopyError> {
         let mut writer = Writer {
-            staging: Root::open(&staging)?,
+            chain: Chain::new(Root::open(&staging)?.top()?),
+            sources: Sources::new(context_root),
             lowers: &plan.lowers,
             chown: plan.chown,
             chmod: plan.copy.chmod.as_deref(),
             dir_times: Vec::new(),
-            last: None,
             scratch: scratch.as_deref().map(Root::open).transpose()?,
         };
         if plan.into_dir {
@@ -1606,7 +1787,7 @@ mod tests {
         };
         let copy = copy_all();
         let plan = plan_of(&copy, &context);
-        let (digest, files) = content_digest(&plan, root, &mut |path, _| {
+        let (digest, files) = content_digest(&plan, root, &mut |path, _, _| {
             Ok(format!("digest-of-{}", path.file_name().unwrap().display()))
         })
         .unwrap();
@@ -1658,7 +1839,7 @@ mod tests {
                 b"c/d\xff/caf\xe9.txt".to_vec()
             ]
         );
-        let (_, files) = content_digest(&plan, root, &mut |_, _| Ok("0".to_owned())).unwrap();
+        let (_, files) = content_digest(&plan, root, &mut |_, _, _| Ok("0".to_owned())).unwrap();
         let names: Vec<&str> = files.keys().map(String::as_str).collect();
         assert_eq!(names, ["caf\\xe9.txt", "d\\xff", "d\\xff/caf\\xe9.txt"]);
         // `.dockerignore` globs see an invalid byte as one character.

@@ -855,8 +855,8 @@ impl<'a> Build<'a> {
                     let plan = files::plan(copy, &trees, &destination, &fetch)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
-                    files::content_digest(&plan, &self.context.root, &mut |path, meta| {
-                        stats.digest(path, meta)
+                    files::content_digest(&plan, &self.context.root, &mut |path, at, meta| {
+                        stats.digest(path, at, meta)
                     })
                     .map_err(|message| step_error(vertex, copy.add, message))?
                 };
@@ -1045,7 +1045,13 @@ impl<'a> Build<'a> {
                         copy.destination
                     )));
                 }
-                files::write_layer(self.store, vertex.id, &plan, self.options)
+                files::write_layer(
+                    self.store,
+                    vertex.id,
+                    &plan,
+                    &self.context.root,
+                    self.options,
+                )
             }
             Op::File(FileOp::Mkdir { path, user }) => {
                 config::mkdir_layer(self.store, &lowers, path, user, self.options)
@@ -1129,7 +1135,7 @@ fn tree_digest(
             let bytes = link.as_os_str().as_bytes().to_vec();
             ("symlink", crate::name::escape(&bytes).into_owned(), bytes)
         } else {
-            let digest = stats.digest(&current, &meta)?;
+            let digest = stats.digest(&current, &current, &meta)?;
             let bytes = digest.clone().into_bytes();
             ("file", digest, bytes)
         };

@@ -357,6 +357,23 @@ impl StoreDir {
         nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()
     }
 
+    /// The content of the regular file `name` in it (never through a
+    /// link), if it is one of at most `limit` bytes (`None` for anything
+    /// else: a missing, larger or odd file is skipped by its callers).
+    pub(crate) fn read_small(&self, name: &OsStr, limit: u64) -> Option<Vec<u8>> {
+        use std::io::Read;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::empty()).ok()?;
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > limit {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    }
+
     /// Create the new file `name` in it (never through a link; fails if
     /// anything is there), for writing.
     pub(crate) fn create_new(&self, name: &str) -> Result<std::fs::File, StoreError> {

@@ -182,3 +182,60 @@ fn a_destination_through_an_image_symlink_stays_in_the_image() {
         "fftarlinks\n"
     );
 }
+
+/// The context walk opens each directory in its parent, never through a
+/// symlink, and reads each entry through its parent's descriptor: a
+/// directory swapped for a symlink to the host while a COPY walks it (and
+/// back, over and over) never brings the host's files into a layer. (The
+/// walk that joined paths onto the context's root followed such a link.)
+#[test]
+fn a_directory_swapped_for_a_symlink_during_the_walk_is_never_followed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let canary = Canary::new();
+    let store = store_with_base();
+    let mut context = Context::new().dockerfile("FROM base\nCOPY a/ /a/\n");
+    for index in 0..200 {
+        context = context.file(&format!("a/b/f{index}"), "inside");
+    }
+    let a = context.path().join("a");
+    let stop = AtomicBool::new(false);
+    let (mut built, mut refused) = (0, 0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::rename(a.join("b"), a.join("parked")).unwrap();
+                std::os::unix::fs::symlink(canary.path(), a.join("b")).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                std::fs::remove_file(a.join("b")).unwrap();
+                std::fs::rename(a.join("parked"), a.join("b")).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        for round in 0..12 {
+            let tag = format!("swap{round}");
+            let run = store.strata(
+                context.path(),
+                &["build", "-q", "--no-cache", "-t", &tag, "."],
+            );
+            if run.code != 0 {
+                // The swap seen: an entry vanished, or is not a directory.
+                refused += 1;
+                assert!(run.stderr.contains("COPY failed"), "{}", run.stderr);
+                continue;
+            }
+            built += 1;
+            let layers = crate::costs::diff_ids(&store, &tag);
+            for (path, _, content) in crate::costs::layer_entries(&store, layers.last().unwrap()) {
+                let path = String::from_utf8_lossy(&path).into_owned();
+                assert_ne!(content, b"canary", "{path}: the host's file was copied");
+                assert!(
+                    !path.ends_with("/dir/"),
+                    "{path}: the host's directory was copied"
+                );
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    canary.untouched();
+    assert_eq!(built + refused, 12);
+}

@@ -31,6 +31,11 @@ pub(crate) mod sparse;
 mod unpack;
 mod write;
 
+/// The diff_id of an empty layer (the 1,024 zero bytes that end a tar),
+/// which every RUN that changed nothing has, as in BuildKit and docker.
+pub const EMPTY_LAYER_DIFF_ID: &str =
+    "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
 pub use blob::store_layer;
 pub use unpack::{
     OVERLAY_OPAQUE_XATTR, OVERLAY_WHITEOUT_XATTR, UnpackError, UnpackReport, Whiteouts, unpack,

@@ -171,6 +171,17 @@ fn directory_size(path: &Path) -> u64 {
     total
 }
 
+/// Whether an image in the index keeps a record of `layer`: it has that
+/// layer, and the layer is not the empty one, which every RUN that changed
+/// nothing shares (a record of it would be kept by any image with one).
+fn kept_by_image(
+    layer: &LayerRecord,
+    in_images: &std::collections::BTreeSet<crate::digest::Digest>,
+) -> bool {
+    layer.diff_id.to_string() != crate::layer::EMPTY_LAYER_DIFF_ID
+        && in_images.contains(&layer.digest)
+}
+
 /// Remove cache records as `filter` says, then what nothing refers to any
 /// more: (records removed, bytes reclaimed).
 ///
@@ -179,7 +190,8 @@ fn directory_size(path: &Path) -> u64 {
 ///
 /// 1. a live build, pull or load holds it in its lease (it made or hit
 ///    it), whatever the filter says;
-/// 2. without `-a`, an image in the index has its layer: that image's
+/// 2. without `-a`, an image in the index has its layer (not the empty
+///    layer, see [`kept_by_image`]): that image's
 ///    rebuild hits it (docker's `builder prune` keeps such shared records
 ///    unless `--all`); `--filter until=` and `--keep-storage` may still
 ///    remove it.
@@ -236,7 +248,7 @@ pub fn prune(
         let in_image = record
             .layer
             .as_ref()
-            .is_some_and(|layer| in_images.contains(&layer.digest));
+            .is_some_and(|layer| kept_by_image(layer, &in_images));
         let selected = (filter.all || !in_image)
             && filter
                 .unused_for
@@ -496,7 +508,7 @@ pub fn trim(store: &Store, keep: u64) -> Result<(usize, u64), crate::image::Imag
             !record
                 .layer
                 .as_ref()
-                .is_some_and(|layer| in_images.contains(&layer.digest))
+                .is_some_and(|layer| kept_by_image(layer, &in_images))
         })
         .map(|(record, bytes)| record.layer.as_ref().map_or(0, |layer| layer.size) + bytes)
         .sum();

@@ -841,18 +841,13 @@ impl<'t, 'c> Lister<'t, 'c> {
                 .map_err(|_| vanished())?
                 .file_type();
             let is_dir = kind.is_dir();
-            if !(is_dir || kind.is_file() || kind.is_symlink()) {
-                // Sockets, devices and fifos are not copied, as in BuildKit
-                // (the writer passes them by); the build says which. They
-                // stay in the plan, whose key has always named them.
-                use std::os::unix::fs::FileTypeExt;
-                let what = if kind.is_socket() {
-                    "a socket"
-                } else if kind.is_fifo() {
-                    "a fifo"
-                } else {
-                    "a device"
-                };
+            use std::os::unix::fs::FileTypeExt;
+            if !(is_dir || kind.is_file() || kind.is_symlink() || kind.is_socket()) {
+                // Devices and fifos are not copied, as in BuildKit (the
+                // writer passes them by); the build says which. They stay
+                // in the plan, whose key has always named them. A socket
+                // becomes an empty file (see `Writer::write`).
+                let what = if kind.is_fifo() { "a fifo" } else { "a device" };
                 self.skipped.push(Skipped {
                     path: escape(&joined(&parts)).into_owned(),
                     what,

@@ -363,8 +363,9 @@ impl Changes {
         }
     }
 
-    /// Write the changes as a layer (an empty one when nothing changed, as
-    /// BuildKit and `docker commit` write one: a RUN always has its layer).
+    /// Write the changes as a layer, for `strata commit`; `None` when
+    /// nothing changed (`docker commit` then adds no layer, only an empty
+    /// history entry). A build's RUN always has its layer: [`Changes::commit`].
     pub fn layer(
         &self,
         store: &Store,
@@ -372,6 +373,13 @@ impl Changes {
         epoch: Option<u64>,
     ) -> Result<Option<LayerRecord>, ExecError> {
         let upper = self.upper()?;
+        let empty = std::fs::read_dir(&upper)
+            .map_err(ExecError::io("read", &upper))?
+            .next()
+            .is_none();
+        if empty {
+            return Ok(None);
+        }
         Self::write_layer(&upper, store, compression, epoch)
     }
 
@@ -392,7 +400,9 @@ impl Changes {
         Ok(Some(layer))
     }
 
-    /// [`Changes::layer`], then remove the run directory. The directory of
+    /// Write the changes as a build step's layer, an empty one when nothing
+    /// changed (BuildKit gives every RUN its layer), then remove the run
+    /// directory. The directory of
     /// changes becomes the layer's snapshot when it has none yet: it is in
     /// overlayfs's form already, so the next step can stack on it without
     /// unpacking the layer just written.

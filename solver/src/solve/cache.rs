@@ -171,6 +171,18 @@ fn directory_size(path: &Path) -> u64 {
     total
 }
 
+/// The layers of every image in the index, by blob digest.
+fn image_layers(
+    store: &Store,
+) -> Result<std::collections::BTreeSet<crate::digest::Digest>, crate::store::StoreError> {
+    Ok(store
+        .index()?
+        .images
+        .values()
+        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
+        .collect())
+}
+
 /// Whether an image in the index keeps a record of `layer`: it has that
 /// layer, and the layer is not the empty one, which every RUN that changed
 /// nothing shares (a record of it would be kept by any image with one).
@@ -219,12 +231,7 @@ pub fn prune(
     // adds it after this collection.
     let collecting = store.collecting()?;
     let (leased, _) = store.leased(&collecting)?;
-    let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
-        .index()?
-        .images
-        .values()
-        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
-        .collect();
+    let in_images = image_layers(store)?;
     let now = crate::time::now();
     let mut candidates: Vec<(u64, u64, PathBuf)> = Vec::new();
     let mut useless: Vec<PathBuf> = Vec::new();
@@ -496,12 +503,7 @@ pub fn default_keep_storage(store: &Store) -> u64 {
 pub fn trim(store: &Store, keep: u64) -> Result<(usize, u64), crate::image::ImageError> {
     // A look without the lock first: most builds find the cache within
     // its budget and take no lock.
-    let in_images: std::collections::BTreeSet<crate::digest::Digest> = store
-        .index()?
-        .images
-        .values()
-        .flat_map(|image| image.layers.iter().map(|layer| layer.digest.clone()))
-        .collect();
+    let in_images = image_layers(store)?;
     let used: u64 = records_with_sizes(store)
         .iter()
         .filter(|(record, _)| {

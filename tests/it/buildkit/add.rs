@@ -257,19 +257,7 @@ COPY --from=build /dest /dest
 /// testAddInvalidChmod
 #[test]
 fn add_refuses_an_invalid_chmod() {
-    let bk = Bk::new();
-    for mode in ["64a", "10000"] {
-        let context = Context::new()
-            .dockerfile(&format!("FROM scratch\nADD --chmod={mode} foo /\n"))
-            .file("foo", "foo-contents");
-        let stderr = bk.build_err(&context, &[]);
-        assert!(
-            stderr.contains(&format!(
-                "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-            )),
-            "{stderr}"
-        );
-    }
+    super::assert_invalid_chmod("ADD");
 }
 
 /// testAddChecksum (BuildKit's test asserts only that the bad ones fail;

@@ -342,19 +342,7 @@ COPY --from=base /out /
 /// testCopyInvalidChmod
 #[test]
 fn an_invalid_chmod_is_refused() {
-    let bk = Bk::new();
-    for mode in ["64a", "10000"] {
-        let context = Context::new()
-            .dockerfile(&format!("FROM scratch\nCOPY --chmod={mode} foo /\n"))
-            .file("foo", "foo-contents");
-        let stderr = bk.build_err(&context, &[]);
-        assert!(
-            stderr.contains(&format!(
-                "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
-            )),
-            "{stderr}"
-        );
-    }
+    super::assert_invalid_chmod("COPY");
 }
 
 /// testCopyOverrideFiles

@@ -308,3 +308,23 @@ impl Bk {
         OciLayout { index, config }
     }
 }
+
+/// `INSTRUCTION --chmod=MODE foo /` fails for the modes BuildKit's
+/// testCopyInvalidChmod and testAddInvalidChmod try, in BuildKit's words.
+pub(crate) fn assert_invalid_chmod(instruction: &str) {
+    let bk = Bk::new();
+    for mode in ["64a", "10000"] {
+        let context = Context::new()
+            .dockerfile(&format!(
+                "FROM scratch\n{instruction} --chmod={mode} foo /\n"
+            ))
+            .file("foo", "foo-contents");
+        let stderr = bk.build_err(&context, &[]);
+        assert!(
+            stderr.contains(&format!(
+                "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
+            )),
+            "{stderr}"
+        );
+    }
+}

@@ -1043,8 +1043,11 @@ pub(crate) fn plan<'a>(
     // copies each in turn to the destination, so a file replaces the one
     // before, and once a directory is there the files after it go into it.
     // strata does the same and says so.
-    let several = matched.len() + inline.len() + downloads.len() > 1;
     let mut dest_is_dir = into_dir;
+    // How many files go to the destination itself: more than one replace
+    // each other (archives extracted into it and directories merged with
+    // it do not).
+    let mut to_dest = 0;
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     let mut make = Vec::new();
@@ -1079,8 +1082,16 @@ pub(crate) fn plan<'a>(
                 extract: true,
             });
         } else if !exclude.excluded_bytes(name.as_bytes()) {
+            to_dest += usize::from(target == dest);
             lister.entry(Pending::new(parts, vec![name], target))?;
         }
+    }
+    if !into_dir {
+        to_dest += inline.len()
+            + downloads
+                .iter()
+                .filter(|download| copy.unpack != Some(true) || !is_tar_archive(&download.path))
+                .count();
     }
     for download in downloads {
         // A download is extracted only when asked (`--unpack=true`), and
@@ -1115,7 +1126,7 @@ pub(crate) fn plan<'a>(
         dest,
         entries,
         skipped,
-        replaced: several && !into_dir,
+        replaced: to_dest > 1,
         inline,
         chown,
         lowers,

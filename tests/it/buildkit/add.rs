@@ -205,9 +205,14 @@ fn add_extracts_every_archive_a_pattern_matches() {
         .dockerfile("FROM scratch\nADD *.tar /dest\n")
         .file("t.tar", foo_tar())
         .file("b.tar", tar_of(&[("bar", EntryType::Regular, b"content1")]));
-    let out = bk.export(&context, &[]);
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("type=local,dest={}", out.path().join("out").display());
+    let run = bk.build(&context, &["--output", &dest]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(read(&out, "dest/foo"), "content0");
     assert_eq!(read(&out, "dest/bar"), "content1");
+    // Extracted into `/dest`, not one over the other: no warning.
+    assert!(!run.stderr.contains("several sources"), "{}", run.stderr);
 }
 
 /// testDockerfileAddChownExpand

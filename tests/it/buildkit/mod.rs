@@ -19,6 +19,7 @@ mod copy;
 mod core;
 mod dockerignore;
 mod exclude;
+mod export;
 mod heredoc;
 mod image;
 mod mount;

@@ -168,6 +168,22 @@ fn mount_targets_climbing_out_land_inside_the_sandbox() {
     );
 }
 
+/// A RUN heredoc with `#!` is mounted at `/dev/pipes/NAME`, and NAME is
+/// the Dockerfile's: one that climbs (`<<../../<canary>/x`) lands inside
+/// the sandbox, where the script still runs, never on the host.
+#[test]
+fn a_heredoc_script_whose_name_climbs_is_mounted_inside_the_sandbox() {
+    let canary = Canary::new();
+    let store = store_with_base();
+    let name = format!("{UP}{}", canary.path().join("file").display());
+    let dockerfile = format!("FROM base\nRUN <<{name}\n#!/bin/sh\necho ran > /ran\n{name}\n");
+    let context = Context::new().dockerfile(&dockerfile);
+    let run = build(&store, &context, &["-t", "climb"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    canary.untouched();
+    assert_eq!(crate::build::read_in(&store, "climb", "cat /ran"), "ran\n");
+}
+
 #[test]
 fn an_image_symlink_at_a_mount_target_resolves_inside_the_rootfs() {
     let canary = Canary::new();

@@ -92,7 +92,8 @@ impl Lowerer<'_> {
                 let script = heredoc_content(heredoc);
                 if script.starts_with("#!") {
                     // A script with its own interpreter runs as a file.
-                    let path = format!("/dev/pipes/{}", heredoc.name);
+                    // Cleaned as BuildKit's `path.Join("/dev/pipes/", name)`.
+                    let path = join_path("/dev/pipes", &heredoc.name);
                     files.push(InlineFile {
                         path: path.clone(),
                         content: script,

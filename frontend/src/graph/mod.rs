@@ -48,7 +48,7 @@ pub use lower::{
     DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,
     ResolveError, ResolveFailure, Resolved, lower,
 };
-pub use mount::{Mount, MountType, Sharing};
+pub use mount::{Mount, MountType, Sharing, csv_fields};
 
 use std::sync::Arc;
 

@@ -106,8 +106,10 @@ impl MountError {
     }
 }
 
-/// Split a mount value on commas, honouring double quotes as CSV does.
-fn fields(value: &str) -> Result<Vec<String>, MountError> {
+/// Split a flag value on commas, honouring double quotes as CSV does (a
+/// quoted field may hold commas, `""` in it is one quote), as docker's CLI
+/// reads `--mount` and `--output`. `None` when a quote is left open.
+pub fn csv_fields(value: &str) -> Option<Vec<String>> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -124,10 +126,10 @@ fn fields(value: &str) -> Result<Vec<String>, MountError> {
         }
     }
     if quoted {
-        return Err(MountError::UnterminatedQuote);
+        return None;
     }
     fields.push(field);
-    Ok(fields)
+    Some(fields)
 }
 
 fn boolean(key: &str, value: Option<&str>) -> Result<bool, MountError> {
@@ -165,7 +167,7 @@ fn size(value: &str) -> Option<u64> {
 
 /// Parse one `--mount` value (already expanded).
 pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
-    let fields = fields(value)?;
+    let fields = csv_fields(value).ok_or(MountError::UnterminatedQuote)?;
     let mut kind = MountType::Bind;
     let mut pairs = Vec::new();
     for field in &fields {

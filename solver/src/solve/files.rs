@@ -320,24 +320,12 @@ impl Tree<'_> {
                 link: escape(&joined(&candidate)).into_owned(),
                 target: escape_os(target.as_os_str()).into_owned(),
             };
-            let mut base = if target.is_absolute() {
-                if self.is_context() {
-                    return Err(leaves());
-                }
-                Vec::new()
-            } else {
-                resolved.clone()
-            };
-            for component in target.as_os_str().as_bytes().split(|byte| *byte == b'/') {
-                match component {
-                    b"" | b"." => {}
-                    b".." => {
-                        if base.pop().is_none() && self.is_context() {
-                            return Err(leaves());
-                        }
-                    }
-                    other => base.push(OsStr::from_bytes(other).to_owned()),
-                }
+            if target.is_absolute() && self.is_context() {
+                return Err(leaves());
+            }
+            let (base, climbed) = link_target(&resolved, &target);
+            if climbed && self.is_context() {
+                return Err(leaves());
             }
             // Resolve the target's elements again (they may be links).
             for component in base.into_iter().rev() {
@@ -347,6 +335,27 @@ impl Tree<'_> {
         }
         Ok(Some(resolved))
     }
+}
+
+/// Where a symlink in directory `dir` (its parts below the root) pointing
+/// at `target` leads, as parts below the root: an absolute target from the
+/// root, `..` never above it. And whether a `..` tried to go above it
+/// (refused by the build context, clamped in an image, as in a container).
+fn link_target(dir: &[OsString], target: &Path) -> (Vec<OsString>, bool) {
+    let mut parts = if target.is_absolute() {
+        Vec::new()
+    } else {
+        dir.to_vec()
+    };
+    let mut climbed = false;
+    for component in target.as_os_str().as_bytes().split(|byte| *byte == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => climbed |= parts.pop().is_none(),
+            other => parts.push(OsStr::from_bytes(other).to_owned()),
+        }
+    }
+    (parts, climbed)
 }
 
 /// `parts` joined by `/`, as bytes.
@@ -1368,22 +1377,7 @@ impl Writer<'_> {
                             }
                             let target = std::fs::read_link(&existing)
                                 .map_err(io("read the link", &existing))?;
-                            let mut next = if target.is_absolute() {
-                                Vec::new()
-                            } else {
-                                parts[..count - 1].to_vec()
-                            };
-                            for component in
-                                target.as_os_str().as_bytes().split(|byte| *byte == b'/')
-                            {
-                                match component {
-                                    b"" | b"." => {}
-                                    b".." => {
-                                        next.pop();
-                                    }
-                                    other => next.push(OsStr::from_bytes(other).to_owned()),
-                                }
-                            }
+                            let (mut next, _) = link_target(&parts[..count - 1], &target);
                             next.extend_from_slice(&parts[count..]);
                             parts = next;
                             continue 'resolve;

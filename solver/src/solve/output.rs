@@ -106,7 +106,9 @@ impl FromStr for OutputSpec {
         let mut compression = None;
         let mut names = Vec::new();
         let mut push = None;
-        for field in csv_fields(spec) {
+        let fields = strata_frontend::graph::csv_fields(spec)
+            .ok_or_else(|| invalid("a quote is not closed".to_owned()))?;
+        for field in &fields {
             let field = field.as_str();
             let (key, value) = field
                 .split_once('=')
@@ -215,27 +217,4 @@ impl OutputSpec {
         }
         Ok(())
     }
-}
-
-/// The fields of a `--output` value, split on commas as CSV splits them: a
-/// field in double quotes may hold commas (`"name=a:1,a:2"`), and `""`
-/// inside it is one quote, as docker's CLI reads the flag.
-fn csv_fields(spec: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = spec.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut field)),
-            other => field.push(other),
-        }
-    }
-    fields.push(field);
-    fields
 }

@@ -3,7 +3,8 @@
 # offsets, with the layers uncompressed (the default) and gzip: the disk
 # the store uses for it (du of the store, before and after the build), the
 # snapshot's file (length and allocated bytes), and whether a RUN reads the
-# same content. Before issue 16 the snapshot held the whole length.
+# same content. Before issue 16 the snapshot held the whole length, and
+# the layer blob too (it is now a PAX sparse entry: the data, no holes).
 #   bash bench/sparse.sh                   # SIZE_MB=4096
 #   SIZE_MB=256 bash bench/sparse.sh
 set -euo pipefail
@@ -26,8 +27,7 @@ mib() { echo "$(( $1 / 1048576 )) MiB"; }
 used() { du -sk "$1" | awk '{print $1 * 1024}'; }
 printf 'context file: %s long, %s allocated\n' "$(mib "$(stat -c %s "$ctx/big")")" "$(mib "$(used "$ctx/big")")"
 want=$(sha256sum < "$ctx/big" | cut -d' ' -f1)
-# The layer holds the file whole (see solver/src/layer/sparse.rs for why):
-# uncompressed (the default) and gzip, each on a store of its own.
+# Uncompressed (the default) and gzip, each on a store of its own.
 for compression in uncompressed gzip; do
   export STRATA_ROOT="$work/store-$compression"
   cp -a "$work/strata" "$STRATA_ROOT"

@@ -701,11 +701,11 @@ fn truncated_and_oversized_archives_are_errors() {
 
 #[test]
 fn layers_stream_into_any_writer() {
-    // A 64 MiB (sparse) file written to writers that keep nothing: sizes and
+    // A 64 MiB file written to writers that keep nothing: sizes and
     // digests come from the stream itself.
     let dir = tempfile::tempdir().unwrap();
-    let file = std::fs::File::create(dir.path().join("big")).unwrap();
-    file.set_len(64 << 20).unwrap();
+    // Zeros written, not a hole: a file with holes is a sparse entry.
+    std::fs::write(dir.path().join("big"), vec![0u8; 64 << 20]).unwrap();
     let (layer, _) = write_layer(dir.path(), Compression::Zstd, Some(0), std::io::sink()).unwrap();
     assert!(layer.size > 0 && layer.size < 1 << 20, "zeros compress");
     let mut tar_size = 0u64;
@@ -989,4 +989,313 @@ fn names_that_are_not_utf8_survive_the_round_trip() {
             Some(b"v".to_vec())
         );
     }
+}
+
+/// A file of `size` bytes with `data` at each offset and holes elsewhere.
+fn holey(path: &Path, size: u64, data: &[(u64, &[u8])]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::create(path).unwrap();
+    file.set_len(size).unwrap();
+    for (offset, bytes) in data {
+        file.write_all_at(bytes, *offset).unwrap();
+    }
+}
+
+fn allocated(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+const MIB: u64 = 1 << 20;
+
+/// The sparse file the tests below write: 64 MiB, data at the start, in
+/// the middle (across a block boundary) and at the very end.
+fn sample_sparse(path: &Path) -> Vec<u8> {
+    let data: [(u64, &[u8]); 3] = [
+        (0, b"the start"),
+        (20 * MIB + 4090, b"the middle, across a block"),
+        (64 * MIB - 7, b"the end"),
+    ];
+    holey(path, 64 * MIB, &data);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn a_file_with_holes_is_a_pax_sparse_entry_and_unpacks_with_its_holes() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir(source.path().join("d")).unwrap();
+    let content = sample_sparse(&source.path().join("d/big"));
+    // All holes, and a hole at the end only.
+    holey(&source.path().join("empty"), 8 * MIB, &[]);
+    holey(&source.path().join("tail"), 8 * MIB, &[(0, b"x")]);
+    std::fs::write(source.path().join("dense"), vec![b'z'; 10_000]).unwrap();
+    let (layer, bytes) = layer_bytes(source.path(), Compression::None, Some(0));
+    // The holes are not in the blob.
+    assert!(layer.size < MIB, "{} bytes", layer.size);
+    // Deterministic, as every layer.
+    assert_eq!(
+        layer_bytes(source.path(), Compression::None, Some(0)).1,
+        bytes
+    );
+    // What Go's archive/tar (and GNU tar) read as a sparse file: PAX 1.0.
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        let mut records: Vec<(String, String)> = Vec::new();
+        if let Some(extensions) = entry.pax_extensions().unwrap() {
+            for extension in extensions {
+                let extension = extension.unwrap();
+                records.push((
+                    extension.key().unwrap().to_owned(),
+                    extension.value().unwrap().to_owned(),
+                ));
+            }
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        seen.push((path, entry.header().entry_type(), records, data));
+    }
+    let big = seen
+        .iter()
+        .find(|(path, ..)| path == "d/GNUSparseFile.0/big")
+        .expect("the sparse entry");
+    assert_eq!(big.1, tar::EntryType::Regular);
+    let records: Vec<(&str, &str)> = big
+        .2
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("GNU.sparse.major", "1"),
+            ("GNU.sparse.minor", "0"),
+            ("GNU.sparse.name", "d/big"),
+            ("GNU.sparse.realsize", "67108864"),
+        ]
+    );
+    // The map (runs of whole 4 KiB blocks holding data), then the data.
+    let map = format!(
+        "3\n0\n4096\n{}\n8192\n{}\n4096\n",
+        20 * MIB,
+        64 * MIB - 4096
+    );
+    assert_eq!(&big.3[..map.len()], map.as_bytes());
+    assert_eq!(big.3.len(), 512 + 4 * 4096);
+    let empty = seen
+        .iter()
+        .find(|(path, ..)| path == "GNUSparseFile.0/empty")
+        .unwrap();
+    assert_eq!(
+        &empty.3[..empty.3.iter().position(|b| *b == 0).unwrap()],
+        b"1\n8388608\n0\n"
+    );
+    let tail = seen
+        .iter()
+        .find(|(path, ..)| path == "GNUSparseFile.0/tail")
+        .unwrap();
+    assert!(tail.3.starts_with(b"2\n0\n4096\n8388608\n0\n"));
+    assert!(seen.iter().any(|(path, ..)| path == "dense"));
+
+    // strata's unpacker restores them, holes and all.
+    let target = tempfile::tempdir().unwrap();
+    unpack(&bytes[..], target.path()).unwrap();
+    let big = target.path().join("d/big");
+    assert_eq!(std::fs::read(&big).unwrap(), content);
+    assert!(allocated(&big) <= 4 * 4096 + 4096, "{}", allocated(&big));
+    assert_eq!(
+        std::fs::metadata(target.path().join("empty"))
+            .unwrap()
+            .len(),
+        8 * MIB
+    );
+    assert_eq!(allocated(&target.path().join("empty")), 0);
+    assert_eq!(
+        std::fs::read(target.path().join("tail")).unwrap().len() as u64,
+        8 * MIB
+    );
+    assert!(!target.path().join("GNUSparseFile.0").exists());
+    assert_eq!(snapshot(source.path()), snapshot(target.path()));
+
+    // GNU tar reads the entry as the file it is.
+    let gnu = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg("-")
+        .arg("-C")
+        .arg(gnu.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), &bytes)?;
+            drop(child.stdin.take());
+            child.wait()
+        })
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(gnu.path().join("d/big")).unwrap(), content);
+    assert!(!gnu.path().join("d/GNUSparseFile.0").exists());
+}
+
+#[test]
+fn gnu_tar_sparse_archives_of_every_pax_version_unpack_with_their_holes() {
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir(source.path().join("in")).unwrap();
+    let content = sample_sparse(&source.path().join("in/big"));
+    for version in ["0.0", "0.1", "1.0"] {
+        let archive = source.path().join(format!("{version}.tar"));
+        let status = std::process::Command::new("tar")
+            .args([
+                "--sparse",
+                "--format=pax",
+                "--sparse-version",
+                version,
+                "-cf",
+            ])
+            .arg(&archive)
+            .arg("-C")
+            .arg(source.path().join("in"))
+            .arg("big")
+            .status()
+            .unwrap();
+        assert!(status.success(), "{version}");
+        let bytes = std::fs::read(&archive).unwrap();
+        assert!(
+            (bytes.len() as u64) < MIB,
+            "{version}: {} bytes",
+            bytes.len()
+        );
+        let target = tempfile::tempdir().unwrap();
+        unpack(&bytes[..], target.path()).unwrap();
+        let big = target.path().join("big");
+        assert_eq!(std::fs::read(&big).unwrap(), content, "{version}");
+        assert!(allocated(&big) < MIB, "{version}: {}", allocated(&big));
+        assert_eq!(
+            std::fs::read_dir(target.path()).unwrap().count(),
+            1,
+            "{version}: only the file, under its own name"
+        );
+    }
+}
+
+/// A PAX 1.0 sparse entry named `s` of `size` bytes whose data is `data`
+/// (its map and runs, as written).
+fn pax_sparse(size: u64, data: &[u8]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let size_text = size.to_string();
+    builder
+        .append_pax_extensions([
+            ("GNU.sparse.major", &b"1"[..]),
+            ("GNU.sparse.minor", b"0"),
+            ("GNU.sparse.name", b"s"),
+            ("GNU.sparse.realsize", size_text.as_bytes()),
+        ])
+        .unwrap();
+    let mut bytes = builder.into_inner().unwrap();
+    // Without the end-of-archive blocks `into_inner` adds.
+    bytes.truncate(bytes.len() - 1024);
+    bytes.extend(block(
+        &mut gnu_header("GNUSparseFile.0/s", tar::EntryType::Regular),
+        data,
+    ));
+    bytes.extend([0u8; 1024]);
+    bytes
+}
+
+fn map_block(text: &str) -> Vec<u8> {
+    let mut data = text.as_bytes().to_vec();
+    data.resize(512, 0);
+    data
+}
+
+#[test]
+fn malformed_sparse_maps_are_refused_and_nothing_is_written_outside() {
+    let with = |map: &str, data: &[u8]| {
+        let mut bytes = map_block(map);
+        bytes.extend_from_slice(data);
+        bytes
+    };
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        (
+            "out of order",
+            with("2\n100\n1\n0\n1\n", b"ab"),
+            "invalid layer archive: a sparse file's map is not in order inside its 4096 bytes",
+        ),
+        (
+            "past the end",
+            with("1\n4096\n1\n", b"a"),
+            "invalid layer archive: a sparse file's map is not in order inside its 4096 bytes",
+        ),
+        (
+            "less data than the map",
+            with("1\n0\n100\n", b"short"),
+            "invalid layer archive: a sparse file's data ends before its map does",
+        ),
+        (
+            "more data than the map",
+            with("1\n0\n1\n", b"more"),
+            "invalid layer archive: a sparse file has more data than its map says",
+        ),
+        (
+            "a huge count",
+            with("99999999999\n", b""),
+            "invalid layer archive: a sparse file's map claims 99999999999 entries",
+        ),
+        (
+            "not a number",
+            with("1\n0\nx\n", b""),
+            "invalid layer archive: a sparse file's map holds something other than numbers",
+        ),
+    ];
+    for (what, data, message) in cases {
+        let target = tempfile::tempdir().unwrap();
+        let error = unpack(&pax_sparse(4096, &data)[..], target.path()).unwrap_err();
+        assert_eq!(error.to_string(), message, "{what}");
+    }
+    // A map cut short by the end of the entry.
+    let target = tempfile::tempdir().unwrap();
+    let error = unpack(&pax_sparse(4096, b"3\n0\n")[..], target.path()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid layer archive: a sparse file's map is cut short"
+    );
+    // A sparse name that climbs out is refused as any name.
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_pax_extensions([
+            ("GNU.sparse.major", &b"1"[..]),
+            ("GNU.sparse.minor", b"0"),
+            ("GNU.sparse.name", b"../../escaped"),
+            ("GNU.sparse.realsize", b"1"),
+        ])
+        .unwrap();
+    let mut bytes = builder.into_inner().unwrap();
+    // Without the end-of-archive blocks `into_inner` adds.
+    bytes.truncate(bytes.len() - 1024);
+    bytes.extend(block(
+        &mut gnu_header("GNUSparseFile.0/s", tar::EntryType::Regular),
+        &with("1\n0\n1\n", b"x"),
+    ));
+    bytes.extend([0u8; 1024]);
+    let target = tempfile::tempdir().unwrap();
+    let inner = target.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    let error = unpack(&bytes[..], &inner).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "refusing `../../escaped`: the path leaves the target directory"
+    );
+    assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 1);
+    // Sparse files longer than 1 TiB in all are refused before anything is
+    // made of them.
+    let error = unpack(
+        &pax_sparse(2 << 40, &with("1\n0\n1\n", b"x"))[..],
+        tempfile::tempdir().unwrap().path(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid layer archive: sparse files longer than 1099511627776 bytes in all (`s` is 2199023255552 bytes long)"
+    );
 }

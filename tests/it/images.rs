@@ -124,7 +124,6 @@ fn import_save_and_validate_with_skopeo_umoci_and_oci_image_tool() {
 
 #[test]
 fn podman_loads_what_strata_saves() {
-    let podman = require("podman");
     require("runc");
     let work = tempfile::tempdir().unwrap();
     busybox_rootfs(&work.path().join("rootfs"));
@@ -132,38 +131,94 @@ fn podman_loads_what_strata_saves() {
     let id = store.ok(work.path(), &["import", "rootfs", "busybox:podman"]);
     store.ok(work.path(), &["save", "-o", "image.tar", "busybox:podman"]);
     let podman_root = work.path().join("podman");
-    let base = |command: &mut Command| {
-        command
-            .arg("--root")
-            .arg(podman_root.join("root"))
-            .arg("--runroot")
-            .arg(podman_root.join("run"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--runtime",
-                "runc",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ]);
-    };
-    let mut load = Command::new(&podman);
-    base(&mut load);
     let output = run_ok(
-        load.arg("load")
+        podman(&podman_root)
+            .arg("load")
             .arg("-i")
             .arg(work.path().join("image.tar")),
     );
     assert!(output.contains("busybox:podman"), "{output}");
-    let mut images = Command::new(&podman);
-    base(&mut images);
-    let listed = run_ok(images.args(["images", "--no-trunc", "--format", "{{.ID}}"]));
+    let listed = run_ok(podman(&podman_root).args(["images", "--no-trunc", "--format", "{{.ID}}"]));
     assert!(
         listed.contains(id.trim().trim_start_matches("sha256:")),
         "podman has the same image ID: {listed}"
     );
+}
+
+/// The podman of [`podman_loads_what_strata_saves`], on a store of its own
+/// under `root`.
+fn podman(root: &Path) -> Command {
+    let mut command = Command::new(require("podman"));
+    command
+        .arg("--root")
+        .arg(root.join("root"))
+        .arg("--runroot")
+        .arg(root.join("run"))
+        .args([
+            "--storage-driver",
+            "vfs",
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ]);
+    command
+}
+
+#[test]
+fn a_sparse_file_is_a_sparse_entry_that_umoci_and_podman_restore() {
+    use std::os::unix::fs::FileExt;
+    require("runc");
+    const SIZE: u64 = 64 << 20;
+    let work = tempfile::tempdir().unwrap();
+    let rootfs = work.path().join("rootfs");
+    busybox_rootfs(&rootfs);
+    let file = std::fs::File::create(rootfs.join("big")).unwrap();
+    file.set_len(SIZE).unwrap();
+    file.write_all_at(b"the start", 0).unwrap();
+    file.write_all_at(b"the middle", SIZE / 3).unwrap();
+    file.write_all_at(b"the end", SIZE - 7).unwrap();
+    drop(file);
+    let content = std::fs::read(rootfs.join("big")).unwrap();
+    let store = StoreDir::new();
+    let cwd = work.path();
+    store.ok(cwd, &["import", "rootfs", "sparse:test"]);
+    store.ok(
+        cwd,
+        &["save", "--format", "oci", "-o", "layout", "sparse:test"],
+    );
+    // The holes are not in the blob.
+    let blobs: u64 = std::fs::read_dir(cwd.join("layout/blobs/sha256"))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(blobs < 8 << 20, "the layout's blobs are {blobs} bytes");
+    // umoci (Go's archive/tar) restores the file under its own name.
+    umoci_unpack(&cwd.join("layout"), "test", &cwd.join("bundle"));
+    let unpacked = cwd.join("bundle/rootfs");
+    assert_eq!(std::fs::read(unpacked.join("big")).unwrap(), content);
+    assert!(!unpacked.join("GNUSparseFile.0").exists());
+    // podman's storage (tar-split) loads it, and, where it can mount the
+    // image, holds the same file.
+    store.ok(cwd, &["save", "-o", "image.tar", "sparse:test"]);
+    let podman_root = cwd.join("podman");
+    let output = run_ok(
+        podman(&podman_root)
+            .arg("load")
+            .arg("-i")
+            .arg(cwd.join("image.tar")),
+    );
+    assert!(output.contains("sparse:test"), "{output}");
+    if is_root() {
+        let mounted = run_ok(podman(&podman_root).args(["image", "mount", "sparse:test"]));
+        let big = Path::new(mounted.trim()).join("big");
+        assert_eq!(std::fs::read(&big).unwrap(), content);
+        let meta = std::fs::metadata(&big).unwrap();
+        assert_eq!(meta.len(), SIZE);
+        run_ok(podman(&podman_root).args(["image", "unmount", "sparse:test"]));
+    }
 }
 
 /// A docker-archive made by hand: busybox, then a layer deleting a file and
@@ -500,11 +555,16 @@ fn a_store_killed_mid_write_stays_consistent() {
     let work = tempfile::tempdir().unwrap();
     let tree_dir = work.path().join("big");
     std::fs::create_dir(&tree_dir).unwrap();
-    // 1 GiB of (sparse) data: long enough to kill the import while it writes.
-    std::fs::File::create(tree_dir.join("data"))
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    // 256 MiB of data, long enough to kill the import while it writes:
+    // written, since a file of holes is now a small sparse entry.
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(tree_dir.join("data")).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..256 {
+            file.write_all(&chunk).unwrap();
+        }
+    }
     let store = StoreDir::new();
     let root = store.root();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))

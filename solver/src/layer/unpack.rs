@@ -216,9 +216,15 @@ pub fn unpack_into_as(
     // Directories get their mode and times at the end: a read-only
     // directory must still accept the entries that follow it.
     let mut directories: Vec<(PathBuf, u32, u64)> = Vec::new();
+    // The lengths of the PAX sparse files so far.
+    let mut holes: u64 = 0;
     for entry in archive.entries().map_err(UnpackError::Archive)? {
         let mut entry = entry.map_err(UnpackError::Archive)?;
-        let raw = entry.path().map_err(UnpackError::Archive)?.into_owned();
+        let sparse = pax_sparse(&mut entry)?;
+        let raw = match sparse.as_ref().and_then(|sparse| sparse.name.as_ref()) {
+            Some(name) => PathBuf::from(std::ffi::OsStr::from_bytes(name)),
+            None => entry.path().map_err(UnpackError::Archive)?.into_owned(),
+        };
         let display = crate::name::escape_path(&raw).into_owned();
         if raw.as_os_str().len() > MAX_PATH {
             return Err(UnpackError::Archive(io::Error::other(format!(
@@ -284,6 +290,22 @@ pub fn unpack_into_as(
         ) {
             continue;
         }
+        if let Some(sparse) = &sparse {
+            if !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
+                return Err(UnpackError::Archive(io::Error::other(format!(
+                    "`{display}` has sparse records but is not a file"
+                ))));
+            }
+            // The holes cost nothing here, but whatever reads the file
+            // later (a RUN, `system check --snapshots`) reads them as zeros.
+            holes = holes.saturating_add(sparse.size);
+            if holes > MAX_SPARSE_LENGTH {
+                return Err(UnpackError::Archive(io::Error::other(format!(
+                    "sparse files longer than {MAX_SPARSE_LENGTH} bytes in all (`{display}` is {} bytes long)",
+                    sparse.size
+                ))));
+            }
+        }
         let (dir, name) = parents.of(&relative)?;
         let existing = dir.stat(&name)?;
         let is_dir = |stat: &nix::sys::stat::FileStat| {
@@ -304,7 +326,9 @@ pub fn unpack_into_as(
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 // `O_EXCL|O_NOFOLLOW`: fails if anything appeared there.
                 let mut file = dir.create_file(&name, 0o600)?;
-                let copied = if kind == tar::EntryType::GNUSparse {
+                let copied = if let Some(sparse) = &sparse {
+                    sparse.restore(&mut entry, &file)
+                } else if kind == tar::EntryType::GNUSparse {
                     super::sparse::restore(&mut entry, &mut file)
                 } else {
                     io::copy(&mut entry, &mut file).map(drop)
@@ -471,6 +495,124 @@ pub fn unpack_into_as(
         .map_err(UnpackError::Archive)?
         .map(|(digest, _)| digest);
     Ok(report)
+}
+
+/// The most bytes the PAX sparse files of one archive may hold in all
+/// (their lengths, holes included): ours, generous (a layer of ours holds
+/// a file with holes this way), and far below what would make reading
+/// them back endless. Go's `archive/tar` has no such bound.
+const MAX_SPARSE_LENGTH: u64 = 1 << 40;
+
+/// What an entry's PAX records say of a sparse file (formats 0.0, 0.1 and
+/// 1.0 of GNU tar, all of which Go's `archive/tar` reads).
+struct PaxSparse {
+    /// The file's real name (`GNU.sparse.name`), when given.
+    name: Option<Vec<u8>>,
+    /// Its length, holes included.
+    size: u64,
+    /// The runs of data, when the records hold them (0.0 and 0.1); 1.0
+    /// keeps them at the start of the data.
+    runs: Option<Vec<(u64, u64)>>,
+}
+
+impl PaxSparse {
+    fn restore(&self, entry: &mut impl Read, file: &std::fs::File) -> io::Result<()> {
+        let runs = match &self.runs {
+            Some(runs) => runs.clone(),
+            None => super::sparse::read_pax_map(entry)?,
+        };
+        super::sparse::restore_runs(entry, file, &runs, self.size)
+    }
+}
+
+/// The sparse file an entry's PAX records describe, if any.
+fn pax_sparse(entry: &mut tar::Entry<'_, impl Read>) -> Result<Option<PaxSparse>, UnpackError> {
+    let Some(extensions) = entry.pax_extensions().map_err(UnpackError::Archive)? else {
+        return Ok(None);
+    };
+    let bad = |what: String| UnpackError::Archive(io::Error::other(what));
+    let number = |key: &[u8], value: &[u8]| {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "the PAX record `{}` is not a number",
+                    String::from_utf8_lossy(key)
+                ))
+            })
+    };
+    let (mut major, mut minor, mut name, mut size, mut realsize) = (None, None, None, None, None);
+    let (mut map, mut offsets, mut any) = (None, Vec::new(), false);
+    for extension in extensions {
+        let extension = extension.map_err(UnpackError::Archive)?;
+        let Some(key) = extension.key_bytes().strip_prefix(b"GNU.sparse.") else {
+            continue;
+        };
+        any = true;
+        let value = extension.value_bytes();
+        match key {
+            b"major" => major = Some(value.to_vec()),
+            b"minor" => minor = Some(value.to_vec()),
+            b"name" => name = Some(value.to_vec()),
+            b"size" => size = Some(number(extension.key_bytes(), value)?),
+            b"realsize" => realsize = Some(number(extension.key_bytes(), value)?),
+            b"map" => map = Some(value.to_vec()),
+            // 0.0: one record each, in pairs.
+            b"offset" | b"numbytes" => offsets.push(number(extension.key_bytes(), value)?),
+            _ => {}
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    let runs = if major.as_deref() == Some(b"1") && minor.as_deref() == Some(b"0") {
+        None
+    } else if let Some(map) = map {
+        // 0.1: `offset,length,offset,length…` in one record.
+        let numbers = if map.is_empty() {
+            Vec::new()
+        } else {
+            map.split(|byte| *byte == b',')
+                .map(|value| number(b"GNU.sparse.map", value))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        if numbers.len() % 2 != 0 {
+            return Err(bad(
+                "the PAX record `GNU.sparse.map` is not in pairs".to_owned()
+            ));
+        }
+        Some(
+            numbers
+                .chunks_exact(2)
+                .map(|pair| (pair[0], pair[1]))
+                .collect(),
+        )
+    } else if !offsets.is_empty() || size.is_some() {
+        if offsets.len() % 2 != 0 {
+            return Err(bad(
+                "the PAX records `GNU.sparse.offset` and `GNU.sparse.numbytes` are not in pairs"
+                    .to_owned(),
+            ));
+        }
+        Some(
+            offsets
+                .chunks_exact(2)
+                .map(|pair| (pair[0], pair[1]))
+                .collect(),
+        )
+    } else {
+        return Err(bad(format!(
+            "a GNU sparse format strata does not know ({}.{})",
+            String::from_utf8_lossy(major.as_deref().unwrap_or(b"?")),
+            String::from_utf8_lossy(minor.as_deref().unwrap_or(b"?"))
+        )));
+    };
+    // 1.0 gives `realsize`; the older forms `size` (Go reads either).
+    let Some(size) = size.or(realsize) else {
+        return Err(bad("a GNU sparse file without its length".to_owned()));
+    };
+    Ok(Some(PaxSparse { name, size, runs }))
 }
 
 /// The owner an entry gives, where it fits in an id.

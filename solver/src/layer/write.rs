@@ -165,6 +165,8 @@ struct Item<'a> {
     owner: Option<(u32, u32)>,
     link: Option<&'a [u8]>,
     xattrs: &'a [(Vec<u8>, Vec<u8>)],
+    /// PAX records of its own (a sparse file's).
+    records: &'a [(&'a [u8], Vec<u8>)],
 }
 
 impl<'a> Item<'a> {
@@ -181,6 +183,7 @@ impl<'a> Item<'a> {
             owner: None,
             link: None,
             xattrs,
+            records: &[],
         }
     }
 
@@ -214,6 +217,7 @@ impl<W: Write> Writer<'_, W> {
             owner,
             link,
             xattrs,
+            records,
         } = item;
         let (data, size) = match data {
             Some((data, size)) => (Some(data), size),
@@ -246,6 +250,11 @@ impl<W: Write> Writer<'_, W> {
             record.extend_from_slice(key);
             pax.push((record, value.clone()));
         }
+        pax.extend(
+            records
+                .iter()
+                .map(|(key, value)| (key.to_vec(), value.clone())),
+        );
         if !pax.is_empty() {
             self.append_pax(&pax)?;
         }
@@ -281,6 +290,47 @@ impl<W: Write> Writer<'_, W> {
             Some(data) => self.builder.append(&header, data),
             None => self.builder.append(&header, io::empty()),
         }
+    }
+
+    /// A regular file with holes, `map` its runs, as a PAX 1.0 sparse entry
+    /// (see [`super::sparse`]): the map and the runs' data are stored, the
+    /// holes are not.
+    fn sparse_file(
+        &mut self,
+        item: Item<'_>,
+        file: &std::fs::File,
+        map: &super::sparse::Map,
+    ) -> io::Result<()> {
+        // `dir/GNUSparseFile.0/name`, as GNU tar names it (with 0 for its
+        // process id: the layer stays the same from run to run).
+        let real = item.name;
+        let split = real.iter().rposition(|byte| *byte == b'/');
+        let mut name = Vec::with_capacity(real.len() + 16);
+        if let Some(split) = split {
+            name.extend_from_slice(&real[..=split]);
+        }
+        name.extend_from_slice(b"GNUSparseFile.0/");
+        name.extend_from_slice(&real[split.map_or(0, |split| split + 1)..]);
+        let records: [(&[u8], Vec<u8>); 4] = [
+            (b"GNU.sparse.major", b"1".to_vec()),
+            (b"GNU.sparse.minor", b"0".to_vec()),
+            (b"GNU.sparse.name", real.to_vec()),
+            (b"GNU.sparse.realsize", map.size().to_string().into_bytes()),
+        ];
+        let text = map.pax_text();
+        let size = text.len() as u64 + map.data_len();
+        let mut data = io::BufReader::with_capacity(
+            COPY_BUFFER.min(size as usize).max(8192),
+            io::Read::chain(text.as_slice(), super::sparse::Runs::new(file, map)),
+        );
+        self.entry(
+            Item {
+                name: &name,
+                records: &records,
+                ..item
+            },
+            Some((&mut data, size)),
+        )
     }
 
     /// A PAX extended header holding `records`: what
@@ -387,6 +437,16 @@ impl<W: Write> Writer<'_, W> {
                         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
                         .open(&at)
                         .map_err(io_error("open", &path))?;
+                    let item =
+                        Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs).owner(owner);
+                    let map = super::sparse::map(&file, meta.len())
+                        .map_err(io_error("find the holes of", &path))?
+                        .filter(|map| map.runs().len() <= super::sparse::MAX_TAR_RUNS);
+                    if let Some(map) = map {
+                        self.sparse_file(item, &file, &map)
+                            .map_err(io_error("write the entry for", &path))?;
+                        continue;
+                    }
                     // A large buffer makes `io::copy` inside tar move 1 MiB
                     // at a time (it reads straight from a BufReader's buffer),
                     // instead of 8 KiB: fewer, larger hash updates and writes.
@@ -394,10 +454,7 @@ impl<W: Write> Writer<'_, W> {
                         COPY_BUFFER.min(meta.len() as usize).max(8192),
                         file,
                     );
-                    self.entry(
-                        Item::new(name, tar::EntryType::Regular, Some(&meta), &xattrs).owner(owner),
-                        Some((&mut file, meta.len())),
-                    )
+                    self.entry(item, Some((&mut file, meta.len())))
                 }
             } else if kind.is_symlink() {
                 let target = std::fs::read_link(&at).map_err(io_error("read the link", &path))?;

@@ -227,6 +227,15 @@ pub enum ErrorKind {
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),
+    /// An image name that is not a reference (BuildKit: `failed to parse
+    /// stage name "golang:": invalid reference format`).
+    #[error("invalid reference format `{reference}`: {reason}")]
+    InvalidReference {
+        /// The name, expanded.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The image resolver failed to give an image (a pull that failed):
     /// its own error, at the line that names the image.
     #[error(transparent)]
@@ -315,7 +324,7 @@ pub enum MountError {
         /// The mount's type.
         kind: crate::graph::MountType,
     },
-    /// A secret mount with neither `id` nor `target`.
-    #[error("a secret mount needs `id` or `target`")]
+    /// A secret mount with neither `id`, `source` nor `target`.
+    #[error("a secret mount needs `id`, `source` or `target`")]
     SecretNeedsId,
 }

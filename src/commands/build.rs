@@ -122,9 +122,11 @@ fn build_in(
             .filter_map(|arg| Some((arg.name.clone(), arg.value.clone()?)))
             .collect(),
         platform,
-        resolver: resolver
-            .as_ref()
-            .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
+        // A plan still refuses names that are not references.
+        resolver: Some(match &resolver {
+            Some(resolver) => resolver as &dyn strata_frontend::graph::ImageResolver,
+            None => &solve::NameResolver,
+        }),
     };
     let compiled = strata_frontend::compile_graph(text, &options);
     // Every image the Dockerfile names was pulled (or not) while lowering.

@@ -179,6 +179,41 @@ fn dockerfile_errors_are_printed_once_with_their_location() {
     );
 }
 
+/// BuildKit parses every base name (resolveBaseImage: `failed to parse
+/// stage name "golang:": invalid reference format`), pulled or not; a plan
+/// accepted `golang:` and `COPY --from=Bad/x`.
+#[test]
+fn a_name_that_is_not_a_reference_fails_the_plan_at_its_place() {
+    let context = Context::new().dockerfile("FROM golang:\n");
+    let run = context.strata(&["build", "--dry-run", "."]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: invalid reference format `golang:`: a tag is up to 128 letters, digits, `_`, `.` and `-`\n --> Dockerfile:1:6\n  |\n1 | FROM golang:\n  |      ^^^^^^^\n"
+    );
+    let context = Context::new().dockerfile("FROM busybox\nCOPY --from=Bad/x / /\n");
+    let run = context.strata(&["build", "--dry-run", "."]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with(
+            "error: invalid reference format `Bad/x`: names are lowercase letters, digits and separators (`.`, `_`, `-`, `/`)\n --> Dockerfile:2:13\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    // With `--pull=never` (nothing is pulled, and nothing is in the store),
+    // the same error, not "not in the store".
+    let store = crate::support::StoreDir::new();
+    let run = store.strata(context.path(), &["build", "--pull=never", "."]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: invalid reference format `Bad/x`"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn unknown_target_names_the_stages() {
     let run = strata(&[

@@ -165,6 +165,16 @@ fn size(value: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(scale)
 }
 
+/// The last element of `path`, as Go's `path.Base`: trailing slashes
+/// ignored, `/` for a path of slashes only.
+fn base_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if path.is_empty() { "." } else { "/" };
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
 /// Parse one `--mount` value (already expanded).
 pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
     let fields = csv_fields(value).ok_or(MountError::UnterminatedQuote)?;
@@ -176,13 +186,14 @@ pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
             None => (field.trim().to_ascii_lowercase(), None),
         };
         if key == "type" {
-            kind = match value.unwrap_or("") {
+            // BuildKit lower-cases the type, as every key.
+            kind = match value.unwrap_or("").to_ascii_lowercase().as_str() {
                 "bind" => MountType::Bind,
                 "cache" => MountType::Cache,
                 "secret" => MountType::Secret,
                 "ssh" => MountType::Ssh,
                 "tmpfs" => MountType::Tmpfs,
-                other => return Err(MountError::UnsupportedType(other.to_owned())),
+                _ => return Err(MountError::UnsupportedType(value.unwrap_or("").to_owned())),
             };
         } else if !key.is_empty() {
             pairs.push((key, value));
@@ -265,20 +276,16 @@ pub(crate) fn parse(value: &str) -> Result<Mount, MountError> {
     }
     match kind {
         MountType::Secret => {
-            let id = mount
-                .id
-                .clone()
-                .or_else(|| {
-                    mount
-                        .target
-                        .rsplit('/')
-                        .next()
-                        .filter(|name| !name.is_empty())
-                        .map(str::to_owned)
-                })
-                .ok_or(MountError::SecretNeedsId)?;
+            // BuildKit's dispatchSecret: `source` names the secret, and
+            // wins over `id`; without either, the target's base name does.
+            // The default target is the id's base name under /run/secrets.
+            let id = match mount.source.take().or_else(|| mount.id.take()) {
+                Some(id) => id,
+                None if !mount.target.is_empty() => base_name(&mount.target).to_owned(),
+                None => return Err(MountError::SecretNeedsId),
+            };
             if mount.target.is_empty() && mount.env.is_none() {
-                mount.target = format!("/run/secrets/{id}");
+                mount.target = format!("/run/secrets/{}", base_name(&id));
             }
             mount.id = Some(id);
         }

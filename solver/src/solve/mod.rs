@@ -234,6 +234,7 @@ impl StoreResolver<'_> {
     /// solver, looking the name up when the step runs, reports the store's
     /// own error there (the step that needs the image names it).
     fn find(&self, reference: &str) -> Result<Resolved, ResolveError> {
+        check_reference(reference)?;
         let unknown = || ResolveError::Unknown(reference.to_owned());
         let record = image::resolve(self.0, reference).map_err(|_| unknown())?;
         // A build's lease holds its bases from here on (and an image whose
@@ -358,8 +359,32 @@ impl<'a> PullingResolver<'a> {
     }
 }
 
+/// `Err(ResolveError::Invalid)` when `reference` does not parse as an
+/// image reference: asked before anything is looked up or pulled.
+fn check_reference(reference: &str) -> Result<(), ResolveError> {
+    match image::Reference::parse(reference) {
+        Ok(_) => Ok(()),
+        Err(image::ImageError::InvalidReference { reason, .. }) => {
+            Err(ResolveError::Invalid(reason.to_owned()))
+        }
+        Err(other) => Err(ResolveError::Invalid(other.to_string())),
+    }
+}
+
+/// The resolver of a plan (`build --dry-run`): it knows no image, but
+/// refuses a name that is not a reference, as a build would.
+pub struct NameResolver;
+
+impl ImageResolver for NameResolver {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Resolved, ResolveError> {
+        check_reference(reference)?;
+        Err(ResolveError::Unknown(reference.to_owned()))
+    }
+}
+
 impl ImageResolver for PullingResolver<'_> {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<Resolved, ResolveError> {
+        check_reference(reference)?;
         self.ensure(reference, platform)
             .map_err(|error| ResolveError::Failed(Box::new(error)))?;
         StoreResolver(self.store).find(reference)

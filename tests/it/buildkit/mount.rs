@@ -238,3 +238,13 @@ fn a_mount_without_a_target_goes_to_the_workdir() {
         "{stderr}"
     );
 }
+
+/// Not a Go test of its own: parseMount (commands_runmount.go) lower-cases
+/// keys and the mount type, so `TYPE=CACHE` is a cache mount. strata
+/// refused it with "did you mean `cache`".
+#[test]
+fn mount_types_and_keys_are_case_insensitive() {
+    builds(
+        "FROM busybox\nRUN --mount=TYPE=CACHE,Target=/c,ID=shared echo hi > /c/f\nRUN --mount=type=cache,target=/d,id=shared [ \"$(cat /d/f)\" = hi ]\n",
+    );
+}

@@ -60,3 +60,16 @@ fn a_secret_as_both_a_variable_and_a_file() {
     );
     bk.build_ok(&context, &["--secret", &flag]);
 }
+
+/// Not a Go test of its own: dispatchSecret (convert_secrets.go) takes
+/// `source=` as the secret's id, over `id=`, and mounts it at
+/// `/run/secrets/` and the id's base name. strata used `id=` and ignored
+/// `source=`.
+#[test]
+fn source_names_the_secret_and_wins_over_id() {
+    let bk = Bk::new();
+    let (context, flag) = with_secret(
+        "FROM busybox\nRUN --mount=type=secret,source=mysecret [ \"$(cat /run/secrets/mysecret)\" = pw ]\nRUN --mount=type=secret,id=other,src=mysecret,required [ \"$(cat /run/secrets/mysecret)\" = pw ] && [ ! -e /run/secrets/other ]\n",
+    );
+    bk.build_ok(&context, &["--secret", &flag]);
+}

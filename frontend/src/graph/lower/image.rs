@@ -48,6 +48,11 @@ pub enum ResolveError {
     /// [`ErrorKind::ResolveImage`] at the line that names the image.
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// The name is not a reference at all (`golang:`): lowering stops with
+    /// [`ErrorKind::InvalidReference`] at the line that names it, whether
+    /// or not anything would be pulled (BuildKit parses every base name).
+    #[error("invalid reference format: {0}")]
+    Invalid(String),
 }
 
 /// The error of a resolver that failed, carried by
@@ -102,6 +107,15 @@ impl Lowerer<'_> {
             Some(resolver) => match resolver.resolve(reference, platform) {
                 Ok(resolved) => (Some(resolved.digest), resolved.config),
                 Err(ResolveError::Unknown(_)) => (None, ImageConfig::default()),
+                Err(ResolveError::Invalid(reason)) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidReference {
+                            reference: reference.to_owned(),
+                            reason,
+                        },
+                        span,
+                    ));
+                }
                 Err(ResolveError::Failed(error)) => {
                     return Err(Error::new(
                         ErrorKind::ResolveImage(ResolveFailure(error.into())),

@@ -227,6 +227,10 @@ pub enum ErrorKind {
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),
+    /// A global `ARG SOURCE_DATE_EPOCH=` default that is not seconds:
+    /// BuildKit's words.
+    #[error("invalid SOURCE_DATE_EPOCH: {0}")]
+    InvalidSourceDateEpoch(String),
     /// An image name that is not a reference (BuildKit: `failed to parse
     /// stage name "golang:": invalid reference format`).
     #[error("invalid reference format `{reference}`: {reason}")]

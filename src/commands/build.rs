@@ -116,11 +116,23 @@ fn build_in(
         .map(|store| PullingResolver::new(store, policy, registry.clone(), &pulls));
     let options = Options {
         target: args.target.clone(),
-        build_args: args
-            .build_args
-            .iter()
-            .filter_map(|arg| Some((arg.name.clone(), arg.value.clone()?)))
-            .collect(),
+        build_args: {
+            let mut build_args: std::collections::BTreeMap<String, String> = args
+                .build_args
+                .iter()
+                .filter_map(|arg| Some((arg.name.clone(), arg.value.clone()?)))
+                .collect();
+            // buildx passes the environment's SOURCE_DATE_EPOCH as that
+            // build arg: ARGs see it, and it wins over the Dockerfile's.
+            if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH")
+                && !epoch.is_empty()
+            {
+                build_args
+                    .entry("SOURCE_DATE_EPOCH".to_owned())
+                    .or_insert(epoch);
+            }
+            build_args
+        },
         platform,
         // A plan still refuses names that are not references.
         resolver: Some(match &resolver {
@@ -152,7 +164,12 @@ fn build_in(
         return Ok(());
     };
     let session = Session { store, registry };
-    let request = args.request(options.platform.clone())?;
+    let mut request = args.request(options.platform.clone())?;
+    // Neither `--build-arg SOURCE_DATE_EPOCH` nor the environment: the
+    // Dockerfile's own default, if it has one.
+    if request.epoch.is_none() {
+        request.epoch = graph.source_date_epoch;
+    }
     let graph = &graph;
     let mode = match (args.quiet, args.progress, explain) {
         (_, ProgressArg::Json, true) => progress::Mode::Json,

@@ -142,6 +142,7 @@ impl GraphBuilder {
             stages,
             target,
             warnings: Vec::new(),
+            source_date_epoch: None,
         })
     }
 }

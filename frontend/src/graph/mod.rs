@@ -71,6 +71,11 @@ pub struct BuildGraph {
     /// Warnings found while lowering (undefined variables, unused build args...).
     #[serde(skip)]
     pub warnings: Vec<Warning>,
+    /// The Dockerfile's default `SOURCE_DATE_EPOCH` (a global `ARG
+    /// SOURCE_DATE_EPOCH=<seconds>`), when no build arg gives one: the
+    /// build's epoch unless the caller has its own (BuildKit's convert.go).
+    #[serde(skip)]
+    pub source_date_epoch: Option<u64>,
 }
 
 /// What the build knows of one stage.

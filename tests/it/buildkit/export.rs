@@ -50,3 +50,56 @@ fn source_date_epoch_as_a_build_arg_sets_every_time() {
         assert_eq!(entry["created"], expected, "{entry}");
     }
 }
+
+/// The image of `dockerfile` (on a context holding just it) exported as
+/// OCI with `args`: its config's `created`, and whether every history
+/// entry has that time too.
+fn created(dockerfile: &str, args: &[&str]) -> String {
+    let bk = Bk::new();
+    let context = Context::new().dockerfile(dockerfile);
+    let config = bk.oci(&context, "", args).config;
+    let created = config["created"].as_str().unwrap().to_owned();
+    for entry in config["history"].as_array().unwrap() {
+        assert_eq!(entry["created"], created.as_str(), "{entry}");
+    }
+    created
+}
+
+/// testSourceDateEpochDockerfileDefault (BuildKit checks the rewritten
+/// layer timestamps' annotation, which strata does not write: the times
+/// are checked instead)
+#[test]
+fn a_global_arg_source_date_epoch_is_the_default_epoch() {
+    assert_eq!(
+        created(
+            "ARG SOURCE_DATE_EPOCH=1445412480\nFROM scratch\nCOPY Dockerfile .\n",
+            &[]
+        ),
+        "2015-10-21T07:28:00Z"
+    );
+}
+
+/// testSourceDateEpochDockerfileDefaultOverride
+#[test]
+fn a_source_date_epoch_build_arg_wins_over_the_dockerfile_default() {
+    assert_eq!(
+        created(
+            "ARG SOURCE_DATE_EPOCH=1700000001\nFROM scratch\nCOPY Dockerfile .\n",
+            &["--build-arg", "SOURCE_DATE_EPOCH=1700000002"]
+        ),
+        "2023-11-14T22:13:22Z"
+    );
+}
+
+/// testSourceDateEpochDockerfileDefaultInvalid
+#[test]
+fn an_invalid_default_source_date_epoch_fails_at_its_arg() {
+    let bk = Bk::new();
+    let context = Context::new()
+        .dockerfile("\nARG SOURCE_DATE_EPOCH=not-a-timestamp\nFROM scratch\nCOPY Dockerfile .\n");
+    let stderr = bk.build_err(&context, &[]);
+    assert_eq!(
+        stderr,
+        "error: invalid SOURCE_DATE_EPOCH: not-a-timestamp\n --> Dockerfile:2:5\n  |\n1 | \n2 | ARG SOURCE_DATE_EPOCH=not-a-timestamp\n  |     ^^^^^^^^^^^^^^^^^\n\nhint: SOURCE_DATE_EPOCH is a number of seconds since 1970\n"
+    );
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::Lowerer;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::instructions::Instruction;
 
 impl Lowerer<'_> {
@@ -63,6 +63,20 @@ impl Lowerer<'_> {
                         None => None,
                     },
                 };
+                if name == "SOURCE_DATE_EPOCH" && !self.options.build_args.contains_key(&name) {
+                    // The Dockerfile's default epoch (BuildKit's convert.go
+                    // resolves it before any stage): seconds, or nothing.
+                    self.source_date_epoch = match value.as_deref() {
+                        None | Some("") => None,
+                        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+                            Error::new(
+                                ErrorKind::InvalidSourceDateEpoch(text.to_owned()),
+                                definition.name.span,
+                            )
+                            .with_hint("SOURCE_DATE_EPOCH is a number of seconds since 1970")
+                        })?),
+                    };
+                }
                 match value {
                     Some(value) => {
                         self.meta.insert(name, value);

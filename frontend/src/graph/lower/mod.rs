@@ -278,6 +278,8 @@ struct Lowerer<'a> {
     graph: GraphBuilder,
     context: Option<VertexId>,
     used_args: BTreeSet<String>,
+    /// See [`BuildGraph::source_date_epoch`].
+    source_date_epoch: Option<u64>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
     /// The bytes of the RUN environments made so far (see
@@ -334,6 +336,7 @@ impl<'a> Lowerer<'a> {
             instructions,
             context: None,
             used_args: BTreeSet::new(),
+            source_date_epoch: None,
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
             environments: 0,
@@ -469,6 +472,8 @@ impl<'a> Lowerer<'a> {
                 !self.used_args.contains(*name)
                     && !PROXY_ARGS.contains(&name.as_str())
                     && !PLATFORM_ARGS.contains(&name.as_str())
+                    // The exporter's, whether or not an ARG declares it.
+                    && name.as_str() != "SOURCE_DATE_EPOCH"
             })
             .collect();
         if !unused.is_empty() {
@@ -487,6 +492,7 @@ impl<'a> Lowerer<'a> {
             .finish(self.infos, target)
             .expect("the lowering makes graphs that hold together");
         graph.warnings = self.warnings;
+        graph.source_date_epoch = self.source_date_epoch;
         Ok(graph)
     }
 }

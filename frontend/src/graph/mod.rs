@@ -171,12 +171,16 @@ pub enum Label {
 /// A Dockerfile instruction's place in its stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepLabel {
-    /// The stage's [`StageInfo::label`]: its name, or `stage-N`.
+    /// The stage's [`StageInfo::label`]: its name, or `stage-N`; empty in a
+    /// Dockerfile of one stage, which BuildKit shows without it.
     pub stage: String,
-    /// 1-based position in the stage, FROM being 1 (an ONBUILD trigger is
-    /// 1 of 1).
+    /// 1-based position in the stage, counted as BuildKit counts: FROM an
+    /// image is 1, then each RUN, COPY, ADD and WORKDIR (the steps that
+    /// change files); other instructions, which show no step of their own,
+    /// have the number of the step before them. An ONBUILD trigger is 1
+    /// of 1.
     pub number: usize,
-    /// Instructions in the stage, FROM included.
+    /// The steps of the stage counted so.
     pub total: usize,
     /// The instruction as written (continuation lines joined).
     pub instruction: String,
@@ -210,11 +214,15 @@ impl std::fmt::Display for Label {
         match self {
             Label::Context => formatter.write_str("[context] ")?,
             Label::Scratch | Label::Image { .. } => formatter.write_str("[internal] ")?,
-            Label::Step(step) => write!(
-                formatter,
-                "[{} {}/{}] ",
-                step.stage, step.number, step.total
-            )?,
+            Label::Step(step) => {
+                formatter.write_str("[")?;
+                if !step.stage.is_empty() {
+                    write!(formatter, "{} ", step.stage)?;
+                }
+                // The number is as wide as the total, as BuildKit pads it.
+                let width = step.total.max(1).to_string().len();
+                write!(formatter, "{:>width$}/{}] ", step.number, step.total)?;
+            }
         }
         formatter.write_str(&self.text())
     }

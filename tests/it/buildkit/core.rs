@@ -130,7 +130,6 @@ fn the_sandbox_hostname_can_be_set() {
 
 /// testStepNames
 #[test]
-#[ignore = "strata numbers every instruction of a stage, BuildKit only FROM an image, RUN, COPY, ADD and WORKDIR"]
 fn steps_are_named_as_buildkit_names_them() {
     let bk = Bk::new();
     let context = Context::new().dockerfile(

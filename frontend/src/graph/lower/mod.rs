@@ -456,7 +456,12 @@ impl<'a> Lowerer<'a> {
 
     fn label(&self, step: &Step<'_>) -> Label {
         Label::Step(StepLabel {
-            stage: self.infos[step.stage].label(),
+            // BuildKit names no stage when there is only one.
+            stage: if self.infos.len() == 1 {
+                String::new()
+            } else {
+                self.infos[step.stage].label()
+            },
             number: step.number,
             total: step.total,
             instruction: step.located.original.clone(),

@@ -273,11 +273,29 @@ impl Lowerer<'_> {
         // Owned instructions are dropped as they are lowered. (ARGs are
         // not cleared: a stage built on a stage inherits them, as above.)
         let instructions = std::mem::replace(&mut self.instructions[index], Instructions::Taken);
-        let total = instructions.as_slice().len() + 1;
-        let mut dispatch = |position: usize, located: &Located| {
+        // Numbered as BuildKit numbers steps (convert.go, cmdTotal): FROM
+        // an image counts, and so do the instructions that change files.
+        let counted = |instruction: &Instruction| {
+            matches!(
+                instruction,
+                Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)
+            )
+        };
+        let from_image = self.base_stage(index).is_none() && !base.eq_ignore_ascii_case("scratch");
+        let mut number = usize::from(from_image);
+        let total = number
+            + instructions
+                .as_slice()
+                .iter()
+                .filter(|located| counted(&located.instruction))
+                .count();
+        let mut dispatch = |_position: usize, located: &Located| {
+            if counted(&located.instruction) {
+                number += 1;
+            }
             let step = Step {
                 stage: index,
-                number: position + 2,
+                number: number.max(1),
                 total,
                 located,
             };

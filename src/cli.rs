@@ -398,6 +398,11 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<String>,
 
+    /// A named context, NAME=docker-image://REF: the stage or image NAME is
+    /// the image REF instead (`scratch` for an empty one).
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub(crate) build_contexts: Vec<NamedContext>,
+
     /// Name the image, NAME[:TAG] (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub(crate) tags: Vec<String>,
@@ -610,6 +615,44 @@ impl std::str::FromStr for BuildArg {
                 name: entry.to_owned(),
                 value: std::env::var(entry).ok(),
             }),
+        }
+    }
+}
+
+/// `--build-context NAME=docker-image://REF`, as buildx spells it.
+#[derive(Debug, Clone)]
+pub(crate) struct NamedContext {
+    pub(crate) name: String,
+    pub(crate) image: String,
+}
+
+/// A `--build-context` strata cannot use.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NamedContextError {
+    #[error("invalid build context `{0}`: expected NAME=VALUE")]
+    Syntax(String),
+    #[error(
+        "build context `{0}`: strata takes docker-image://REF contexts; a directory, oci-layout://, an archive URL or a git repository is not supported yet"
+    )]
+    Unsupported(String),
+}
+
+impl std::str::FromStr for NamedContext {
+    type Err = NamedContextError;
+
+    fn from_str(entry: &str) -> Result<NamedContext, NamedContextError> {
+        let Some((name, value)) = entry
+            .split_once('=')
+            .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+        else {
+            return Err(NamedContextError::Syntax(entry.to_owned()));
+        };
+        match value.strip_prefix("docker-image://") {
+            Some(image) if !image.is_empty() => Ok(NamedContext {
+                name: name.to_owned(),
+                image: image.to_owned(),
+            }),
+            _ => Err(NamedContextError::Unsupported(entry.to_owned())),
         }
     }
 }

@@ -134,6 +134,11 @@ fn build_in(
             build_args
         },
         platform,
+        named_contexts: args
+            .build_contexts
+            .iter()
+            .map(|context| (context.name.clone(), context.image.clone()))
+            .collect(),
         // A plan still refuses names that are not references.
         resolver: Some(match &resolver {
             Some(resolver) => resolver as &dyn strata_frontend::graph::ImageResolver,

@@ -24,6 +24,7 @@ mod heredoc;
 mod image;
 mod mount;
 mod multistage;
+mod namedcontext;
 mod onbuild;
 mod parents;
 mod secrets;

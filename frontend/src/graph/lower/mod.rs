@@ -97,6 +97,10 @@ pub struct Options<'a> {
     pub platform: Option<Platform>,
     /// Where base image configs come from.
     pub resolver: Option<&'a dyn ImageResolver>,
+    /// `--build-context NAME=docker-image://REF`: NAME (a stage name, or an
+    /// image name in its short form, `busybox` or `busybox:1.36`) is the
+    /// image REF (`scratch` for none), as BuildKit's named contexts.
+    pub named_contexts: BTreeMap<String, String>,
 }
 
 /// Lower typed stages to a build graph.
@@ -273,6 +277,8 @@ struct Lowerer<'a> {
     stage_triggers: Vec<Vec<String>>,
     /// Stage name to index.
     names: HashMap<String, usize>,
+    /// Stages a named context replaces (see [`Options::named_contexts`]).
+    replaced: BTreeSet<usize>,
     status: Vec<StageStatus>,
     /// The vertices so far, digested and deduplicated.
     graph: GraphBuilder,
@@ -312,6 +318,7 @@ impl<'a> Lowerer<'a> {
             infos: Vec::new(),
             stage_triggers: vec![Vec::new(); stages.stages.len()],
             names: HashMap::new(),
+            replaced: BTreeSet::new(),
             status: stages.stages.iter().map(|_| StageStatus::Pending).collect(),
             // Room for every vertex, so that the list is never copied to a
             // larger one (twice the size, with both held while it is): one per

@@ -15,7 +15,20 @@ impl Lowerer<'_> {
     pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
         let meta = self.meta.clone();
         for (index, stage) in self.stages.stages.iter().enumerate() {
-            let base = self.expand(&stage.from.image, &meta)?;
+            // A stage a named context replaces is that image, whatever its
+            // FROM and instructions say (BuildKit's convert.go).
+            let replacement = stage
+                .from
+                .name
+                .as_ref()
+                .and_then(|name| self.options.named_contexts.get(&name.value));
+            let base = match replacement {
+                Some(image) => {
+                    self.replaced.insert(index);
+                    image.clone()
+                }
+                None => self.expand(&stage.from.image, &meta)?,
+            };
             if base.is_empty() {
                 return Err(Error::new(
                     ErrorKind::BlankBaseName(stage.from.image.value.clone()),
@@ -45,6 +58,29 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// The image a named context gives for the image `reference`, looked
+    /// up by its short form as BuildKit's `NamedContext` does
+    /// (`docker.io/library/busybox:latest` is `busybox`).
+    pub(super) fn named_image(&self, reference: &str) -> Option<&str> {
+        if self.options.named_contexts.is_empty() {
+            return None;
+        }
+        let mut short = reference;
+        for prefix in [
+            "docker.io/library/",
+            "index.docker.io/library/",
+            "docker.io/",
+            "index.docker.io/",
+        ] {
+            if let Some(rest) = short.strip_prefix(prefix) {
+                short = rest;
+                break;
+            }
+        }
+        let short = short.strip_suffix(":latest").unwrap_or(short);
+        self.options.named_contexts.get(short).map(String::as_str)
+    }
+
     /// The stage a literal reference (name or index) names, if any.
     pub(super) fn stage_by_reference(&self, reference: &str) -> Option<usize> {
         self.names
@@ -60,6 +96,9 @@ impl Lowerer<'_> {
 
     /// The earlier stage that stage `index` is built `FROM`, if any.
     pub(super) fn base_stage(&self, index: usize) -> Option<usize> {
+        if self.replaced.contains(&index) {
+            return None;
+        }
         self.names
             .get(&self.infos[index].base.to_ascii_lowercase())
             .copied()
@@ -233,8 +272,12 @@ impl Lowerer<'_> {
                 state
             }
             None => {
+                let image = match self.replaced.contains(&index) {
+                    true => base.clone(),
+                    false => self.named_image(&base).unwrap_or(&base).to_owned(),
+                };
                 let (fs, config) =
-                    self.image_vertex(&base, &platform, index, origin, stage.from.image.span)?;
+                    self.image_vertex(&image, &platform, index, origin, stage.from.image.span)?;
                 let mut state = State {
                     env: config
                         .env
@@ -272,7 +315,11 @@ impl Lowerer<'_> {
         };
         // Owned instructions are dropped as they are lowered. (ARGs are
         // not cleared: a stage built on a stage inherits them, as above.)
-        let instructions = std::mem::replace(&mut self.instructions[index], Instructions::Taken);
+        let mut instructions =
+            std::mem::replace(&mut self.instructions[index], Instructions::Taken);
+        if self.replaced.contains(&index) {
+            instructions = Instructions::Borrowed(&[]);
+        }
         // Numbered as BuildKit numbers steps (convert.go, cmdTotal): FROM
         // an image counts, and so do the instructions that change files.
         let counted = |instruction: &Instruction| {
@@ -448,8 +495,9 @@ impl Lowerer<'_> {
             );
         }
         let platform = self.target_platform.clone();
+        let from = self.named_image(from).unwrap_or(from).to_owned();
         let (vertex, _) = self.image_vertex(
-            from,
+            &from,
             &platform,
             current,
             Some(step.origin()),

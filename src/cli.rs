@@ -710,6 +710,27 @@ impl BuildArgs {
             .find(|arg| arg.name == "SOURCE_DATE_EPOCH")
             .and_then(|arg| arg.value.as_deref())
             .filter(|value| !value.is_empty());
+        // BuildKit's `BUILDKIT_SANDBOX_HOSTNAME` build arg: the hostname RUN
+        // steps see, checked here so that a bad one is not a failed RUN.
+        if let Some(hostname) = self
+            .build_args
+            .iter()
+            .rev()
+            .find(|arg| arg.name == "BUILDKIT_SANDBOX_HOSTNAME")
+            .and_then(|arg| arg.value.as_deref())
+            .filter(|value| !value.is_empty())
+        {
+            let valid = hostname.len() <= 64
+                && hostname
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_'));
+            if !valid {
+                anyhow::bail!(
+                    "invalid BUILDKIT_SANDBOX_HOSTNAME `{hostname}`: a hostname is up to 64 letters, digits, `-`, `.` and `_`"
+                );
+            }
+            request.hostname = hostname.to_owned();
+        }
         request.epoch = match from_arg {
             Some(value) => Some(crate::commands::import::parse_epoch(value)?),
             None => crate::commands::import::source_date_epoch()?,

@@ -59,6 +59,9 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     /// The network of RUN steps that do not choose (`--network`).
     pub network: Network,
+    /// The hostname RUN steps see (`BUILDKIT_SANDBOX_HOSTNAME`); empty for
+    /// the sandbox's own.
+    pub hostname: String,
     /// Layer compression.
     pub compression: Compression,
     /// `SOURCE_DATE_EPOCH`.
@@ -861,8 +864,13 @@ impl<'a> Build<'a> {
             Op::Exec(exec) => {
                 let mut inputs = key::exec::inputs(exec, &parent);
                 let mounted = self.bind_mount_parts(vertex, exec, &mut inputs.files)?;
-                let key =
-                    key::exec::key_of(&vertex.digest, self.network(vertex), &parent, &mounted);
+                let key = key::exec::key_of(
+                    &vertex.digest,
+                    self.network(vertex),
+                    &self.options.hostname,
+                    &parent,
+                    &mounted,
+                );
                 Ok((key, inputs))
             }
             Op::File(FileOp::Mkdir { path, user }) => Ok((
@@ -1091,7 +1099,7 @@ impl<'a> Build<'a> {
                     user: exec.user.clone(),
                     cwd: exec.cwd.clone(),
                     network: self.network(vertex),
-                    hostname: String::new(),
+                    hostname: self.options.hostname.clone(),
                     mounts: prepared.mounts.clone(),
                     insecure: exec.security == Security::Insecure,
                 };

@@ -274,6 +274,9 @@ pub struct BuildRequest {
     pub cache_to: Vec<CacheTo>,
     /// The network of RUN steps that do not choose one.
     pub network: Network,
+    /// The hostname of RUN steps (BuildKit's `BUILDKIT_SANDBOX_HOSTNAME`
+    /// build arg); empty for the sandbox's own, `strata`.
+    pub hostname: String,
     /// `--no-cache`.
     pub no_cache: bool,
     /// `--no-cache-filter`: stages by name or index.
@@ -306,6 +309,7 @@ impl BuildRequest {
             cache_from: Vec::new(),
             cache_to: Vec::new(),
             network: Network::Host,
+            hostname: String::new(),
             no_cache: false,
             no_cache_filter: Vec::new(),
             jobs: Jobs::per_cpu(),

@@ -231,6 +231,7 @@ fn prepare(
             .map(|label| (label.key.clone(), label.value.clone()))
             .collect(),
         network: request.network,
+        hostname: request.hostname.clone(),
         compression,
         epoch: request.epoch,
         no_cache: request.no_cache,

@@ -486,6 +486,9 @@ impl<'a> Lowerer<'a> {
                     && !PLATFORM_ARGS.contains(&name.as_str())
                     // The exporter's, whether or not an ARG declares it.
                     && name.as_str() != "SOURCE_DATE_EPOCH"
+                    // BuildKit's frontend options (BUILDKIT_SANDBOX_HOSTNAME,
+                    // BUILDKIT_DOCKERFILE_CHECK, ...), read as build args.
+                    && !name.starts_with("BUILDKIT_")
             })
             .collect();
         if !unused.is_empty() {

@@ -6,6 +6,7 @@
 //! | network | the effective network, as [`network_part`] words it |
 //! | parent | the parent step's key |
 //! | each bind mount, in order | the digest of the context tree it shows, or the key of the step (stage, image) it mounts |
+//! | hostname, when one is set | `hostname=NAME` (`BUILDKIT_SANDBOX_HOSTNAME`; BuildKit's exec op has it too) |
 //!
 //! Cache, tmpfs, secret and ssh mounts are not in it: what they hold is
 //! not the step's input (BuildKit leaves them out too).
@@ -28,10 +29,22 @@ pub(crate) fn network_part(network: Network) -> &'static str {
 }
 
 /// The key of a RUN whose definition digest is `definition`, on the parent
-/// whose key is `parent`, with `mounted` the parts of its bind mounts.
-pub(crate) fn key_of(definition: &str, network: Network, parent: &str, mounted: &[String]) -> Key {
+/// whose key is `parent`, with `mounted` the parts of its bind mounts, and
+/// `hostname` unless it is empty (so the keys of builds without one stay
+/// what they were).
+pub(crate) fn key_of(
+    definition: &str,
+    network: Network,
+    hostname: &str,
+    parent: &str,
+    mounted: &[String],
+) -> Key {
     let mut parts: Vec<&str> = vec![definition, network_part(network), parent];
     parts.extend(mounted.iter().map(String::as_str));
+    let named = format!("hostname={hostname}");
+    if !hostname.is_empty() {
+        parts.push(&named);
+    }
     key(&parts)
 }
 

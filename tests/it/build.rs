@@ -590,12 +590,19 @@ fn the_cache_hits_what_did_not_change_and_misses_exactly_what_did() {
     let (_, cached, ran) = build_counting(&store, &context, &["--no-cache"]);
     assert!(cached.is_empty());
     assert_eq!(ran.len(), 6);
+    // What reads the stage runs again only if the stage made other content
+    // this time: a step is keyed by what its inputs made. Here the files
+    // are the same and only their times may differ (a new second).
     let (_, cached, ran) = build_counting(&store, &context, &["--no-cache-filter", "docs"]);
     assert_eq!(
-        ran,
+        ran[..2],
         ["COPY docs /docs", "RUN wc -c /docs/guide.txt > /docs/size"]
     );
-    assert_eq!(cached.len(), 4);
+    assert!(
+        ran.len() == 2 || (ran.len() == 3 && ran[2] == "COPY --from=docs /docs/size /size"),
+        "{ran:?}"
+    );
+    assert_eq!(cached.len() + ran.len(), 6);
 }
 
 #[test]
@@ -1785,7 +1792,8 @@ fn run_mounts_cache_secret_bind_and_tmpfs() {
         );
     }
     // The cache mount keeps its content, which changes no key: a rebuild
-    // is all cached; --no-cache runs again with what the cache holds.
+    // is all cached; --no-cache runs again on a cache of its own, empty
+    // (BuildKit's testCacheMountModeNoCache).
     let again = build(&[]);
     assert!(
         !again.stderr.contains("\"event\":\"missed\""),
@@ -1793,7 +1801,7 @@ fn run_mounts_cache_secret_bind_and_tmpfs() {
         again.stderr
     );
     build(&["--no-cache"]);
-    assert_eq!(read_in(&store, "mounted", "cat /count"), "2\n");
+    assert_eq!(read_in(&store, "mounted", "cat /count"), "1\n");
     // A change in a bound source reruns the step that reads it.
     std::fs::write(context.path().join("data/f"), "ctx2").unwrap();
     let changed = build(&[]);
@@ -1995,9 +2003,17 @@ fn a_cache_mount_is_seeded_from_a_stage_the_first_time() {
     );
     build_counting(&store, &context, &["-t", "seeded"]);
     assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\n");
-    // Later builds find what the cache holds now, not the seed again.
-    build_counting(&store, &context, &["--no-cache", "-t", "seeded"]);
+    // Later runs find what the cache holds now, not the seed again (here
+    // the step runs again after a new one before it).
+    let context = Context::new().dockerfile(
+        "FROM base AS seed\nRUN mkdir /deps && echo seeded > /deps/a\n\
+         FROM base\nRUN true\nRUN --mount=type=cache,id=deps,target=/c,from=seed,source=/deps cat /c/a > /seen && echo more >> /c/a\n",
+    );
+    build_counting(&store, &context, &["-t", "seeded"]);
     assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\nmore\n");
+    // With --no-cache the step gets a cache of its own: the seed again.
+    build_counting(&store, &context, &["--no-cache", "-t", "seeded"]);
+    assert_eq!(read_in(&store, "seeded", "cat /seen"), "seeded\n");
 }
 
 /// `strata cache explain --progress json`: the events.

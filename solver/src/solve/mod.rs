@@ -631,9 +631,20 @@ impl<'a> Build<'a> {
         self.input_key(vertex.inputs.first().copied())
     }
 
-    /// The key of `input`, as the hex keys hold; empty when there is none.
+    /// What a step that reads `input` keys it by, as the hex keys hold
+    /// (empty when there is none): its key and, when it made a layer, that
+    /// layer's diff_id ([`key::after`]). With the key alone, a step run
+    /// again (`--no-cache`, `--no-cache-filter`) that made other content
+    /// left what follows it to hit records of the content before.
     fn input_key(&self, input: Option<VertexId>) -> String {
-        let key = input.and_then(|input| self.outcome(input).key);
+        let outcome = input.map(|input| self.outcome(input));
+        let key = outcome.as_ref().and_then(|outcome| {
+            let key = outcome.key.clone()?;
+            Some(match &outcome.layer {
+                Some(layer) => key::after(&key, &layer.diff_id),
+                None => key,
+            })
+        });
         key::hex_or_empty(key.as_ref()).to_owned()
     }
 
@@ -1035,6 +1046,7 @@ impl<'a> Build<'a> {
                     &self.outcome(input).fs.layers,
                 )?)),
             },
+            !self.may_use_cache(vertex),
         )
     }
 
@@ -1216,11 +1228,15 @@ fn assemble(
     // before it, so that a rebuild where everything hits makes the same
     // image, ID included.
     let now = crate::time::rfc3339(options.epoch.unwrap_or_else(crate::time::now));
+    // A base without a time (scratch, an image imported without one): the
+    // first time a step has, so that a config instruction before any step
+    // (an ARG's entry) is not dated now, which changed the image of a
+    // rebuild where everything hit.
     let mut time = match options.epoch {
         Some(_) => now.clone(),
         None => chain
-            .first()
-            .and_then(|&first| outcome(outcomes, first).created.clone())
+            .iter()
+            .find_map(|&id| outcome(outcomes, id).created.clone())
             .unwrap_or_else(|| now.clone()),
     };
     let mut assembly = config::Assembly::new(base);

@@ -81,6 +81,13 @@ pub(crate) fn lock_path(dir: &std::path::Path) -> PathBuf {
 }
 
 /// A cache mount's directory: made with its mode and owner the first time.
+/// An empty cache mount at `dir`, with its mode and owner.
+fn new_cache_dir(dir: &std::path::Path, mode: u32, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::fs::create_dir(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+}
+
 fn cache_dir(
     store: &Store,
     id: &str,
@@ -110,11 +117,7 @@ fn cache_dir(
         let made = match seed {
             // `from=`: the first content is a directory of a stage or image.
             Some(seed) => seed(&staging),
-            None => std::fs::create_dir(&staging)
-                .and_then(|()| {
-                    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))
-                })
-                .and_then(|()| std::os::unix::fs::lchown(&staging, Some(uid), Some(gid))),
+            None => new_cache_dir(&staging, mode, uid, gid),
         };
         if let Err(error) = made {
             // Nobody else will ever look for this name.
@@ -194,6 +197,7 @@ pub(crate) fn prepare(
     secrets: &BTreeMap<String, Secret>,
     agents: &BTreeMap<String, PathBuf>,
     bind_source: FindSource<'_>,
+    fresh: bool,
 ) -> Result<Prepared, BuildError> {
     let mut prepared = Prepared {
         mounts: Vec::new(),
@@ -241,40 +245,61 @@ pub(crate) fn prepare(
                     mount.uid.unwrap_or(0),
                     mount.gid.unwrap_or(0),
                 );
+                let seed_from = match (&mount.from, mount.input) {
+                    (Some(_), Some(index)) => match bind_source(
+                        vertex.inputs.get(index).copied(),
+                        mount.source.as_deref(),
+                    )? {
+                        BindSource::Layers(lowers) => Some(lowers),
+                        BindSource::Host { .. } => None,
+                    },
+                    _ => None,
+                };
+                let source = mount.source.clone().unwrap_or_else(|| "/".to_owned());
+                let seed = |staging: &std::path::Path| -> std::io::Result<()> {
+                    let lowers = seed_from.as_deref().unwrap_or_default();
+                    let whole = staging.with_extension("seed");
+                    let _ = std::fs::remove_dir_all(&whole);
+                    std::fs::create_dir(&whole)?;
+                    crate::exec::merge_layers(lowers, &whole).map_err(std::io::Error::other)?;
+                    let moved = seed_from_copy(&whole, &source, staging);
+                    let _ = std::fs::remove_dir_all(&whole);
+                    moved
+                };
+                let seed = seed_from
+                    .as_ref()
+                    .map(|_| &seed as &dyn Fn(&std::path::Path) -> std::io::Result<()>);
+                let made = |error: std::io::Error| {
+                    if error.raw_os_error() == Some(22) {
+                        step_error(vertex, StepErrorKind::CacheOwner { uid, gid })
+                    } else {
+                        io("make the cache directory", error)
+                    }
+                };
+                if fresh {
+                    // `--no-cache`: the step starts from an empty cache (or
+                    // its `from=` seed) of its own, which goes when it
+                    // ends, as BuildKit's (testCacheMountModeNoCache).
+                    let scratch = store.staging_dir("cache-mount").map_err(ImageError::from)?;
+                    prepared.secret_dirs.push(scratch.clone());
+                    let dir = scratch.join("cache");
+                    match seed {
+                        Some(seed) => seed(&dir),
+                        None => new_cache_dir(&dir, mode, uid, gid),
+                    }
+                    .map_err(made)?;
+                    prepared.mounts.push(SandboxMount::Bind {
+                        source: dir,
+                        target,
+                        read_only: mount.readonly,
+                        discard_writes: false,
+                    });
+                    continue;
+                }
                 let mut instance = 0;
                 let dir = loop {
-                    let seed_from = match (&mount.from, mount.input) {
-                        (Some(_), Some(index)) => match bind_source(
-                            vertex.inputs.get(index).copied(),
-                            mount.source.as_deref(),
-                        )? {
-                            BindSource::Layers(lowers) => Some(lowers),
-                            BindSource::Host { .. } => None,
-                        },
-                        _ => None,
-                    };
-                    let source = mount.source.clone().unwrap_or_else(|| "/".to_owned());
-                    let seed = |staging: &std::path::Path| -> std::io::Result<()> {
-                        let lowers = seed_from.as_deref().unwrap_or_default();
-                        let whole = staging.with_extension("seed");
-                        let _ = std::fs::remove_dir_all(&whole);
-                        std::fs::create_dir(&whole)?;
-                        crate::exec::merge_layers(lowers, &whole).map_err(std::io::Error::other)?;
-                        let moved = seed_from_copy(&whole, &source, staging);
-                        let _ = std::fs::remove_dir_all(&whole);
-                        moved
-                    };
-                    let seed = seed_from
-                        .as_ref()
-                        .map(|_| &seed as &dyn Fn(&std::path::Path) -> std::io::Result<()>);
                     let dir =
-                        cache_dir(store, &id, instance, mode, uid, gid, seed).map_err(|error| {
-                            if error.raw_os_error() == Some(22) {
-                                step_error(vertex, StepErrorKind::CacheOwner { uid, gid })
-                            } else {
-                                io("make the cache directory", error)
-                            }
-                        })?;
+                        cache_dir(store, &id, instance, mode, uid, gid, seed).map_err(made)?;
                     if mount.sharing == Sharing::Shared {
                         break dir;
                     }

@@ -14,6 +14,7 @@
 
 mod add;
 mod args;
+mod cache;
 mod cmd;
 mod copy;
 mod core;

@@ -27,6 +27,12 @@
 //!    type, mode, link target, xattrs and content digest; never owners or
 //!    mtimes. See `files::content_digest`.
 //!
+//! "The key of" a step, as an input of another, is its key and, when it
+//! made a layer, that layer's diff_id ([`after`]): a step that ran again
+//! and made other content (`--no-cache`, a step whose output is not
+//! reproducible) changes the keys of everything after it, and one that
+//! made the same content leaves them as they were.
+//!
 //! Each op also gives its key's inputs in a comparable form
 //! ([`StepInputs`]), which the record keeps so that a later miss can say
 //! what changed (see [`super::cause`]).
@@ -51,6 +57,13 @@ const VERSION: &str = "strata-cache-v1";
 
 /// A cache key.
 pub type Key = Digest;
+
+/// The key a step that reads the result of the step keyed `key` puts in
+/// its own, when that step made the layer `diff_id`: so what follows a step
+/// is keyed by what the step made, not only by what it was asked to do.
+pub(crate) fn after(key: &Key, diff_id: &Digest) -> Key {
+    self::key(&["after", key.hex(), &diff_id.to_string()])
+}
 
 /// Hash `parts` into a key.
 pub(crate) fn key(parts: &[&str]) -> Key {

@@ -1032,8 +1032,7 @@ impl<'a> Build<'a> {
             vertex,
             exec,
             env,
-            &self.options.secrets,
-            &self.options.ssh,
+            self.options,
             &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
                 Some((_, Op::Source(Source::Context { .. }))) | None => {
                     let path = self.context_path(vertex, source)?;

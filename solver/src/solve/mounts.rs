@@ -15,7 +15,6 @@
 //! - `type=ssh`: the agent socket given with `--ssh`, bound in, with
 //!   `SSH_AUTH_SOCK` set to it.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
@@ -194,11 +193,11 @@ pub(crate) fn prepare(
     vertex: &Vertex,
     exec: &Exec,
     env: &mut Vec<String>,
-    secrets: &BTreeMap<String, Secret>,
-    agents: &BTreeMap<String, PathBuf>,
+    options: &super::BuildOptions,
     bind_source: FindSource<'_>,
     fresh: bool,
 ) -> Result<Prepared, BuildError> {
+    let (secrets, agents) = (&options.secrets, &options.ssh);
     let mut prepared = Prepared {
         mounts: Vec::new(),
         _locks: Vec::new(),

@@ -83,6 +83,18 @@ pub enum StepErrorKind {
         /// The group asked for.
         gid: u32,
     },
+    /// An ssh mount's socket owned by an id that strata's user namespace
+    /// does not map.
+    #[error(
+        "RUN --mount=type=ssh: the agent socket cannot be owned by {uid}:{gid}: \
+         that id is not mapped in strata's user namespace (see the warning above)"
+    )]
+    SshOwner {
+        /// The owner asked for.
+        uid: u32,
+        /// The group asked for.
+        gid: u32,
+    },
     /// A required secret that was not passed.
     #[error(
         "RUN --mount=type=secret: the secret `{id}` is required: pass it with --secret id={id},src=FILE"

@@ -10,6 +10,7 @@
 //! [`key`], what a key gives back in [`cache`], and why a step missed in
 //! [`cause`] (worded by the caller).
 
+mod agent;
 pub mod cache;
 pub mod cause;
 mod config;

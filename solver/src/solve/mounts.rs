@@ -52,10 +52,15 @@ pub(crate) struct Prepared {
     _locks: Vec<std::fs::File>,
     /// Secret files and whiteout masks, removed when dropped.
     secret_dirs: Vec<PathBuf>,
+    /// The step's ssh agent sockets, stopped when dropped.
+    agents: Vec<super::agent::AgentProxy>,
 }
 
 impl Drop for Prepared {
     fn drop(&mut self) {
+        // Before their directories go: each wakes its thread through its
+        // socket.
+        self.agents.clear();
         for dir in &self.secret_dirs {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -202,6 +207,7 @@ pub(crate) fn prepare(
         mounts: Vec::new(),
         _locks: Vec::new(),
         secret_dirs: Vec::new(),
+        agents: Vec::new(),
     };
     let io = |operation: &'static str, source: std::io::Error| {
         step_error(vertex, MountError::Io { operation, source })
@@ -458,9 +464,26 @@ pub(crate) fn prepare(
                     }
                     continue;
                 };
+                let (mode, uid, gid) = (
+                    mount.mode.unwrap_or(0o600),
+                    mount.uid.unwrap_or(0),
+                    mount.gid.unwrap_or(0),
+                );
+                let dir = store.staging_dir("ssh-agent").map_err(ImageError::from)?;
+                prepared.secret_dirs.push(dir.clone());
+                let path = dir.join("agent.sock");
+                let proxy = super::agent::AgentProxy::start(&path, socket, mode, uid, gid)
+                    .map_err(|error| {
+                        if error.raw_os_error() == Some(22) {
+                            step_error(vertex, StepErrorKind::SshOwner { uid, gid })
+                        } else {
+                            io("make the ssh agent socket", error)
+                        }
+                    })?;
+                prepared.agents.push(proxy);
                 env.push(format!("SSH_AUTH_SOCK={target}"));
                 prepared.mounts.push(SandboxMount::Bind {
-                    source: socket.clone(),
+                    source: path,
                     target,
                     read_only: false,
                     discard_writes: false,

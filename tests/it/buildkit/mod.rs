@@ -29,6 +29,7 @@ mod namedcontext;
 mod onbuild;
 mod parents;
 mod secrets;
+mod ssh;
 mod workdir;
 
 use std::path::Path;

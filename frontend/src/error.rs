@@ -239,6 +239,14 @@ pub enum ErrorKind {
         "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"
     )]
     FromVariable,
+    /// A `# check=` directive or `BUILDKIT_DOCKERFILE_CHECK` value that does
+    /// not parse: BuildKit's words.
+    #[error("failed to parse check options: {0}")]
+    InvalidCheckOptions(String),
+    /// `check=error=true` and checks fired: BuildKit's words, the rules in
+    /// the order they first fire in the Dockerfile.
+    #[error("lint violation found for rules: {0}")]
+    LintViolation(String),
 }
 
 /// BuildKit's words for a `--chmod` that looks numeric (`64a`, `10000`);

@@ -97,6 +97,10 @@ pub struct Options<'a> {
     pub platform: Option<Platform>,
     /// Where base image configs come from.
     pub resolver: Option<&'a dyn ImageResolver>,
+    /// Lower every stage, not only those the target needs, as BuildKit's
+    /// check does without `--target` (`strata build --check`): the checks
+    /// of each stage's instructions then run on all of them.
+    pub all_stages: bool,
 }
 
 /// Lower typed stages to a build graph.
@@ -106,12 +110,16 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
         .iter()
         .map(|stage| Instructions::Borrowed(&stage.instructions))
         .collect();
-    lower_with(stages, instructions, options)
+    lower_with(stages, instructions, options).map_err(|(error, _)| error)
 }
 
 /// [`lower`], consuming the stages: each instruction is dropped once it is
 /// lowered, so the typed stages and the graph are not both held whole.
-pub(crate) fn lower_owned(mut stages: Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
+/// An error comes with the warnings found before it.
+pub(crate) fn lower_owned(
+    mut stages: Stages,
+    options: &Options<'_>,
+) -> Result<BuildGraph, (Error, Vec<Warning>)> {
     let instructions = stages
         .stages
         .iter_mut()
@@ -142,18 +150,12 @@ fn lower_with<'a>(
     stages: &'a Stages,
     instructions: Vec<Instructions<'a>>,
     options: &'a Options<'a>,
-) -> Result<BuildGraph, Error> {
-    let mut lowerer = Lowerer::new(stages, instructions, options)?;
-    let target = lowerer.target()?;
-    // Lower the stages the target needs by name, dependencies first, without
-    // recursion: a chain of thousands of `FROM previous` stages must not
-    // exhaust the stack. References that need expansion (`--from=$STAGE`)
-    // are resolved during lowering, with bounded recursion.
-    for index in lowerer.static_order(target) {
-        let span = stages.stages[index].from_span;
-        lowerer.lower_stage(index, span)?;
+) -> Result<BuildGraph, (Error, Vec<Warning>)> {
+    let mut lowerer = Lowerer::new(stages, instructions, options);
+    match lowerer.lower_all() {
+        Ok(target) => lowerer.finish(target).map_err(|error| (error, Vec::new())),
+        Err(error) => Err((error, std::mem::take(&mut lowerer.warnings))),
     }
-    lowerer.finish(target)
 }
 
 /// The most bytes the RUN steps' environments may add up to (each entry
@@ -194,6 +196,8 @@ struct State {
     shell: Vec<String>,
     fs: VertexId,
     last: VertexId,
+    /// What the checks remember of the stage.
+    lint: crate::lint::StageLint,
 }
 
 /// The key of a `KEY=value` entry.
@@ -280,6 +284,11 @@ struct Lowerer<'a> {
     used_args: BTreeSet<String>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
+    /// The instruction being lowered, where its warnings point (BuildKit
+    /// reports the instruction's lines).
+    at: Span,
+    /// The names the ARGs before FROM declare, with a value or not.
+    meta_declared: BTreeSet<String>,
     /// The bytes of the RUN environments made so far (see
     /// [`MAX_RUN_ENVIRONMENTS`]).
     environments: usize,
@@ -294,7 +303,7 @@ impl<'a> Lowerer<'a> {
         stages: &'a Stages,
         instructions: Vec<Instructions<'a>>,
         options: &'a Options<'a>,
-    ) -> Result<Self, Error> {
+    ) -> Self {
         let build_platform = Platform::host();
         let target_platform = options
             .platform
@@ -336,14 +345,46 @@ impl<'a> Lowerer<'a> {
             used_args: BTreeSet::new(),
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
+            at: Span::default(),
+            meta_declared: BTreeSet::new(),
             environments: 0,
             nesting: 0,
             resolved: HashMap::new(),
         };
         lowerer.meta = lowerer.platform_args();
-        lowerer.meta_args()?;
-        lowerer.stage_infos()?;
-        Ok(lowerer)
+        lowerer
+    }
+
+    /// Everything up to the graph: the ARGs before FROM, the FROM lines
+    /// and the stages to lower; the target's index.
+    fn lower_all(&mut self) -> Result<usize, Error> {
+        self.meta_args()?;
+        self.stage_infos()?;
+        let target = self.target()?;
+        // Lower the stages the target needs by name, dependencies first,
+        // without recursion: a chain of thousands of `FROM previous` stages
+        // must not exhaust the stack. References that need expansion
+        // (`--from=$STAGE`) are resolved during lowering, with bounded
+        // recursion.
+        let mut order = self.static_order(target);
+        if self.options.all_stages {
+            // Each of the others, after what it needs.
+            for index in 0..self.infos.len() {
+                if !order.contains(&index) {
+                    order.extend(
+                        self.static_order(index)
+                            .into_iter()
+                            .filter(|index| !order.contains(index))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+            }
+        }
+        for index in order {
+            let span = self.stages.stages[index].from_span;
+            self.lower_stage(index, span)?;
+        }
+        Ok(target)
     }
 
     fn warn_once(&mut self, rule: &'static str, key: String, message: String, span: Span) {
@@ -356,27 +397,47 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Expand `word` in `env`, warning on undefined variables.
-    fn expand(&mut self, word: &Word, env: &dyn Lookup) -> Result<String, Error> {
-        let expansion = Lexer::new(self.escape)
+    /// Expand `word` in `env`, with what it used and did not find.
+    fn expansion(&self, word: &Word, env: &dyn Lookup) -> Result<crate::expand::Expansion, Error> {
+        Lexer::new(self.escape)
             .expand(&word.value, env)
-            .map_err(|error| Error::new(ErrorKind::Expand(error), word.span))?;
-        for name in expansion.unmatched {
-            if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_') {
-                continue;
-            }
-            self.warn_once(
-                "UndefinedVar",
-                name.clone(),
-                format!("usage of undefined variable `${name}`"),
-                word.span,
-            );
-        }
-        Ok(expansion.result)
+            .map_err(|error| Error::new(ErrorKind::Expand(error), word.span))
     }
 
+    /// Expand `word` in `env`, without checks (ARGs before FROM; FROM lines
+    /// are checked by `stage_infos`).
+    fn expand(&mut self, word: &Word, env: &dyn Lookup) -> Result<String, Error> {
+        Ok(self.expansion(word, env)?.result)
+    }
+
+    /// Expand `word` in a stage, warning on undefined variables as
+    /// BuildKit's `reportUnmatchedVariables` does: an ARG declared in the
+    /// stage without a value is defined (it is empty), and a suggestion
+    /// comes from the variables that are set. A stage on an image whose
+    /// config is unknown (no store, `--check`) is not checked: the image's
+    /// ENV could define any name.
     fn expand_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
-        self.expand(word, &Scope { state })
+        let expansion = self.expansion(word, &Scope { state })?;
+        if state.lint.env_unknown {
+            return Ok(expansion.result);
+        }
+        for name in &expansion.unmatched {
+            if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_')
+                || state.args.iter().any(|(arg, _)| arg == name)
+            {
+                continue;
+            }
+            let options = state.env.iter().map(|entry| env_key(entry)).chain(
+                state
+                    .args
+                    .iter()
+                    .filter(|(_, value)| value.is_some())
+                    .map(|(arg, _)| arg.as_str()),
+            );
+            let message = crate::lint::undefined_var(name, crate::lint::suggest(name, options));
+            self.warn_once("UndefinedVar", name.clone(), message, self.at);
+        }
+        Ok(expansion.result)
     }
 
     fn add_vertex(&mut self, vertex: Vertex) -> VertexId {
@@ -467,6 +528,7 @@ impl<'a> Lowerer<'a> {
             .keys()
             .filter(|name| {
                 !self.used_args.contains(*name)
+                    && name.as_str() != crate::lint::CHECK_BUILD_ARG
                     && !PROXY_ARGS.contains(&name.as_str())
                     && !PLATFORM_ARGS.contains(&name.as_str())
             })

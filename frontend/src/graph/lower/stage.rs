@@ -14,8 +14,13 @@ impl Lowerer<'_> {
     /// Expand every FROM and check stage names.
     pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
         let meta = self.meta.clone();
+        self.default_base_names();
         for (index, stage) in self.stages.stages.iter().enumerate() {
-            let base = self.expand(&stage.from.image, &meta)?;
+            self.at = stage.from_span;
+            let base = self.expand_from(&stage.from.image, &meta)?;
+            if let Some(flag) = &stage.from.platform {
+                self.check_from_platform(stage, &flag.value, &meta)?;
+            }
             if base.is_empty() {
                 return Err(Error::new(
                     ErrorKind::BlankBaseName(stage.from.image.value.clone()),
@@ -24,13 +29,10 @@ impl Lowerer<'_> {
                 .with_hint("set the variable with `--build-arg` or give the ARG a default"));
             }
             let name = stage.from.name.as_ref().map(|word| word.value.clone());
-            if let Some(name_word) = &stage.from.name
-                && self.names.insert(name_word.value.clone(), index).is_some()
-            {
-                return Err(Error::new(
-                    ErrorKind::DuplicateStageName(name_word.value.clone()),
-                    name_word.span,
-                ));
+            if let Some(name_word) = &stage.from.name {
+                // A name given twice is DuplicateStageName's to report;
+                // the later stage takes the name, as in BuildKit.
+                self.names.insert(name_word.value.clone(), index);
             }
             self.infos.push(StageInfo {
                 index,
@@ -43,6 +45,119 @@ impl Lowerer<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Expand a FROM word with the ARGs before FROM, reporting
+    /// UndefinedArgInFrom for a name none of them declares.
+    fn expand_from(
+        &mut self,
+        word: &crate::ast::Word,
+        meta: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let expansion = self.expansion(word, meta)?;
+        self.undefined_in_from(&expansion.unmatched);
+        Ok(expansion.result)
+    }
+
+    fn undefined_in_from(&mut self, unmatched: &std::collections::BTreeSet<String>) {
+        let known: std::collections::BTreeSet<String> = self
+            .meta_declared
+            .iter()
+            .cloned()
+            .chain(self.meta.keys().cloned())
+            .collect();
+        for name in unmatched {
+            if known.contains(name) {
+                continue;
+            }
+            let near = crate::lint::suggest(name, known.iter().map(String::as_str));
+            let message = crate::lint::undefined_arg_in_from(name, near);
+            self.warn_once("UndefinedArgInFrom", name.clone(), message, self.at);
+        }
+    }
+
+    /// The checks of `FROM --platform=`: UndefinedArgInFrom,
+    /// RedundantTargetPlatform and FromPlatformFlagConstDisallowed.
+    fn check_from_platform(
+        &mut self,
+        stage: &instructions::Stage,
+        platform: &crate::ast::Word,
+        meta: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let expansion = self.expansion(platform, meta)?;
+        self.undefined_in_from(&expansion.unmatched);
+        let span = stage.from_span;
+        if expansion.matched.len() == 1
+            && expansion.unmatched.is_empty()
+            && expansion.matched.contains("TARGETPLATFORM")
+            && meta.get("TARGETPLATFORM") == Some(&expansion.result)
+        {
+            self.warn_once(
+                "RedundantTargetPlatform",
+                String::new(),
+                crate::lint::redundant_target_platform(&platform.value),
+                span,
+            );
+        }
+        if expansion.matched.is_empty()
+            && expansion.unmatched.is_empty()
+            && let Some((os, arch)) = crate::lint::platform_parts(&expansion.result)
+        {
+            // A stage named for its platform (`AS build-arm64`) may pin it.
+            let name = stage
+                .from
+                .name
+                .as_ref()
+                .map(|name| name.value.as_str())
+                .unwrap_or_default();
+            if !name.contains(&os) && !name.contains(&arch) {
+                self.warn_once(
+                    "FromPlatformFlagConstDisallowed",
+                    String::new(),
+                    crate::lint::from_platform_flag_const_disallowed(&expansion.result),
+                    span,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// InvalidDefaultArgInFrom: each FROM expanded with the ARGs before
+    /// FROM at their defaults (no build arguments) must name an image. A
+    /// default that does not expand abandons the check, as in BuildKit.
+    fn default_base_names(&mut self) {
+        let mut defaults = self.platform_args();
+        for located in &self.stages.meta_args {
+            let Instruction::Arg(definitions) = &located.instruction else {
+                continue;
+            };
+            for definition in definitions {
+                match &definition.default {
+                    Some(default) => match self.expansion(default, &defaults) {
+                        Ok(expansion) => {
+                            defaults.insert(definition.name.value.clone(), expansion.result);
+                        }
+                        Err(_) => return,
+                    },
+                    None => {
+                        defaults.remove(&definition.name.value);
+                    }
+                }
+            }
+        }
+        for stage in &self.stages.stages {
+            let Ok(expansion) = self.expansion(&stage.from.image, &defaults) else {
+                return;
+            };
+            if !crate::lint::is_valid_reference(&expansion.result) {
+                self.warn_once(
+                    "InvalidDefaultArgInFrom",
+                    String::new(),
+                    crate::lint::invalid_default_arg_in_from(&stage.from.image.value),
+                    stage.from_span,
+                );
+            }
+        }
     }
 
     /// The stage a literal reference (name or index) names, if any.
@@ -211,6 +326,7 @@ impl Lowerer<'_> {
                 // carries a base stage's build args over), and the ONBUILD
                 // triggers written in it run here, not passed on.
                 let mut state = self.lower_stage(base_index, stage.from.image.span)?;
+                state.lint = state.lint.child();
                 // (Recorded as the base stage was lowered: its
                 // instructions are gone by now.)
                 let triggers = self.stage_triggers[base_index].clone();
@@ -235,6 +351,18 @@ impl Lowerer<'_> {
             None => {
                 let (fs, config) =
                     self.image_vertex(&base, &platform, index, origin, stage.from.image.span)?;
+                // An image the resolver did not give (none in `--check` and
+                // `--dry-run`) has an unknown config.
+                let env_unknown = !base.eq_ignore_ascii_case("scratch")
+                    && !self
+                        .resolved
+                        .get(&(base.clone(), platform.to_string()))
+                        .is_some_and(|(pinned, _)| pinned.is_some());
+                let lint = crate::lint::StageLint {
+                    shell_set: !config.shell.is_empty(),
+                    env_unknown,
+                    ..Default::default()
+                };
                 let mut state = State {
                     env: config
                         .env
@@ -262,6 +390,7 @@ impl Lowerer<'_> {
                     },
                     fs,
                     last: fs,
+                    lint,
                 };
                 if state.env_value("PATH").is_none() {
                     state.env.insert(0, format!("PATH={DEFAULT_PATH}"));

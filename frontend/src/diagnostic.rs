@@ -153,36 +153,60 @@ pub fn check_warnings(report: &crate::lint::Report) -> Vec<&Warning> {
 /// the Dockerfile was refused. Line and column are 1-based; 0 when the
 /// finding has no place.
 pub fn check_json(report: &crate::lint::Report, source: &Source) -> String {
+    #[derive(serde::Serialize)]
+    struct JsonWarning<'a> {
+        rule: &'a str,
+        description: &'a str,
+        url: &'a str,
+        message: &'a str,
+        file: &'a str,
+        line: usize,
+        column: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct JsonError<'a> {
+        message: String,
+        file: &'a str,
+        line: usize,
+        column: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct JsonReport<'a> {
+        warnings: Vec<JsonWarning<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<JsonError<'a>>,
+    }
     let place = |span: Option<Span>| match span {
         Some(span) => source.index.line_col(&source.text, span.start),
         None => (0, 0),
     };
-    let warnings: Vec<serde_json::Value> = check_warnings(report)
+    let warnings = check_warnings(report)
         .into_iter()
-        .map(|warning| {
-            let rule = crate::lint::find(warning.rule).expect("check warnings are rules");
+        .filter_map(|warning| {
+            let rule = crate::lint::find(warning.rule)?;
             let (line, column) = place(warning.span);
-            serde_json::json!({
-                "rule": rule.name,
-                "description": rule.description,
-                "url": rule.url,
-                "message": warning.message,
-                "file": source.name,
-                "line": line,
-                "column": column,
+            Some(JsonWarning {
+                rule: rule.name,
+                description: rule.description,
+                url: rule.url,
+                message: &warning.message,
+                file: &source.name,
+                line,
+                column,
             })
         })
         .collect();
-    let mut out = serde_json::json!({ "warnings": warnings });
-    if let Some(error) = &report.error {
+    let error = report.error.as_ref().map(|error| {
         let (line, column) = place(error.span);
-        out["error"] = serde_json::json!({
-            "message": error.kind.to_string(),
-            "file": source.name,
-            "line": line,
-            "column": column,
-        });
-    }
+        JsonError {
+            message: error.kind.to_string(),
+            file: &source.name,
+            line,
+            column,
+        }
+    });
+    let out = serde_json::to_string(&JsonReport { warnings, error })
+        .expect("strings and numbers serialize");
     format!("{out}\n")
 }
 

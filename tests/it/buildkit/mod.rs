@@ -22,6 +22,7 @@ mod exclude;
 mod export;
 mod heredoc;
 mod image;
+mod lint;
 mod mount;
 mod multistage;
 mod onbuild;

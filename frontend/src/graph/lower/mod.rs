@@ -388,7 +388,9 @@ impl<'a> Lowerer<'a> {
     }
 
     fn warn_once(&mut self, rule: &'static str, key: String, message: String, span: Span) {
-        if self.warned.insert((key, span)) {
+        // One warning per rule, name and place (a name used twice in one
+        // instruction is reported once).
+        if self.warned.insert((format!("{rule} {key}"), span)) {
             self.warnings.push(Warning {
                 rule,
                 message,

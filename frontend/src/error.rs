@@ -140,9 +140,6 @@ pub enum ErrorKind {
         "invalid stage name `{0}`: stage names must start with a letter and contain only letters, digits, `_`, `-` and `.`"
     )]
     InvalidStageName(String),
-    /// Two stages with one name.
-    #[error("duplicate stage name `{0}`")]
-    DuplicateStageName(String),
     /// An instruction before the first FROM (other than ARG).
     #[error("{0} comes before the first FROM: only ARG may come before FROM")]
     BeforeFrom(String),

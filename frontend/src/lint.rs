@@ -274,6 +274,13 @@ pub(crate) fn from_platform_flag_const_disallowed(platform: &str) -> String {
     )
 }
 
+pub(crate) fn copy_ignored_file(instruction: &str, file: &str) -> String {
+    format!(
+        "Attempting to {instruction} file {} that is excluded by .dockerignore",
+        quote(file)
+    )
+}
+
 fn invalid_definition_description(instruction: &str, name: &str) -> String {
     format!("Comment for {instruction} should follow the format: `# {name} <description>`")
 }

@@ -120,6 +120,15 @@ fn build_in(
         args.pull.policy()
     };
     let registry = super::registry::options(&args.registry)?;
+    // CopyIgnoredFile reads the context's `.dockerignore` as the build
+    // does; one that cannot be read is the build's to report.
+    let ignore = strata_solver::solve::BuildContext::open(
+        &args.context,
+        args.file.as_deref().filter(|path| *path != Path::new("-")),
+    )
+    .map(|context| context.ignore)
+    .unwrap_or_default();
+    let ignored = |source: &str| ignore.copy_source_ignored(source);
     let resolver = store
         .as_ref()
         .map(|store| PullingResolver::new(store, policy, registry.clone(), &pulls));
@@ -136,6 +145,7 @@ fn build_in(
             .map(|resolver| resolver as &dyn strata_frontend::graph::ImageResolver),
         // A check looks at every stage, as BuildKit's does without --target.
         all_stages: args.check && args.target.is_none(),
+        ignored: Some(&ignored),
     };
     let report = strata_frontend::compile_checked(text, &options);
     // Every image the Dockerfile names was pulled (or not) while lowering.

@@ -201,10 +201,10 @@ fn warnings_go_to_stderr_and_do_not_fail() {
     let run = context.strata(&["build", "--dry-run", "--build-arg", "UNUSED=1", "."]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("target: stage-0"));
-    assert!(run.stderr.contains("warning: MAINTAINER instruction is deprecated in favor of using label\n --> Dockerfile:2:1\n"), "{}", run.stderr);
+    assert!(run.stderr.contains("warning: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label\n --> Dockerfile:2:1\n"), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("warning: JSON arguments recommended for CMD")
+            .contains("warning: JSONArgsRecommended: JSON arguments recommended for CMD")
     );
     assert!(
         run.stderr

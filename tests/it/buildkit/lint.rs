@@ -144,8 +144,8 @@ struct Case<'a> {
     check: Option<Vec<Found>>,
     /// Text the error contains (build and check).
     error: Option<&'a str>,
-    /// Skip the build (its base image is not here); say why.
-    check_only: Option<&'a str>,
+    /// Text the build's error contains, when only the build fails.
+    build_error: Option<&'a str>,
 }
 
 impl<'a> Case<'a> {
@@ -156,7 +156,7 @@ impl<'a> Case<'a> {
             build: Vec::new(),
             check: None,
             error: None,
-            check_only: None,
+            build_error: None,
         }
     }
 
@@ -180,6 +180,11 @@ impl<'a> Case<'a> {
         self
     }
 
+    fn build_fails(mut self, error: &'a str) -> Self {
+        self.build_error = Some(error);
+        self
+    }
+
     fn run(self, bk: &Bk) {
         let context = Context::new().dockerfile(self.dockerfile);
         self.run_in(bk, &context);
@@ -187,9 +192,9 @@ impl<'a> Case<'a> {
 
     fn run_in(self, bk: &Bk, context: &Context) {
         let label = self.dockerfile;
-        if self.check_only.is_none() {
+        {
             let run = bk.build(context, self.args);
-            match self.error {
+            match self.error.or(self.build_error) {
                 Some(error) => {
                     assert_ne!(run.code, 0, "{label}: the build succeeded\n{}", run.stderr);
                     assert!(run.stderr.contains(error), "{label}: {}", run.stderr);
@@ -852,4 +857,78 @@ fn check_prints_a_summary_and_exits_as_buildx() {
         &["build", "--check", "--format", "dot", "."],
     );
     assert_eq!(run.stderr, "error: --check prints text or json, not dot\n");
+}
+
+/// testCopyIgnoredFiles. The build's error, when the file is excluded, is
+/// strata's words (BuildKit's: `failed to calculate checksum of ref ...
+/// "/Dockerfile": not found`).
+#[test]
+fn copying_a_file_dockerignore_excludes_warns() {
+    let bk = Bk::new();
+    let ignored = |context: &str, instruction: &str, line| {
+        found(
+            "CopyIgnoredFile",
+            &format!(
+                "Attempting to {instruction} file \"{context}\" that is excluded by .dockerignore"
+            ),
+            line,
+        )
+    };
+    let dockerfile = "\nFROM scratch\nCOPY Dockerfile .\nADD Dockerfile /windy\n";
+    let context = Context::new()
+        .dockerfile(dockerfile)
+        .file(".dockerignore", "\nDockerfile\n");
+    Case::new(dockerfile)
+        .warns(vec![
+            ignored("Dockerfile", "Copy", 3),
+            ignored("Dockerfile", "Add", 4),
+        ])
+        .build_fails("`Dockerfile`: not found in the build context (or excluded by .dockerignore)")
+        .run_in(&bk, &context);
+    let skipped =
+        "# check=skip=CopyIgnoredFile\n\nFROM scratch\nCOPY Dockerfile .\nADD Dockerfile /windy\n";
+    let context = Context::new()
+        .dockerfile(skipped)
+        .file(".dockerignore", "\nDockerfile\n");
+    Case::new(skipped)
+        .build_fails("`Dockerfile`: not found in the build context")
+        .run_in(&bk, &context);
+    // A stage's own files (`--from`) are not the context's.
+    let from = "\nFROM scratch AS base\nCOPY Dockerfile /foobar\nADD Dockerfile /windy\n\nFROM base\nCOPY --from=base /foobar /Dockerfile\n";
+    let context = Context::new()
+        .dockerfile(from)
+        .file(".dockerignore", "\nfoobar\n");
+    Case::new(from).run_in(&bk, &context);
+    // An exception (`!`) turns the check off: what it lets back in cannot
+    // be told from a name.
+    for dockerfile in [
+        "\nFROM scratch\nCOPY ./Dockerfile .\n",
+        "\nFROM scratch\nCOPY . .\n\t",
+    ] {
+        let context = Context::new()
+            .dockerfile(dockerfile)
+            .file(".dockerignore", "\n**\n!Dockerfile\n");
+        Case::new(dockerfile).run_in(&bk, &context);
+    }
+}
+
+/// testCopyIgnoredFileContextRoot
+#[test]
+fn copying_the_context_root_warns_only_when_everything_is_excluded() {
+    let bk = Bk::new();
+    let dockerfile = "\nFROM scratch\nCOPY . .\n";
+    let dotfiles = Context::new()
+        .dockerfile(dockerfile)
+        .file(".dockerignore", "\n.*\n");
+    Case::new(dockerfile).run_in(&bk, &dotfiles);
+    let everything = Context::new()
+        .dockerfile(dockerfile)
+        .file(".dockerignore", "\n*\n");
+    Case::new(dockerfile)
+        .warns(vec![found(
+            "CopyIgnoredFile",
+            "Attempting to Copy file \".\" that is excluded by .dockerignore",
+            3,
+        )])
+        .run_in(&bk, &everything);
 }

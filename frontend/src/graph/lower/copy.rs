@@ -80,6 +80,18 @@ impl Lowerer<'_> {
                 sources.push(CopySource::Url { url: path });
                 continue;
             }
+            if copy.from.is_none()
+                && let Some(ignored) = self.options.ignored
+                && ignored(&path)
+            {
+                let instruction = if copy.add { "Add" } else { "Copy" };
+                self.warn_once(
+                    "CopyIgnoredFile",
+                    path.clone(),
+                    crate::lint::copy_ignored_file(instruction, &clean_source(&path)),
+                    step.located.span,
+                );
+            }
             let input = from_input(self)?;
             sources.push(CopySource::Path { input, path });
         }
@@ -208,5 +220,27 @@ mod tests {
     fn modes() {
         assert!(is_valid_chmod("0755") && is_valid_chmod("u+x,go=r") && is_valid_chmod("a-w"));
         assert!(!is_valid_chmod("999") && !is_valid_chmod("u+q") && !is_valid_chmod("x"));
+    }
+}
+
+/// Go's `filepath.Clean` of a COPY source, as CopyIgnoredFile names it.
+fn clean_source(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|last| *last != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            part => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
     }
 }

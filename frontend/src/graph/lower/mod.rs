@@ -101,6 +101,11 @@ pub struct Options<'a> {
     /// check does without `--target` (`strata build --check`): the checks
     /// of each stage's instructions then run on all of them.
     pub all_stages: bool,
+    /// Whether a COPY or ADD source from the build context is excluded by
+    /// its `.dockerignore`, as BuildKit's CopyIgnoredFile decides (the
+    /// solver's `Ignore::copy_source_ignored`): the frontend does not read
+    /// the context itself.
+    pub ignored: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 /// Lower typed stages to a build graph.

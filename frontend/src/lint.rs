@@ -250,6 +250,14 @@ pub(crate) fn legacy_key_value_format(instruction: &str) -> String {
     )
 }
 
+pub(crate) fn invalid_base_image_platform(image: &str, expected: &str, actual: &str) -> String {
+    format!(
+        "Base image {image} was pulled with platform {}, expected {} for current build",
+        quote(actual),
+        quote(expected)
+    )
+}
+
 pub(crate) fn redundant_target_platform(platform: &str) -> String {
     format!(
         "Setting platform to predefined {platform} in FROM is redundant as this is the default behavior"

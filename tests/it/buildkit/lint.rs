@@ -932,3 +932,44 @@ fn copying_the_context_root_warns_only_when_everything_is_excluded() {
         )])
         .run_in(&bk, &everything);
 }
+
+/// testBaseImagePlatformMismatch. BuildKit pushes a scratch image built
+/// for the other architecture to a registry; here it is imported with that
+/// platform, which is what the check reads: the base image's config.
+#[test]
+fn a_base_image_of_another_platform_warns() {
+    let bk = Bk::new();
+    let host = if cfg!(target_arch = "aarch64") {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    let other = if host == "linux/arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    let rootfs = tempfile::tempdir().unwrap();
+    std::fs::write(rootfs.path().join("foo"), "test").unwrap();
+    bk.store.ok(
+        bk.store.dir.path(),
+        &[
+            "import",
+            "--platform",
+            other,
+            rootfs.path().to_str().unwrap(),
+            "foreign:latest",
+        ],
+    );
+    Case::new("\nFROM foreign:latest\nENV foo=bar\n\t")
+        .warns(vec![found(
+            "InvalidBaseImagePlatform",
+            &format!(
+                "Base image foreign:latest was pulled with platform \"{other}\", expected \"{host}\" for current build"
+            ),
+            2,
+        )])
+        .run(&bk);
+    // The platform asked for is the image's: nothing to say.
+    Case::new("\nFROM busybox\nENV foo=bar\n").run(&bk);
+}

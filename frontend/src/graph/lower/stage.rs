@@ -358,6 +358,22 @@ impl Lowerer<'_> {
                         .resolved
                         .get(&(base.clone(), platform.to_string()))
                         .is_some_and(|(pinned, _)| pinned.is_some());
+                // InvalidBaseImagePlatform: an image whose config says
+                // another OS or architecture than the stage's.
+                if let Some(actual) = &config.platform
+                    && (actual.os != platform.os || actual.architecture != platform.architecture)
+                {
+                    self.warn_once(
+                        "InvalidBaseImagePlatform",
+                        String::new(),
+                        crate::lint::invalid_base_image_platform(
+                            &base,
+                            &platform.to_string(),
+                            &actual.to_string(),
+                        ),
+                        stage.from_span,
+                    );
+                }
                 let lint = crate::lint::StageLint {
                     shell_set: !config.shell.is_empty(),
                     env_unknown,

@@ -191,7 +191,8 @@ fn compile_stream(
         return Err(error);
     }
     let stages = splitter.finish(escape)?;
-    graph::lower_owned(stages, options).map_err(|(error, mut found)| {
+    graph::lower_owned(stages, options).map_err(|failed| {
+        let (error, mut found) = *failed;
         warnings.append(&mut found);
         error
     })

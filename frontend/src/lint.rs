@@ -924,7 +924,8 @@ mod tests {
             if rule.name != "InvalidBaseImagePlatform" {
                 // The URL is the kebab-case name.
                 let mut kebab = String::new();
-                for (index, ch) in rule.name.chars().enumerate() {
+                // (The names are ASCII: a char index is a byte index.)
+                for (index, ch) in rule.name.char_indices() {
                     let next_lower = rule.name[index + 1..]
                         .chars()
                         .next()

@@ -212,17 +212,6 @@ fn is_heredoc_word(word: &str, name: &str) -> bool {
         == name
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert!(is_valid_chmod("0755") && is_valid_chmod("u+x,go=r") && is_valid_chmod("a-w"));
-        assert!(!is_valid_chmod("999") && !is_valid_chmod("u+q") && !is_valid_chmod("x"));
-    }
-}
-
 /// Go's `filepath.Clean` of a COPY source, as CopyIgnoredFile names it.
 fn clean_source(path: &str) -> String {
     let rooted = path.starts_with('/');
@@ -242,5 +231,16 @@ fn clean_source(path: &str) -> String {
         (true, _) => format!("/{joined}"),
         (false, true) => ".".to_owned(),
         (false, false) => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert!(is_valid_chmod("0755") && is_valid_chmod("u+x,go=r") && is_valid_chmod("a-w"));
+        assert!(!is_valid_chmod("999") && !is_valid_chmod("u+q") && !is_valid_chmod("x"));
     }
 }

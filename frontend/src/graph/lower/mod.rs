@@ -115,7 +115,7 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
         .iter()
         .map(|stage| Instructions::Borrowed(&stage.instructions))
         .collect();
-    lower_with(stages, instructions, options).map_err(|(error, _)| error)
+    lower_with(stages, instructions, options).map_err(|failed| failed.0)
 }
 
 /// [`lower`], consuming the stages: each instruction is dropped once it is
@@ -124,7 +124,7 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
 pub(crate) fn lower_owned(
     mut stages: Stages,
     options: &Options<'_>,
-) -> Result<BuildGraph, (Error, Vec<Warning>)> {
+) -> Result<BuildGraph, Box<(Error, Vec<Warning>)>> {
     let instructions = stages
         .stages
         .iter_mut()
@@ -155,11 +155,13 @@ fn lower_with<'a>(
     stages: &'a Stages,
     instructions: Vec<Instructions<'a>>,
     options: &'a Options<'a>,
-) -> Result<BuildGraph, (Error, Vec<Warning>)> {
+) -> Result<BuildGraph, Box<(Error, Vec<Warning>)>> {
     let mut lowerer = Lowerer::new(stages, instructions, options);
     match lowerer.lower_all() {
-        Ok(target) => lowerer.finish(target).map_err(|error| (error, Vec::new())),
-        Err(error) => Err((error, std::mem::take(&mut lowerer.warnings))),
+        Ok(target) => lowerer
+            .finish(target)
+            .map_err(|error| Box::new((error, Vec::new()))),
+        Err(error) => Err(Box::new((error, std::mem::take(&mut lowerer.warnings)))),
     }
 }
 

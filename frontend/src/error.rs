@@ -221,6 +221,10 @@ pub enum ErrorKind {
     /// `STOPSIGNAL SIGNOPE`.
     #[error("invalid stop signal `{0}`")]
     InvalidSignal(String),
+    /// A FROM that names neither an earlier stage nor a valid image
+    /// reference (`golang:` from an empty tag): BuildKit's words.
+    #[error("failed to parse stage name \"{0}\": invalid reference format")]
+    InvalidReference(String),
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),

@@ -39,6 +39,8 @@ const CASES: &[Case] = &[
     case("from_without_as", "FROM busybox base\n"),
     case("from_too_many_words", "FROM busybox AS a b\n"),
     case("invalid_stage_name", "FROM busybox AS 1st\n"),
+    // BuildKit's words: an empty tag is no image.
+    case("invalid_reference", "ARG TAG\nFROM golang:$TAG AS build\n"),
     case(
         "unknown_copy_flag",
         "FROM busybox\nCOPY --form=build /a /b\n",

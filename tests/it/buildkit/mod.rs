@@ -17,6 +17,7 @@ mod args;
 mod cmd;
 mod copy;
 mod core;
+mod corpus;
 mod dockerignore;
 mod exclude;
 mod export;

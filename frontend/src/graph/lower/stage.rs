@@ -15,6 +15,9 @@ impl Lowerer<'_> {
     pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
         let meta = self.meta.clone();
         self.default_base_names();
+        // BuildKit checks every FROM line before it parses the references
+        // of the images: the first that does not parse is reported after.
+        let mut invalid = None;
         for (index, stage) in self.stages.stages.iter().enumerate() {
             self.at = stage.from_span;
             let base = self.expand_from(&stage.from.image, &meta)?;
@@ -27,6 +30,20 @@ impl Lowerer<'_> {
                     stage.from.image.span,
                 )
                 .with_hint("set the variable with `--build-arg` or give the ARG a default"));
+            }
+            let on_stage = self
+                .names
+                .get(&base.to_ascii_lowercase())
+                .is_some_and(|earlier| *earlier < index);
+            if invalid.is_none()
+                && !on_stage
+                && !base.eq_ignore_ascii_case("scratch")
+                && !crate::lint::is_valid_reference(&base)
+            {
+                invalid = Some(Error::new(
+                    ErrorKind::InvalidReference(base.clone()),
+                    stage.from.image.span,
+                ));
             }
             let name = stage.from.name.as_ref().map(|word| word.value.clone());
             if let Some(name_word) = &stage.from.name {
@@ -44,7 +61,10 @@ impl Lowerer<'_> {
                 span: stage.from_span,
             });
         }
-        Ok(())
+        match invalid {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// Expand a FROM word with the ARGs before FROM, reporting

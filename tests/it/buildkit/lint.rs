@@ -973,3 +973,21 @@ fn a_base_image_of_another_platform_warns() {
     // The platform asked for is the image's: nothing to say.
     Case::new("\nFROM busybox\nENV foo=bar\n").run(&bk);
 }
+
+/// Which words BuildKit checks for UndefinedVar (those its instructions'
+/// `Expand` and `ExpandRaw` take, as NOTES of the corpus found): not
+/// EXPOSE's (`convert_expose.go` expands them without the check) nor
+/// `--exclude`'s, but a COPY heredoc's body, as COPY's sources.
+#[test]
+fn undefined_variables_are_checked_where_buildkit_checks_them() {
+    let bk = Bk::new();
+    Case::new(
+        "FROM scratch\nEXPOSE ${PORT}\nCOPY --exclude=$NOPE <<EOF /a\n$UNDEFINED\nEOF\nCOPY <<'EOF' /b\n$QUOTED\nEOF\n",
+    )
+    .warns(vec![found(
+        "UndefinedVar",
+        "Usage of undefined variable '$UNDEFINED'",
+        3,
+    )])
+    .run(&bk);
+}

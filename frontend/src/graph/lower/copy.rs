@@ -57,9 +57,12 @@ impl Lowerer<'_> {
                         skip_quotes: true,
                         ..Lexer::new(self.escape)
                     };
-                    content = lexer
-                        .expand_word(&content, &Scope { state })
+                    // Checked as BuildKit's ExpandRaw checks it.
+                    let expansion = lexer
+                        .expand(&content, &Scope { state })
                         .map_err(|error| Error::new(ErrorKind::Expand(error), heredoc.span))?;
+                    self.report_unmatched(&expansion.unmatched, state);
+                    content = expansion.result;
                 }
                 sources.push(CopySource::Inline(InlineFile {
                     path: heredoc.name.clone(),
@@ -136,7 +139,7 @@ impl Lowerer<'_> {
         };
         let mut exclude = Vec::new();
         for flag in &copy.exclude {
-            exclude.push(self.expand_in(&flag.value, state)?);
+            exclude.push(self.expand_quietly_in(&flag.value, state)?);
         }
         let checksum = match &copy.checksum {
             Some(flag) => Some(self.expand_in(&flag.value, state)?),

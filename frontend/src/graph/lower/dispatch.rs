@@ -70,7 +70,8 @@ impl Lowerer<'_> {
             Instruction::Expose(words) => {
                 let mut ports = Vec::new();
                 for word in words {
-                    let text = self.expand_in(word, state)?;
+                    // (BuildKit expands EXPOSE without UndefinedVar.)
+                    let text = self.expand_quietly_in(word, state)?;
                     for raw in text.split_whitespace() {
                         // `ip:host:port` exposes `port`, with a warning
                         // (ExposeInvalidFormat), as in BuildKit.

@@ -427,10 +427,22 @@ impl<'a> Lowerer<'a> {
     /// ENV could define any name.
     fn expand_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
         let expansion = self.expansion(word, &Scope { state })?;
+        self.report_unmatched(&expansion.unmatched, state);
+        Ok(expansion.result)
+    }
+
+    /// [`Lowerer::expand_in`] without the check, for the words BuildKit
+    /// expands without it (EXPOSE, `--exclude`).
+    fn expand_quietly_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
+        Ok(self.expansion(word, &Scope { state })?.result)
+    }
+
+    /// UndefinedVar for each of `unmatched` that the stage does not define.
+    fn report_unmatched(&mut self, unmatched: &BTreeSet<String>, state: &State) {
         if state.lint.env_unknown {
-            return Ok(expansion.result);
+            return;
         }
-        for name in &expansion.unmatched {
+        for name in unmatched {
             if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_')
                 || state.args.iter().any(|(arg, _)| arg == name)
             {
@@ -446,7 +458,6 @@ impl<'a> Lowerer<'a> {
             let message = crate::lint::undefined_var(name, crate::lint::suggest(name, options));
             self.warn_once("UndefinedVar", name.clone(), message, self.at);
         }
-        Ok(expansion.result)
     }
 
     fn add_vertex(&mut self, vertex: Vertex) -> VertexId {

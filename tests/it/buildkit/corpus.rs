@@ -7,13 +7,29 @@
 //! reported at once.
 //!
 //! The base images are not pulled (`--pull=never`, no network in tests):
-//! a stage on an image is then not checked for UndefinedVar (see the
-//! README's Conformance section), which is why no verdict here depends on
-//! an image's ENV.
+//! a stage on an image whose config is unknown is not checked for
+//! UndefinedVar (see the README's Conformance section). The verdicts that
+//! depend on an image's ENV have it: [`STAND_INS`], images made here with
+//! that ENV (the corpus's `tools/baseenv.json`, from the images' own
+//! Dockerfiles), under the names the Dockerfiles use.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support::{StoreDir, repository};
+
+/// The base images whose ENV decides a verdict: name, and ENV.
+const STAND_INS: &[(&str, &str)] = &[
+    // 79 (`${UID:-1000}`: alpine defines no UID).
+    (
+        "alpine:latest",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
+    // 86 (`ARG USER=$USER`: golang defines no USER, UID or GID).
+    (
+        "golang:1.23",
+        "PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GOLANG_VERSION=1.23 GOTOOLCHAIN=local GOPATH=/go",
+    ),
+];
 
 /// (rule or `error`, line) of one file.
 type Verdict = BTreeSet<(String, usize)>;
@@ -56,6 +72,15 @@ fn the_corpus_gets_buildkits_verdicts() {
         judged.difference(&on_disk).collect::<Vec<_>>()
     );
     let store = StoreDir::new();
+    for (name, env) in STAND_INS {
+        let image = tempfile::tempdir().unwrap();
+        std::fs::write(
+            image.path().join("Dockerfile"),
+            format!("FROM scratch\nENV {env}\n"),
+        )
+        .unwrap();
+        store.ok(image.path(), &["build", "-q", "-t", name, "."]);
+    }
     let context = tempfile::tempdir().unwrap();
     let mut mismatches = Vec::new();
     for file in &files {

@@ -1027,6 +1027,59 @@ mod tests {
         }
     }
 
+    fn rules_and_lines(report: &Report, text: &str) -> Vec<(&'static str, usize)> {
+        let index = crate::LineIndex::new(text);
+        report
+            .warnings
+            .iter()
+            .map(|warning| (warning.rule, index.line(warning.span.unwrap().start)))
+            .collect()
+    }
+
+    #[test]
+    fn warnings_before_an_error_are_kept() {
+        let text = "FROM scratch AS Bad\nMAINTAINER me\nBADCMD\n";
+        let report = crate::compile_checked(text, &Default::default());
+        assert_eq!(
+            rules_and_lines(&report, text),
+            [("StageNameCasing", 1), ("MaintainerDeprecated", 2)]
+        );
+        assert!(matches!(
+            report.error.map(|error| error.kind),
+            Some(ErrorKind::UnknownInstruction(name)) if name == "BADCMD"
+        ));
+        assert!(report.graph.is_none());
+    }
+
+    #[test]
+    fn the_directive_the_build_arg_and_comments_configure() {
+        let text = "# check=error=true\nFROM scratch as base\n# check=skip=JSONArgsRecommended\nCMD run\nCMD other\n";
+        let report = crate::compile_checked(text, &Default::default());
+        // The comment skips one rule for one instruction only.
+        assert_eq!(
+            rules_and_lines(&report, text),
+            [
+                ("FromAsCasing", 2),
+                ("MultipleInstructionsDisallowed", 4),
+                ("JSONArgsRecommended", 5)
+            ]
+        );
+        assert_eq!(
+            report.error.unwrap().kind.to_string(),
+            "lint violation found for rules: FromAsCasing, MultipleInstructionsDisallowed, JSONArgsRecommended"
+        );
+        // The build argument replaces the directive.
+        let options = crate::graph::Options {
+            build_args: [(CHECK_BUILD_ARG.to_owned(), "skip=all".to_owned())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let report = crate::compile_checked(text, &options);
+        assert!(report.warnings.is_empty() && report.error.is_none());
+        assert!(report.graph.is_some());
+    }
+
     #[test]
     fn suggestions() {
         assert_eq!(

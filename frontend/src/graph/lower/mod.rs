@@ -375,17 +375,15 @@ impl<'a> Lowerer<'a> {
         // recursion.
         let mut order = self.static_order(target);
         if self.options.all_stages {
-            // Each of the others, after what it needs.
-            for index in 0..self.infos.len() {
-                if !order.contains(&index) {
-                    order.extend(
-                        self.static_order(index)
-                            .into_iter()
-                            .filter(|index| !order.contains(index))
-                            .collect::<Vec<_>>(),
-                    );
-                }
+            // Then the others in Dockerfile order: a stage needs only
+            // stages above it (a base or `--from` further down is refused),
+            // so each finds what it needs lowered already, without
+            // recursion, in time linear in the stages.
+            let mut placed = vec![false; self.infos.len()];
+            for index in &order {
+                placed[*index] = true;
             }
+            order.extend((0..self.infos.len()).filter(|index| !placed[*index]));
         }
         for index in order {
             let span = self.stages.stages[index].from_span;

@@ -486,9 +486,16 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
 
-    /// The plan's format, with --dry-run.
-    #[arg(long, value_enum, default_value = "text", requires = "dry_run")]
-    pub(crate) format: PlanFormat,
+    /// Run BuildKit's Dockerfile checks on every stage and print what they
+    /// find, without building (as `docker build --check`); the exit status
+    /// is 1 when a check fires or the Dockerfile is refused.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) check: bool,
+
+    /// The format of --dry-run's plan (text, json, dot) or of --check's
+    /// report (text, json).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<PlanFormat>,
 }
 
 /// A sandbox's network.

@@ -91,12 +91,123 @@ pub fn render(error: &Error, source: &Source) -> String {
     }
 }
 
-/// Render a warning.
+/// Render a warning. One of BuildKit's checks is named before its
+/// message, and its description and documentation follow, as BuildKit
+/// prints them.
 pub fn render_warning(warning: &Warning, source: &Source) -> String {
+    let (message, hint) = match crate::lint::find(warning.rule) {
+        Some(rule) => {
+            let hint = if rule.url.is_empty() {
+                rule.description.to_owned()
+            } else {
+                format!("{} ({})", rule.description, rule.url)
+            };
+            (format!("{}: {}", rule.name, warning.message), Some(hint))
+        }
+        None => (warning.message.clone(), None),
+    };
     match warning.span {
-        Some(span) => render_message("warning", &warning.message, span, None, source),
-        None => format!("warning: {}\n", warning.message),
+        Some(span) => render_message("warning", &message, span, hint.as_deref(), source),
+        None => format!("warning: {message}\n"),
     }
+}
+
+/// The summary line of a check, in buildx's words.
+pub fn check_summary(warnings: usize) -> String {
+    match warnings {
+        0 => "Check complete, no warnings found.\n".to_owned(),
+        1 => "Check complete, 1 warning has been found!\n".to_owned(),
+        count => format!("Check complete, {count} warnings have been found!\n"),
+    }
+}
+
+/// A check's report for people (`strata build --check`): buildx's summary
+/// line first, then each warning rendered, then the error, if any (which
+/// buildx prints instead of the "no warnings" line).
+pub fn render_check(report: &crate::lint::Report, source: &Source) -> String {
+    let mut out = String::new();
+    let warnings = check_warnings(report);
+    if !warnings.is_empty() || report.error.is_none() {
+        out.push_str(&check_summary(warnings.len()));
+    }
+    for warning in warnings {
+        out.push('\n');
+        out.push_str(&render_warning(warning, source));
+    }
+    out
+}
+
+/// The warnings a check reports: BuildKit's rules only (strata's own
+/// warnings, such as unused build arguments, are not checks).
+pub fn check_warnings(report: &crate::lint::Report) -> Vec<&Warning> {
+    report
+        .warnings
+        .iter()
+        .filter(|warning| crate::lint::find(warning.rule).is_some())
+        .collect()
+}
+
+/// A check's report as JSON (`strata build --check --format json`):
+/// `{"warnings":[{"rule","description","url","message","file","line","column"}]}`
+/// in Dockerfile order, and `"error"` (message, file, line, column) when
+/// the Dockerfile was refused. Line and column are 1-based; 0 when the
+/// finding has no place.
+pub fn check_json(report: &crate::lint::Report, source: &Source) -> String {
+    #[derive(serde::Serialize)]
+    struct JsonWarning<'a> {
+        rule: &'a str,
+        description: &'a str,
+        url: &'a str,
+        message: &'a str,
+        file: &'a str,
+        line: usize,
+        column: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct JsonError<'a> {
+        message: String,
+        file: &'a str,
+        line: usize,
+        column: usize,
+    }
+    #[derive(serde::Serialize)]
+    struct JsonReport<'a> {
+        warnings: Vec<JsonWarning<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<JsonError<'a>>,
+    }
+    let place = |span: Option<Span>| match span {
+        Some(span) => source.index.line_col(&source.text, span.start),
+        None => (0, 0),
+    };
+    let warnings = check_warnings(report)
+        .into_iter()
+        .filter_map(|warning| {
+            let rule = crate::lint::find(warning.rule)?;
+            let (line, column) = place(warning.span);
+            Some(JsonWarning {
+                rule: rule.name,
+                description: rule.description,
+                url: rule.url,
+                message: &warning.message,
+                file: &source.name,
+                line,
+                column,
+            })
+        })
+        .collect();
+    let error = report.error.as_ref().map(|error| {
+        let (line, column) = place(error.span);
+        JsonError {
+            message: error.kind.to_string(),
+            file: &source.name,
+            line,
+            column,
+        }
+    });
+    let out = serde_json::to_string(&JsonReport { warnings, error })
+        .expect("strings and numbers serialize");
+    format!("{out}\n")
 }
 
 /// Render `level: message` with the snippet for `span` and an optional hint.

@@ -140,9 +140,6 @@ pub enum ErrorKind {
         "invalid stage name `{0}`: stage names must start with a letter and contain only letters, digits, `_`, `-` and `.`"
     )]
     InvalidStageName(String),
-    /// Two stages with one name.
-    #[error("duplicate stage name `{0}`")]
-    DuplicateStageName(String),
     /// An instruction before the first FROM (other than ARG).
     #[error("{0} comes before the first FROM: only ARG may come before FROM")]
     BeforeFrom(String),
@@ -224,6 +221,10 @@ pub enum ErrorKind {
     /// `STOPSIGNAL SIGNOPE`.
     #[error("invalid stop signal `{0}`")]
     InvalidSignal(String),
+    /// A FROM that names neither an earlier stage nor a valid image
+    /// reference (`golang:` from an empty tag): BuildKit's words.
+    #[error("failed to parse stage name \"{0}\": invalid reference format")]
+    InvalidReference(String),
     /// A FROM whose image name expands to nothing.
     #[error("base name `{0}` should not be blank")]
     BlankBaseName(String),
@@ -231,10 +232,10 @@ pub enum ErrorKind {
     /// BuildKit's words.
     #[error("invalid SOURCE_DATE_EPOCH: {0}")]
     InvalidSourceDateEpoch(String),
-    /// An image name that is not a reference (BuildKit: `failed to parse
-    /// stage name "golang:": invalid reference format`).
+    /// An image name elsewhere than in FROM (`COPY --from`, `--mount
+    /// from=`) that is not a reference, as the resolver found it.
     #[error("invalid reference format `{reference}`: {reason}")]
-    InvalidReference {
+    InvalidImageName {
         /// The name, expanded.
         reference: String,
         /// What is wrong with it.
@@ -252,6 +253,14 @@ pub enum ErrorKind {
         "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"
     )]
     FromVariable,
+    /// A `# check=` directive or `BUILDKIT_DOCKERFILE_CHECK` value that does
+    /// not parse: BuildKit's words.
+    #[error("failed to parse check options: {0}")]
+    InvalidCheckOptions(String),
+    /// `check=error=true` and checks fired: BuildKit's words, the rules in
+    /// the order they first fire in the Dockerfile.
+    #[error("lint violation found for rules: {0}")]
+    LintViolation(String),
 }
 
 /// BuildKit's words for a `--chmod` that looks numeric (`64a`, `10000`);

@@ -45,6 +45,7 @@ pub mod error;
 pub mod expand;
 pub mod graph;
 pub mod instructions;
+pub mod lint;
 pub mod parser;
 pub mod span;
 
@@ -80,13 +81,97 @@ pub struct Compiled {
 /// Each instruction is typed as soon as it is parsed, and dropped as soon
 /// as it is lowered, so neither the syntax tree nor the typed stages are
 /// held whole beside the graph, and memory stays in proportion to the
-/// Dockerfile: this is what the CLI uses. Errors are those of [`compile`], and in the same order: a parse
-/// error anywhere comes before any instruction's error.
+/// Dockerfile. Errors are those of [`compile`], and in the same order: a parse
+/// error anywhere comes before any instruction's error. [`compile_checked`]
+/// is the same with the warnings found before an error kept.
 pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::BuildGraph, Error> {
+    let report = compile_checked(text, options);
+    match (report.graph, report.error) {
+        (Some(mut graph), None) => {
+            graph.warnings = report.warnings;
+            Ok(graph)
+        }
+        (_, Some(error)) => Err(error),
+        (None, None) => unreachable!("a report without a graph has an error"),
+    }
+}
+
+/// [`compile_graph`], with the checks configured as the Dockerfile's
+/// `# check=` directive (or the `BUILDKIT_DOCKERFILE_CHECK` build
+/// argument) says, and the warnings found before an error kept, as
+/// BuildKit reports them: those of the instructions typed before an
+/// unknown one, of the FROM lines before a bad platform. A parse error
+/// (an unterminated heredoc) comes with none, as in BuildKit, whose
+/// checks start once the whole file is parsed.
+///
+/// This is what the CLI uses; `strata build --check` sets
+/// [`graph::Options::all_stages`] to check every stage.
+pub fn compile_checked(text: &str, options: &graph::Options<'_>) -> lint::Report {
+    let mut linter = lint::Linter::default();
+    let mut warnings = Vec::new();
+    let mut directive = None;
+    let outcome = compile_stream(text, options, &mut linter, &mut warnings, &mut directive);
+    let build_arg = options
+        .build_args
+        .get(lint::CHECK_BUILD_ARG)
+        .map(String::as_str);
+    let config = match lint::config(
+        directive
+            .as_ref()
+            .map(|(value, span): &(String, Span)| (value.as_str(), *span)),
+        build_arg,
+    ) {
+        Ok(config) => config,
+        Err(error) => {
+            return lint::Report {
+                warnings: Vec::new(),
+                error: Some(error),
+                graph: None,
+            };
+        }
+    };
+    let (mut found, overrides) = linter.finish();
+    found.append(&mut warnings);
+    let (mut graph, mut error) = match outcome {
+        Ok(mut graph) => {
+            found.append(&mut graph.warnings);
+            (Some(graph), None)
+        }
+        Err(error) => (None, Some(error)),
+    };
+    let warnings = lint::finish(found, &config, &overrides, &mut error);
+    if error.is_some() {
+        graph = None;
+    }
+    lint::Report {
+        warnings,
+        error,
+        graph,
+    }
+}
+
+/// The pipeline of [`compile_checked`]: the warnings of the parser and of
+/// the typing go to `warnings` (those of the lowering stay in the graph, or
+/// join `warnings` when it fails), the syntax-wide checks to `linter`.
+fn compile_stream(
+    text: &str,
+    options: &graph::Options<'_>,
+    linter: &mut lint::Linter,
+    warnings: &mut Vec<Warning>,
+    directive: &mut Option<(String, Span)>,
+) -> Result<graph::BuildGraph, Error> {
     let mut parser = parser::Parser::new(text)?;
     let mut splitter = instructions::Splitter::default();
     let mut typing_error = None;
-    while let Some(mut node) = parser.next_node()? {
+    loop {
+        let next = parser.next_node();
+        *directive = parser
+            .directives()
+            .iter()
+            .find(|directive| directive.name == "check")
+            .map(|directive| (directive.value.clone(), directive.span));
+        let Some(mut node) = next? else { break };
+        linter.node(&node);
         if typing_error.is_none() {
             let original = std::mem::take(&mut node.original);
             if let Err(error) = splitter.push(&node, original) {
@@ -95,15 +180,22 @@ pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::
             }
         }
     }
-    let (escape, mut warnings) = parser.finish()?;
+    let (escape, mut parsed) = parser.finish()?;
+    warnings.append(&mut parsed);
     if let Some(error) = typing_error {
+        // BuildKit types the instructions before its file-wide checks:
+        // an instruction it cannot type leaves only the warnings of those
+        // before it.
+        warnings.append(&mut splitter.take_warnings());
+        linter.discard_warnings();
         return Err(error);
     }
     let stages = splitter.finish(escape)?;
-    let mut graph = graph::lower_owned(stages, options)?;
-    warnings.append(&mut graph.warnings);
-    graph.warnings = warnings;
-    Ok(graph)
+    graph::lower_owned(stages, options).map_err(|failed| {
+        let (error, mut found) = *failed;
+        warnings.append(&mut found);
+        error
+    })
 }
 
 /// Parse, type and lower a Dockerfile in one call.
@@ -111,8 +203,31 @@ pub fn compile(text: &str, options: &graph::Options<'_>) -> Result<Compiled, Err
     let file = parse(text)?;
     let stages = instructions::from_dockerfile(&file)?;
     let graph = graph::lower(&stages, options)?;
-    let mut warnings = file.warnings.clone();
-    warnings.extend(graph.warnings.iter().cloned());
+    // The same checks as [`compile_checked`], configured the same way.
+    let mut linter = lint::Linter::default();
+    for node in &file.nodes {
+        linter.node(node);
+    }
+    let (mut found, overrides) = linter.finish();
+    found.extend(file.warnings.iter().cloned());
+    found.extend(graph.warnings.iter().cloned());
+    let directive = file
+        .directives
+        .iter()
+        .find(|directive| directive.name == "check")
+        .map(|directive| (directive.value.as_str(), directive.span));
+    let config = lint::config(
+        directive,
+        options
+            .build_args
+            .get(lint::CHECK_BUILD_ARG)
+            .map(String::as_str),
+    )?;
+    let mut error = None;
+    let warnings = lint::finish(found, &config, &overrides, &mut error);
+    if let Some(error) = error {
+        return Err(error);
+    }
     Ok(Compiled {
         file,
         stages,

@@ -471,6 +471,7 @@ impl ImageResolver for FakeRegistry {
                 "RUN echo triggered".to_owned(),
                 "ENV FROM_TRIGGER=yes".to_owned(),
             ],
+            platform: None,
         };
         Ok(Resolved {
             reference: reference.to_owned(),

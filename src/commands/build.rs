@@ -66,6 +66,13 @@ fn build_in(
             args.context.display()
         );
     }
+    match (args.format, args.dry_run, args.check) {
+        (Some(_), false, false) => bail!("--format needs --dry-run or --check"),
+        (Some(PlanFormat::Dot), _, true) => {
+            bail!("--check prints text or json, not dot")
+        }
+        _ => {}
+    }
     // Read before anything runs: a budget that does not parse is refused.
     let keep_storage = super::cache::keep_storage()?;
     let (name, bytes) = read_dockerfile(&args)?;
@@ -96,6 +103,8 @@ fn build_in(
     // The build's lease, taken before the frontend resolves (and pulls)
     // the base images: they, and all the build writes, stay until it ends
     // whatever prunes run meanwhile.
+    // A check resolves base images as a build does (BuildKit's check reads
+    // their configs too: their ENV defines variables).
     let lease = if args.dry_run && !explain {
         None
     } else {
@@ -111,6 +120,15 @@ fn build_in(
         args.pull.policy()
     };
     let registry = super::registry::options(&args.registry)?;
+    // CopyIgnoredFile reads the context's `.dockerignore` as the build
+    // does; one that cannot be read is the build's to report.
+    let ignore = strata_solver::solve::BuildContext::open(
+        &args.context,
+        args.file.as_deref().filter(|path| *path != Path::new("-")),
+    )
+    .map(|context| context.ignore)
+    .unwrap_or_default();
+    let ignored = |source: &str| ignore.copy_source_ignored(source);
     let resolver = store
         .as_ref()
         .map(|store| PullingResolver::new(store, policy, registry.clone(), &pulls));
@@ -144,23 +162,36 @@ fn build_in(
             Some(resolver) => resolver as &dyn strata_frontend::graph::ImageResolver,
             None => &solve::NameResolver,
         }),
+        // A check looks at every stage, as BuildKit's does without --target.
+        all_stages: args.check && args.target.is_none(),
+        ignored: Some(&ignored),
     };
-    let compiled = strata_frontend::compile_graph(text, &options);
+    let report = strata_frontend::compile_checked(text, &options);
     // Every image the Dockerfile names was pulled (or not) while lowering.
     solve::Reporter::transfers_done(&pulls, solve::Phase::Pull);
-    let graph = compiled.map_err(|error| match error.kind {
-        // A pull that failed is reported as the registry's error, as it is.
-        strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
-        _ => Rendered(diagnostic::render(&error, &source)).into(),
-    })?;
+    if args.check {
+        return check(&report, &source, args.format);
+    }
+    // The warnings found before an error are shown with it.
     let mut stderr = std::io::stderr().lock();
-    for warning in &graph.warnings {
+    for warning in &report.warnings {
         write!(stderr, "{}", diagnostic::render_warning(warning, &source))?;
     }
     drop(stderr);
+    let graph = match (report.graph, report.error) {
+        (Some(graph), None) => graph,
+        (_, Some(error)) => {
+            return Err(match error.kind {
+                // A pull that failed is reported as the registry's error, as it is.
+                strata_frontend::ErrorKind::ResolveImage(failure) => anyhow::Error::new(failure),
+                _ => Rendered(diagnostic::render(&error, &source)).into(),
+            });
+        }
+        (None, None) => bail!("the Dockerfile gave no build graph"),
+    };
     let Some(store) = &store else {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        match args.format {
+        match args.format.unwrap_or(PlanFormat::Text) {
             PlanFormat::Text => crate::plan::text(&graph, &source, &mut out)?,
             PlanFormat::Json => crate::plan::json(&graph, &mut out)?,
             PlanFormat::Dot => crate::plan::dot(&graph, &mut out)?,
@@ -221,6 +252,42 @@ fn build_in(
     // Standard output carries an archive when an output goes there.
     if !request.outputs.iter().any(|output| output.to_stdout()) {
         writeln!(std::io::stdout().lock(), "{}", image.id)?;
+    }
+    Ok(())
+}
+
+/// `strata build --check`: the report on standard output (buildx prints
+/// it there too), the error, if any, on standard error; exit status 1
+/// when a check fired or the Dockerfile was refused, as buildx's.
+fn check(
+    report: &strata_frontend::lint::Report,
+    source: &Source,
+    format: Option<PlanFormat>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Some(PlanFormat::Json) => write!(out, "{}", diagnostic::check_json(report, source))?,
+        _ => write!(out, "{}", diagnostic::render_check(report, source))?,
+    }
+    out.flush()?;
+    drop(out);
+    if let Some(error) = &report.error {
+        let rendered = match &error.kind {
+            strata_frontend::ErrorKind::ResolveImage(failure) => format!("error: {failure}\n"),
+            _ => diagnostic::render(error, source),
+        };
+        return Err(super::Status {
+            code: 1,
+            error: Some(Rendered(rendered).into()),
+        }
+        .into());
+    }
+    if !diagnostic::check_warnings(report).is_empty() {
+        return Err(super::Status {
+            code: 1,
+            error: None,
+        }
+        .into());
     }
     Ok(())
 }

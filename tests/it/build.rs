@@ -836,9 +836,19 @@ fn context_from_stdin_metadata_file_and_platform() {
     };
     let run = store.strata(context.path(), &["build", "--platform", other, "."]);
     assert_eq!(run.code, 1);
+    // (After BuildKit's InvalidBaseImagePlatform warning: `base` is the
+    // host's platform.)
+    assert!(
+        run.stderr.starts_with(&format!(
+            "warning: InvalidBaseImagePlatform: Base image base was pulled with platform \"{}\", expected \"{other}\" for current build\n",
+            if other == "linux/arm64" { "linux/amd64" } else { "linux/arm64" }
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr
-            .starts_with(&format!("error: building for {other} is not supported")),
+            .contains(&format!("\nerror: building for {other} is not supported")),
         "{}",
         run.stderr
     );

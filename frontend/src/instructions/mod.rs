@@ -287,6 +287,11 @@ impl Splitter {
         Ok(())
     }
 
+    /// The warnings so far, taken (for typing that stopped at an error).
+    pub(crate) fn take_warnings(&mut self) -> Vec<Warning> {
+        std::mem::take(&mut self.warnings)
+    }
+
     /// The stages, once every node is in.
     pub(crate) fn finish(mut self, escape: char) -> Result<Stages, Error> {
         if self.stages.is_empty() {
@@ -401,17 +406,22 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
                 }
                 [image] => (image.clone(), None),
                 [image, keyword, stage] if keyword.value.eq_ignore_ascii_case("as") => {
-                    let from_upper = node.keyword.value == node.keyword.value.to_ascii_uppercase();
-                    let as_upper = keyword.value == keyword.value.to_ascii_uppercase();
-                    if from_upper != as_upper {
-                        warnings.push(Warning {
-                            rule: "FromAsCasing",
-                            message: format!(
-                                "`{}` and `{}` keywords' casing do not match",
-                                keyword.value, node.keyword.value
-                            ),
-                            span: Some(keyword.span),
-                        });
+                    // BuildKit's doesFromCaseMatchAsCase: a FROM in mixed
+                    // case is ConsistentInstructionCasing's to report.
+                    let from = &node.keyword.value;
+                    let mismatch = if *from == from.to_ascii_lowercase() {
+                        keyword.value != keyword.value.to_ascii_lowercase()
+                    } else if *from == from.to_ascii_uppercase() {
+                        keyword.value != keyword.value.to_ascii_uppercase()
+                    } else {
+                        false
+                    };
+                    if mismatch {
+                        warnings.push(crate::lint::warning(
+                            "FromAsCasing",
+                            crate::lint::from_as_casing(from, &keyword.value),
+                            node.span,
+                        ));
                     }
                     (image.clone(), Some(stage.clone()))
                 }
@@ -433,11 +443,11 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
                         ));
                     }
                     if stage.value != stage.value.to_ascii_lowercase() {
-                        warnings.push(Warning {
-                            rule: "StageNameCasing",
-                            message: format!("stage name `{}` should be lowercase", stage.value),
-                            span: Some(stage.span),
-                        });
+                        warnings.push(crate::lint::warning(
+                            "StageNameCasing",
+                            crate::lint::stage_name_casing(&stage.value),
+                            node.span,
+                        ));
                     }
                     Some(Word::new(stage.value.to_ascii_lowercase(), stage.span))
                 }
@@ -463,17 +473,8 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
             }))
         }
         "cmd" | "entrypoint" => {
+            // (JSONArgsRecommended is the lowering's: it depends on SHELL.)
             let command = Command::from_args(&node.args).unwrap_or(Command::Exec(Vec::new()));
-            if let Command::Shell(word) = &command {
-                warnings.push(Warning {
-                    rule: "JSONArgsRecommended",
-                    message: format!(
-                        "JSON arguments recommended for {} to prevent unintended behavior related to OS signals",
-                        name.to_ascii_uppercase()
-                    ),
-                    span: Some(word.span),
-                });
-            }
             if name == "cmd" {
                 Instruction::Cmd(command)
             } else {
@@ -495,11 +496,11 @@ pub fn parse_node(node: &Node, warnings: &mut Vec<Warning>) -> Result<Instructio
             let Args::String(word) = &node.args else {
                 return Err(missing(node, "MAINTAINER", "exactly one argument"));
             };
-            warnings.push(Warning {
-                rule: "MaintainerDeprecated",
-                message: "MAINTAINER instruction is deprecated in favor of using label".to_owned(),
-                span: Some(node.keyword.span),
-            });
+            warnings.push(crate::lint::warning(
+                "MaintainerDeprecated",
+                crate::lint::maintainer_deprecated(),
+                node.span,
+            ));
             Instruction::Maintainer(word.clone())
         }
         "expose" => {

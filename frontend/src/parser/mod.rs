@@ -200,9 +200,17 @@ impl<'a> Parser<'a> {
             let start_line = self.line;
             let trimmed = first.text.trim_start();
             let indent = first.text.len() - trimmed.len();
-            self.directive(trimmed, first.start + indent)?;
+            let directive = self.directive(trimmed, first.start + indent)?;
             if let Some(comment) = trimmed.strip_prefix('#') {
-                self.comments.push(comment.trim().to_owned());
+                // BuildKit's `PrevComment`: an empty `#` line ends the
+                // comments above an instruction, and directives are not
+                // among them.
+                let comment = comment.trim();
+                if comment.is_empty() {
+                    self.comments.clear();
+                } else if !directive {
+                    self.comments.push(comment.to_owned());
+                }
                 continue;
             }
             let mut logical = Logical::default();
@@ -230,12 +238,13 @@ impl<'a> Parser<'a> {
             }
             let end = last.start + last.text.len();
             let span = Span::new(first.start + indent, end);
-            if let Some(offset) = empty_continuation {
-                self.warnings.push(Warning {
-                    rule: "NoEmptyContinuation",
-                    message: "empty continuation line: empty continuation lines will become errors in a future release".to_owned(),
-                    span: Some(Span::new(offset, offset)),
-                });
+            if empty_continuation.is_some() {
+                // BuildKit reports the instruction's last line.
+                self.warnings.push(crate::lint::warning(
+                    "NoEmptyContinuation",
+                    crate::lint::no_empty_continuation(),
+                    Span::new(last.start, end),
+                ));
             }
             let mut node = line::node_from_logical(&logical, self.escape, 0)?;
             node.span = span;
@@ -253,18 +262,19 @@ impl<'a> Parser<'a> {
     }
 
     /// BuildKit's `possibleParserDirective`: `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`.
-    fn directive(&mut self, line: &str, offset: usize) -> Result<(), Error> {
+    /// Whether `line` is a directive.
+    fn directive(&mut self, line: &str, offset: usize) -> Result<bool, Error> {
         if self.directives_done {
-            return Ok(());
+            return Ok(false);
         }
         let Some((name, value)) = directive_parts(line) else {
             self.directives_done = true;
-            return Ok(());
+            return Ok(false);
         };
         let name = name.to_ascii_lowercase();
         if !matches!(name.as_str(), "escape" | "syntax" | "check") {
             self.directives_done = true;
-            return Ok(());
+            return Ok(false);
         }
         let span = Span::new(offset, offset + line.len());
         if self.directives.iter().any(|seen| seen.name == name) {
@@ -289,7 +299,12 @@ impl<'a> Parser<'a> {
             value: value.to_owned(),
             span,
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// The parser directives read so far.
+    pub(crate) fn directives(&self) -> &[Directive] {
+        &self.directives
     }
 
     /// Strip a trailing line-continuation escape: `([^E])E[ \t]*$|^E[ \t]*$`.
@@ -344,7 +359,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Match a parser directive line, returning its name and value.
-fn directive_parts(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn directive_parts(line: &str) -> Option<(&str, &str)> {
     let rest = line.strip_prefix('#')?.trim_start();
     let name_end = rest
         .char_indices()

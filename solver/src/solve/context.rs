@@ -16,6 +16,8 @@ use regex::Regex;
 struct Pattern {
     regex: Regex,
     exception: bool,
+    /// The pattern, cleaned (BuildKit's CopyIgnoredFile looks at it).
+    text: String,
 }
 
 /// A parsed `.dockerignore` (or `COPY --exclude` list).
@@ -198,7 +200,11 @@ impl Ignore {
                 line: line.to_owned(),
                 source: source.into(),
             })?;
-            patterns.push(Pattern { regex, exception });
+            patterns.push(Pattern {
+                regex,
+                exception,
+                text: cleaned,
+            });
         }
         Ok(Ignore { patterns })
     }
@@ -212,6 +218,26 @@ impl Ignore {
     /// be walked into, in case something below them is let back in).
     pub fn has_exceptions(&self) -> bool {
         self.patterns.iter().any(|pattern| pattern.exception)
+    }
+
+    /// Whether a COPY or ADD source from the context is excluded, as
+    /// BuildKit's CopyIgnoredFile check decides (`validateCopySourcePath`):
+    /// never when a pattern is an exception (a file under an excluded
+    /// directory may be let back in, which a name alone cannot tell); the
+    /// context's root (`.` or `/`) only when a pattern is `*`, `**` or
+    /// `**/*`; else when the cleaned source or one of its parents matches.
+    pub fn copy_source_ignored(&self, source: &str) -> bool {
+        if self.patterns.is_empty() || self.has_exceptions() {
+            return false;
+        }
+        let source = clean(source);
+        if source == "." || source == "/" {
+            return self
+                .patterns
+                .iter()
+                .any(|pattern| matches!(pattern.text.as_str(), "*" | "**" | "**/*"));
+        }
+        self.excluded(&source)
     }
 
     /// [`Ignore::excluded`] of a path given as bytes (a name need not be

@@ -269,6 +269,21 @@ impl StoreResolver<'_> {
                 workdir: text("WorkingDir"),
                 shell: strings("Shell"),
                 onbuild: strings("OnBuild"),
+                platform: match (config["os"].as_str(), config["architecture"].as_str()) {
+                    (Some(os), Some(architecture))
+                        if !os.is_empty() && !architecture.is_empty() =>
+                    {
+                        Some(Platform {
+                            os: os.to_owned(),
+                            architecture: architecture.to_owned(),
+                            variant: config["variant"]
+                                .as_str()
+                                .filter(|variant| !variant.is_empty())
+                                .map(str::to_owned),
+                        })
+                    }
+                    _ => None,
+                },
             },
         })
     }

@@ -50,6 +50,7 @@ impl Lowerer<'_> {
             };
             for definition in definitions {
                 let name = definition.name.value.clone();
+                self.meta_declared.insert(name.clone());
                 let value = match self.options.build_args.get(&name) {
                     Some(value) => {
                         self.used_args.insert(name.clone());

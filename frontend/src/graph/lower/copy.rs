@@ -57,9 +57,12 @@ impl Lowerer<'_> {
                         skip_quotes: true,
                         ..Lexer::new(self.escape)
                     };
-                    content = lexer
-                        .expand_word(&content, &Scope { state })
+                    // Checked as BuildKit's ExpandRaw checks it.
+                    let expansion = lexer
+                        .expand(&content, &Scope { state })
                         .map_err(|error| Error::new(ErrorKind::Expand(error), heredoc.span))?;
+                    self.report_unmatched(&expansion.unmatched, state);
+                    content = expansion.result;
                 }
                 sources.push(CopySource::Inline(InlineFile {
                     path: heredoc.name.clone(),
@@ -79,6 +82,18 @@ impl Lowerer<'_> {
                 has_url = true;
                 sources.push(CopySource::Url { url: path });
                 continue;
+            }
+            if copy.from.is_none()
+                && let Some(ignored) = self.options.ignored
+                && ignored(&path)
+            {
+                let instruction = if copy.add { "Add" } else { "Copy" };
+                self.warn_once(
+                    "CopyIgnoredFile",
+                    path.clone(),
+                    crate::lint::copy_ignored_file(instruction, &clean_source(&path)),
+                    step.located.span,
+                );
             }
             let input = from_input(self)?;
             sources.push(CopySource::Path { input, path });
@@ -124,7 +139,7 @@ impl Lowerer<'_> {
         };
         let mut exclude = Vec::new();
         for flag in &copy.exclude {
-            exclude.push(self.expand_in(&flag.value, state)?);
+            exclude.push(self.expand_quietly_in(&flag.value, state)?);
         }
         let checksum = match &copy.checksum {
             Some(flag) => Some(self.expand_in(&flag.value, state)?),
@@ -198,6 +213,28 @@ fn is_heredoc_word(word: &str, name: &str) -> bool {
         .filter(|ch| *ch != '\'' && *ch != '"')
         .collect::<String>()
         == name
+}
+
+/// Go's `filepath.Clean` of a COPY source, as CopyIgnoredFile names it.
+fn clean_source(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|last| *last != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            part => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ impl Lowerer<'_> {
         instruction: &Instruction,
         state: &mut State,
     ) -> Result<(), Error> {
+        self.at = step.located.span;
+        self.check_instruction(instruction, state);
         match instruction {
             Instruction::From(_) => unreachable!("FROM starts a stage"),
             Instruction::Arg(definitions) => {
@@ -68,8 +70,15 @@ impl Lowerer<'_> {
             Instruction::Expose(words) => {
                 let mut ports = Vec::new();
                 for word in words {
-                    let text = self.expand_in(word, state)?;
-                    for port in text.split_whitespace() {
+                    // (BuildKit expands EXPOSE without UndefinedVar.)
+                    let text = self.expand_quietly_in(word, state)?;
+                    for raw in text.split_whitespace() {
+                        // `ip:host:port` exposes `port`, with a warning
+                        // (ExposeInvalidFormat), as in BuildKit.
+                        let (found, port) = crate::lint::expose_checks(raw);
+                        for (rule, message) in found {
+                            self.warn_once(rule, raw.to_owned(), message, step.located.span);
+                        }
                         ports.push(normalize_port(port).ok_or_else(|| {
                             Error::new(ErrorKind::InvalidPort(port.to_owned()), word.span)
                                 .with_hint("a port is `N`, `N/tcp`, `N/udp`, `N/sctp` or a range `N-M/proto`")
@@ -102,6 +111,17 @@ impl Lowerer<'_> {
             }
             Instruction::Workdir(word) => {
                 let value = self.expand_in(word, state)?;
+                // Only the first WORKDIR of the build counts: the ones after
+                // it are relative to it.
+                if !state.lint.workdir_set && !value.starts_with('/') {
+                    self.warn_once(
+                        "WorkdirRelativePath",
+                        String::new(),
+                        crate::lint::workdir_relative_path(&value),
+                        step.located.span,
+                    );
+                }
+                state.lint.workdir_set = true;
                 let path = join_path(&state.workdir, &value);
                 state.workdir = path.clone();
                 let created_by = format!("WORKDIR {path}");
@@ -116,6 +136,7 @@ impl Lowerer<'_> {
             Instruction::Shell(words) => {
                 let shell: Vec<String> = words.iter().map(|word| word.value.clone()).collect();
                 state.shell = shell.clone();
+                state.lint.shell_set = true;
                 self.config(step, state, ConfigEdit::Shell(shell));
             }
             Instruction::StopSignal(word) => {
@@ -158,6 +179,75 @@ impl Lowerer<'_> {
             Instruction::Copy(copy) => self.copy(step, copy, state)?,
         }
         Ok(())
+    }
+
+    /// The checks of one instruction that need no expansion.
+    fn check_instruction(&mut self, instruction: &Instruction, state: &mut State) {
+        let span = self.at;
+        let name = instruction.name();
+        match instruction {
+            Instruction::Cmd(command) | Instruction::Entrypoint(command) => {
+                if let Some(before) = state.lint.used_once(name, span) {
+                    // The one overridden is where the warning points.
+                    self.warn_once(
+                        "MultipleInstructionsDisallowed",
+                        String::new(),
+                        crate::lint::multiple_instructions_disallowed(name),
+                        before,
+                    );
+                }
+                if matches!(command, Command::Shell(_)) && !state.lint.shell_set {
+                    self.warn_once(
+                        "JSONArgsRecommended",
+                        String::new(),
+                        crate::lint::json_args_recommended(name),
+                        span,
+                    );
+                }
+            }
+            Instruction::Healthcheck(_) => {
+                if let Some(before) = state.lint.used_once(name, span) {
+                    self.warn_once(
+                        "MultipleInstructionsDisallowed",
+                        String::new(),
+                        crate::lint::multiple_instructions_disallowed(name),
+                        before,
+                    );
+                }
+            }
+            Instruction::Env(pairs) | Instruction::Label(pairs) => {
+                if pairs.iter().any(|pair| !pair.equals) {
+                    self.warn_once(
+                        "LegacyKeyValueFormat",
+                        String::new(),
+                        crate::lint::legacy_key_value_format(name),
+                        span,
+                    );
+                }
+                if name == "ENV" {
+                    for pair in pairs {
+                        self.secret_check("ENV", &pair.key.value, span);
+                    }
+                }
+            }
+            Instruction::Arg(definitions) => {
+                for definition in definitions {
+                    self.secret_check("ARG", &definition.name.value, span);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn secret_check(&mut self, instruction: &str, key: &str, span: crate::span::Span) {
+        if crate::lint::is_secret_name(key) {
+            self.warn_once(
+                "SecretsUsedInArgOrEnv",
+                format!("{instruction} {key}"),
+                crate::lint::secrets_used_in_arg_or_env(instruction, key),
+                span,
+            );
+        }
     }
 
     pub(super) fn config(&mut self, step: &Step<'_>, state: &mut State, edit: ConfigEdit) {

@@ -21,6 +21,9 @@ pub struct ImageConfig {
     pub shell: Vec<String>,
     /// `OnBuild` triggers, run at the start of a stage built on the image.
     pub onbuild: Vec<String>,
+    /// The platform its config names (`os`, `architecture`, `variant`),
+    /// when it names one: InvalidBaseImagePlatform compares it.
+    pub platform: Option<super::Platform>,
 }
 
 /// A base image, as an [`ImageResolver`] found it.
@@ -109,7 +112,7 @@ impl Lowerer<'_> {
                 Err(ResolveError::Unknown(_)) => (None, ImageConfig::default()),
                 Err(ResolveError::Invalid(reason)) => {
                     return Err(Error::new(
-                        ErrorKind::InvalidReference {
+                        ErrorKind::InvalidImageName {
                             reference: reference.to_owned(),
                             reason,
                         },

@@ -101,6 +101,15 @@ pub struct Options<'a> {
     /// image name in its short form, `busybox` or `busybox:1.36`) is the
     /// image REF (`scratch` for none), as BuildKit's named contexts.
     pub named_contexts: BTreeMap<String, String>,
+    /// Lower every stage, not only those the target needs, as BuildKit's
+    /// check does without `--target` (`strata build --check`): the checks
+    /// of each stage's instructions then run on all of them.
+    pub all_stages: bool,
+    /// Whether a COPY or ADD source from the build context is excluded by
+    /// its `.dockerignore`, as BuildKit's CopyIgnoredFile decides (the
+    /// solver's `Ignore::copy_source_ignored`): the frontend does not read
+    /// the context itself.
+    pub ignored: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 /// Lower typed stages to a build graph.
@@ -110,12 +119,16 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
         .iter()
         .map(|stage| Instructions::Borrowed(&stage.instructions))
         .collect();
-    lower_with(stages, instructions, options)
+    lower_with(stages, instructions, options).map_err(|failed| failed.0)
 }
 
 /// [`lower`], consuming the stages: each instruction is dropped once it is
 /// lowered, so the typed stages and the graph are not both held whole.
-pub(crate) fn lower_owned(mut stages: Stages, options: &Options<'_>) -> Result<BuildGraph, Error> {
+/// An error comes with the warnings found before it.
+pub(crate) fn lower_owned(
+    mut stages: Stages,
+    options: &Options<'_>,
+) -> Result<BuildGraph, Box<(Error, Vec<Warning>)>> {
     let instructions = stages
         .stages
         .iter_mut()
@@ -146,18 +159,14 @@ fn lower_with<'a>(
     stages: &'a Stages,
     instructions: Vec<Instructions<'a>>,
     options: &'a Options<'a>,
-) -> Result<BuildGraph, Error> {
-    let mut lowerer = Lowerer::new(stages, instructions, options)?;
-    let target = lowerer.target()?;
-    // Lower the stages the target needs by name, dependencies first, without
-    // recursion: a chain of thousands of `FROM previous` stages must not
-    // exhaust the stack. References that need expansion (`--from=$STAGE`)
-    // are resolved during lowering, with bounded recursion.
-    for index in lowerer.static_order(target) {
-        let span = stages.stages[index].from_span;
-        lowerer.lower_stage(index, span)?;
+) -> Result<BuildGraph, Box<(Error, Vec<Warning>)>> {
+    let mut lowerer = Lowerer::new(stages, instructions, options);
+    match lowerer.lower_all() {
+        Ok(target) => lowerer
+            .finish(target)
+            .map_err(|error| Box::new((error, Vec::new()))),
+        Err(error) => Err(Box::new((error, std::mem::take(&mut lowerer.warnings)))),
     }
-    lowerer.finish(target)
 }
 
 /// The most bytes the RUN steps' environments may add up to (each entry
@@ -198,6 +207,8 @@ struct State {
     shell: Vec<String>,
     fs: VertexId,
     last: VertexId,
+    /// What the checks remember of the stage.
+    lint: crate::lint::StageLint,
 }
 
 /// The key of a `KEY=value` entry.
@@ -288,6 +299,11 @@ struct Lowerer<'a> {
     source_date_epoch: Option<u64>,
     warnings: Vec<Warning>,
     warned: BTreeSet<(String, Span)>,
+    /// The instruction being lowered, where its warnings point (BuildKit
+    /// reports the instruction's lines).
+    at: Span,
+    /// The names the ARGs before FROM declare, with a value or not.
+    meta_declared: BTreeSet<String>,
     /// The bytes of the RUN environments made so far (see
     /// [`MAX_RUN_ENVIRONMENTS`]).
     environments: usize,
@@ -302,7 +318,7 @@ impl<'a> Lowerer<'a> {
         stages: &'a Stages,
         instructions: Vec<Instructions<'a>>,
         options: &'a Options<'a>,
-    ) -> Result<Self, Error> {
+    ) -> Self {
         let build_platform = Platform::host();
         let target_platform = options
             .platform
@@ -346,18 +362,50 @@ impl<'a> Lowerer<'a> {
             source_date_epoch: None,
             warnings: stages.warnings.clone(),
             warned: BTreeSet::new(),
+            at: Span::default(),
+            meta_declared: BTreeSet::new(),
             environments: 0,
             nesting: 0,
             resolved: HashMap::new(),
         };
         lowerer.meta = lowerer.platform_args();
-        lowerer.meta_args()?;
-        lowerer.stage_infos()?;
-        Ok(lowerer)
+        lowerer
+    }
+
+    /// Everything up to the graph: the ARGs before FROM, the FROM lines
+    /// and the stages to lower; the target's index.
+    fn lower_all(&mut self) -> Result<usize, Error> {
+        self.meta_args()?;
+        self.stage_infos()?;
+        let target = self.target()?;
+        // Lower the stages the target needs by name, dependencies first,
+        // without recursion: a chain of thousands of `FROM previous` stages
+        // must not exhaust the stack. References that need expansion
+        // (`--from=$STAGE`) are resolved during lowering, with bounded
+        // recursion.
+        let mut order = self.static_order(target);
+        if self.options.all_stages {
+            // Then the others in Dockerfile order: a stage needs only
+            // stages above it (a base or `--from` further down is refused),
+            // so each finds what it needs lowered already, without
+            // recursion, in time linear in the stages.
+            let mut placed = vec![false; self.infos.len()];
+            for index in &order {
+                placed[*index] = true;
+            }
+            order.extend((0..self.infos.len()).filter(|index| !placed[*index]));
+        }
+        for index in order {
+            let span = self.stages.stages[index].from_span;
+            self.lower_stage(index, span)?;
+        }
+        Ok(target)
     }
 
     fn warn_once(&mut self, rule: &'static str, key: String, message: String, span: Span) {
-        if self.warned.insert((key, span)) {
+        // One warning per rule, name and place (a name used twice in one
+        // instruction is reported once).
+        if self.warned.insert((format!("{rule} {key}"), span)) {
             self.warnings.push(Warning {
                 rule,
                 message,
@@ -366,27 +414,58 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// Expand `word` in `env`, warning on undefined variables.
-    fn expand(&mut self, word: &Word, env: &dyn Lookup) -> Result<String, Error> {
-        let expansion = Lexer::new(self.escape)
+    /// Expand `word` in `env`, with what it used and did not find.
+    fn expansion(&self, word: &Word, env: &dyn Lookup) -> Result<crate::expand::Expansion, Error> {
+        Lexer::new(self.escape)
             .expand(&word.value, env)
-            .map_err(|error| Error::new(ErrorKind::Expand(error), word.span))?;
-        for name in expansion.unmatched {
-            if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_') {
-                continue;
-            }
-            self.warn_once(
-                "UndefinedVar",
-                name.clone(),
-                format!("usage of undefined variable `${name}`"),
-                word.span,
-            );
-        }
+            .map_err(|error| Error::new(ErrorKind::Expand(error), word.span))
+    }
+
+    /// Expand `word` in `env`, without checks (ARGs before FROM; FROM lines
+    /// are checked by `stage_infos`).
+    fn expand(&mut self, word: &Word, env: &dyn Lookup) -> Result<String, Error> {
+        Ok(self.expansion(word, env)?.result)
+    }
+
+    /// Expand `word` in a stage, warning on undefined variables as
+    /// BuildKit's `reportUnmatchedVariables` does: an ARG declared in the
+    /// stage without a value is defined (it is empty), and a suggestion
+    /// comes from the variables that are set. A stage on an image whose
+    /// config is unknown (no store, `--check`) is not checked: the image's
+    /// ENV could define any name.
+    fn expand_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
+        let expansion = self.expansion(word, &Scope { state })?;
+        self.report_unmatched(&expansion.unmatched, state);
         Ok(expansion.result)
     }
 
-    fn expand_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
-        self.expand(word, &Scope { state })
+    /// [`Lowerer::expand_in`] without the check, for the words BuildKit
+    /// expands without it (EXPOSE, `--exclude`).
+    fn expand_quietly_in(&mut self, word: &Word, state: &State) -> Result<String, Error> {
+        Ok(self.expansion(word, &Scope { state })?.result)
+    }
+
+    /// UndefinedVar for each of `unmatched` that the stage does not define.
+    fn report_unmatched(&mut self, unmatched: &BTreeSet<String>, state: &State) {
+        if state.lint.env_unknown {
+            return;
+        }
+        for name in unmatched {
+            if !name.starts_with(|ch: char| ch.is_alphabetic() || ch == '_')
+                || state.args.iter().any(|(arg, _)| arg == name)
+            {
+                continue;
+            }
+            let options = state.env.iter().map(|entry| env_key(entry)).chain(
+                state
+                    .args
+                    .iter()
+                    .filter(|(_, value)| value.is_some())
+                    .map(|(arg, _)| arg.as_str()),
+            );
+            let message = crate::lint::undefined_var(name, crate::lint::suggest(name, options));
+            self.warn_once("UndefinedVar", name.clone(), message, self.at);
+        }
     }
 
     fn add_vertex(&mut self, vertex: Vertex) -> VertexId {

@@ -14,7 +14,12 @@ impl Lowerer<'_> {
     /// Expand every FROM and check stage names.
     pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
         let meta = self.meta.clone();
+        self.default_base_names();
+        // BuildKit checks every FROM line before it parses the references
+        // of the images: the first that does not parse is reported after.
+        let mut invalid = None;
         for (index, stage) in self.stages.stages.iter().enumerate() {
+            self.at = stage.from_span;
             // A stage a named context replaces is that image, whatever its
             // FROM and instructions say (BuildKit's convert.go).
             let replacement = stage
@@ -27,8 +32,11 @@ impl Lowerer<'_> {
                     self.replaced.insert(index);
                     image.clone()
                 }
-                None => self.expand(&stage.from.image, &meta)?,
+                None => self.expand_from(&stage.from.image, &meta)?,
             };
+            if let Some(flag) = &stage.from.platform {
+                self.check_from_platform(stage, &flag.value, &meta)?;
+            }
             if base.is_empty() {
                 return Err(Error::new(
                     ErrorKind::BlankBaseName(stage.from.image.value.clone()),
@@ -36,14 +44,25 @@ impl Lowerer<'_> {
                 )
                 .with_hint("set the variable with `--build-arg` or give the ARG a default"));
             }
-            let name = stage.from.name.as_ref().map(|word| word.value.clone());
-            if let Some(name_word) = &stage.from.name
-                && self.names.insert(name_word.value.clone(), index).is_some()
+            let on_stage = self
+                .names
+                .get(&base.to_ascii_lowercase())
+                .is_some_and(|earlier| *earlier < index);
+            if invalid.is_none()
+                && !on_stage
+                && !base.eq_ignore_ascii_case("scratch")
+                && !crate::lint::is_valid_reference(&base)
             {
-                return Err(Error::new(
-                    ErrorKind::DuplicateStageName(name_word.value.clone()),
-                    name_word.span,
+                invalid = Some(Error::new(
+                    ErrorKind::InvalidReference(base.clone()),
+                    stage.from.image.span,
                 ));
+            }
+            let name = stage.from.name.as_ref().map(|word| word.value.clone());
+            if let Some(name_word) = &stage.from.name {
+                // A name given twice is DuplicateStageName's to report;
+                // the later stage takes the name, as in BuildKit.
+                self.names.insert(name_word.value.clone(), index);
             }
             self.infos.push(StageInfo {
                 index,
@@ -54,6 +73,84 @@ impl Lowerer<'_> {
                 last: None,
                 span: stage.from_span,
             });
+        }
+        match invalid {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Expand a FROM word with the ARGs before FROM, reporting
+    /// UndefinedArgInFrom for a name none of them declares.
+    fn expand_from(
+        &mut self,
+        word: &crate::ast::Word,
+        meta: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let expansion = self.expansion(word, meta)?;
+        self.undefined_in_from(&expansion.unmatched);
+        Ok(expansion.result)
+    }
+
+    fn undefined_in_from(&mut self, unmatched: &std::collections::BTreeSet<String>) {
+        let known: std::collections::BTreeSet<String> = self
+            .meta_declared
+            .iter()
+            .cloned()
+            .chain(self.meta.keys().cloned())
+            .collect();
+        for name in unmatched {
+            if known.contains(name) {
+                continue;
+            }
+            let near = crate::lint::suggest(name, known.iter().map(String::as_str));
+            let message = crate::lint::undefined_arg_in_from(name, near);
+            self.warn_once("UndefinedArgInFrom", name.clone(), message, self.at);
+        }
+    }
+
+    /// The checks of `FROM --platform=`: UndefinedArgInFrom,
+    /// RedundantTargetPlatform and FromPlatformFlagConstDisallowed.
+    fn check_from_platform(
+        &mut self,
+        stage: &instructions::Stage,
+        platform: &crate::ast::Word,
+        meta: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let expansion = self.expansion(platform, meta)?;
+        self.undefined_in_from(&expansion.unmatched);
+        let span = stage.from_span;
+        if expansion.matched.len() == 1
+            && expansion.unmatched.is_empty()
+            && expansion.matched.contains("TARGETPLATFORM")
+            && meta.get("TARGETPLATFORM") == Some(&expansion.result)
+        {
+            self.warn_once(
+                "RedundantTargetPlatform",
+                String::new(),
+                crate::lint::redundant_target_platform(&platform.value),
+                span,
+            );
+        }
+        if expansion.matched.is_empty()
+            && expansion.unmatched.is_empty()
+            && let Some((os, arch)) = crate::lint::platform_parts(&expansion.result)
+        {
+            // A stage named for its platform (`AS build-arm64`) may pin it.
+            let name = stage
+                .from
+                .name
+                .as_ref()
+                .map(|name| name.value.as_str())
+                .unwrap_or_default();
+            if !name.contains(&os) && !name.contains(&arch) {
+                self.warn_once(
+                    "FromPlatformFlagConstDisallowed",
+                    String::new(),
+                    crate::lint::from_platform_flag_const_disallowed(&expansion.result),
+                    span,
+                );
+            }
         }
         Ok(())
     }
@@ -79,6 +176,44 @@ impl Lowerer<'_> {
         }
         let short = short.strip_suffix(":latest").unwrap_or(short);
         self.options.named_contexts.get(short).map(String::as_str)
+    }
+
+    /// InvalidDefaultArgInFrom: each FROM expanded with the ARGs before
+    /// FROM at their defaults (no build arguments) must name an image. A
+    /// default that does not expand abandons the check, as in BuildKit.
+    fn default_base_names(&mut self) {
+        let mut defaults = self.platform_args();
+        for located in &self.stages.meta_args {
+            let Instruction::Arg(definitions) = &located.instruction else {
+                continue;
+            };
+            for definition in definitions {
+                match &definition.default {
+                    Some(default) => match self.expansion(default, &defaults) {
+                        Ok(expansion) => {
+                            defaults.insert(definition.name.value.clone(), expansion.result);
+                        }
+                        Err(_) => return,
+                    },
+                    None => {
+                        defaults.remove(&definition.name.value);
+                    }
+                }
+            }
+        }
+        for stage in &self.stages.stages {
+            let Ok(expansion) = self.expansion(&stage.from.image, &defaults) else {
+                return;
+            };
+            if !crate::lint::is_valid_reference(&expansion.result) {
+                self.warn_once(
+                    "InvalidDefaultArgInFrom",
+                    String::new(),
+                    crate::lint::invalid_default_arg_in_from(&stage.from.image.value),
+                    stage.from_span,
+                );
+            }
+        }
     }
 
     /// The stage a literal reference (name or index) names, if any.
@@ -250,6 +385,7 @@ impl Lowerer<'_> {
                 // carries a base stage's build args over), and the ONBUILD
                 // triggers written in it run here, not passed on.
                 let mut state = self.lower_stage(base_index, stage.from.image.span)?;
+                state.lint = state.lint.child();
                 // (Recorded as the base stage was lowered: its
                 // instructions are gone by now.)
                 let triggers = self.stage_triggers[base_index].clone();
@@ -278,6 +414,34 @@ impl Lowerer<'_> {
                 };
                 let (fs, config) =
                     self.image_vertex(&image, &platform, index, origin, stage.from.image.span)?;
+                // An image the resolver did not give (none in `--check` and
+                // `--dry-run`) has an unknown config.
+                let env_unknown = !image.eq_ignore_ascii_case("scratch")
+                    && !self
+                        .resolved
+                        .get(&(image.clone(), platform.to_string()))
+                        .is_some_and(|(pinned, _)| pinned.is_some());
+                // InvalidBaseImagePlatform: an image whose config says
+                // another OS or architecture than the stage's.
+                if let Some(actual) = &config.platform
+                    && (actual.os != platform.os || actual.architecture != platform.architecture)
+                {
+                    self.warn_once(
+                        "InvalidBaseImagePlatform",
+                        String::new(),
+                        crate::lint::invalid_base_image_platform(
+                            &image,
+                            &platform.to_string(),
+                            &actual.to_string(),
+                        ),
+                        stage.from_span,
+                    );
+                }
+                let lint = crate::lint::StageLint {
+                    shell_set: !config.shell.is_empty(),
+                    env_unknown,
+                    ..Default::default()
+                };
                 let mut state = State {
                     env: config
                         .env
@@ -305,6 +469,7 @@ impl Lowerer<'_> {
                     },
                     fs,
                     last: fs,
+                    lint,
                 };
                 if state.env_value("PATH").is_none() {
                     state.env.insert(0, format!("PATH={DEFAULT_PATH}"));

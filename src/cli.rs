@@ -398,6 +398,16 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<String>,
 
+    /// The size of RUN steps' /dev/shm: bytes, or with a unit (k, m, g), as
+    /// docker's `--shm-size` (default 64m).
+    #[arg(long = "shm-size", value_name = "SIZE", value_parser = parse_shm_size)]
+    pub(crate) shm_size: Option<u64>,
+
+    /// A resource limit of RUN steps, NAME=SOFT[:HARD] (`nofile=1024:2048`),
+    /// as docker's `--ulimit`.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = strata_solver::exec::Ulimit::parse)]
+    pub(crate) ulimits: Vec<strata_solver::exec::Ulimit>,
+
     /// A named context, NAME=docker-image://REF: the stage or image NAME is
     /// the image REF instead (`scratch` for an empty one).
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
@@ -626,6 +636,25 @@ impl std::str::FromStr for BuildArg {
     }
 }
 
+/// `--shm-size`: bytes, or a number with `b`, `k`, `m` or `g` (powers of
+/// 1024, either case), as docker reads it.
+fn parse_shm_size(text: &str) -> Result<u64, String> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, scale) = match lower.as_bytes().last() {
+        Some(b'b') => (&lower[..lower.len() - 1], 1),
+        Some(b'k') => (&lower[..lower.len() - 1], 1 << 10),
+        Some(b'm') => (&lower[..lower.len() - 1], 1 << 20),
+        Some(b'g') => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower.as_str(), 1u64),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|value| value.checked_mul(scale))
+        .filter(|size| *size > 0)
+        .ok_or_else(|| format!("invalid size `{text}`: expected bytes, or a number with k, m or g"))
+}
+
 /// `--build-context NAME=docker-image://REF`, as buildx spells it.
 #[derive(Debug, Clone)]
 pub(crate) struct NamedContext {
@@ -738,6 +767,8 @@ impl BuildArgs {
             }
             request.hostname = hostname.to_owned();
         }
+        request.shm_size = self.shm_size;
+        request.ulimits = self.ulimits.clone();
         request.epoch = match from_arg {
             Some(value) => Some(crate::commands::import::parse_epoch(value)?),
             None => crate::commands::import::source_date_epoch()?,

@@ -150,6 +150,8 @@ pub fn spec_for(
         hostname,
         mounts: Vec::new(),
         insecure: false,
+        shm_size: None,
+        ulimits: Vec::new(),
     })
 }
 

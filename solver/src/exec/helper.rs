@@ -385,6 +385,22 @@ fn command(spec: &HelperSpec, error_pipe: &OwnedFd) -> i32 {
         Ok(user) => user,
         Err(error) => return fail(Stage::Setup, crate::error::one_line(&error)),
     };
+    // `--ulimit`, before the user is changed: lowering a limit is always
+    // allowed; raising a hard one past what strata has is not (it needs
+    // CAP_SYS_RESOURCE on the host), and says so.
+    for limit in &spec.ulimits {
+        let Some(resource) = limit.resource() else {
+            return fail(Stage::Setup, format!("unknown ulimit `{}`", limit.name));
+        };
+        if let Err(errno) = nix::sys::resource::setrlimit(resource, limit.soft, limit.hard) {
+            return fail(
+                Stage::Setup,
+                format!(
+                    "set the ulimit {limit}: {errno} (a hard limit cannot be raised without privileges)"
+                ),
+            );
+        }
+    }
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     if let Err(error) = std::fs::create_dir_all(cwd) {
         return fail(

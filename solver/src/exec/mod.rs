@@ -153,6 +153,109 @@ pub struct RunSpec {
     /// `RUN --security=insecure`: keep every capability of the sandbox's
     /// user namespace (no power over the host's).
     pub insecure: bool,
+    /// The size of `/dev/shm` in bytes (`--shm-size`); docker's 64 MiB
+    /// when none.
+    pub shm_size: Option<u64>,
+    /// Resource limits the command gets (`--ulimit`).
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// A resource limit, as docker's `--ulimit NAME=SOFT[:HARD]` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// docker's name for it (`nofile`, `nproc`, ...).
+    pub name: String,
+    /// The soft limit.
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+impl Ulimit {
+    /// docker's names and the limits they are.
+    const NAMES: [(&'static str, nix::sys::resource::Resource); 15] = {
+        use nix::sys::resource::Resource::*;
+        [
+            ("core", RLIMIT_CORE),
+            ("cpu", RLIMIT_CPU),
+            ("data", RLIMIT_DATA),
+            ("fsize", RLIMIT_FSIZE),
+            ("locks", RLIMIT_LOCKS),
+            ("memlock", RLIMIT_MEMLOCK),
+            ("msgqueue", RLIMIT_MSGQUEUE),
+            ("nice", RLIMIT_NICE),
+            ("nofile", RLIMIT_NOFILE),
+            ("nproc", RLIMIT_NPROC),
+            ("rss", RLIMIT_RSS),
+            ("rtprio", RLIMIT_RTPRIO),
+            ("rttime", RLIMIT_RTTIME),
+            ("sigpending", RLIMIT_SIGPENDING),
+            ("stack", RLIMIT_STACK),
+        ]
+    };
+
+    /// Parse `NAME=SOFT[:HARD]` (HARD is SOFT when not given; `-1` is
+    /// unlimited), as docker does; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Ulimit, String> {
+        let Some((name, values)) = text.split_once('=') else {
+            return Err(format!(
+                "invalid ulimit `{text}`: expected NAME=SOFT[:HARD]"
+            ));
+        };
+        if !Self::NAMES.iter().any(|(known, _)| *known == name) {
+            let names: Vec<&str> = Self::NAMES.iter().map(|(name, _)| *name).collect();
+            return Err(format!(
+                "invalid ulimit `{text}`: `{name}` is not one of {}",
+                names.join(", ")
+            ));
+        }
+        let number = |value: &str| -> Result<u64, String> {
+            if value == "-1" {
+                return Ok(u64::MAX);
+            }
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("invalid ulimit `{text}`: `{value}` is not a number"))
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((soft, hard)) => (number(soft)?, number(hard)?),
+            None => (number(values)?, number(values)?),
+        };
+        if soft > hard {
+            return Err(format!(
+                "invalid ulimit `{text}`: the soft limit is above the hard limit"
+            ));
+        }
+        Ok(Ulimit {
+            name: name.to_owned(),
+            soft,
+            hard,
+        })
+    }
+
+    /// The limit it sets.
+    pub(crate) fn resource(&self) -> Option<nix::sys::resource::Resource> {
+        Self::NAMES
+            .iter()
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, resource)| *resource)
+    }
+}
+
+impl std::fmt::Display for Ulimit {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |value: u64| match value {
+            u64::MAX => "-1".to_owned(),
+            value => value.to_string(),
+        };
+        write!(
+            formatter,
+            "{}={}:{}",
+            self.name,
+            shown(self.soft),
+            shown(self.hard)
+        )
+    }
 }
 
 /// A mount a RUN asks for, made in the sandbox before `pivot_root`. Its
@@ -249,6 +352,9 @@ pub(crate) struct HelperSpec {
     /// RUN --mount, with the run directory's scratch space for each.
     pub(crate) mounts: Vec<(SandboxMount, PathBuf)>,
     pub(crate) hostname: String,
+    /// `/dev/shm`'s size in bytes.
+    pub(crate) shm_size: u64,
+    pub(crate) ulimits: Vec<Ulimit>,
     pub(crate) hosts: PathBuf,
     pub(crate) resolv: PathBuf,
     /// Where the helper writes its [`HelperResult`].
@@ -658,6 +764,8 @@ impl Sandbox {
             tty: matches!(output, Output::Inherit)
                 && nix::unistd::isatty(std::io::stdin()).unwrap_or(false),
             hostname,
+            shm_size: spec.shm_size.unwrap_or(64 << 20),
+            ulimits: spec.ulimits.clone(),
             hosts,
             resolv,
             result: result.clone(),

@@ -110,7 +110,7 @@ pub(crate) fn setup(spec: &HelperSpec) -> Result<(), SetupError> {
     // in it is resolved inside it.
     let rootfs = Root::open(root).map_err(|error| (Stage::Setup, error.to_string()))?;
     mount_proc(&rootfs)?;
-    mount_dev(&rootfs)?;
+    mount_dev(&rootfs, spec.shm_size)?;
     for (source, target) in [
         (&spec.hosts, "etc/hosts"),
         (&spec.resolv, "etc/resolv.conf"),
@@ -392,7 +392,7 @@ fn mount_proc(rootfs: &Root) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn mount_dev(rootfs: &Root) -> Result<(), SetupError> {
+fn mount_dev(rootfs: &Root, shm_size: u64) -> Result<(), SetupError> {
     let mounted = mount_fresh(
         rootfs,
         "dev",
@@ -419,11 +419,12 @@ fn mount_dev(rootfs: &Root) -> Result<(), SetupError> {
         std::os::unix::fs::symlink(target, &link)
             .map_err(io_failed(format!("create {}", link.display())))?;
     }
+    let shm = format!("mode=1777,size={}k", shm_size.div_ceil(1024).max(1));
     for (name, fstype, data, flags) in [
         (
             "shm",
             "tmpfs",
-            "mode=1777,size=65536k",
+            shm.as_str(),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         ),
         (

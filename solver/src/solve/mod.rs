@@ -63,6 +63,10 @@ pub struct BuildOptions {
     /// The hostname RUN steps see (`BUILDKIT_SANDBOX_HOSTNAME`); empty for
     /// the sandbox's own.
     pub hostname: String,
+    /// `--shm-size`: the size of RUN steps' `/dev/shm`.
+    pub shm_size: Option<u64>,
+    /// `--ulimit`: RUN steps' resource limits.
+    pub ulimits: Vec<crate::exec::Ulimit>,
     /// Layer compression.
     pub compression: Compression,
     /// `SOURCE_DATE_EPOCH`.
@@ -894,7 +898,7 @@ impl<'a> Build<'a> {
                 let key = key::exec::key_of(
                     &vertex.digest,
                     self.network(vertex),
-                    &self.options.hostname,
+                    &key::exec::sandbox_parts(self.options),
                     &parent,
                     &mounted,
                 );
@@ -1129,6 +1133,8 @@ impl<'a> Build<'a> {
                     hostname: self.options.hostname.clone(),
                     mounts: prepared.mounts.clone(),
                     insecure: exec.security == Security::Insecure,
+                    shm_size: self.options.shm_size,
+                    ulimits: self.options.ulimits.clone(),
                 };
                 let mut on_output = |bytes: &[u8]| events.event(Event::Output(vertex, bytes));
                 let finished = self

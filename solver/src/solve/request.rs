@@ -277,6 +277,11 @@ pub struct BuildRequest {
     /// The hostname of RUN steps (BuildKit's `BUILDKIT_SANDBOX_HOSTNAME`
     /// build arg); empty for the sandbox's own, `strata`.
     pub hostname: String,
+    /// `--shm-size`: the size of RUN steps' `/dev/shm` in bytes (docker's
+    /// 64 MiB when none).
+    pub shm_size: Option<u64>,
+    /// `--ulimit`: RUN steps' resource limits.
+    pub ulimits: Vec<crate::exec::Ulimit>,
     /// `--no-cache`.
     pub no_cache: bool,
     /// `--no-cache-filter`: stages by name or index.
@@ -310,6 +315,8 @@ impl BuildRequest {
             cache_to: Vec::new(),
             network: Network::Host,
             hostname: String::new(),
+            shm_size: None,
+            ulimits: Vec::new(),
             no_cache: false,
             no_cache_filter: Vec::new(),
             jobs: Jobs::per_cpu(),

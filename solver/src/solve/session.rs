@@ -232,6 +232,8 @@ fn prepare(
             .collect(),
         network: request.network,
         hostname: request.hostname.clone(),
+        shm_size: request.shm_size,
+        ulimits: request.ulimits.clone(),
         compression,
         epoch: request.epoch,
         no_cache: request.no_cache,

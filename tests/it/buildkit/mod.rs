@@ -30,6 +30,7 @@ mod multistage;
 mod namedcontext;
 mod onbuild;
 mod parents;
+mod resources;
 mod secrets;
 mod ssh;
 mod workdir;

@@ -6,7 +6,7 @@
 //! | network | the effective network, as [`network_part`] words it |
 //! | parent | the parent step's key |
 //! | each bind mount, in order | the digest of the context tree it shows, or the key of the step (stage, image) it mounts |
-//! | hostname, when one is set | `hostname=NAME` (`BUILDKIT_SANDBOX_HOSTNAME`; BuildKit's exec op has it too) |
+//! | the sandbox's settings, each when set | `hostname=NAME` (`BUILDKIT_SANDBOX_HOSTNAME`), `shm-size=BYTES`, `ulimit=NAME=SOFT:HARD` per `--ulimit` (BuildKit's exec op has them too) |
 //!
 //! Cache, tmpfs, secret and ssh mounts are not in it: what they hold is
 //! not the step's input (BuildKit leaves them out too).
@@ -30,22 +30,37 @@ pub(crate) fn network_part(network: Network) -> &'static str {
 
 /// The key of a RUN whose definition digest is `definition`, on the parent
 /// whose key is `parent`, with `mounted` the parts of its bind mounts, and
-/// `hostname` unless it is empty (so the keys of builds without one stay
-/// what they were).
+/// `sandbox` those of the build's sandbox settings ([`sandbox_parts`]).
 pub(crate) fn key_of(
     definition: &str,
     network: Network,
-    hostname: &str,
+    sandbox: &[String],
     parent: &str,
     mounted: &[String],
 ) -> Key {
     let mut parts: Vec<&str> = vec![definition, network_part(network), parent];
     parts.extend(mounted.iter().map(String::as_str));
-    let named = format!("hostname={hostname}");
-    if !hostname.is_empty() {
-        parts.push(&named);
-    }
+    parts.extend(sandbox.iter().map(String::as_str));
     key(&parts)
+}
+
+/// The parts a build's sandbox settings add to a RUN's key: only those
+/// set, so the keys of builds without any stay what they were.
+pub(crate) fn sandbox_parts(options: &crate::solve::BuildOptions) -> Vec<String> {
+    let mut parts = Vec::new();
+    if !options.hostname.is_empty() {
+        parts.push(format!("hostname={}", options.hostname));
+    }
+    if let Some(size) = options.shm_size {
+        parts.push(format!("shm-size={size}"));
+    }
+    parts.extend(
+        options
+            .ulimits
+            .iter()
+            .map(|limit| format!("ulimit={limit}")),
+    );
+    parts
 }
 
 /// What of a RUN the cache report compares (bind-mounted files are added

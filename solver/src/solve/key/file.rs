@@ -55,6 +55,8 @@ fn instruction(copy: &FileCopy) -> String {
         .map(|source| match source {
             CopySource::Path { input, path } => format!("{input}:{path}"),
             CopySource::Url { url } => url.clone(),
+            // What it resolves to is in the content digest.
+            CopySource::Git(git) => format!("{git:?}"),
             CopySource::Inline(file) => format!("<<{}", file.path),
         })
         .collect();

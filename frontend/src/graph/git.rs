@@ -24,7 +24,9 @@ pub struct GitSource {
     /// empty for all of it.
     pub subdir: String,
     /// The commit (a prefix of its hex) the reference must resolve to:
-    /// `--checksum` or the query's `checksum`/`commit`.
+    /// `--checksum` or the query's `checksum`/`commit`. Not part of the
+    /// step's definition (the commit it checks is in its key).
+    #[serde(skip)]
     pub checksum: Option<String>,
     /// Keep `.git` (only when the whole repository is copied).
     pub keep_git_dir: bool,

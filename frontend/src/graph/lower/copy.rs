@@ -174,6 +174,15 @@ impl Lowerer<'_> {
             exclude.push(self.expand_in(&flag.value, state)?);
         }
         let checksum = match &copy.checksum {
+            // A git source holds its checksum, which is not part of the
+            // step's definition: the commit it checks is in the key already,
+            // and BuildKit's cache is the same with or without it.
+            _ if sources
+                .iter()
+                .any(|source| matches!(source, CopySource::Git(_))) =>
+            {
+                None
+            }
             Some(flag) => Some(self.expand_in(&flag.value, state)?),
             None => None,
         };

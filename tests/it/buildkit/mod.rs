@@ -20,7 +20,7 @@ mod core;
 mod dockerignore;
 mod exclude;
 mod export;
-mod git;
+pub(crate) mod git;
 mod heredoc;
 mod image;
 mod mount;

@@ -96,6 +96,21 @@ pub(crate) fn parse(text: &str) -> Parsed {
     }
 }
 
+/// `text` as a git repository, if it names one by BuildKit's rules for
+/// ADD (which a build context given as a URL follows too): the source
+/// (`keep_git_dir` as its query says, else false), or BuildKit's message
+/// for a query that is wrong.
+pub fn git_url(text: &str) -> Option<Result<GitSource, String>> {
+    match parse(text) {
+        Parsed::NotGit => None,
+        Parsed::Invalid(message) => Some(Err(message)),
+        Parsed::Git(mut source, keep) => {
+            source.keep_git_dir = keep.unwrap_or(false);
+            Some(Ok(*source))
+        }
+    }
+}
+
 /// `user@host:path` (git's scp-like syntax), as BuildKit's regular
 /// expression `^([a-zA-Z0-9-_]+)@([a-zA-Z0-9-.]+):(.*?)…$` has it.
 fn is_scp_like(text: &str) -> bool {

@@ -44,7 +44,7 @@ mod lower;
 mod mount;
 
 pub use builder::{GraphBuilder, GraphError};
-pub use git::GitSource;
+pub use git::{GitSource, git_url};
 pub(crate) use lower::lower_owned;
 pub use lower::{
     DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,

@@ -189,6 +189,48 @@ impl Cloner {
     }
 }
 
+/// A repository checked out as the build context (`strata build
+/// https://host/repo.git#ref:dir`), in the store's `tmp/` until dropped.
+pub struct GitContext {
+    cloner: Cloner,
+    root: PathBuf,
+    commit: String,
+}
+
+impl GitContext {
+    /// Clone `source` into `store`'s staging area, as ADD would.
+    pub fn clone(store: &Store, source: &GitSource) -> Result<GitContext, GitError> {
+        let cloner = Cloner::new(store);
+        match cloner.clone(source) {
+            Ok(checkout) => Ok(GitContext {
+                cloner,
+                root: checkout.root,
+                commit: checkout.commit,
+            }),
+            Err(error) => {
+                cloner.cleanup();
+                Err(error)
+            }
+        }
+    }
+
+    /// The directory to build (the checkout, or its subdirectory).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The commit checked out (hex).
+    pub fn commit(&self) -> &str {
+        &self.commit
+    }
+}
+
+impl Drop for GitContext {
+    fn drop(&mut self) {
+        self.cloner.cleanup();
+    }
+}
+
 /// Whether `text` is a full commit hash (SHA-1 or SHA-256).
 fn is_commit(text: &str) -> bool {
     (text.len() == 40 || text.len() == 64) && text.bytes().all(|byte| byte.is_ascii_hexdigit())

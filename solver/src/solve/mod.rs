@@ -18,6 +18,7 @@ mod error;
 mod fetch;
 mod files;
 mod git;
+pub use git::{GitContext, GitError};
 pub mod key;
 mod mounts;
 pub mod output;

@@ -389,10 +389,10 @@ fn query_repository(root: &Path, submodule_url: &str) -> QueryRepository {
     QueryRepository { dir, v2, latest }
 }
 
-/// Follows testGitQueryString's ADD cases (`add_*`): the query forms of
-/// ref, tag, branch, commit, subdir, keep-git-dir and submodules. The
-/// build-context cases (`context_*`) need a git URL as the context, which
-/// strata does not take yet.
+/// Follows testGitQueryString: the query forms of ref, tag, branch,
+/// commit, subdir, keep-git-dir and submodules, with the repository as the
+/// build context (`context_*`, building its own Dockerfile) and added
+/// (`add_*`).
 #[test]
 fn git_query_string() {
     let bk = Bk::new();
@@ -574,6 +574,32 @@ fn git_query_string() {
             Err("`/repo/submod/file`: not found".into()),
         ),
     ];
+    for (name, url, target, expected) in &cases {
+        let out = tempfile::tempdir().unwrap();
+        let dest = format!("type=local,dest={}", out.path().join("out").display());
+        let mut args = vec!["build", "-q", "--output", dest.as_str()];
+        if !target.is_empty() {
+            args.extend_from_slice(&["--target", target]);
+        }
+        args.push(url);
+        let run = bk.store.strata(out.path(), &args);
+        match expected {
+            Ok(content) => {
+                assert_eq!(run.code, 0, "context {name}: {}", run.stderr);
+                assert_eq!(&read(&out, "out"), content, "context {name}");
+            }
+            Err(message) => {
+                // A path of the context, not of the stage /repo.
+                let message = message.replace("`/repo/", "`");
+                assert_ne!(run.code, 0, "context {name}: the build succeeded");
+                assert!(
+                    run.stderr.contains(&message),
+                    "context {name}: {}",
+                    run.stderr
+                );
+            }
+        }
+    }
     for (name, url, target, expected) in cases {
         let context = Context::new().dockerfile(&format!(
             "\nFROM scratch AS main\nADD {url} /repo/\n\nFROM scratch as withsubmod\nCOPY --from=main /repo/submod/file /repo/foo\n\nFROM scratch AS withgit\nCOPY --from=main /repo/.git/HEAD /repo/foo\n\nFROM main\n"
@@ -599,6 +625,70 @@ fn git_query_string() {
             }
         }
     }
+}
+
+/// testDockerfileFromGit: the repository at `dir`, served at `url`, is
+/// the build context; `#first` builds that branch, no fragment the default.
+fn dockerfile_from_git(bk: &Bk, dir: &Path, url: &str) {
+    let dockerfile = "\nFROM busybox AS build\nRUN echo -n fromgit > foo\nFROM scratch\nCOPY --from=build foo bar\n";
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    shell(
+        dir,
+        &[
+            "git add Dockerfile",
+            "git commit -q -m initial",
+            "git branch first",
+        ],
+    );
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("{dockerfile}\nCOPY --from=build foo bar2\n"),
+    )
+    .unwrap();
+    shell(
+        dir,
+        &[
+            "git add Dockerfile",
+            "git commit -q -m second",
+            "git update-server-info",
+        ],
+    );
+    let build = |context: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let dest = format!("type=local,dest={}", out.path().join("out").display());
+        let run = bk
+            .store
+            .strata(out.path(), &["build", "-q", "--output", &dest, context]);
+        assert_eq!(run.code, 0, "{context}: {}", run.stderr);
+        out
+    };
+    let first = build(&format!("{url}#first"));
+    assert_eq!(read(&first, "bar"), "fromgit");
+    assert!(!first.path().join("out/bar2").exists());
+    let default = build(url);
+    assert_eq!(read(&default, "bar"), "fromgit");
+    assert_eq!(read(&default, "bar2"), "fromgit");
+}
+
+/// Follows testDockerfileFromGitSHA1 (dumb HTTP, as BuildKit).
+#[test]
+fn dockerfile_from_git_sha1() {
+    let bk = Bk::new();
+    let root = tempfile::tempdir().unwrap();
+    init(root.path(), "");
+    let server = HttpServer::dir(root.path());
+    dockerfile_from_git(&bk, root.path(), &server.url("/.git"));
+}
+
+/// Follows testDockerfileFromGitSHA256, over `git http-backend`.
+#[test]
+fn dockerfile_from_git_sha256() {
+    let bk = Bk::new();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("repo");
+    init(&dir, " --object-format=sha256");
+    let server = HttpServer::git(root.path());
+    dockerfile_from_git(&bk, &dir, &server.url("/repo/.git"));
 }
 
 /// Ours: what cannot be cloned fails with the URL, what was being done

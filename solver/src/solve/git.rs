@@ -16,8 +16,10 @@
 //! `git` runs as a child that trusts nothing of the host's or the
 //! repository's configuration: an empty environment but `PATH` and the
 //! proxy variables, an empty `HOME`, no system or global configuration, no
-//! prompts, no hooks, no fsmonitor, no credential helper, the `file` and
-//! `ext` transports refused (a submodule cannot name a host path), stdin
+//! prompts, no hooks, no fsmonitor, no credential helper, the `file`,
+//! `ext` and `ssh` transports refused (a submodule cannot name a host path
+//! nor use the user's ssh keys; an ssh URL is refused before git runs),
+//! stdin
 //! from /dev/null, no descriptor of strata's, each file it writes bounded,
 //! its own process group, killed when the operation's time is up or the
 //! build is interrupted. Every network read of git's has an idle timeout
@@ -65,6 +67,16 @@ pub enum GitError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// An ssh URL: ssh would authenticate with the user's own keys, which
+    /// a Dockerfile must not get without being given them (BuildKit needs
+    /// `--ssh` for it, which strata does not pass to git sources yet).
+    #[error(
+        "cannot clone {url}: cloning over ssh is not supported yet (it would need the user's ssh keys); use an https:// or git:// URL"
+    )]
+    Ssh {
+        /// The URL.
+        url: String,
     },
     /// A git command failed: what it did, and git's own message.
     #[error("failed to {operation} {url}: {stderr}")]
@@ -246,6 +258,12 @@ struct Clone<'a> {
 impl Clone<'_> {
     fn run(&self) -> Result<Checkout, GitError> {
         let source = self.source;
+        let remote = source.remote.to_ascii_lowercase();
+        if remote.starts_with("ssh://") || !remote.contains("://") {
+            return Err(GitError::Ssh {
+                url: source.remote.clone(),
+            });
+        }
         if let Some(checksum) = &source.checksum
             && (checksum.is_empty() || !checksum.bytes().all(|byte| byte.is_ascii_hexdigit()))
         {
@@ -565,6 +583,9 @@ impl Clone<'_> {
         let config = [
             ("protocol.file.allow", "never"),
             ("protocol.ext.allow", "never"),
+            // ssh would use the user's keys (`~/.ssh` is found through the
+            // password database, not HOME): a submodule must not.
+            ("protocol.ssh.allow", "never"),
             ("core.hooksPath", "/dev/null"),
             ("core.fsmonitor", "false"),
             ("credential.helper", ""),
@@ -580,7 +601,10 @@ impl Clone<'_> {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+            .env(
+                "GIT_SSH_COMMAND",
+                "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=none",
+            )
             .env("LC_ALL", "C")
             .env("GIT_CONFIG_COUNT", config.len().to_string());
         for (index, (key, value)) in config.iter().enumerate() {

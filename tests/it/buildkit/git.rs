@@ -746,6 +746,18 @@ fn add_git_errors() {
         "{stderr}"
     );
 
+    // ssh is refused before anything runs.
+    for url in ["git@127.0.0.1:repo.git", "ssh://git@127.0.0.1/repo.git"] {
+        let context = Context::new().dockerfile(&format!("FROM scratch\nADD {url} /x\n"));
+        let stderr = bk.build_err(&context, &[]);
+        assert!(
+            stderr.contains(&format!(
+                "cannot clone {url}: cloning over ssh is not supported yet"
+            )),
+            "{stderr}"
+        );
+    }
+
     // No git to run.
     let context = Context::new().dockerfile(&format!("FROM scratch\nADD {url}#v0.0.1 /x\n"));
     let empty = tempfile::tempdir().unwrap();

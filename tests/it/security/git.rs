@@ -1,7 +1,8 @@
 //! ADD of a hostile git repository: symlinks in it never lead the copy
 //! out of the checkout, a subdirectory is never reached through one
-//! (BuildKit's validateDirsOnly, and its words), and a tree that names
-//! the same path as a symlink and a directory writes nothing outside.
+//! (BuildKit's validateDirsOnly, and its words), a tree that names the
+//! same path as a symlink and a directory writes nothing outside, and a
+//! submodule cannot clone a repository of the host's.
 
 use super::Canary;
 use crate::buildkit::Bk;
@@ -142,4 +143,47 @@ fn a_tree_naming_a_path_as_symlink_and_directory_writes_nothing_outside() {
         "planted"
     );
     canary.untouched();
+}
+
+#[test]
+fn a_submodule_naming_a_host_repository_is_not_cloned() {
+    let bk = Bk::new();
+    // A repository of the host's, outside everything the build is given.
+    let host = tempfile::tempdir().unwrap();
+    init(host.path(), "");
+    shell(
+        host.path(),
+        &[
+            "echo host-secret >secret",
+            "git add secret",
+            "git commit -q -m secret",
+        ],
+    );
+    let base = tempfile::tempdir().unwrap();
+    let work = base.path().join("repo.git");
+    init(&work, "");
+    shell(
+        &work,
+        &[
+            &format!(
+                "git -c protocol.file.allow=always submodule --quiet add {} sub",
+                host.path().display()
+            ),
+            "git commit -q -m with-a-host-submodule",
+        ],
+    );
+    let daemon = GitDaemon::new(base.path());
+    let url = daemon.url("/repo.git");
+    let context = Context::new().dockerfile(&format!("FROM scratch\nADD {url} /x/\n"));
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("type=local,dest={}", out.path().join("out").display());
+    let run = bk.build(&context, &["--output", &dest]);
+    assert_ne!(run.code, 0, "the host repository was cloned");
+    assert!(
+        run.stderr.contains("failed to update submodules of")
+            && run.stderr.contains("transport 'file' not allowed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.path().join("out/x/sub/secret").exists());
 }

@@ -284,8 +284,8 @@ pub(crate) fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Resul
 /// Before `command` runs its program: each file it writes at most
 /// `max_file` bytes (RLIMIT_FSIZE: a hostile repository cannot fill the
 /// disk with one blob), every descriptor above 2 close-on-exec (none of
-/// strata's leaks into it, whatever opened it), and killed if the thread
-/// that started it dies.
+/// strata's leaks into it, whatever opened it), umask 022, and killed if
+/// the thread that started it dies.
 pub(crate) fn confine_child(command: &mut std::process::Command, max_file: u64) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the forked child before exec, where only
@@ -306,6 +306,9 @@ pub(crate) fn confine_child(command: &mut std::process::Command, max_file: u64) 
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            // The modes git gives files are BuildKit's (0644, 0755),
+            // whatever the user's umask.
+            libc::umask(0o022);
             Ok(())
         })
     };

@@ -243,6 +243,23 @@ impl Drop for GitContext {
     }
 }
 
+/// `url` with the password of its user information replaced (BuildKit's
+/// RedactCredentials): for messages, and the `origin` a kept `.git` names.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{name}:xxxxx@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Whether `text` is a full commit hash (SHA-1 or SHA-256).
 fn is_commit(text: &str) -> bool {
     (text.len() == 40 || text.len() == 64) && text.bytes().all(|byte| byte.is_ascii_hexdigit())
@@ -261,7 +278,7 @@ impl Clone<'_> {
         let remote = source.remote.to_ascii_lowercase();
         if remote.starts_with("ssh://") || !remote.contains("://") {
             return Err(GitError::Ssh {
-                url: source.remote.clone(),
+                url: redact(&source.remote),
             });
         }
         if let Some(checksum) = &source.checksum
@@ -314,13 +331,24 @@ impl Clone<'_> {
                 found: head,
             });
         }
-        if source.submodules && tree.join(".gitmodules").is_file() {
+        // Looked at, never followed (git refuses a symlinked .gitmodules).
+        if source.submodules && std::fs::symlink_metadata(tree.join(".gitmodules")).is_ok() {
             self.submodules(&tree)?;
         }
         let keep = source.keep_git_dir && source.subdir.is_empty();
         let git_dir = tree.join(".git");
         if keep {
-            // As BuildKit leaves it: no reflog, no FETCH_HEAD.
+            // As BuildKit leaves it: no password in `origin`, no reflog, no
+            // FETCH_HEAD.
+            let shown = redact(&source.remote);
+            if shown != source.remote {
+                self.git(
+                    Some(&tree),
+                    &["remote", "set-url", "origin", "--"],
+                    &[OsStr::new(&shown)],
+                    "clean up",
+                )?;
+            }
             self.git(
                 Some(&tree),
                 &["reflog", "expire", "--all", "--expire=now"],
@@ -380,7 +408,7 @@ impl Clone<'_> {
                     (name == "HEAD").then(|| head.to_owned())
                 })
                 .ok_or_else(|| GitError::Failed {
-                    url: source.remote.clone(),
+                    url: redact(&source.remote),
                     operation: "resolve the default branch of",
                     stderr: "could not find the default branch".to_owned(),
                 })?
@@ -433,7 +461,7 @@ impl Clone<'_> {
         };
         if !is_commit(&sha) {
             return Err(GitError::Failed {
-                url: source.remote.clone(),
+                url: redact(&source.remote),
                 operation: "resolve",
                 stderr: format!("invalid commit sha {sha:?}"),
             });
@@ -558,7 +586,7 @@ impl Clone<'_> {
         more: &[&OsStr],
         operation: &'static str,
     ) -> Result<String, GitError> {
-        let url = &self.source.remote;
+        let url = &redact(&self.source.remote);
         let mut command = Command::new("git");
         command.env_clear();
         for name in [
@@ -747,4 +775,26 @@ fn subdir(tree: &Path, subdir: &str) -> Result<PathBuf, GitError> {
         }
     }
     Ok(tree.join(walked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("https://user:secret@host/r.git"),
+            "https://user:xxxxx@host/r.git"
+        );
+        assert_eq!(
+            redact("https://token@host/r.git"),
+            "https://token@host/r.git"
+        );
+        assert_eq!(redact("git://host/r.git"), "git://host/r.git");
+        assert_eq!(
+            redact("http://a:b@host:8080/x@y.git"),
+            "http://a:xxxxx@host:8080/x@y.git"
+        );
+    }
 }

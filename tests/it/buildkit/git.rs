@@ -777,3 +777,28 @@ fn add_git_errors() {
         run.stderr
     );
 }
+
+/// Ours (BuildKit redacts the same way): a password in the URL is not in
+/// the `.git` kept, nor in a message.
+#[test]
+fn add_git_keeps_no_password() {
+    let bk = Bk::new();
+    let root = tempfile::tempdir().unwrap();
+    tagged_repository(&root.path().join("repo"), "");
+    let server = HttpServer::git(root.path());
+    let url = server
+        .url("/repo/.git")
+        .replace("http://", "http://user:secret@");
+    let context =
+        Context::new().dockerfile(&format!("FROM scratch\nADD --keep-git-dir {url} /x/\n"));
+    let out = bk.export(&context, &[]);
+    let config = read(&out, "x/.git/config");
+    assert!(!config.contains("secret"), "{config}");
+    assert!(config.contains("user:xxxxx@127.0.0.1"), "{config}");
+    let context = Context::new().dockerfile(&format!("FROM scratch\nADD {url}#v9 /x/\n"));
+    let stderr = bk.build_err(&context, &[]);
+    assert!(
+        stderr.contains("repository does not contain ref v9"),
+        "{stderr}"
+    );
+}

@@ -130,8 +130,7 @@ fn add_git(bk: &Bk, dir: &Path, url: &str) {
     let v2 = rev_parse(dir, "v0.0.2");
     let v3 = rev_parse(dir, "v0.0.3");
     // `git status -s` in the image (BuildKit's test installs git there)
-    // is left out: the busybox base has no git. `.git/HEAD` is checked
-    // instead, from the export.
+    // runs on the export instead: the busybox base has no git.
     let context = Context::new().dockerfile(&format!(
         r#"FROM alpine
 
@@ -155,6 +154,21 @@ RUN cd /buildkit-chowned && \
     assert_eq!(read(&out, "x/foo"), "foo of v0.0.1\n");
     assert!(!out.path().join("out/x/.git").exists());
     assert_eq!(read(&out, "buildkit-chowned/.git/HEAD"), format!("{v2}\n"));
+    // BuildKit's `git status -s` is empty, run on the export by the host's
+    // git (the files are owned by 4242: trusted here on purpose).
+    let status = std::process::Command::new(require("git"))
+        .args(["-c", "safe.directory=*", "status", "-s"])
+        .current_dir(out.path().join("out/buildkit-chowned"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "");
 
     // With --checksum, without --keep-git-dir.
     let context = Context::new().dockerfile(&format!(

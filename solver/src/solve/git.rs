@@ -10,8 +10,10 @@
 //! fetched with depth 1 (in full where the server cannot, as git's dumb
 //! HTTP protocol) and checked out detached, submodules too unless asked
 //! not. `.git` is kept only with `--keep-git-dir` and no subdirectory.
-//! The step's key is the commit checked out (see `files::content_digest`):
-//! a new commit invalidates it, the same commit hits.
+//! The step's key is the commit the reference resolves to (see
+//! `files::content_digest`), found by `ls-remote` alone ([`Cloner::resolve`]):
+//! a new commit invalidates it, the same commit hits and fetches nothing;
+//! on a miss the clone must check out that commit.
 //!
 //! `git` runs as a child that trusts nothing of the host's or the
 //! repository's configuration: an empty environment but `PATH` and the
@@ -128,6 +130,20 @@ pub enum GitError {
         /// The commit (and annotated tag) found.
         found: String,
     },
+    /// The reference moved between the step's key and its clone.
+    #[error(
+        "the ref {reference:?} of {url} moved from {from} to {to} during the build; build again"
+    )]
+    Moved {
+        /// The URL.
+        url: String,
+        /// The reference (empty: the default branch).
+        reference: String,
+        /// The commit the key has.
+        from: String,
+        /// The commit cloned.
+        to: String,
+    },
     /// A subdirectory that is not a directory of the repository, or
     /// reached through something else (BuildKit's words).
     #[error("invalid subdir {subdir}: {reason}")]
@@ -155,6 +171,22 @@ pub(crate) struct Cloner {
     /// Done, by what was asked; the lock is held while cloning, so two
     /// steps that ask for the same repository clone it once.
     done: Mutex<HashMap<String, Checkout>>,
+    /// Only resolved (for a step's key), by what was asked: the commit,
+    /// and an empty tree.
+    resolved: Mutex<HashMap<String, Checkout>>,
+}
+
+/// What a clone is asked for, as the key of [`Cloner`]'s maps.
+fn asked(source: &GitSource) -> String {
+    format!(
+        "{}\0{}\0{}\0{:?}\0{}\0{}",
+        source.remote,
+        source.reference,
+        source.subdir,
+        source.checksum,
+        source.keep_git_dir,
+        source.submodules
+    )
 }
 
 impl Cloner {
@@ -163,20 +195,38 @@ impl Cloner {
             store: store.clone(),
             dirs: Mutex::new(Vec::new()),
             done: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The commit `source` resolves to (`ls-remote`, no fetch), with an
+    /// empty tree: what a step's key needs, so that a cache hit fetches
+    /// nothing (as BuildKit). The clone, on a miss, must check out that
+    /// same commit.
+    pub(crate) fn resolve(&self, source: &GitSource) -> Result<Checkout, GitError> {
+        let asked = asked(source);
+        if let Some(known) = self.done.lock().expect("git lock").get(&asked) {
+            return Ok(known.clone());
+        }
+        let mut resolved = self.resolved.lock().expect("git lock");
+        if let Some(known) = resolved.get(&asked) {
+            return Ok(known.clone());
+        }
+        let dir = self.store.staging_dir("git").map_err(GitError::Staging)?;
+        self.dirs.lock().expect("git lock").push(dir.clone());
+        let checkout = Clone {
+            source,
+            dir: &dir,
+            deadline: Instant::now() + TIMEOUT,
+        }
+        .resolve_only()?;
+        resolved.insert(asked, checkout.clone());
+        Ok(checkout)
     }
 
     /// `source` checked out, once per build.
     pub(crate) fn clone(&self, source: &GitSource) -> Result<Checkout, GitError> {
-        let asked = format!(
-            "{}\0{}\0{}\0{:?}\0{}\0{}",
-            source.remote,
-            source.reference,
-            source.subdir,
-            source.checksum,
-            source.keep_git_dir,
-            source.submodules
-        );
+        let asked = asked(source);
         let mut done = self.done.lock().expect("git lock");
         if let Some(known) = done.get(&asked) {
             return Ok(known.clone());
@@ -189,6 +239,18 @@ impl Cloner {
             deadline: Instant::now() + TIMEOUT,
         }
         .run()?;
+        // The key was made from what the reference resolved to then: a
+        // branch pushed to since is not this step's content.
+        if let Some(key) = self.resolved.lock().expect("git lock").get(&asked)
+            && key.commit != checkout.commit
+        {
+            return Err(GitError::Moved {
+                url: redact(&source.remote),
+                reference: source.reference.clone(),
+                from: key.commit.clone(),
+                to: checkout.commit,
+            });
+        }
         done.insert(asked, checkout.clone());
         Ok(checkout)
     }
@@ -273,7 +335,20 @@ struct Clone<'a> {
 }
 
 impl Clone<'_> {
-    fn run(&self) -> Result<Checkout, GitError> {
+    /// Resolve only: the commit, and an empty directory for a tree.
+    fn resolve_only(&self) -> Result<Checkout, GitError> {
+        self.prepare()?;
+        let (_, commit, _) = self.resolve()?;
+        let root = self.dir.join("empty");
+        std::fs::create_dir(&root).map_err(PathError::at::<GitError>("create", &root))?;
+        Ok(Checkout {
+            root,
+            commit: commit.unwrap_or_default(),
+        })
+    }
+
+    /// Refuse what is refused before git runs; make its HOME.
+    fn prepare(&self) -> Result<(), GitError> {
         let source = self.source;
         let remote = source.remote.to_ascii_lowercase();
         if remote.starts_with("ssh://") || !remote.contains("://") {
@@ -288,6 +363,12 @@ impl Clone<'_> {
         }
         let home = self.dir.join("home");
         std::fs::create_dir(&home).map_err(PathError::at::<GitError>("create", &home))?;
+        Ok(())
+    }
+
+    fn run(&self) -> Result<Checkout, GitError> {
+        let source = self.source;
+        self.prepare()?;
         let tree = self.dir.join("tree");
         let (fetch, commit, tag) = self.resolve()?;
         let mut init = vec!["init", "-q"];

@@ -857,7 +857,8 @@ impl<'a> Build<'a> {
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
                     let fetch =
                         |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
-                    let clone = |source: &GitSource| self.cloner.clone(source);
+                    // The key needs only the commit: a hit fetches nothing.
+                    let clone = |source: &GitSource| self.cloner.resolve(source);
                     let remote = files::Remote {
                         fetch: &fetch,
                         clone: &clone,

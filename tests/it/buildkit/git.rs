@@ -339,10 +339,24 @@ fn add_git_key_follows_the_commit() {
     let context = Context::new().dockerfile(&format!(
         "FROM alpine AS src\nADD {url}#master /repo\nRUN head -c 16 /dev/urandom | base64 > /repo/unique.txt\n\nFROM scratch\nCOPY --from=src /repo/ /\n"
     ));
+    let posts = || {
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|request| request.starts_with("POST "))
+            .count()
+    };
     let first = bk.export(&context, &[]);
+    let cloned = posts();
     let again = bk.export(&context, &[]);
     assert_eq!(read(&first, "foo"), "one\n");
     assert_eq!(read(&first, "unique.txt"), read(&again, "unique.txt"));
+    // The hit asked only what master is (one request of the v2 protocol's
+    // ls-refs); the clone had fetched too.
+    assert_eq!(posts() - cloned, 1, "{:?}", server.requests.lock().unwrap());
+    assert!(cloned > 2, "{:?}", server.requests.lock().unwrap());
     shell(
         &dir,
         &["echo two >foo", "git add foo", "git commit -q -m two"],

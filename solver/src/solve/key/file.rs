@@ -7,7 +7,8 @@
 //!
 //! The content digest covers, for each entry copied, its destination
 //! path, type, mode, link target, xattrs and content digest (or a URL's
-//! content); never owners or mtimes (`files::content_digest`).
+//! content, or the commit a git repository's reference resolves to);
+//! never owners or mtimes (`files::content_digest`).
 
 use strata_frontend::graph::{CopySource, FileCopy};
 

@@ -126,6 +126,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
                             format!("{path} from #{}", vertex.inputs[*input])
                         }
                         CopySource::Url { url } => url.clone(),
+                        CopySource::Git(git) => git.url.clone(),
                         CopySource::Inline(file) => format!("heredoc {}", file.path),
                     };
                     writeln!(out, "         {from} -> {}", copy.destination)?;

@@ -248,6 +248,10 @@ pub enum ErrorKind {
     /// ADD --checksum on a local source, and similar misuse.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A git URL whose query or options contradict each other
+    /// (BuildKit's words).
+    #[error("{0}")]
+    GitSource(String),
     /// `COPY --from=$VAR`: BuildKit's words.
     #[error(
         "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"

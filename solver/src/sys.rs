@@ -280,3 +280,36 @@ pub(crate) fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Resul
     }
     Ok(())
 }
+
+/// Before `command` runs its program: each file it writes at most
+/// `max_file` bytes (RLIMIT_FSIZE: a hostile repository cannot fill the
+/// disk with one blob), every descriptor above 2 close-on-exec (none of
+/// strata's leaks into it, whatever opened it), umask 022, and killed if
+/// the thread that started it dies.
+pub(crate) fn confine_child(command: &mut std::process::Command, max_file: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe functions may be called: setrlimit, close_range
+    // and prctl are system calls, and it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: max_file,
+                rlim_max: max_file,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The modes git gives files are BuildKit's (0644, 0755),
+            // whatever the user's umask.
+            libc::umask(0o022);
+            Ok(())
+        })
+    };
+}

@@ -50,8 +50,24 @@ fn build_or_explain(
         }
         stdin_context = Some((context, lease));
     }
+    // A git URL: the repository (a ref, a directory of it) checked out
+    // into the store's `tmp/`, held while the build runs, is the context.
+    let mut git_context = None;
+    if stdin_context.is_none()
+        && let Some(text) = args.context.to_str()
+        && let Some(source) = strata_frontend::graph::git_url(text)
+    {
+        let source = source.map_err(anyhow::Error::msg)?;
+        let store = super::open_store(root.clone())?;
+        let lease = store.lease("build")?;
+        let context = strata_solver::solve::GitContext::clone(lease.store(), &source)
+            .with_context(|| format!("failed to read the build context {text}"))?;
+        args.context = context.root().to_owned();
+        git_context = Some((context, lease));
+    }
     let result = build_in(root, args, explain);
     drop(stdin_context);
+    drop(git_context);
     result
 }
 

@@ -39,10 +39,12 @@
 
 mod builder;
 pub mod canonical;
+mod git;
 mod lower;
 mod mount;
 
 pub use builder::{GraphBuilder, GraphError};
+pub use git::{GitSource, git_url};
 pub(crate) use lower::lower_owned;
 pub use lower::{
     DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,
@@ -362,6 +364,9 @@ pub enum CopySource {
         /// The URL.
         url: String,
     },
+    /// A git repository, cloned (ADD only): its tree (or a directory of
+    /// it) is copied into the destination.
+    Git(Box<GitSource>),
     /// A heredoc's content.
     Inline(InlineFile),
 }

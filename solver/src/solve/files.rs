@@ -35,6 +35,7 @@ use strata_frontend::graph::{CopySource, FileCopy, VertexId};
 
 use super::context::{BuildContext, Ignore, IgnoreError, Matched};
 use super::fetch::FetchError;
+use super::git::{Checkout, GitError};
 use super::{BuildError, BuildOptions, StepError, StepErrorKind};
 use crate::confined::{Chain, Dir, Root};
 use crate::error::PathError;
@@ -126,6 +127,9 @@ pub enum CopyError {
     /// ADD of a URL that could not be fetched.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// ADD of a git repository that could not be cloned.
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// A destination below a file of the image.
     #[error("cannot copy to `/{}`: it is not a directory", Shown(.0))]
     NotADirectory(PathBuf),
@@ -644,6 +648,9 @@ enum Origin {
     /// A download (ADD of a URL): owned by root, mode 0600, its mtime the
     /// server's Last-Modified, content digest known.
     Download(Download),
+    /// A git checkout: owned by root (or `--chown`), modes as git made
+    /// them, covered by the commit in the key (see [`Plan::git`]).
+    Git,
 }
 
 /// A file ADD fetched.
@@ -661,6 +668,17 @@ pub(crate) struct Download {
 
 /// Fetches a URL for ADD (once per build), checking `--checksum`.
 pub(crate) type Fetch<'f> = &'f dyn Fn(&str, Option<&str>) -> Result<Download, FetchError>;
+
+/// Clones a git repository for ADD (once per build).
+pub(crate) type Clone<'f> =
+    &'f dyn Fn(&strata_frontend::graph::GitSource) -> Result<Checkout, GitError>;
+
+/// What a plan's key and the ADD of a git repository need from the step:
+/// how to fetch URLs and clone repositories.
+pub(crate) struct Remote<'f> {
+    pub(crate) fetch: Fetch<'f>,
+    pub(crate) clone: Clone<'f>,
+}
 
 /// One entry a COPY writes: where it comes from and where it goes.
 #[derive(Debug)]
@@ -736,6 +754,9 @@ pub(crate) struct Plan<'a> {
     chown: Option<(u32, u32)>,
     /// The destination's layers (none with `--link`).
     lowers: Vec<PathBuf>,
+    /// Each git repository copied: where, and the commit (the key's
+    /// part for its entries).
+    git: Vec<(Vec<OsString>, String)>,
 }
 
 /// A file operation on `path` that failed, as a [`CopyError`].
@@ -756,6 +777,8 @@ struct Lister<'t, 'c> {
     /// being listed, open (each listed and inspected through its parent's
     /// descriptor, never resolved from the root again).
     context: Option<(PathBuf, Chain)>,
+    /// The tree is a git checkout (its entries are [`Origin::Git`]).
+    git: bool,
 }
 
 /// An entry still to be listed: its path in the tree, its path below the
@@ -802,6 +825,7 @@ impl<'t, 'c> Lister<'t, 'c> {
             entries,
             skipped,
             context,
+            git: false,
         })
     }
 
@@ -868,6 +892,7 @@ impl<'t, 'c> Lister<'t, 'c> {
                     root.join(parts.iter().collect::<PathBuf>()),
                     parts.clone(),
                 ),
+                None if self.git => (Origin::Git, at, Vec::new()),
                 None => (Origin::Layers, at, Vec::new()),
             };
             self.entries.push(Entry {
@@ -971,7 +996,7 @@ pub(crate) fn plan<'a>(
     copy: &'a FileCopy,
     trees: &[Tree<'_>],
     destination_lowers: &[PathBuf],
-    fetch: Fetch<'_>,
+    remote: &Remote<'_>,
 ) -> Result<Plan<'a>, CopyError> {
     // --link: the layer does not depend on what is below it.
     let lowers: Vec<PathBuf> = if copy.link {
@@ -995,6 +1020,7 @@ pub(crate) fn plan<'a>(
     let mut matched: Vec<(usize, Match, PathBuf, bool, usize)> = Vec::new();
     let mut inline = Vec::new();
     let mut downloads: Vec<Download> = Vec::new();
+    let mut checkouts: Vec<Checkout> = Vec::new();
     for source in &copy.sources {
         match source {
             CopySource::Path { input, path } => {
@@ -1034,8 +1060,9 @@ pub(crate) fn plan<'a>(
             }
             CopySource::Inline(file) => inline.push(file),
             CopySource::Url { url } => {
-                downloads.push(fetch(url, copy.checksum.as_deref())?);
+                downloads.push((remote.fetch)(url, copy.checksum.as_deref())?);
             }
+            CopySource::Git(source) => checkouts.push((remote.clone)(source)?),
         }
     }
     let dest: Vec<OsString> = copy
@@ -1095,6 +1122,19 @@ pub(crate) fn plan<'a>(
             lister.entry(Pending::new(parts, vec![name], target))?;
         }
     }
+    let mut git = Vec::new();
+    for checkout in checkouts {
+        // The repository's tree goes into the destination, made even when
+        // it is empty (BuildKit copies the git source's `/` there). It is
+        // read as a stage is: symlinks are copied as symlinks, never
+        // followed out of it.
+        let tree = Tree::Layers(vec![checkout.root.clone()]);
+        let mut lister = Lister::new(&tree, &exclude, &mut entries, &mut skipped)?;
+        lister.git = true;
+        make.push(dest.clone());
+        lister.content(&[], &dest)?;
+        git.push((dest.clone(), checkout.commit));
+    }
     if !into_dir {
         to_dest += inline.len()
             + downloads
@@ -1139,6 +1179,7 @@ pub(crate) fn plan<'a>(
         inline,
         chown,
         lowers,
+        git,
     })
 }
 
@@ -1194,9 +1235,23 @@ pub(crate) fn content_digest(
     let mut hasher = sha2::Sha256::new();
     let mut files = super::cache::Files::new();
     let mut sources = Sources::new(context_root);
+    for (dest, commit) in &plan.git {
+        // The commit names the tree (subdirectory and `.git` or not are in
+        // the definition).
+        hasher.update(joined(dest));
+        hasher.update(format!("\0git {commit}\n"));
+        files.insert(
+            format!("git {commit}"),
+            super::cache::FileSummary {
+                kind: "git".to_owned(),
+                digest: commit.clone(),
+                mode: 0,
+            },
+        );
+    }
     for entry in &plan.entries {
         match &entry.origin {
-            Origin::Layers => continue,
+            Origin::Layers | Origin::Git => continue,
             Origin::Download(download) => {
                 hasher.update(joined(&entry.dest));
                 hasher.update(format!("\0url {}\n", download.digest));
@@ -1762,7 +1817,14 @@ mod tests {
         let trees = [Tree::Context(context)];
         let fetch =
             |_: &str, _: Option<&str>| -> Result<Download, FetchError> { unreachable!("no URL") };
-        plan(copy, &trees, &[], &fetch).unwrap()
+        let clone = |_: &strata_frontend::graph::GitSource| -> Result<Checkout, GitError> {
+            unreachable!("no git")
+        };
+        let remote = Remote {
+            fetch: &fetch,
+            clone: &clone,
+        };
+        plan(copy, &trees, &[], &remote).unwrap()
     }
 
     #[test]

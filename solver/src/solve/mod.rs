@@ -18,6 +18,8 @@ pub mod context;
 mod error;
 mod fetch;
 mod files;
+mod git;
+pub use git::{GitContext, GitError};
 pub mod key;
 mod mounts;
 pub mod output;
@@ -42,8 +44,8 @@ use std::time::{Duration, Instant};
 
 use oci_spec::image::ImageConfiguration;
 use strata_frontend::graph::{
-    BuildGraph, FileOp, ImageConfig, ImageResolver, Network as StepNetwork, Op, Platform,
-    ResolveError, Resolved, Security, Source, Vertex, VertexId,
+    BuildGraph, FileOp, GitSource, ImageConfig, ImageResolver, Network as StepNetwork, Op,
+    Platform, ResolveError, Resolved, Security, Source, Vertex, VertexId,
 };
 
 use crate::exec::{ExecError, Network, Output, RunSpec, Sandbox};
@@ -447,6 +449,7 @@ struct Build<'a> {
     options: &'a BuildOptions,
     stats: std::sync::Mutex<cache::StatCache>,
     fetcher: fetch::Fetcher,
+    cloner: git::Cloner,
     outcomes: std::sync::Mutex<Vec<Option<Outcome>>>,
     now: String,
     /// `strata cache explain`: compute keys, run and record nothing.
@@ -524,6 +527,7 @@ fn run(
         options,
         stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
         fetcher: fetch::Fetcher::new(store),
+        cloner: git::Cloner::new(store),
         outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
         now: crate::time::rfc3339(options.epoch.unwrap_or_else(crate::time::now)),
         dry,
@@ -584,6 +588,7 @@ fn run(
         }
     });
     build.fetcher.cleanup();
+    build.cloner.cleanup();
     // What was hashed stays known, whether or not the build succeeded.
     let stats = build.stats.into_inner().expect("no step panicked");
     stats.save();
@@ -916,7 +921,13 @@ impl<'a> Build<'a> {
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
                     let fetch =
                         |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
-                    let plan = files::plan(copy, &trees, &destination, &fetch)
+                    // The key needs only the commit: a hit fetches nothing.
+                    let clone = |source: &GitSource| self.cloner.resolve(source);
+                    let remote = files::Remote {
+                        fetch: &fetch,
+                        clone: &clone,
+                    };
+                    let plan = files::plan(copy, &trees, &destination, &remote)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
                     files::content_digest(&plan, &self.context.root, &mut |path, at, meta| {
@@ -1092,7 +1103,12 @@ impl<'a> Build<'a> {
             Op::File(FileOp::Copy(copy)) => {
                 let trees = self.trees(vertex)?;
                 let fetch = |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
-                let plan = files::plan(copy, &trees, &lowers, &fetch)
+                let clone = |source: &GitSource| self.cloner.clone(source);
+                let remote = files::Remote {
+                    fetch: &fetch,
+                    clone: &clone,
+                };
+                let plan = files::plan(copy, &trees, &lowers, &remote)
                     .map_err(|message| step_error(vertex, copy.add, message))?;
                 for skipped in &plan.skipped {
                     events.notice(Notice::Warning(&format!(

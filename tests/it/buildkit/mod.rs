@@ -22,6 +22,7 @@ mod corpus;
 mod dockerignore;
 mod exclude;
 mod export;
+pub(crate) mod git;
 mod heredoc;
 mod image;
 mod lint;
@@ -168,64 +169,282 @@ pub(crate) struct Served {
 
 /// An HTTP server on 127.0.0.1 (BuildKit's `httpserver.NewTestServer`):
 /// each path its content, with an ETag; anything else a 404. It records
-/// each request's method and path.
+/// each request's method and path. [`HttpServer::dir`] serves a directory
+/// instead (git's dumb protocol, as BuildKit's tests serve a repository
+/// with `http.FileServer`), [`HttpServer::git`] runs `git http-backend`
+/// (the smart protocol).
 pub(crate) struct HttpServer {
     pub(crate) port: u16,
     pub(crate) requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// One request, read whole (tests send small ones).
+pub(crate) struct Request {
+    pub(crate) method: String,
+    /// The path, without the query.
+    pub(crate) path: String,
+    pub(crate) query: String,
+    /// Header names lowercased.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Read one request from `reader`; `None` when it is not one.
+fn read_request(reader: &mut impl std::io::BufRead) -> Option<Request> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_owned();
+    let target = words.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let mut body = Vec::new();
+    let length = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<u64>().ok());
+    if let Some(length) = length {
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut *reader, length), &mut body)
+            .ok()?;
+    } else if headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let size = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            std::io::Read::read_exact(reader, &mut chunk).ok()?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (target, String::new()),
+    };
+    Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
 impl HttpServer {
-    pub(crate) fn new(files: Vec<Served>) -> HttpServer {
-        use std::io::{BufRead, Write};
+    /// A server answering each request with `handle`, which writes the
+    /// whole response; connections are closed after one.
+    pub(crate) fn with(
+        handle: impl Fn(&Request, &mut std::net::TcpStream) + Send + Sync + 'static,
+    ) -> HttpServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = requests.clone();
+        let handle = std::sync::Arc::new(handle);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut request = String::new();
-                if reader.read_line(&mut request).is_err() {
-                    continue;
-                }
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                }
-                let mut words = request.split_whitespace();
-                let method = words.next().unwrap_or_default().to_owned();
-                let path = words.next().unwrap_or_default().to_owned();
-                log.lock().unwrap().push(format!("{method} {path}"));
-                let mut stream = stream;
-                let Some(file) = files.iter().find(|file| file.path == path) else {
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    );
-                    continue;
-                };
-                let mut head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{}\"\r\nConnection: close\r\n",
-                    file.content.len(),
-                    file.content.len()
-                );
-                if let Some(date) = file.last_modified {
-                    head.push_str(&format!("Last-Modified: {date}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                if method != "HEAD" {
-                    let _ = stream.write_all(&file.content);
-                }
+                let log = log.clone();
+                let handle = handle.clone();
+                // A thread each: git keeps one connection open while it
+                // opens another.
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                    let Some(request) = read_request(&mut reader) else {
+                        return;
+                    };
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{} {}", request.method, request.path));
+                    let mut stream = stream;
+                    handle(&request, &mut stream);
+                });
             }
         });
         HttpServer { port, requests }
     }
 
+    pub(crate) fn new(files: Vec<Served>) -> HttpServer {
+        use std::io::Write;
+        HttpServer::with(move |request, stream| {
+            let Some(file) = files.iter().find(|file| file.path == request.path) else {
+                not_found(stream);
+                return;
+            };
+            let mut head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{}\"\r\nConnection: close\r\n",
+                file.content.len(),
+                file.content.len()
+            );
+            if let Some(date) = file.last_modified {
+                head.push_str(&format!("Last-Modified: {date}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            if request.method != "HEAD" {
+                let _ = stream.write_all(&file.content);
+            }
+        })
+    }
+
+    /// The files under `root`, by path (the query ignored, as Go's
+    /// `http.FileServer`): a repository's `.git` after `git
+    /// update-server-info` is served in git's dumb protocol.
+    pub(crate) fn dir(root: &Path) -> HttpServer {
+        use std::io::Write;
+        let root = root.to_owned();
+        HttpServer::with(move |request, stream| {
+            let relative = request.path.trim_start_matches('/');
+            if relative.split('/').any(|part| part == "..") {
+                not_found(stream);
+                return;
+            }
+            let Ok(content) = std::fs::read(root.join(relative)) else {
+                not_found(stream);
+                return;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+                content.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            if request.method != "HEAD" {
+                let _ = stream.write_all(&content);
+            }
+        })
+    }
+
+    /// The repositories under `root` through `git http-backend` (a CGI
+    /// program, run once per request): git's smart protocol, v2 included.
+    pub(crate) fn git(root: &Path) -> HttpServer {
+        use std::io::{Read, Write};
+        let root = root.to_owned();
+        let backend = git_exec_path().join("git-http-backend");
+        HttpServer::with(move |request, stream| {
+            let mut command = std::process::Command::new(&backend);
+            command
+                .env_clear()
+                .env("GIT_PROJECT_ROOT", &root)
+                .env("GIT_HTTP_EXPORT_ALL", "1")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", &root)
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("PATH_INFO", &request.path)
+                .env("QUERY_STRING", &request.query)
+                .env("REQUEST_METHOD", &request.method)
+                .env("CONTENT_TYPE", request.header("content-type").unwrap_or(""))
+                .env("CONTENT_LENGTH", request.body.len().to_string())
+                .env("REMOTE_ADDR", "127.0.0.1")
+                .env("SERVER_PROTOCOL", "HTTP/1.1")
+                .env("GATEWAY_INTERFACE", "CGI/1.1");
+            if let Some(encoding) = request.header("content-encoding") {
+                command.env("HTTP_CONTENT_ENCODING", encoding);
+            }
+            if let Some(protocol) = request.header("git-protocol") {
+                command.env("GIT_PROTOCOL", protocol);
+            }
+            let mut child = command
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let body = request.body.clone();
+            let writer = std::thread::spawn(move || {
+                let _ = stdin.write_all(&body);
+            });
+            let mut output = Vec::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_end(&mut output)
+                .unwrap();
+            let _ = child.wait();
+            let _ = writer.join();
+            // CGI: headers (a `Status:` among them), a blank line, the body.
+            let split = output
+                .windows(4)
+                .position(|window| window == b"\r\n\r\n")
+                .map(|at| (at, 4))
+                .or_else(|| {
+                    output
+                        .windows(2)
+                        .position(|window| window == b"\n\n")
+                        .map(|at| (at, 2))
+                });
+            let Some((at, skip)) = split else {
+                let _ = stream.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                return;
+            };
+            let head = String::from_utf8_lossy(&output[..at]).into_owned();
+            let mut status = "200 OK".to_owned();
+            let mut headers = String::new();
+            for line in head.lines() {
+                match line.split_once(':') {
+                    Some((name, value)) if name.eq_ignore_ascii_case("status") => {
+                        status = value.trim().to_owned();
+                    }
+                    Some(_) => {
+                        headers.push_str(line.trim_end());
+                        headers.push_str("\r\n");
+                    }
+                    None => {}
+                }
+            }
+            let body = &output[at + skip..];
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = stream.write_all(body);
+        })
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
+}
+
+fn not_found(stream: &mut std::net::TcpStream) {
+    use std::io::Write;
+    let _ = stream
+        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+/// Where git's programs are (`git --exec-path`).
+pub(crate) fn git_exec_path() -> std::path::PathBuf {
+    let output = std::process::Command::new(crate::support::require("git"))
+        .arg("--exec-path")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
 /// A tar archive of `entries`: (path, type, content or link target).

@@ -5,6 +5,7 @@
 
 mod cache;
 mod copy;
+mod git;
 mod mount;
 mod network;
 mod poison;

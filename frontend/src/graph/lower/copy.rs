@@ -72,6 +72,53 @@ impl Lowerer<'_> {
                 continue;
             }
             let path = self.expand_in(word, state)?;
+            match super::super::git::parse(&path) {
+                super::super::git::Parsed::NotGit => {}
+                _ if !copy.add => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported("source can't be a git ref for COPY"),
+                        word.span,
+                    ));
+                }
+                super::super::git::Parsed::Invalid(message) => {
+                    return Err(Error::new(ErrorKind::GitSource(message), word.span));
+                }
+                super::super::git::Parsed::Git(mut source, keep) => {
+                    if copy.from.is_some() {
+                        return Err(Error::new(
+                            ErrorKind::Unsupported("ADD of a URL cannot be combined with --from"),
+                            word.span,
+                        ));
+                    }
+                    // The flag and the query must agree (BuildKit); an
+                    // unset flag is false here, so only a flag set to
+                    // true can disagree with the query.
+                    if copy.keep_git_dir && keep == Some(false) {
+                        return Err(Error::new(
+                            ErrorKind::Unsupported("inconsistent keep-git-dir configuration"),
+                            word.span,
+                        ));
+                    }
+                    source.keep_git_dir = keep.unwrap_or(copy.keep_git_dir);
+                    if let Some(flag) = &copy.checksum {
+                        let flag = self.expand_in(&flag.value, state)?;
+                        if let Some(query) = &source.checksum
+                            && *query != flag
+                        {
+                            return Err(Error::new(
+                                ErrorKind::GitSource(format!(
+                                    "checksum mismatch {query:?} != {flag:?}"
+                                )),
+                                word.span,
+                            ));
+                        }
+                        source.checksum = Some(flag);
+                    }
+                    has_url = true;
+                    sources.push(CopySource::Git(source));
+                    continue;
+                }
+            }
             if copy.add && (path.starts_with("http://") || path.starts_with("https://")) {
                 if copy.from.is_some() {
                     return Err(Error::new(
@@ -142,6 +189,15 @@ impl Lowerer<'_> {
             exclude.push(self.expand_quietly_in(&flag.value, state)?);
         }
         let checksum = match &copy.checksum {
+            // A git source holds its checksum, which is not part of the
+            // step's definition: the commit it checks is in the key already,
+            // and BuildKit's cache is the same with or without it.
+            _ if sources
+                .iter()
+                .any(|source| matches!(source, CopySource::Git(_))) =>
+            {
+                None
+            }
             Some(flag) => Some(self.expand_in(&flag.value, state)?),
             None => None,
         };
@@ -150,6 +206,7 @@ impl Lowerer<'_> {
             .map(|source| match source {
                 CopySource::Path { path, .. } => path.clone(),
                 CopySource::Url { url } => url.clone(),
+                CopySource::Git(git) => git.url.clone(),
                 CopySource::Inline(file) => format!("<<{}", file.path),
             })
             .collect();

@@ -7,7 +7,8 @@
 //!
 //! The content digest covers, for each entry copied, its destination
 //! path, type, mode, link target, xattrs and content digest (or a URL's
-//! content); never owners or mtimes (`files::content_digest`).
+//! content, or the commit a git repository's reference resolves to);
+//! never owners or mtimes (`files::content_digest`).
 
 use strata_frontend::graph::{CopySource, FileCopy};
 
@@ -55,6 +56,8 @@ fn instruction(copy: &FileCopy) -> String {
         .map(|source| match source {
             CopySource::Path { input, path } => format!("{input}:{path}"),
             CopySource::Url { url } => url.clone(),
+            // What it resolves to is in the content digest.
+            CopySource::Git(git) => format!("{git:?}"),
             CopySource::Inline(file) => format!("<<{}", file.path),
         })
         .collect();

@@ -212,16 +212,18 @@ impl Cloner {
         if let Some(known) = resolved.get(&asked) {
             return Ok(known.clone());
         }
-        let dir = self.store.staging_dir("git").map_err(GitError::Staging)?;
-        self.dirs.lock().expect("git lock").push(dir.clone());
-        let checkout = Clone {
-            source,
-            dir: &dir,
-            deadline: Instant::now() + TIMEOUT,
-        }
-        .resolve_only()?;
+        let dir = self.staging()?;
+        let checkout = Clone::new(source, &dir).resolve_only()?;
         resolved.insert(asked, checkout.clone());
         Ok(checkout)
+    }
+
+    /// A staging directory for one git run, removed with the others when
+    /// the build ends.
+    fn staging(&self) -> Result<PathBuf, GitError> {
+        let dir = self.store.staging_dir("git").map_err(GitError::Staging)?;
+        self.dirs.lock().expect("git lock").push(dir.clone());
+        Ok(dir)
     }
 
     /// `source` checked out, once per build.
@@ -231,14 +233,8 @@ impl Cloner {
         if let Some(known) = done.get(&asked) {
             return Ok(known.clone());
         }
-        let dir = self.store.staging_dir("git").map_err(GitError::Staging)?;
-        self.dirs.lock().expect("git lock").push(dir.clone());
-        let checkout = Clone {
-            source,
-            dir: &dir,
-            deadline: Instant::now() + TIMEOUT,
-        }
-        .run()?;
+        let dir = self.staging()?;
+        let checkout = Clone::new(source, &dir).run()?;
         // The key was made from what the reference resolved to then: a
         // branch pushed to since is not this step's content.
         if let Some(key) = self.resolved.lock().expect("git lock").get(&asked)
@@ -332,6 +328,17 @@ struct Clone<'a> {
     source: &'a GitSource,
     dir: &'a Path,
     deadline: Instant,
+}
+
+impl<'a> Clone<'a> {
+    /// A run on `source` in `dir`, given [`TIMEOUT`] from now.
+    fn new(source: &'a GitSource, dir: &'a Path) -> Self {
+        Clone {
+            source,
+            dir,
+            deadline: Instant::now() + TIMEOUT,
+        }
+    }
 }
 
 impl Clone<'_> {

@@ -185,35 +185,29 @@ impl Lowerer<'_> {
     fn check_instruction(&mut self, instruction: &Instruction, state: &mut State) {
         let span = self.at;
         let name = instruction.name();
+        if matches!(
+            instruction,
+            Instruction::Cmd(_) | Instruction::Entrypoint(_) | Instruction::Healthcheck(_)
+        ) && let Some(before) = state.lint.used_once(name, span)
+        {
+            // The one overridden is where the warning points.
+            self.warn_once(
+                "MultipleInstructionsDisallowed",
+                String::new(),
+                crate::lint::multiple_instructions_disallowed(name),
+                before,
+            );
+        }
         match instruction {
-            Instruction::Cmd(command) | Instruction::Entrypoint(command) => {
-                if let Some(before) = state.lint.used_once(name, span) {
-                    // The one overridden is where the warning points.
-                    self.warn_once(
-                        "MultipleInstructionsDisallowed",
-                        String::new(),
-                        crate::lint::multiple_instructions_disallowed(name),
-                        before,
-                    );
-                }
-                if matches!(command, Command::Shell(_)) && !state.lint.shell_set {
-                    self.warn_once(
-                        "JSONArgsRecommended",
-                        String::new(),
-                        crate::lint::json_args_recommended(name),
-                        span,
-                    );
-                }
-            }
-            Instruction::Healthcheck(_) => {
-                if let Some(before) = state.lint.used_once(name, span) {
-                    self.warn_once(
-                        "MultipleInstructionsDisallowed",
-                        String::new(),
-                        crate::lint::multiple_instructions_disallowed(name),
-                        before,
-                    );
-                }
+            Instruction::Cmd(Command::Shell(_)) | Instruction::Entrypoint(Command::Shell(_))
+                if !state.lint.shell_set =>
+            {
+                self.warn_once(
+                    "JSONArgsRecommended",
+                    String::new(),
+                    crate::lint::json_args_recommended(name),
+                    span,
+                );
             }
             Instruction::Env(pairs) | Instruction::Label(pairs) => {
                 if pairs.iter().any(|pair| !pair.equals) {

@@ -42,7 +42,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
     }
     let levels = graph.levels();
     writeln!(out, "\nsources:")?;
-    for vertex in &graph.vertices {
+    for vertex in graph.vertices() {
         let Op::Source(source) = &vertex.op else {
             continue;
         };
@@ -73,12 +73,12 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
         let own: Vec<usize> = chain
             .iter()
             .copied()
-            .filter(|id| graph.vertices[*id].stage == stage.index)
+            .filter(|id| graph.stage_of(*id) == stage.index)
             .collect();
         let start = chain
             .iter()
             .rev()
-            .find(|id| graph.vertices[**id].stage != stage.index)
+            .find(|id| graph.stage_of(**id) != stage.index)
             .or(chain.first());
         match start {
             Some(start) => {
@@ -87,7 +87,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
             None => writeln!(out)?,
         }
         for id in own {
-            let vertex = &graph.vertices[id];
+            let vertex = &graph.vertex(id);
             if matches!(vertex.op, Op::Source(_)) {
                 continue;
             }
@@ -141,11 +141,9 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
     // not depend on each other and can run at the same time. One sorted
     // list of (depth, id) pairs, not a list per depth: a chain of RUNs has
     // as many depths as steps.
-    let mut steps: Vec<(usize, usize)> = graph
-        .vertices
-        .iter()
-        .filter(|vertex| !matches!(vertex.op, Op::Config(_)))
-        .map(|vertex| (levels[vertex.id], vertex.id))
+    let mut steps: Vec<(usize, usize)> = (0..graph.len())
+        .filter(|id| !graph.is_config(*id))
+        .map(|id| (levels[id], id))
         .collect();
     steps.sort_unstable();
     writeln!(
@@ -185,14 +183,14 @@ pub(crate) fn json(graph: &BuildGraph, out: &mut dyn Write) -> io::Result<()> {
     struct Plan<'g> {
         target: &'g str,
         stages: &'g [strata_frontend::graph::StageInfo],
-        vertices: &'g [strata_frontend::graph::Vertex],
+        vertices: strata_frontend::graph::Vertices<'g>,
         levels: Vec<usize>,
     }
     let target = graph.target_stage().label();
     let plan = Plan {
         target: &target,
         stages: &graph.stages,
-        vertices: &graph.vertices,
+        vertices: strata_frontend::graph::Vertices(graph),
         levels: graph.levels(),
     };
     serde_json::to_writer_pretty(&mut *out, &plan)?;
@@ -206,7 +204,7 @@ pub(crate) fn dot(graph: &BuildGraph, out: &mut dyn Write) -> io::Result<()> {
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     };
-    for vertex in &graph.vertices {
+    for vertex in graph.vertices() {
         let shape = match vertex.op {
             Op::Source(_) => ", shape=ellipse",
             Op::Config(_) => ", style=dashed",

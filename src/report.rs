@@ -51,7 +51,7 @@ pub(crate) fn build_error(error: &BuildError, graph: &BuildGraph, source: &Sourc
     let message = strata_solver::error::one_line(error);
     let origin = error
         .vertex()
-        .and_then(|id| graph.vertices.get(id))
+        .and_then(|id| graph.get(id))
         .and_then(|vertex| vertex.origin);
     let mut out = match origin {
         Some(origin) => diagnostic::render_message("error", &message, origin.span, None, source),

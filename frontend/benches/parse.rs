@@ -103,11 +103,11 @@ fn main() {
     });
     measure("parse + instructions + lower (compile)", runs, || {
         let compiled = strata_frontend::compile(black_box(&text), &options).unwrap();
-        black_box(compiled.graph.vertices.len());
+        black_box(compiled.graph.len());
     });
     let compiled = strata_frontend::compile(&text, &options).unwrap();
     #[expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
     {
-        println!("graph: {} vertices", compiled.graph.vertices.len());
+        println!("graph: {} vertices", compiled.graph.len());
     }
 }

@@ -27,7 +27,7 @@
 //! assert_eq!(compiled.file.dump().lines().nth(1), Some("(run \"echo hi > /hi\")"));
 //!
 //! // The graph: the RUN is an exec step with the shell prepended.
-//! let run = compiled.graph.vertices.iter().find_map(|vertex| match &vertex.op {
+//! let run = compiled.graph.vertices().find_map(|vertex| match vertex.op {
 //!     Op::Exec(exec) => Some(exec),
 //!     _ => None,
 //! });

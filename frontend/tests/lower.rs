@@ -30,13 +30,13 @@ fn args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// The exec steps of the target stage's chain, in order.
-fn execs(graph: &BuildGraph) -> Vec<&Exec> {
+fn execs(graph: &BuildGraph) -> Vec<Exec> {
     let last = graph.target_stage().last.unwrap();
     graph
         .chain(last)
         .into_iter()
-        .filter_map(|id| match &graph.vertices[id].op {
-            Op::Exec(exec) => Some(&**exec),
+        .filter_map(|id| match graph.vertex(id).op {
+            Op::Exec(exec) => Some(*exec),
             _ => None,
         })
         .collect()
@@ -49,12 +49,12 @@ fn env_of<'e>(exec: &'e Exec, name: &str) -> Option<&'e str> {
         .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
 }
 
-fn config_edits(graph: &BuildGraph) -> Vec<&ConfigEdit> {
+fn config_edits(graph: &BuildGraph) -> Vec<ConfigEdit> {
     let last = graph.target_stage().last.unwrap();
     graph
         .chain(last)
         .into_iter()
-        .filter_map(|id| match &graph.vertices[id].op {
+        .filter_map(|id| match graph.vertex(id).op {
             Op::Config(edit) => Some(edit),
             _ => None,
         })
@@ -63,8 +63,7 @@ fn config_edits(graph: &BuildGraph) -> Vec<&ConfigEdit> {
 
 fn digests(graph: &BuildGraph) -> Vec<String> {
     graph
-        .vertices
-        .iter()
+        .vertices()
         .map(|vertex| vertex.digest.clone())
         .collect()
 }
@@ -73,7 +72,7 @@ fn digests(graph: &BuildGraph) -> Vec<String> {
 fn meta_args_reach_from_but_not_the_stage() {
     let graph = compile("ARG BASE=alpine:3.20\nARG VERSION=1\nFROM $BASE\nRUN echo $VERSION\n");
     assert_eq!(graph.target_stage().base, "alpine:3.20");
-    let exec = execs(&graph)[0];
+    let exec = &execs(&graph)[0];
     assert_eq!(
         env_of(exec, "VERSION"),
         None,
@@ -85,7 +84,7 @@ fn meta_args_reach_from_but_not_the_stage() {
 fn redeclared_arg_inherits_the_global_value_and_build_args_override() {
     let dockerfile = "ARG VERSION=1\nFROM busybox\nARG VERSION\nARG OTHER=x-$VERSION\nRUN true\n";
     let exec_env =
-        |graph: &BuildGraph, name: &str| env_of(execs(graph)[0], name).map(str::to_owned);
+        |graph: &BuildGraph, name: &str| env_of(&execs(graph)[0], name).map(str::to_owned);
     let graph = compile(dockerfile);
     assert_eq!(exec_env(&graph, "VERSION").as_deref(), Some("1"));
     assert_eq!(exec_env(&graph, "OTHER").as_deref(), Some("x-1"));
@@ -107,7 +106,7 @@ fn redeclared_arg_inherits_the_global_value_and_build_args_override() {
 #[test]
 fn env_wins_over_arg() {
     let graph = compile("FROM busybox\nARG MODE=arg\nENV MODE=env\nWORKDIR /$MODE\nRUN true\n");
-    let exec = execs(&graph)[0];
+    let exec = &execs(&graph)[0];
     assert_eq!(exec.cwd, "/env");
     assert_eq!(
         exec.env
@@ -122,7 +121,7 @@ fn env_wins_over_arg() {
 #[test]
 fn env_pairs_see_values_from_before_the_instruction() {
     let graph = compile("FROM busybox\nENV A=1\nENV A=2 B=$A\nRUN true\n");
-    let exec = execs(&graph)[0];
+    let exec = &execs(&graph)[0];
     assert_eq!(env_of(exec, "A"), Some("2"));
     assert_eq!(env_of(exec, "B"), Some("1"));
     assert_eq!(
@@ -182,20 +181,19 @@ fn platform_args() {
     );
     let build = &graph.stages[0];
     let Op::Source(Source::Image { platform, .. }) =
-        &graph.vertices[graph.chain(build.last.unwrap())[0]].op
+        graph.vertex(graph.chain(build.last.unwrap())[0]).op
     else {
         panic!("stage starts from an image");
     };
-    assert_eq!(platform, &Platform::host().to_string());
+    assert_eq!(platform, Platform::host().to_string());
     let exec = graph
-        .vertices
-        .iter()
-        .find_map(|vertex| match &vertex.op {
+        .vertices()
+        .find_map(|vertex| match vertex.op {
             Op::Exec(exec) => Some(exec),
             _ => None,
         })
         .unwrap();
-    assert_eq!(env_of(exec, "TARGETARCH"), Some("arm64"));
+    assert_eq!(env_of(&exec, "TARGETARCH"), Some("arm64"));
 }
 
 #[test]
@@ -206,8 +204,7 @@ fn target_prunes_unneeded_stages() {
     assert_eq!(built, vec![true, false, true]);
     assert!(
         !graph
-            .vertices
-            .iter()
+            .vertices()
             .any(|vertex| vertex.description().contains("echo test"))
     );
 
@@ -226,20 +223,19 @@ fn copy_from_index_and_image() {
     let graph = compile(
         "FROM busybox\nRUN echo > /a\nFROM busybox\nCOPY --from=0 /a /a\nCOPY --from=alpine:3.20 /etc/os-release /\n",
     );
-    let copies: Vec<(&FileOp, &Vec<usize>)> = graph
-        .vertices
-        .iter()
-        .filter_map(|vertex| match &vertex.op {
-            Op::File(op @ FileOp::Copy(_)) => Some((op, &vertex.inputs)),
+    let copies: Vec<(FileOp, Vec<usize>)> = graph
+        .vertices()
+        .filter_map(|vertex| match vertex.op {
+            Op::File(op @ FileOp::Copy(_)) => Some((op, vertex.inputs)),
             _ => None,
         })
         .collect();
     assert_eq!(copies.len(), 2);
     let first_input = copies[0].1[1];
-    assert!(matches!(graph.vertices[first_input].op, Op::Exec(_)));
+    assert!(matches!(graph.vertex(first_input).op, Op::Exec(_)));
     let second_input = copies[1].1[1];
     assert!(matches!(
-        &graph.vertices[second_input].op,
+        &graph.vertex(second_input).op,
         Op::Source(Source::Image { reference, .. }) if reference == "alpine:3.20"
     ));
 }
@@ -259,8 +255,7 @@ fn digests_are_stable_and_follow_semantics() {
 
     let exec_digests = |graph: &BuildGraph| -> Vec<String> {
         graph
-            .vertices
-            .iter()
+            .vertices()
             .filter(|vertex| matches!(vertex.op, Op::Exec(_)))
             .map(|vertex| vertex.digest.clone())
             .collect()
@@ -295,8 +290,7 @@ fn identical_steps_in_two_stages_are_one_vertex() {
         "FROM busybox AS a\nRUN make\nFROM busybox AS b\nRUN make\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n",
     );
     let runs = graph
-        .vertices
-        .iter()
+        .vertices()
         .filter(|vertex| matches!(vertex.op, Op::Exec(_)))
         .count();
     assert_eq!(runs, 1);
@@ -341,9 +335,8 @@ fn copy_heredocs_expand_unless_quoted() {
         "FROM busybox\nARG NAME=world\nCOPY <<EOF <<'RAW' /etc/\nhello $NAME\nEOF\nhello $NAME\nRAW\n",
     );
     let copy = graph
-        .vertices
-        .iter()
-        .find_map(|vertex| match &vertex.op {
+        .vertices()
+        .find_map(|vertex| match vertex.op {
             Op::File(FileOp::Copy(copy)) => Some(copy),
             _ => None,
         })
@@ -368,11 +361,10 @@ fn paths_resolve_against_workdir() {
     let graph = compile(
         "FROM busybox\nWORKDIR /app\nWORKDIR src/../lib\nCOPY a.txt ./\nCOPY b.txt c/\nADD --chmod=0755 --chown=app:app https://example.org/x.sh x.sh\nRUN pwd\n",
     );
-    let copies: Vec<&strata_frontend::graph::FileCopy> = graph
-        .vertices
-        .iter()
-        .filter_map(|vertex| match &vertex.op {
-            Op::File(FileOp::Copy(copy)) => Some(&**copy),
+    let copies: Vec<strata_frontend::graph::FileCopy> = graph
+        .vertices()
+        .filter_map(|vertex| match vertex.op {
+            Op::File(FileOp::Copy(copy)) => Some(*copy),
             _ => None,
         })
         .collect();
@@ -393,11 +385,10 @@ fn paths_resolve_against_workdir() {
     assert_eq!(copies[2].chmod.as_deref(), Some("0755"));
     assert_eq!(copies[2].chown.as_deref(), Some("app:app"));
     assert_eq!(execs(&graph)[0].cwd, "/app/lib");
-    let mkdirs: Vec<&str> = graph
-        .vertices
-        .iter()
-        .filter_map(|vertex| match &vertex.op {
-            Op::File(FileOp::Mkdir { path, .. }) => Some(path.as_str()),
+    let mkdirs: Vec<String> = graph
+        .vertices()
+        .filter_map(|vertex| match vertex.op {
+            Op::File(FileOp::Mkdir { path, .. }) => Some(path),
             _ => None,
         })
         .collect();
@@ -412,23 +403,23 @@ fn config_edits_in_order() {
     let edits = config_edits(&graph);
     assert_eq!(
         edits[0],
-        &ConfigEdit::Label(vec![("a".into(), "x y".into()), ("b".into(), "2".into())])
+        ConfigEdit::Label(vec![("a".into(), "x y".into()), ("b".into(), "2".into())])
     );
     assert_eq!(
         edits[1],
-        &ConfigEdit::Expose(vec!["80/tcp".into(), "53/udp".into()])
+        ConfigEdit::Expose(vec!["80/tcp".into(), "53/udp".into()])
     );
-    assert_eq!(edits[2], &ConfigEdit::User("app:app".into()));
-    assert_eq!(edits[3], &ConfigEdit::Volume(vec!["/data".into()]));
-    assert_eq!(edits[4], &ConfigEdit::StopSignal("SIGINT".into()));
-    let ConfigEdit::Healthcheck(health) = edits[5] else {
+    assert_eq!(edits[2], ConfigEdit::User("app:app".into()));
+    assert_eq!(edits[3], ConfigEdit::Volume(vec!["/data".into()]));
+    assert_eq!(edits[4], ConfigEdit::StopSignal("SIGINT".into()));
+    let ConfigEdit::Healthcheck(health) = &edits[5] else {
         panic!()
     };
     assert_eq!(health.test, ["CMD-SHELL", "wget -q localhost"]);
     assert_eq!((health.interval, health.retries), (5_000_000_000, 3));
-    assert_eq!(edits[6], &ConfigEdit::Entrypoint(vec!["/bin/app".into()]));
-    assert_eq!(edits[7], &ConfigEdit::Cmd(vec!["--help".into()]));
-    assert_eq!(edits[8], &ConfigEdit::Onbuild("RUN make".into()));
+    assert_eq!(edits[6], ConfigEdit::Entrypoint(vec!["/bin/app".into()]));
+    assert_eq!(edits[7], ConfigEdit::Cmd(vec!["--help".into()]));
+    assert_eq!(edits[8], ConfigEdit::Onbuild("RUN make".into()));
 }
 
 #[test]
@@ -436,19 +427,18 @@ fn mounts_resolve_their_sources() {
     let graph = compile(
         "FROM busybox AS tools\nRUN echo > /tool\nFROM busybox\nRUN --mount=type=bind,from=tools,source=/tool,target=/t \\\n    --mount=type=bind,target=/src \\\n    --mount=type=cache,target=.cache \\\n    --mount=type=secret,id=token \\\n    cat /t\n",
     );
-    let exec = execs(&graph)[0];
+    let exec = &execs(&graph)[0];
     let vertex = graph
-        .vertices
-        .iter()
+        .vertices()
         .find(|vertex| matches!(&vertex.op, Op::Exec(e) if **e == *exec))
         .unwrap();
     assert_eq!(exec.mounts.len(), 4);
-    let tools = &graph.vertices[vertex.inputs[exec.mounts[0].input.unwrap()]];
+    let tools = &graph.vertex(vertex.inputs[exec.mounts[0].input.unwrap()]);
     assert!(
         matches!(tools.op, Op::Exec(_)),
         "mount from a stage reads that stage"
     );
-    let context = &graph.vertices[vertex.inputs[exec.mounts[1].input.unwrap()]];
+    let context = &graph.vertex(vertex.inputs[exec.mounts[1].input.unwrap()]);
     assert!(matches!(context.op, Op::Source(Source::Context { .. })));
     assert_eq!(exec.mounts[2].target, "/.cache");
     assert_eq!(exec.mounts[3].target, "/run/secrets/token");
@@ -496,9 +486,9 @@ fn base_image_config_and_onbuild_triggers() {
     assert_eq!(execs[0].args, ["/bin/sh", "-c", "echo triggered"]);
     assert_eq!(execs[0].user, "builder");
     assert_eq!(execs[0].cwd, "/src");
-    assert_eq!(env_of(execs[1], "PATH"), Some("/opt/bin:/bin:/extra"));
-    assert_eq!(env_of(execs[1], "FROM_TRIGGER"), Some("yes"));
-    assert_eq!(env_of(execs[1], "LANG"), Some("C.UTF-8"));
+    assert_eq!(env_of(&execs[1], "PATH"), Some("/opt/bin:/bin:/extra"));
+    assert_eq!(env_of(&execs[1], "FROM_TRIGGER"), Some("yes"));
+    assert_eq!(env_of(&execs[1], "LANG"), Some("C.UTF-8"));
 }
 
 #[test]
@@ -563,10 +553,10 @@ fn history_entries_as_docker_writes_them() {
         "FROM busybox\nENV A=1 B=2\nARG V=1\nWORKDIR /app\nRUN echo hi\nCOPY a b\nLABEL x=y\nCMD [\"x\"]\n",
     );
     let last = graph.target_stage().last.unwrap();
-    let history: Vec<&str> = graph
+    let history: Vec<String> = graph
         .chain(last)
         .into_iter()
-        .filter_map(|id| graph.vertices[id].created_by.as_deref())
+        .filter_map(|id| graph.vertex(id).created_by)
         .collect();
     assert_eq!(
         history,
@@ -594,8 +584,7 @@ fn a_run_carries_its_build_args_as_pairs_and_its_label_as_data() {
         &options,
     );
     let run = graph
-        .vertices
-        .iter()
+        .vertices()
         .find(|vertex| matches!(vertex.op, Op::Exec(_)))
         .unwrap();
     let Op::Exec(exec) = &run.op else {
@@ -642,17 +631,16 @@ fn many_labels_stay_linear() {
         dockerfile.push_str(&format!("LABEL k{index}=v{index}\n"));
     }
     let graph = compile(&dockerfile);
-    assert_eq!(graph.vertices.len(), LABELS + 1);
+    assert_eq!(graph.len(), LABELS + 1);
     let pairs: usize = graph
-        .vertices
-        .iter()
+        .vertices()
         .map(|vertex| match &vertex.op {
             Op::Config(ConfigEdit::Label(pairs)) => pairs.len(),
             _ => 0,
         })
         .sum();
     assert_eq!(pairs, LABELS);
-    let last = graph.vertices.last().unwrap();
+    let last = graph.vertex(graph.len() - 1);
     assert_eq!(
         last.op,
         Op::Config(ConfigEdit::Label(vec![("k19999".into(), "v19999".into())]))
@@ -660,9 +648,8 @@ fn many_labels_stay_linear() {
     let streamed = strata_frontend::compile_graph(&dockerfile, &Options::default()).unwrap();
     assert!(
         streamed
-            .vertices
-            .iter()
-            .zip(&graph.vertices)
+            .vertices()
+            .zip(graph.vertices())
             .all(|(a, b)| a.digest == b.digest)
     );
 }

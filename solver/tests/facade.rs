@@ -137,8 +137,8 @@ fn graph() -> strata_frontend::graph::BuildGraph {
     );
     env.created_by = Some("ENV GREETING=hello".to_owned());
     let env = graph.add(env);
-    assert_eq!(graph.vertices()[copy].id, copy);
-    assert!(graph.vertices()[copy].digest.starts_with("sha256:"));
+    assert_eq!(graph.vertex(copy).id, copy);
+    assert!(graph.vertex(copy).digest.starts_with("sha256:"));
     graph
         .finish(
             vec![StageInfo {

@@ -96,16 +96,15 @@ fn a_tag_that_moves_after_lowering_does_not_change_the_image_that_runs() {
     .unwrap()
     .graph;
     assert_eq!(resolver.calls.get(), 1);
-    let pins: Vec<Option<&str>> = graph
-        .vertices
-        .iter()
-        .filter_map(|vertex| match &vertex.op {
-            Op::Source(Source::Image { pinned, .. }) => Some(pinned.as_deref()),
+    let pins: Vec<Option<String>> = graph
+        .vertices()
+        .filter_map(|vertex| match vertex.op {
+            Op::Source(Source::Image { pinned, .. }) => Some(pinned),
             _ => None,
         })
         .collect();
     let first_manifest = first.manifest.to_string();
-    assert_eq!(pins, [Some(first_manifest.as_str())]);
+    assert_eq!(pins, [Some(first_manifest)]);
 
     // The tag moves before the build runs; a resolver asked again would
     // say so.

@@ -3,19 +3,23 @@
 //! Dockerfile. The builder gives each vertex its id and its digest (see
 //! the `graph` module docs) and shares identical vertices.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 
-use super::{BuildGraph, CopySource, FileOp, Op, StageInfo, Vertex, VertexId};
+use super::store::Store;
+use super::{BuildGraph, Op, StageInfo, Vertex, VertexId};
 
 /// A graph under construction. Vertices are added in dependency order:
 /// every input (and `previous`) of a vertex must already be there.
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
-    vertices: Vec<Vertex>,
-    /// Dedupes vertices: the same op on the same inputs after the same step.
-    known: HashMap<([u8; 32], Option<VertexId>), VertexId, DigestHash>,
+    store: Store,
+    /// Dedupes vertices: the same op on the same inputs after the same
+    /// step. It holds vertex ids, 4 bytes a slot, and finds the digest and
+    /// previous step to compare in the store. (`hashbrown`'s `HashTable`,
+    /// the table under std's `HashMap`, is made for this: a map keyed by
+    /// `(digest, previous)` would hold 48 more bytes per vertex, the
+    /// digest twice.)
+    known: hashbrown::HashTable<u32>,
     /// Reused buffer for the canonical encoding of each vertex.
     encoding: Vec<u8>,
 }
@@ -31,15 +35,29 @@ impl GraphBuilder {
     /// sizes held meanwhile) before that many.
     pub fn with_capacity(vertices: usize) -> GraphBuilder {
         GraphBuilder {
-            vertices: Vec::with_capacity(vertices),
-            known: HashMap::with_capacity_and_hasher(vertices, DigestHash),
+            store: Store::with_capacity(vertices),
+            known: hashbrown::HashTable::with_capacity(vertices),
             ..GraphBuilder::default()
         }
     }
 
-    /// The vertices added so far.
-    pub fn vertices(&self) -> &[Vertex] {
-        &self.vertices
+    /// How many vertices are in.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    /// Vertex `id`, as added (with its id and digest set).
+    ///
+    /// # Panics
+    ///
+    /// If there is no such vertex.
+    pub fn vertex(&self, id: VertexId) -> Vertex {
+        self.store.vertex(id)
     }
 
     /// Add `vertex`, whose `id` and `digest` are set here (what it holds
@@ -50,24 +68,25 @@ impl GraphBuilder {
     ///
     /// If an input or `previous` is not already in the graph: vertices are
     /// added in dependency order.
-    pub fn add(&mut self, mut vertex: Vertex) -> VertexId {
+    pub fn add(&mut self, vertex: Vertex) -> VertexId {
         #[derive(serde::Serialize)]
         struct Definition<'d> {
             op: &'d Op,
-            inputs: Vec<&'d str>,
-            previous: Option<&'d str>,
+            inputs: Vec<String>,
+            previous: Option<String>,
         }
-        let inputs: Vec<&str> = vertex
+        let store = &self.store;
+        let inputs: Vec<String> = vertex
             .inputs
             .iter()
-            .map(|input| self.vertices[*input].digest.as_str())
+            .map(|input| digest_string(store.digest(*input)))
             .collect();
         // Only config edits depend on the step before them; filesystem ops
         // depend on their inputs alone (see the module docs of `graph`).
         let previous = match vertex.op {
             Op::Config(_) => vertex
                 .previous
-                .map(|previous| self.vertices[previous].digest.as_str()),
+                .map(|previous| digest_string(store.digest(previous))),
             _ => None,
         };
         let definition = Definition {
@@ -81,23 +100,36 @@ impl GraphBuilder {
         super::canonical::encode(&definition, &mut self.encoding)
             .expect("graph types always encode");
         let raw: [u8; 32] = Sha256::digest(&self.encoding).into();
-        let key = (raw, vertex.previous);
-        if let Some(existing) = self.known.get(&key) {
-            return *existing;
+        let hash = key_hash(&raw, vertex.previous);
+        let same = |id: &u32| {
+            let id = *id as usize;
+            store.digest(id) == &raw && store.previous(id) == vertex.previous
+        };
+        if let Some(existing) = self.known.find(hash, same) {
+            return *existing as usize;
         }
-        vertex.digest = digest_string(&raw);
-        let id = self.vertices.len();
-        vertex.id = id;
-        self.known.insert(key, id);
-        self.vertices.push(vertex);
-        id
+        // Debug builds (every test) check that the packed vertex comes
+        // back as it went in.
+        let expected = cfg!(debug_assertions).then(|| vertex.clone());
+        let id = self.store.push(vertex, raw);
+        if let Some(mut expected) = expected {
+            expected.id = id as usize;
+            expected.digest = digest_string(&raw);
+            debug_assert_eq!(self.store.vertex(id as usize), expected);
+        }
+        let store = &self.store;
+        self.known.insert_unique(hash, id, |id| {
+            let id = *id as usize;
+            key_hash(store.digest(id), store.previous(id))
+        });
+        id as usize
     }
 
     /// The graph, with its `stages` and the index of the `target` one,
     /// once it is checked to hold together: the target and every stage's
     /// vertices exist, and every source a step names is one of its inputs.
     pub fn finish(self, stages: Vec<StageInfo>, target: usize) -> Result<BuildGraph, GraphError> {
-        let count = self.vertices.len();
+        let count = self.store.len();
         if target >= stages.len() {
             return Err(GraphError::NoTarget {
                 target,
@@ -114,31 +146,19 @@ impl GraphBuilder {
                 }
             }
         }
-        for vertex in &self.vertices {
-            let named: Vec<usize> = match &vertex.op {
-                Op::File(FileOp::Copy(copy)) => copy
-                    .sources
-                    .iter()
-                    .filter_map(|source| match source {
-                        CopySource::Path { input, .. } => Some(*input),
-                        _ => None,
-                    })
-                    .collect(),
-                Op::Exec(exec) => exec.mounts.iter().filter_map(|mount| mount.input).collect(),
-                _ => Vec::new(),
-            };
-            if let Some(input) = named
+        for vertex in 0..count {
+            let inputs = self.store.inputs(vertex).len();
+            if let Some(input) = self
+                .store
+                .named_inputs(vertex)
                 .into_iter()
-                .find(|input| *input >= vertex.inputs.len())
+                .find(|input| *input >= inputs)
             {
-                return Err(GraphError::NoInput {
-                    vertex: vertex.id,
-                    input,
-                });
+                return Err(GraphError::NoInput { vertex, input });
             }
         }
         Ok(BuildGraph {
-            vertices: self.vertices,
+            store: self.store,
             stages,
             target,
             warnings: Vec::new(),
@@ -176,37 +196,18 @@ pub enum GraphError {
     },
 }
 
-/// Hashes a `(digest, previous)` key by the digest's first eight bytes: a
-/// SHA-256 output is already uniformly random, so running SipHash over it
-/// again (the default) only costs time.
-#[derive(Debug, Default, Clone, Copy)]
-struct DigestHash;
-
-impl std::hash::BuildHasher for DigestHash {
-    type Hasher = DigestHasher;
-    fn build_hasher(&self) -> DigestHasher {
-        DigestHasher(0)
-    }
-}
-
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Writes come as: the array's length (a constant), the 32 digest
-        // bytes (the first eight are used), then the previous step's id.
-        let mut word = [0u8; 8];
-        let take = bytes.len().min(8);
-        word[..take].copy_from_slice(&bytes[..take]);
-        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-    }
+/// The table hash of a `(digest, previous)` key: the digest's first eight
+/// bytes, mixed with the previous step. A SHA-256 output is already
+/// uniformly random, so running SipHash over it again only costs time.
+fn key_hash(digest: &[u8; 32], previous: Option<VertexId>) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&digest[..8]);
+    let previous = previous.map_or(u64::MAX, |previous| previous as u64);
+    u64::from_le_bytes(word) ^ previous.rotate_left(32)
 }
 
 /// `sha256:<hex>` of a raw digest.
-fn digest_string(digest: &[u8; 32]) -> String {
+pub(super) fn digest_string(digest: &[u8; 32]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");

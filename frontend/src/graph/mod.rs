@@ -42,6 +42,7 @@ pub mod canonical;
 mod git;
 mod lower;
 mod mount;
+mod store;
 
 pub use builder::{GraphBuilder, GraphError};
 pub use git::{GitSource, git_url};
@@ -51,6 +52,7 @@ pub use lower::{
     ResolveError, ResolveFailure, Resolved, lower,
 };
 pub use mount::{Mount, MountType, Sharing, csv_fields};
+pub(crate) use store::run_history;
 
 use std::sync::Arc;
 
@@ -62,22 +64,45 @@ use serde::Serialize;
 pub type VertexId = usize;
 
 /// The whole build: vertices, stages and the target.
-#[derive(Debug, Clone, Serialize)]
+///
+/// The vertices are kept packed (see `store.rs`: a big Dockerfile has a
+/// vertex per line, and a [`Vertex`] is many times the size of its line);
+/// [`BuildGraph::vertex`] and [`BuildGraph::vertices`] make them, in
+/// dependency order.
+#[derive(Debug, Clone)]
 pub struct BuildGraph {
-    /// Vertices in dependency order.
-    pub vertices: Vec<Vertex>,
+    store: store::Store,
     /// Every stage of the Dockerfile; `built` tells which ones the target needs.
     pub stages: Vec<StageInfo>,
     /// Index of the target stage in `stages`.
     pub target: usize,
     /// Warnings found while lowering (undefined variables, unused build args...).
-    #[serde(skip)]
     pub warnings: Vec<Warning>,
     /// The Dockerfile's default `SOURCE_DATE_EPOCH` (a global `ARG
     /// SOURCE_DATE_EPOCH=<seconds>`), when no build arg gives one: the
     /// build's epoch unless the caller has its own (BuildKit's convert.go).
-    #[serde(skip)]
     pub source_date_epoch: Option<u64>,
+}
+
+/// The plan's JSON: `vertices`, `stages` and `target`.
+impl Serialize for BuildGraph {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut graph = serializer.serialize_struct("BuildGraph", 3)?;
+        graph.serialize_field("vertices", &Vertices(self))?;
+        graph.serialize_field("stages", &self.stages)?;
+        graph.serialize_field("target", &self.target)?;
+        graph.end()
+    }
+}
+
+/// The vertices of a graph, serialized one at a time as they are made.
+pub struct Vertices<'g>(pub &'g BuildGraph);
+
+impl Serialize for Vertices<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.vertices())
+    }
 }
 
 /// What the build knows of one stage.
@@ -120,7 +145,7 @@ pub struct Origin {
 }
 
 /// One step of the build.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vertex {
     /// This vertex's index.
     pub id: VertexId,
@@ -517,24 +542,80 @@ impl BuildGraph {
         &self.stages[self.target]
     }
 
+    /// How many vertices the graph has.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    /// Vertex `id`.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such vertex, as indexing a list does.
+    pub fn vertex(&self, id: VertexId) -> Vertex {
+        self.store.vertex(id)
+    }
+
+    /// Vertex `id`, if there is one.
+    pub fn get(&self, id: VertexId) -> Option<Vertex> {
+        (id < self.store.len()).then(|| self.store.vertex(id))
+    }
+
+    /// Every vertex, in dependency order.
+    pub fn vertices(&self) -> impl ExactSizeIterator<Item = Vertex> + '_ {
+        (0..self.store.len()).map(|id| self.store.vertex(id))
+    }
+
+    /// Vertex `id`'s stage, without making the vertex.
+    pub fn stage_of(&self, id: VertexId) -> usize {
+        self.store.stage(id)
+    }
+
+    /// Vertex `id`'s previous step, without making the vertex.
+    pub fn previous_of(&self, id: VertexId) -> Option<VertexId> {
+        self.store.previous(id)
+    }
+
+    /// Vertex `id`'s inputs, without making the vertex.
+    pub fn inputs_of(&self, id: VertexId) -> impl ExactSizeIterator<Item = VertexId> + '_ {
+        self.store.inputs(id)
+    }
+
+    /// Whether vertex `id` is a build context ([`Source::Context`]),
+    /// without making the vertex.
+    pub fn is_context(&self, id: VertexId) -> bool {
+        self.store.is_context(id)
+    }
+
+    /// Whether vertex `id` is a config edit ([`Op::Config`]), without
+    /// making the vertex.
+    pub fn is_config(&self, id: VertexId) -> bool {
+        self.store.is_config(id)
+    }
+
     /// For each vertex, its depth in the filesystem graph: 0 for sources,
     /// else one more than its deepest input. Steps of equal depth do not
     /// depend on each other, so they can run in parallel. Config edits take
     /// no time; they get the depth of the step before them.
     pub fn levels(&self) -> Vec<usize> {
-        let mut levels = vec![0usize; self.vertices.len()];
-        for vertex in &self.vertices {
-            levels[vertex.id] = match vertex.op {
-                Op::Config(_) => vertex
-                    .previous
+        let mut levels = vec![0usize; self.store.len()];
+        for id in 0..self.store.len() {
+            levels[id] = if self.store.is_config(id) {
+                self.store
+                    .previous(id)
                     .map(|previous| levels[previous])
-                    .unwrap_or(0),
-                _ => vertex
-                    .inputs
-                    .iter()
-                    .map(|input| levels[*input] + 1)
+                    .unwrap_or(0)
+            } else {
+                self.store
+                    .inputs(id)
+                    .map(|input| levels[input] + 1)
                     .max()
-                    .unwrap_or(0),
+                    .unwrap_or(0)
             };
         }
         levels
@@ -544,7 +625,7 @@ impl BuildGraph {
     pub fn chain(&self, last: VertexId) -> Vec<VertexId> {
         let mut chain = vec![last];
         let mut current = last;
-        while let Some(previous) = self.vertices[current].previous {
+        while let Some(previous) = self.store.previous(current) {
             chain.push(previous);
             current = previous;
         }

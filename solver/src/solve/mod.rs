@@ -509,9 +509,9 @@ fn run(
 ) -> Result<Option<Built>, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
     // Refuse what cannot run before running anything.
-    for vertex in &graph.vertices {
+    for vertex in graph.vertices() {
         if scheduler.needs(vertex.id)
-            && let Some(what) = unsupported(vertex, options.allow_insecure)
+            && let Some(what) = unsupported(&vertex, options.allow_insecure)
         {
             return Err(BuildError::Unsupported {
                 vertex: vertex.id,
@@ -528,7 +528,7 @@ fn run(
         stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
         fetcher: fetch::Fetcher::new(store),
         cloner: git::Cloner::new(store),
-        outcomes: std::sync::Mutex::new(vec![None; graph.vertices.len()]),
+        outcomes: std::sync::Mutex::new(vec![None; graph.len()]),
         now: crate::time::rfc3339(options.epoch.unwrap_or_else(crate::time::now)),
         dry,
     };
@@ -542,7 +542,7 @@ fn run(
                 let Some(id) = scheduler.start_next() else {
                     break;
                 };
-                let vertex = &graph.vertices[id];
+                let vertex = graph.vertex(id);
                 if matches!(vertex.op, Op::Config(_)) {
                     // Nothing to run: done at once.
                     build.set(id, Outcome::default());
@@ -556,7 +556,7 @@ fn run(
                 // (which must stay its parent while it runs, for
                 // PR_SET_PDEATHSIG).
                 scope.spawn(move || {
-                    let result = build.step(vertex, events);
+                    let result = build.step(&vertex, events);
                     let _ = sender.send((id, result));
                 });
             }
@@ -879,9 +879,9 @@ impl<'a> Build<'a> {
     fn trees(&self, vertex: &Vertex) -> Result<Vec<files::Tree<'a>>, BuildError> {
         let mut trees = Vec::new();
         for &input in &vertex.inputs {
-            trees.push(match &self.graph.vertices[input].op {
-                Op::Source(Source::Context { .. }) => files::Tree::Context(self.context),
-                _ => files::Tree::Layers(image::lower_dirs_of(
+            trees.push(match self.graph.is_context(input) {
+                true => files::Tree::Context(self.context),
+                false => files::Tree::Layers(image::lower_dirs_of(
                     self.store,
                     &self.outcome(input).fs.layers,
                 )?),
@@ -970,8 +970,8 @@ impl<'a> Build<'a> {
                 .input
                 .and_then(|index| vertex.inputs.get(index))
                 .copied();
-            match input.map(|input| &self.graph.vertices[input].op) {
-                Some(Op::Source(Source::Context { .. })) | None => {
+            match input.map(|input| self.graph.is_context(input)) {
+                Some(true) | None => {
                     let path = self.context_path(vertex, mount.source.as_deref())?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
                     let (digest, tree) = tree_digest(&path, &self.context.root, &mut stats)
@@ -979,7 +979,7 @@ impl<'a> Build<'a> {
                     files.extend(tree);
                     mounted.push(digest);
                 }
-                Some(_) => mounted.push(self.input_key(input)),
+                Some(false) => mounted.push(self.input_key(input)),
             }
         }
         Ok(mounted)
@@ -1064,14 +1064,14 @@ impl<'a> Build<'a> {
             exec,
             env,
             self.options,
-            &|input, source| match input.map(|input| (input, &self.graph.vertices[input].op)) {
-                Some((_, Op::Source(Source::Context { .. }))) | None => {
+            &|input, source| match input.map(|input| (input, self.graph.is_context(input))) {
+                Some((_, true)) | None => {
                     let path = self.context_path(vertex, source)?;
                     let hidden = files::ignored_below(self.context, &path)
                         .map_err(|error| StepError::new(vertex.id, MountError::from(error)))?;
                     Ok(mounts::BindSource::Host { path, hidden })
                 }
-                Some((input, _)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
+                Some((input, false)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
                     self.store,
                     &self.outcome(input).fs.layers,
                 )?)),
@@ -1278,7 +1278,7 @@ fn assemble(
     };
     let mut assembly = config::Assembly::new(base);
     for &id in chain.iter().skip(1) {
-        let vertex = &graph.vertices[id];
+        let vertex = &graph.vertex(id);
         let step = outcome(outcomes, id);
         if options.epoch.is_none()
             && let Some(created) = &step.created

@@ -24,8 +24,7 @@ pub struct Scheduler {
 /// What a vertex waits for: its filesystem inputs and, for config edits
 /// and steps with history, the step before it in its stage.
 fn dependencies(graph: &BuildGraph, id: VertexId) -> impl Iterator<Item = VertexId> + '_ {
-    let vertex = &graph.vertices[id];
-    vertex.inputs.iter().copied().chain(vertex.previous)
+    graph.inputs_of(id).chain(graph.previous_of(id))
 }
 
 impl Scheduler {
@@ -33,7 +32,7 @@ impl Scheduler {
     /// its config chain, and everything they depend on.
     pub fn new(graph: &BuildGraph) -> Scheduler {
         let stage = graph.target_stage();
-        let mut needed = vec![false; graph.vertices.len()];
+        let mut needed = vec![false; graph.len()];
         let mut stack: Vec<VertexId> = stage.rootfs.into_iter().chain(stage.last).collect();
         while let Some(id) = stack.pop() {
             if std::mem::replace(&mut needed[id], true) {
@@ -41,10 +40,10 @@ impl Scheduler {
             }
             stack.extend(dependencies(graph, id));
         }
-        let mut waiting = vec![None; graph.vertices.len()];
-        let mut dependents = vec![Vec::new(); graph.vertices.len()];
+        let mut waiting = vec![None; graph.len()];
+        let mut dependents = vec![Vec::new(); graph.len()];
         let mut ready = VecDeque::new();
-        for vertex in &graph.vertices {
+        for vertex in graph.vertices() {
             if !needed[vertex.id] {
                 continue;
             }
@@ -120,7 +119,7 @@ mod tests {
     }
 
     fn describe(graph: &BuildGraph, id: VertexId) -> String {
-        graph.vertices[id].description()
+        graph.vertex(id).description()
     }
 
     #[test]
@@ -163,8 +162,7 @@ mod tests {
             scheduler.done(id);
         }
         let unused = graph
-            .vertices
-            .iter()
+            .vertices()
             .find(|vertex| vertex.description().contains("never"));
         if let Some(unused) = unused {
             assert!(!scheduler.needs(unused.id));

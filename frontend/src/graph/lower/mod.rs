@@ -676,16 +676,15 @@ mod tests {
         let runs = "RUN true\n".repeat(1000);
         let shared = format!("FROM scratch\nENV A={value}\nARG B={value}\n{runs}");
         let graph = crate::compile_graph(&shared, &Options::default()).unwrap();
-        let envs: Vec<&Arc<[String]>> = graph
-            .vertices
-            .iter()
-            .filter_map(|vertex| match &vertex.op {
-                crate::graph::Op::Exec(exec) => Some(&exec.env),
+        let envs: Vec<Arc<[String]>> = graph
+            .vertices()
+            .filter_map(|vertex| match vertex.op {
+                crate::graph::Op::Exec(exec) => Some(exec.env),
                 _ => None,
             })
             .collect();
         assert_eq!(envs.len(), 1000);
-        assert!(envs.iter().all(|env| Arc::ptr_eq(env, envs[0])));
+        assert!(envs.iter().all(|env| Arc::ptr_eq(env, &envs[0])));
         assert_eq!(envs[0].len(), 3);
     }
 

@@ -210,19 +210,7 @@ impl Lowerer<'_> {
                 ),
             );
         }
-        // BuildKit's history text: `RUN |2 A=1 B=2 cmd # buildkit`. Only
-        // for people (and `docker history`): the cache report reads the
-        // pairs from `Exec::build_args`, since a value may hold spaces.
-        let shown_args = if build_args.is_empty() {
-            String::new()
-        } else {
-            let pairs: Vec<String> = build_args
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
-            format!("|{} {} ", build_args.len(), pairs.join(" "))
-        };
-        let created_by = format!("RUN {shown_args}{} # buildkit", args.join(" "));
+        let created_by = crate::graph::run_history(&args, &build_args);
         let exec = Exec {
             args,
             env,

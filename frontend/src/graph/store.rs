@@ -1,0 +1,528 @@
+//! How a [`BuildGraph`](super::BuildGraph) holds its vertices: packed, and
+//! given out as [`Vertex`] values made on demand.
+//!
+//! A Dockerfile of 16 MiB (the most strata reads) can hold 1.8 million
+//! `RUN true` lines, 9 bytes each, and the graph has a vertex for each. A
+//! [`Vertex`] as the solver reads it is over 600 bytes once its strings,
+//! its boxed op and its argument list are counted, which is 70 times the
+//! line it came from; issue 16 bounds compiling to about 20 times the file.
+//! So the graph keeps each vertex as a [`Node`] of fixed size (about 130
+//! bytes) and puts what many vertices share in tables beside it:
+//!
+//! - the digest as its 32 raw bytes, not `sha256:` and 64 hex digits;
+//! - every text (instructions, the last argument of a RUN, history texts)
+//!   in one growing string, addressed by offset and length;
+//! - a RUN's environment, build args, user and directory, which stay the
+//!   same from one RUN to the next until an ENV, ARG, USER or WORKDIR, once
+//!   per change; and its shell (`/bin/sh -c`), once per SHELL;
+//! - a history text that can be made again from the op (a RUN's, a config
+//!   edit's) is not kept at all.
+//!
+//! What is rare (mounts, inline files, COPY, sources) stays as it is, boxed.
+//! A [`Vertex`] made from a node is the one that was added, field for field
+//! (`vertex_round_trips` in the tests).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{
+    Exec, FileOp, InlineFile, Label, Mount, Network, Op, Origin, Security, StepLabel, Vertex,
+    VertexId,
+};
+use crate::span::Span;
+
+/// `u32` for "none" in the packed fields.
+const NONE: u32 = u32::MAX;
+
+/// Where a text is in [`Texts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Text {
+    /// Offset in [`Texts::bytes`], or [`NONE`]: `len` is then the index in
+    /// [`Texts::spilled`].
+    start: u32,
+    len: u32,
+}
+
+/// Every text of the graph, one after the other. (Offsets are `u32`, to
+/// keep nodes small; texts past 4 GiB, which no Dockerfile of 16 MiB
+/// reaches without hitting the lowering's own limits first, are kept
+/// apart, one allocation each, rather than refused.)
+#[derive(Debug, Clone, Default)]
+struct Texts {
+    bytes: String,
+    spilled: Vec<Box<str>>,
+}
+
+impl Texts {
+    fn push(&mut self, text: &str) -> Text {
+        let start = u32::try_from(self.bytes.len()).ok();
+        let end = u32::try_from(self.bytes.len() + text.len()).ok();
+        match (start, end) {
+            (Some(start), Some(end)) if end < NONE => {
+                self.bytes.push_str(text);
+                Text {
+                    start,
+                    len: end - start,
+                }
+            }
+            _ => {
+                self.spilled.push(text.into());
+                Text {
+                    start: NONE,
+                    len: index_u32(self.spilled.len() - 1),
+                }
+            }
+        }
+    }
+
+    fn get(&self, text: Text) -> &str {
+        if text.start == NONE {
+            return &self.spilled[text.len as usize];
+        }
+        let start = text.start as usize;
+        &self.bytes[start..start + text.len as usize]
+    }
+}
+
+/// A table index as `u32`. Tables grow by one entry per vertex at most,
+/// and a graph of 4 billion vertices would need hundreds of gigabytes
+/// before it got here.
+pub(super) fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).expect("a build graph has fewer than 2^32 vertices")
+}
+
+/// What a RUN shares with the RUNs around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExecContext {
+    env: Arc<[String]>,
+    build_args: Vec<(String, String)>,
+    proxy_env: Vec<String>,
+    user: String,
+    cwd: String,
+}
+
+/// What few RUNs have.
+#[derive(Debug, Clone)]
+struct ExecExtra {
+    mounts: Vec<Mount>,
+    files: Vec<InlineFile>,
+}
+
+/// A vertex's op, packed.
+#[derive(Debug, Clone)]
+enum StoredOp {
+    /// A RUN: its argument list is `heads[head]` and then `last` (when
+    /// `has_last`), the rest is in the tables.
+    Exec {
+        context: u32,
+        head: u32,
+        last: Text,
+        has_last: bool,
+        /// Index in `extras`, or [`NONE`].
+        extra: u32,
+        network: Network,
+        security: Security,
+    },
+    /// Any other op, as it is.
+    Other(Box<Op>),
+}
+
+/// A vertex's label, packed.
+#[derive(Debug, Clone, Copy)]
+enum StoredLabel {
+    Context,
+    Scratch,
+    Image(Text),
+    Step {
+        /// Index in `stage_labels`.
+        stage: u32,
+        number: u32,
+        total: u32,
+        instruction: Text,
+    },
+}
+
+/// A vertex's `created_by`.
+#[derive(Debug, Clone, Copy)]
+enum StoredHistory {
+    None,
+    /// [`derived_history`] of the op.
+    Derived,
+    Text(Text),
+}
+
+/// One vertex, packed.
+#[derive(Debug, Clone)]
+struct Node {
+    digest: [u8; 32],
+    op: StoredOp,
+    /// `inputs[start..start + len]` of the store.
+    inputs: (u32, u32),
+    previous: u32,
+    stage: u32,
+    /// Span start and end, first and last line.
+    origin: Option<[u32; 4]>,
+    label: StoredLabel,
+    created_by: StoredHistory,
+}
+
+/// The vertices of a graph.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Store {
+    nodes: Vec<Node>,
+    inputs: Vec<u32>,
+    texts: Texts,
+    contexts: Vec<ExecContext>,
+    heads: Vec<Arc<[String]>>,
+    extras: Vec<ExecExtra>,
+    stage_labels: Vec<String>,
+    /// Where each stage label is in `stage_labels` (a Dockerfile may have
+    /// thousands of stages).
+    stage_label_index: HashMap<String, u32>,
+}
+
+impl Store {
+    pub(super) fn with_capacity(vertices: usize) -> Store {
+        Store {
+            nodes: Vec::with_capacity(vertices),
+            inputs: Vec::with_capacity(vertices),
+            ..Store::default()
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(super) fn digest(&self, id: VertexId) -> &[u8; 32] {
+        &self.nodes[id].digest
+    }
+
+    pub(super) fn previous(&self, id: VertexId) -> Option<VertexId> {
+        let previous = self.nodes[id].previous;
+        (previous != NONE).then_some(previous as usize)
+    }
+
+    pub(super) fn inputs(&self, id: VertexId) -> impl ExactSizeIterator<Item = VertexId> + '_ {
+        let (start, len) = self.nodes[id].inputs;
+        self.inputs[start as usize..(start + len) as usize]
+            .iter()
+            .map(|input| *input as usize)
+    }
+
+    pub(super) fn stage(&self, id: VertexId) -> usize {
+        self.nodes[id].stage as usize
+    }
+
+    /// Whether the vertex edits the image config (it has no filesystem).
+    pub(super) fn is_config(&self, id: VertexId) -> bool {
+        matches!(&self.nodes[id].op, StoredOp::Other(op) if matches!(**op, Op::Config(_)))
+    }
+
+    /// Whether the vertex is a build context.
+    pub(super) fn is_context(&self, id: VertexId) -> bool {
+        matches!(&self.nodes[id].op,
+            StoredOp::Other(op) if matches!(**op, Op::Source(super::Source::Context { .. })))
+    }
+
+    /// The input indexes the op names (COPY sources, mounts), to check
+    /// that each is one of the vertex's inputs.
+    pub(super) fn named_inputs(&self, id: VertexId) -> Vec<usize> {
+        match &self.nodes[id].op {
+            StoredOp::Exec { extra, .. } if *extra != NONE => self.extras[*extra as usize]
+                .mounts
+                .iter()
+                .filter_map(|mount| mount.input)
+                .collect(),
+            StoredOp::Other(op) => match &**op {
+                Op::File(FileOp::Copy(copy)) => copy
+                    .sources
+                    .iter()
+                    .filter_map(|source| match source {
+                        super::CopySource::Path { input, .. } => Some(*input),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            StoredOp::Exec { .. } => Vec::new(),
+        }
+    }
+
+    /// Add `vertex` with its `digest`; its id is the next one.
+    pub(super) fn push(&mut self, vertex: Vertex, digest: [u8; 32]) -> u32 {
+        let id = index_u32(self.nodes.len());
+        let history = match &vertex.created_by {
+            None => StoredHistory::None,
+            Some(text) if derived_history(&vertex.op).as_deref() == Some(text.as_str()) => {
+                StoredHistory::Derived
+            }
+            Some(text) => StoredHistory::Text(self.texts.push(text)),
+        };
+        let start = index_u32(self.inputs.len());
+        self.inputs
+            .extend(vertex.inputs.iter().map(|input| index_u32(*input)));
+        let op = self.pack_op(vertex.op);
+        let label = self.pack_label(vertex.label);
+        let origin = vertex.origin.map(|origin| {
+            [
+                origin.span.start,
+                origin.span.end,
+                saturate(origin.line),
+                saturate(origin.end_line),
+            ]
+        });
+        self.nodes.push(Node {
+            digest,
+            op,
+            inputs: (start, index_u32(vertex.inputs.len())),
+            previous: vertex.previous.map_or(NONE, index_u32),
+            stage: index_u32(vertex.stage),
+            origin,
+            label,
+            created_by: history,
+        });
+        id
+    }
+
+    fn pack_op(&mut self, op: Op) -> StoredOp {
+        let Op::Exec(exec) = op else {
+            // A clone, not the op itself: the lowering builds strings with
+            // room to spare (an expanded word has the capacity of its
+            // buffer), and a clone is exactly as long as its content.
+            return StoredOp::Other(Box::new(op.clone()));
+        };
+        let Exec {
+            mut args,
+            env,
+            build_args,
+            proxy_env,
+            user,
+            cwd,
+            network,
+            security,
+            mounts,
+            files,
+        } = *exec;
+        let context = ExecContext {
+            env,
+            build_args,
+            proxy_env,
+            user,
+            cwd,
+        };
+        // RUNs come stage by stage, so the one before shares most often.
+        let context = match self.contexts.last() {
+            Some(last) if same_context(last, &context) => self.contexts.len() - 1,
+            _ => {
+                self.contexts.push(context);
+                self.contexts.len() - 1
+            }
+        };
+        let last = args.pop();
+        let head = match self.heads.last() {
+            Some(head) if **head == *args => self.heads.len() - 1,
+            _ => {
+                self.heads.push(args.into());
+                self.heads.len() - 1
+            }
+        };
+        let extra = if mounts.is_empty() && files.is_empty() {
+            NONE
+        } else {
+            self.extras.push(ExecExtra { mounts, files });
+            index_u32(self.extras.len() - 1)
+        };
+        StoredOp::Exec {
+            context: index_u32(context),
+            head: index_u32(head),
+            last: match &last {
+                Some(last) => self.texts.push(last),
+                None => Text { start: 0, len: 0 },
+            },
+            has_last: last.is_some(),
+            extra,
+            network,
+            security,
+        }
+    }
+
+    fn pack_label(&mut self, label: Label) -> StoredLabel {
+        match label {
+            Label::Context => StoredLabel::Context,
+            Label::Scratch => StoredLabel::Scratch,
+            Label::Image { reference } => StoredLabel::Image(self.texts.push(&reference)),
+            Label::Step(step) => {
+                let stage = match self.stage_label_index.get(&step.stage) {
+                    Some(index) => *index,
+                    None => {
+                        let index = index_u32(self.stage_labels.len());
+                        self.stage_label_index.insert(step.stage.clone(), index);
+                        self.stage_labels.push(step.stage);
+                        index
+                    }
+                };
+                StoredLabel::Step {
+                    stage,
+                    number: saturate(step.number),
+                    total: saturate(step.total),
+                    instruction: self.texts.push(&step.instruction),
+                }
+            }
+        }
+    }
+
+    /// Vertex `id`, as it was added (with its id and digest).
+    pub(super) fn vertex(&self, id: VertexId) -> Vertex {
+        let node = &self.nodes[id];
+        let op = self.op(node);
+        let created_by = match node.created_by {
+            StoredHistory::None => None,
+            StoredHistory::Derived => derived_history(&op),
+            StoredHistory::Text(text) => Some(self.texts.get(text).to_owned()),
+        };
+        Vertex {
+            id,
+            digest: super::builder::digest_string(&node.digest),
+            op,
+            inputs: self.inputs(id).collect(),
+            previous: self.previous(id),
+            stage: node.stage as usize,
+            origin: node.origin.map(|[start, end, line, end_line]| Origin {
+                span: Span { start, end },
+                line: line as usize,
+                end_line: end_line as usize,
+            }),
+            created_by,
+            label: self.label(node.label),
+        }
+    }
+
+    fn op(&self, node: &Node) -> Op {
+        match &node.op {
+            StoredOp::Other(op) => (**op).clone(),
+            StoredOp::Exec {
+                context,
+                head,
+                last,
+                has_last,
+                extra,
+                network,
+                security,
+            } => {
+                let context = &self.contexts[*context as usize];
+                let head = &self.heads[*head as usize];
+                let mut args = Vec::with_capacity(head.len() + 1);
+                args.extend(head.iter().cloned());
+                if *has_last {
+                    args.push(self.texts.get(*last).to_owned());
+                }
+                let (mounts, files) = match self.extras.get(*extra as usize) {
+                    Some(extra) => (extra.mounts.clone(), extra.files.clone()),
+                    None => (Vec::new(), Vec::new()),
+                };
+                Op::Exec(Box::new(Exec {
+                    args,
+                    env: context.env.clone(),
+                    build_args: context.build_args.clone(),
+                    proxy_env: context.proxy_env.clone(),
+                    user: context.user.clone(),
+                    cwd: context.cwd.clone(),
+                    network: *network,
+                    security: *security,
+                    mounts,
+                    files,
+                }))
+            }
+        }
+    }
+
+    fn label(&self, label: StoredLabel) -> Label {
+        match label {
+            StoredLabel::Context => Label::Context,
+            StoredLabel::Scratch => Label::Scratch,
+            StoredLabel::Image(text) => Label::Image {
+                reference: self.texts.get(text).to_owned(),
+            },
+            StoredLabel::Step {
+                stage,
+                number,
+                total,
+                instruction,
+            } => Label::Step(StepLabel {
+                stage: self.stage_labels[stage as usize].clone(),
+                number: number as usize,
+                total: total as usize,
+                instruction: self.texts.get(instruction).to_owned(),
+            }),
+        }
+    }
+}
+
+/// Whether two RUNs share their context: the environment is compared by
+/// pointer first, as RUNs between two ENVs hold the same list.
+fn same_context(a: &ExecContext, b: &ExecContext) -> bool {
+    (Arc::ptr_eq(&a.env, &b.env) || a.env == b.env)
+        && a.build_args == b.build_args
+        && a.proxy_env == b.proxy_env
+        && a.user == b.user
+        && a.cwd == b.cwd
+}
+
+/// A step number or line as `u32`: a Dockerfile of 16 MiB has fewer lines
+/// than that; a graph made by hand with more shows the largest.
+fn saturate(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(NONE - 1)
+}
+
+/// The history text a RUN or a config edit has when lowered from a
+/// Dockerfile (BuildKit's): a node whose text is this keeps none.
+fn derived_history(op: &Op) -> Option<String> {
+    match op {
+        Op::Exec(exec) => Some(run_history(&exec.args, &exec.build_args)),
+        Op::Config(edit) => edit.history_text(),
+        _ => None,
+    }
+}
+
+/// The history text of a RUN, as BuildKit writes it: `RUN |2 A=1 B=2 cmd
+/// # buildkit`, the build args in scope first. Only for people (and
+/// `docker history`): the cache report reads the pairs from
+/// `Exec::build_args`, since a value may hold spaces.
+pub(crate) fn run_history(args: &[String], build_args: &[(String, String)]) -> String {
+    let mut text = String::from("RUN ");
+    if !build_args.is_empty() {
+        text.push_str(&format!("|{} ", build_args.len()));
+        for (name, value) in build_args {
+            text.push_str(&format!("{name}={value} "));
+        }
+    }
+    text.push_str(&args.join(" "));
+    text.push_str(" # buildkit");
+    text
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the memory bound rests on (see the module docs): a node
+    /// and its op stay this small, or `bench/big-dockerfile.sh` grows.
+    #[test]
+    fn nodes_stay_small() {
+        assert!(std::mem::size_of::<Node>() <= 128);
+        assert!(std::mem::size_of::<StoredOp>() <= 24);
+    }
+
+    #[test]
+    fn spilled_texts_are_found() {
+        let mut texts = Texts::default();
+        let first = texts.push("RUN true");
+        texts.spilled.push("spilled".into());
+        let spilled = Text {
+            start: NONE,
+            len: 0,
+        };
+        assert_eq!(texts.get(first), "RUN true");
+        assert_eq!(texts.get(spilled), "spilled");
+    }
+}

@@ -40,7 +40,6 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
             skipped.join(", ")
         )?;
     }
-    let levels = graph.levels();
     writeln!(out, "\nsources:")?;
     for vertex in graph.vertices() {
         let Op::Source(source) = &vertex.op else {
@@ -70,11 +69,6 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
         let chain = graph.chain(last);
         // Steps inherited from a base stage (or shared with another stage)
         // are listed where they were first lowered.
-        let own: Vec<usize> = chain
-            .iter()
-            .copied()
-            .filter(|id| graph.stage_of(*id) == stage.index)
-            .collect();
         let start = chain
             .iter()
             .rev()
@@ -86,7 +80,11 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
             }
             None => writeln!(out)?,
         }
-        for id in own {
+        for id in chain
+            .iter()
+            .copied()
+            .filter(|id| graph.stage_of(*id) == stage.index)
+        {
             let vertex = &graph.vertex(id);
             if matches!(vertex.op, Op::Source(_)) {
                 continue;
@@ -140,20 +138,23 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
     // Steps that touch the filesystem, grouped by depth: a group's steps do
     // not depend on each other and can run at the same time. One sorted
     // list of (depth, id) pairs, not a list per depth: a chain of RUNs has
-    // as many depths as steps.
-    let mut steps: Vec<(usize, usize)> = (0..graph.len())
+    // as many depths as steps. Each pair is one u64, depth high: a graph
+    // can have millions of vertices, and this list is held beside it.
+    let levels = graph.levels();
+    let mut steps: Vec<u64> = (0..graph.len())
         .filter(|id| !graph.is_config(*id))
-        .map(|id| (levels[id], id))
+        .map(|id| u64::from(levels[id]) << 32 | id as u64)
         .collect();
+    drop(levels);
     steps.sort_unstable();
     writeln!(
         out,
         "\nparallel groups (steps in one group can run at once):"
     )?;
-    for group in steps.chunk_by(|a, b| a.0 == b.0) {
-        write!(out, "  {}:", group[0].0)?;
-        for (_, id) in group {
-            write!(out, " #{id}")?;
+    for group in steps.chunk_by(|a, b| a >> 32 == b >> 32) {
+        write!(out, "  {}:", group[0] >> 32)?;
+        for step in group {
+            write!(out, " #{}", step & u64::from(u32::MAX))?;
         }
         writeln!(out)?;
     }
@@ -184,7 +185,7 @@ pub(crate) fn json(graph: &BuildGraph, out: &mut dyn Write) -> io::Result<()> {
         target: &'g str,
         stages: &'g [strata_frontend::graph::StageInfo],
         vertices: strata_frontend::graph::Vertices<'g>,
-        levels: Vec<usize>,
+        levels: Vec<u32>,
     }
     let target = graph.target_stage().label();
     let plan = Plan {

@@ -128,7 +128,11 @@ impl GraphBuilder {
     /// The graph, with its `stages` and the index of the `target` one,
     /// once it is checked to hold together: the target and every stage's
     /// vertices exist, and every source a step names is one of its inputs.
-    pub fn finish(self, stages: Vec<StageInfo>, target: usize) -> Result<BuildGraph, GraphError> {
+    pub fn finish(
+        mut self,
+        stages: Vec<StageInfo>,
+        target: usize,
+    ) -> Result<BuildGraph, GraphError> {
         let count = self.store.len();
         if target >= stages.len() {
             return Err(GraphError::NoTarget {
@@ -157,6 +161,7 @@ impl GraphBuilder {
                 return Err(GraphError::NoInput { vertex, input });
             }
         }
+        self.store.shrink_to_fit();
         Ok(BuildGraph {
             store: self.store,
             stages,

@@ -602,8 +602,11 @@ impl BuildGraph {
     /// else one more than its deepest input. Steps of equal depth do not
     /// depend on each other, so they can run in parallel. Config edits take
     /// no time; they get the depth of the step before them.
-    pub fn levels(&self) -> Vec<usize> {
-        let mut levels = vec![0usize; self.store.len()];
+    ///
+    /// `u32`s: a graph has fewer than 2^32 vertices, and a big one has
+    /// millions, each with a level while this list is held.
+    pub fn levels(&self) -> Vec<u32> {
+        let mut levels = vec![0u32; self.store.len()];
         for id in 0..self.store.len() {
             levels[id] = if self.store.is_config(id) {
                 self.store

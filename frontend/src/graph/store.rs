@@ -6,19 +6,21 @@
 //! [`Vertex`] as the solver reads it is over 600 bytes once its strings,
 //! its boxed op and its argument list are counted, which is 70 times the
 //! line it came from; issue 16 bounds compiling to about 20 times the file.
-//! So the graph keeps each vertex as a [`Node`] of fixed size (about 130
-//! bytes) and puts what many vertices share in tables beside it:
+//! So the graph keeps each vertex as a [`Node`] of fixed size (120 bytes)
+//! and puts what many vertices share in tables beside it:
 //!
 //! - the digest as its 32 raw bytes, not `sha256:` and 64 hex digits;
-//! - every text (instructions, the last argument of a RUN, history texts)
-//!   in one growing string, addressed by offset and length;
+//! - every text (instructions, the last argument of a RUN, history texts,
+//!   the strings of config edits and WORKDIR paths) in one growing string,
+//!   addressed by offset and length, not one allocation each;
 //! - a RUN's environment, build args, user and directory, which stay the
 //!   same from one RUN to the next until an ENV, ARG, USER or WORKDIR, once
 //!   per change; and its shell (`/bin/sh -c`), once per SHELL;
 //! - a history text that can be made again from the op (a RUN's, a config
 //!   edit's) is not kept at all.
 //!
-//! What is rare (mounts, inline files, COPY, sources) stays as it is, boxed.
+//! What is rare (mounts, inline files, COPY, sources, HEALTHCHECK) stays
+//! as it is, boxed.
 //! A [`Vertex`] made from a node is the one that was added, field for field
 //! (`vertex_round_trips` in the tests).
 
@@ -26,8 +28,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    Exec, FileOp, InlineFile, Label, Mount, Network, Op, Origin, Security, StepLabel, Vertex,
-    VertexId,
+    ConfigEdit, Exec, FileOp, InlineFile, Label, Mount, Network, Op, Origin, Security, StepLabel,
+    Vertex, VertexId,
 };
 use crate::span::Span;
 
@@ -123,8 +125,36 @@ enum StoredOp {
         network: Network,
         security: Security,
     },
+    /// A config edit made of strings (all but HEALTHCHECK): its strings
+    /// are `lists[start..start + count]`, a pair's key then its value.
+    Config {
+        kind: ConfigKind,
+        start: u32,
+        count: u32,
+    },
+    /// WORKDIR's directory.
+    Mkdir { path: Text, user: Text },
     /// Any other op, as it is.
     Other(Box<Op>),
+}
+
+/// Which [`ConfigEdit`] a [`StoredOp::Config`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigKind {
+    Env,
+    Label,
+    Cmd,
+    Entrypoint,
+    Workdir,
+    User,
+    Expose,
+    Volume,
+    Shell,
+    StopSignal,
+    Onbuild,
+    Arg,
+    ClearOnbuild,
+    Maintainer,
 }
 
 /// A vertex's label, packed.
@@ -142,14 +172,21 @@ enum StoredLabel {
     },
 }
 
-/// A vertex's `created_by`.
-#[derive(Debug, Clone, Copy)]
-enum StoredHistory {
-    None,
-    /// [`derived_history`] of the op.
-    Derived,
-    Text(Text),
-}
+/// A vertex's `created_by`: a text, or one of the two [`Text`]s below
+/// (whose `len` no spilled text reaches).
+type StoredHistory = Text;
+
+/// No `created_by`.
+const NO_HISTORY: Text = Text {
+    start: NONE,
+    len: NONE,
+};
+
+/// The `created_by` is [`derived_history`] of the op.
+const DERIVED_HISTORY: Text = Text {
+    start: NONE,
+    len: NONE - 1,
+};
 
 /// One vertex, packed.
 #[derive(Debug, Clone)]
@@ -160,8 +197,9 @@ struct Node {
     inputs: (u32, u32),
     previous: u32,
     stage: u32,
-    /// Span start and end, first and last line.
-    origin: Option<[u32; 4]>,
+    /// Span start and end, first and last line; no origin when the first
+    /// line is [`NONE`] (lines are saturated below it).
+    origin: [u32; 4],
     label: StoredLabel,
     created_by: StoredHistory,
 }
@@ -172,6 +210,8 @@ pub(super) struct Store {
     nodes: Vec<Node>,
     inputs: Vec<u32>,
     texts: Texts,
+    /// The strings of packed config edits.
+    lists: Vec<Text>,
     contexts: Vec<ExecContext>,
     heads: Vec<Arc<[String]>>,
     extras: Vec<ExecExtra>,
@@ -188,6 +228,19 @@ impl Store {
             inputs: Vec::with_capacity(vertices),
             ..Store::default()
         }
+    }
+
+    /// Give back what the growing tables hold beyond their content: each
+    /// doubles as it grows, so up to half of it is room, once the graph
+    /// is complete.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.nodes.shrink_to_fit();
+        self.inputs.shrink_to_fit();
+        self.texts.bytes.shrink_to_fit();
+        self.lists.shrink_to_fit();
+        self.contexts.shrink_to_fit();
+        self.heads.shrink_to_fit();
+        self.extras.shrink_to_fit();
     }
 
     pub(super) fn len(&self) -> usize {
@@ -216,7 +269,11 @@ impl Store {
 
     /// Whether the vertex edits the image config (it has no filesystem).
     pub(super) fn is_config(&self, id: VertexId) -> bool {
-        matches!(&self.nodes[id].op, StoredOp::Other(op) if matches!(**op, Op::Config(_)))
+        match &self.nodes[id].op {
+            StoredOp::Config { .. } => true,
+            StoredOp::Other(op) => matches!(**op, Op::Config(_)),
+            _ => false,
+        }
     }
 
     /// Whether the vertex is a build context.
@@ -245,7 +302,7 @@ impl Store {
                     .collect(),
                 _ => Vec::new(),
             },
-            StoredOp::Exec { .. } => Vec::new(),
+            StoredOp::Exec { .. } | StoredOp::Config { .. } | StoredOp::Mkdir { .. } => Vec::new(),
         }
     }
 
@@ -253,25 +310,26 @@ impl Store {
     pub(super) fn push(&mut self, vertex: Vertex, digest: [u8; 32]) -> u32 {
         let id = index_u32(self.nodes.len());
         let history = match &vertex.created_by {
-            None => StoredHistory::None,
+            None => NO_HISTORY,
             Some(text) if derived_history(&vertex.op).as_deref() == Some(text.as_str()) => {
-                StoredHistory::Derived
+                DERIVED_HISTORY
             }
-            Some(text) => StoredHistory::Text(self.texts.push(text)),
+            Some(text) => self.texts.push(text),
         };
         let start = index_u32(self.inputs.len());
         self.inputs
             .extend(vertex.inputs.iter().map(|input| index_u32(*input)));
         let op = self.pack_op(vertex.op);
         let label = self.pack_label(vertex.label);
-        let origin = vertex.origin.map(|origin| {
-            [
+        let origin = match vertex.origin {
+            Some(origin) => [
                 origin.span.start,
                 origin.span.end,
                 saturate(origin.line),
                 saturate(origin.end_line),
-            ]
-        });
+            ],
+            None => [0, 0, NONE, 0],
+        };
         self.nodes.push(Node {
             digest,
             op,
@@ -286,11 +344,22 @@ impl Store {
     }
 
     fn pack_op(&mut self, op: Op) -> StoredOp {
-        let Op::Exec(exec) = op else {
+        let exec = match op {
+            Op::Exec(exec) => exec,
+            Op::Config(edit) => match self.pack_config(&edit) {
+                Some(packed) => return packed,
+                None => return StoredOp::Other(Box::new(Op::Config(edit).clone())),
+            },
+            Op::File(FileOp::Mkdir { path, user }) => {
+                return StoredOp::Mkdir {
+                    path: self.texts.push(&path),
+                    user: self.texts.push(&user),
+                };
+            }
             // A clone, not the op itself: the lowering builds strings with
             // room to spare (an expanded word has the capacity of its
             // buffer), and a clone is exactly as long as its content.
-            return StoredOp::Other(Box::new(op.clone()));
+            op => return StoredOp::Other(Box::new(op.clone())),
         };
         let Exec {
             mut args,
@@ -347,6 +416,109 @@ impl Store {
         }
     }
 
+    /// A config edit as texts, or `None` for HEALTHCHECK (rare, and not
+    /// only strings), which stays boxed.
+    fn pack_config(&mut self, edit: &ConfigEdit) -> Option<StoredOp> {
+        let start = index_u32(self.lists.len());
+        let mut push = |text: &str| {
+            let text = self.texts.push(text);
+            self.lists.push(text);
+        };
+        let kind = match edit {
+            ConfigEdit::Env(pairs) | ConfigEdit::Label(pairs) => {
+                for (key, value) in pairs {
+                    push(key);
+                    push(value);
+                }
+                match edit {
+                    ConfigEdit::Env(_) => ConfigKind::Env,
+                    _ => ConfigKind::Label,
+                }
+            }
+            ConfigEdit::Cmd(items)
+            | ConfigEdit::Entrypoint(items)
+            | ConfigEdit::Expose(items)
+            | ConfigEdit::Volume(items)
+            | ConfigEdit::Shell(items) => {
+                items.iter().for_each(|item| push(item));
+                match edit {
+                    ConfigEdit::Cmd(_) => ConfigKind::Cmd,
+                    ConfigEdit::Entrypoint(_) => ConfigKind::Entrypoint,
+                    ConfigEdit::Expose(_) => ConfigKind::Expose,
+                    ConfigEdit::Volume(_) => ConfigKind::Volume,
+                    _ => ConfigKind::Shell,
+                }
+            }
+            ConfigEdit::Workdir(text)
+            | ConfigEdit::User(text)
+            | ConfigEdit::StopSignal(text)
+            | ConfigEdit::Onbuild(text)
+            | ConfigEdit::Arg(text)
+            | ConfigEdit::Maintainer(text) => {
+                push(text);
+                match edit {
+                    ConfigEdit::Workdir(_) => ConfigKind::Workdir,
+                    ConfigEdit::User(_) => ConfigKind::User,
+                    ConfigEdit::StopSignal(_) => ConfigKind::StopSignal,
+                    ConfigEdit::Onbuild(_) => ConfigKind::Onbuild,
+                    ConfigEdit::Arg(_) => ConfigKind::Arg,
+                    _ => ConfigKind::Maintainer,
+                }
+            }
+            ConfigEdit::ClearOnbuild => ConfigKind::ClearOnbuild,
+            ConfigEdit::Healthcheck(_) => return None,
+        };
+        Some(StoredOp::Config {
+            kind,
+            start,
+            count: index_u32(self.lists.len()) - start,
+        })
+    }
+
+    /// The config edit [`Store::pack_config`] packed.
+    fn config(&self, kind: ConfigKind, start: u32, count: u32) -> ConfigEdit {
+        let mut items = self.lists[start as usize..(start + count) as usize]
+            .iter()
+            .map(|text| self.texts.get(*text).to_owned());
+        let mut pairs = || {
+            let mut pairs = Vec::with_capacity(count as usize / 2);
+            while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                pairs.push((key, value));
+            }
+            pairs
+        };
+        match kind {
+            ConfigKind::Env => ConfigEdit::Env(pairs()),
+            ConfigKind::Label => ConfigEdit::Label(pairs()),
+            ConfigKind::ClearOnbuild => ConfigEdit::ClearOnbuild,
+            list @ (ConfigKind::Cmd
+            | ConfigKind::Entrypoint
+            | ConfigKind::Expose
+            | ConfigKind::Volume
+            | ConfigKind::Shell) => {
+                let items: Vec<String> = items.collect();
+                match list {
+                    ConfigKind::Cmd => ConfigEdit::Cmd(items),
+                    ConfigKind::Entrypoint => ConfigEdit::Entrypoint(items),
+                    ConfigKind::Expose => ConfigEdit::Expose(items),
+                    ConfigKind::Volume => ConfigEdit::Volume(items),
+                    _ => ConfigEdit::Shell(items),
+                }
+            }
+            single => {
+                let text = items.next().unwrap_or_default();
+                match single {
+                    ConfigKind::Workdir => ConfigEdit::Workdir(text),
+                    ConfigKind::User => ConfigEdit::User(text),
+                    ConfigKind::StopSignal => ConfigEdit::StopSignal(text),
+                    ConfigKind::Onbuild => ConfigEdit::Onbuild(text),
+                    ConfigKind::Arg => ConfigEdit::Arg(text),
+                    _ => ConfigEdit::Maintainer(text),
+                }
+            }
+        }
+    }
+
     fn pack_label(&mut self, label: Label) -> StoredLabel {
         match label {
             Label::Context => StoredLabel::Context,
@@ -377,9 +549,9 @@ impl Store {
         let node = &self.nodes[id];
         let op = self.op(node);
         let created_by = match node.created_by {
-            StoredHistory::None => None,
-            StoredHistory::Derived => derived_history(&op),
-            StoredHistory::Text(text) => Some(self.texts.get(text).to_owned()),
+            NO_HISTORY => None,
+            DERIVED_HISTORY => derived_history(&op),
+            text => Some(self.texts.get(text).to_owned()),
         };
         Vertex {
             id,
@@ -388,11 +560,14 @@ impl Store {
             inputs: self.inputs(id).collect(),
             previous: self.previous(id),
             stage: node.stage as usize,
-            origin: node.origin.map(|[start, end, line, end_line]| Origin {
-                span: Span { start, end },
-                line: line as usize,
-                end_line: end_line as usize,
-            }),
+            origin: match node.origin {
+                [_, _, NONE, _] => None,
+                [start, end, line, end_line] => Some(Origin {
+                    span: Span { start, end },
+                    line: line as usize,
+                    end_line: end_line as usize,
+                }),
+            },
             created_by,
             label: self.label(node.label),
         }
@@ -401,6 +576,13 @@ impl Store {
     fn op(&self, node: &Node) -> Op {
         match &node.op {
             StoredOp::Other(op) => (**op).clone(),
+            StoredOp::Config { kind, start, count } => {
+                Op::Config(self.config(*kind, *start, *count))
+            }
+            StoredOp::Mkdir { path, user } => Op::File(FileOp::Mkdir {
+                path: self.texts.get(*path).to_owned(),
+                user: self.texts.get(*user).to_owned(),
+            }),
             StoredOp::Exec {
                 context,
                 head,
@@ -509,7 +691,7 @@ mod tests {
     /// and its op stay this small, or `bench/big-dockerfile.sh` grows.
     #[test]
     fn nodes_stay_small() {
-        assert!(std::mem::size_of::<Node>() <= 128);
+        assert!(std::mem::size_of::<Node>() <= 120);
         assert!(std::mem::size_of::<StoredOp>() <= 24);
     }
 

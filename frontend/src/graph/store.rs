@@ -11,7 +11,8 @@
 //!
 //! - the digest as its 32 raw bytes, not `sha256:` and 64 hex digits;
 //! - every text (instructions, the last argument of a RUN, history texts,
-//!   the strings of config edits and WORKDIR paths) in one growing string,
+//!   the strings of config edits, COPY paths and WORKDIR paths) in one
+//!   growing string,
 //!   addressed by offset and length, not one allocation each;
 //! - a RUN's environment, build args, user and directory, which stay the
 //!   same from one RUN to the next until an ENV, ARG, USER or WORKDIR, once
@@ -19,8 +20,8 @@
 //! - a history text that can be made again from the op (a RUN's, a config
 //!   edit's) is not kept at all.
 //!
-//! What is rare (mounts, inline files, COPY, sources, HEALTHCHECK) stays
-//! as it is, boxed.
+//! What is rare (mounts, inline files, URL, git and heredoc sources of
+//! COPY, image sources, HEALTHCHECK) stays as it is, boxed.
 //! A [`Vertex`] made from a node is the one that was added, field for field
 //! (`vertex_round_trips` in the tests).
 
@@ -28,8 +29,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    ConfigEdit, Exec, FileOp, InlineFile, Label, Mount, Network, Op, Origin, Security, StepLabel,
-    Vertex, VertexId,
+    ConfigEdit, CopySource, Exec, FileCopy, FileOp, InlineFile, Label, Mount, Network, Op, Origin,
+    Security, StepLabel, Vertex, VertexId,
 };
 use crate::span::Span;
 
@@ -134,8 +135,37 @@ enum StoredOp {
     },
     /// WORKDIR's directory.
     Mkdir { path: Text, user: Text },
+    /// COPY and ADD.
+    Copy(Box<PackedCopy>),
     /// Any other op, as it is.
     Other(Box<Op>),
+}
+
+/// A [`FileCopy`], its strings in the arena.
+#[derive(Debug, Clone)]
+struct PackedCopy {
+    /// `copy_sources[start..start + len]`.
+    sources: (u32, u32),
+    destination: Text,
+    /// [`ABSENT`] for none, as the two below.
+    chown: Text,
+    chmod: Text,
+    checksum: Text,
+    /// `lists[start..start + len]`.
+    exclude: (u32, u32),
+    add: bool,
+    link: bool,
+    parents: bool,
+    keep_git_dir: bool,
+    unpack: Option<bool>,
+}
+
+/// A COPY source: a path in one of the inputs (nearly always), or any
+/// other, as it is.
+#[derive(Debug, Clone)]
+enum PackedSource {
+    Path { input: u32, path: Text },
+    Other(Box<CopySource>),
 }
 
 /// Which [`ConfigEdit`] a [`StoredOp::Config`] is.
@@ -176,8 +206,8 @@ enum StoredLabel {
 /// (whose `len` no spilled text reaches).
 type StoredHistory = Text;
 
-/// No `created_by`.
-const NO_HISTORY: Text = Text {
+/// No text (no `created_by`, no `--chown`).
+const ABSENT: Text = Text {
     start: NONE,
     len: NONE,
 };
@@ -210,8 +240,9 @@ pub(super) struct Store {
     nodes: Vec<Node>,
     inputs: Vec<u32>,
     texts: Texts,
-    /// The strings of packed config edits.
+    /// The strings of packed config edits and COPY excludes.
     lists: Vec<Text>,
+    copy_sources: Vec<PackedSource>,
     contexts: Vec<ExecContext>,
     heads: Vec<Arc<[String]>>,
     extras: Vec<ExecExtra>,
@@ -238,6 +269,7 @@ impl Store {
         self.inputs.shrink_to_fit();
         self.texts.bytes.shrink_to_fit();
         self.lists.shrink_to_fit();
+        self.copy_sources.shrink_to_fit();
         self.contexts.shrink_to_fit();
         self.heads.shrink_to_fit();
         self.extras.shrink_to_fit();
@@ -291,18 +323,18 @@ impl Store {
                 .iter()
                 .filter_map(|mount| mount.input)
                 .collect(),
-            StoredOp::Other(op) => match &**op {
-                Op::File(FileOp::Copy(copy)) => copy
-                    .sources
-                    .iter()
-                    .filter_map(|source| match source {
-                        super::CopySource::Path { input, .. } => Some(*input),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            },
-            StoredOp::Exec { .. } | StoredOp::Config { .. } | StoredOp::Mkdir { .. } => Vec::new(),
+            StoredOp::Copy(copy) => self
+                .copy_sources(copy)
+                .iter()
+                .filter_map(|source| match source {
+                    PackedSource::Path { input, .. } => Some(*input as usize),
+                    PackedSource::Other(_) => None,
+                })
+                .collect(),
+            StoredOp::Exec { .. }
+            | StoredOp::Config { .. }
+            | StoredOp::Mkdir { .. }
+            | StoredOp::Other(_) => Vec::new(),
         }
     }
 
@@ -310,7 +342,7 @@ impl Store {
     pub(super) fn push(&mut self, vertex: Vertex, digest: [u8; 32]) -> u32 {
         let id = index_u32(self.nodes.len());
         let history = match &vertex.created_by {
-            None => NO_HISTORY,
+            None => ABSENT,
             Some(text) if derived_history(&vertex.op).as_deref() == Some(text.as_str()) => {
                 DERIVED_HISTORY
             }
@@ -350,6 +382,7 @@ impl Store {
                 Some(packed) => return packed,
                 None => return StoredOp::Other(Box::new(Op::Config(edit).clone())),
             },
+            Op::File(FileOp::Copy(copy)) => return StoredOp::Copy(Box::new(self.pack_copy(*copy))),
             Op::File(FileOp::Mkdir { path, user }) => {
                 return StoredOp::Mkdir {
                     path: self.texts.push(&path),
@@ -413,6 +446,82 @@ impl Store {
             extra,
             network,
             security,
+        }
+    }
+
+    fn pack_copy(&mut self, copy: FileCopy) -> PackedCopy {
+        let start = index_u32(self.copy_sources.len());
+        for source in copy.sources {
+            let packed = match source {
+                CopySource::Path { input, path } => PackedSource::Path {
+                    input: index_u32(input),
+                    path: self.texts.push(&path),
+                },
+                other => PackedSource::Other(Box::new(other.clone())),
+            };
+            self.copy_sources.push(packed);
+        }
+        let sources = (start, index_u32(self.copy_sources.len()) - start);
+        let start = index_u32(self.lists.len());
+        for pattern in &copy.exclude {
+            let text = self.texts.push(pattern);
+            self.lists.push(text);
+        }
+        let exclude = (start, index_u32(self.lists.len()) - start);
+        let destination = self.texts.push(&copy.destination);
+        let mut optional = |text: &Option<String>| match text {
+            Some(text) => self.texts.push(text),
+            None => ABSENT,
+        };
+        PackedCopy {
+            sources,
+            destination,
+            chown: optional(&copy.chown),
+            chmod: optional(&copy.chmod),
+            checksum: optional(&copy.checksum),
+            exclude,
+            add: copy.add,
+            link: copy.link,
+            parents: copy.parents,
+            keep_git_dir: copy.keep_git_dir,
+            unpack: copy.unpack,
+        }
+    }
+
+    fn copy_sources(&self, copy: &PackedCopy) -> &[PackedSource] {
+        let (start, len) = copy.sources;
+        &self.copy_sources[start as usize..(start + len) as usize]
+    }
+
+    /// The [`FileCopy`] [`Store::pack_copy`] packed.
+    fn copy(&self, copy: &PackedCopy) -> FileCopy {
+        let optional = |text: Text| (text != ABSENT).then(|| self.texts.get(text).to_owned());
+        let (start, len) = copy.exclude;
+        FileCopy {
+            add: copy.add,
+            sources: self
+                .copy_sources(copy)
+                .iter()
+                .map(|source| match source {
+                    PackedSource::Path { input, path } => CopySource::Path {
+                        input: *input as usize,
+                        path: self.texts.get(*path).to_owned(),
+                    },
+                    PackedSource::Other(source) => (**source).clone(),
+                })
+                .collect(),
+            destination: self.texts.get(copy.destination).to_owned(),
+            chown: optional(copy.chown),
+            chmod: optional(copy.chmod),
+            link: copy.link,
+            exclude: self.lists[start as usize..(start + len) as usize]
+                .iter()
+                .map(|text| self.texts.get(*text).to_owned())
+                .collect(),
+            parents: copy.parents,
+            checksum: optional(copy.checksum),
+            keep_git_dir: copy.keep_git_dir,
+            unpack: copy.unpack,
         }
     }
 
@@ -549,7 +658,7 @@ impl Store {
         let node = &self.nodes[id];
         let op = self.op(node);
         let created_by = match node.created_by {
-            NO_HISTORY => None,
+            ABSENT => None,
             DERIVED_HISTORY => derived_history(&op),
             text => Some(self.texts.get(text).to_owned()),
         };
@@ -579,6 +688,7 @@ impl Store {
             StoredOp::Config { kind, start, count } => {
                 Op::Config(self.config(*kind, *start, *count))
             }
+            StoredOp::Copy(copy) => Op::File(FileOp::Copy(Box::new(self.copy(copy)))),
             StoredOp::Mkdir { path, user } => Op::File(FileOp::Mkdir {
                 path: self.texts.get(*path).to_owned(),
                 user: self.texts.get(*user).to_owned(),

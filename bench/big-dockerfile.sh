@@ -31,6 +31,9 @@ AWK
 generate "$work/run.Dockerfile" <<'AWK'
 function body(n) { return "RUN true" }
 AWK
+generate "$work/copy.Dockerfile" <<'AWK'
+function body(n) { return sprintf("COPY --chown=1:1 src/f%d /dst/", n) }
+AWK
 generate "$work/mix.Dockerfile" <<'AWK'
 function body(n) {
   k = n % 7
@@ -48,7 +51,7 @@ awk 'BEGIN { printf "FROM scratch\nRUN echo "; for (i = 0; i < 1500000; i++) pri
 awk 'BEGIN { print "FROM scratch\nRUN echo \\"; for (i = 0; i < 1000000; i++) print "a \\"; print "end" }' > "$work/continued.Dockerfile"
 
 printf '%-10s %10s %10s %12s %7s %8s\n' file lines bytes "peak RSS KB" ratio seconds
-for name in label run mix line continued; do
+for name in label run copy mix line continued; do
   file="$work/$name.Dockerfile"
   bytes=$(stat -c %s "$file")
   /usr/bin/time -v "$strata" build --dry-run -f "$file" "$work/context" \

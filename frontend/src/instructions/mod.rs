@@ -234,9 +234,9 @@ pub(crate) enum StaticReference {
 /// What the lowering needs to know of a stage before it lowers it, kept
 /// instead of its instructions by [`crate::compile_graph`]: holding every
 /// typed instruction until it is lowered would take some hundreds of bytes
-/// per instruction, more than the graph they become, so the stage's text
-/// is read and typed again, one instruction at a time, when it is lowered
-/// ([`crate::parser::Parser::resume`]).
+/// per instruction (260 for `RUN true`), beside vertices meant to take
+/// less, so the stage's text is read and typed again, one instruction at
+/// a time, when it is lowered ([`crate::parser::Parser::resume`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct StageSummary {
     /// The stage's instructions in the text (without byte-order mark):

@@ -77,6 +77,10 @@ pub enum ErrorKind {
         /// The instruction, upper-case.
         instruction: &'static str,
     },
+    /// A stage's instructions, read a second time to be lowered, are not
+    /// those read the first time (a bug: the text is the same).
+    #[error("the Dockerfile read differently the second time")]
+    Reread,
     /// A heredoc whose terminator line never comes.
     #[error("unterminated heredoc `{0}`")]
     UnterminatedHeredoc(String),

@@ -78,12 +78,14 @@ pub struct Compiled {
 /// Parse, type and lower a Dockerfile as [`compile`] does, keeping only
 /// the graph: its `warnings` are all of them, as [`Compiled::warnings`].
 ///
-/// Each instruction is typed as soon as it is parsed, and dropped as soon
-/// as it is lowered, so neither the syntax tree nor the typed stages are
-/// held whole beside the graph, and memory stays in proportion to the
-/// Dockerfile. Errors are those of [`compile`], and in the same order: a parse
-/// error anywhere comes before any instruction's error. [`compile_checked`]
-/// is the same with the warnings found before an error kept.
+/// Each instruction is parsed and typed, for its errors and warnings, and
+/// dropped; each stage's instructions are parsed and typed again, one at
+/// a time, as the stage is lowered. So neither the syntax tree nor the
+/// typed stages are held whole beside the graph, and memory stays in
+/// proportion to the Dockerfile. Errors are those of [`compile`], and in
+/// the same order: a parse error anywhere comes before any instruction's
+/// error. [`compile_checked`] is the same with the warnings found before an
+/// error kept.
 pub fn compile_graph(text: &str, options: &graph::Options<'_>) -> Result<graph::BuildGraph, Error> {
     let report = compile_checked(text, options);
     match (report.graph, report.error) {
@@ -161,7 +163,13 @@ fn compile_stream(
     directive: &mut Option<(String, Span)>,
 ) -> Result<graph::BuildGraph, Error> {
     let mut parser = parser::Parser::new(text)?;
-    let mut splitter = instructions::Splitter::default();
+    // Two readings: this one parses and types every instruction, for every
+    // error and warning in order, but keeps only a summary of each stage;
+    // the lowering reads each stage's text again and types it one
+    // instruction at a time. Typed instructions held until lowered (260
+    // bytes for `RUN true`) would be the most memory held at once, once
+    // vertices are smaller than that.
+    let mut splitter = instructions::Splitter::summarizing();
     let mut typing_error = None;
     loop {
         let next = parser.next_node();
@@ -174,7 +182,7 @@ fn compile_stream(
         linter.node(&node);
         if typing_error.is_none() {
             let original = std::mem::take(&mut node.original);
-            if let Err(error) = splitter.push(&node, original) {
+            if let Err(error) = splitter.push_at(&node, original, parser.position()) {
                 // Parsing goes on: a later parse error is the one reported.
                 typing_error = Some(error);
             }
@@ -190,8 +198,8 @@ fn compile_stream(
         linter.discard_warnings();
         return Err(error);
     }
-    let stages = splitter.finish(escape)?;
-    graph::lower_owned(stages, options).map_err(|failed| {
+    let (stages, summaries) = splitter.finish_summarized(escape)?;
+    graph::lower_owned(stages, Some((parser.text(), summaries)), options).map_err(|failed| {
         let (error, mut found) = *failed;
         warnings.append(&mut found);
         error

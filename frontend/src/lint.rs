@@ -24,7 +24,7 @@
 //! warnings of that instruction. [`finish`] applies it to the warnings
 //! found.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::ast::{Args, Node};
 use crate::error::{Error, ErrorKind, Warning};
@@ -451,9 +451,15 @@ pub(crate) fn config(
 /// (so that a caller streaming nodes never holds the tree).
 #[derive(Debug, Default)]
 pub(crate) struct Linter {
-    /// Each instruction's keyword as written, with its span (meta ARGs
-    /// excluded: BuildKit counts stage instructions only).
-    keywords: Vec<(String, Span)>,
+    /// Each instruction's keyword as written, as its place in
+    /// `spellings`, with its span (meta ARGs excluded: BuildKit counts
+    /// stage instructions only). Held for every instruction until the
+    /// file ends, beside the graph being lowered: twelve bytes each, not a
+    /// string each.
+    keywords: Vec<(u32, Span)>,
+    /// The keywords as written, each once (most files have a few: `RUN`,
+    /// `run`, ...), with their places.
+    spellings: HashMap<String, u32>,
     stage_names: BTreeSet<String>,
     in_stage: bool,
     warnings: Vec<Warning>,
@@ -472,7 +478,18 @@ impl Linter {
             self.in_stage = true;
         }
         if self.in_stage {
-            self.keywords.push((node.keyword.value.clone(), node.span));
+            let keyword = &node.keyword.value;
+            let spelling = match self.spellings.get(keyword) {
+                Some(spelling) => *spelling,
+                None => {
+                    // Fewer spellings than bytes of text, which fit in a
+                    // u32 (spans do).
+                    let spelling = u32::try_from(self.spellings.len()).unwrap_or(u32::MAX);
+                    self.spellings.insert(keyword.clone(), spelling);
+                    spelling
+                }
+            };
+            self.keywords.push((spelling, node.span));
         }
         match name.as_str() {
             "from" => {
@@ -545,7 +562,8 @@ impl Linter {
     /// Forget the warnings found (the `# check=` comments stay).
     pub(crate) fn discard_warnings(&mut self) {
         self.warnings.clear();
-        self.keywords.clear();
+        self.keywords = Vec::new();
+        self.spellings.clear();
     }
 
     /// The warnings of the whole file, and the `# check=` comments.
@@ -553,20 +571,38 @@ impl Linter {
         // ConsistentInstructionCasing: the majority of the instructions
         // written all lower or all upper case sets the casing (a tie is
         // upper case), and each instruction not in it is reported.
-        let lower = self
-            .keywords
+        let mut spellings = vec![""; self.spellings.len()];
+        for (keyword, spelling) in &self.spellings {
+            if let Some(slot) = usize::try_from(*spelling)
+                .ok()
+                .and_then(|index| spellings.get_mut(index))
+            {
+                *slot = keyword.as_str();
+            }
+        }
+        let keywords = std::mem::take(&mut self.keywords);
+        let spelled = |(spelling, span): &(u32, Span)| {
+            let keyword = usize::try_from(*spelling)
+                .ok()
+                .and_then(|index| spellings.get(index))
+                .copied()
+                .unwrap_or_default();
+            (keyword, *span)
+        };
+        let lower = keywords
             .iter()
+            .map(spelled)
             .filter(|(keyword, _)| *keyword == keyword.to_ascii_lowercase())
             .count();
-        let upper = self
-            .keywords
+        let upper = keywords
             .iter()
+            .map(spelled)
             .filter(|(keyword, _)| {
                 *keyword == keyword.to_ascii_uppercase() && *keyword != keyword.to_ascii_lowercase()
             })
             .count();
         let majority_lower = lower > upper;
-        for (keyword, span) in &self.keywords {
+        for (keyword, span) in keywords.iter().map(spelled) {
             let casing = if majority_lower && *keyword != keyword.to_ascii_lowercase() {
                 "lowercase"
             } else if !majority_lower && *keyword != keyword.to_ascii_uppercase() {
@@ -577,7 +613,7 @@ impl Linter {
             self.warnings.push(warning(
                 "ConsistentInstructionCasing",
                 consistent_instruction_casing(keyword, casing),
-                *span,
+                span,
             ));
         }
         (self.warnings, self.overrides)
@@ -1034,6 +1070,33 @@ mod tests {
             .iter()
             .map(|warning| (warning.rule, index.line(warning.span.unwrap().start)))
             .collect()
+    }
+
+    /// The keywords are kept as places in a table of spellings: each
+    /// instruction not in the majority's casing is still reported, with
+    /// its keyword as written, in order.
+    #[test]
+    fn casing_with_several_spellings() {
+        let text = "from scratch\nrun a\nRUN b\nRun c\nrun d\nCMD e\nrun f\n";
+        let report = crate::compile_checked(text, &Default::default());
+        let casing: Vec<(String, usize)> = report
+            .warnings
+            .iter()
+            .filter(|warning| warning.rule == "ConsistentInstructionCasing")
+            .map(|warning| {
+                let span = warning.span.unwrap();
+                let line = crate::LineIndex::new(text).line(span.start);
+                (warning.message.clone(), line)
+            })
+            .collect();
+        assert_eq!(
+            casing,
+            [
+                (consistent_instruction_casing("RUN", "lowercase"), 3),
+                (consistent_instruction_casing("Run", "lowercase"), 4),
+                (consistent_instruction_casing("CMD", "lowercase"), 6),
+            ]
+        );
     }
 
     #[test]

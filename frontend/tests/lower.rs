@@ -672,3 +672,142 @@ fn dockerfiles_over_16_mib_are_refused() {
         );
     }
 }
+
+/// A Dockerfile with every kind of line a stage's body can hold: the
+/// escape directive, comments and an empty line inside a continuation,
+/// heredocs (in RUN, COPY and an ONBUILD trigger), a stage built on
+/// another (whose triggers then run) and stages used by `--from`.
+const EVERY_KIND_OF_LINE: &str = r#"# escape=`
+# syntax=docker/dockerfile:1
+ARG BASE=scratch
+# comments before FROM
+FROM ${BASE} AS base
+# a comment before RUN
+RUN echo one `
+  # a comment inside a continuation
+  two `
+
+  three
+#
+WORKDIR /app
+RUN <<EOF
+echo from a heredoc
+EOF
+COPY <<-EOT /greeting
+	hello
+	EOT
+ONBUILD RUN echo triggered
+ONBUILD RUN <<EOF
+echo an ONBUILD heredoc
+EOF
+
+FROM base AS child
+RUN --mount=type=bind,from=base,target=/b cat /b/greeting
+COPY --from=base /greeting /copied
+   # indented comment
+FROM scratch
+COPY --from=child /copied /final
+ENV A=1 `
+    B=2
+RUN ["echo", "exec"]
+WORKDIR sub
+RUN echo last"#;
+
+/// `compile_graph` reads each stage's text a second time as it lowers it
+/// (it keeps no typed instruction until then, for memory): the graph, its
+/// labels, origins and digests, and the warnings are exactly those of
+/// `compile`, which lowers the typed stages it holds, whatever the line
+/// endings, escape character and byte-order mark.
+#[test]
+fn lowering_reads_stages_again_as_they_were_read() {
+    let backslash = EVERY_KIND_OF_LINE
+        .replacen("# escape=`\n", "", 1)
+        .replace('`', "\\");
+    let mut variants = Vec::new();
+    for text in [EVERY_KIND_OF_LINE.to_owned(), backslash] {
+        let crlf = text.replace('\n', "\r\n");
+        variants.push(format!("\u{feff}{crlf}"));
+        variants.push(crlf);
+        variants.push(format!("{text}\n"));
+        variants.push(text);
+    }
+    for text in &variants {
+        let compiled = strata_frontend::compile(text, &Options::default()).unwrap();
+        let streamed = strata_frontend::compile_graph(text, &Options::default()).unwrap();
+        assert_eq!(streamed.len(), compiled.graph.len());
+        for (streamed, compiled) in streamed.vertices().zip(compiled.graph.vertices()) {
+            assert_eq!(streamed, compiled);
+        }
+        assert_eq!(
+            format!("{:?}", streamed.stages),
+            format!("{:?}", compiled.graph.stages)
+        );
+        assert_eq!(streamed.target, compiled.graph.target);
+        assert_eq!(
+            format!("{:?}", streamed.warnings),
+            format!("{:?}", compiled.warnings)
+        );
+        // What the test means to cover is there: the empty line in the
+        // continuation, every stage built, the triggers run in `child`.
+        assert!(
+            streamed
+                .warnings
+                .iter()
+                .any(|warning| warning.rule == "NoEmptyContinuation")
+        );
+        assert!(streamed.stages.iter().all(|stage| stage.built));
+        let triggered = streamed.vertices().any(|vertex| match &vertex.op {
+            Op::Exec(exec) => {
+                vertex.stage == 1 && exec.args.iter().any(|arg| arg == "echo triggered")
+            }
+            _ => false,
+        });
+        assert!(triggered);
+    }
+}
+
+/// Without the typed instructions, which stages the target needs comes
+/// from each stage's summary: a stage named only by `RUN --mount=from=`
+/// or by `COPY --from` is built, one named by neither is not.
+#[test]
+fn stages_needed_through_mounts_and_copies_are_built() {
+    let dockerfile = "FROM scratch AS mounted\nCOPY a /a\n\
+                      FROM scratch AS unused\nCOPY b /b\n\
+                      FROM scratch AS copied\nCOPY c /c\n\
+                      FROM scratch AS unused2\nCOPY d /d\n\
+                      FROM busybox\n\
+                      RUN --mount=type=bind,from=mounted,target=/m cat /m/a\n\
+                      COPY --from=copied /c /c\n";
+    for graph in [
+        strata_frontend::compile_graph(dockerfile, &Options::default()).unwrap(),
+        compile(dockerfile),
+    ] {
+        let built: Vec<(&str, bool)> = graph
+            .stages
+            .iter()
+            .map(|stage| (stage.name.as_deref().unwrap_or(""), stage.built))
+            .collect();
+        assert_eq!(
+            built,
+            [
+                ("mounted", true),
+                ("unused", false),
+                ("copied", true),
+                ("unused2", false),
+                ("", true)
+            ]
+        );
+        // Dependencies first, in the order the target names them.
+        let order: Vec<usize> =
+            graph
+                .vertices()
+                .map(|vertex| vertex.stage)
+                .fold(Vec::new(), |mut order, stage| {
+                    if !order.contains(&stage) {
+                        order.push(stage);
+                    }
+                    order
+                });
+        assert_eq!(order, [0, 2, 4]);
+    }
+}

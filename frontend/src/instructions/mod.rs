@@ -188,6 +188,82 @@ impl Instruction {
     }
 }
 
+impl Instruction {
+    /// Whether BuildKit numbers it as a step (convert.go, cmdTotal): the
+    /// instructions that change files.
+    pub(crate) fn is_step(&self) -> bool {
+        matches!(
+            self,
+            Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)
+        )
+    }
+
+    /// The stage references it makes without expansion: a literal (no
+    /// `$`) `COPY --from`, a literal `RUN --mount` naming `from=`.
+    pub(crate) fn static_references(&self, references: &mut Vec<StaticReference>) {
+        let literal = |flag: &&FlagValue| !flag.value.value.contains('$');
+        match self {
+            Instruction::Copy(copy) => references.extend(
+                copy.from
+                    .iter()
+                    .filter(literal)
+                    .map(|flag| StaticReference::CopyFrom(flag.value.value.clone())),
+            ),
+            Instruction::Run(run) => references.extend(
+                run.mounts
+                    .iter()
+                    .filter(literal)
+                    .filter(|flag| flag.value.value.contains("from="))
+                    .map(|flag| StaticReference::Mount(flag.value.value.clone())),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// A stage reference known without expanding anything (see
+/// [`Instruction::static_references`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StaticReference {
+    /// The value of `COPY --from`.
+    CopyFrom(String),
+    /// The whole value of a `RUN --mount` (its `from=` is parsed later).
+    Mount(String),
+}
+
+/// What the lowering needs to know of a stage before it lowers it, kept
+/// instead of its instructions by [`crate::compile_graph`]: holding every
+/// typed instruction until it is lowered would take some hundreds of bytes
+/// per instruction (260 for `RUN true`), beside vertices meant to take
+/// less, so the stage's text is read and typed again, one instruction at
+/// a time, when it is lowered ([`crate::parser::Parser::resume`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StageSummary {
+    /// The stage's instructions in the text (without byte-order mark):
+    /// from the line after FROM to the end of its last instruction.
+    pub(crate) body: std::ops::Range<usize>,
+    /// The physical lines before `body`.
+    pub(crate) line: usize,
+    /// How many instructions follow FROM.
+    pub(crate) instructions: usize,
+    /// How many of them are WORKDIR (two vertices each).
+    pub(crate) workdirs: usize,
+    /// How many of them are numbered steps ([`Instruction::is_step`]).
+    pub(crate) steps: usize,
+    /// Their static references, in order.
+    pub(crate) references: Vec<StaticReference>,
+}
+
+impl StageSummary {
+    fn add(&mut self, instruction: &Instruction, end: usize) {
+        self.instructions += 1;
+        self.workdirs += usize::from(matches!(instruction, Instruction::Workdir(_)));
+        self.steps += usize::from(instruction.is_step());
+        instruction.static_references(&mut self.references);
+        self.body.end = end;
+    }
+}
+
 /// An instruction with where it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
@@ -245,11 +321,45 @@ pub(crate) struct Splitter {
     meta_args: Vec<Located>,
     warnings: Vec<Warning>,
     last_span: Span,
+    /// With [`Splitter::summarizing`], one per stage; its instructions are
+    /// typed (for their errors and warnings) and dropped.
+    summaries: Option<Vec<StageSummary>>,
 }
 
 impl Splitter {
+    /// A splitter that keeps a [`StageSummary`] of each stage instead of
+    /// its instructions (see there why); its nodes come with
+    /// [`Splitter::push_at`].
+    pub(crate) fn summarizing() -> Self {
+        Splitter {
+            summaries: Some(Vec::new()),
+            ..Splitter::default()
+        }
+    }
+
+    /// [`Splitter::push`] for a splitter [`Splitter::summarizing`]: `after`
+    /// is the parser's [`crate::parser::Parser::position`] once `node` is
+    /// read.
+    pub(crate) fn push_at(
+        &mut self,
+        node: &Node,
+        original: String,
+        after: (usize, usize),
+    ) -> Result<(), Error> {
+        self.push_inner(node, original, after)
+    }
+
     /// Type `node`, whose joined line is `original`, and file it in its stage.
     pub(crate) fn push(&mut self, node: &Node, original: String) -> Result<(), Error> {
+        self.push_inner(node, original, (0, 0))
+    }
+
+    fn push_inner(
+        &mut self,
+        node: &Node,
+        original: String,
+        after: (usize, usize),
+    ) -> Result<(), Error> {
         self.last_span = node.span;
         let instruction = parse_node(node, &mut self.warnings)?;
         let located = Located {
@@ -269,9 +379,23 @@ impl Splitter {
                     from_lines: (node.start_line, node.end_line),
                     instructions: Vec::new(),
                 });
+                if let Some(summaries) = &mut self.summaries {
+                    summaries.push(StageSummary {
+                        body: after.0..after.0,
+                        line: after.1,
+                        ..StageSummary::default()
+                    });
+                }
             }
             _ => match self.stages.last_mut() {
-                Some(stage) => stage.instructions.push(located),
+                Some(stage) => match &mut self.summaries {
+                    Some(summaries) => {
+                        if let Some(summary) = summaries.last_mut() {
+                            summary.add(&located.instruction, after.0);
+                        }
+                    }
+                    None => stage.instructions.push(located),
+                },
                 None if matches!(located.instruction, Instruction::Arg(_)) => {
                     self.meta_args.push(located)
                 }
@@ -290,6 +414,17 @@ impl Splitter {
     /// The warnings so far, taken (for typing that stopped at an error).
     pub(crate) fn take_warnings(&mut self) -> Vec<Warning> {
         std::mem::take(&mut self.warnings)
+    }
+
+    /// The stages, once every node is in, and for a splitter
+    /// [`Splitter::summarizing`] their summaries (their instructions left
+    /// empty).
+    pub(crate) fn finish_summarized(
+        mut self,
+        escape: char,
+    ) -> Result<(Stages, Vec<StageSummary>), Error> {
+        let summaries = self.summaries.take().unwrap_or_default();
+        Ok((self.finish(escape)?, summaries))
     }
 
     /// The stages, once every node is in.

@@ -141,6 +141,52 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A parser of `text[body]` alone, for reading one stage's instructions
+    /// a second time ([`crate::compile_graph`] keeps no typed instruction
+    /// between typing and lowering, for memory): `text` is the whole text
+    /// as the first parser read it (byte-order mark already dropped), so
+    /// spans are offsets into it as before; `line` is the number of
+    /// physical lines before `body.start`, so line numbers are as before;
+    /// `escape` is the one the directives set. No directive is read: they
+    /// come before the first instruction, and `body` starts after one.
+    pub(crate) fn resume(
+        text: &'a str,
+        body: std::ops::Range<usize>,
+        line: usize,
+        escape: char,
+    ) -> Result<Self, Error> {
+        let reread = || {
+            Error::new(ErrorKind::Reread, Span::new(body.start, body.start))
+                .with_hint("this is a bug in strata: please report it")
+        };
+        let text = text.get(..body.end).ok_or_else(reread)?;
+        if text.get(body.start..).is_none() {
+            return Err(reread());
+        }
+        Ok(Parser {
+            text,
+            offset: body.start,
+            line,
+            escape,
+            directives: Vec::new(),
+            directives_done: true,
+            warnings: Vec::new(),
+            comments: Vec::new(),
+            any: true,
+        })
+    }
+
+    /// The text read (without its byte-order mark: what spans refer to).
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Where the parser is: the offset of the next physical line, and the
+    /// number of physical lines read (see [`Parser::resume`]).
+    pub(crate) fn position(&self) -> (usize, usize) {
+        (self.offset, self.line)
+    }
+
     /// The next physical line, not consumed.
     fn peek_line(&self) -> Option<PhysicalLine<'a>> {
         let rest = self
@@ -418,6 +464,35 @@ mod tests {
     fn crlf_and_bom() {
         let file = parse("\u{feff}FROM a\r\nRUN b \\\r\n c\r\n").unwrap();
         assert_eq!(file.dump(), "(from \"a\")\n(run \"b  c\")\n");
+    }
+
+    /// A stage read again gives the nodes of the first reading, spans and
+    /// line numbers included; a range that is not in the text is an
+    /// error, not a panic.
+    #[test]
+    fn resumed_parsers_read_as_the_first() {
+        let text = "# escape=`\r\nFROM a\r\n# c\r\nRUN b `\r\n\r\n c\r\nRUN <<E\r\nx\r\nE\r\n";
+        let mut first = Parser::new(text).unwrap();
+        first.next_node().unwrap().unwrap();
+        let (start, line) = first.position();
+        let mut nodes = Vec::new();
+        while let Some(node) = first.next_node().unwrap() {
+            nodes.push(node);
+        }
+        let end = first.position().0;
+        let mut again = Parser::resume(first.text(), start..end, line, '`').unwrap();
+        for node in &nodes {
+            assert_eq!(again.next_node().unwrap().as_ref(), Some(node));
+        }
+        assert_eq!(again.next_node().unwrap(), None);
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = 3..2;
+        for range in [end..end + 1, backwards, 0..text.len() + 1] {
+            let error = Parser::resume(text, range, 0, '\\').err().unwrap();
+            assert_eq!(error.kind, ErrorKind::Reread);
+        }
+        let error = Parser::resume("\u{e9}", 1..2, 0, '\\').err().unwrap();
+        assert_eq!(error.kind, ErrorKind::Reread);
     }
 
     #[test]

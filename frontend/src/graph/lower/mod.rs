@@ -42,7 +42,7 @@ use super::{
 use crate::ast::{Heredoc, Word};
 use crate::error::{Error, ErrorKind, Warning};
 use crate::expand::{Lexer, Lookup};
-use crate::instructions::{Instruction, Located, Stages};
+use crate::instructions::{Instruction, Located, StageSummary, Stages, StaticReference};
 use crate::span::Span;
 
 mod args;
@@ -124,16 +124,33 @@ pub fn lower(stages: &Stages, options: &Options<'_>) -> Result<BuildGraph, Error
 
 /// [`lower`], consuming the stages: each instruction is dropped once it is
 /// lowered, so the typed stages and the graph are not both held whole.
+/// With `reread`, the stages' instructions are not in `stages` at all
+/// (they would be held whole until lowered, some hundreds of bytes each):
+/// `reread` is the text they were read from (without byte-order mark) and
+/// a summary of each stage, and each stage's instructions are read again
+/// from the text, and typed, one at a time as it is lowered.
 /// An error comes with the warnings found before it.
-pub(crate) fn lower_owned(
+pub(crate) fn lower_owned<'a>(
     mut stages: Stages,
-    options: &Options<'_>,
+    reread: Option<(&'a str, Vec<StageSummary>)>,
+    options: &'a Options<'a>,
 ) -> Result<BuildGraph, Box<(Error, Vec<Warning>)>> {
-    let instructions = stages
-        .stages
-        .iter_mut()
-        .map(|stage| Instructions::Owned(std::mem::take(&mut stage.instructions)))
-        .collect();
+    let instructions = match reread {
+        Some((text, summaries)) if summaries.len() == stages.stages.len() => summaries
+            .into_iter()
+            .map(|summary| Instructions::Reparse { text, summary })
+            .collect(),
+        Some((_, _)) => {
+            let error = Error::unplaced(ErrorKind::Reread)
+                .with_hint("this is a bug in strata: please report it");
+            return Err(Box::new((error, Vec::new())));
+        }
+        None => stages
+            .stages
+            .iter_mut()
+            .map(|stage| Instructions::Owned(std::mem::take(&mut stage.instructions)))
+            .collect(),
+    };
     lower_with(&stages, instructions, options)
 }
 
@@ -141,6 +158,12 @@ pub(crate) fn lower_owned(
 enum Instructions<'a> {
     Borrowed(&'a [Located]),
     Owned(Vec<Located>),
+    /// Not held: read again from `text` when the stage is lowered (see
+    /// [`lower_owned`]), and known until then by its summary.
+    Reparse {
+        text: &'a str,
+        summary: StageSummary,
+    },
     /// The stage is lowered (or being lowered).
     Taken,
 }
@@ -150,7 +173,48 @@ impl Instructions<'_> {
         match self {
             Instructions::Borrowed(slice) => slice,
             Instructions::Owned(vec) => vec,
-            Instructions::Taken => &[],
+            Instructions::Reparse { .. } | Instructions::Taken => &[],
+        }
+    }
+
+    /// How many instructions follow FROM, and how many are WORKDIR.
+    fn counts(&self) -> (usize, usize) {
+        match self {
+            Instructions::Reparse { summary, .. } => (summary.instructions, summary.workdirs),
+            _ => {
+                let list = self.as_slice();
+                let workdirs = list
+                    .iter()
+                    .filter(|located| matches!(located.instruction, Instruction::Workdir(_)))
+                    .count();
+                (list.len(), workdirs)
+            }
+        }
+    }
+
+    /// How many are numbered steps ([`Instruction::is_step`]).
+    fn steps(&self) -> usize {
+        match self {
+            Instructions::Reparse { summary, .. } => summary.steps,
+            _ => self
+                .as_slice()
+                .iter()
+                .filter(|located| located.instruction.is_step())
+                .count(),
+        }
+    }
+
+    /// The stage references known without expansion, in order.
+    fn static_references(&self) -> Vec<StaticReference> {
+        match self {
+            Instructions::Reparse { summary, .. } => summary.references.clone(),
+            _ => {
+                let mut references = Vec::new();
+                for located in self.as_slice() {
+                    located.instruction.static_references(&mut references);
+                }
+                references
+            }
         }
     }
 }
@@ -344,14 +408,8 @@ impl<'a> Lowerer<'a> {
                 instructions
                     .iter()
                     .map(|list| {
-                        let workdirs = list
-                            .as_slice()
-                            .iter()
-                            .filter(|located| {
-                                matches!(located.instruction, Instruction::Workdir(_))
-                            })
-                            .count();
-                        list.as_slice().len() + workdirs + 2
+                        let (count, workdirs) = list.counts();
+                        count + workdirs + 2
                     })
                     .sum::<usize>()
                     + 1,

@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind};
 use crate::graph::DEFAULT_PATH;
 use crate::graph::mount;
 use crate::graph::{ConfigEdit, Origin, StageInfo, VertexId};
-use crate::instructions::{self, FlagValue, Instruction, Located};
+use crate::instructions::{self, FlagValue, Instruction, Located, StaticReference};
 use crate::span::Span;
 
 impl Lowerer<'_> {
@@ -243,27 +243,17 @@ impl Lowerer<'_> {
     /// Stages `index` needs, as far as is known without expanding anything.
     pub(super) fn static_dependencies(&self, index: usize) -> Vec<usize> {
         let mut dependencies: Vec<usize> = self.base_stage(index).into_iter().collect();
-        let literal = |value: &str| (!value.contains('$')).then(|| value.to_owned());
-        for located in self.instructions[index].as_slice() {
-            let references: Vec<String> = match &located.instruction {
-                Instruction::Copy(copy) => copy
-                    .from
-                    .iter()
-                    .filter_map(|flag| literal(&flag.value.value))
-                    .collect(),
-                Instruction::Run(run) => run
-                    .mounts
-                    .iter()
-                    .filter_map(|flag| literal(&flag.value.value))
-                    .filter(|value| value.contains("from="))
-                    .filter_map(|value| mount::parse(&value).ok()?.from)
-                    .collect(),
-                _ => Vec::new(),
+        // From the stage's summary when its instructions are not held.
+        for reference in self.instructions[index].static_references() {
+            let reference = match reference {
+                StaticReference::CopyFrom(from) => Some(from),
+                StaticReference::Mount(value) => {
+                    mount::parse(&value).ok().and_then(|parsed| parsed.from)
+                }
             };
             dependencies.extend(
-                references
-                    .iter()
-                    .filter_map(|reference| self.stage_by_reference(reference))
+                reference
+                    .and_then(|reference| self.stage_by_reference(&reference))
                     .filter(|dependency| *dependency != index),
             );
         }
@@ -487,22 +477,12 @@ impl Lowerer<'_> {
         }
         // Numbered as BuildKit numbers steps (convert.go, cmdTotal): FROM
         // an image counts, and so do the instructions that change files.
-        let counted = |instruction: &Instruction| {
-            matches!(
-                instruction,
-                Instruction::Run(_) | Instruction::Copy(_) | Instruction::Workdir(_)
-            )
-        };
         let from_image = self.base_stage(index).is_none() && !base.eq_ignore_ascii_case("scratch");
         let mut number = usize::from(from_image);
-        let total = number
-            + instructions
-                .as_slice()
-                .iter()
-                .filter(|located| counted(&located.instruction))
-                .count();
+        let total = number + instructions.steps();
+        let escape = self.escape;
         let mut dispatch = |_position: usize, located: &Located| {
-            if counted(&located.instruction) {
+            if located.instruction.is_step() {
                 number += 1;
             }
             let step = Step {
@@ -530,6 +510,44 @@ impl Lowerer<'_> {
                     if vec.capacity() > 2 * vec.len() + 1024 {
                         vec.shrink_to_fit();
                     }
+                }
+            }
+            Instructions::Reparse { text, summary } => {
+                // Read and typed as the first time (which reported every
+                // error and warning: these warnings are dropped), one
+                // instruction at a time, each dropped once lowered: the
+                // stage's typed instructions are never held together.
+                let reread = |span: Span| {
+                    Error::new(ErrorKind::Reread, span)
+                        .with_hint("this is a bug in strata: please report it")
+                };
+                let mut parser = crate::parser::Parser::resume(
+                    text,
+                    summary.body.clone(),
+                    summary.line,
+                    escape,
+                )?;
+                let (mut position, mut steps) = (0, 0);
+                while let Some(mut node) = parser.next_node()? {
+                    let original = std::mem::take(&mut node.original);
+                    let instruction = instructions::parse_node(&node, &mut Vec::new())?;
+                    if matches!(instruction, Instruction::From(_)) {
+                        return Err(reread(node.span));
+                    }
+                    let located = Located {
+                        instruction,
+                        span: node.span,
+                        original,
+                        lines: (node.start_line, node.end_line),
+                    };
+                    drop(node);
+                    steps += usize::from(located.instruction.is_step());
+                    dispatch(position, &located)?;
+                    position += 1;
+                }
+                if position != summary.instructions || steps != summary.steps {
+                    let end = summary.body.end;
+                    return Err(reread(Span::new(end, end)));
                 }
             }
             Instructions::Taken => {}

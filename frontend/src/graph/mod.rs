@@ -598,6 +598,13 @@ impl BuildGraph {
         self.store.is_config(id)
     }
 
+    /// How many RUN contexts (environment, user, directory, build args)
+    /// the graph keeps: once per change, however many RUNs share one.
+    #[cfg(test)]
+    pub(crate) fn run_contexts(&self) -> usize {
+        self.store.run_contexts()
+    }
+
     /// For each vertex, its depth in the filesystem graph: 0 for sources,
     /// else one more than its deepest input. Steps of equal depth do not
     /// depend on each other, so they can run in parallel. Config edits take

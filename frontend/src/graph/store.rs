@@ -16,7 +16,8 @@
 //!   addressed by offset and length, not one allocation each;
 //! - a RUN's environment, build args, user and directory, which stay the
 //!   same from one RUN to the next until an ENV, ARG, USER or WORKDIR, once
-//!   per change; and its shell (`/bin/sh -c`), once per SHELL;
+//!   per change (the environment as texts); and its shell (`/bin/sh -c`),
+//!   once per SHELL;
 //! - a history text that can be made again from the op (a RUN's, a config
 //!   edit's) is not kept at all.
 //!
@@ -54,10 +55,50 @@ struct Text {
 struct Texts {
     bytes: String,
     spilled: Vec<Box<str>>,
+    /// The instruction of the vertex being added: most of the op's texts
+    /// are part of it (`true` of `RUN true`, the key and value of `LABEL
+    /// k=v`, the paths of `COPY a /b/`), and are kept as a place in it
+    /// rather than again.
+    instruction: Option<Text>,
 }
 
+/// Instructions up to this long are searched for the op's texts; longer
+/// ones only checked for a text they end with, so that adding a vertex
+/// stays linear in its size.
+const SEARCHED: usize = 4096;
+
 impl Texts {
+    /// Add the instruction of the vertex being added.
+    fn push_instruction(&mut self, text: &str) -> Text {
+        let text = self.append(text);
+        self.instruction = Some(text);
+        text
+    }
+
+    /// Add a text of the vertex being added: a place in its instruction,
+    /// if it is there.
     fn push(&mut self, text: &str) -> Text {
+        if let Some(instruction) = self.instruction.filter(|text| text.start != NONE) {
+            let within = self.get(instruction);
+            let at = if within.ends_with(text) {
+                Some(within.len() - text.len())
+            } else if within.len() <= SEARCHED {
+                within.find(text)
+            } else {
+                None
+            };
+            if let Some(at) = at {
+                return Text {
+                    start: instruction.start + index_u32(at),
+                    len: index_u32(text.len()),
+                };
+            }
+        }
+        self.append(text)
+    }
+
+    /// Add a text at the end.
+    fn append(&mut self, text: &str) -> Text {
         let start = u32::try_from(self.bytes.len()).ok();
         let end = u32::try_from(self.bytes.len() + text.len()).ok();
         match (start, end) {
@@ -97,11 +138,40 @@ pub(super) fn index_u32(index: usize) -> u32 {
 /// What a RUN shares with the RUNs around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ExecContext {
+    /// The environment's entries: `lists[start..start + len]`. (A list
+    /// per ENV that a RUN follows, each with every variable: as texts,
+    /// half the size of a list of strings.)
+    env: (u32, u32),
+    user: Text,
+    cwd: Text,
+    /// The build args and proxy variables, in `exec_args`, or [`NONE`].
+    args: u32,
+}
+
+/// A RUN's build args and proxy variables (most have none).
+type ExecArgs = (Vec<(String, String)>, Vec<String>);
+
+/// The last RUN context added, as the lowering gave it, to know the next
+/// RUN's is the same without reading it back from the texts.
+#[derive(Debug, Clone)]
+struct LastContext {
     env: Arc<[String]>,
     build_args: Vec<(String, String)>,
     proxy_env: Vec<String>,
     user: String,
     cwd: String,
+}
+
+impl LastContext {
+    /// Whether two RUNs share their context: the environment is compared
+    /// by pointer first, as RUNs between two ENVs hold the same list.
+    fn same(&self, other: &LastContext) -> bool {
+        (Arc::ptr_eq(&self.env, &other.env) || self.env == other.env)
+            && self.build_args == other.build_args
+            && self.proxy_env == other.proxy_env
+            && self.user == other.user
+            && self.cwd == other.cwd
+    }
 }
 
 /// What few RUNs have.
@@ -244,6 +314,8 @@ pub(super) struct Store {
     lists: Vec<Text>,
     copy_sources: Vec<PackedSource>,
     contexts: Vec<ExecContext>,
+    last_context: Option<LastContext>,
+    exec_args: Vec<ExecArgs>,
     heads: Vec<Arc<[String]>>,
     extras: Vec<ExecExtra>,
     stage_labels: Vec<String>,
@@ -271,8 +343,16 @@ impl Store {
         self.lists.shrink_to_fit();
         self.copy_sources.shrink_to_fit();
         self.contexts.shrink_to_fit();
+        self.exec_args.shrink_to_fit();
+        // Only needed while vertices are added.
+        self.last_context = None;
         self.heads.shrink_to_fit();
         self.extras.shrink_to_fit();
+    }
+
+    #[cfg(test)]
+    pub(super) fn run_contexts(&self) -> usize {
+        self.contexts.len()
     }
 
     pub(super) fn len(&self) -> usize {
@@ -341,18 +421,22 @@ impl Store {
     /// Add `vertex` with its `digest`; its id is the next one.
     pub(super) fn push(&mut self, vertex: Vertex, digest: [u8; 32]) -> u32 {
         let id = index_u32(self.nodes.len());
-        let history = match &vertex.created_by {
-            None => ABSENT,
-            Some(text) if derived_history(&vertex.op).as_deref() == Some(text.as_str()) => {
-                DERIVED_HISTORY
-            }
-            Some(text) => self.texts.push(text),
+        let derived = match &vertex.created_by {
+            Some(text) => derived_history(&vertex.op).as_deref() == Some(text.as_str()),
+            None => false,
         };
         let start = index_u32(self.inputs.len());
         self.inputs
             .extend(vertex.inputs.iter().map(|input| index_u32(*input)));
-        let op = self.pack_op(vertex.op);
+        // The label first: its instruction is where the op's texts are
+        // looked for (see [`Texts::push`]).
         let label = self.pack_label(vertex.label);
+        let op = self.pack_op(vertex.op);
+        let history = match &vertex.created_by {
+            None => ABSENT,
+            Some(_) if derived => DERIVED_HISTORY,
+            Some(text) => self.texts.push(text),
+        };
         let origin = match vertex.origin {
             Some(origin) => [
                 origin.span.start,
@@ -406,7 +490,7 @@ impl Store {
             mounts,
             files,
         } = *exec;
-        let context = ExecContext {
+        let incoming = LastContext {
             env,
             build_args,
             proxy_env,
@@ -414,10 +498,29 @@ impl Store {
             cwd,
         };
         // RUNs come stage by stage, so the one before shares most often.
-        let context = match self.contexts.last() {
-            Some(last) if same_context(last, &context) => self.contexts.len() - 1,
+        let context = match &self.last_context {
+            Some(last) if last.same(&incoming) => self.contexts.len() - 1,
             _ => {
-                self.contexts.push(context);
+                let start = index_u32(self.lists.len());
+                for entry in incoming.env.iter() {
+                    let text = self.texts.append(entry);
+                    self.lists.push(text);
+                }
+                let env = (start, index_u32(self.lists.len()) - start);
+                let args = if incoming.build_args.is_empty() && incoming.proxy_env.is_empty() {
+                    NONE
+                } else {
+                    self.exec_args
+                        .push((incoming.build_args.clone(), incoming.proxy_env.clone()));
+                    index_u32(self.exec_args.len() - 1)
+                };
+                self.contexts.push(ExecContext {
+                    env,
+                    user: self.texts.append(&incoming.user),
+                    cwd: self.texts.append(&incoming.cwd),
+                    args,
+                });
+                self.last_context = Some(incoming);
                 self.contexts.len() - 1
             }
         };
@@ -647,7 +750,7 @@ impl Store {
                     stage,
                     number: saturate(step.number),
                     total: saturate(step.total),
-                    instruction: self.texts.push(&step.instruction),
+                    instruction: self.texts.push_instruction(&step.instruction),
                 }
             }
         }
@@ -703,6 +806,15 @@ impl Store {
                 security,
             } => {
                 let context = &self.contexts[*context as usize];
+                let (start, len) = context.env;
+                let env: Arc<[String]> = self.lists[start as usize..(start + len) as usize]
+                    .iter()
+                    .map(|text| self.texts.get(*text).to_owned())
+                    .collect();
+                let (build_args, proxy_env) = match self.exec_args.get(context.args as usize) {
+                    Some((build_args, proxy_env)) => (build_args.clone(), proxy_env.clone()),
+                    None => (Vec::new(), Vec::new()),
+                };
                 let head = &self.heads[*head as usize];
                 let mut args = Vec::with_capacity(head.len() + 1);
                 args.extend(head.iter().cloned());
@@ -715,11 +827,11 @@ impl Store {
                 };
                 Op::Exec(Box::new(Exec {
                     args,
-                    env: context.env.clone(),
-                    build_args: context.build_args.clone(),
-                    proxy_env: context.proxy_env.clone(),
-                    user: context.user.clone(),
-                    cwd: context.cwd.clone(),
+                    env,
+                    build_args,
+                    proxy_env,
+                    user: self.texts.get(context.user).to_owned(),
+                    cwd: self.texts.get(context.cwd).to_owned(),
                     network: *network,
                     security: *security,
                     mounts,
@@ -749,16 +861,6 @@ impl Store {
             }),
         }
     }
-}
-
-/// Whether two RUNs share their context: the environment is compared by
-/// pointer first, as RUNs between two ENVs hold the same list.
-fn same_context(a: &ExecContext, b: &ExecContext) -> bool {
-    (Arc::ptr_eq(&a.env, &b.env) || a.env == b.env)
-        && a.build_args == b.build_args
-        && a.proxy_env == b.proxy_env
-        && a.user == b.user
-        && a.cwd == b.cwd
 }
 
 /// A step number or line as `u32`: a Dockerfile of 16 MiB has fewer lines

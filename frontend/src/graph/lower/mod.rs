@@ -742,8 +742,10 @@ mod tests {
             })
             .collect();
         assert_eq!(envs.len(), 1000);
-        assert!(envs.iter().all(|env| Arc::ptr_eq(env, &envs[0])));
+        assert!(envs.iter().all(|env| *env == envs[0]));
         assert_eq!(envs[0].len(), 3);
+        // And the graph keeps it once.
+        assert_eq!(graph.run_contexts(), 1);
     }
 
     #[test]

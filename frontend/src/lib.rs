@@ -132,7 +132,7 @@ pub fn compile_checked(text: &str, options: &graph::Options<'_>) -> lint::Report
             };
         }
     };
-    let (mut found, overrides) = linter.finish();
+    let (mut found, overrides) = linter.finish(text);
     found.append(&mut warnings);
     let (mut graph, mut error) = match outcome {
         Ok(mut graph) => {
@@ -216,7 +216,7 @@ pub fn compile(text: &str, options: &graph::Options<'_>) -> Result<Compiled, Err
     for node in &file.nodes {
         linter.node(node);
     }
-    let (mut found, overrides) = linter.finish();
+    let (mut found, overrides) = linter.finish(text);
     found.extend(file.warnings.iter().cloned());
     found.extend(graph.warnings.iter().cloned());
     let directive = file

@@ -24,7 +24,7 @@
 //! warnings of that instruction. [`finish`] applies it to the warnings
 //! found.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::ast::{Args, Node};
 use crate::error::{Error, ErrorKind, Warning};
@@ -451,15 +451,14 @@ pub(crate) fn config(
 /// (so that a caller streaming nodes never holds the tree).
 #[derive(Debug, Default)]
 pub(crate) struct Linter {
-    /// Each instruction's keyword as written, as its place in
-    /// `spellings`, with its span (meta ARGs excluded: BuildKit counts
-    /// stage instructions only). Held for every instruction until the
-    /// file ends, beside the graph being lowered: twelve bytes each, not a
-    /// string each.
-    keywords: Vec<(u32, Span)>,
-    /// The keywords as written, each once (most files have a few: `RUN`,
-    /// `run`, ...), with their places.
-    spellings: HashMap<String, u32>,
+    /// How many instructions have their keyword written all lower case,
+    /// all upper case, and neither (meta ARGs excluded: BuildKit counts
+    /// stage instructions only), for ConsistentInstructionCasing. Counts,
+    /// not the list of keywords and places: that list would be held for
+    /// every instruction until the file ends, beside the graph being
+    /// lowered; [`Linter::finish`] reads the text again for the places,
+    /// in the files (few) where some instruction is reported.
+    casings: [usize; 3],
     stage_names: BTreeSet<String>,
     in_stage: bool,
     warnings: Vec<Warning>,
@@ -478,18 +477,7 @@ impl Linter {
             self.in_stage = true;
         }
         if self.in_stage {
-            let keyword = &node.keyword.value;
-            let spelling = match self.spellings.get(keyword) {
-                Some(spelling) => *spelling,
-                None => {
-                    // Fewer spellings than bytes of text, which fit in a
-                    // u32 (spans do).
-                    let spelling = u32::try_from(self.spellings.len()).unwrap_or(u32::MAX);
-                    self.spellings.insert(keyword.clone(), spelling);
-                    spelling
-                }
-            };
-            self.keywords.push((spelling, node.span));
+            self.casings[casing(&node.keyword.value) as usize] += 1;
         }
         match name.as_str() {
             "from" => {
@@ -562,61 +550,69 @@ impl Linter {
     /// Forget the warnings found (the `# check=` comments stay).
     pub(crate) fn discard_warnings(&mut self) {
         self.warnings.clear();
-        self.keywords = Vec::new();
-        self.spellings.clear();
+        self.casings = [0; 3];
     }
 
-    /// The warnings of the whole file, and the `# check=` comments.
-    pub(crate) fn finish(mut self) -> (Vec<Warning>, Vec<(Span, CheckConfig)>) {
+    /// The warnings of the whole file, and the `# check=` comments;
+    /// `text` is the file the nodes were read from.
+    pub(crate) fn finish(mut self, text: &str) -> (Vec<Warning>, Vec<(Span, CheckConfig)>) {
         // ConsistentInstructionCasing: the majority of the instructions
         // written all lower or all upper case sets the casing (a tie is
         // upper case), and each instruction not in it is reported.
-        let mut spellings = vec![""; self.spellings.len()];
-        for (keyword, spelling) in &self.spellings {
-            if let Some(slot) = usize::try_from(*spelling)
-                .ok()
-                .and_then(|index| spellings.get_mut(index))
-            {
-                *slot = keyword.as_str();
+        let [lower, upper, mixed] = self.casings;
+        let majority = if lower > upper {
+            Casing::Lower
+        } else {
+            Casing::Upper
+        };
+        let reported = mixed
+            + if majority == Casing::Lower {
+                upper
+            } else {
+                lower
+            };
+        if reported > 0 {
+            // Read again for the places (the nodes were read from this
+            // text, so it parses as far as they went).
+            let mut in_stage = false;
+            if let Ok(mut parser) = crate::parser::Parser::new(text) {
+                while let Ok(Some(node)) = parser.next_node() {
+                    in_stage |= node.name() == "from";
+                    let keyword = &node.keyword.value;
+                    let (wanted, written) = match majority {
+                        Casing::Lower => ("lowercase", keyword.to_ascii_lowercase()),
+                        _ => ("uppercase", keyword.to_ascii_uppercase()),
+                    };
+                    if !in_stage || *keyword == written {
+                        continue;
+                    }
+                    self.warnings.push(warning(
+                        "ConsistentInstructionCasing",
+                        consistent_instruction_casing(keyword, wanted),
+                        node.span,
+                    ));
+                }
             }
         }
-        let keywords = std::mem::take(&mut self.keywords);
-        let spelled = |(spelling, span): &(u32, Span)| {
-            let keyword = usize::try_from(*spelling)
-                .ok()
-                .and_then(|index| spellings.get(index))
-                .copied()
-                .unwrap_or_default();
-            (keyword, *span)
-        };
-        let lower = keywords
-            .iter()
-            .map(spelled)
-            .filter(|(keyword, _)| *keyword == keyword.to_ascii_lowercase())
-            .count();
-        let upper = keywords
-            .iter()
-            .map(spelled)
-            .filter(|(keyword, _)| {
-                *keyword == keyword.to_ascii_uppercase() && *keyword != keyword.to_ascii_lowercase()
-            })
-            .count();
-        let majority_lower = lower > upper;
-        for (keyword, span) in keywords.iter().map(spelled) {
-            let casing = if majority_lower && *keyword != keyword.to_ascii_lowercase() {
-                "lowercase"
-            } else if !majority_lower && *keyword != keyword.to_ascii_uppercase() {
-                "uppercase"
-            } else {
-                continue;
-            };
-            self.warnings.push(warning(
-                "ConsistentInstructionCasing",
-                consistent_instruction_casing(keyword, casing),
-                span,
-            ));
-        }
         (self.warnings, self.overrides)
+    }
+}
+
+/// How an instruction's keyword is written, for ConsistentInstructionCasing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Casing {
+    Lower = 0,
+    Upper = 1,
+    Mixed = 2,
+}
+
+fn casing(keyword: &str) -> Casing {
+    if keyword == keyword.to_ascii_lowercase() {
+        Casing::Lower
+    } else if keyword == keyword.to_ascii_uppercase() {
+        Casing::Upper
+    } else {
+        Casing::Mixed
     }
 }
 

@@ -43,7 +43,7 @@ impl StdinContext {
                 .context("failed to unpack the build context from standard input")?;
             Ok(context)
         } else if may_be_dockerfile {
-            let Some(text) = read_at_most(reader)
+            let Some(text) = read_at_most(reader, None)
                 .context("failed to read the Dockerfile from standard input")?
             else {
                 return Err(too_large("<stdin>", None));
@@ -82,8 +82,12 @@ fn too_large(name: &str, size: Option<u64>) -> anyhow::Error {
 }
 
 /// Up to [`MAX_DOCKERFILE_SIZE`] bytes of `reader`; `None` when it has more.
-fn read_at_most(reader: impl Read) -> std::io::Result<Option<Vec<u8>>> {
-    let mut bytes = Vec::new();
+fn read_at_most(reader: impl Read, size: Option<u64>) -> std::io::Result<Option<Vec<u8>>> {
+    // Room for the size the file has, and one byte to see that it did not
+    // grow: a list that doubles as it reads would hold up to twice the
+    // text, and copy it each time (16 MiB Dockerfiles exist, issue 16).
+    let room = size.map_or(0, |size| size.min(MAX_DOCKERFILE_SIZE as u64) as usize + 1);
+    let mut bytes = Vec::with_capacity(room);
     reader
         .take(MAX_DOCKERFILE_SIZE as u64 + 1)
         .read_to_end(&mut bytes)?;
@@ -106,7 +110,7 @@ pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u
     let path = match &args.file {
         Some(path) if path == Path::new("-") => {
             let name = "<stdin>";
-            return match read_at_most(std::io::stdin().lock())
+            return match read_at_most(std::io::stdin().lock(), None)
                 .context("failed to read the Dockerfile from standard input")?
             {
                 Some(bytes) => Ok((name.to_owned(), bytes)),
@@ -185,7 +189,7 @@ fn read_inside_its_directory(path: &Path) -> anyhow::Result<Contents> {
         return Ok(Contents::TooLarge(Some(size)));
     }
     // The file may grow between the check and the read.
-    Ok(match read_at_most(file)? {
+    Ok(match read_at_most(file, Some(size))? {
         Some(bytes) => Contents::Whole(bytes),
         None => Contents::TooLarge(None),
     })

@@ -66,13 +66,19 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
             source.name
         )?;
         let Some(last) = stage.last else { continue };
-        let chain = graph.chain(last);
+        // The chain as u32s, half of `graph.chain`'s list: a stage may have
+        // millions of steps.
+        let mut chain = vec![u32::try_from(last).expect("a graph has fewer than 2^32 vertices")];
+        while let Some(previous) = graph.previous_of(*chain.last().unwrap_or(&0) as usize) {
+            chain.push(u32::try_from(previous).expect("a graph has fewer than 2^32 vertices"));
+        }
+        chain.reverse();
         // Steps inherited from a base stage (or shared with another stage)
         // are listed where they were first lowered.
         let start = chain
             .iter()
             .rev()
-            .find(|id| graph.stage_of(**id) != stage.index)
+            .find(|id| graph.stage_of(**id as usize) != stage.index)
             .or(chain.first());
         match start {
             Some(start) => {
@@ -83,6 +89,7 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
         for id in chain
             .iter()
             .copied()
+            .map(|id| id as usize)
             .filter(|id| graph.stage_of(*id) == stage.index)
         {
             let vertex = &graph.vertex(id);
@@ -136,25 +143,25 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
         }
     }
     // Steps that touch the filesystem, grouped by depth: a group's steps do
-    // not depend on each other and can run at the same time. One sorted
-    // list of (depth, id) pairs, not a list per depth: a chain of RUNs has
-    // as many depths as steps. Each pair is one u64, depth high: a graph
-    // can have millions of vertices, and this list is held beside it.
+    // not depend on each other and can run at the same time. One list of
+    // ids sorted by depth, not a list per depth (a chain of RUNs has as
+    // many depths as steps), of u32s: a graph can have millions of
+    // vertices, and the depths and this list are held beside it.
     let levels = graph.levels();
-    let mut steps: Vec<u64> = (0..graph.len())
+    let level = |id: u32| levels[id as usize];
+    let mut steps: Vec<u32> = (0..graph.len())
         .filter(|id| !graph.is_config(*id))
-        .map(|id| u64::from(levels[id]) << 32 | id as u64)
+        .map(|id| u32::try_from(id).expect("a graph has fewer than 2^32 vertices"))
         .collect();
-    drop(levels);
-    steps.sort_unstable();
+    steps.sort_unstable_by_key(|id| (level(*id), *id));
     writeln!(
         out,
         "\nparallel groups (steps in one group can run at once):"
     )?;
-    for group in steps.chunk_by(|a, b| a >> 32 == b >> 32) {
-        write!(out, "  {}:", group[0] >> 32)?;
-        for step in group {
-            write!(out, " #{}", step & u64::from(u32::MAX))?;
+    for group in steps.chunk_by(|a, b| level(*a) == level(*b)) {
+        write!(out, "  {}:", level(group[0]))?;
+        for id in group {
+            write!(out, " #{id}")?;
         }
         writeln!(out)?;
     }

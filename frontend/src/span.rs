@@ -65,7 +65,11 @@ pub struct LineIndex {
 impl LineIndex {
     /// Index the lines of `text` (lines end at `\n`).
     pub fn new(text: &str) -> Self {
-        let mut line_starts = vec![0u32];
+        // Sized first: one more pass over the text, where a list that
+        // doubles as it grows would hold up to twice its lines.
+        let mut line_starts =
+            Vec::with_capacity(text.bytes().filter(|byte| *byte == b'\n').count() + 1);
+        line_starts.push(0u32);
         for (offset, byte) in text.bytes().enumerate() {
             if byte == b'\n' {
                 line_starts.push(u32::try_from(offset + 1).unwrap_or(u32::MAX));

@@ -12,8 +12,9 @@
 //! - the digest as its 32 raw bytes, not `sha256:` and 64 hex digits;
 //! - every text (instructions, the last argument of a RUN, history texts,
 //!   the strings of config edits, COPY paths and WORKDIR paths) in one
-//!   growing string,
-//!   addressed by offset and length, not one allocation each;
+//!   growing string, addressed by offset and length, not one allocation
+//!   each, and a text that is part of its vertex's instruction (`true` in
+//!   `RUN true`) as a place in it;
 //! - a RUN's environment, build args, user and directory, which stay the
 //!   same from one RUN to the next until an ENV, ARG, USER or WORKDIR, once
 //!   per change (the environment as texts); and its shell (`/bin/sh -c`),
@@ -23,8 +24,9 @@
 //!
 //! What is rare (mounts, inline files, URL, git and heredoc sources of
 //! COPY, image sources, HEALTHCHECK) stays as it is, boxed.
-//! A [`Vertex`] made from a node is the one that was added, field for field
-//! (`vertex_round_trips` in the tests).
+//! A [`Vertex`] made from a node is the one that was added, field for
+//! field: debug builds (every test) check each one as it is added
+//! (`GraphBuilder::add`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -128,15 +130,16 @@ impl Texts {
     }
 }
 
-/// A table index as `u32`. Tables grow by one entry per vertex at most,
-/// and a graph of 4 billion vertices would need hundreds of gigabytes
-/// before it got here.
+/// A table index as `u32`. No table has more entries than the graph's
+/// texts have bytes, and the lowering's limits (a 16 MiB Dockerfile, 256
+/// MiB of RUN environments) keep those far below 4 GiB; a graph made by
+/// hand would need hundreds of gigabytes before it got here.
 pub(super) fn index_u32(index: usize) -> u32 {
     u32::try_from(index).expect("a build graph has fewer than 2^32 vertices")
 }
 
 /// What a RUN shares with the RUNs around it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct ExecContext {
     /// The environment's entries: `lists[start..start + len]`. (A list
     /// per ENV that a RUN follows, each with every variable: as texts,
@@ -310,7 +313,8 @@ pub(super) struct Store {
     nodes: Vec<Node>,
     inputs: Vec<u32>,
     texts: Texts,
-    /// The strings of packed config edits and COPY excludes.
+    /// The strings of packed config edits, COPY excludes and RUN
+    /// environments.
     lists: Vec<Text>,
     copy_sources: Vec<PackedSource>,
     contexts: Vec<ExecContext>,
@@ -732,6 +736,10 @@ impl Store {
     }
 
     fn pack_label(&mut self, label: Label) -> StoredLabel {
+        if !matches!(label, Label::Step(_)) {
+            // No instruction: the op's texts are added whole.
+            self.texts.instruction = None;
+        }
         match label {
             Label::Context => StoredLabel::Context,
             Label::Scratch => StoredLabel::Scratch,

@@ -32,6 +32,8 @@ mod namedcontext;
 mod onbuild;
 mod parents;
 mod resources;
+mod runnetwork;
+mod runsecurity;
 mod secrets;
 mod ssh;
 mod workdir;

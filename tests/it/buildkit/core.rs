@@ -190,3 +190,74 @@ fn a_mistyped_target_gets_a_suggestion() {
         "{stderr}"
     );
 }
+
+/// testUser: USER by name, by id, with a group by name or id, with the
+/// supplementary groups `/etc/group` gives a user when no group is named,
+/// and an id that `/etc/passwd` does not know.
+#[test]
+fn user_and_groups_as_the_image_files_name_them() {
+    let bk = Bk::new();
+    // Each RUN fails the build unless `id` says what BuildKit's test says.
+    let ids = |expected: &str| {
+        format!(
+            "RUN [ \"$(id -u):$(id -g)/$(id -un):$(id -gn)/$(id -G):$(id -Gn)\" = '{expected}' ]\n"
+        )
+    };
+    let mut dockerfile = String::from(
+        "FROM busybox AS base\nRUN mkdir -m 0777 /out\nRUN id -un > /out/rootuser\n\
+         RUN [ \"$(id -u):$(id -g)/$(id -un):$(id -gn)\" = '0:0/root:root' ]\n\
+         USER root\nRUN [ \"$(id -G):$(id -Gn)\" = '0 10:root wheel' ]\n\
+         RUN echo 'dockerio:x:1001:1001::/bin:/bin/false' >> /etc/passwd && echo 'dockerio:x:1001:' >> /etc/group\n\
+         USER dockerio\n",
+    );
+    dockerfile.push_str(&ids("1001:1001/dockerio:dockerio/1001:dockerio"));
+    dockerfile.push_str("USER root\n");
+    dockerfile.push_str(&ids("0:0/root:root/0 10:root wheel"));
+    dockerfile.push_str("RUN echo 'supplementary:x:1002:dockerio' >> /etc/group\n");
+    for (user, expected) in [
+        (
+            "dockerio",
+            "1001:1001/dockerio:dockerio/1001 1002:dockerio supplementary",
+        ),
+        (
+            "1001",
+            "1001:1001/dockerio:dockerio/1001 1002:dockerio supplementary",
+        ),
+        (
+            "dockerio:dockerio",
+            "1001:1001/dockerio:dockerio/1001:dockerio",
+        ),
+        ("1001:dockerio", "1001:1001/dockerio:dockerio/1001:dockerio"),
+        ("dockerio:1001", "1001:1001/dockerio:dockerio/1001:dockerio"),
+        ("1001:1001", "1001:1001/dockerio:dockerio/1001:dockerio"),
+        (
+            "dockerio:supplementary",
+            "1001:1002/dockerio:supplementary/1002:supplementary",
+        ),
+        (
+            "dockerio:1002",
+            "1001:1002/dockerio:supplementary/1002:supplementary",
+        ),
+        (
+            "1001:supplementary",
+            "1001:1002/dockerio:supplementary/1002:supplementary",
+        ),
+        (
+            "1001:1002",
+            "1001:1002/dockerio:supplementary/1002:supplementary",
+        ),
+        ("1042:1043", "1042:1043/1042:1043/1043:1043"),
+    ] {
+        dockerfile.push_str(&format!("USER {user}\n"));
+        dockerfile.push_str(&ids(expected));
+    }
+    dockerfile.push_str(
+        "USER daemon\nRUN id -un > /out/daemonuser\nFROM scratch\nCOPY --from=base /out /\nUSER nobody\n",
+    );
+    let context = Context::new().dockerfile(&dockerfile);
+    let out = bk.export(&context, &[]);
+    assert_eq!(read(&out, "rootuser"), "root\n");
+    assert_eq!(read(&out, "daemonuser"), "daemon\n");
+    bk.build_ok(&context, &["-t", "user:test"]);
+    assert_eq!(bk.inspect("user:test")["Config"]["User"], "nobody");
+}

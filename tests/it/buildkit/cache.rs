@@ -41,3 +41,18 @@ fn a_no_cache_build_gets_a_fresh_cache_mount() {
     let check = bk.store.ok(bk.store.dir.path(), &["system", "check"]);
     assert!(!check.contains("temporary"), "{check}");
 }
+
+/// testWildcardRenameCache: a COPY by wildcard is keyed by the files it
+/// matches, so renaming the only match runs it again (and the RUN after it
+/// then fails), where a key of the pattern alone would hit.
+#[test]
+fn a_wildcard_copy_is_run_again_when_its_match_is_renamed() {
+    let bk = Bk::new();
+    let context = Context::new()
+        .dockerfile("FROM alpine\nCOPY file* /files/\nRUN ls /files/file1\n")
+        .file("file1", "foo");
+    bk.build_ok(&context, &[]);
+    std::fs::rename(context.path().join("file1"), context.path().join("file2")).unwrap();
+    let stderr = bk.build_err(&context, &[]);
+    assert!(stderr.contains("Dockerfile:3"), "{stderr}");
+}

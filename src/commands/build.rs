@@ -129,12 +129,11 @@ fn build_in(
     let store = lease.as_ref().map(|lease| lease.store().clone());
     let quiet_transfers = args.quiet || matches!(args.progress, ProgressArg::Json);
     let pulls = progress::Transfers::new(quiet_transfers);
-    // A build that will be refused pulls nothing first.
-    let policy = if solve::check_platform(platform.as_ref()).is_err() {
-        strata_solver::registry::PullPolicy::Never
-    } else {
-        args.pull.policy()
-    };
+    // Base images are pulled for another target platform too: stages
+    // `FROM --platform=$BUILDPLATFORM` run here, and the rest may only
+    // copy (the solver refuses a RUN on a platform this machine does not
+    // run, `check_steps_platform`).
+    let policy = args.pull.policy();
     let registry = super::registry::options(&args.registry)?;
     // CopyIgnoredFile reads the context's `.dockerignore` as the build
     // does; one that cannot be read is the build's to report.

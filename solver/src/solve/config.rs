@@ -28,12 +28,13 @@ pub(crate) struct Assembly {
 }
 
 impl Assembly {
-    /// Start from the base image's config (`None` for scratch).
-    pub(crate) fn new(base: Option<ImageConfiguration>) -> Assembly {
+    /// Start from the base image's config (`None` for scratch, which is
+    /// for `platform`, or this machine).
+    pub(crate) fn new(base: Option<ImageConfiguration>, platform: Option<&Platform>) -> Assembly {
         let config = match base {
             Some(base) => serde_json::to_value(base).expect("configs serialize"),
             None => {
-                let host = Platform::host();
+                let host = platform.cloned().unwrap_or_else(Platform::host);
                 // BuildKit's empty image: WorkingDir `/` (and PATH, below).
                 let mut config = json!({
                     "architecture": host.architecture,

@@ -36,9 +36,7 @@ pub use output::{OutputError, OutputKind, OutputSpec};
 pub use request::{
     BuildRequest, CacheFrom, Entitlement, FlagError, Jobs, LabelSpec, SecretSpec, SshSpec,
 };
-pub use session::{
-    Notice, Phase, Reporter, Session, SolveError, Solved, check_platform, explain, solve,
-};
+pub use session::{Notice, Phase, Reporter, Session, SolveError, Solved, explain, solve};
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +58,9 @@ pub struct BuildOptions {
     pub tags: Vec<String>,
     /// Labels applied last (`--label`).
     pub labels: Vec<(String, String)>,
+    /// `--platform`: the target, which an image built on scratch says it
+    /// is for (this machine's without it).
+    pub platform: Option<strata_frontend::graph::Platform>,
     /// The network of RUN steps that do not choose (`--network`).
     pub network: Network,
     /// The hostname RUN steps see (`BUILDKIT_SANDBOX_HOSTNAME`); empty for
@@ -1276,7 +1277,7 @@ fn assemble(
             .find_map(|&id| outcome(outcomes, id).created.clone())
             .unwrap_or_else(|| now.clone()),
     };
-    let mut assembly = config::Assembly::new(base);
+    let mut assembly = config::Assembly::new(base, options.platform.as_ref());
     for &id in chain.iter().skip(1) {
         let vertex = &graph.vertex(id);
         let step = outcome(outcomes, id);

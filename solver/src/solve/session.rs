@@ -164,19 +164,55 @@ fn interrupted(error: BuildError) -> SolveError {
     }
 }
 
-/// Refuse a platform this machine does not run (strata runs every step
-/// here; emulated builds come with multi-platform support).
-pub fn check_platform(wanted: Option<&Platform>) -> Result<(), SolveError> {
+/// Whether this machine does not run `platform`.
+fn foreign(platform: &Platform) -> bool {
     let host = Platform::host();
-    match wanted {
-        Some(wanted) if wanted.os != host.os || wanted.architecture != host.architecture => {
-            Err(SolveError::ForeignPlatform {
-                wanted: wanted.to_string(),
-                host: host.to_string(),
-            })
+    platform.os != host.os || platform.architecture != host.architecture
+}
+
+/// Refuse a build one of whose RUN steps would run on a platform this
+/// machine does not run (strata runs every step here; emulated builds
+/// come with multi-platform support). Only RUN runs
+/// anything: a target platform of another machine is built when its
+/// stages only copy files and edit the config, and a stage `FROM
+/// --platform=$BUILDPLATFORM` runs here whatever the target (BuildKit's
+/// `testPlatformArgsExplicit`). A RUN runs on the platform of the image
+/// its stage starts from, and on `wanted` (or this machine) on scratch.
+fn check_steps_platform(graph: &BuildGraph, wanted: Option<&Platform>) -> Result<(), SolveError> {
+    use strata_frontend::graph::{Op, Source};
+    let stage = graph.target_stage();
+    let mut needed = vec![false; graph.len()];
+    let mut stack: Vec<usize> = stage.rootfs.into_iter().chain(stage.last).collect();
+    while let Some(id) = stack.pop() {
+        if !std::mem::replace(&mut needed[id], true) {
+            stack.extend(graph.inputs_of(id).chain(graph.previous_of(id)));
         }
-        _ => Ok(()),
     }
+    // Each vertex's first source, in one pass: vertices come after their
+    // inputs, and a step's filesystem is its first input.
+    let mut roots = vec![0u32; graph.len()];
+    for id in 0..graph.len() {
+        roots[id] = match graph.inputs_of(id).next() {
+            Some(parent) => roots[parent],
+            None => u32::try_from(id).expect("a graph has fewer than 2^32 vertices"),
+        };
+    }
+    for id in (0..graph.len()).filter(|id| needed[*id] && !graph.is_config(*id)) {
+        if !matches!(graph.vertex(id).op, Op::Exec(_)) {
+            continue;
+        }
+        let platform = match graph.vertex(roots[id] as usize).op {
+            Op::Source(Source::Image { platform, .. }) => Platform::parse(&platform),
+            _ => wanted.cloned(),
+        };
+        if let Some(platform) = platform.filter(foreign) {
+            return Err(SolveError::ForeignPlatform {
+                wanted: platform.to_string(),
+                host: Platform::host().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The solver's options and context for `request`: flags resolved against
@@ -231,6 +267,7 @@ fn prepare(
             .map(|label| (label.key.clone(), label.value.clone()))
             .collect(),
         network: request.network,
+        platform: request.platform.clone(),
         hostname: request.hostname.clone(),
         shm_size: request.shm_size,
         ulimits: request.ulimits.clone(),
@@ -274,7 +311,7 @@ pub fn solve(
     request: &BuildRequest,
     reporter: &dyn Reporter,
 ) -> Result<Solved, SolveError> {
-    check_platform(request.platform.as_ref())?;
+    check_steps_platform(graph, request.platform.as_ref())?;
     // Everything the build writes and uses is held by its lease (the
     // caller's, when it took one already: the CLI does, before the
     // frontend resolves the base images) until the image is recorded and
@@ -373,7 +410,7 @@ pub fn explain(
     request: &BuildRequest,
     reporter: &dyn Reporter,
 ) -> Result<(), SolveError> {
-    check_platform(request.platform.as_ref())?;
+    check_steps_platform(graph, request.platform.as_ref())?;
     let (options, context) = prepare(session, graph, request, reporter)?;
     super::explain_graph(session.store, graph, &context, &options, reporter).map_err(interrupted)
 }

@@ -510,10 +510,11 @@ fn run(
 ) -> Result<Option<Built>, BuildError> {
     let mut scheduler = schedule::Scheduler::new(graph);
     // Refuse what cannot run before running anything.
-    for vertex in graph.vertices() {
-        if scheduler.needs(vertex.id)
-            && let Some(what) = unsupported(&vertex, options.allow_insecure)
-        {
+    for vertex in (0..graph.len())
+        .filter(|id| scheduler.needs(*id))
+        .map(|id| graph.vertex(id))
+    {
+        if let Some(what) = unsupported(&vertex, options.allow_insecure) {
             return Err(BuildError::Unsupported {
                 vertex: vertex.id,
                 what,

@@ -27,33 +27,35 @@ fn dependencies(graph: &BuildGraph, id: VertexId) -> impl Iterator<Item = Vertex
     graph.inputs_of(id).chain(graph.previous_of(id))
 }
 
-impl Scheduler {
-    /// The steps needed to build `graph`'s target stage: its filesystem and
-    /// its config chain, and everything they depend on.
-    pub fn new(graph: &BuildGraph) -> Scheduler {
-        let stage = graph.target_stage();
-        let mut needed = vec![false; graph.len()];
-        let mut stack: Vec<VertexId> = stage.rootfs.into_iter().chain(stage.last).collect();
-        while let Some(id) = stack.pop() {
-            if std::mem::replace(&mut needed[id], true) {
-                continue;
-            }
+/// Which vertices building `graph`'s target stage needs: its filesystem
+/// and its config chain, and everything they depend on.
+pub(crate) fn needed(graph: &BuildGraph) -> Vec<bool> {
+    let stage = graph.target_stage();
+    let mut needed = vec![false; graph.len()];
+    let mut stack: Vec<VertexId> = stage.rootfs.into_iter().chain(stage.last).collect();
+    while let Some(id) = stack.pop() {
+        if !std::mem::replace(&mut needed[id], true) {
             stack.extend(dependencies(graph, id));
         }
+    }
+    needed
+}
+
+impl Scheduler {
+    /// The steps needed to build `graph`'s target stage ([`needed`]).
+    pub fn new(graph: &BuildGraph) -> Scheduler {
+        let needed = needed(graph);
         let mut waiting = vec![None; graph.len()];
         let mut dependents = vec![Vec::new(); graph.len()];
         let mut ready = VecDeque::new();
-        for vertex in graph.vertices() {
-            if !needed[vertex.id] {
-                continue;
-            }
-            let deps: BTreeSet<VertexId> = dependencies(graph, vertex.id).collect();
+        for id in (0..graph.len()).filter(|id| needed[*id]) {
+            let deps: BTreeSet<VertexId> = dependencies(graph, id).collect();
             for &dependency in &deps {
-                dependents[dependency].push(vertex.id);
+                dependents[dependency].push(id);
             }
-            waiting[vertex.id] = Some(deps.len());
+            waiting[id] = Some(deps.len());
             if deps.is_empty() {
-                ready.push_back(vertex.id);
+                ready.push_back(id);
             }
         }
         let left = needed.iter().filter(|needed| **needed).count();

@@ -172,22 +172,15 @@ fn foreign(platform: &Platform) -> bool {
 
 /// Refuse a build one of whose RUN steps would run on a platform this
 /// machine does not run (strata runs every step here; emulated builds
-/// come with multi-platform support). Only RUN runs
-/// anything: a target platform of another machine is built when its
-/// stages only copy files and edit the config, and a stage `FROM
-/// --platform=$BUILDPLATFORM` runs here whatever the target (BuildKit's
-/// `testPlatformArgsExplicit`). A RUN runs on the platform of the image
-/// its stage starts from, and on `wanted` (or this machine) on scratch.
+/// come with multi-platform support). Only RUN runs anything: a target
+/// platform of another machine is built when its stages only copy files
+/// and edit the config, and a stage `FROM --platform=$BUILDPLATFORM` runs
+/// here whatever the target (BuildKit's `testPlatformArgsExplicit`). A
+/// RUN runs on the platform of the image its stage starts from, and on
+/// `wanted` (or this machine) on scratch.
 fn check_steps_platform(graph: &BuildGraph, wanted: Option<&Platform>) -> Result<(), SolveError> {
     use strata_frontend::graph::{Op, Source};
-    let stage = graph.target_stage();
-    let mut needed = vec![false; graph.len()];
-    let mut stack: Vec<usize> = stage.rootfs.into_iter().chain(stage.last).collect();
-    while let Some(id) = stack.pop() {
-        if !std::mem::replace(&mut needed[id], true) {
-            stack.extend(graph.inputs_of(id).chain(graph.previous_of(id)));
-        }
-    }
+    let needed = super::schedule::needed(graph);
     // Each vertex's first source, in one pass: vertices come after their
     // inputs, and a step's filesystem is its first input.
     let mut roots = vec![0u32; graph.len()];

@@ -52,7 +52,9 @@ fn a_build_platform_stage_sees_the_target_platform() {
     let context = Context::new().dockerfile("FROM busybox\nRUN true\n");
     let stderr = bk.build_err(&context, &["--platform", "darwin/ppc64le"]);
     assert!(
-        stderr.contains("error: building for darwin/ppc64le is not supported: strata runs steps on this machine"),
+        stderr.contains(
+            "error: building for darwin/ppc64le is not supported: strata runs steps on this machine"
+        ),
         "{stderr}"
     );
 }

@@ -68,10 +68,10 @@ pub(crate) fn text(graph: &BuildGraph, source: &Source, out: &mut dyn Write) -> 
         let Some(last) = stage.last else { continue };
         // The chain as u32s, half of `graph.chain`'s list: a stage may have
         // millions of steps.
-        let mut chain = vec![u32::try_from(last).expect("a graph has fewer than 2^32 vertices")];
-        while let Some(previous) = graph.previous_of(*chain.last().unwrap_or(&0) as usize) {
-            chain.push(u32::try_from(previous).expect("a graph has fewer than 2^32 vertices"));
-        }
+        let mut chain: Vec<u32> = graph
+            .chain_back(last)
+            .map(|id| u32::try_from(id).expect("a graph has fewer than 2^32 vertices"))
+            .collect();
         chain.reverse();
         // Steps inherited from a base stage (or shared with another stage)
         // are listed where they were first lowered.

@@ -633,13 +633,15 @@ impl BuildGraph {
 
     /// The vertices of the stage chain ending at `last`, first step first.
     pub fn chain(&self, last: VertexId) -> Vec<VertexId> {
-        let mut chain = vec![last];
-        let mut current = last;
-        while let Some(previous) = self.store.previous(current) {
-            chain.push(previous);
-            current = previous;
-        }
+        let mut chain: Vec<VertexId> = self.chain_back(last).collect();
         chain.reverse();
         chain
+    }
+
+    /// The same chain, from `last` back to the first step: for a caller
+    /// that keeps it in a smaller list than [`BuildGraph::chain`]'s (a stage
+    /// may have millions of steps).
+    pub fn chain_back(&self, last: VertexId) -> impl Iterator<Item = VertexId> + '_ {
+        std::iter::successors(Some(last), |current| self.store.previous(*current))
     }
 }

@@ -408,8 +408,10 @@ pub(crate) struct BuildArgs {
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = strata_solver::exec::Ulimit::parse)]
     pub(crate) ulimits: Vec<strata_solver::exec::Ulimit>,
 
-    /// A named context, NAME=docker-image://REF: the stage or image NAME is
-    /// the image REF instead (`scratch` for an empty one).
+    /// A named context, NAME=VALUE: the stage or image NAME is VALUE
+    /// instead: docker-image://REF (`scratch` for an empty one),
+    /// oci-layout://PATH[:TAG][@DIGEST], a URL (a file, as /context, or a
+    /// git repository) or a directory.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub(crate) build_contexts: Vec<NamedContext>,
 
@@ -655,11 +657,27 @@ fn parse_shm_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size `{text}`: expected bytes, or a number with k, m or g"))
 }
 
-/// `--build-context NAME=docker-image://REF`, as buildx spells it.
+/// `--build-context NAME=VALUE`, as buildx spells it.
 #[derive(Debug, Clone)]
 pub(crate) struct NamedContext {
     pub(crate) name: String,
-    pub(crate) image: String,
+    pub(crate) value: ContextValue,
+}
+
+/// What a `--build-context` names, as buildx tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ContextValue {
+    /// `docker-image://REF`.
+    Image(String),
+    /// `oci-layout://PATH[:TAG][@DIGEST]`.
+    OciLayout {
+        path: std::path::PathBuf,
+        image: strata_solver::image::LayoutImage,
+    },
+    /// `http(s)://`, `git://` or `git@`: a file, or a git repository.
+    Url(String),
+    /// Anything else: a directory.
+    Directory(std::path::PathBuf),
 }
 
 /// A `--build-context` strata cannot use.
@@ -668,9 +686,11 @@ pub(crate) enum NamedContextError {
     #[error("invalid build context `{0}`: expected NAME=VALUE")]
     Syntax(String),
     #[error(
-        "build context `{0}`: strata takes docker-image://REF contexts; a directory, oci-layout://, an archive URL or a git repository is not supported yet"
+        "build context `{0}`: expected docker-image://REF, oci-layout://PATH[:TAG][@DIGEST], a URL or a directory"
     )]
-    Unsupported(String),
+    Empty(String),
+    #[error("build context `{0}`: the oci-layout digest must be sha256:<64 hex digits>")]
+    LayoutDigest(String),
 }
 
 impl std::str::FromStr for NamedContext {
@@ -683,13 +703,53 @@ impl std::str::FromStr for NamedContext {
         else {
             return Err(NamedContextError::Syntax(entry.to_owned()));
         };
-        match value.strip_prefix("docker-image://") {
-            Some(image) if !image.is_empty() => Ok(NamedContext {
-                name: name.to_owned(),
-                image: image.to_owned(),
-            }),
-            _ => Err(NamedContextError::Unsupported(entry.to_owned())),
-        }
+        let empty = || NamedContextError::Empty(entry.to_owned());
+        let value = if let Some(image) = value.strip_prefix("docker-image://") {
+            ContextValue::Image(
+                Some(image)
+                    .filter(|image| !image.is_empty())
+                    .ok_or_else(empty)?
+                    .to_owned(),
+            )
+        } else if let Some(layout) = value.strip_prefix("oci-layout://") {
+            // As buildx splits it: the digest after `@`, then a tag after
+            // the first `:` (`latest` when none).
+            let (rest, digest) = match layout.split_once('@') {
+                Some((rest, digest)) => (rest, Some(digest)),
+                None => (layout, None),
+            };
+            let (path, tag) = rest.split_once(':').unwrap_or((rest, "latest"));
+            if path.is_empty() {
+                return Err(empty());
+            }
+            let image = match digest {
+                Some(digest) => {
+                    let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+                        hex.len() == 64 && hex.bytes().all(|byte| byte.is_ascii_hexdigit())
+                    });
+                    if !valid {
+                        return Err(NamedContextError::LayoutDigest(entry.to_owned()));
+                    }
+                    strata_solver::image::LayoutImage::Digest(digest.to_owned())
+                }
+                None => strata_solver::image::LayoutImage::Tag(tag.to_owned()),
+            };
+            ContextValue::OciLayout {
+                path: path.into(),
+                image,
+            }
+        } else if ["http://", "https://", "git://", "git@"]
+            .iter()
+            .any(|scheme| value.starts_with(scheme))
+        {
+            ContextValue::Url(value.to_owned())
+        } else {
+            ContextValue::Directory(value.into())
+        };
+        Ok(NamedContext {
+            name: name.to_owned(),
+            value,
+        })
     }
 }
 
@@ -718,6 +778,14 @@ impl BuildArgs {
             .clone()
             .filter(|path| path != std::path::Path::new("-"));
         request.dockerfile_id = dockerfile_id;
+        request.named_contexts = self
+            .build_contexts
+            .iter()
+            .filter_map(|context| match &context.value {
+                ContextValue::Directory(dir) => Some((context.name.clone(), dir.clone())),
+                _ => None,
+            })
+            .collect();
         request.tags = self.tags.clone();
         request.labels = self.labels.clone();
         request.outputs = self.outputs.clone();

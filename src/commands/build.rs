@@ -8,13 +8,13 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use strata_frontend::diagnostic::{self, Source};
-use strata_frontend::graph::{BuildGraph, Options, Platform};
+use strata_frontend::graph::{BuildGraph, NamedContext, Options, Platform};
 use strata_frontend::span::Span;
 use strata_solver::exec;
 use strata_solver::solve::{self, BuildError, PullingResolver, Session, SolveError};
 
 use super::Rendered;
-use crate::cli::{BuildArgs, PlanFormat, ProgressArg};
+use crate::cli::{BuildArgs, ContextValue, PlanFormat, ProgressArg};
 use crate::dockerfile::{StdinContext, read_dockerfile};
 use crate::progress::{self, CliReporter};
 
@@ -121,7 +121,12 @@ fn build_in(
     // whatever prunes run meanwhile.
     // A check resolves base images as a build does (BuildKit's check reads
     // their configs too: their ENV defines variables).
-    let lease = if args.dry_run && !explain {
+    // An oci-layout:// context is read into the store, a plan's too.
+    let layouts = args
+        .build_contexts
+        .iter()
+        .any(|context| matches!(context.value, ContextValue::OciLayout { .. }));
+    let lease = if args.dry_run && !explain && !layouts {
         None
     } else {
         Some(super::open_store(root)?.lease("build")?)
@@ -167,11 +172,7 @@ fn build_in(
             build_args
         },
         platform,
-        named_contexts: args
-            .build_contexts
-            .iter()
-            .map(|context| (context.name.clone(), context.image.clone()))
-            .collect(),
+        named_contexts: named_contexts(&args, store.as_ref())?,
         // A plan still refuses names that are not references.
         resolver: Some(match &resolver {
             Some(resolver) => resolver as &dyn strata_frontend::graph::ImageResolver,
@@ -333,4 +334,49 @@ fn failed(
         }
         other => other.into(),
     }
+}
+
+/// The frontend's view of each `--build-context`. A directory must be one;
+/// an OCI layout's image is read into the store, and named by its ID,
+/// which is never pulled.
+fn named_contexts(
+    args: &BuildArgs,
+    store: Option<&strata_solver::store::Store>,
+) -> anyhow::Result<std::collections::BTreeMap<String, NamedContext>> {
+    let mut named = std::collections::BTreeMap::new();
+    for context in &args.build_contexts {
+        let value = match &context.value {
+            ContextValue::Image(image) => NamedContext::Image(image.clone()),
+            ContextValue::Url(url) => NamedContext::Url(url.clone()),
+            ContextValue::Directory(dir) => {
+                if !dir.is_dir() {
+                    bail!(
+                        "build context `{}`: `{}` is not a directory",
+                        context.name,
+                        dir.display()
+                    );
+                }
+                NamedContext::Directory
+            }
+            ContextValue::OciLayout { path, image } => {
+                let Some(store) = store else {
+                    bail!(
+                        "build context `{}`: an OCI layout needs the store",
+                        context.name
+                    );
+                };
+                let record = strata_solver::image::load_layout_image(store, path, image)
+                    .with_context(|| {
+                        format!(
+                            "build context `{}`: cannot read the OCI layout `{}`",
+                            context.name,
+                            path.display()
+                        )
+                    })?;
+                NamedContext::Image(record.id.to_string())
+            }
+        };
+        named.insert(context.name.clone(), value);
+    }
+    Ok(named)
 }

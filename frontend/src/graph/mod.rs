@@ -48,8 +48,8 @@ pub use builder::{GraphBuilder, GraphError};
 pub use git::{GitSource, git_url};
 pub(crate) use lower::lower_owned;
 pub use lower::{
-    DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, Options, Platform,
-    ResolveError, ResolveFailure, Resolved, lower,
+    DEFAULT_PATH, ImageConfig, ImageResolver, MAX_RUN_ENVIRONMENTS, NamedContext, Options,
+    Platform, ResolveError, ResolveFailure, Resolved, lower,
 };
 pub use mount::{Mount, MountType, Sharing, csv_fields};
 pub(crate) use store::run_history;
@@ -183,6 +183,14 @@ impl Vertex {
 pub enum Label {
     /// The build context: `[context] load build context`.
     Context,
+    /// A named context that is not an image (`--build-context NAME=DIR`,
+    /// or a URL): `[context NAME] load from client`.
+    NamedContext {
+        /// Its name.
+        name: String,
+        /// What is loaded: `load from client`, or the URL.
+        text: String,
+    },
     /// `FROM scratch`: `[internal] scratch`.
     Scratch,
     /// A base image (`FROM`, `COPY --from`, `RUN --mount from=`):
@@ -229,6 +237,7 @@ impl Label {
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Label::Context => "load build context".into(),
+            Label::NamedContext { text, .. } => text.as_str().into(),
             Label::Scratch => "scratch".into(),
             Label::Image { reference } => format!("load image {reference}").into(),
             Label::Step(step) => step.instruction.as_str().into(),
@@ -240,6 +249,7 @@ impl std::fmt::Display for Label {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Label::Context => formatter.write_str("[context] ")?,
+            Label::NamedContext { name, .. } => write!(formatter, "[context {name}] ")?,
             Label::Scratch | Label::Image { .. } => formatter.write_str("[internal] ")?,
             Label::Step(step) => {
                 formatter.write_str("[")?;
@@ -589,7 +599,14 @@ impl BuildGraph {
     /// Whether vertex `id` is a build context ([`Source::Context`]),
     /// without making the vertex.
     pub fn is_context(&self, id: VertexId) -> bool {
-        self.store.is_context(id)
+        self.store.context_name(id).is_some()
+    }
+
+    /// The name of the build context vertex `id` is (`context` for the
+    /// main one, a `--build-context` directory's name), without making the
+    /// vertex.
+    pub fn context_name(&self, id: VertexId) -> Option<&str> {
+        self.store.context_name(id)
     }
 
     /// Whether vertex `id` is a config edit ([`Op::Config`]), without

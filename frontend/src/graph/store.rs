@@ -264,6 +264,10 @@ enum ConfigKind {
 #[derive(Debug, Clone, Copy)]
 enum StoredLabel {
     Context,
+    NamedContext {
+        name: Text,
+        text: Text,
+    },
     Scratch,
     Image(Text),
     Step {
@@ -392,10 +396,15 @@ impl Store {
         }
     }
 
-    /// Whether the vertex is a build context.
-    pub(super) fn is_context(&self, id: VertexId) -> bool {
-        matches!(&self.nodes[id].op,
-            StoredOp::Other(op) if matches!(**op, Op::Source(super::Source::Context { .. })))
+    /// The name of the build context the vertex is, if it is one.
+    pub(super) fn context_name(&self, id: VertexId) -> Option<&str> {
+        match &self.nodes[id].op {
+            StoredOp::Other(op) => match &**op {
+                Op::Source(super::Source::Context { name }) => Some(name),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The input indexes the op names (COPY sources, mounts), to check
@@ -742,6 +751,10 @@ impl Store {
         }
         match label {
             Label::Context => StoredLabel::Context,
+            Label::NamedContext { name, text } => StoredLabel::NamedContext {
+                name: self.texts.push(&name),
+                text: self.texts.push(&text),
+            },
             Label::Scratch => StoredLabel::Scratch,
             Label::Image { reference } => StoredLabel::Image(self.texts.push(&reference)),
             Label::Step(step) => {
@@ -852,6 +865,10 @@ impl Store {
     fn label(&self, label: StoredLabel) -> Label {
         match label {
             StoredLabel::Context => Label::Context,
+            StoredLabel::NamedContext { name, text } => Label::NamedContext {
+                name: self.texts.get(name).to_owned(),
+                text: self.texts.get(text).to_owned(),
+            },
             StoredLabel::Scratch => Label::Scratch,
             StoredLabel::Image(text) => Label::Image {
                 reference: self.texts.get(text).to_owned(),

@@ -183,93 +183,58 @@ fn add_blob(
     Ok(store.put_blob_expecting(&mut file, digest)?)
 }
 
+/// Which image of an OCI layout a `--build-context NAME=oci-layout://`
+/// names: after `@`, a digest in its `index.json`, else after `:` a tag
+/// (`org.opencontainers.image.ref.name`), `latest` when neither is given,
+/// as buildx reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutImage {
+    /// `@sha256:...`.
+    Digest(String),
+    /// `:TAG`.
+    Tag(String),
+}
+
+/// Read the one image `which` names of the OCI layout directory `dir`
+/// into the store, untagged (a build's named context: held by the
+/// build's lease, collected by prune once no build holds it).
+pub fn load_layout_image(
+    store: &Store,
+    dir: &Path,
+    which: &LayoutImage,
+) -> Result<ImageRecord, ImageError> {
+    let _writing = store.writing()?;
+    let archive = ArchiveDir::open(dir)?;
+    let index: ImageIndex = read_json(&archive, "index.json")?;
+    let found = index.manifests().iter().find(|descriptor| match which {
+        LayoutImage::Digest(digest) => descriptor.digest().to_string() == *digest,
+        LayoutImage::Tag(tag) => descriptor
+            .annotations()
+            .as_ref()
+            .and_then(|annotations| annotations.get("org.opencontainers.image.ref.name"))
+            .is_some_and(|name| name == tag),
+    });
+    let Some(descriptor) = found else {
+        return Err(ImageError::Format(format!(
+            "{}: index.json has no image {}",
+            dir.display(),
+            match which {
+                LayoutImage::Digest(digest) => format!("of digest {digest}"),
+                LayoutImage::Tag(tag) =>
+                    format!("tagged `{tag}` (org.opencontainers.image.ref.name)"),
+            }
+        )));
+    };
+    let record = load_oci_manifest(store, &archive, descriptor)?;
+    store.record(&record, &[])?;
+    Ok(record)
+}
+
 fn load_oci(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
     let index: ImageIndex = read_json(dir, "index.json")?;
     let mut loaded = Vec::new();
     for descriptor in index.manifests() {
-        let manifest_digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
-            ImageError::Format(format!(
-                "unsupported digest `{}` in index.json",
-                descriptor.digest()
-            ))
-        })?;
-        let manifest_name = format!("blobs/sha256/{}", manifest_digest.hex());
-        add_blob(store, dir, &manifest_name, &manifest_digest)?;
-        let manifest: ImageManifest = serde_json::from_slice(&store.read_blob(&manifest_digest)?)
-            .map_err(|source| ImageError::Json {
-            what: format!("manifest {manifest_digest}"),
-            source,
-        })?;
-        let config_digest: Digest =
-            manifest
-                .config()
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|_| {
-                    ImageError::Format(format!(
-                        "unsupported config digest in manifest {manifest_digest}"
-                    ))
-                })?;
-        add_blob(
-            store,
-            dir,
-            &format!("blobs/sha256/{}", config_digest.hex()),
-            &config_digest,
-        )?;
-        let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
-            .map_err(|source| ImageError::Json {
-                what: format!("config {config_digest}"),
-                source,
-            })?;
-        let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(ImageError::Format(format!(
-                "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
-                manifest.layers().len(),
-                diff_ids.len()
-            )));
-        }
-        let mut layers = Vec::new();
-        for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
-            let digest: Digest = layer.digest().to_string().parse().map_err(|_| {
-                ImageError::Format(format!("unsupported layer digest `{}`", layer.digest()))
-            })?;
-            let size = add_blob(
-                store,
-                dir,
-                &format!("blobs/sha256/{}", digest.hex()),
-                &digest,
-            )?;
-            let diff_id: Digest = diff_id.parse().map_err(|_| {
-                ImageError::Format(format!(
-                    "invalid diff_id `{diff_id}` in config {config_digest}"
-                ))
-            })?;
-            let diff_size = (layer.media_type().to_string() == MEDIA_TYPE_TAR).then_some(size);
-            layers.push(LayerRecord {
-                digest,
-                diff_id,
-                size,
-                media_type: layer.media_type().to_string(),
-                diff_size,
-            });
-        }
-        let manifest_size = std::fs::metadata(store.blob_path(&manifest_digest))
-            .map(|meta| meta.len())
-            .unwrap_or(0);
-        let config_size = manifest.config().size();
-        let record = ImageRecord {
-            id: config_digest.clone(),
-            manifest: manifest_digest,
-            manifest_size,
-            config: config_digest,
-            config_size,
-            layers,
-            created: config.created().clone(),
-            manifest_media_type: None,
-            repo_digests: Vec::new(),
-        };
+        let record = load_oci_manifest(store, dir, descriptor)?;
         let names: Vec<String> = descriptor
             .annotations()
             .as_ref()
@@ -288,6 +253,98 @@ fn load_oci(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
         loaded.push((record, tags));
     }
     Ok(loaded)
+}
+
+/// Add the image of the index entry `descriptor` (its manifest, config and
+/// layers, each verified) to the store's blobs; the caller records it.
+fn load_oci_manifest(
+    store: &Store,
+    dir: &ArchiveDir,
+    descriptor: &oci_spec::image::Descriptor,
+) -> Result<ImageRecord, ImageError> {
+    let manifest_digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
+        ImageError::Format(format!(
+            "unsupported digest `{}` in index.json",
+            descriptor.digest()
+        ))
+    })?;
+    let manifest_name = format!("blobs/sha256/{}", manifest_digest.hex());
+    add_blob(store, dir, &manifest_name, &manifest_digest)?;
+    let manifest: ImageManifest = serde_json::from_slice(&store.read_blob(&manifest_digest)?)
+        .map_err(|source| ImageError::Json {
+            what: format!("manifest {manifest_digest}"),
+            source,
+        })?;
+    let config_digest: Digest = manifest
+        .config()
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|_| {
+            ImageError::Format(format!(
+                "unsupported config digest in manifest {manifest_digest}"
+            ))
+        })?;
+    add_blob(
+        store,
+        dir,
+        &format!("blobs/sha256/{}", config_digest.hex()),
+        &config_digest,
+    )?;
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+        .map_err(|source| ImageError::Json {
+            what: format!("config {config_digest}"),
+            source,
+        })?;
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers().len() {
+        return Err(ImageError::Format(format!(
+            "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
+            manifest.layers().len(),
+            diff_ids.len()
+        )));
+    }
+    let mut layers = Vec::new();
+    for (layer, diff_id) in manifest.layers().iter().zip(diff_ids) {
+        let digest: Digest = layer.digest().to_string().parse().map_err(|_| {
+            ImageError::Format(format!("unsupported layer digest `{}`", layer.digest()))
+        })?;
+        let size = add_blob(
+            store,
+            dir,
+            &format!("blobs/sha256/{}", digest.hex()),
+            &digest,
+        )?;
+        let diff_id: Digest = diff_id.parse().map_err(|_| {
+            ImageError::Format(format!(
+                "invalid diff_id `{diff_id}` in config {config_digest}"
+            ))
+        })?;
+        let diff_size = (layer.media_type().to_string() == MEDIA_TYPE_TAR).then_some(size);
+        layers.push(LayerRecord {
+            digest,
+            diff_id,
+            size,
+            media_type: layer.media_type().to_string(),
+            diff_size,
+        });
+    }
+    let manifest_size = std::fs::metadata(store.blob_path(&manifest_digest))
+        .map(|meta| meta.len())
+        .unwrap_or(0);
+    let config_size = manifest.config().size();
+    let record = ImageRecord {
+        id: config_digest.clone(),
+        manifest: manifest_digest,
+        manifest_size,
+        config: config_digest,
+        config_size,
+        layers,
+        created: config.created().clone(),
+        manifest_media_type: None,
+        repo_digests: Vec::new(),
+    };
+    Ok(record)
 }
 
 fn load_docker(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {

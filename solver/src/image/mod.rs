@@ -10,7 +10,7 @@ mod load;
 mod reference;
 
 pub use export::{save_docker_archive, save_docker_archive_file, save_oci};
-pub use load::{LoadSource, Loaded, load};
+pub use load::{LayoutImage, LoadSource, Loaded, load, load_layout_image};
 pub use reference::{Reference, normalize_name};
 
 use std::io::{self, Read};

@@ -215,7 +215,7 @@ pub(crate) fn identity(
     let text = label.text();
     let (position, keyword) = match label {
         Label::Step(step) => (step.number.to_string(), step.keyword()),
-        Label::Context => (
+        Label::Context | Label::NamedContext { .. } => (
             "[context".to_owned(),
             text.split_whitespace().next().unwrap_or_default(),
         ),

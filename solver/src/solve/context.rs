@@ -352,6 +352,36 @@ impl BuildContext {
     }
 }
 
+/// Every context a build reads: the build context, and each directory a
+/// `--build-context NAME=DIR` names, by NAME (its own `.dockerignore`
+/// applies to it, as BuildKit reads a named local context).
+#[derive(Debug, Clone)]
+pub struct Contexts {
+    /// The build context (`context`).
+    pub main: BuildContext,
+    /// The named directories.
+    pub named: std::collections::BTreeMap<String, BuildContext>,
+}
+
+impl Contexts {
+    /// The build context alone.
+    pub fn main(main: BuildContext) -> Contexts {
+        Contexts {
+            main,
+            named: Default::default(),
+        }
+    }
+
+    /// The context a [`strata_frontend::graph::Source::Context`] names:
+    /// `context` is the build context, whatever else is named so.
+    pub fn get(&self, name: &str) -> Option<&BuildContext> {
+        match name {
+            "context" => Some(&self.main),
+            _ => self.named.get(name),
+        }
+    }
+}
+
 /// The text of the regular file `name` resolved inside `dir` (links and
 /// `..` stay in `dir`, see [`crate::confined`]); `None` when it is not
 /// there or is not a regular file (which docker ignores too).

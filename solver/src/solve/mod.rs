@@ -28,7 +28,7 @@ pub mod request;
 pub mod schedule;
 mod session;
 
-pub use context::{BuildContext, Ignore};
+pub use context::{BuildContext, Contexts, Ignore};
 pub use error::{MountError, StepError, StepErrorKind, WorkdirError};
 pub use fetch::FetchError;
 pub use files::CopyError;
@@ -143,6 +143,15 @@ pub enum BuildError {
         /// What it needs.
         what: String,
     },
+    /// A step reads a named context the build was not given (a graph
+    /// lowered with other `--build-context` values than the build's).
+    #[error("the build has no context named `{name}`: give it with --build-context {name}=DIR")]
+    NoContext {
+        /// The step.
+        vertex: VertexId,
+        /// The context's name.
+        name: String,
+    },
     /// A base image that is not in the store.
     #[error(
         "image `{0}` is not in the store: pull it (`strata pull`, or build with \
@@ -203,6 +212,7 @@ impl BuildError {
         match self {
             BuildError::StepFailed { vertex, .. }
             | BuildError::Unsupported { vertex, .. }
+            | BuildError::NoContext { vertex, .. }
             | BuildError::Step(StepError { vertex, .. })
             | BuildError::Exec { vertex, .. }
             | BuildError::MissingLayer { vertex, .. } => Some(*vertex),
@@ -441,12 +451,20 @@ struct Outcome {
     missed: Option<VertexId>,
 }
 
+/// What a bind mount shows.
+enum Bound<'a> {
+    /// A directory of the host: the build context or a named one.
+    Context(&'a BuildContext),
+    /// The filesystem of a step (a stage, an image).
+    Step(VertexId),
+}
+
 /// What every step of one build shares.
 struct Build<'a> {
     store: &'a Store,
     sandbox: Option<&'a Sandbox>,
     graph: &'a BuildGraph,
-    context: &'a BuildContext,
+    contexts: &'a Contexts,
     options: &'a BuildOptions,
     stats: std::sync::Mutex<cache::StatCache>,
     fetcher: fetch::Fetcher,
@@ -477,12 +495,20 @@ pub(crate) fn build_graph(
     store: &Store,
     sandbox: &Sandbox,
     graph: &BuildGraph,
-    context: &BuildContext,
+    contexts: &Contexts,
     options: &BuildOptions,
     events: &dyn Reporter,
 ) -> Result<Built, BuildError> {
-    run(store, Some(sandbox), graph, context, options, events, false)
-        .map(|built| built.expect("a real build makes an image"))
+    run(
+        store,
+        Some(sandbox),
+        graph,
+        contexts,
+        options,
+        events,
+        false,
+    )
+    .map(|built| built.expect("a real build makes an image"))
 }
 
 /// `strata cache explain`: the events a build would give (which steps
@@ -492,18 +518,18 @@ pub(crate) fn build_graph(
 pub(crate) fn explain_graph(
     store: &Store,
     graph: &BuildGraph,
-    context: &BuildContext,
+    contexts: &Contexts,
     options: &BuildOptions,
     events: &dyn Reporter,
 ) -> Result<(), BuildError> {
-    run(store, None, graph, context, options, events, true).map(drop)
+    run(store, None, graph, contexts, options, events, true).map(drop)
 }
 
 fn run(
     store: &Store,
     sandbox: Option<&Sandbox>,
     graph: &BuildGraph,
-    context: &BuildContext,
+    contexts: &Contexts,
     options: &BuildOptions,
     events: &dyn Reporter,
     dry: bool,
@@ -525,9 +551,10 @@ fn run(
         store,
         sandbox,
         graph,
-        context,
+        contexts,
         options,
-        stats: std::sync::Mutex::new(cache::StatCache::open(store, &context.root)),
+        // One for all the contexts: it knows files by their host path.
+        stats: std::sync::Mutex::new(cache::StatCache::open(store, &contexts.main.root)),
         fetcher: fetch::Fetcher::new(store),
         cloner: git::Cloner::new(store),
         outcomes: std::sync::Mutex::new(vec![None; graph.len()]),
@@ -881,9 +908,9 @@ impl<'a> Build<'a> {
     fn trees(&self, vertex: &Vertex) -> Result<Vec<files::Tree<'a>>, BuildError> {
         let mut trees = Vec::new();
         for &input in &vertex.inputs {
-            trees.push(match self.graph.is_context(input) {
-                true => files::Tree::Context(self.context),
-                false => files::Tree::Layers(image::lower_dirs_of(
+            trees.push(match self.graph.context_name(input) {
+                Some(name) => files::Tree::Context(self.context(vertex, name)?),
+                None => files::Tree::Layers(image::lower_dirs_of(
                     self.store,
                     &self.outcome(input).fs.layers,
                 )?),
@@ -932,7 +959,8 @@ impl<'a> Build<'a> {
                     let plan = files::plan(copy, &trees, &destination, &remote)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
-                    files::content_digest(&plan, &self.context.root, &mut |path, at, meta| {
+                    let root = &self.copy_context(vertex)?.root;
+                    files::content_digest(&plan, root, &mut |path, at, meta| {
                         stats.digest(path, at, meta)
                     })
                     .map_err(|message| step_error(vertex, copy.add, message))?
@@ -972,16 +1000,16 @@ impl<'a> Build<'a> {
                 .input
                 .and_then(|index| vertex.inputs.get(index))
                 .copied();
-            match input.map(|input| self.graph.is_context(input)) {
-                Some(true) | None => {
-                    let path = self.context_path(vertex, mount.source.as_deref())?;
+            match self.bound(vertex, input)? {
+                Bound::Context(context) => {
+                    let path = self.context_path(vertex, context, mount.source.as_deref())?;
                     let mut stats = self.stats.lock().expect("stat cache lock");
-                    let (digest, tree) = tree_digest(&path, &self.context.root, &mut stats)
+                    let (digest, tree) = tree_digest(&path, &context.root, &mut stats)
                         .map_err(|kind| StepError::new(vertex.id, kind))?;
                     files.extend(tree);
                     mounted.push(digest);
                 }
-                Some(false) => mounted.push(self.input_key(input)),
+                Bound::Step(input) => mounted.push(self.input_key(Some(input))),
             }
         }
         Ok(mounted)
@@ -1013,7 +1041,8 @@ impl<'a> Build<'a> {
         };
         // Paths of the file map are escaped text (see `crate::name`).
         let ignored = |path: &str| {
-            self.context
+            self.contexts
+                .main
                 .ignore
                 .excluded_bytes(&crate::name::unescape(path))
         };
@@ -1032,15 +1061,51 @@ impl<'a> Build<'a> {
             )
     }
 
-    /// The host path of a bind mount's source in the build context,
-    /// refused when it leaves the context.
+    /// The context `name` that `vertex` reads.
+    fn context(&self, vertex: &Vertex, name: &str) -> Result<&'a BuildContext, BuildError> {
+        self.contexts
+            .get(name)
+            .ok_or_else(|| BuildError::NoContext {
+                vertex: vertex.id,
+                name: name.to_owned(),
+            })
+    }
+
+    /// The context a COPY reads its paths from (the build context when it
+    /// reads none).
+    fn copy_context(&self, vertex: &Vertex) -> Result<&'a BuildContext, BuildError> {
+        match vertex
+            .inputs
+            .iter()
+            .find_map(|&input| self.graph.context_name(input))
+        {
+            Some(name) => self.context(vertex, name),
+            None => Ok(&self.contexts.main),
+        }
+    }
+
+    /// What a bind mount of `input` shows: a context (the build context
+    /// when it names no input), or a stage or image.
+    fn bound(&self, vertex: &Vertex, input: Option<VertexId>) -> Result<Bound<'a>, BuildError> {
+        match input {
+            None => Ok(Bound::Context(&self.contexts.main)),
+            Some(input) => match self.graph.context_name(input) {
+                Some(name) => self.context(vertex, name).map(Bound::Context),
+                None => Ok(Bound::Step(input)),
+            },
+        }
+    }
+
+    /// The host path of a bind mount's source in `context`, refused when
+    /// it leaves the context.
     fn context_path(
         &self,
         vertex: &Vertex,
+        context: &BuildContext,
         source: Option<&str>,
     ) -> Result<std::path::PathBuf, BuildError> {
         let source = source.unwrap_or(".");
-        let root = std::fs::canonicalize(&self.context.root)
+        let root = std::fs::canonicalize(&context.root)
             .map_err(|error| StepError::new(vertex.id, StepErrorKind::OpenContext(error)))?;
         let path = std::fs::canonicalize(root.join(source.trim_start_matches('/')))
             .map_err(|_| StepError::new(vertex.id, MountError::NotInContext(source.to_owned())))?;
@@ -1066,14 +1131,14 @@ impl<'a> Build<'a> {
             exec,
             env,
             self.options,
-            &|input, source| match input.map(|input| (input, self.graph.is_context(input))) {
-                Some((_, true)) | None => {
-                    let path = self.context_path(vertex, source)?;
-                    let hidden = files::ignored_below(self.context, &path)
+            &|input, source| match self.bound(vertex, input)? {
+                Bound::Context(context) => {
+                    let path = self.context_path(vertex, context, source)?;
+                    let hidden = files::ignored_below(context, &path)
                         .map_err(|error| StepError::new(vertex.id, MountError::from(error)))?;
                     Ok(mounts::BindSource::Host { path, hidden })
                 }
-                Some((input, false)) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
+                Bound::Step(input) => Ok(mounts::BindSource::Layers(image::lower_dirs_of(
                     self.store,
                     &self.outcome(input).fs.layers,
                 )?)),
@@ -1131,7 +1196,7 @@ impl<'a> Build<'a> {
                     self.store,
                     vertex.id,
                     &plan,
-                    &self.context.root,
+                    &self.copy_context(vertex)?.root,
                     self.options,
                 )
             }

@@ -247,6 +247,9 @@ impl FromStr for CacheFrom {
 pub struct BuildRequest {
     /// The build context directory.
     pub context: PathBuf,
+    /// `--build-context NAME=DIR`: the directories the graph's named
+    /// [`strata_frontend::graph::Source::Context`]s are, by name.
+    pub named_contexts: std::collections::BTreeMap<String, PathBuf>,
     /// The Dockerfile's path when it is not `CONTEXT/Dockerfile` (`-f`;
     /// its `.dockerignore` beside it wins, as BuildKit's does).
     pub dockerfile: Option<PathBuf>,
@@ -303,6 +306,7 @@ impl BuildRequest {
         BuildRequest {
             dockerfile_id: context.display().to_string(),
             context,
+            named_contexts: Default::default(),
             dockerfile: None,
             tags: Vec::new(),
             labels: Vec::new(),

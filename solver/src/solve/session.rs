@@ -14,7 +14,7 @@ use strata_frontend::graph::{BuildGraph, Platform};
 use super::output::OutputError;
 use super::remote::{self, Exported};
 use super::request::{BuildRequest, Entitlement};
-use super::{BuildContext, BuildError, BuildOptions, Event};
+use super::{BuildContext, BuildError, BuildOptions, Contexts, Event};
 use crate::digest::Digest;
 
 /// What a build runs against: the store, and how registries are reached.
@@ -216,7 +216,7 @@ fn prepare(
     graph: &BuildGraph,
     request: &BuildRequest,
     reporter: &dyn Reporter,
-) -> Result<(BuildOptions, BuildContext), SolveError> {
+) -> Result<(BuildOptions, Contexts), SolveError> {
     let mut cache_from = Vec::new();
     for from in &request.cache_from {
         match remote::import(session.store, &from.location, &session.registry) {
@@ -285,9 +285,15 @@ fn prepare(
             .collect(),
         cache_from,
     };
-    let context = BuildContext::open(&request.context, request.dockerfile.as_deref())
+    let main = BuildContext::open(&request.context, request.dockerfile.as_deref())
         .map_err(SolveError::Context)?;
-    Ok((options, context))
+    let mut contexts = Contexts::main(main);
+    for (name, dir) in &request.named_contexts {
+        // Its own `.dockerignore`, never the Dockerfile's.
+        let context = BuildContext::open(dir, None).map_err(SolveError::Context)?;
+        contexts.named.insert(name.clone(), context);
+    }
+    Ok((options, contexts))
 }
 
 fn warn_notices(sandbox: &Sandbox, reporter: &dyn Reporter) {
@@ -319,14 +325,14 @@ pub fn solve(
         registry: session.registry.clone(),
     };
     let session = &leased;
-    let (options, context) = prepare(session, graph, request, reporter)?;
+    let (options, contexts) = prepare(session, graph, request, reporter)?;
     if request.push && options.tags.is_empty() {
         return Err(SolveError::PushWithoutName);
     }
     let sandbox = Sandbox::new(store)?;
     warn_notices(&sandbox, reporter);
     let started = std::time::Instant::now();
-    let built = super::build_graph(store, &sandbox, graph, &context, &options, reporter);
+    let built = super::build_graph(store, &sandbox, graph, &contexts, &options, reporter);
     warn_notices(&sandbox, reporter);
     let built = built.map_err(interrupted)?;
     let image = built.image;
@@ -404,6 +410,6 @@ pub fn explain(
     reporter: &dyn Reporter,
 ) -> Result<(), SolveError> {
     check_steps_platform(graph, request.platform.as_ref())?;
-    let (options, context) = prepare(session, graph, request, reporter)?;
-    super::explain_graph(session.store, graph, &context, &options, reporter).map_err(interrupted)
+    let (options, contexts) = prepare(session, graph, request, reporter)?;
+    super::explain_graph(session.store, graph, &contexts, &options, reporter).map_err(interrupted)
 }

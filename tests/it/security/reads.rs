@@ -454,3 +454,63 @@ fn an_oci_layout_blob_that_is_a_fifo_is_refused_without_waiting() {
         )
     );
 }
+
+/// A `--build-context NAME=DIR` directory is read as the build context
+/// is: a symlink in it (or its `.dockerignore`) that names a host path is
+/// resolved inside the directory by COPY and `FROM`, and a bind mount
+/// through one that leaves it is refused.
+#[test]
+fn a_named_directory_context_is_read_inside_it() {
+    let outside = tempfile::tempdir().unwrap();
+    secret_canary(&outside.path().join("secret"));
+    let named = Context::new().file("canary-secret-name", "x");
+    std::os::unix::fs::symlink(outside.path(), named.path().join("link")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret"),
+        named.path().join(".dockerignore"),
+    )
+    .unwrap();
+    let store = crate::build::store_with_base();
+    let ctx = format!("ctx={}", named.path().display());
+    // COPY through the link: resolved inside, where there is no secret.
+    let context = Context::new().dockerfile("FROM scratch\nCOPY --from=ctx /link/secret /got\n");
+    let run = store.strata(
+        context.path(),
+        &["build", "-q", "--build-context", &ctx, "."],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("canary-secret-line"), "{}", run.stderr);
+    // FROM it: the link is a link, and the host file's line excluded
+    // nothing.
+    let context = Context::new().dockerfile("FROM ctx\n");
+    let out = store.dir.path().join("out");
+    let output = format!("type=local,dest={}", out.display());
+    store.ok(
+        context.path(),
+        &[
+            "build",
+            "-q",
+            "--build-context",
+            &ctx,
+            "--output",
+            &output,
+            ".",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("link")).unwrap(),
+        outside.path()
+    );
+    assert!(out.join("canary-secret-name").exists());
+    assert!(!out.join("secret").exists());
+    // A bind mount through the link leaves the directory: refused.
+    let context = Context::new()
+        .dockerfile("FROM base\nRUN --mount=from=ctx,source=link,target=/m cat /m/secret\n");
+    let run = store.strata(
+        context.path(),
+        &["build", "-q", "--build-context", &ctx, "."],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("canary-secret-line"), "{}", run.stderr);
+    assert!(run.stderr.contains("link"), "{}", run.stderr);
+}

@@ -37,7 +37,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::{
-    BuildGraph, GraphBuilder, Label, Op, Origin, Source, StageInfo, StepLabel, Vertex, VertexId,
+    BuildGraph, CopySource, FileCopy, FileOp, GraphBuilder, Label, Op, Origin, Source, StageInfo,
+    StepLabel, Vertex, VertexId,
 };
 use crate::ast::{Heredoc, Word};
 use crate::error::{Error, ErrorKind, Warning};
@@ -97,10 +98,10 @@ pub struct Options<'a> {
     pub platform: Option<Platform>,
     /// Where base image configs come from.
     pub resolver: Option<&'a dyn ImageResolver>,
-    /// `--build-context NAME=docker-image://REF`: NAME (a stage name, or an
-    /// image name in its short form, `busybox` or `busybox:1.36`) is the
-    /// image REF (`scratch` for none), as BuildKit's named contexts.
-    pub named_contexts: BTreeMap<String, String>,
+    /// `--build-context NAME=VALUE`: NAME (a stage name, or an image name
+    /// in its short form, `busybox` or `busybox:1.36`) is what VALUE names
+    /// instead, as BuildKit's named contexts.
+    pub named_contexts: BTreeMap<String, NamedContext>,
     /// Lower every stage, not only those the target needs, as BuildKit's
     /// check does without `--target` (`strata build --check`): the checks
     /// of each stage's instructions then run on all of them.
@@ -110,6 +111,24 @@ pub struct Options<'a> {
     /// solver's `Ignore::copy_source_ignored`): the frontend does not read
     /// the context itself.
     pub ignored: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+/// What a `--build-context` gives in place of a stage or an image
+/// (BuildKit's `dockerui.NamedContext`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// `docker-image://REF`: the image REF (`scratch` for none). An
+    /// `oci-layout://` context is an image too, once the caller has read it
+    /// into its store (by ID, which is never pulled).
+    Image(String),
+    /// A directory: a [`Source::Context`] of the context's name, which the
+    /// solver reads as it reads the build context, `.dockerignore` and all.
+    /// `FROM` it is a snapshot of the directory as one layer.
+    Directory,
+    /// An `http(s)://` URL: the file it serves, as `/context` (mode 0600),
+    /// as BuildKit's HTTP context; or a git repository (a URL that names
+    /// one, checked first as BuildKit does), its tree at `/`.
+    Url(String),
 }
 
 /// Lower typed stages to a build graph.
@@ -596,6 +615,97 @@ impl<'a> Lowerer<'a> {
         );
         self.context = Some(id);
         id
+    }
+
+    /// The directory named context `name` ([`NamedContext::Directory`]),
+    /// read in place (a COPY's source, a bind mount).
+    fn named_context_vertex(&mut self, name: &str, stage: usize) -> VertexId {
+        self.source_vertex(
+            Source::Context {
+                name: name.to_owned(),
+            },
+            stage,
+            None,
+            Label::NamedContext {
+                name: name.to_owned(),
+                text: "load from client".to_owned(),
+            },
+        )
+    }
+
+    /// The filesystem of named context `name` that is not an image, as a
+    /// stage's base or a `--from`: a directory's files as one layer (what
+    /// `.dockerignore` leaves), a URL's file as `/context`, or a git
+    /// repository's tree. Each is the copy of the context into scratch,
+    /// so that it is cached by content as any COPY or ADD.
+    fn named_base(
+        &mut self,
+        name: &str,
+        context: &NamedContext,
+        stage: usize,
+        origin: Option<Origin>,
+        span: Span,
+    ) -> Result<VertexId, Error> {
+        let scratch = self.source_vertex(Source::Scratch, stage, origin, Label::Scratch);
+        let mut inputs = vec![scratch];
+        let (source, destination, text) = match context {
+            NamedContext::Directory => {
+                inputs.push(self.named_context_vertex(name, stage));
+                let source = CopySource::Path {
+                    input: 1,
+                    path: "/".to_owned(),
+                };
+                (source, "/", "load from client".to_owned())
+            }
+            NamedContext::Url(url) => match super::git::parse(url) {
+                super::git::Parsed::Git(mut source, keep) => {
+                    source.keep_git_dir = keep.unwrap_or(false);
+                    (CopySource::Git(source), "/", url.clone())
+                }
+                super::git::Parsed::Invalid(message) => {
+                    return Err(Error::new(ErrorKind::GitSource(message), span));
+                }
+                super::git::Parsed::NotGit => (
+                    CopySource::Url { url: url.clone() },
+                    "/context",
+                    url.clone(),
+                ),
+            },
+            NamedContext::Image(image) => {
+                let platform = self.target_platform.clone();
+                return Ok(self.image_vertex(image, &platform, stage, origin, span)?.0);
+            }
+        };
+        let label = Label::NamedContext {
+            name: name.to_owned(),
+            text,
+        };
+        let copy = FileCopy {
+            add: !matches!(context, NamedContext::Directory),
+            sources: vec![source],
+            destination: destination.to_owned(),
+            chown: None,
+            chmod: None,
+            link: false,
+            exclude: Vec::new(),
+            parents: false,
+            checksum: None,
+            keep_git_dir: false,
+            unpack: None,
+        };
+        Ok(self.add_vertex(Vertex {
+            id: 0,
+            digest: String::new(),
+            op: Op::File(FileOp::Copy(Box::new(copy))),
+            inputs,
+            previous: Some(scratch),
+            stage,
+            origin,
+            // The history entry of a layer no instruction made, as
+            // BuildKit's exporter writes it: the step's name.
+            created_by: Some(label.to_string()),
+            label,
+        }))
     }
 
     fn label(&self, step: &Step<'_>) -> Label {

@@ -6,11 +6,11 @@ use super::{Instructions, Lowerer, MAX_STAGE_NESTING, Platform, StageStatus, Sta
 use crate::error::{Error, ErrorKind};
 use crate::graph::DEFAULT_PATH;
 use crate::graph::mount;
-use crate::graph::{ConfigEdit, Origin, StageInfo, VertexId};
+use crate::graph::{ConfigEdit, NamedContext, Origin, StageInfo, VertexId};
 use crate::instructions::{self, FlagValue, Instruction, Located, StaticReference};
 use crate::span::Span;
 
-impl Lowerer<'_> {
+impl<'a> Lowerer<'a> {
     /// Expand every FROM and check stage names.
     pub(super) fn stage_infos(&mut self) -> Result<(), Error> {
         let meta = self.meta.clone();
@@ -28,9 +28,24 @@ impl Lowerer<'_> {
                 .as_ref()
                 .and_then(|name| self.options.named_contexts.get(&name.value));
             let base = match replacement {
-                Some(image) => {
+                Some(context) => {
                     self.replaced.insert(index);
-                    image.clone()
+                    match context {
+                        NamedContext::Image(image) => image.clone(),
+                        // Not an image: named for the plan and the cache
+                        // report, and never looked up.
+                        NamedContext::Directory | NamedContext::Url(_) => {
+                            format!(
+                                "context:{}",
+                                stage
+                                    .from
+                                    .name
+                                    .as_ref()
+                                    .map(|name| name.value.as_str())
+                                    .unwrap_or_default()
+                            )
+                        }
+                    }
                 }
                 None => self.expand_from(&stage.from.image, &meta)?,
             };
@@ -48,8 +63,11 @@ impl Lowerer<'_> {
                 .names
                 .get(&base.to_ascii_lowercase())
                 .is_some_and(|earlier| *earlier < index);
+            let by_context =
+                replacement.is_some_and(|context| !matches!(context, NamedContext::Image(_)));
             if invalid.is_none()
                 && !on_stage
+                && !by_context
                 && !base.eq_ignore_ascii_case("scratch")
                 && !crate::lint::is_valid_reference(&base)
             {
@@ -158,7 +176,7 @@ impl Lowerer<'_> {
     /// The image a named context gives for the image `reference`, looked
     /// up by its short form as BuildKit's `NamedContext` does
     /// (`docker.io/library/busybox:latest` is `busybox`).
-    pub(super) fn named_image(&self, reference: &str) -> Option<&str> {
+    pub(super) fn named_image(&self, reference: &str) -> Option<(&'a str, &'a NamedContext)> {
         if self.options.named_contexts.is_empty() {
             return None;
         }
@@ -175,7 +193,10 @@ impl Lowerer<'_> {
             }
         }
         let short = short.strip_suffix(":latest").unwrap_or(short);
-        self.options.named_contexts.get(short).map(String::as_str)
+        self.options
+            .named_contexts
+            .get_key_value(short)
+            .map(|(name, context)| (name.as_str(), context))
     }
 
     /// InvalidDefaultArgInFrom: each FROM expanded with the ARGs before
@@ -398,12 +419,30 @@ impl Lowerer<'_> {
                 state
             }
             None => {
-                let image = match self.replaced.contains(&index) {
-                    true => base.clone(),
-                    false => self.named_image(&base).unwrap_or(&base).to_owned(),
+                let named = match self.replaced.contains(&index) {
+                    true => stage.from.name.as_ref().and_then(|name| {
+                        self.options
+                            .named_contexts
+                            .get_key_value(&name.value)
+                            .map(|(name, context)| (name.as_str(), context))
+                    }),
+                    false => self.named_image(&base),
                 };
-                let (fs, config) =
-                    self.image_vertex(&image, &platform, index, origin, stage.from.image.span)?;
+                let image = match named {
+                    Some((_, NamedContext::Image(image))) => image.clone(),
+                    Some(_) => "scratch".to_owned(),
+                    None => base.clone(),
+                };
+                let (fs, config) = match named {
+                    Some((name, context @ (NamedContext::Directory | NamedContext::Url(_)))) => {
+                        let fs =
+                            self.named_base(name, context, index, origin, stage.from.image.span)?;
+                        (fs, super::ImageConfig::default())
+                    }
+                    _ => {
+                        self.image_vertex(&image, &platform, index, origin, stage.from.image.span)?
+                    }
+                };
                 // An image the resolver did not give (none in `--check` and
                 // `--dry-run`) has an unknown config.
                 let env_unknown = !image.eq_ignore_ascii_case("scratch")
@@ -657,15 +696,36 @@ impl Lowerer<'_> {
             }
             return Ok(self.lower_stage(index, flag.value.span)?.fs);
         }
-        // Not a stage: an image. A near-miss of a stage name with no registry,
-        // tag or digest is far likelier a typo than an image of that name, so
-        // it is an error instead of a pull that fails later.
+        // Not a stage: a named context, or an image.
+        let named = self.named_image(from);
+        match named {
+            Some((_, NamedContext::Image(_))) | None => {}
+            // Read in place: a COPY or a bind mount reads the directory
+            // itself, with its `.dockerignore`, as it reads the build
+            // context.
+            Some((name, NamedContext::Directory)) => {
+                return Ok(self.named_context_vertex(name, current));
+            }
+            Some((name, context @ NamedContext::Url(_))) => {
+                return self.named_base(
+                    name,
+                    context,
+                    current,
+                    Some(step.origin()),
+                    flag.value.span,
+                );
+            }
+        }
+        // A near-miss of a stage name with no registry, tag or digest is
+        // far likelier a typo than an image of that name, so it is an error
+        // instead of a pull that fails later.
         let names: Vec<&str> = self
             .infos
             .iter()
             .filter_map(|info| info.name.as_deref())
             .collect();
-        if !from.contains(['/', ':', '@', '.'])
+        if named.is_none()
+            && !from.contains(['/', ':', '@', '.'])
             && let Some(near) = instructions::suggest(&lowered, &names)
         {
             return Err(
@@ -678,7 +738,10 @@ impl Lowerer<'_> {
             );
         }
         let platform = self.target_platform.clone();
-        let from = self.named_image(from).unwrap_or(from).to_owned();
+        let from = match named {
+            Some((_, NamedContext::Image(image))) => image.clone(),
+            _ => from.to_owned(),
+        };
         let (vertex, _) = self.image_vertex(
             &from,
             &platform,

@@ -307,8 +307,9 @@ pub fn prune(
         .flat_map(|record| record.inputs.files.values())
         .map(|file| file.digest.as_str())
         .collect();
-    let reclaimed =
-        prune_stats(store, &digests)? + store.collect_garbage(&collecting, &roots(store))?;
+    let reclaimed = prune_stats(store, &digests)?
+        + prune_content(store)?
+        + store.collect_garbage(&collecting, &roots(store))?;
     Ok((removed, reclaimed + mounts_reclaimed))
 }
 
@@ -539,6 +540,71 @@ struct Stat {
     digest: String,
 }
 
+/// The sha256 (hex) of the regular file at `path` (its name in errors),
+/// opened at `at` without following a symlink there.
+pub(crate) fn file_sha256(path: &Path, at: &Path) -> Result<String, crate::error::PathError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(at)
+        .map_err(crate::error::PathError::of("open", path))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(crate::error::PathError::of("read", path))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// What a copy or a mount reads of a stage or an image, by content
+/// ([`super::files::layers_digest`]), remembered under a key made of what
+/// it reads (the diff_ids of the layers, the selection): a build whose
+/// stages made the same layers hashes nothing again. Recomputable, so
+/// `prune` drops them all.
+const CONTENT: &str = "content";
+
+/// The content digest remembered under `key`, if any.
+pub(crate) fn content_memo(store: &Store, key: &Key) -> Option<String> {
+    let text = std::fs::read_to_string(dir(store).join(CONTENT).join(&key.hex()[..32])).ok()?;
+    let text = text.trim();
+    (text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())).then(|| text.to_owned())
+}
+
+/// Remember `digest` under `key` (best effort: a memo that cannot be
+/// written is computed again next time).
+pub(crate) fn remember_content(store: &Store, key: &Key, digest: &str) {
+    let dir = dir(store).join(CONTENT);
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = crate::atomic::write(
+            &dir.join(&key.hex()[..32]),
+            digest.as_bytes(),
+            Default::default(),
+        );
+    }
+}
+
+/// Drop every content memo: the bytes reclaimed.
+fn prune_content(store: &Store) -> Result<u64, crate::image::ImageError> {
+    let Some(dir) = store.open_dir(&format!("{}/{CONTENT}", crate::store::layout::CACHE))? else {
+        return Ok(0);
+    };
+    let mut reclaimed = 0;
+    for name in dir.entries()? {
+        reclaimed += dir
+            .read_small(&name, INDEX_LIMIT)
+            .map_or(0, |bytes| bytes.len() as u64);
+        dir.remove(&name)?;
+    }
+    Ok(reclaimed)
+}
+
 /// Content digests of a build context's files, remembered between builds
 /// by their stat, each under its path's text (escaped where it is not
 /// UTF-8, see [`crate::name`]).
@@ -593,24 +659,7 @@ impl StatCache {
         {
             return Ok(known.digest.clone());
         }
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::File::options()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(at)
-            .map_err(crate::error::PathError::of("open", path))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let read = file
-                .read(&mut buffer)
-                .map_err(crate::error::PathError::of("read", path))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-        }
-        let digest = format!("{:x}", hasher.finalize());
+        let digest = file_sha256(path, at)?;
         self.hashed += 1;
         self.entries.insert(name, stat(digest.clone()));
         self.changed = true;

@@ -759,6 +759,18 @@ pub(crate) struct Plan<'a> {
     git: Vec<(Vec<OsString>, String)>,
 }
 
+impl Plan<'_> {
+    /// Whether the plan copies one symbolic link and nothing else (a
+    /// source that is a link, which a copy keeps and a mount follows).
+    pub(crate) fn is_one_symlink(&self) -> bool {
+        match self.entries.as_slice() {
+            [entry] => std::fs::symlink_metadata(&entry.host)
+                .is_ok_and(|meta| meta.file_type().is_symlink()),
+            _ => false,
+        }
+    }
+}
+
 /// A file operation on `path` that failed, as a [`CopyError`].
 fn io<'a>(
     operation: &'static str,
@@ -1269,40 +1281,13 @@ pub(crate) fn content_digest(
         }
         let at = sources.at(entry)?;
         let meta = std::fs::symlink_metadata(&at).map_err(io("inspect", &entry.host))?;
-        let kind = meta.file_type();
-        // The kind and what identifies its content, kept apart for the
-        // cache report (as text) and joined for the digest (as bytes: a
-        // link target is any bytes; UTF-8 ones are hashed as they always
-        // were).
-        let (kind_name, detail, detail_bytes) = if kind.is_dir() {
-            ("dir", String::new(), Vec::new())
-        } else if kind.is_symlink() {
-            let link = std::fs::read_link(&at).map_err(io("read the link", &entry.host))?;
-            let bytes = link.into_os_string().into_vec();
-            ("symlink", escape(&bytes).into_owned(), bytes)
-        } else if kind.is_file() {
-            let digest = hash(&entry.host, &at, &meta)?;
-            let bytes = digest.clone().into_bytes();
-            ("file", digest, bytes)
-        } else {
-            ("other", String::new(), Vec::new())
-        };
-        let mut what = kind_name.as_bytes().to_vec();
-        if !detail_bytes.is_empty() {
-            what.push(b' ');
-            what.extend_from_slice(&detail_bytes);
-        }
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        if !kind.is_symlink()
-            && let Ok(names) = xattr::list(&at)
-        {
-            for name in names {
-                if let Ok(Some(value)) = xattr::get(&at, &name) {
-                    xattrs.push((name.into_vec(), value));
-                }
-            }
-            xattrs.sort();
-        }
+        let described = describe(&entry.host, &at, &meta, hash)?;
+        let (kind_name, detail, what, xattrs) = (
+            described.kind,
+            described.detail,
+            described.what,
+            described.xattrs,
+        );
         // What the cache report names: the path in the context, escaped.
         let shown =
             escape_path(entry.host.strip_prefix(context_root).unwrap_or(&entry.host)).into_owned();
@@ -1324,6 +1309,100 @@ pub(crate) fn content_digest(
         ));
     }
     Ok((format!("{:x}", hasher.finalize()), files))
+}
+
+/// What a key says of one entry: its kind, what identifies its content
+/// (the link target, the file's digest), as text for the cache report and
+/// as bytes for the digest, and its xattrs.
+struct Described {
+    kind: &'static str,
+    detail: String,
+    /// The kind, then a space and the detail's bytes when there is one.
+    what: Vec<u8>,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// [`Described`] of the entry `host` (its name), inspected at `at`, whose
+/// metadata is `meta`; `hash` gives a regular file's digest.
+fn describe(
+    host: &Path,
+    at: &Path,
+    meta: &std::fs::Metadata,
+    hash: &mut dyn FnMut(&Path, &Path, &std::fs::Metadata) -> Result<String, PathError>,
+) -> Result<Described, CopyError> {
+    let kind = meta.file_type();
+    // The kind and what identifies its content, kept apart for the cache
+    // report (as text) and joined for the digest (as bytes: a link target
+    // is any bytes; UTF-8 ones are hashed as they always were).
+    let (kind_name, detail, detail_bytes) = if kind.is_dir() {
+        ("dir", String::new(), Vec::new())
+    } else if kind.is_symlink() {
+        let link = std::fs::read_link(at).map_err(io("read the link", host))?;
+        let bytes = link.into_os_string().into_vec();
+        ("symlink", escape(&bytes).into_owned(), bytes)
+    } else if kind.is_file() {
+        let digest = hash(host, at, meta)?;
+        let bytes = digest.clone().into_bytes();
+        ("file", digest, bytes)
+    } else {
+        ("other", String::new(), Vec::new())
+    };
+    let mut what = kind_name.as_bytes().to_vec();
+    if !detail_bytes.is_empty() {
+        what.push(b' ');
+        what.extend_from_slice(&detail_bytes);
+    }
+    let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    if !kind.is_symlink()
+        && let Ok(names) = xattr::list(at)
+    {
+        for name in names {
+            if let Ok(Some(value)) = xattr::get(at, &name) {
+                xattrs.push((name.into_vec(), value));
+            }
+        }
+        xattrs.sort();
+    }
+    Ok(Described {
+        kind: kind_name,
+        detail,
+        what,
+        xattrs,
+    })
+}
+
+/// What a [`Plan`] reads from a stage or an image, for a key by content
+/// instead of by the steps that made it (BuildKit's content checksums of
+/// a copy's sources and of a mount's selector): each such entry by
+/// destination path, type, mode, owner, link target, xattrs and content
+/// digest; never mtimes, as BuildKit's checksums. `hash` gives a regular
+/// file's digest.
+pub(crate) fn layers_digest(
+    plan: &Plan<'_>,
+    hash: &mut dyn FnMut(&Path, &Path, &std::fs::Metadata) -> Result<String, PathError>,
+) -> Result<String, CopyError> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::MetadataExt;
+    let mut hasher = sha2::Sha256::new();
+    for entry in plan
+        .entries
+        .iter()
+        .filter(|entry| matches!(entry.origin, Origin::Layers))
+    {
+        let meta = std::fs::symlink_metadata(&entry.host).map_err(io("inspect", &entry.host))?;
+        let described = describe(&entry.host, &entry.host, &meta, hash)?;
+        hasher.update(joined(&entry.dest));
+        hasher.update(b"\0");
+        hasher.update(&described.what);
+        hasher.update(format!(
+            "\0{:o}\0{}:{}\0{}\n",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid(),
+            xattrs_text(&described.xattrs)
+        ));
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// The xattrs of a context entry as its key has them: the `Debug` text of

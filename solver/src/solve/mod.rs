@@ -42,8 +42,9 @@ use std::time::{Duration, Instant};
 
 use oci_spec::image::ImageConfiguration;
 use strata_frontend::graph::{
-    BuildGraph, FileOp, GitSource, ImageConfig, ImageResolver, Network as StepNetwork, Op,
-    Platform, ResolveError, Resolved, Security, Source, Vertex, VertexId,
+    BuildGraph, CopySource, FileCopy, FileOp, GitSource, ImageConfig, ImageResolver,
+    Network as StepNetwork, Op, Platform, ResolveError, Resolved, Security, Source, Vertex,
+    VertexId,
 };
 
 use crate::exec::{ExecError, Network, Output, RunSpec, Sandbox};
@@ -944,7 +945,7 @@ impl<'a> Build<'a> {
             )),
             Op::File(FileOp::Copy(copy)) => {
                 let mut inputs = key::file::copy_inputs(copy, &parent);
-                let (content, files) = {
+                let (content, files, selected) = {
                     let trees = self.trees(vertex)?;
                     let destination =
                         image::lower_dirs_of(self.store, &self.parent(vertex).layers)?;
@@ -958,18 +959,38 @@ impl<'a> Build<'a> {
                     };
                     let plan = files::plan(copy, &trees, &destination, &remote)
                         .map_err(|message| step_error(vertex, copy.add, message))?;
-                    let mut stats = self.stats.lock().expect("stat cache lock");
                     let root = &self.copy_context(vertex)?.root;
-                    files::content_digest(&plan, root, &mut |path, at, meta| {
-                        stats.digest(path, at, meta)
-                    })
-                    .map_err(|message| step_error(vertex, copy.add, message))?
+                    let mut stats = self.stats.lock().expect("stat cache lock");
+                    let (content, files) =
+                        files::content_digest(&plan, root, &mut |path, at, meta| {
+                            stats.digest(path, at, meta)
+                        })
+                        .map_err(|message| step_error(vertex, copy.add, message))?;
+                    drop(stats);
+                    // A stage or image it reads from stands by what it reads.
+                    let selected = match self.layers_source(vertex, copy) {
+                        Some(index) => Some((
+                            index,
+                            self.selected_digest(&vertex.digest, vertex.inputs[index], || {
+                                files::layers_digest(&plan, &mut |path, at, _| {
+                                    cache::file_sha256(path, at)
+                                })
+                            })
+                            .map_err(|message| step_error(vertex, copy.add, message))?,
+                        )),
+                        None => None,
+                    };
+                    (content, files, selected)
                 };
                 inputs.files = files;
                 let input_keys: Vec<String> = vertex
                     .inputs
                     .iter()
-                    .map(|&input| self.input_key(Some(input)))
+                    .enumerate()
+                    .map(|(index, &input)| match &selected {
+                        Some((read, digest)) if *read == index => key::file::selected(digest),
+                        _ => self.input_key(Some(input)),
+                    })
                     .collect();
                 let input_keys: Vec<&str> = input_keys.iter().map(String::as_str).collect();
                 Ok((
@@ -979,6 +1000,49 @@ impl<'a> Build<'a> {
             }
             _ => unreachable!("sources and config instructions have no step key"),
         }
+    }
+
+    /// The input (its index) a COPY reads paths from, when that is a stage
+    /// or an image rather than a context.
+    fn layers_source(&self, vertex: &Vertex, copy: &FileCopy) -> Option<usize> {
+        copy.sources
+            .iter()
+            .find_map(|source| match source {
+                CopySource::Path { input, .. } => Some(*input),
+                _ => None,
+            })
+            .filter(|index| {
+                vertex
+                    .inputs
+                    .get(*index)
+                    .is_some_and(|input| !self.graph.is_context(*input))
+            })
+    }
+
+    /// What `selection` reads of `input`'s filesystem, by content: the
+    /// digest remembered for the same selection of the same layers, or
+    /// `compute`'s, then remembered.
+    fn selected_digest<E>(
+        &self,
+        selection: &str,
+        input: VertexId,
+        compute: impl FnOnce() -> Result<String, E>,
+    ) -> Result<String, E> {
+        let layers = &self.outcome(input).fs.layers;
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|layer| layer.diff_id.to_string())
+            .collect();
+        let diff_ids: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
+        let memo = key::file::content_memo(selection, &diff_ids);
+        if let Some(known) = cache::content_memo(self.store, &memo) {
+            return Ok(known);
+        }
+        let digest = compute()?;
+        if !self.dry {
+            cache::remember_content(self.store, &memo, &digest);
+        }
+        Ok(digest)
     }
 
     /// The key parts of a RUN's bind mounts, in order: what a mount of the
@@ -1009,10 +1073,65 @@ impl<'a> Build<'a> {
                     files.extend(tree);
                     mounted.push(digest);
                 }
-                Bound::Step(input) => mounted.push(self.input_key(Some(input))),
+                Bound::Step(input) => {
+                    mounted.push(self.mounted_key(input, mount.source.as_deref()))
+                }
             }
         }
         Ok(mounted)
+    }
+
+    /// What a bind mount of `source` in stage or image `input` stands for
+    /// in the RUN's key: what it shows, by content, when it selects a
+    /// directory or file of it (BuildKit's content checksum of a mount's
+    /// selector); the input's key for the whole filesystem, a source that
+    /// is a symlink (which the mount follows and a copy would not), or one
+    /// that cannot be read as a copy reads it (the mount reports it).
+    fn mounted_key(&self, input: VertexId, source: Option<&str>) -> String {
+        let whole = || self.input_key(Some(input));
+        let Some(source) = source.filter(|source| !matches!(source.trim_matches('/'), "" | "."))
+        else {
+            return whole();
+        };
+        let selection = format!("mount {source}");
+        let digest = self.selected_digest(&selection, input, || {
+            let lowers =
+                image::lower_dirs_of(self.store, &self.outcome(input).fs.layers).map_err(|_| ())?;
+            let copy = FileCopy {
+                add: false,
+                sources: vec![CopySource::Path {
+                    input: 1,
+                    path: source.to_owned(),
+                }],
+                destination: "/".to_owned(),
+                chown: None,
+                chmod: None,
+                link: false,
+                exclude: Vec::new(),
+                parents: false,
+                checksum: None,
+                keep_git_dir: false,
+                unpack: None,
+            };
+            let trees = [files::Tree::Layers(Vec::new()), files::Tree::Layers(lowers)];
+            // (Never called: the copy has paths only.)
+            let fetch = |url: &str, checksum: Option<&str>| self.fetcher.fetch(url, checksum);
+            let clone = |source: &GitSource| self.cloner.resolve(source);
+            let remote = files::Remote {
+                fetch: &fetch,
+                clone: &clone,
+            };
+            let plan = files::plan(&copy, &trees, &[], &remote).map_err(|_| ())?;
+            if plan.is_one_symlink() {
+                return Err(());
+            }
+            files::layers_digest(&plan, &mut |path, at, _| cache::file_sha256(path, at))
+                .map_err(|_| ())
+        });
+        match digest {
+            Ok(digest) => key::file::selected(&digest),
+            Err(()) => whole(),
+        }
     }
 
     /// How the cache index knows this step from one build to the next (see

@@ -56,3 +56,76 @@ fn a_wildcard_copy_is_run_again_when_its_match_is_renamed() {
     let stderr = bk.build_err(&context, &[]);
     assert!(stderr.contains("Dockerfile:3"), "{stderr}");
 }
+
+/// Ours, after testMountRWCache: `COPY --from` a stage is keyed by what
+/// it copies, not by the steps that made it. A stage made again with the
+/// same files leaves the copy and what follows it cached; other content,
+/// another mode or another owner of a copied file runs them again.
+#[test]
+fn copy_from_a_stage_is_cached_by_what_it_copies() {
+    let bk = Bk::new();
+    let dockerfile = |prepare: &str| {
+        format!(
+            "FROM busybox AS build\nCOPY cachebust /\nRUN mkdir -p /out && echo foo > /out/foo{prepare}\nFROM busybox\nCOPY --from=build /out /in\nRUN cat /dev/urandom | head -c 100 | sha256sum > /unique\nFROM scratch\nCOPY --from=1 /unique /unique\n"
+        )
+    };
+    let context = Context::new()
+        .dockerfile(&dockerfile(""))
+        .file("cachebust", "0");
+    let unique = |context: &Context| read(&bk.export(context, &[]), "unique");
+    let first = unique(&context);
+    std::fs::write(context.path().join("cachebust"), "1").unwrap();
+    assert_eq!(unique(&context), first, "the same files were copied");
+    for prepare in [
+        " && echo bar > /out/foo",
+        " && chmod 600 /out/foo",
+        " && chown 1:1 /out/foo",
+        " && ln -s foo /out/link",
+    ] {
+        let context = Context::new()
+            .dockerfile(&dockerfile(prepare))
+            .file("cachebust", "1");
+        assert_ne!(
+            unique(&context),
+            first,
+            "{prepare}: other files were copied"
+        );
+    }
+}
+
+/// Ours, after testMountRWCache: a bind mount of a stage's directory is
+/// keyed by what it shows; the whole stage (no `source`) by the stage's
+/// steps.
+#[test]
+fn a_bind_mount_of_a_stage_directory_is_cached_by_what_it_shows() {
+    let bk = Bk::new();
+    let dockerfile = |prepare: &str, mount: &str| {
+        format!(
+            "FROM busybox AS build\nCOPY cachebust /\nRUN mkdir -p /out && echo foo > /out/foo{prepare}\nFROM busybox\nRUN --mount=from=build,{mount}target=/m cat /dev/urandom | head -c 100 | sha256sum > /unique\nFROM scratch\nCOPY --from=1 /unique /unique\n"
+        )
+    };
+    let unique = |context: &Context| read(&bk.export(context, &[]), "unique");
+    let context = Context::new()
+        .dockerfile(&dockerfile("", "source=out,"))
+        .file("cachebust", "0");
+    let first = unique(&context);
+    std::fs::write(context.path().join("cachebust"), "1").unwrap();
+    assert_eq!(unique(&context), first, "the mount shows the same files");
+    for prepare in [" && echo bar > /out/foo", " && chmod 700 /out"] {
+        let context = Context::new()
+            .dockerfile(&dockerfile(prepare, "source=out,"))
+            .file("cachebust", "1");
+        assert_ne!(
+            unique(&context),
+            first,
+            "{prepare}: the mount shows other files"
+        );
+    }
+    // The whole stage: its steps ran again, so the RUN does.
+    let context = Context::new()
+        .dockerfile(&dockerfile("", ""))
+        .file("cachebust", "0");
+    let whole = unique(&context);
+    std::fs::write(context.path().join("cachebust"), "1").unwrap();
+    assert_ne!(unique(&context), whole);
+}

@@ -66,7 +66,6 @@ fn invalid_mounts_are_refused_with_a_suggestion() {
 
 /// testMountRWCache
 #[test]
-#[ignore = "strata keys a mount from a stage by that stage's steps, not by the content it selects (BuildKit's content-based keys); see README, Conformance"]
 fn a_read_write_bind_is_cached_by_what_it_mounts() {
     let bk = Bk::new();
     let dockerfile = "from busybox AS build

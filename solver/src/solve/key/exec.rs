@@ -5,7 +5,7 @@
 //! | definition | [`Vertex::digest`]: argv, env (ENV and the build args that reach it), user, cwd, `--network` as written, `--security`, mounts, heredoc files; not proxy variables |
 //! | network | the effective network, as [`network_part`] words it |
 //! | parent | the parent step's key |
-//! | each bind mount, in order | the digest of the context tree it shows, or the key of the step (stage, image) it mounts |
+//! | each bind mount, in order | the digest of the context tree it shows; for a stage or image, what it shows of it by content (`super::file::selected`) when `source` selects a directory or file, else the key of the step it mounts |
 //! | the sandbox's settings, each when set | `hostname=NAME` (`BUILDKIT_SANDBOX_HOSTNAME`), `shm-size=BYTES`, `ulimit=NAME=SOFT:HARD` per `--ulimit` (BuildKit's exec op has them too) |
 //!
 //! Cache, tmpfs, secret and ssh mounts are not in it: what they hold is

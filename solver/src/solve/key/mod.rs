@@ -10,9 +10,9 @@
 //! | `FROM image` | `image`, the image's manifest digest (what was pinned, not the name) | `source` |
 //! | `FROM scratch` | `scratch` | `source` |
 //! | the build context | `context`: the COPY and ADD that read it hash what they read | `source` |
-//! | `RUN` | the step's definition digest¹, the effective network², the parent's key, then per bind mount in order: the digest of the context tree it shows, or the key of the step it mounts | `exec` |
+//! | `RUN` | the step's definition digest¹, the effective network², the parent's key, then per bind mount in order: the digest of the context tree it shows, what it shows of a stage or image by content ([`file::selected`]) when it selects a directory or file of it, else the key of the step it mounts | `exec` |
 //! | `WORKDIR` | the definition digest¹, the parent's key | `file` |
-//! | `COPY`, `ADD` | the definition digest¹, the content digest³ of what it copies, then the key of each input (parent first, then the `--from` source) | `file` |
+//! | `COPY`, `ADD` | the definition digest¹, the content digest³ of what it copies, then the key of each input (parent first, then the `--from` source: a stage or image by what is read of it, [`file::selected`]) | `file` |
 //! | config instructions | not cached: they cost nothing | |
 //!
 //! 1. [`Vertex::digest`](strata_frontend::graph::Vertex::digest): the op's

@@ -4,7 +4,10 @@
 # busybox base:
 #
 #   1. 20 `RUN echo` steps, --no-cache;
-#   2. `COPY . /ctx` of 20,000 small files, --no-cache.
+#   2. `COPY . /ctx` of 20,000 small files, --no-cache;
+#   3. the rebuild after a stage's input changed but the files a second
+#      stage copies from it did not: both keep the copy and the `sleep 2`
+#      after it cached (content keys).
 #
 # Medians of RUNS runs (default 7), in milliseconds. As root, with
 # Debian's docker.io installed.
@@ -44,3 +47,24 @@ for bench in runs copy; do
   printf '%-5s strata %6d ms   BuildKit %6d ms   BuildKit/strata %5.1fx\n' "$bench" \
     "$(median "${s[@]}")" "$(median "${b[@]}")" "$(echo "$(median "${b[@]}") / $(median "${s[@]}")" | bc -l)"
 done
+
+mkdir -p "$work/content"
+cat > "$work/content/Dockerfile" <<'DOCKERFILE'
+FROM busybox:latest AS build
+COPY cachebust /
+RUN mkdir /out && echo same > /out/file
+FROM busybox:latest
+COPY --from=build /out /in
+RUN sleep 2 && cat /in/file > /copied
+DOCKERFILE
+echo 0 > "$work/content/cachebust"
+ms "$strata" build -q --network none -t content "$work/content" >/dev/null
+ms /usr/bin/docker build -q --network none -t content "$work/content" >/dev/null
+s=(); b=()
+for i in $(seq "$runs"); do
+  echo "$i" > "$work/content/cachebust"
+  s+=("$(ms "$strata" build -q --network none -t content "$work/content")")
+  b+=("$(ms /usr/bin/docker build -q --network none -t content "$work/content")")
+done
+printf '%-7s strata %6d ms   BuildKit %6d ms   BuildKit/strata %5.1fx\n' content \
+  "$(median "${s[@]}")" "$(median "${b[@]}")" "$(echo "$(median "${b[@]}") / $(median "${s[@]}")" | bc -l)"

@@ -22,29 +22,15 @@ impl<'a> Lowerer<'a> {
             self.at = stage.from_span;
             // A stage a named context replaces is that image, whatever its
             // FROM and instructions say (BuildKit's convert.go).
-            let replacement = stage
-                .from
-                .name
-                .as_ref()
-                .and_then(|name| self.options.named_contexts.get(&name.value));
+            let replacement = self.stage_context(index);
             let base = match replacement {
-                Some(context) => {
+                Some((name, context)) => {
                     self.replaced.insert(index);
                     match context {
                         NamedContext::Image(image) => image.clone(),
                         // Not an image: named for the plan and the cache
                         // report, and never looked up.
-                        NamedContext::Directory | NamedContext::Url(_) => {
-                            format!(
-                                "context:{}",
-                                stage
-                                    .from
-                                    .name
-                                    .as_ref()
-                                    .map(|name| name.value.as_str())
-                                    .unwrap_or_default()
-                            )
-                        }
+                        NamedContext::Directory | NamedContext::Url(_) => format!("context:{name}"),
                     }
                 }
                 None => self.expand_from(&stage.from.image, &meta)?,
@@ -64,7 +50,7 @@ impl<'a> Lowerer<'a> {
                 .get(&base.to_ascii_lowercase())
                 .is_some_and(|earlier| *earlier < index);
             let by_context =
-                replacement.is_some_and(|context| !matches!(context, NamedContext::Image(_)));
+                replacement.is_some_and(|(_, context)| !matches!(context, NamedContext::Image(_)));
             if invalid.is_none()
                 && !on_stage
                 && !by_context
@@ -171,6 +157,16 @@ impl<'a> Lowerer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The named context that replaces stage `index` (one named as the
+    /// stage is), if any.
+    fn stage_context(&self, index: usize) -> Option<(&'a str, &'a NamedContext)> {
+        let name = self.stages.stages[index].from.name.as_ref()?;
+        self.options
+            .named_contexts
+            .get_key_value(&name.value)
+            .map(|(name, context)| (name.as_str(), context))
     }
 
     /// The image a named context gives for the image `reference`, looked
@@ -420,12 +416,7 @@ impl<'a> Lowerer<'a> {
             }
             None => {
                 let named = match self.replaced.contains(&index) {
-                    true => stage.from.name.as_ref().and_then(|name| {
-                        self.options
-                            .named_contexts
-                            .get_key_value(&name.value)
-                            .map(|(name, context)| (name.as_str(), context))
-                    }),
+                    true => self.stage_context(index),
                     false => self.named_image(&base),
                 };
                 let image = match named {

@@ -12,13 +12,15 @@
 #
 # Medians of RUNS runs (default 5). As root.
 #   bash bench/named-context.sh
+# Each timed command starts after a `sync`, so that neither pays for
+# the other's dirty pages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 source bench/common.sh
 with_buildah
 
-time_cmd() { local var=$1; shift; local start end; start=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@"; exit 1; }; end=$(now); eval "$var+=($(echo "$end - $start" | bc))"; }
+time_cmd() { local var=$1; shift; local start end; sync; start=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; "$@"; exit 1; }; end=$(now); eval "$var+=($(echo "$end - $start" | bc))"; }
 strata_build() { "$strata" build --network none -q "$@"; }
 buildah_build() { buildah bud --runtime runc --isolation oci --network none --layers --force-rm --pull=never --jobs 2 --build-arg BASE=localhost/busybox:latest "$@"; }
 report() { printf '%-40s strata %8.3f s   buildah %8.3f s   buildah/strata %6.1fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }

@@ -378,7 +378,9 @@ pub(crate) enum PlanFormat {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BuildArgs {
-    /// The build context: a directory.
+    /// The build context: a directory, `-` (an archive or a Dockerfile on
+    /// standard input), a git URL, or an http(s) URL (an archive or a
+    /// Dockerfile).
     #[arg(default_value = ".")]
     pub(crate) context: PathBuf,
 
@@ -414,6 +416,11 @@ pub(crate) struct BuildArgs {
     /// git repository) or a directory.
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub(crate) build_contexts: Vec<NamedContext>,
+
+    /// How messages name the Dockerfile when it is not a file the user
+    /// named (a URL that served one).
+    #[arg(skip)]
+    pub(crate) dockerfile_shown: Option<String>,
 
     /// Name the image, NAME[:TAG] (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]

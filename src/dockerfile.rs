@@ -22,33 +22,50 @@ impl StdinContext {
         store: &strata_solver::store::Store,
         may_be_dockerfile: bool,
     ) -> anyhow::Result<StdinContext> {
+        let stdin = std::io::stdin().lock();
+        StdinContext::read_from(store, stdin, may_be_dockerfile, "standard input")
+    }
+
+    /// The context `reader` gives (`from` names it in messages): a tar
+    /// archive, compressed or not, unpacked; or else, when
+    /// `may_be_dockerfile`, a Dockerfile, with an empty context. A URL's
+    /// content is read so too, as docker reads `docker build URL`.
+    pub(crate) fn read_from(
+        store: &strata_solver::store::Store,
+        mut reader: impl Read,
+        may_be_dockerfile: bool,
+        from: &str,
+    ) -> anyhow::Result<StdinContext> {
+        let file_name = match from {
+            "standard input" => ".strata-stdin.Dockerfile",
+            _ => ".strata-url.Dockerfile",
+        };
         let dir = store.staging_dir("context")?;
         let mut context = StdinContext {
             dir: dir.clone(),
             dockerfile: None,
         };
         let mut head = Vec::new();
-        let mut stdin = std::io::stdin().lock();
-        (&mut stdin)
+        (&mut reader)
             .take(1 << 16)
             .read_to_end(&mut head)
-            .context("failed to read the build context from standard input")?;
+            .with_context(|| format!("failed to read the build context from {from}"))?;
         let compressed =
             head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
         let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
-        let reader = std::io::Cursor::new(head.clone()).chain(stdin);
+        let reader = std::io::Cursor::new(head.clone()).chain(reader);
         if compressed || is_tar {
             let reader = strata_solver::image::decompressed(reader)?;
             strata_solver::layer::unpack(reader, &dir)
-                .context("failed to unpack the build context from standard input")?;
+                .with_context(|| format!("failed to unpack the build context from {from}"))?;
             Ok(context)
         } else if may_be_dockerfile {
             let Some(text) = read_at_most(reader, None)
-                .context("failed to read the Dockerfile from standard input")?
+                .with_context(|| format!("failed to read the Dockerfile from {from}"))?
             else {
                 return Err(too_large("<stdin>", None));
             };
-            let dockerfile = dir.join(".strata-stdin.Dockerfile");
+            let dockerfile = dir.join(file_name);
             std::fs::write(&dockerfile, text)
                 .with_context(|| format!("failed to write `{}`", dockerfile.display()))?;
             context.dockerfile = Some(dockerfile);
@@ -59,9 +76,50 @@ impl StdinContext {
     }
 }
 
+impl StdinContext {
+    /// `-f FILE` of an archive from a URL: the file, resolved inside the
+    /// context (its links and `..` stay in it: the archive is not the
+    /// user's to trust), copied beside it so that it is read as any
+    /// Dockerfile and not added to the context. Removed with the context.
+    pub(crate) fn copy_dockerfile(&mut self, file: &Path) -> anyhow::Result<std::path::PathBuf> {
+        use strata_solver::confined::{Regular, Root};
+        let root = Root::open(&self.dir)
+            .map_err(|error| error.source)
+            .with_context(|| format!("failed to open the context `{}`", self.dir.display()))?;
+        let relative = file.strip_prefix("/").unwrap_or(file);
+        let mut opened = match root.open_regular(relative) {
+            Ok(Regular::File(opened)) => opened,
+            Ok(_) => bail!(
+                "failed to read Dockerfile `{}`: it is not a regular file of the context",
+                file.display()
+            ),
+            Err(error) => {
+                return Err(anyhow::Error::new(error.source)
+                    .context(format!("failed to read Dockerfile `{}`", file.display())));
+            }
+        };
+        let copy = self.dir.with_extension("Dockerfile");
+        let mut out = std::fs::File::create(&copy)
+            .with_context(|| format!("failed to write `{}`", copy.display()))?;
+        self.dockerfile = Some(copy.clone());
+        // One byte over the limit, for the reader to refuse it on its size.
+        std::io::copy(
+            &mut (&mut opened).take(MAX_DOCKERFILE_SIZE as u64 + 1),
+            &mut out,
+        )
+        .with_context(|| format!("failed to copy Dockerfile `{}`", file.display()))?;
+        Ok(copy)
+    }
+}
+
 impl Drop for StdinContext {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(copy) = &self.dockerfile
+            && !copy.starts_with(&self.dir)
+        {
+            let _ = std::fs::remove_file(copy);
+        }
     }
 }
 
@@ -120,7 +178,9 @@ pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u
         Some(path) => path.clone(),
         None => default_dockerfile(&args.context),
     };
-    let name = if path.ends_with(".strata-stdin.Dockerfile") {
+    let name = if let Some(shown) = &args.dockerfile_shown {
+        shown.clone()
+    } else if path.ends_with(".strata-stdin.Dockerfile") {
         "<stdin>".to_owned()
     } else {
         display_name(&path)

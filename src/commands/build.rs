@@ -65,9 +65,39 @@ fn build_or_explain(
         args.context = context.root().to_owned();
         git_context = Some((context, lease));
     }
+    // An http(s) URL that is not a repository: an archive that is the
+    // context, or a Dockerfile with an empty context, as `docker build URL`.
+    // `-f` names a file of the archive.
+    let mut url_context = None;
+    if stdin_context.is_none()
+        && git_context.is_none()
+        && let Some(url) = args.context.to_str().map(str::to_owned)
+        && (url.starts_with("http://") || url.starts_with("https://"))
+    {
+        let store = super::open_store(root.clone())?;
+        let lease = store.lease("build")?;
+        let file = solve::fetch_url(lease.store(), &url)
+            .with_context(|| format!("failed to read the build context {url}"))?;
+        let mut context = StdinContext::read_from(lease.store(), file, true, &url)?;
+        args.context = context.dir.clone();
+        match &context.dockerfile {
+            Some(dockerfile) => {
+                args.file = Some(dockerfile.clone());
+                args.dockerfile_shown = Some(url.clone());
+            }
+            None => {
+                if let Some(file) = args.file.take() {
+                    args.dockerfile_shown = Some(file.display().to_string());
+                    args.file = Some(context.copy_dockerfile(&file)?);
+                }
+            }
+        }
+        url_context = Some((context, lease));
+    }
     let result = build_in(root, args, explain);
     drop(stdin_context);
     drop(git_context);
+    drop(url_context);
     result
 }
 

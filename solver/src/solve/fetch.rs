@@ -69,6 +69,20 @@ pub enum FetchError {
     },
 }
 
+/// The file at the `http(s)://` `url` (`strata build URL`: an archive
+/// that is the context, or a Dockerfile), fetched as ADD fetches: with a
+/// deadline, at most [`net::MAX_DOWNLOAD`] bytes, into the store's `tmp/`,
+/// where it is removed once opened.
+pub fn fetch_url(store: &Store, url: &str) -> Result<std::fs::File, FetchError> {
+    let fetcher = Fetcher::new(store);
+    let opened = fetcher.fetch(url, None).and_then(|download| {
+        std::fs::File::open(&download.path)
+            .map_err(PathError::at::<FetchError>("open", &download.path))
+    });
+    fetcher.cleanup();
+    opened
+}
+
 /// Fetches for one build.
 pub(crate) struct Fetcher {
     store: Store,

@@ -30,7 +30,7 @@ mod session;
 
 pub use context::{BuildContext, Contexts, Ignore};
 pub use error::{MountError, StepError, StepErrorKind, WorkdirError};
-pub use fetch::FetchError;
+pub use fetch::{FetchError, fetch_url};
 pub use files::CopyError;
 pub use output::{OutputError, OutputKind, OutputSpec};
 pub use request::{

@@ -16,6 +16,7 @@ mod add;
 mod args;
 mod cache;
 mod cmd;
+mod context;
 mod copy;
 mod core;
 mod corpus;

@@ -420,3 +420,52 @@ fn an_onbuild_trigger_of_a_named_image_copies_from_this_dockerfiles_stage() {
     let out = bk.export(&context, &["--build-context", &named]);
     assert_eq!(read(&out, "bar"), "hello");
 }
+
+/// testNamedImageContextPlatform: a named context is resolved for the
+/// platform its FROM names (`$BUILDPLATFORM`), not the target's, so a
+/// RUN on it runs here whatever `--platform` says.
+#[test]
+fn a_named_image_is_resolved_for_the_platform_its_from_names() {
+    let bk = Bk::new();
+    bk.build_ok(
+        &Context::new().dockerfile("FROM --platform=$BUILDPLATFORM alpine:latest\n"),
+        &["-t", "testnamedimagecontextplatform:latest"],
+    );
+    let context = Context::new()
+        .dockerfile("FROM --platform=$BUILDPLATFORM alpine AS target\nRUN echo hello\n");
+    bk.build_ok(
+        &context,
+        &[
+            "--build-context",
+            "busybox=docker-image://testnamedimagecontextplatform:latest",
+            "--platform",
+            "darwin/ppc64le",
+        ],
+    );
+}
+
+/// testNamedImageContextTimestamps: an image built on a named image is
+/// created when it is built, not when the named image was.
+#[test]
+fn an_image_on_a_named_image_has_its_own_creation_time() {
+    let bk = Bk::new();
+    let context = Context::new().dockerfile("FROM alpine\nRUN echo foo >> /test\n");
+    bk.build_ok(&context, &["-t", "timestamps:latest"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    bk.build_ok(
+        &context,
+        &[
+            "--build-context",
+            "alpine=docker-image://timestamps:latest",
+            "-t",
+            "derived:latest",
+        ],
+    );
+    let created = |image: &str| {
+        let text = bk.inspect(image)["Created"].as_str().unwrap().to_owned();
+        strata_solver::time::parse_rfc3339(&text).unwrap_or_else(|| panic!("{text}"))
+    };
+    let (base, derived) = (created("timestamps:latest"), created("derived:latest"));
+    assert!(derived > base, "{base} then {derived}");
+    assert!(derived - base < 600, "{base} then {derived}");
+}

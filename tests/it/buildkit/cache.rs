@@ -129,3 +129,28 @@ fn a_bind_mount_of_a_stage_directory_is_cached_by_what_it_shows() {
     std::fs::write(context.path().join("cachebust"), "1").unwrap();
     assert_ne!(unique(&context), whole);
 }
+
+/// testReproducibleIDs: the same build under two names is the same image,
+/// its ID and its manifest.
+#[test]
+fn the_same_build_under_two_names_is_the_same_image() {
+    let bk = Bk::new();
+    let context = Context::new()
+        .dockerfile("FROM busybox\nENV foo=bar\nCOPY foo /\nRUN echo bar > bar\n")
+        .file("foo", "foo-contents");
+    bk.build_ok(&context, &["-t", "example.com/moby/dockerfileids:test"]);
+    bk.build_ok(&context, &["-t", "example.com/moby/dockerfileids2:test"]);
+    let first = bk.inspect("example.com/moby/dockerfileids:test");
+    let second = bk.inspect("example.com/moby/dockerfileids2:test");
+    assert_eq!(first["Id"], second["Id"]);
+    assert_eq!(
+        first["Metadata"]["ManifestDigest"],
+        second["Metadata"]["ManifestDigest"]
+    );
+    assert!(
+        first["Metadata"]["ManifestDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}

@@ -127,3 +127,22 @@ fn run_history_flattens_the_args() {
     );
     assert!(run.contains("RUN |2 foo=bar2 bar=123 "), "{run}");
 }
+
+/// testPullScratch: an image made on an image made `FROM scratch` has
+/// the one layer its COPY made, and the labels of both.
+#[test]
+fn an_image_on_a_scratch_image_has_its_layer_and_both_labels() {
+    let bk = Bk::new();
+    bk.build_ok(
+        &Context::new().dockerfile("FROM scratch\nLABEL foo=bar\n"),
+        &["-t", "docker.io/moby/testpullscratch:latest"],
+    );
+    let context = Context::new()
+        .dockerfile("FROM docker.io/moby/testpullscratch:latest\nLABEL bar=baz\nCOPY foo .\n")
+        .file("foo", "foo-contents");
+    let config = bk.oci(&context, "", &[]).config;
+    assert_eq!(config["rootfs"]["type"], "layers");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1, "{config}");
+    assert_eq!(config["config"]["Labels"]["foo"], "bar");
+    assert_eq!(config["config"]["Labels"]["bar"], "baz");
+}

@@ -80,3 +80,25 @@ fn a_trigger_shares_a_cache_mount_with_later_steps() {
     );
     bk.build_ok(&child, &[]);
 }
+
+/// testOnBuildNewDeps: a trigger may copy from an image the child's
+/// Dockerfile never names; it is resolved when the trigger runs.
+#[test]
+fn a_trigger_copies_from_an_image_the_child_does_not_name() {
+    let bk = Bk::new();
+    bk.build_ok(
+        &Context::new().dockerfile("FROM busybox\nRUN echo 3.20.0 > /etc/alpine-release\n"),
+        &["-t", "alpine"],
+    );
+    bk.build_ok(
+        &Context::new().dockerfile(
+            "FROM busybox\nONBUILD COPY --from=alpine /etc/alpine-release /out/alpine-release2\n",
+        ),
+        &["-t", "testonbuilddeps:base"],
+    );
+    let context = Context::new().dockerfile(
+        "FROM testonbuilddeps:base AS base\nRUN cat /out/alpine-release2 > /out/alpine-release3\nFROM scratch\nCOPY --from=base /out /\n",
+    );
+    let out = bk.export(&context, &[]);
+    assert_eq!(read(&out, "alpine-release3"), "3.20.0\n");
+}

@@ -515,6 +515,69 @@ pub(crate) struct BuildArgs {
     /// report (text, json).
     #[arg(long, value_enum)]
     pub(crate) format: Option<PlanFormat>,
+
+    /// What to do instead of building, as buildx's `--call`:
+    /// `build` (the default), `check` (as --check) or `targets` (list the
+    /// stages, their descriptions and the default one); `,format=json`
+    /// prints JSON.
+    #[arg(
+        long,
+        value_name = "build|check|targets[,format=text|json]",
+        conflicts_with = "dry_run"
+    )]
+    pub(crate) call: Option<Call>,
+}
+
+/// `--call`: what the build does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Call {
+    pub(crate) kind: CallKind,
+    pub(crate) json: bool,
+}
+
+/// The kinds of `--call`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Build,
+    Check,
+    Targets,
+}
+
+impl std::str::FromStr for Call {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Call, String> {
+        let mut parts = text.split(',');
+        let kind = match parts.next().unwrap_or_default() {
+            "build" => CallKind::Build,
+            "check" => CallKind::Check,
+            "targets" => CallKind::Targets,
+            "outline" => {
+                return Err(
+                    "`outline` is not supported by strata yet: use build, check or targets"
+                        .to_owned(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "unknown call `{other}`: expected build, check or targets"
+                ));
+            }
+        };
+        let mut json = false;
+        for part in parts {
+            match part.split_once('=') {
+                Some(("format", "json")) => json = true,
+                Some(("format", "text")) => json = false,
+                _ => {
+                    return Err(format!(
+                        "unknown option `{part}`: expected format=text or format=json"
+                    ));
+                }
+            }
+        }
+        Ok(Call { kind, json })
+    }
 }
 
 /// A sandbox's network.

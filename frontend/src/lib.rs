@@ -48,6 +48,7 @@ pub mod instructions;
 pub mod lint;
 pub mod parser;
 pub mod span;
+pub mod targets;
 
 pub use error::{Error, ErrorKind, Warning};
 pub use parser::parse;

@@ -14,7 +14,7 @@ use strata_solver::exec;
 use strata_solver::solve::{self, BuildError, PullingResolver, Session, SolveError};
 
 use super::Rendered;
-use crate::cli::{BuildArgs, ContextValue, PlanFormat, ProgressArg};
+use crate::cli::{BuildArgs, CallKind, ContextValue, PlanFormat, ProgressArg};
 use crate::dockerfile::{StdinContext, read_dockerfile};
 use crate::progress::{self, CliReporter};
 
@@ -32,6 +32,16 @@ fn build_or_explain(
     mut args: BuildArgs,
     explain: bool,
 ) -> anyhow::Result<()> {
+    // `--call check` is `--check`; `--call targets` is handled once the
+    // Dockerfile is read.
+    if let Some(call) = args.call
+        && call.kind == CallKind::Check
+    {
+        args.check = true;
+        if call.json {
+            args.format = Some(PlanFormat::Json);
+        }
+    }
     // `-`: the context is a tar archive on standard input (or, when what
     // comes is not an archive, it is the Dockerfile and the context is
     // empty), as docker build reads it.
@@ -138,6 +148,11 @@ fn build_in(
     };
     let source = Source::from_string(name, text);
     let text = source.text.as_str();
+    if let Some(call) = args.call
+        && call.kind == CallKind::Targets
+    {
+        return targets(text, &source, call.json);
+    }
     let platform = match &args.platform {
         Some(text) => Some(Platform::parse(text).with_context(|| {
             format!("invalid platform `{text}`: expected os/arch[/variant], e.g. linux/amd64")
@@ -409,4 +424,26 @@ fn named_contexts(
         named.insert(context.name.clone(), value);
     }
     Ok(named)
+}
+
+/// `--call targets`: the stages, as a table or as BuildKit's JSON
+/// (`targets` and `sources`, the Dockerfile in base64).
+fn targets(text: &str, source: &Source, json: bool) -> anyhow::Result<()> {
+    let list = match strata_frontend::targets::targets(text) {
+        Ok(list) => list,
+        Err(error) => return Err(Rendered(diagnostic::render(&error, source)).into()),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        use base64::Engine as _;
+        let document = serde_json::json!({
+            "targets": list,
+            "sources": [base64::engine::general_purpose::STANDARD.encode(text)],
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
+    } else {
+        write!(out, "{}", strata_frontend::targets::targets_table(&list))?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -142,7 +142,11 @@ fn an_image_on_a_scratch_image_has_its_layer_and_both_labels() {
         .file("foo", "foo-contents");
     let config = bk.oci(&context, "", &[]).config;
     assert_eq!(config["rootfs"]["type"], "layers");
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1, "{config}");
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        1,
+        "{config}"
+    );
     assert_eq!(config["config"]["Labels"]["foo"], "bar");
     assert_eq!(config["config"]["Labels"]["bar"], "baz");
 }

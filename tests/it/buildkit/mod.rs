@@ -39,6 +39,7 @@ mod runnetwork;
 mod runsecurity;
 mod secrets;
 mod ssh;
+mod targets;
 mod workdir;
 
 use std::path::Path;

@@ -310,7 +310,9 @@ pub enum Source {
     },
     /// The build context.
     Context {
-        /// `context` for the main context.
+        /// `context` for the main context, `named:NAME` for the directory
+        /// `--build-context NAME=DIR` names (so that no name the user
+        /// gives is the main context's).
         name: String,
     },
 }
@@ -596,15 +598,20 @@ impl BuildGraph {
         self.store.inputs(id)
     }
 
+    /// Whether vertex `id` is a RUN ([`Op::Exec`]), without making the
+    /// vertex.
+    pub fn is_exec(&self, id: VertexId) -> bool {
+        self.store.is_exec(id)
+    }
+
     /// Whether vertex `id` is a build context ([`Source::Context`]),
     /// without making the vertex.
     pub fn is_context(&self, id: VertexId) -> bool {
         self.store.context_name(id).is_some()
     }
 
-    /// The name of the build context vertex `id` is (`context` for the
-    /// main one, a `--build-context` directory's name), without making the
-    /// vertex.
+    /// The name of the build context vertex `id` is (see
+    /// [`Source::Context`]), without making the vertex.
     pub fn context_name(&self, id: VertexId) -> Option<&str> {
         self.store.context_name(id)
     }

@@ -396,6 +396,15 @@ impl Store {
         }
     }
 
+    /// Whether the vertex is a RUN.
+    pub(super) fn is_exec(&self, id: VertexId) -> bool {
+        match &self.nodes[id].op {
+            StoredOp::Exec { .. } => true,
+            StoredOp::Other(op) => matches!(**op, Op::Exec(_)),
+            _ => false,
+        }
+    }
+
     /// The name of the build context the vertex is, if it is one.
     pub(super) fn context_name(&self, id: VertexId) -> Option<&str> {
         match &self.nodes[id].op {

@@ -373,11 +373,12 @@ impl Contexts {
     }
 
     /// The context a [`strata_frontend::graph::Source::Context`] names:
-    /// `context` is the build context, whatever else is named so.
+    /// `context` is the build context, `named:NAME` the directory named
+    /// NAME.
     pub fn get(&self, name: &str) -> Option<&BuildContext> {
-        match name {
-            "context" => Some(&self.main),
-            _ => self.named.get(name),
+        match name.strip_prefix("named:") {
+            Some(named) => self.named.get(named),
+            None => (name == "context").then_some(&self.main),
         }
     }
 }

@@ -146,7 +146,7 @@ pub enum BuildError {
     },
     /// A step reads a named context the build was not given (a graph
     /// lowered with other `--build-context` values than the build's).
-    #[error("the build has no context named `{name}`: give it with --build-context {name}=DIR")]
+    #[error("the build has no context `{name}`: give it with --build-context NAME=DIR")]
     NoContext {
         /// The step.
         vertex: VertexId,

@@ -190,10 +190,7 @@ fn check_steps_platform(graph: &BuildGraph, wanted: Option<&Platform>) -> Result
             None => u32::try_from(id).expect("a graph has fewer than 2^32 vertices"),
         };
     }
-    for id in (0..graph.len()).filter(|id| needed[*id] && !graph.is_config(*id)) {
-        if !matches!(graph.vertex(id).op, Op::Exec(_)) {
-            continue;
-        }
+    for id in (0..graph.len()).filter(|id| needed[*id] && graph.is_exec(*id)) {
         let platform = match graph.vertex(roots[id] as usize).op {
             Op::Source(Source::Image { platform, .. }) => Platform::parse(&platform),
             _ => wanted.cloned(),

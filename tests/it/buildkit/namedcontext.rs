@@ -469,3 +469,18 @@ fn an_image_on_a_named_image_has_its_own_creation_time() {
     assert!(derived > base, "{base} then {derived}");
     assert!(derived - base < 600, "{base} then {derived}");
 }
+
+/// Ours: a directory context named `context` is that directory, not the
+/// build context.
+#[test]
+fn a_directory_named_context_is_not_the_build_context() {
+    let bk = Bk::new();
+    let context = Context::new()
+        .dockerfile("FROM scratch\nCOPY --from=context /which /from-named\nCOPY which /from-main\n")
+        .file("which", "main");
+    let named = Context::new().file("which", "named");
+    let value = format!("context={}", named.path().display());
+    let out = bk.export(&context, &["--build-context", &value]);
+    assert_eq!(read(&out, "from-named"), "named");
+    assert_eq!(read(&out, "from-main"), "main");
+}

@@ -622,7 +622,7 @@ impl<'a> Lowerer<'a> {
     fn named_context_vertex(&mut self, name: &str, stage: usize) -> VertexId {
         self.source_vertex(
             Source::Context {
-                name: name.to_owned(),
+                name: format!("named:{name}"),
             },
             stage,
             None,

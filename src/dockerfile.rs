@@ -15,6 +15,8 @@ pub(crate) struct StdinContext {
     pub(crate) dir: std::path::PathBuf,
     /// Where the Dockerfile is, when standard input was the Dockerfile.
     pub(crate) dockerfile: Option<std::path::PathBuf>,
+    /// The directory it is in, outside the context.
+    dockerfile_dir: Option<std::path::PathBuf>,
 }
 
 impl StdinContext {
@@ -44,6 +46,7 @@ impl StdinContext {
         let mut context = StdinContext {
             dir: dir.clone(),
             dockerfile: None,
+            dockerfile_dir: None,
         };
         let mut head = Vec::new();
         (&mut reader)
@@ -65,10 +68,9 @@ impl StdinContext {
             else {
                 return Err(too_large("<stdin>", None));
             };
-            let dockerfile = dir.join(file_name);
+            let dockerfile = context.beside(store, file_name)?;
             std::fs::write(&dockerfile, text)
                 .with_context(|| format!("failed to write `{}`", dockerfile.display()))?;
-            context.dockerfile = Some(dockerfile);
             Ok(context)
         } else {
             bail!("standard input is not a tar archive: `-` as the context needs one")
@@ -81,7 +83,11 @@ impl StdinContext {
     /// context (its links and `..` stay in it: the archive is not the
     /// user's to trust), copied beside it so that it is read as any
     /// Dockerfile and not added to the context. Removed with the context.
-    pub(crate) fn copy_dockerfile(&mut self, file: &Path) -> anyhow::Result<std::path::PathBuf> {
+    pub(crate) fn copy_dockerfile(
+        &mut self,
+        store: &strata_solver::store::Store,
+        file: &Path,
+    ) -> anyhow::Result<std::path::PathBuf> {
         use strata_solver::confined::{Regular, Root};
         let root = Root::open(&self.dir)
             .map_err(|error| error.source)
@@ -98,10 +104,9 @@ impl StdinContext {
                     .context(format!("failed to read Dockerfile `{}`", file.display())));
             }
         };
-        let copy = self.dir.with_extension("Dockerfile");
+        let copy = self.beside(store, "Dockerfile")?;
         let mut out = std::fs::File::create(&copy)
             .with_context(|| format!("failed to write `{}`", copy.display()))?;
-        self.dockerfile = Some(copy.clone());
         // One byte over the limit, for the reader to refuse it on its size.
         std::io::copy(
             &mut (&mut opened).take(MAX_DOCKERFILE_SIZE as u64 + 1),
@@ -112,13 +117,28 @@ impl StdinContext {
     }
 }
 
+impl StdinContext {
+    /// The Dockerfile's path, `name` in a staging directory of its own
+    /// (made now, held as the context's is): in the context, `COPY . /`
+    /// would copy it.
+    fn beside(
+        &mut self,
+        store: &strata_solver::store::Store,
+        name: &str,
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let dir = store.staging_dir("dockerfile")?;
+        let path = dir.join(name);
+        self.dockerfile_dir = Some(dir);
+        self.dockerfile = Some(path.clone());
+        Ok(path)
+    }
+}
+
 impl Drop for StdinContext {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        if let Some(copy) = &self.dockerfile
-            && !copy.starts_with(&self.dir)
-        {
-            let _ = std::fs::remove_file(copy);
+        if let Some(dir) = &self.dockerfile_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -98,7 +98,7 @@ fn build_or_explain(
             None => {
                 if let Some(file) = args.file.take() {
                     args.dockerfile_shown = Some(file.display().to_string());
-                    args.file = Some(context.copy_dockerfile(&file)?);
+                    args.file = Some(context.copy_dockerfile(lease.store(), &file)?);
                 }
             }
         }

@@ -423,8 +423,8 @@ pub enum FileOp {
     },
 }
 
-/// COPY and ADD, resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// COPY and ADD, resolved. The default copies nothing, with no flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct FileCopy {
     /// ADD semantics (archives extracted, URLs fetched).
     pub add: bool,

@@ -1098,20 +1098,12 @@ impl<'a> Build<'a> {
             let lowers =
                 image::lower_dirs_of(self.store, &self.outcome(input).fs.layers).map_err(|_| ())?;
             let copy = FileCopy {
-                add: false,
                 sources: vec![CopySource::Path {
                     input: 1,
                     path: source.to_owned(),
                 }],
                 destination: "/".to_owned(),
-                chown: None,
-                chmod: None,
-                link: false,
-                exclude: Vec::new(),
-                parents: false,
-                checksum: None,
-                keep_git_dir: false,
-                unpack: None,
+                ..FileCopy::default()
             };
             let trees = [files::Tree::Layers(Vec::new()), files::Tree::Layers(lowers)];
             // (Never called: the copy has paths only.)

@@ -133,3 +133,20 @@ fn an_archive_on_standard_input_is_the_context() {
     let out = bk.export_from("-", &[], Some(&archive));
     assert_eq!(read(&out, "foo"), "contents");
 }
+
+/// Ours: a Dockerfile that came alone (on standard input, or from a URL)
+/// has an empty context: `COPY . /` copies nothing, not the Dockerfile.
+#[test]
+fn a_dockerfile_that_came_alone_is_not_in_its_context() {
+    let bk = Bk::new();
+    let dockerfile = b"FROM scratch\nCOPY . /\n";
+    let server = served("/df", dockerfile.to_vec());
+    for (context, stdin) in [("-", Some(&dockerfile[..])), (&*server.url("/df"), None)] {
+        let out = bk.export_from(context, &[], stdin);
+        let names: Vec<_> = std::fs::read_dir(out.path().join("out"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "{context}: {names:?}");
+    }
+}

@@ -684,14 +684,7 @@ impl<'a> Lowerer<'a> {
             add: !matches!(context, NamedContext::Directory),
             sources: vec![source],
             destination: destination.to_owned(),
-            chown: None,
-            chmod: None,
-            link: false,
-            exclude: Vec::new(),
-            parents: false,
-            checksum: None,
-            keep_git_dir: false,
-            unpack: None,
+            ..FileCopy::default()
         };
         Ok(self.add_vertex(Vertex {
             id: 0,

@@ -517,12 +517,13 @@ pub(crate) struct BuildArgs {
     pub(crate) format: Option<PlanFormat>,
 
     /// What to do instead of building, as buildx's `--call`:
-    /// `build` (the default), `check` (as --check) or `targets` (list the
+    /// `build` (the default), `check` (as --check), `outline` (the build
+    /// args, secrets and ssh agents the target uses) or `targets` (the
     /// stages, their descriptions and the default one); `,format=json`
     /// prints JSON.
     #[arg(
         long,
-        value_name = "build|check|targets[,format=text|json]",
+        value_name = "build|check|outline|targets[,format=text|json]",
         conflicts_with = "dry_run"
     )]
     pub(crate) call: Option<Call>,
@@ -540,6 +541,7 @@ pub(crate) struct Call {
 pub(crate) enum CallKind {
     Build,
     Check,
+    Outline,
     Targets,
 }
 
@@ -552,15 +554,10 @@ impl std::str::FromStr for Call {
             "build" => CallKind::Build,
             "check" => CallKind::Check,
             "targets" => CallKind::Targets,
-            "outline" => {
-                return Err(
-                    "`outline` is not supported by strata yet: use build, check or targets"
-                        .to_owned(),
-                );
-            }
+            "outline" => CallKind::Outline,
             other => {
                 return Err(format!(
-                    "unknown call `{other}`: expected build, check or targets"
+                    "unknown call `{other}`: expected build, check, outline or targets"
                 ));
             }
         };

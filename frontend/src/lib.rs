@@ -46,6 +46,7 @@ pub mod expand;
 pub mod graph;
 pub mod instructions;
 pub mod lint;
+pub mod outline;
 pub mod parser;
 pub mod span;
 pub mod targets;

@@ -148,10 +148,12 @@ fn build_in(
     };
     let source = Source::from_string(name, text);
     let text = source.text.as_str();
-    if let Some(call) = args.call
-        && call.kind == CallKind::Targets
-    {
-        return targets(text, &source, call.json);
+    match args.call {
+        Some(call) if call.kind == CallKind::Targets => return targets(text, &source, call.json),
+        Some(call) if call.kind == CallKind::Outline => {
+            return outline(text, &source, &args, call.json);
+        }
+        _ => {}
     }
     let platform = match &args.platform {
         Some(text) => Some(Platform::parse(text).with_context(|| {
@@ -429,20 +431,44 @@ fn named_contexts(
 /// `--call targets`: the stages, as a table or as BuildKit's JSON
 /// (`targets` and `sources`, the Dockerfile in base64).
 fn targets(text: &str, source: &Source, json: bool) -> anyhow::Result<()> {
-    let list = match strata_frontend::targets::targets(text) {
-        Ok(list) => list,
-        Err(error) => return Err(Rendered(diagnostic::render(&error, source)).into()),
-    };
+    let list = strata_frontend::targets::targets(text)
+        .map_err(|error| Rendered(diagnostic::render(&error, source)))?;
+    let document = serde_json::json!({ "targets": list });
+    let table = strata_frontend::targets::targets_table(&list);
+    print_call(text, document, &table, json)
+}
+
+/// `--call outline`: what the target takes, as buildx's text or as
+/// BuildKit's JSON (with `sources`, the Dockerfile in base64).
+fn outline(text: &str, source: &Source, args: &BuildArgs, json: bool) -> anyhow::Result<()> {
+    let build_args: std::collections::BTreeMap<String, String> = args
+        .build_args
+        .iter()
+        .filter_map(|arg| Some((arg.name.clone(), arg.value.clone()?)))
+        .collect();
+    let outline = strata_frontend::outline::outline(text, args.target.as_deref(), &build_args)
+        .map_err(|error| Rendered(diagnostic::render(&error, source)))?;
+    let document = serde_json::to_value(&outline)?;
+    let table = strata_frontend::outline::outline_text(&outline);
+    print_call(text, document, &table, json)
+}
+
+/// A `--call` result: `document` with the Dockerfile as `sources` (as
+/// BuildKit's subrequests give it) when `json`, else `table`.
+fn print_call(
+    text: &str,
+    mut document: serde_json::Value,
+    table: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         use base64::Engine as _;
-        let document = serde_json::json!({
-            "targets": list,
-            "sources": [base64::engine::general_purpose::STANDARD.encode(text)],
-        });
+        document["sources"] =
+            serde_json::json!([base64::engine::general_purpose::STANDARD.encode(text)]);
         writeln!(out, "{}", serde_json::to_string_pretty(&document)?)?;
     } else {
-        write!(out, "{}", strata_frontend::targets::targets_table(&list))?;
+        write!(out, "{table}")?;
     }
     out.flush()?;
     Ok(())

@@ -41,7 +41,7 @@ mod builder;
 pub mod canonical;
 mod git;
 mod lower;
-mod mount;
+pub(crate) mod mount;
 mod store;
 
 pub use builder::{GraphBuilder, GraphError};

@@ -32,6 +32,7 @@ mod mount;
 mod multistage;
 mod namedcontext;
 mod onbuild;
+mod outline;
 mod parents;
 mod platform;
 mod resources;

@@ -81,11 +81,11 @@ FROM second AS binary
         run.stdout,
         run.stderr
     );
-    let run = bk.build(&context, &["--call", "outline"]);
+    let run = bk.build(&context, &["--call", "nosuch"]);
     assert_ne!(run.code, 0);
     assert!(
         run.stderr
-            .contains("`outline` is not supported by strata yet"),
+            .contains("unknown call `nosuch`: expected build, check, outline or targets"),
         "{}",
         run.stderr
     );

@@ -129,17 +129,15 @@ pub fn outline(
             {
                 deps.extend(before.deps.iter().cloned());
             }
-            if let Some(value) = &value {
-                meta_values.insert(name.clone(), value.clone());
-            }
-            global.declared.insert(
-                name.clone(),
-                Declared {
-                    value: value.unwrap_or_default(),
-                    description: description(located.lines, &name),
-                    lines: located.lines,
-                    deps,
-                },
+            let about = description(located.lines, &name);
+            declare(
+                &mut global.declared,
+                &mut meta_values,
+                name,
+                value,
+                about,
+                located.lines,
+                deps,
             );
         }
     }
@@ -253,6 +251,32 @@ pub fn outline(
     Ok(outline)
 }
 
+/// Record the declaration of `name` at `lines`, and its value, when it has
+/// one, in `scope` (what later defaults expand with).
+fn declare(
+    declared: &mut HashMap<String, Declared>,
+    scope: &mut BTreeMap<String, String>,
+    name: String,
+    value: Option<String>,
+    description: String,
+    lines: (usize, usize),
+    deps: BTreeSet<String>,
+) {
+    if let Some(value) = &value {
+        scope.insert(name.clone(), value.clone());
+    }
+    let value = value.unwrap_or_default();
+    declared.insert(
+        name,
+        Declared {
+            value,
+            description,
+            lines,
+            deps,
+        },
+    );
+}
+
 /// The value of an ARG (a build argument wins over its default, which is
 /// then not expanded), and the names its default used.
 fn argument_value(
@@ -341,18 +365,16 @@ fn stage_capture(
                     // (A stage's ARG is used whatever its default uses, as
                     // BuildKit keeps no dependencies for it.)
                     let (value, _) = argument_value(lexer, definition, &scope, build_args)?;
+                    let about = description(located.lines, &name);
                     let deps = BTreeSet::new();
-                    if let Some(value) = &value {
-                        scope.insert(name.clone(), value.clone());
-                    }
-                    capture.declared.insert(
-                        name.clone(),
-                        Declared {
-                            value: value.unwrap_or_default(),
-                            description: description(located.lines, &name),
-                            lines: located.lines,
-                            deps,
-                        },
+                    declare(
+                        &mut capture.declared,
+                        &mut scope,
+                        name,
+                        value,
+                        about,
+                        located.lines,
+                        deps,
                     );
                 }
             }

@@ -199,6 +199,8 @@ fn build_in(
     let resolver = store
         .as_ref()
         .map(|store| PullingResolver::new(store, policy, registry.clone(), &pulls));
+    // An OCI layout's image is chosen for the target platform.
+    let named_contexts = named_contexts(&args, store.as_ref(), platform.as_ref())?;
     let options = Options {
         target: args.target.clone(),
         build_args: {
@@ -219,7 +221,7 @@ fn build_in(
             build_args
         },
         platform,
-        named_contexts: named_contexts(&args, store.as_ref())?,
+        named_contexts,
         // A plan still refuses names that are not references.
         resolver: Some(match &resolver {
             Some(resolver) => resolver as &dyn strata_frontend::graph::ImageResolver,
@@ -389,6 +391,7 @@ fn failed(
 fn named_contexts(
     args: &BuildArgs,
     store: Option<&strata_solver::store::Store>,
+    platform: Option<&Platform>,
 ) -> anyhow::Result<std::collections::BTreeMap<String, NamedContext>> {
     let mut named = std::collections::BTreeMap::new();
     for context in &args.build_contexts {
@@ -412,7 +415,8 @@ fn named_contexts(
                         context.name
                     );
                 };
-                let record = strata_solver::image::load_layout_image(store, path, image)
+                let platform = platform.cloned().unwrap_or_else(Platform::host);
+                let record = strata_solver::image::load_layout_image(store, path, image, &platform)
                     .with_context(|| {
                         format!(
                             "build context `{}`: cannot read the OCI layout `{}`",

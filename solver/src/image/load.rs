@@ -202,6 +202,7 @@ pub fn load_layout_image(
     store: &Store,
     dir: &Path,
     which: &LayoutImage,
+    platform: &crate::graph::Platform,
 ) -> Result<ImageRecord, ImageError> {
     let _writing = store.writing()?;
     let archive = ArchiveDir::open(dir)?;
@@ -225,16 +226,111 @@ pub fn load_layout_image(
             }
         )));
     };
+    // An index (what buildx exports: the image and its attestations, or
+    // several platforms): its image for `platform`.
+    let nested;
+    let descriptor = if is_index(descriptor) {
+        nested = platform_manifest(&archive, descriptor, platform)?;
+        &nested
+    } else {
+        descriptor
+    };
     let record = load_oci_manifest(store, &archive, descriptor)?;
     store.record(&record, &[])?;
     Ok(record)
+}
+
+/// Whether `descriptor` names an index (OCI's, or docker's manifest list).
+fn is_index(descriptor: &oci_spec::image::Descriptor) -> bool {
+    matches!(
+        descriptor.media_type().to_string().as_str(),
+        super::MEDIA_TYPE_INDEX | "application/vnd.docker.distribution.manifest.list.v2+json"
+    )
+}
+
+/// The manifest of the index `descriptor` names (read inside the layout,
+/// checked against its digest) for `platform`: the same OS and
+/// architecture, and the variant when it names one (else the first of
+/// any variant). Attestations (`unknown/unknown`) are never chosen.
+fn platform_manifest(
+    archive: &ArchiveDir,
+    descriptor: &oci_spec::image::Descriptor,
+    platform: &crate::graph::Platform,
+) -> Result<oci_spec::image::Descriptor, ImageError> {
+    let digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
+        ImageError::Format(format!(
+            "unsupported digest `{}` in index.json",
+            descriptor.digest()
+        ))
+    })?;
+    let bytes = archive.read(&format!("blobs/sha256/{}", digest.hex()), "index")?;
+    if Digest::of(&bytes) != digest {
+        return Err(ImageError::Format(format!(
+            "index {digest} does not match its digest"
+        )));
+    }
+    let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|source| ImageError::Json {
+        what: format!("index {digest}"),
+        source,
+    })?;
+    let offered = |entry: &&oci_spec::image::Descriptor| {
+        let spec = entry.platform().as_ref()?;
+        Some((
+            spec.os().to_string(),
+            spec.architecture().to_string(),
+            spec.variant().clone(),
+        ))
+    };
+    let mut fallback = None;
+    for entry in index.manifests().iter().filter(|entry| !is_index(entry)) {
+        let Some((os, architecture, variant)) = offered(&entry) else {
+            continue;
+        };
+        if os != platform.os || architecture != platform.architecture {
+            continue;
+        }
+        if variant == platform.variant {
+            return Ok(entry.clone());
+        }
+        if platform.variant.is_none() && fallback.is_none() {
+            fallback = Some(entry.clone());
+        }
+    }
+    fallback.ok_or_else(|| {
+        let platforms: Vec<String> = index
+            .manifests()
+            .iter()
+            .filter_map(|entry| offered(&entry))
+            .filter(|(os, _, _)| os != "unknown")
+            .map(|(os, architecture, variant)| match variant {
+                Some(variant) => format!("{os}/{architecture}/{variant}"),
+                None => format!("{os}/{architecture}"),
+            })
+            .collect();
+        ImageError::Format(format!(
+            "index {digest} has no image for {platform} (it has {})",
+            if platforms.is_empty() {
+                "none".to_owned()
+            } else {
+                platforms.join(", ")
+            }
+        ))
+    })
 }
 
 fn load_oci(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
     let index: ImageIndex = read_json(dir, "index.json")?;
     let mut loaded = Vec::new();
     for descriptor in index.manifests() {
-        let record = load_oci_manifest(store, dir, descriptor)?;
+        // An index (buildx's export: the image and its attestations, or
+        // several platforms): its image for this machine, named as the
+        // index is.
+        let record = if is_index(descriptor) {
+            let host = crate::graph::Platform::host();
+            load_oci_manifest(store, dir, &platform_manifest(dir, descriptor, &host)?)?
+        } else {
+            load_oci_manifest(store, dir, descriptor)?
+        };
         let names: Vec<String> = descriptor
             .annotations()
             .as_ref()

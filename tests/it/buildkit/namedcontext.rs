@@ -484,3 +484,119 @@ fn a_directory_named_context_is_not_the_build_context() {
     assert_eq!(read(&out, "from-named"), "named");
     assert_eq!(read(&out, "from-main"), "main");
 }
+
+/// Ours: an OCI layout whose entry is an index (what buildx exports: an
+/// image with its attestations, or several platforms) gives its image for
+/// the build's platform, never an attestation; a platform it has not got
+/// is an error that lists those it has.
+#[test]
+fn a_named_oci_layout_index_gives_the_image_of_the_build_platform() {
+    use sha2::Digest as _;
+    let bk = Bk::new();
+    let (layout, here) = layout_of(
+        &bk,
+        &Context::new().dockerfile("FROM scratch\nCOPY <<EOF /which\nhere\nEOF\n"),
+    );
+    let (other_layout, there) = layout_of(
+        &bk,
+        &Context::new().dockerfile("FROM scratch\nCOPY <<EOF /which\nthere\nEOF\n"),
+    );
+    // One layout with both images' blobs.
+    for entry in std::fs::read_dir(other_layout.path().join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let _ = std::fs::copy(
+            entry.path(),
+            layout.path().join("blobs/sha256").join(entry.file_name()),
+        );
+    }
+    let size = |digest: &str| {
+        std::fs::metadata(
+            layout
+                .path()
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+        .len()
+    };
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let entry = |digest: &str, os: &str, architecture: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": size(digest),
+            "platform": {"os": os, "architecture": architecture},
+        })
+    };
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            entry(&there, "unknown", "unknown"),
+            entry(&here, "linux", arch),
+            entry(&there, "linux", "s390x"),
+        ],
+    }))
+    .unwrap();
+    let nested_digest = format!("sha256:{:x}", sha2::Sha256::digest(&nested));
+    std::fs::write(
+        layout
+            .path()
+            .join("blobs/sha256")
+            .join(nested_digest.trim_start_matches("sha256:")),
+        &nested,
+    )
+    .unwrap();
+    std::fs::write(
+        layout.path().join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": nested_digest,
+                "size": nested.len(),
+                "annotations": {
+                    "org.opencontainers.image.ref.name": "multi",
+                    "io.containerd.image.name": "docker.io/library/multi-loaded:latest",
+                },
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let context = Context::new().dockerfile("FROM base\n");
+    let named = format!("base=oci-layout://{}:multi", layout.path().display());
+    let out = bk.export(&context, &["--build-context", &named]);
+    assert_eq!(read(&out, "which"), "here\n");
+    let out = bk.export(
+        &context,
+        &["--build-context", &named, "--platform", "linux/s390x"],
+    );
+    assert_eq!(read(&out, "which"), "there\n");
+    // `strata load` of the layout takes this machine's image too.
+    bk.store.ok(
+        bk.store.dir.path(),
+        &["load", "-i", layout.path().to_str().unwrap()],
+    );
+    let out = bk.export(
+        &Context::new().dockerfile(
+            "FROM multi-loaded
+",
+        ),
+        &[],
+    );
+    assert_eq!(read(&out, "which"), "here\n");
+    let stderr = bk.build_err(
+        &context,
+        &["--build-context", &named, "--platform", "linux/riscv64"],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "has no image for linux/riscv64 (it has linux/{arch}, linux/s390x)"
+        )),
+        "{stderr}"
+    );
+}

@@ -30,18 +30,15 @@ impl StdinContext {
 
     /// The context `reader` gives (`from` names it in messages): a tar
     /// archive, compressed or not, unpacked; or else, when
-    /// `may_be_dockerfile`, a Dockerfile, with an empty context. A URL's
-    /// content is read so too, as docker reads `docker build URL`.
+    /// `may_be_dockerfile`, a Dockerfile, with an empty context (the
+    /// caller says how messages name it: `BuildArgs::dockerfile_shown`).
+    /// A URL's content is read so too, as docker reads `docker build URL`.
     pub(crate) fn read_from(
         store: &strata_solver::store::Store,
         mut reader: impl Read,
         may_be_dockerfile: bool,
         from: &str,
     ) -> anyhow::Result<StdinContext> {
-        let file_name = match from {
-            "standard input" => ".strata-stdin.Dockerfile",
-            _ => ".strata-url.Dockerfile",
-        };
         let dir = store.staging_dir("context")?;
         let mut context = StdinContext {
             dir: dir.clone(),
@@ -68,7 +65,7 @@ impl StdinContext {
             else {
                 return Err(too_large("<stdin>", None));
             };
-            let dockerfile = context.beside(store, file_name)?;
+            let dockerfile = context.beside(store, "Dockerfile")?;
             std::fs::write(&dockerfile, text)
                 .with_context(|| format!("failed to write `{}`", dockerfile.display()))?;
             Ok(context)
@@ -198,12 +195,9 @@ pub(crate) fn read_dockerfile(args: &BuildArgs) -> anyhow::Result<(String, Vec<u
         Some(path) => path.clone(),
         None => default_dockerfile(&args.context),
     };
-    let name = if let Some(shown) = &args.dockerfile_shown {
-        shown.clone()
-    } else if path.ends_with(".strata-stdin.Dockerfile") {
-        "<stdin>".to_owned()
-    } else {
-        display_name(&path)
+    let name = match &args.dockerfile_shown {
+        Some(shown) => shown.clone(),
+        None => display_name(&path),
     };
     match read_inside_its_directory(&path) {
         Ok(Contents::Whole(bytes)) => Ok((name, bytes)),

@@ -57,6 +57,7 @@ fn build_or_explain(
         args.context = context.dir.clone();
         if let Some(dockerfile) = &context.dockerfile {
             args.file = Some(dockerfile.clone());
+            args.dockerfile_shown = Some("<stdin>".to_owned());
         }
         stdin_context = Some((context, lease));
     }

@@ -240,6 +240,16 @@ pub fn load_layout_image(
     Ok(record)
 }
 
+/// The digest an index entry names, when it is one strata reads.
+fn index_digest(descriptor: &oci_spec::image::Descriptor) -> Result<Digest, ImageError> {
+    descriptor.digest().to_string().parse().map_err(|_| {
+        ImageError::Format(format!(
+            "unsupported digest `{}` in index.json",
+            descriptor.digest()
+        ))
+    })
+}
+
 /// Whether `descriptor` names an index (OCI's, or docker's manifest list).
 fn is_index(descriptor: &oci_spec::image::Descriptor) -> bool {
     matches!(
@@ -249,20 +259,14 @@ fn is_index(descriptor: &oci_spec::image::Descriptor) -> bool {
 }
 
 /// The manifest of the index `descriptor` names (read inside the layout,
-/// checked against its digest) for `platform`: the same OS and
-/// architecture, and the variant when it names one (else the first of
-/// any variant). Attestations (`unknown/unknown`) are never chosen.
+/// checked against its digest) for `platform`, chosen as a pull chooses
+/// ([`super::platform::select`]): attestations (`unknown/unknown`) never.
 fn platform_manifest(
     archive: &ArchiveDir,
     descriptor: &oci_spec::image::Descriptor,
     platform: &crate::graph::Platform,
 ) -> Result<oci_spec::image::Descriptor, ImageError> {
-    let digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
-        ImageError::Format(format!(
-            "unsupported digest `{}` in index.json",
-            descriptor.digest()
-        ))
-    })?;
+    let digest = index_digest(descriptor)?;
     let bytes = archive.read(&format!("blobs/sha256/{}", digest.hex()), "index")?;
     if Digest::of(&bytes) != digest {
         return Err(ImageError::Format(format!(
@@ -273,49 +277,33 @@ fn platform_manifest(
         what: format!("index {digest}"),
         source,
     })?;
-    let offered = |entry: &&oci_spec::image::Descriptor| {
-        let spec = entry.platform().as_ref()?;
-        Some((
-            spec.os().to_string(),
-            spec.architecture().to_string(),
-            spec.variant().clone(),
-        ))
+    // (oci-spec's OS and architecture are enums: their names are made
+    // once.) Entries that are indexes themselves are not images.
+    let platforms: Vec<Option<(String, String, Option<String>)>> = index
+        .manifests()
+        .iter()
+        .map(|entry| {
+            let spec = entry.platform().as_ref().filter(|_| !is_index(entry))?;
+            Some((
+                spec.os().to_string(),
+                spec.architecture().to_string(),
+                spec.variant().clone(),
+            ))
+        })
+        .collect();
+    let offered = || {
+        platforms.iter().map(|entry| {
+            let (os, architecture, variant) = entry.as_ref()?;
+            Some((os.as_str(), architecture.as_str(), variant.as_deref()))
+        })
     };
-    let mut fallback = None;
-    for entry in index.manifests().iter().filter(|entry| !is_index(entry)) {
-        let Some((os, architecture, variant)) = offered(&entry) else {
-            continue;
-        };
-        if os != platform.os || architecture != platform.architecture {
-            continue;
-        }
-        if variant == platform.variant {
-            return Ok(entry.clone());
-        }
-        if platform.variant.is_none() && fallback.is_none() {
-            fallback = Some(entry.clone());
-        }
-    }
-    fallback.ok_or_else(|| {
-        let platforms: Vec<String> = index
-            .manifests()
-            .iter()
-            .filter_map(|entry| offered(&entry))
-            .filter(|(os, _, _)| os != "unknown")
-            .map(|(os, architecture, variant)| match variant {
-                Some(variant) => format!("{os}/{architecture}/{variant}"),
-                None => format!("{os}/{architecture}"),
-            })
-            .collect();
-        ImageError::Format(format!(
+    match super::platform::select(offered(), platform) {
+        Some(position) => Ok(index.manifests()[position].clone()),
+        None => Err(ImageError::Format(format!(
             "index {digest} has no image for {platform} (it has {})",
-            if platforms.is_empty() {
-                "none".to_owned()
-            } else {
-                platforms.join(", ")
-            }
-        ))
-    })
+            super::platform::available(offered())
+        ))),
+    }
 }
 
 fn load_oci(store: &Store, dir: &ArchiveDir) -> Result<Loaded, ImageError> {
@@ -358,12 +346,7 @@ fn load_oci_manifest(
     dir: &ArchiveDir,
     descriptor: &oci_spec::image::Descriptor,
 ) -> Result<ImageRecord, ImageError> {
-    let manifest_digest: Digest = descriptor.digest().to_string().parse().map_err(|_| {
-        ImageError::Format(format!(
-            "unsupported digest `{}` in index.json",
-            descriptor.digest()
-        ))
-    })?;
+    let manifest_digest = index_digest(descriptor)?;
     let manifest_name = format!("blobs/sha256/{}", manifest_digest.hex());
     add_blob(store, dir, &manifest_name, &manifest_digest)?;
     let manifest: ImageManifest = serde_json::from_slice(&store.read_blob(&manifest_digest)?)

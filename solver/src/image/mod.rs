@@ -7,6 +7,7 @@
 
 mod export;
 mod load;
+pub(crate) mod platform;
 mod reference;
 
 pub use export::{save_docker_archive, save_docker_archive_file, save_oci};

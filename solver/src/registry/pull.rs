@@ -133,70 +133,34 @@ pub(crate) fn fetch_manifest(
     })
 }
 
-fn platform_text(os: &str, architecture: &str, variant: Option<&str>) -> String {
-    match variant {
-        Some(variant) if !variant.is_empty() => format!("{os}/{architecture}/{variant}"),
-        _ => format!("{os}/{architecture}"),
-    }
-}
-
 /// The index entry for `platform`, or why there is none.
 fn select<'m>(
     reference: &str,
     index: &'m Manifest,
     platform: &Platform,
 ) -> Result<&'m Descriptor, RegistryError> {
-    let wanted_variant = platform
-        .variant
-        .as_deref()
-        .or(match platform.architecture.as_str() {
-            "arm64" => Some("v8"),
-            _ => None,
-        });
-    let mut fallback = None;
-    for entry in &index.manifests {
-        let Some(spec) = &entry.platform else {
-            continue;
-        };
-        if spec.os != platform.os || spec.architecture != platform.architecture {
-            continue;
-        }
-        let variant = spec
-            .variant
-            .as_deref()
-            .or(match spec.architecture.as_str() {
-                "arm64" => Some("v8"),
-                _ => None,
-            });
-        if variant == wanted_variant {
-            return Ok(entry);
-        }
-        if platform.variant.is_none() && fallback.is_none() {
-            fallback = Some(entry);
-        }
+    let offered = || {
+        index.manifests.iter().map(|entry| {
+            let spec = entry.platform.as_ref()?;
+            Some((
+                spec.os.as_str(),
+                spec.architecture.as_str(),
+                spec.variant.as_deref(),
+            ))
+        })
+    };
+    match crate::image::platform::select(offered(), platform) {
+        Some(position) => Ok(&index.manifests[position]),
+        None => Err(RegistryError::NoPlatform {
+            reference: reference.to_owned(),
+            platform: crate::image::platform::text(
+                &platform.os,
+                &platform.architecture,
+                platform.variant.as_deref(),
+            ),
+            available: crate::image::platform::available(offered()),
+        }),
     }
-    fallback.ok_or_else(|| RegistryError::NoPlatform {
-        reference: reference.to_owned(),
-        platform: platform_text(
-            &platform.os,
-            &platform.architecture,
-            platform.variant.as_deref(),
-        ),
-        available: {
-            let list: Vec<String> = index
-                .manifests
-                .iter()
-                .filter_map(|entry| entry.platform.as_ref())
-                .filter(|spec| spec.os != "unknown")
-                .map(|spec| platform_text(&spec.os, &spec.architecture, spec.variant.as_deref()))
-                .collect();
-            if list.is_empty() {
-                "no platforms".to_owned()
-            } else {
-                list.join(", ")
-            }
-        },
-    })
 }
 
 /// Counts bytes for progress as they are written.

@@ -341,3 +341,44 @@ fn context_paths_cannot_inject_overlay_options() {
         "inside\ninside\n"
     );
 }
+
+/// A bind mount of a stage's directory is keyed by what it shows, which is
+/// read with the copy's resolver: a stage link to a host directory names
+/// the stage's own directory of that path, never the host's. Changing the
+/// host's file leaves the step cached; changing the stage's runs it.
+#[test]
+fn a_mount_key_through_a_stage_link_never_reads_the_host() {
+    let store = store_with_base();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir(host.path().join("sub")).unwrap();
+    std::fs::write(host.path().join("sub/x"), "host one\n").unwrap();
+    let dockerfile = |stage_content: &str| {
+        format!(
+            "FROM base AS stage\nRUN mkdir -p {dir}/sub && echo {stage_content} > {dir}/sub/x && ln -s {dir} /d\n\
+             FROM base\n\
+             RUN --mount=type=bind,from=stage,source=d/sub,target=/m cat /m/x > /seen && head -c 16 /dev/urandom | od -x > /unique\n",
+            dir = host.path().display()
+        )
+    };
+    let unique = |stage_content: &str| {
+        let context = Context::new().dockerfile(&dockerfile(stage_content));
+        let dest = tempfile::tempdir().unwrap();
+        let out = dest.path().join("out");
+        let output = format!("type=local,dest={}", out.display());
+        let run = build(&store, &context, &["--output", &output]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        (
+            std::fs::read_to_string(out.join("seen")).unwrap(),
+            std::fs::read_to_string(out.join("unique")).unwrap(),
+        )
+    };
+    let (seen, first) = unique("stage");
+    assert_eq!(seen, "stage\n");
+    std::fs::write(host.path().join("sub/x"), "host two\n").unwrap();
+    assert_eq!(
+        unique("stage"),
+        (seen, first.clone()),
+        "the host file is not in the key"
+    );
+    assert_ne!(unique("other").1, first, "the stage's file is");
+}
